@@ -1,0 +1,43 @@
+//! The tamper-evident audit chain. Every action healbot takes is one entry; each entry's hash
+//! covers the previous entry's hash, so an edit, a deletion or a reordering breaks the chain at
+//! a seq that `healbot audit verify` names. Operations are folds over these entries
+//! (`coord::state`), so this log is also healbot's only durable memory.
+
+mod entry;
+pub mod file;
+pub mod verify;
+
+pub use entry::{canonical_json, hash_entry, AuditEntry, NewEntry, GENESIS_HASH};
+pub use file::FileAuditStore;
+pub use verify::{verify_entries, verify_file, ChainBreak, VerifyReport};
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit log {path}, line {line}: {reason}")]
+    Corrupt {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("audit writer stopped; no entry was written")]
+    WriterGone,
+}
+
+/// Where audit entries live. Appends are ordered and durable when they return.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Chains, writes and makes durable one entry, returning it with its seq and hash.
+    async fn append(&self, entry: NewEntry) -> Result<AuditEntry, AuditError>;
+    /// Every entry, in seq order.
+    async fn entries(&self) -> Result<Vec<AuditEntry>, AuditError>;
+    /// The last entry's seq and hash, if any.
+    async fn head(&self) -> Result<Option<(u64, String)>, AuditError>;
+}

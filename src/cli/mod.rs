@@ -1,0 +1,87 @@
+//! The command line: one file per subcommand. Errors end here as one clear line on stderr and
+//! a non-zero exit code.
+
+pub mod audit;
+pub mod canary;
+pub mod demo;
+pub mod localize;
+pub mod policy;
+pub mod pr;
+pub mod templates;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "healbot", version, about = "Turns a production incident into a reviewed, canaried fix")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a whole incident → PR → canary → close loop on embedded defaults.
+    Demo(demo::DemoArgs),
+    /// Check or inspect the audit chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Work with pull requests on the embedded local forge.
+    #[command(subcommand)]
+    Pr(pr::PrCommand),
+    /// Judge canary samples against baseline samples.
+    #[command(subcommand)]
+    Canary(canary::CanaryCommand),
+    /// Map a stack trace to ranked code locations in a repository.
+    Localize(localize::LocalizeArgs),
+    /// List fix templates or run their test cases.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
+    /// Validate policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Audit(cmd) => audit::run(cmd).await,
+            Command::Pr(cmd) => pr::run(cmd).await,
+            Command::Canary(cmd) => canary::run(cmd).await,
+            Command::Localize(args) => localize::run(args).await,
+            Command::Templates(cmd) => templates::run(cmd).await,
+            Command::Policy(cmd) => policy::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HEALBOT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

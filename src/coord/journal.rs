@@ -1,0 +1,198 @@
+//! The journal writes an operation's events to the audit store and keeps each operation's fold
+//! up to date. It is the only writer of operation events: a transition is checked against the
+//! table before it is appended, so an illegal one never reaches the log.
+
+use super::state::{action, fold_all, FoldError, IllegalTransition, OpState, Operation, OperationId};
+use crate::audit::{AuditEntry, AuditError, AuditStore, NewEntry};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("replaying the audit log: {0}")]
+    Replay(#[from] FoldError),
+    #[error("no operation {0}")]
+    UnknownOperation(OperationId),
+    #[error("operation {0} already exists")]
+    Exists(OperationId),
+}
+
+pub struct Journal {
+    store: Arc<dyn AuditStore>,
+    ops: Mutex<BTreeMap<OperationId, Arc<Mutex<Operation>>>>,
+}
+
+impl Journal {
+    /// Rebuilds every operation by replaying the store's log.
+    pub async fn replay(store: Arc<dyn AuditStore>) -> Result<Journal, JournalError> {
+        let entries = store.entries().await?;
+        let folded = fold_all(&entries)?;
+        let ops = folded
+            .into_iter()
+            .map(|(id, op)| (id, Arc::new(Mutex::new(op))))
+            .collect();
+        Ok(Journal {
+            store,
+            ops: Mutex::new(ops),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn AuditStore> {
+        &self.store
+    }
+
+    /// Opens an operation with its `operation.opened` entry.
+    pub async fn open(
+        &self,
+        id: &OperationId,
+        correlation_id: &str,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<Operation, JournalError> {
+        let mut ops = self.ops.lock().await;
+        if ops.contains_key(id) {
+            return Err(JournalError::Exists(id.clone()));
+        }
+        let entry = self
+            .store
+            .append(NewEntry {
+                operation_id: id.0.clone(),
+                correlation_id: correlation_id.to_string(),
+                actor: actor.to_string(),
+                action: action::OPENED.to_string(),
+                detail,
+            })
+            .await?;
+        let op = Operation::open(&entry);
+        ops.insert(id.clone(), Arc::new(Mutex::new(op.clone())));
+        Ok(op)
+    }
+
+    async fn slot(&self, id: &OperationId) -> Result<Arc<Mutex<Operation>>, JournalError> {
+        self.ops
+            .lock()
+            .await
+            .get(id)
+            .cloned()
+            .ok_or_else(|| JournalError::UnknownOperation(id.clone()))
+    }
+
+    /// Appends an entry for `id` after `check` passes, holding the operation so that no other
+    /// event slips in between the check and the write.
+    async fn write(
+        &self,
+        id: &OperationId,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+        to: Option<OpState>,
+    ) -> Result<AuditEntry, JournalError> {
+        let slot = self.slot(id).await?;
+        let mut op = slot.lock().await;
+        if let Some(to) = to {
+            op.check(to)?;
+        }
+        let correlation_id = op.correlation_id.clone();
+        let entry = self
+            .store
+            .append(NewEntry {
+                operation_id: id.0.clone(),
+                correlation_id,
+                actor: actor.to_string(),
+                action: action.to_string(),
+                detail,
+            })
+            .await?;
+        op.apply(&entry)?;
+        Ok(entry)
+    }
+
+    /// Moves an operation to `to`, or refuses with [`IllegalTransition`] and writes nothing.
+    pub async fn transition(
+        &self,
+        id: &OperationId,
+        to: OpState,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AuditEntry, JournalError> {
+        let from = self.state(id).await?;
+        self.write(
+            id,
+            actor,
+            action::TRANSITION,
+            json!({ "from": from, "to": to, "reason": reason }),
+            Some(to),
+        )
+        .await
+    }
+
+    /// Records that a side effect is done, under its idempotency key.
+    pub async fn effect<T: Serialize>(
+        &self,
+        id: &OperationId,
+        key: &str,
+        result: &T,
+    ) -> Result<AuditEntry, JournalError> {
+        self.write(
+            id,
+            "healbot",
+            action::EFFECT,
+            json!({ "key": key, "result": result }),
+            None,
+        )
+        .await
+    }
+
+    /// Keeps a stage's output so that a resumed operation does not recompute it.
+    pub async fn artifact<T: Serialize>(
+        &self,
+        id: &OperationId,
+        name: &str,
+        value: &T,
+    ) -> Result<AuditEntry, JournalError> {
+        self.write(
+            id,
+            "healbot",
+            action::ARTIFACT,
+            json!({ "name": name, "value": value }),
+            None,
+        )
+        .await
+    }
+
+    /// A history-only entry (a gate verdict, a refused command, a notification…).
+    pub async fn note(
+        &self,
+        id: &OperationId,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditEntry, JournalError> {
+        self.write(id, actor, action, detail, None).await
+    }
+
+    pub async fn state(&self, id: &OperationId) -> Result<OpState, JournalError> {
+        Ok(self.slot(id).await?.lock().await.state)
+    }
+
+    pub async fn operation(&self, id: &OperationId) -> Result<Operation, JournalError> {
+        Ok(self.slot(id).await?.lock().await.clone())
+    }
+
+    /// Every operation, open and finished, in id order.
+    pub async fn operations(&self) -> Vec<Operation> {
+        let slots: Vec<_> = self.ops.lock().await.values().cloned().collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for s in slots {
+            out.push(s.lock().await.clone());
+        }
+        out
+    }
+}

@@ -1,0 +1,9 @@
+//! Coordination: the operation state machine, the journal that folds audit entries into
+//! operations, and the locks that keep two operations from touching the same thing.
+
+pub mod journal;
+pub mod lock;
+pub mod state;
+
+pub use journal::{Journal, JournalError};
+pub use state::{IllegalTransition, OpState, Operation, OperationId};

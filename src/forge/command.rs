@@ -1,0 +1,2 @@
+//! (being written)
+pub enum HealCommand {} pub fn parse_commands() {}

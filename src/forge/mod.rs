@@ -1,0 +1,167 @@
+//! Where code lives and people review it. The orchestrator only talks to the [`Forge`] trait:
+//! the embedded local forge (a git repository plus PRs as files) and the GitHub App implement
+//! it. Every write takes an idempotency key so that a replay after a crash finds the earlier
+//! write instead of doing it again.
+
+pub mod command;
+pub mod local;
+
+pub use command::{parse_commands, HealCommand};
+pub use local::LocalForge;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrNumber(pub u64);
+
+impl fmt::Display for PrNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A full hex commit id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommitSha(pub String);
+
+impl CommitSha {
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(7)]
+    }
+}
+
+impl fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A repository on a forge: `owner/name` on GitHub, a name on the local forge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RepoRef(pub String);
+
+/// One file's new content in a commit; `None` deletes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrState {
+    Open,
+    Closed,
+    Merged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    pub author: String,
+    pub state: ReviewState,
+    pub body: String,
+    /// The head the review was given on: an approval holds only for that commit.
+    pub commit_sha: CommitSha,
+    pub submitted_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    pub author: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: PrNumber,
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub head_sha: CommitSha,
+    pub base: String,
+    pub state: PrState,
+    pub labels: Vec<String>,
+    pub merge_sha: Option<CommitSha>,
+    pub comments: Vec<Comment>,
+    pub reviews: Vec<Review>,
+    pub created_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("git: {0}")]
+    Git(String),
+    #[error("forge state {path}: {reason}")]
+    State { path: String, reason: String },
+    #[error("forge API: {0}")]
+    Api(String),
+}
+
+#[async_trait]
+pub trait Forge: Send + Sync {
+    async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError>;
+    async fn branch_head(&self, repo: &RepoRef, branch: &str) -> Result<CommitSha, ForgeError>;
+    /// Creates `branch` at `at`; an existing branch of that name is left as it is.
+    async fn create_branch(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        at: &CommitSha,
+    ) -> Result<(), ForgeError>;
+    async fn read_file(
+        &self,
+        repo: &RepoRef,
+        git_ref: &str,
+        path: &str,
+    ) -> Result<Option<String>, ForgeError>;
+    /// Commits `changes` on top of `branch`. If a commit carrying `key` (as a
+    /// `Healbot-Idempotency-Key:` trailer) is already on the branch, returns it instead.
+    async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        changes: &[FileChange],
+        key: &str,
+    ) -> Result<CommitSha, ForgeError>;
+    /// Opens a PR, or returns the open PR that already has this head branch.
+    async fn open_pr(&self, repo: &RepoRef, pr: &NewPullRequest) -> Result<PrNumber, ForgeError>;
+    async fn pull_request(&self, repo: &RepoRef, pr: PrNumber) -> Result<PullRequest, ForgeError>;
+    async fn comment(&self, repo: &RepoRef, pr: PrNumber, body: &str) -> Result<u64, ForgeError>;
+    /// Merges with a merge commit; an already merged PR returns its merge commit.
+    async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError>;
+    async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError>;
+}
+
+/// The trailer that marks a commit with its idempotency key.
+pub const IDEMPOTENCY_TRAILER: &str = "Healbot-Idempotency-Key";

@@ -1,0 +1,116 @@
+//! What healbot acts on: an incident, the signals that raised it and how bad it is. Every later
+//! stage starts from an [`Incident`]; nothing here knows about those stages.
+
+pub mod detector;
+pub mod pattern;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use pattern::{ErrorPattern, PatternMatch};
+
+/// Identifies one incident across the audit log, branches (`healbot/<id>`) and PRs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub String);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The severity as a risk factor in [0, 1].
+    pub fn factor(self) -> f64 {
+        match self {
+            Severity::Low => 0.25,
+            Severity::Medium => 0.5,
+            Severity::High => 0.75,
+            Severity::Critical => 1.0,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// One observation that contributed to an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    /// A metric crossed a detection rule's threshold.
+    Metric {
+        service: String,
+        metric: String,
+        value: f64,
+        threshold: f64,
+        rule: String,
+    },
+    /// An error log line, with the stack trace joined back together when there was one.
+    ErrorLog {
+        service: String,
+        message: String,
+        stacktrace: Option<String>,
+    },
+    /// An alert from Alertmanager.
+    Alert {
+        service: String,
+        name: String,
+        fingerprint: String,
+        summary: String,
+    },
+}
+
+impl Signal {
+    pub fn service(&self) -> &str {
+        match self {
+            Signal::Metric { service, .. }
+            | Signal::ErrorLog { service, .. }
+            | Signal::Alert { service, .. } => service,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    /// The service the signals point at; RCA may name another one as the root cause.
+    pub service: String,
+    pub severity: Severity,
+    pub title: String,
+    /// Unix seconds.
+    pub detected_at: i64,
+    pub signals: Vec<Signal>,
+    pub pattern: Option<PatternMatch>,
+}
+
+impl Incident {
+    /// The first stack trace any signal carries.
+    pub fn stacktrace(&self) -> Option<&str> {
+        self.signals.iter().find_map(|s| match s {
+            Signal::ErrorLog {
+                stacktrace: Some(t),
+                ..
+            } => Some(t.as_str()),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! healbot: turns a production incident into a reviewed fix pull request and drives that fix to
+//! production through GitOps canary steps. The library holds every stage of the pipeline; the
+//! binary in `main.rs` only parses the command line and calls in here.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod coord;
+pub mod demo;
+pub mod deploy;
+pub mod fix;
+pub mod forge;
+pub mod gates;
+pub mod gitops;
+pub mod incident;
+pub mod localize;
+pub mod notify;
+pub mod orchestrator;
+pub mod plan;
+pub mod rca;
+pub mod signals;

@@ -1,0 +1,1 @@
+//! Drives one operation through the pipeline (being written).
