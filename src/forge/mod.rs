@@ -165,3 +165,24 @@ pub trait Forge: Send + Sync {
 
 /// The trailer that marks a commit with its idempotency key.
 pub const IDEMPOTENCY_TRAILER: &str = "Healbot-Idempotency-Key";
+
+/// What a person did on a PR that healbot must react to. The GitHub webhook handler and the
+/// local forge's CLI both produce these, so both channels take the same path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub repo: RepoRef,
+    pub pr: PrNumber,
+    pub actor: String,
+    pub kind: OverrideKind,
+    /// The PR head when the person acted: an approval holds for that commit only.
+    pub head_sha: CommitSha,
+    /// The comment or review id, so that a redelivered event is recognised.
+    pub source_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OverrideKind {
+    Review { state: ReviewState },
+    Command { command: HealCommand },
+}
