@@ -5,11 +5,16 @@
 
 mod entry;
 pub mod file;
+pub mod memory;
 pub mod verify;
 
 pub use entry::{canonical_json, hash_entry, AuditEntry, NewEntry, GENESIS_HASH};
-pub use file::FileAuditStore;
-pub use verify::{verify_entries, verify_file, ChainBreak, VerifyReport};
+pub use file::{FileAuditStore, RepairReport};
+pub use memory::MemoryAuditStore;
+pub use verify::{
+    verify_entries, verify_file, verify_reader, BreakReason, ChainBreak, ChainChecker,
+    VerifyReport, FIRST_SEQ,
+};
 
 use async_trait::async_trait;
 

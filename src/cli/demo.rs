@@ -1,11 +1,68 @@
-//! `healbot demo`: placeholder while the subcommand is written (replace this file whole).
+//! `healbot demo`: the whole loop on embedded defaults, with a timeline at the end.
 
+use crate::demo::{DemoOptions, Scenario};
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Which incident to run.
+    #[arg(long, value_enum, default_value = "payment-null")]
+    pub scenario: Scenario,
+    /// Where the demo keeps its repository, forge, audit log and worktrees
+    /// (default: a new directory under the system temp dir).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Requests per measuring interval of the embedded traffic.
+    #[arg(long, default_value_t = 600)]
+    pub requests: usize,
+    /// Seed of the traffic mix.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Seconds each canary step runs before it is judged.
+    #[arg(long, default_value_t = 0.0)]
+    pub canary_wait: f64,
+    /// Stop when the fix PR waits for review, so that you approve it with `healbot pr`.
+    #[arg(long)]
+    pub pause_for_review: bool,
+    /// Carry on an interrupted demo in --workdir.
+    #[arg(long, requires = "workdir")]
+    pub resume: bool,
+}
 
-pub async fn run(_: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("healbot demo is not built yet")
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if !(args.canary_wait.is_finite() && args.canary_wait >= 0.0) {
+        anyhow::bail!("--canary-wait must be a number of seconds >= 0");
+    }
+    if args.requests < 100 {
+        anyhow::bail!("--requests must be at least 100 for the canary judge to have samples");
+    }
+    let workdir = args.workdir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "healbot-demo-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        ))
+    });
+    let outcome = crate::demo::run(DemoOptions {
+        scenario: args.scenario,
+        workdir,
+        requests: args.requests,
+        seed: args.seed,
+        canary_wait: Duration::from_secs_f64(args.canary_wait),
+        pause_for_review: args.pause_for_review,
+        resume: args.resume,
+    })
+    .await?;
+    Ok(if outcome.as_expected {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "the demo did not end as the scenario expects: {:?}",
+            outcome.operations
+        );
+        ExitCode::FAILURE
+    })
 }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "healbot", version, about = "Turns a production incident into a reviewed, canaried fix")]
+#[command(
+    name = "healbot",
+    version,
+    about = "Turns a production incident into a reviewed, canaried fix"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

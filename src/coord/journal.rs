@@ -2,7 +2,9 @@
 //! up to date. It is the only writer of operation events: a transition is checked against the
 //! table before it is appended, so an illegal one never reaches the log.
 
-use super::state::{action, fold_all, FoldError, IllegalTransition, OpState, Operation, OperationId};
+use super::state::{
+    action, fold_all, FoldError, IllegalTransition, OpState, Operation, OperationId,
+};
 use crate::audit::{AuditEntry, AuditError, AuditStore, NewEntry};
 use serde::Serialize;
 use serde_json::json;
@@ -123,14 +125,17 @@ impl Journal {
         reason: &str,
     ) -> Result<AuditEntry, JournalError> {
         let from = self.state(id).await?;
-        self.write(
-            id,
-            actor,
-            action::TRANSITION,
-            json!({ "from": from, "to": to, "reason": reason }),
-            Some(to),
-        )
-        .await
+        let entry = self
+            .write(
+                id,
+                actor,
+                action::TRANSITION,
+                json!({ "from": from, "to": to, "reason": reason }),
+                Some(to),
+            )
+            .await?;
+        super::failpoint::hit(&format!("state:{to}"));
+        Ok(entry)
     }
 
     /// Records that a side effect is done, under its idempotency key.
@@ -140,14 +145,19 @@ impl Journal {
         key: &str,
         result: &T,
     ) -> Result<AuditEntry, JournalError> {
-        self.write(
-            id,
-            "healbot",
-            action::EFFECT,
-            json!({ "key": key, "result": result }),
-            None,
-        )
-        .await
+        let entry = self
+            .write(
+                id,
+                "healbot",
+                action::EFFECT,
+                json!({ "key": key, "result": result }),
+                None,
+            )
+            .await?;
+        // Keys are `<operation>/<effect>`; failpoints name the effect part.
+        let name = key.split_once('/').map_or(key, |(_, effect)| effect);
+        super::failpoint::hit(&format!("effect:{name}"));
+        Ok(entry)
     }
 
     /// Keeps a stage's output so that a resumed operation does not recompute it.

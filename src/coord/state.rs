@@ -282,7 +282,13 @@ mod tests {
             ),
             (
                 Deploying(10),
-                &[Deploying(50), Deploying(100), Verifying, RollingBack, PausedForHumanReview],
+                &[
+                    Deploying(50),
+                    Deploying(100),
+                    Verifying,
+                    RollingBack,
+                    PausedForHumanReview,
+                ],
             ),
             (
                 Deploying(50),
@@ -349,7 +355,14 @@ mod tests {
     #[test]
     fn pause_resumes_only_to_where_it_paused() {
         let mut op = Operation::open(&entry(1, action::OPENED, serde_json::json!({})));
-        let path = [Analyzing, Planned, AwaitingGates, Locked, PrOpen, AwaitingReview];
+        let path = [
+            Analyzing,
+            Planned,
+            AwaitingGates,
+            Locked,
+            PrOpen,
+            AwaitingReview,
+        ];
         for (i, to) in path.iter().enumerate() {
             op.apply(&entry(
                 2 + i as u64,

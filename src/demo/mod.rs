@@ -1,1 +1,247 @@
-//! (being written)
+//! `healbot demo`: the whole loop on one machine with embedded defaults. A real git repository
+//! and the local forge stand in for GitHub, an in-memory lock manager for Redis, the embedded
+//! cluster (real Python traffic on each revision) for Prometheus and Argo Rollouts. Everything
+//! else — detection, RCA, localization, the fix, gates, PR, review, canary judge, audit — is the
+//! production code path.
+
+pub mod cluster;
+mod print;
+mod run;
+mod setup;
+pub mod traffic;
+
+pub use run::{run, DemoOptions, DemoOutcome};
+
+use crate::audit::FileAuditStore;
+use crate::config::policy::PolicySet;
+use crate::coord::lock::MemoryLockManager;
+use crate::coord::Journal;
+use crate::fix::template::embedded_templates;
+use crate::forge::local::{LocalForge, BOT_AUTHOR};
+use crate::forge::{
+    parse_commands, CommitSha, Forge, ForgeError, Override, OverrideKind, PrNumber, RepoRef,
+};
+use crate::incident::Incident;
+use crate::notify::LogNotifier;
+use crate::orchestrator::{Orchestrator, Settings, Workspaces};
+use crate::rca::graph::DependencyGraph;
+use crate::signals::{LogSource, MetricsSource};
+use anyhow::Context;
+use async_trait::async_trait;
+use cluster::{ClusterConfig, EmbeddedCluster};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A None dereference in payment-service: guard → canary → resolved.
+    PaymentNull,
+    /// A fix the canary judge rejects: automatic rollback, revert PR, escalation.
+    BadCanary,
+    /// A second incident on the same service while the first holds the lock.
+    Concurrent,
+}
+
+/// What a demo work directory was made for; `session.json` keeps it so that `healbot pr …`
+/// and `--resume` reopen the same setup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoSession {
+    pub scenario: Scenario,
+    pub repo: RepoRef,
+    pub repo_path: PathBuf,
+    pub service: String,
+    pub requests: usize,
+    pub seed: u64,
+    pub canary_wait_ms: u64,
+    /// Whether the demo's scripted reviewer approves PRs (off with `--pause-for-review`).
+    pub auto_review: bool,
+}
+
+pub struct Demo {
+    pub state_dir: PathBuf,
+    pub session: DemoSession,
+    pub forge: Arc<LocalForge>,
+    pub cluster: Arc<EmbeddedCluster>,
+    pub notifier: Arc<LogNotifier>,
+    pub orchestrator: Arc<Orchestrator>,
+}
+
+/// The name the scripted reviewer acts under.
+pub const REVIEWER: &str = "demo-reviewer";
+
+impl Demo {
+    /// Sets up a fresh work directory for `session`.
+    pub async fn create(state_dir: &Path, session: DemoSession) -> anyhow::Result<Demo> {
+        if state_dir.join("session.json").exists() {
+            anyhow::bail!(
+                "{} already holds a demo; use --resume or another --workdir",
+                state_dir.display()
+            );
+        }
+        std::fs::create_dir_all(&session.repo_path)
+            .with_context(|| format!("creating {}", session.repo_path.display()))?;
+        setup::create_service_repo(&session.repo_path)?;
+        let forge = LocalForge::open(state_dir)?;
+        forge.register_repo(&session.repo.0, &session.repo_path)?;
+        let json = serde_json::to_vec_pretty(&session)?;
+        std::fs::write(state_dir.join("session.json"), json)
+            .with_context(|| format!("writing {}/session.json", state_dir.display()))?;
+        Demo::open(state_dir).await
+    }
+
+    /// Reopens a demo work directory, replaying its audit log.
+    pub async fn open(state_dir: &Path) -> anyhow::Result<Demo> {
+        let path = state_dir.join("session.json");
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "{} is not a demo work directory (no session.json)",
+                state_dir.display()
+            )
+        })?;
+        let session: DemoSession = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let forge = Arc::new(LocalForge::open(state_dir)?);
+        let store = FileAuditStore::open(&state_dir.join("audit.jsonl"))?;
+        let journal = Arc::new(Journal::replay(Arc::new(store)).await?);
+        let cluster_dir = state_dir.join("cluster");
+        std::fs::create_dir_all(&cluster_dir)?;
+        let cluster = Arc::new(EmbeddedCluster::new(
+            ClusterConfig {
+                repo_path: session.repo_path.clone(),
+                branch: "main".into(),
+                manifest: "deploy/rollout.yaml".into(),
+                service: session.service.clone(),
+                requests: session.requests,
+                state_dir: cluster_dir,
+                requests_per_second: 60.0,
+                cpu_request_cores: 0.25,
+                memory_request_kb: 256.0 * 1024.0,
+            },
+            session.seed,
+        ));
+        let notifier = Arc::new(LogNotifier::new());
+        let graph = DependencyGraph::from_catalog_yaml(setup::CATALOG, "catalog.yaml")?;
+        let mut settings = Settings::new(state_dir.join("scratch"));
+        settings.canary_wait = Duration::from_millis(session.canary_wait_ms);
+        let policies = PolicySet::embedded();
+        settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
+        settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
+        let reproducer: Option<Arc<dyn crate::orchestrator::Reproducer>> = match session.scenario {
+            // Shows the canary as the last line of defence: no offline replay of the failure.
+            Scenario::BadCanary => None,
+            _ => Some(cluster.clone()),
+        };
+        let orchestrator = Arc::new(Orchestrator {
+            journal,
+            forge: forge.clone(),
+            locks: Arc::new(MemoryLockManager::new()),
+            metrics: cluster.clone() as Arc<dyn MetricsSource>,
+            logs: cluster.clone() as Arc<dyn LogSource>,
+            notifier: notifier.clone(),
+            workspaces: Arc::new(LocalWorkspaces {
+                forge: forge.clone(),
+            }),
+            reproducer,
+            graph: Arc::new(graph),
+            policies: Arc::new(policies),
+            templates: Arc::new(embedded_templates()?),
+            settings,
+        });
+        Ok(Demo {
+            state_dir: state_dir.to_path_buf(),
+            session,
+            forge,
+            cluster,
+            notifier,
+            orchestrator,
+        })
+    }
+
+    /// One measuring interval of production traffic through the detection rules.
+    pub async fn detect(&self, id_prefix: &str) -> anyhow::Result<Vec<Incident>> {
+        let health = self.cluster.health().await?;
+        let logs = self.cluster.error_logs(&self.session.service).await?;
+        let firings =
+            crate::incident::detector::evaluate(&health, &self.orchestrator.policies.detection);
+        Ok(crate::incident::detector::incidents(
+            &firings,
+            &logs,
+            &self.orchestrator.graph,
+            chrono::Utc::now().timestamp(),
+            id_prefix,
+        ))
+    }
+
+    /// The scripted reviewer: `/heal approve` as a PR comment, through the same parser and path
+    /// a person's comment takes. A PR it already approved is left alone.
+    pub async fn review(&self, pr: PrNumber) -> anyhow::Result<Vec<String>> {
+        let repo = &self.session.repo;
+        let current = self.forge.pull_request(repo, pr).await?;
+        let comment = match current.comments.iter().find(|c| c.author == REVIEWER) {
+            Some(c) => c.clone(),
+            None => self.forge.add_comment_as(
+                repo,
+                pr,
+                REVIEWER,
+                "Looks right to me.\n\n/heal approve",
+            )?,
+        };
+        let mut replies = Vec::new();
+        for command in parse_commands(&comment.body) {
+            let command = command.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ov = Override {
+                repo: repo.clone(),
+                pr,
+                actor: REVIEWER.into(),
+                kind: OverrideKind::Command { command },
+                head_sha: current.head_sha.clone(),
+                source_id: format!("comment-{}", comment.id),
+            };
+            replies.extend(self.orchestrator.handle_override(ov).await?);
+        }
+        Ok(replies)
+    }
+}
+
+/// Checkouts from the local forge's repositories.
+struct LocalWorkspaces {
+    forge: Arc<LocalForge>,
+}
+
+#[async_trait]
+impl Workspaces for LocalWorkspaces {
+    async fn export(
+        &self,
+        repo: &RepoRef,
+        rev: &str,
+        dest: &Path,
+    ) -> Result<CommitSha, ForgeError> {
+        let path = self
+            .forge
+            .repos()?
+            .into_iter()
+            .find(|r| &r.name == repo)
+            .map(|r| r.path)
+            .ok_or_else(|| ForgeError::NotFound {
+                what: format!("repository {}", repo.0),
+            })?;
+        let rev = if rev == "HEAD" {
+            self.forge.default_branch(repo).await?
+        } else {
+            rev.to_string()
+        };
+        let sha = crate::gitops::workspace::resolve(&path, &rev)
+            .map_err(|e| ForgeError::Git(e.to_string()))?;
+        crate::gitops::workspace::export_tree(&path, &sha, dest)
+            .map_err(|e| ForgeError::Git(e.to_string()))?;
+        Ok(CommitSha(sha))
+    }
+}
+
+/// Whether a comment is healbot's own (never parsed for commands).
+pub fn is_bot(author: &str) -> bool {
+    author == BOT_AUTHOR
+}

@@ -6,8 +6,8 @@
 pub mod command;
 pub mod local;
 
-pub use command::{parse_commands, HealCommand};
-pub use local::LocalForge;
+pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};
+pub use local::{LocalForge, LocalRepo, BOT_AUTHOR};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

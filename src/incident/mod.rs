@@ -2,6 +2,7 @@
 //! stage starts from an [`Incident`]; nothing here knows about those stages.
 
 pub mod detector;
+pub mod file;
 pub mod pattern;
 
 use serde::{Deserialize, Serialize};

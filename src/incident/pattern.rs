@@ -139,7 +139,9 @@ pub fn classify(text: &str) -> PatternMatch {
     for rule in rules() {
         if let Some(m) = rule.re.find_iter(text).last() {
             let line_start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = text[m.end()..].find('\n').map_or(text.len(), |i| m.end() + i);
+            let line_end = text[m.end()..]
+                .find('\n')
+                .map_or(text.len(), |i| m.end() + i);
             let candidate = PatternMatch {
                 pattern: rule.pattern,
                 confidence: rule.confidence,

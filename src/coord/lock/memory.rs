@@ -141,11 +141,20 @@ mod tests {
     async fn second_holder_is_refused_and_fence_grows() {
         let m = MemoryLockManager::new();
         let r = LockResource::service("payment-service");
-        let g1 = m.try_acquire(&r, "op-1", Duration::from_secs(30)).await.unwrap();
-        let err = m.try_acquire(&r, "op-2", Duration::from_secs(30)).await.unwrap_err();
+        let g1 = m
+            .try_acquire(&r, "op-1", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let err = m
+            .try_acquire(&r, "op-2", Duration::from_secs(30))
+            .await
+            .unwrap_err();
         assert!(matches!(err, LockError::Held { .. }));
         m.release(&g1).await.unwrap();
-        let g2 = m.try_acquire(&r, "op-2", Duration::from_secs(30)).await.unwrap();
+        let g2 = m
+            .try_acquire(&r, "op-2", Duration::from_secs(30))
+            .await
+            .unwrap();
         assert!(g2.fencing > g1.fencing);
         assert!(matches!(
             m.validate(&g1).await,
@@ -158,9 +167,15 @@ mod tests {
     async fn expired_lock_can_be_taken_and_old_holder_is_fenced() {
         let m = MemoryLockManager::new();
         let r = LockResource::service("s");
-        let g1 = m.try_acquire(&r, "a", Duration::from_millis(1)).await.unwrap();
+        let g1 = m
+            .try_acquire(&r, "a", Duration::from_millis(1))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let g2 = m.try_acquire(&r, "b", Duration::from_secs(5)).await.unwrap();
+        let g2 = m
+            .try_acquire(&r, "b", Duration::from_secs(5))
+            .await
+            .unwrap();
         assert!(m.validate(&g1).await.is_err());
         assert!(m.release(&g1).await.is_err());
         m.validate(&g2).await.unwrap();
@@ -170,7 +185,10 @@ mod tests {
     async fn wait_times_out() {
         let m = MemoryLockManager::new();
         let r = LockResource::service("s");
-        let _g = m.try_acquire(&r, "a", Duration::from_secs(5)).await.unwrap();
+        let _g = m
+            .try_acquire(&r, "a", Duration::from_secs(5))
+            .await
+            .unwrap();
         let err = m
             .acquire(&r, "b", Duration::from_secs(5), Duration::from_millis(60))
             .await

@@ -77,7 +77,10 @@ pub struct LockInfo {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LockError {
     #[error("{resource} is held by {holder}")]
-    Held { resource: LockResource, holder: String },
+    Held {
+        resource: LockResource,
+        holder: String,
+    },
     #[error("waited {waited_ms} ms for {resource}, held by {holder}")]
     Timeout {
         resource: LockResource,

@@ -1,0 +1,136 @@
+//! Audit chain benchmarks (issue 8): how many durable appends per second the file store takes
+//! from 64 concurrent appenders thanks to group commit, and how fast `audit verify` checks a
+//! log compared with `sha256sum` reading the same file (the floor for any hash-chain check).
+//!
+//! `HEALBOT_BENCH_AUDIT_ENTRIES` sets the verify log's size (default 100,000; issue 8 quotes
+//! 1,000,000). `cargo bench --bench audit -- --test` runs each case once.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use healbot::audit::{verify_file, AuditEntry, AuditStore, FileAuditStore, NewEntry, GENESIS_HASH};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const APPENDERS: usize = 64;
+
+fn note(i: usize) -> NewEntry {
+    NewEntry {
+        operation_id: format!("op-{}", i % 16),
+        correlation_id: format!("corr-{i}"),
+        actor: "healbot".into(),
+        action: "operation.transition".into(),
+        detail: serde_json::json!({"from": "Planned", "to": "AwaitingGates", "reason": "plan ready", "i": i}),
+    }
+}
+
+fn appends(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = Arc::new(FileAuditStore::open(dir.path().join("bench.jsonl")).expect("open log"));
+    let mut group = c.benchmark_group("audit_append");
+    group.throughput(Throughput::Elements(APPENDERS as u64));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function(BenchmarkId::new("fsync_group_commit", APPENDERS), |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for i in 0..APPENDERS {
+                    let store = Arc::clone(&store);
+                    tasks.spawn(async move { store.append(note(i)).await });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done.expect("append task").expect("append");
+                }
+            })
+        })
+    });
+    group.finish();
+    let appended = runtime
+        .block_on(store.head())
+        .expect("head")
+        .map_or(0, |(seq, _)| seq);
+    eprintln!(
+        "audit_append: {appended} appends took {} fsyncs ({:.1} entries per fsync)",
+        store.sync_count(),
+        appended as f64 / store.sync_count().max(1) as f64
+    );
+}
+
+/// Writes a valid chain straight to disk (no fsync per entry): a fixture, not the store.
+fn write_chain(path: &Path, entries: usize) {
+    let file = std::fs::File::create(path).expect("create log");
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut prev = GENESIS_HASH.to_string();
+    for i in 0..entries {
+        let entry = AuditEntry::chain(
+            note(i),
+            i as u64 + 1,
+            &prev,
+            format!(
+                "2025-06-01T12:{:02}:{:02}.{:06}Z",
+                i / 60 % 60,
+                i % 60,
+                i % 1_000_000
+            ),
+        );
+        serde_json::to_writer(&mut out, &entry).expect("write entry");
+        out.write_all(b"\n").expect("write entry");
+        prev = entry.hash;
+    }
+    out.flush().expect("flush log");
+}
+
+fn verify(c: &mut Criterion) {
+    let entries: usize = std::env::var("HEALBOT_BENCH_AUDIT_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("verify.jsonl");
+    let started = Instant::now();
+    write_chain(&path, entries);
+    let bytes = std::fs::metadata(&path).expect("log size").len();
+    eprintln!(
+        "audit_verify: fixture of {entries} entries, {:.1} MB, written in {:.2?}",
+        bytes as f64 / 1e6,
+        started.elapsed()
+    );
+
+    let mut group = c.benchmark_group("audit_verify");
+    group.throughput(Throughput::Elements(entries as u64));
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("healbot_verify", entries), |b| {
+        b.iter(|| {
+            let report = verify_file(&path).expect("read log");
+            assert!(report.holds() && report.entries == entries as u64);
+        })
+    });
+    // The same file through coreutils' sha256sum, when it is installed: the cost of reading
+    // and hashing every byte once, with no parsing.
+    if std::process::Command::new("sha256sum")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        group.bench_function(BenchmarkId::new("sha256sum", entries), |b| {
+            b.iter(|| {
+                let status = std::process::Command::new("sha256sum")
+                    .arg(&path)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("run sha256sum");
+                assert!(status.success());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, appends, verify);
+criterion_main!(benches);

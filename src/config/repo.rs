@@ -1,0 +1,417 @@
+//! A service repository's `.github/healbot.yml`: which services live where, how a fix is
+//! validated, who may approve it, and how the repository tightens the global policy (never
+//! loosens it). Parsed as strictly as the policies, with the same error shape.
+
+use super::glob::Glob;
+use super::policy::PolicySet;
+use super::yaml::{check_range, check_unit, parse_strict, FieldError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Where the file lives in a repository.
+pub const REPO_CONFIG_PATH: &str = ".github/healbot.yml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    pub services: Vec<RepoService>,
+    pub validation: ValidationConfig,
+    pub approvers: ApproversConfig,
+    /// Tightenings of the global policy for this repository.
+    #[serde(default)]
+    pub policy: Option<RepoPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoService {
+    /// The name in the dependency catalog and in alerts.
+    pub name: String,
+    pub language: Language,
+    /// Source directories, relative to the repository root (`.` is the whole repository).
+    pub paths: Vec<String>,
+    /// Argo Rollout manifests healbot commits canary steps to.
+    #[serde(default)]
+    pub manifests: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Rust,
+    Go,
+    Java,
+    Kotlin,
+    Javascript,
+    Typescript,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Run in the patched worktree; a fix whose command fails is not proposed.
+    pub command: String,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproversConfig {
+    /// The least repository permission a reviewer needs for an approval or `/heal` to count.
+    pub permission: Permission,
+    /// If not empty, only these logins count, whatever their permission.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+/// Knobs a repository may turn, each only in the safe direction.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoPolicy {
+    /// May only be raised.
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+    /// May only be lowered.
+    #[serde(default)]
+    pub max_blast_radius: Option<f64>,
+    /// May only be lowered.
+    #[serde(default)]
+    pub manual_review_above: Option<f64>,
+    /// May only be lowered.
+    #[serde(default)]
+    pub canary_above: Option<f64>,
+    /// May only be raised.
+    #[serde(default)]
+    pub cooldown_minutes: Option<u32>,
+    /// Added to the global protected paths.
+    #[serde(default)]
+    pub protected_paths: Vec<Glob>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {error}")]
+    Invalid { file: String, error: FieldError },
+}
+
+/// Longest time a validation command may be given; longer ones hold the lock too long.
+pub const MAX_VALIDATION_SECONDS: u64 = 3600;
+
+impl RepoConfig {
+    pub fn load(path: &Path) -> Result<RepoConfig, RepoConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| RepoConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        RepoConfig::parse(&text, &file)
+    }
+
+    /// `file` names the source in errors.
+    pub fn parse(text: &str, file: &str) -> Result<RepoConfig, RepoConfigError> {
+        let invalid = |error| RepoConfigError::Invalid {
+            file: file.to_string(),
+            error,
+        };
+        let config: RepoConfig = parse_strict(text).map_err(invalid)?;
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&RepoService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The service whose source path contains `path` most specifically.
+    pub fn service_for_path(&self, path: &str) -> Option<&RepoService> {
+        let path = path.trim_start_matches("./");
+        self.services
+            .iter()
+            .flat_map(|s| s.paths.iter().map(move |p| (s, p.trim_end_matches('/'))))
+            .filter(|(_, dir)| *dir == "." || path == *dir || path.starts_with(&format!("{dir}/")))
+            .max_by_key(|(_, dir)| if *dir == "." { 0 } else { dir.len() + 1 })
+            .map(|(s, _)| s)
+    }
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.services.is_empty() {
+            return Err(FieldError::new(
+                "services",
+                "must list at least one service",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                return Err(FieldError::new(
+                    format!("services[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(FieldError::new(
+                    format!("services[{i}].name"),
+                    format!("duplicate service {:?}", s.name),
+                ));
+            }
+            if s.paths.is_empty() {
+                return Err(FieldError::new(
+                    format!("services[{i}].paths"),
+                    "must list at least one path (\".\" for the whole repository)",
+                ));
+            }
+            for (j, p) in s.paths.iter().enumerate() {
+                check_relative(&format!("services[{i}].paths[{j}]"), p)?;
+            }
+            for (j, p) in s.manifests.iter().enumerate() {
+                check_relative(&format!("services[{i}].manifests[{j}]"), p)?;
+            }
+        }
+        if self.validation.command.trim().is_empty() {
+            return Err(FieldError::new("validation.command", "must not be empty"));
+        }
+        check_range(
+            "validation.timeout_seconds",
+            self.validation.timeout_seconds as f64,
+            1.0,
+            MAX_VALIDATION_SECONDS as f64,
+        )?;
+        for (i, login) in self.approvers.allow.iter().enumerate() {
+            if !is_github_login(login) {
+                return Err(FieldError::new(
+                    format!("approvers.allow[{i}]"),
+                    format!("not a GitHub login: {login:?}"),
+                ));
+            }
+        }
+        if let Some(policy) = &self.policy {
+            for (field, value) in [
+                ("policy.min_confidence", policy.min_confidence),
+                ("policy.max_blast_radius", policy.max_blast_radius),
+                ("policy.manual_review_above", policy.manual_review_above),
+                ("policy.canary_above", policy.canary_above),
+            ] {
+                if let Some(v) = value {
+                    check_unit(field, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RepoPolicy {
+    /// `base` with this repository's tightenings; loosening any knob is an error naming it.
+    pub fn apply_to(&self, base: &PolicySet) -> Result<PolicySet, FieldError> {
+        let mut set = base.clone();
+        let s = &mut set.risk.strategy;
+        if let Some(v) = self.min_confidence {
+            s.min_confidence = tighten("policy.min_confidence", s.min_confidence, v, Dir::Up)?;
+        }
+        if let Some(v) = self.max_blast_radius {
+            s.max_blast_radius =
+                tighten("policy.max_blast_radius", s.max_blast_radius, v, Dir::Down)?;
+        }
+        if let Some(v) = self.manual_review_above {
+            s.manual_review_above = tighten(
+                "policy.manual_review_above",
+                s.manual_review_above,
+                v,
+                Dir::Down,
+            )?;
+        }
+        if let Some(v) = self.canary_above {
+            s.canary_above = tighten("policy.canary_above", s.canary_above, v, Dir::Down)?;
+        }
+        if s.canary_above >= s.manual_review_above {
+            return Err(FieldError::new(
+                "policy.canary_above",
+                format!(
+                    "must stay below manual_review_above ({}), got {}",
+                    s.manual_review_above, s.canary_above
+                ),
+            ));
+        }
+        if let Some(v) = self.cooldown_minutes {
+            let c = &mut set.gates.cooldown.min_minutes_since_deploy;
+            *c = tighten(
+                "policy.cooldown_minutes",
+                f64::from(*c),
+                f64::from(v),
+                Dir::Up,
+            )? as u32;
+        }
+        for glob in &self.protected_paths {
+            if !set.protected_paths.paths.contains(glob) {
+                set.protected_paths.paths.push(glob.clone());
+            }
+        }
+        Ok(set)
+    }
+}
+
+enum Dir {
+    Up,
+    Down,
+}
+
+fn tighten(field: &str, current: f64, wanted: f64, dir: Dir) -> Result<f64, FieldError> {
+    let ok = match dir {
+        Dir::Up => wanted >= current,
+        Dir::Down => wanted <= current,
+    };
+    if ok {
+        Ok(wanted)
+    } else {
+        let way = match dir {
+            Dir::Up => "raised",
+            Dir::Down => "lowered",
+        };
+        Err(FieldError::new(
+            field,
+            format!("may only be {way} from the global policy ({current}), got {wanted}"),
+        ))
+    }
+}
+
+fn check_relative(field: &str, path: &str) -> Result<(), FieldError> {
+    let bad = path.trim().is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.split('/').any(|seg| seg == "..");
+    if bad {
+        Err(FieldError::new(
+            field,
+            format!("must be a path inside the repository (relative, no `..`), got {path:?}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn is_github_login(login: &str) -> bool {
+    (1..=39).contains(&login.len())
+        && !login.starts_with('-')
+        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/services/payment-service/.github/healbot.yml");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn error(text: &str) -> String {
+        RepoConfig::parse(text, ".github/healbot.yml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn payment_service_config_parses() {
+        let c = RepoConfig::parse(&sample(), "healbot.yml").unwrap();
+        let s = c.service("payment-service").unwrap();
+        assert_eq!(s.language, Language::Python);
+        assert_eq!(s.manifests, ["deploy/rollout.yaml"]);
+        assert_eq!(c.validation.timeout_seconds, 60);
+        assert_eq!(c.approvers.permission, Permission::Write);
+        assert_eq!(
+            c.service_for_path("payment_processor.py")
+                .map(|s| s.name.as_str()),
+            Some("payment-service")
+        );
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let e = error(&sample().replace("language: python", "language: cobol"));
+        assert!(
+            e.starts_with(".github/healbot.yml: services[0].language: unknown variant `cobol`"),
+            "{e}"
+        );
+        let e = error(&sample().replace("timeout_seconds: 60", "timeout_seconds: 0"));
+        assert!(
+            e.contains("validation.timeout_seconds: must be in [1, 3600], got 0"),
+            "{e}"
+        );
+        let e = error(&sample().replace(
+            "manifests: [\"deploy/rollout.yaml\"]",
+            "manifests: [\"../x\"]",
+        ));
+        assert!(e.contains("services[0].manifests[0]"), "{e}");
+        let e = error(&sample().replace("permission: write", "permission: write\n  alow: []"));
+        assert!(e.contains("approvers.alow: unknown field `alow`"), "{e}");
+        let e = error(&sample().replace("allow: []", "allow: [\"not a login\"]"));
+        assert!(e.contains("approvers.allow[0]"), "{e}");
+    }
+
+    #[test]
+    fn longest_service_path_wins() {
+        let text = r#"
+services:
+  - {name: api, language: go, paths: ["."]}
+  - {name: worker, language: go, paths: ["cmd/worker/"]}
+validation: {command: go test ./..., timeout_seconds: 60}
+approvers: {permission: write}
+"#;
+        let c = RepoConfig::parse(text, "x").unwrap();
+        assert_eq!(
+            c.service_for_path("cmd/worker/main.go").unwrap().name,
+            "worker"
+        );
+        assert_eq!(c.service_for_path("cmd/workers.go").unwrap().name, "api");
+    }
+
+    #[test]
+    fn repo_policy_tightens_and_refuses_to_loosen() {
+        let base = PolicySet::embedded();
+        let tight = RepoPolicy {
+            min_confidence: Some(0.9),
+            max_blast_radius: Some(0.1),
+            cooldown_minutes: Some(60),
+            protected_paths: vec![Glob::new("billing/**").unwrap()],
+            ..RepoPolicy::default()
+        };
+        let set = tight.apply_to(&base).unwrap();
+        assert_eq!(set.risk.strategy.min_confidence, 0.9);
+        assert_eq!(set.gates.cooldown.min_minutes_since_deploy, 60);
+        assert!(set.protected_paths.protecting("billing/rates.py").is_some());
+
+        let loose = RepoPolicy {
+            min_confidence: Some(0.5),
+            ..RepoPolicy::default()
+        };
+        let e = loose.apply_to(&base).unwrap_err();
+        assert_eq!(e.field, "policy.min_confidence");
+        let loose = RepoPolicy {
+            manual_review_above: Some(0.9),
+            ..RepoPolicy::default()
+        };
+        assert_eq!(
+            loose.apply_to(&base).unwrap_err().field,
+            "policy.manual_review_above"
+        );
+    }
+}

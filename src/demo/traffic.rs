@@ -1,0 +1,130 @@
+//! Real traffic for the demo: runs the service's own Python code on a request mix through
+//! `driver.py` and turns what happened into metrics. Nothing here is scripted: error rates and
+//! latencies are what the runs measured.
+
+use serde::Deserialize;
+use std::path::Path;
+use std::process::Stdio;
+
+/// The driver, written next to the service copies at run time.
+pub const DRIVER_PY: &str = include_str!("driver.py");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RequestOutcome {
+    pub caller: String,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub db_ms: f64,
+    pub error: Option<String>,
+}
+
+/// What one driver run measured.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TrafficRun {
+    pub requests: Vec<RequestOutcome>,
+    pub tracebacks: Vec<String>,
+    pub cpu_seconds: f64,
+    pub max_rss_kb: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    #[error("cannot start python3 for the traffic driver: {0}")]
+    Spawn(std::io::Error),
+    #[error("traffic driver failed on {dir}: {stderr}")]
+    Driver { dir: String, stderr: String },
+    #[error("traffic driver output: {0}")]
+    Output(serde_json::Error),
+}
+
+/// Runs `requests` requests against the code in `service_dir`.
+pub async fn run(
+    driver: &Path,
+    service_dir: &Path,
+    requests: usize,
+    seed: u64,
+) -> Result<TrafficRun, TrafficError> {
+    if requests == 0 {
+        return Ok(TrafficRun {
+            requests: Vec::new(),
+            tracebacks: Vec::new(),
+            cpu_seconds: 0.0,
+            max_rss_kb: 0,
+        });
+    }
+    let out = tokio::process::Command::new("python3")
+        .arg(driver)
+        .arg(service_dir)
+        .arg(requests.to_string())
+        .arg(seed.to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(TrafficError::Spawn)?;
+    if !out.status.success() {
+        return Err(TrafficError::Driver {
+            dir: service_dir.display().to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("no output")
+                .to_string(),
+        });
+    }
+    serde_json::from_slice(&out.stdout).map_err(TrafficError::Output)
+}
+
+impl TrafficRun {
+    pub fn error_rate(&self) -> f64 {
+        rate(self.requests.iter(), |r| !r.ok)
+    }
+
+    pub fn error_rate_for(&self, caller: &str) -> f64 {
+        rate(self.requests.iter().filter(|r| r.caller == caller), |r| {
+            !r.ok
+        })
+    }
+
+    pub fn latencies(&self) -> Vec<f64> {
+        self.requests.iter().map(|r| r.latency_ms).collect()
+    }
+
+    /// Error rate per batch of `batch` consecutive requests: the judge needs several samples.
+    pub fn batch_error_rates(&self, batch: usize) -> Vec<f64> {
+        self.requests
+            .chunks(batch.max(1))
+            .filter(|c| c.len() == batch.max(1))
+            .map(|c| rate(c.iter(), |r| !r.ok))
+            .collect()
+    }
+}
+
+fn rate<'a>(
+    it: impl Iterator<Item = &'a RequestOutcome>,
+    bad: impl Fn(&RequestOutcome) -> bool,
+) -> f64 {
+    let (mut n, mut b) = (0usize, 0usize);
+    for r in it {
+        n += 1;
+        if bad(r) {
+            b += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        b as f64 / n as f64
+    }
+}
+
+/// The value below which `q` of the samples fall (nearest rank).
+pub fn percentile(samples: &[f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}

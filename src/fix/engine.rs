@@ -1,0 +1,387 @@
+//! Applies a template at a location. The edit is a splice of the matched syntax node's byte
+//! range (plus a missing import, if the template needs one): every other byte of the file stays
+//! as it was, so the PR diff shows the fix and nothing else. The result is a [`Patch`] whose
+//! diff comes from `similar`.
+
+use super::placeholder::{segments, Segment};
+use super::template::{FixTemplate, Risk};
+use super::validate::{check_source, ValidationError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::ops::Range;
+use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator, Tree};
+
+/// A proposed change to one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Patch {
+    /// Relative to the repository, forward slashes.
+    pub file: String,
+    pub original: String,
+    pub patched: String,
+    /// Unified diff with `a/<file>` and `b/<file>` headers.
+    pub diff: String,
+    pub template_id: String,
+    pub confidence: f64,
+    pub risk: Risk,
+    pub summary: String,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+    /// The 1-based line the template was applied at.
+    #[serde(default)]
+    pub line: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{template}: no match at line {line}{}", expression.as_ref().map(|e| format!(" for `{e}`")).unwrap_or_default())]
+    NoMatch {
+        template: String,
+        line: u32,
+        expression: Option<String>,
+    },
+    #[error("{template}: cannot re-indent the match at line {line}: a multi-line string spans it")]
+    Reindent { template: String, line: u32 },
+    #[error("{template}: the file does not parse before the patch: {source}")]
+    Original {
+        template: String,
+        #[source]
+        source: ValidationError,
+    },
+    #[error("{template}: the patched file does not parse: {source}")]
+    Patched {
+        template: String,
+        #[source]
+        source: ValidationError,
+    },
+    #[error("{template}: the syntax tree parser failed")]
+    Parser { template: String },
+}
+
+/// The captures of the chosen match, as byte ranges.
+struct Chosen {
+    captures: HashMap<String, Range<usize>>,
+}
+
+/// Applies `template` to `source` (the contents of `file`) at `line`. When `expression` is
+/// known and the template has a focus capture, only a match whose focus is that expression
+/// counts.
+pub fn apply(
+    template: &FixTemplate,
+    file: &str,
+    source: &str,
+    line: u32,
+    expression: Option<&str>,
+) -> Result<Patch, ApplyError> {
+    let parser_err = || ApplyError::Parser {
+        template: template.id.clone(),
+    };
+    let mut parser = Parser::new();
+    parser
+        .set_language(&template.language.grammar())
+        .map_err(|_| parser_err())?;
+    let tree = parser.parse(source, None).ok_or_else(parser_err)?;
+    check_source(template.language, source).map_err(|source| ApplyError::Original {
+        template: template.id.clone(),
+        source,
+    })?;
+    let no_match = || ApplyError::NoMatch {
+        template: template.id.clone(),
+        line,
+        expression: expression.map(str::to_string),
+    };
+    let chosen = choose(template, &tree, source, line, expression).ok_or_else(no_match)?;
+    let target = chosen.captures[&template.matcher.target].clone();
+
+    let unit = indent_unit(&tree, source);
+    let base = line_indent(source, target.start);
+    let replacement = render(template, &chosen, source, &tree, base, &unit).ok_or_else(|| {
+        ApplyError::Reindent {
+            template: template.id.clone(),
+            line,
+        }
+    })?;
+    let mut patched = String::with_capacity(source.len() + replacement.len());
+    patched.push_str(&source[..target.start]);
+    patched.push_str(&replacement);
+    patched.push_str(&source[target.end..]);
+    // Imports are top-level statements, so they never overlap the target; one below it moves
+    // by the splice's growth. Reverse order keeps several imports at one spot in order.
+    let growth = replacement.len() as isize - target.len() as isize;
+    for import in template.imports.iter().rev() {
+        if let Some((at, text)) = import_insertion(&tree, source, import) {
+            let at = if at <= target.start {
+                at
+            } else {
+                at.saturating_add_signed(growth)
+            };
+            patched.insert_str(at, &text);
+        }
+    }
+    check_source(template.language, &patched).map_err(|source| ApplyError::Patched {
+        template: template.id.clone(),
+        source,
+    })?;
+
+    let summary = template
+        .summary
+        .as_deref()
+        .and_then(|s| fill(s, &chosen, source))
+        .unwrap_or_else(|| template.description.clone());
+    Ok(make_patch(file, source, patched, template, line, summary))
+}
+
+fn make_patch(
+    file: &str,
+    original: &str,
+    patched: String,
+    t: &FixTemplate,
+    line: u32,
+    summary: String,
+) -> Patch {
+    let diff = similar::TextDiff::from_lines(original, patched.as_str());
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    let unified = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{file}"), &format!("b/{file}"))
+        .to_string();
+    Patch {
+        file: file.to_string(),
+        original: original.to_string(),
+        diff: unified,
+        template_id: t.id.clone(),
+        confidence: t.confidence,
+        risk: t.risk,
+        summary: format!("{summary} ({file}:{line}, template {})", t.id),
+        lines_added: added,
+        lines_removed: removed,
+        line,
+        patched,
+    }
+}
+
+/// The best match whose anchor covers the line: the focus equal to the expression when one is
+/// known, then the innermost anchor, then the template's own pattern order, then source order.
+fn choose(
+    t: &FixTemplate,
+    tree: &Tree,
+    source: &str,
+    line: u32,
+    expression: Option<&str>,
+) -> Option<Chosen> {
+    let row = (line as usize).checked_sub(1)?;
+    let names = t.query.capture_names();
+    // The whole file is searched: a range restriction could cut off captures of a
+    // multi-line statement that lie outside the faulty line.
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(&t.query, tree.root_node(), source.as_bytes());
+    let wanted = expression.map(squash);
+    let mut best: Option<((usize, usize, usize), Chosen)> = None;
+    while let Some(m) = matches.next() {
+        let mut captures = HashMap::new();
+        let mut covers = false;
+        for c in m.captures {
+            let name = names[c.index as usize];
+            if name == t.anchor() {
+                covers |= c.node.start_position().row <= row && row <= c.node.end_position().row;
+            }
+            captures
+                .entry(name.to_string())
+                .or_insert_with(|| c.node.byte_range());
+        }
+        let (Some(anchor), Some(_)) = (captures.get(t.anchor()), captures.get(&t.matcher.target))
+        else {
+            continue;
+        };
+        if !covers {
+            continue;
+        }
+        if let (Some(focus), Some(wanted)) = (&t.matcher.focus, &wanted) {
+            match captures.get(focus) {
+                Some(r) if squash(&source[r.clone()]) == *wanted => {}
+                _ => continue,
+            }
+        }
+        let key = (anchor.len(), m.pattern_index, anchor.start);
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, Chosen { captures }));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The rewrite with captures filled in and indented for its place; `None` when a multi-line
+/// capture would need re-indenting inside a string.
+fn render(
+    t: &FixTemplate,
+    chosen: &Chosen,
+    source: &str,
+    tree: &Tree,
+    base: &str,
+    unit: &str,
+) -> Option<String> {
+    let mut out = String::new();
+    for (i, line) in t.rewrite.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        let extra = format!("{}{}", unit.repeat(spaces / 4), " ".repeat(spaces % 4));
+        if i > 0 {
+            out.push_str(base);
+        }
+        out.push_str(&extra);
+        for seg in segments(&line[spaces..]).ok()? {
+            match seg {
+                Segment::Text(s) => out.push_str(&s),
+                Segment::Capture(name) => {
+                    let range = chosen.captures.get(&name)?.clone();
+                    out.push_str(&reindent(
+                        &source[range.clone()],
+                        range.start,
+                        &extra,
+                        tree,
+                    )?);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Shifts the continuation lines of a multi-line capture by `extra`.
+fn reindent(text: &str, start: usize, extra: &str, tree: &Tree) -> Option<String> {
+    if extra.is_empty() || !text.contains('\n') {
+        return Some(text.to_string());
+    }
+    let mut out = String::new();
+    let mut offset = start;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if in_string(tree, offset) {
+                return None;
+            }
+            if !line.trim().is_empty() {
+                out.push_str(extra);
+            }
+        }
+        out.push_str(line);
+        offset += line.len() + 1;
+    }
+    Some(out)
+}
+
+fn in_string(tree: &Tree, at: usize) -> bool {
+    let mut node: Option<Node<'_>> = tree.root_node().descendant_for_byte_range(at, at);
+    while let Some(n) = node {
+        if n.kind() == "string" && n.start_byte() < at {
+            return true;
+        }
+        node = n.parent();
+    }
+    false
+}
+
+/// Fills a summary's placeholders; a multi-line capture becomes one line.
+fn fill(text: &str, chosen: &Chosen, source: &str) -> Option<String> {
+    let mut out = String::new();
+    for seg in segments(text).ok()? {
+        match seg {
+            Segment::Text(s) => out.push_str(&s),
+            Segment::Capture(name) => {
+                let capture = &source[chosen.captures.get(&name)?.clone()];
+                out.push_str(&capture.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The whitespace before the first character of the line holding `at`.
+fn line_indent(source: &str, at: usize) -> &str {
+    let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = &source[start..];
+    &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
+}
+
+/// The file's indentation step: how much a block is indented past its header.
+fn indent_unit(tree: &Tree, source: &str) -> String {
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "block" {
+            if let (Some(parent), Some(first)) = (n.parent(), n.named_child(0)) {
+                let outer = line_indent(source, parent.start_byte());
+                let inner = line_indent(source, first.start_byte());
+                if first.start_position().row > parent.start_position().row
+                    && inner.len() > outer.len()
+                {
+                    if let Some(step) = inner.strip_prefix(outer) {
+                        return step.to_string();
+                    }
+                }
+            }
+        }
+        let mut cursor = n.walk();
+        let children: Vec<_> = n.named_children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    "    ".to_string()
+}
+
+/// Where and what to insert so the file has `import`; `None` when it already does.
+fn import_insertion(tree: &Tree, source: &str, import: &str) -> Option<(usize, String)> {
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let top: Vec<Node<'_>> = root.named_children(&mut cursor).collect();
+    let wanted = squash(import);
+    let is_import = |n: &Node<'_>| matches!(n.kind(), "import_statement" | "import_from_statement");
+    if top
+        .iter()
+        .filter(|n| is_import(n))
+        .any(|n| squash(&source[n.byte_range()]) == wanted)
+    {
+        return None;
+    }
+    // After the first group of imports (the standard library's, by convention).
+    if let Some(first) = top.iter().position(is_import) {
+        let mut last = first;
+        while top.get(last + 1).is_some_and(|n| {
+            is_import(n) && n.start_position().row == top[last].end_position().row + 1
+        }) {
+            last += 1;
+        }
+        return Some((top[last].end_byte(), format!("\n{import}")));
+    }
+    // After the module docstring, else at the top (below a shebang or coding comment).
+    if let Some(doc) = top.first().filter(|n| {
+        n.kind() == "expression_statement" && n.named_child(0).is_some_and(|c| c.kind() == "string")
+    }) {
+        return Some((doc.end_byte(), format!("\n\n{import}")));
+    }
+    let mut at = 0;
+    for line in source.split_inclusive('\n') {
+        if !line.starts_with('#') {
+            break;
+        }
+        at += line.len();
+    }
+    Some((at, format!("{import}\n\n")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,293 @@
+//! What went wrong, in terms the source can be searched for: the exception says "an attribute
+//! of None", "a missing key", "a zero divisor"; the line at the raise site then names the
+//! expression that held the bad value. Ranking and the fix stage both start from that
+//! expression.
+
+use super::source::python::PythonSource;
+use super::stacktrace::{Frame, ParsedTrace, TraceLanguage};
+
+/// The kind of fault, from the exception and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// `.attribute` was read on None.
+    NoneAttribute {
+        attribute: String,
+    },
+    /// None was subscripted, called, iterated or used in arithmetic.
+    NoneValue,
+    /// A mapping had no such key (`key` as the runtime printed it, quotes included).
+    MissingKey {
+        key: String,
+    },
+    IndexOutOfRange,
+    DivisionByZero,
+    Other,
+}
+
+impl Fault {
+    pub fn of(trace: &ParsedTrace) -> Fault {
+        let exc = trace.exception.rsplit('.').next().unwrap_or_default();
+        let msg = trace.message.as_str();
+        match (trace.language, exc) {
+            (TraceLanguage::Python, "AttributeError") => {
+                match msg.strip_prefix("'NoneType' object has no attribute '") {
+                    Some(rest) => Fault::NoneAttribute {
+                        attribute: rest.trim_end_matches('\'').to_string(),
+                    },
+                    None => Fault::Other,
+                }
+            }
+            (TraceLanguage::Python, "TypeError") if msg.contains("'NoneType'") => Fault::NoneValue,
+            (TraceLanguage::Python, "KeyError") => Fault::MissingKey {
+                key: msg.trim().to_string(),
+            },
+            (TraceLanguage::Python, "IndexError") => Fault::IndexOutOfRange,
+            (TraceLanguage::Python, "ZeroDivisionError") => Fault::DivisionByZero,
+            (TraceLanguage::Rust, _) if msg.contains("on a `None` value") => Fault::NoneValue,
+            (TraceLanguage::Rust, _) if msg.starts_with("index out of bounds") => {
+                Fault::IndexOutOfRange
+            }
+            (TraceLanguage::Rust, _) if msg.contains("divide by zero") => Fault::DivisionByZero,
+            _ => Fault::Other,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Fault::NoneAttribute { .. } | Fault::NoneValue)
+    }
+}
+
+/// What the raise site's line shows about the fault.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SiteFacts {
+    /// The expression that held the bad value (`address`, `request["sku"]`, `total / n`).
+    pub expression: Option<String>,
+    /// A bare name that held None: when it is a parameter, the caller passed it.
+    pub none_name: Option<String>,
+    /// How strongly the line's syntax fits the fault, in [0, 0.3], and why.
+    pub bonus: f64,
+    pub why: Option<String>,
+}
+
+/// Reads the raise site's line for the syntax the fault implies.
+pub fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -> SiteFacts {
+    let marked = frame.highlighted();
+    // The runtime's own marker decides between several candidates on one line.
+    let pick = |texts: Vec<(String, String)>| -> Option<(String, String)> {
+        marked
+            .and_then(|m| {
+                texts
+                    .iter()
+                    .find(|(t, _)| m == t || m.starts_with(t.as_str()))
+                    .cloned()
+            })
+            .or_else(|| texts.into_iter().next())
+    };
+    match fault {
+        Fault::NoneAttribute { attribute } => {
+            let hits: Vec<_> = src
+                .attribute_accesses(line)
+                .into_iter()
+                .filter(|a| &a.attribute == attribute)
+                .map(|a| (a.text, a.object))
+                .collect();
+            match pick(hits) {
+                Some((text, object)) => SiteFacts {
+                    none_name: is_identifier(&object).then(|| object.clone()),
+                    why: Some(format!(
+                        "`{text}` reads `.{attribute}` on a value that was None"
+                    )),
+                    expression: Some(object),
+                    bonus: 0.3,
+                },
+                None => SiteFacts::default(),
+            }
+        }
+        Fault::NoneValue => {
+            let hits: Vec<_> = src
+                .subscripts(line)
+                .into_iter()
+                .map(|s| (s.text, s.value))
+                .chain(
+                    src.calls(line)
+                        .into_iter()
+                        .map(|c| (c.callee.clone(), c.callee)),
+                )
+                .collect();
+            match pick(hits) {
+                Some((text, value)) => SiteFacts {
+                    none_name: is_identifier(&value).then(|| value.clone()),
+                    why: Some(format!("`{text}` uses a value that was None")),
+                    expression: Some(value),
+                    bonus: 0.2,
+                },
+                None => SiteFacts::default(),
+            }
+        }
+        Fault::MissingKey { key } => {
+            let subs = src.subscripts(line);
+            let exact = subs.iter().find(|s| unquote(&s.index) == unquote(key));
+            match exact.or(subs.first()) {
+                Some(s) => SiteFacts {
+                    expression: Some(s.text.clone()),
+                    why: Some(format!("`{}` looks up a key that is missing", s.text)),
+                    bonus: if exact.is_some() { 0.3 } else { 0.15 },
+                    none_name: None,
+                },
+                None => SiteFacts::default(),
+            }
+        }
+        Fault::IndexOutOfRange => {
+            let hits: Vec<_> = src
+                .subscripts(line)
+                .into_iter()
+                .filter(|s| !s.index.contains(':'))
+                .map(|s| (s.text.clone(), s.text))
+                .collect();
+            match pick(hits) {
+                Some((text, _)) => SiteFacts {
+                    why: Some(format!("`{text}` indexes past the end")),
+                    expression: Some(text),
+                    bonus: 0.3,
+                    none_name: None,
+                },
+                None => SiteFacts::default(),
+            }
+        }
+        Fault::DivisionByZero => {
+            let hits: Vec<_> = src
+                .divisions(line)
+                .into_iter()
+                .map(|d| (d.text.clone(), d.divisor))
+                .collect();
+            match pick(hits) {
+                Some((text, divisor)) => SiteFacts {
+                    why: Some(format!("`{text}` divides by `{divisor}`, which was zero")),
+                    expression: Some(text),
+                    bonus: 0.3,
+                    none_name: None,
+                },
+                None => SiteFacts::default(),
+            }
+        }
+        Fault::Other => SiteFacts::default(),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// `'sku'`, `"sku"` → `sku`, so the printed key matches the source literal.
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    for q in ['\'', '"'] {
+        if let Some(inner) = s.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::localize::stacktrace::FrameOrigin;
+
+    fn trace(exc: &str, msg: &str) -> ParsedTrace {
+        ParsedTrace {
+            language: TraceLanguage::Python,
+            exception: exc.into(),
+            message: msg.into(),
+            frames: vec![],
+        }
+    }
+
+    fn frame(code: &str, highlight: Option<(usize, usize)>) -> Frame {
+        Frame {
+            file: "x.py".into(),
+            line: 1,
+            column: None,
+            function: "f".into(),
+            code: Some(code.into()),
+            origin: FrameOrigin::InApp,
+            highlight,
+        }
+    }
+
+    #[test]
+    fn classifies_python_exceptions() {
+        let none = trace(
+            "AttributeError",
+            "'NoneType' object has no attribute 'split'",
+        );
+        assert_eq!(
+            Fault::of(&none),
+            Fault::NoneAttribute {
+                attribute: "split".into()
+            }
+        );
+        assert_eq!(
+            Fault::of(&trace(
+                "TypeError",
+                "'NoneType' object is not subscriptable"
+            )),
+            Fault::NoneValue
+        );
+        assert_eq!(
+            Fault::of(&trace("KeyError", "'sku'")),
+            Fault::MissingKey {
+                key: "'sku'".into()
+            }
+        );
+        assert_eq!(
+            Fault::of(&trace(
+                "AttributeError",
+                "'dict' object has no attribute 'x'"
+            )),
+            Fault::Other
+        );
+    }
+
+    #[test]
+    fn none_attribute_names_the_object_and_uses_the_marker() {
+        let code = "def f(a, b):\n    return a.x + b.x\n";
+        let src = PythonSource::parse(code).unwrap();
+        let fault = Fault::NoneAttribute {
+            attribute: "x".into(),
+        };
+        let facts = site_facts(&src, 2, &fault, &frame("return a.x + b.x", Some((13, 16))));
+        assert_eq!(facts.expression.as_deref(), Some("b"));
+        assert_eq!(facts.none_name.as_deref(), Some("b"));
+        let facts = site_facts(&src, 2, &fault, &frame("return a.x + b.x", None));
+        assert_eq!(facts.expression.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn missing_key_matches_the_printed_key() {
+        let code = "x = req['a'] + req[\"sku\"]\n";
+        let src = PythonSource::parse(code).unwrap();
+        let facts = site_facts(
+            &src,
+            1,
+            &Fault::MissingKey {
+                key: "'sku'".into(),
+            },
+            &frame(code, None),
+        );
+        assert_eq!(facts.expression.as_deref(), Some("req[\"sku\"]"));
+        assert!(facts.bonus >= 0.3);
+    }
+
+    #[test]
+    fn division_and_index() {
+        let src = PythonSource::parse("y = items[i] / len(items)\n").unwrap();
+        let f = frame("", None);
+        let div = site_facts(&src, 1, &Fault::DivisionByZero, &f);
+        assert_eq!(div.expression.as_deref(), Some("items[i] / len(items)"));
+        let idx = site_facts(&src, 1, &Fault::IndexOutOfRange, &f);
+        assert_eq!(idx.expression.as_deref(), Some("items[i]"));
+    }
+}

@@ -1,0 +1,316 @@
+//! The ranking rules. Each in-app frame that maps to a repository file starts from its position
+//! (innermost highest), gains when the line's syntax fits the fault or the frame is the last
+//! one before a library, gains when the line changed recently, and loses when the repository's
+//! line no longer matches the trace. A None that arrived through a parameter moves the top
+//! rank to the caller that passed it.
+
+use super::blame::Blamer;
+use super::fault::{site_facts, Fault};
+use super::paths::RepoIndex;
+use super::source::python::{FunctionInfo, PythonSource};
+use super::source::SourceLanguage;
+use super::stacktrace::{FrameOrigin, ParsedTrace};
+use super::Candidate;
+use std::path::Path;
+
+/// How far a line may have moved since the trace was taken and still be found by its code.
+const DRIFT_WINDOW: u32 = 25;
+
+struct Site {
+    /// Index into the trace's frames (innermost first).
+    frame: usize,
+    file: String,
+    line: u32,
+    info: Option<FunctionInfo>,
+    function: String,
+    source: Option<PythonSource>,
+    score: f64,
+    factor: f64,
+    expression: Option<String>,
+    reasons: Vec<String>,
+}
+
+pub(super) fn rank(
+    repo: &Path,
+    index: &RepoIndex,
+    trace: &ParsedTrace,
+    blamer: &Blamer,
+) -> Vec<Candidate> {
+    let mut sites = sites(repo, index, trace);
+    let fault = Fault::of(trace);
+    let headline = headline(trace);
+
+    for (k, site) in sites.iter_mut().enumerate() {
+        site.score = 0.5 * 0.7f64.powi(k as i32);
+        let frame = &trace.frames[site.frame];
+        if k == 0 && site.frame == 0 {
+            let facts = match &site.source {
+                Some(src) => site_facts(src, site.line, &fault, frame),
+                None => Default::default(),
+            };
+            site.score += facts.bonus;
+            site.expression = facts.expression;
+            site.reasons.push(format!("raised here ({headline})"));
+            site.reasons.extend(facts.why);
+        } else if k == 0 {
+            let lib = &trace.frames[site.frame - 1];
+            site.score += 0.25;
+            site.reasons.push(format!(
+                "last in-app frame before the library call `{}` ({}) that raised {headline}",
+                lib.function,
+                library_name(&lib.file)
+            ));
+        } else {
+            site.reasons
+                .push(format!("in-app frame {} of the stack", k + 1));
+        }
+    }
+    if fault.is_none() {
+        blame_the_caller(&mut sites, trace);
+    }
+    for site in &mut sites {
+        if let Some(change) = blamer.recent_change(&site.file, site.line) {
+            site.score += 0.1;
+            site.reasons.push(format!(
+                "changed recently in {} ({})",
+                change.commit, change.summary
+            ));
+        }
+    }
+    candidates(sites)
+}
+
+/// The raise site reads an attribute of a parameter that was None: the value came from the
+/// caller's argument, so the call site that passed it ranks first (following the value up
+/// while it is only passed through).
+fn blame_the_caller(sites: &mut [Site], trace: &ParsedTrace) {
+    let Some(first) = sites.first() else { return };
+    if first.frame != 0 {
+        return;
+    }
+    let Some(mut name) = first.expression.clone() else {
+        return;
+    };
+    let mut at = 0;
+    while let Some(next) = sites.iter().position(|s| s.frame == sites[at].frame + 1) {
+        let (callee, param_index) = match &sites[at].info {
+            Some(info) => match info.parameters.iter().position(|p| *p == name) {
+                Some(i) => (info.clone(), i),
+                None => break,
+            },
+            None => break,
+        };
+        let Some(arg) = argument_for(&sites[next], &callee, param_index) else {
+            break;
+        };
+        let here = format!("{}:{}", sites[at].file, sites[at].line);
+        sites[at].reasons.push(format!(
+            "`{name}` is a parameter of `{}`, so the bad value came from its caller",
+            callee.name
+        ));
+        let callee_score = sites[at].score;
+        let caller = &mut sites[next];
+        caller.score = (caller.score.max(callee_score) + 0.05).min(0.97);
+        // The positional note says less than this; replace it.
+        caller.reasons.retain(|r| !r.starts_with("in-app frame"));
+        caller.reasons.insert(
+            0,
+            format!(
+                "call site that passed the bad value: `{arg}` becomes `{name}` of `{}`, which fails on it at {here} ({})",
+                callee.name,
+                headline(trace)
+            ),
+        );
+        caller.expression = Some(arg.clone());
+        name = arg;
+        at = next;
+    }
+}
+
+/// The argument expression that the caller's line passes for `callee`'s parameter.
+fn argument_for(caller: &Site, callee: &FunctionInfo, param_index: usize) -> Option<String> {
+    let src = caller.source.as_ref()?;
+    let param = &callee.parameters[param_index];
+    let call = src
+        .calls(caller.line)
+        .into_iter()
+        .find(|c| c.name == callee.name)?;
+    if let Some(kw) = call
+        .arguments
+        .iter()
+        .find(|a| a.keyword.as_deref() == Some(param.as_str()))
+    {
+        return Some(kw.text.clone());
+    }
+    // A method call passes `self`/`cls` implicitly.
+    let implicit = usize::from(
+        call.via_attribute
+            && matches!(
+                callee.parameters.first().map(String::as_str),
+                Some("self" | "cls")
+            ),
+    );
+    let position = param_index.checked_sub(implicit)?;
+    let positional: Vec<_> = call
+        .arguments
+        .iter()
+        .take_while(|a| a.keyword.is_none())
+        .collect();
+    if positional.iter().take(position + 1).any(|a| a.splat) {
+        return None;
+    }
+    positional.get(position).map(|a| a.text.clone())
+}
+
+/// In-app frames that map to a readable repository file, innermost first.
+fn sites(repo: &Path, index: &RepoIndex, trace: &ParsedTrace) -> Vec<Site> {
+    let mut sites = Vec::new();
+    for (i, frame) in trace.frames.iter().enumerate() {
+        if frame.origin != FrameOrigin::InApp {
+            continue;
+        }
+        let Some(file) = index.resolve(&frame.file) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(repo.join(&file)) else {
+            continue;
+        };
+        let mut site = Site {
+            frame: i,
+            line: frame.line,
+            info: None,
+            function: frame.function.clone(),
+            source: None,
+            score: 0.0,
+            factor: 1.0,
+            expression: None,
+            reasons: Vec::new(),
+            file,
+        };
+        check_drift(&mut site, &text, frame.code.as_deref());
+        if SourceLanguage::of_path(Path::new(&site.file)) == Some(SourceLanguage::Python) {
+            if let Ok(src) = PythonSource::parse(text) {
+                site.info = src.enclosing_function(site.line);
+                // `<module>`, `<listcomp>`, `<lambda>` name no `def` to compare with.
+                let named = !frame.function.starts_with('<');
+                match &site.info {
+                    Some(info) => {
+                        let same = frame.function == info.name
+                            || frame.function == info.qualified_name
+                            || frame.function.ends_with(&format!(".{}", info.name));
+                        if named && !same {
+                            site.factor *= 0.7;
+                            site.reasons.push(format!(
+                                "the trace says `{}` but the line is in `{}` here",
+                                frame.function, info.name
+                            ));
+                        }
+                        site.function = info.qualified_name.clone();
+                    }
+                    None if named => site.factor *= 0.8,
+                    None => {}
+                }
+                site.source = Some(src);
+            }
+        }
+        sites.push(site);
+    }
+    sites
+}
+
+/// Traces come from deployed code; the repository may have moved on. Find the printed code
+/// nearby, or rank the frame lower.
+fn check_drift(site: &mut Site, text: &str, code: Option<&str>) {
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |n: u32| lines.get((n as usize).wrapping_sub(1)).map(|l| l.trim());
+    if at(site.line) == Some(code) {
+        return;
+    }
+    let found = (1..=DRIFT_WINDOW).find_map(|d| {
+        [site.line.checked_add(d), site.line.checked_sub(d)]
+            .into_iter()
+            .flatten()
+            .find(|&n| n > 0 && at(n) == Some(code))
+    });
+    match found {
+        Some(n) => {
+            site.reasons.push(format!(
+                "the code moved from line {} to {n} since the trace",
+                site.line
+            ));
+            site.line = n;
+        }
+        None => {
+            site.factor *= 0.6;
+            site.reasons
+                .push("the repository's line differs from the trace's".into());
+        }
+    }
+}
+
+fn candidates(sites: Vec<Site>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for s in sites {
+        let score = ((s.score * s.factor).clamp(0.01, 0.99) * 1000.0).round() / 1000.0;
+        if let Some(same) = out
+            .iter_mut()
+            .find(|c| c.file == s.file && c.line == s.line)
+        {
+            // Recursion repeats a frame: keep the best score, once.
+            same.score = same.score.max(score);
+            continue;
+        }
+        out.push(Candidate {
+            file: s.file,
+            line: s.line,
+            function: s.function,
+            score,
+            reason: s.reasons.join("; "),
+            expression: s.expression,
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+/// `AttributeError: 'NoneType' object has no attribute 'split'`, shortened for a reason line.
+fn headline(trace: &ParsedTrace) -> String {
+    let first = trace.message.lines().next().unwrap_or_default();
+    let text = if first.is_empty() {
+        trace.exception.clone()
+    } else {
+        format!("{}: {first}", trace.exception)
+    };
+    if text.chars().count() > 140 {
+        format!("{}…", text.chars().take(140).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// `requests` for `…/site-packages/requests/api.py`, `std` for Rust's library, the crate for a
+/// registry path, the file name otherwise.
+fn library_name(path: &str) -> String {
+    let p = path.replace('\\', "/");
+    if p.starts_with("/rustc/") {
+        return "std".into();
+    }
+    for marker in ["/site-packages/", "/dist-packages/"] {
+        if let Some((_, rest)) = p.split_once(marker) {
+            return rest.split('/').next().unwrap_or(rest).to_string();
+        }
+    }
+    if let Some((_, rest)) = p.split_once(".cargo/registry/src/") {
+        // index.crates.io-<hash>/<crate>-<version>/src/…
+        if let Some(krate) = rest.split('/').nth(1) {
+            return krate.to_string();
+        }
+    }
+    p.rsplit('/').next().unwrap_or(&p).to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! Ranking rules on small repositories: the None followed up through callers, argument
+//! mapping for keywords and methods, moved lines, and recent changes.
+
+use crate::localize::localize_detailed;
+use std::path::Path;
+
+const CHAIN: &str = r#"def handler(request):
+    user = request
+    notify(user.email)
+
+
+def notify(address):
+    deliver(address)
+
+
+def deliver(to):
+    return to.lower()
+
+
+class U:
+    email = None
+
+
+handler(U())
+"#;
+
+/// The real traceback of running `CHAIN` with python3.
+const CHAIN_TRACE: &str = r#"Traceback (most recent call last):
+  File "/tmp/hbchk/app.py", line 18, in <module>
+    handler(U())
+  File "/tmp/hbchk/app.py", line 3, in handler
+    notify(user.email)
+  File "/tmp/hbchk/app.py", line 7, in notify
+    deliver(address)
+  File "/tmp/hbchk/app.py", line 11, in deliver
+    return to.lower()
+           ^^^^^^^^
+AttributeError: 'NoneType' object has no attribute 'lower'
+"#;
+
+fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn lines(loc: &crate::localize::Localization) -> Vec<u32> {
+    loc.candidates.iter().map(|c| c.line).collect()
+}
+
+#[test]
+fn a_passed_through_none_is_followed_to_where_it_came_from() {
+    let repo = repo_with(&[("app.py", CHAIN)]);
+    let loc = localize_detailed(repo.path(), CHAIN_TRACE, 10).unwrap();
+    assert_eq!(lines(&loc)[..3], [3, 7, 11]);
+    assert_eq!(loc.candidates[0].function, "handler");
+    assert_eq!(loc.faulting_expression.as_deref(), Some("user.email"));
+    assert_eq!(loc.candidates[1].expression.as_deref(), Some("address"));
+    assert!(loc.candidates[0]
+        .reason
+        .contains("`user.email` becomes `address` of `notify`"));
+}
+
+fn method_trace(call: &str) -> (String, String) {
+    let code = format!(
+        "class Mailer:\n    def send(self, subject, to=None):\n        return to.strip()\n\n\ndef close(order, mailer):\n    {call}\n"
+    );
+    let trace = format!(
+        "Traceback (most recent call last):\n  File \"/app/mail.py\", line 7, in close\n    {call}\n  File \"/app/mail.py\", line 3, in send\n    return to.strip()\n           ^^^^^^^^\nAttributeError: 'NoneType' object has no attribute 'strip'\n"
+    );
+    (code, trace)
+}
+
+#[test]
+fn keyword_and_method_arguments_map_to_the_parameter() {
+    for call in [
+        "mailer.send(\"closed\", to=order.customer)",
+        "mailer.send(\"closed\", order.customer)",
+    ] {
+        let (code, trace) = method_trace(call);
+        let repo = repo_with(&[("mail.py", &code)]);
+        let loc = localize_detailed(repo.path(), &trace, 5).unwrap();
+        assert_eq!(loc.candidates[0].line, 7, "{call}");
+        assert_eq!(
+            loc.faulting_expression.as_deref(),
+            Some("order.customer"),
+            "{call}"
+        );
+        assert_eq!(loc.candidates[1].function, "Mailer.send");
+    }
+    // A splat hides which argument lands on `to`: no claim is made.
+    let (code, trace) = method_trace("mailer.send(*args)");
+    let repo = repo_with(&[("mail.py", &code)]);
+    let loc = localize_detailed(repo.path(), &trace, 5).unwrap();
+    assert_eq!(loc.candidates[0].line, 3);
+}
+
+#[test]
+fn a_moved_line_is_found_by_its_code() {
+    let moved = format!("import os\nimport sys\n{CHAIN}");
+    let repo = repo_with(&[("app.py", &moved)]);
+    let loc = localize_detailed(repo.path(), CHAIN_TRACE, 10).unwrap();
+    assert_eq!(lines(&loc)[..3], [5, 9, 13]);
+    assert!(
+        loc.candidates[0].reason.contains("moved from line 3 to 5"),
+        "{}",
+        loc.candidates[0].reason
+    );
+}
+
+#[test]
+fn a_line_that_no_longer_matches_ranks_lower() {
+    let changed = CHAIN.replace("    return to.lower()", "    return to.casefold()");
+    let repo = repo_with(&[("app.py", &changed)]);
+    let loc = localize_detailed(repo.path(), CHAIN_TRACE, 10).unwrap();
+    let site = loc.candidates.iter().find(|c| c.line == 11).unwrap();
+    assert!(
+        site.reason.contains("differs from the trace"),
+        "{}",
+        site.reason
+    );
+    assert!(site.score < 0.6, "{}", site.score);
+}
+
+#[test]
+fn a_recently_changed_line_gains() {
+    use git2::{Repository, Signature};
+    let repo_dir = repo_with(&[("app.py", CHAIN)]);
+    let repo = Repository::init(repo_dir.path()).unwrap();
+    let sig = Signature::now("t", "t@example.com").unwrap();
+    let commit = |msg: &str| {
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("app.py")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<_> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
+            .unwrap();
+    };
+    commit("initial import");
+    let before = localize_detailed(repo_dir.path(), CHAIN_TRACE, 10).unwrap();
+    let edited = CHAIN.replace("    deliver(address)", "    deliver(address)  # hand over");
+    std::fs::write(repo_dir.path().join("app.py"), edited).unwrap();
+    commit("hand notifications over");
+    let trace = CHAIN_TRACE.replace(
+        "    deliver(address)\n",
+        "    deliver(address)  # hand over\n",
+    );
+    let after = localize_detailed(repo_dir.path(), &trace, 10).unwrap();
+    let score = |l: &crate::localize::Localization| {
+        l.candidates.iter().find(|c| c.line == 7).unwrap().score
+    };
+    assert!(
+        score(&after) > score(&before),
+        "{} vs {}",
+        score(&after),
+        score(&before)
+    );
+    let notify = after.candidates.iter().find(|c| c.line == 7).unwrap();
+    assert!(
+        notify.reason.contains("hand notifications over"),
+        "{}",
+        notify.reason
+    );
+}

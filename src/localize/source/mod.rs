@@ -1,0 +1,33 @@
+//! Source analysis per language: turns a `file:line` from a trace into syntax (the enclosing
+//! function, the statement and what it does). One sibling file per language; Python uses
+//! tree-sitter, and Rust (syn) will sit next to it.
+
+pub mod python;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Languages whose source healbot can analyse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceLanguage {
+    Python,
+}
+
+impl SourceLanguage {
+    /// The language of a file, from its extension.
+    pub fn of_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "py" | "pyw" => Some(SourceLanguage::Python),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("the tree-sitter grammar cannot be loaded: {0}")]
+    Language(String),
+    #[error("the parser gave no syntax tree")]
+    Parse,
+}

@@ -1,0 +1,281 @@
+//! From a validated patch to a merged PR: the validation worktree, branch, commit and PR, the
+//! review request, and the merge once a person approved. Every forge write is keyed, so a
+//! replay finds what an earlier run already did.
+
+use super::{OperationSpec, Orchestrator, OrchestratorError};
+use crate::config::repo::RepoConfig;
+use crate::coord::{OpState, Operation};
+use crate::fix::validate::{check_syntax, run_check, CheckOutcome};
+use crate::fix::Patch;
+use crate::forge::{CommitSha, FileChange, NewPullRequest, PrNumber};
+use crate::notify::NotificationKind;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::future::Future;
+use std::time::Duration;
+
+/// What validation found, for the PR body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    pub passed: bool,
+    pub syntax: String,
+    pub check: Option<CheckOutcome>,
+    pub summary: String,
+}
+
+impl Orchestrator {
+    /// Runs `f` once per operation and key: a recorded result is returned as it is.
+    pub(crate) async fn once<T, F, Fut>(
+        &self,
+        op: &Operation,
+        effect: &str,
+        f: F,
+    ) -> Result<T, OrchestratorError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, OrchestratorError>>,
+    {
+        let key = format!("{}/{effect}", op.id);
+        if let Some(done) = op.effect::<T>(&key) {
+            return Ok(done);
+        }
+        let value = f(key.clone()).await?;
+        self.journal.effect(&op.id, &key, &value).await?;
+        Ok(value)
+    }
+
+    pub(crate) async fn repo_config(
+        &self,
+        spec: &OperationSpec,
+    ) -> Result<RepoConfig, OrchestratorError> {
+        let branch = self.forge.default_branch(&spec.repo).await?;
+        let text = self
+            .forge
+            .read_file(&spec.repo, &branch, ".github/healbot.yml")
+            .await?
+            .ok_or_else(|| {
+                OrchestratorError::stage(
+                    "config",
+                    format!("{} has no .github/healbot.yml", spec.repo.0),
+                )
+            })?;
+        RepoConfig::parse(&text, ".github/healbot.yml")
+            .map_err(|e| OrchestratorError::stage("config", e))
+    }
+
+    pub(crate) async fn validate(
+        &self,
+        op: &Operation,
+        spec: &OperationSpec,
+        base_sha: &str,
+        patch: &Patch,
+    ) -> Result<ValidationReport, OrchestratorError> {
+        let patched = self.worktree(op, "patched");
+        self.workspaces
+            .export(&spec.repo, base_sha, &patched)
+            .await?;
+        let target = patched.join(&patch.file);
+        std::fs::write(&target, &patch.patched).map_err(|e| {
+            OrchestratorError::stage("validate", format!("{}: {e}", target.display()))
+        })?;
+        if let Err(e) = check_syntax(&patch.file, &patch.patched) {
+            return Ok(ValidationReport {
+                passed: false,
+                syntax: e.to_string(),
+                check: None,
+                summary: format!("patched file does not parse: {e}"),
+            });
+        }
+        let config = self.repo_config(spec).await?;
+        let v = &config.validation;
+        let check = Some((
+            v.command.clone(),
+            run_check(
+                &patched,
+                &v.command,
+                Duration::from_secs(u64::from(v.timeout_seconds)),
+            )
+            .await,
+        ));
+        let passed = check.as_ref().is_none_or(|(_, c)| c.passed);
+        let summary = match &check {
+            Some((cmd, c)) if c.passed => {
+                format!(
+                    "re-parses; `{cmd}` passed in {:.1} s",
+                    c.duration.as_secs_f64()
+                )
+            }
+            Some((cmd, c)) if c.timed_out => format!("`{cmd}` timed out: {}", c.output_tail),
+            Some((cmd, c)) => format!("`{cmd}` failed (exit {:?}): {}", c.exit_code, c.output_tail),
+            None => "re-parses; no validation command configured".to_string(),
+        };
+        let check = check.map(|(_, c)| c);
+        Ok(ValidationReport {
+            passed,
+            syntax: "re-parses without errors".into(),
+            check,
+            summary,
+        })
+    }
+
+    pub(crate) async fn open_pull_request(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        let guard = self.ensure_lock(op).await?;
+        let spec = Self::spec(op)?;
+        let patch: Patch = op
+            .artifact("patch")
+            .ok_or_else(|| OrchestratorError::stage("pr", "no patch recorded"))?;
+        let base_sha: String = op
+            .artifact("base")
+            .ok_or_else(|| OrchestratorError::stage("pr", "no base revision recorded"))?;
+        let base_branch = self.forge.default_branch(&spec.repo).await?;
+        let branch = format!("healbot/{}", spec.incident.id);
+        let (spec, patch, branch) = (&spec, &patch, &branch);
+
+        self.locks.validate(&guard).await?;
+        self.once(op, "branch", |_| async {
+            self.forge
+                .create_branch(&spec.repo, &branch, &CommitSha(base_sha.clone()))
+                .await?;
+            Ok(branch.clone())
+        })
+        .await?;
+        let commit: CommitSha = self
+            .once(op, "commit", |key| async move {
+                let message = format!(
+                    "fix({}): {}\n\n{}\n\nIncident: {}\nTemplate: {}",
+                    spec.incident.service,
+                    patch.summary,
+                    spec.incident.title,
+                    spec.incident.id,
+                    patch.template_id
+                );
+                let change = FileChange {
+                    path: patch.file.clone(),
+                    content: Some(patch.patched.clone()),
+                };
+                Ok(self
+                    .forge
+                    .commit(&spec.repo, &branch, &message, &[change], &key)
+                    .await?)
+            })
+            .await?;
+        let head = self
+            .journal
+            .store()
+            .head()
+            .await
+            .map_err(crate::coord::JournalError::from)?;
+        let fresh = self.journal.operation(&op.id).await?;
+        let body = super::report::pr_body(&fresh, spec, &commit, head, &self.graph)?;
+        let plan: crate::plan::FixPlan = fresh
+            .artifact("plan")
+            .ok_or_else(|| OrchestratorError::stage("pr", "no plan recorded"))?;
+        let pr: PrNumber = self
+            .once(op, "pr", |_| async {
+                let new = NewPullRequest {
+                    title: format!("healbot: {} ({})", patch.summary, spec.incident.id),
+                    body,
+                    head: branch.clone(),
+                    base: base_branch.clone(),
+                    labels: vec!["healbot".into(), format!("risk:{}", plan.risk.level)],
+                };
+                Ok(self.forge.open_pr(&spec.repo, &new).await?)
+            })
+            .await?;
+        self.transition(
+            op,
+            OpState::PrOpen,
+            &format!("PR {pr} opened from {branch}"),
+        )
+        .await
+    }
+
+    pub(crate) async fn request_review(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        let pr = Self::pr_of(op)?;
+        let text = "The fix is ready for review. Approve it (review, or `/heal approve`) to merge \
+                    and start the canary; `/heal reject <reason>` closes it; `/heal help` lists \
+                    every command.";
+        self.mirror(
+            op,
+            pr,
+            "review-requested",
+            "review.requested",
+            serde_json::json!({}),
+            text,
+        )
+        .await?;
+        self.transition(
+            op,
+            OpState::AwaitingReview,
+            &format!("waiting for review on {pr}"),
+        )
+        .await?;
+        self.notify(
+            op,
+            NotificationKind::Info,
+            "healbot opened a fix PR",
+            &format!("review {pr}"),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub(crate) async fn merge(
+        &self,
+        op: &Operation,
+        approver: &str,
+    ) -> Result<(), OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let pr = Self::pr_of(op)?;
+        let guard = self.ensure_lock(op).await?;
+        self.locks.validate(&guard).await?;
+        let sha: CommitSha = self
+            .once(op, "merge", |_| async {
+                Ok(self.forge.merge(&spec.repo, pr).await?)
+            })
+            .await?;
+        self.transition(
+            op,
+            OpState::Merged,
+            &format!("{pr} approved by {approver}, merged as {}", sha.short()),
+        )
+        .await
+    }
+
+    pub(crate) fn pr_of(op: &Operation) -> Result<PrNumber, OrchestratorError> {
+        op.effect::<PrNumber>(&format!("{}/pr", op.id))
+            .ok_or_else(|| OrchestratorError::stage("pr", "no PR recorded"))
+    }
+
+    /// Records `action` in the audit log, then posts `text` on the PR with a footer naming
+    /// that entry. `name` makes the comment idempotent: a hidden marker finds a comment an
+    /// interrupted earlier run already posted.
+    pub(crate) async fn mirror(
+        &self,
+        op: &Operation,
+        pr: PrNumber,
+        name: &str,
+        action: &str,
+        detail: serde_json::Value,
+        text: &str,
+    ) -> Result<u64, OrchestratorError> {
+        let spec = Self::spec(op)?;
+        self.once(op, &format!("comment/{name}"), |key| async move {
+            let marker = format!("<!-- healbot:{key} -->");
+            let existing = self.forge.pull_request(&spec.repo, pr).await?;
+            if let Some(c) = existing.comments.iter().find(|c| c.body.contains(&marker)) {
+                return Ok(c.id);
+            }
+            let entry = self
+                .journal
+                .note(&op.id, &self.settings.actor, action, detail)
+                .await?;
+            let footer = super::report::footer(&entry);
+            Ok(self
+                .forge
+                .comment(&spec.repo, pr, &format!("{text}\n\n{footer}\n{marker}"))
+                .await?)
+        })
+        .await
+    }
+}

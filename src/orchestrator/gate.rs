@@ -1,0 +1,240 @@
+//! AwaitingGates → Locked: the safety gates over live metrics and the audit history, then the
+//! service lock. A gate that blocks escalates, one that pauses waits for a person, and a lock
+//! held by another operation is waited for (audited) up to the policy's limit.
+
+use super::{Orchestrator, OrchestratorError};
+use crate::coord::lock::{LockError, LockGuard, LockResource};
+use crate::coord::{OpState, Operation};
+use crate::gates::{self, GateContext, GateReport, GateVerdict};
+use crate::notify::NotificationKind;
+use crate::rca::rank::RcaReport;
+use serde_json::json;
+
+/// The gates that did not pass, for reasons and notifications.
+fn gate_summary(report: &GateReport) -> String {
+    report
+        .failing()
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} (threshold {}): {}",
+                g.name, g.observed, g.threshold, g.reason
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Effect key of the operation's lock guard.
+pub(crate) fn lock_key(op: &Operation) -> String {
+    format!("{}/lock", op.id)
+}
+
+impl Orchestrator {
+    pub(crate) async fn gate_and_lock(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let rca: RcaReport = op
+            .artifact("rca")
+            .ok_or_else(|| OrchestratorError::stage("gates", "no RCA recorded"))?;
+        let service = rca.root_cause.clone();
+        let changed: Vec<String> = op
+            .artifacts
+            .get("patch")
+            .and_then(|p| p["file"].as_str())
+            .map(|f| vec![f.to_string()])
+            .unwrap_or_default();
+
+        // A person who resumed a paused operation has overridden the gates that paused it.
+        let overridden = op
+            .history
+            .iter()
+            .rev()
+            .take(2)
+            .any(|(_, s, _)| *s == OpState::PausedForHumanReview);
+        if !overridden {
+            let ctx = self.gate_context(op, &service, changed).await?;
+            let report: GateReport = gates::evaluate_policies(&ctx, &self.policies);
+            self.journal.artifact(&op.id, "gates", &report).await?;
+            match report.verdict {
+                GateVerdict::Block => {
+                    let why = gate_summary(&report);
+                    return self
+                        .escalate(op, &format!("blocked by safety gates: {why}"))
+                        .await;
+                }
+                GateVerdict::Pause => {
+                    let why = gate_summary(&report);
+                    self.transition(
+                        op,
+                        OpState::PausedForHumanReview,
+                        &format!("paused by safety gates: {why}"),
+                    )
+                    .await?;
+                    self.notify(
+                        op,
+                        NotificationKind::Escalation,
+                        "healbot paused for a person",
+                        &format!("{why}. Resume with `healbot ops resume` or /heal resume."),
+                    )
+                    .await;
+                    return Ok(());
+                }
+                GateVerdict::Pass => {}
+            }
+        }
+
+        let resource = LockResource::service(&service);
+        let owner = op.id.0.clone();
+        let guard = match self
+            .locks
+            .try_acquire(&resource, &owner, self.settings.lock_ttl)
+            .await
+        {
+            Ok(g) => g,
+            Err(LockError::Held { holder, .. }) => {
+                self.journal
+                    .note(
+                        &op.id,
+                        &self.settings.actor,
+                        "lock.blocked",
+                        json!({"resource": resource.key(), "holder": holder}),
+                    )
+                    .await?;
+                let waited = self
+                    .locks
+                    .acquire(
+                        &resource,
+                        &owner,
+                        self.settings.lock_ttl,
+                        self.settings.lock_wait,
+                    )
+                    .await;
+                match waited {
+                    Ok(g) => {
+                        if !self.still_active(&spec.incident, &service).await? {
+                            self.locks.release(&g).await.ok();
+                            return self
+                                .transition(
+                                    op,
+                                    OpState::Cancelled,
+                                    &format!(
+                                        "resolved while waiting for {resource} (held by {holder}): the service is healthy now"
+                                    ),
+                                )
+                                .await;
+                        }
+                        g
+                    }
+                    Err(e @ LockError::Timeout { .. }) => {
+                        return self
+                            .escalate(op, &format!("lock wait timed out: {e}"))
+                            .await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.journal.effect(&op.id, &lock_key(op), &guard).await?;
+        self.transition(
+            op,
+            OpState::Locked,
+            &format!("{resource} locked (fencing token {})", guard.fencing),
+        )
+        .await
+    }
+
+    async fn gate_context(
+        &self,
+        op: &Operation,
+        service: &str,
+        changed_paths: Vec<String>,
+    ) -> Result<GateContext, OrchestratorError> {
+        let health = self.metrics.health().await?;
+        let h = health.iter().find(|h| h.service == service);
+        let history = super::report::service_history(&self.journal, service, &op.id).await;
+        let budget = &self.policies.gates.error_budget;
+        let window = std::time::Duration::from_secs(u64::from(budget.window_days) * 86_400);
+        let mean = self.metrics.slo_window_error_rate(service, window).await?;
+        Ok(GateContext {
+            service: service.to_string(),
+            error_rate: h.map_or(0.0, |h| h.error_rate),
+            // Unknown history is no data: the gate pauses rather than guess.
+            error_budget_consumed: mean.map_or(f64::NAN, |m| budget.consumed(m)),
+            blast_radius: self.graph.blast_radius(service),
+            consecutive_failures: history.consecutive_failures,
+            seconds_since_last_deploy: history.seconds_since_last_deploy.map(|s| s.max(0) as u64),
+            cpu_utilisation: h.map_or(0.0, |h| h.cpu_utilization),
+            memory_utilisation: h.map_or(0.0, |h| h.memory_utilization),
+            incidents_last_hour: history.incidents_last_hour,
+            now: chrono::Utc::now(),
+            changed_paths,
+        })
+    }
+
+    /// Whether the incident's service still breaks a detection rule.
+    async fn still_active(
+        &self,
+        incident: &crate::incident::Incident,
+        service: &str,
+    ) -> Result<bool, OrchestratorError> {
+        let threshold = self
+            .policies
+            .detection
+            .rules_for(crate::config::detection::DetectedMetric::ErrorRate)
+            .map(|r| r.above)
+            .fold(f64::INFINITY, f64::min);
+        let health = self.metrics.health().await?;
+        Ok(health
+            .iter()
+            .filter(|h| h.service == service || h.service == incident.service)
+            .any(|h| h.error_rate > threshold))
+    }
+
+    /// The lock this operation holds, re-taken if this process does not hold it any more
+    /// (a restart with the in-memory backend) and nobody else does. Side effects call this
+    /// first: without a valid lock nothing is written (fail closed).
+    pub(crate) async fn ensure_lock(&self, op: &Operation) -> Result<LockGuard, OrchestratorError> {
+        let recorded: Option<LockGuard> = op.effect(&lock_key(op));
+        if let Some(g) = &recorded {
+            if self.locks.validate(g).await.is_ok() {
+                return Ok(g.clone());
+            }
+        }
+        let service = op
+            .artifacts
+            .get("rca")
+            .and_then(|r| r["root_cause"].as_str())
+            .ok_or_else(|| OrchestratorError::stage("lock", "no RCA recorded"))?;
+        let guard = self
+            .locks
+            .try_acquire(
+                &LockResource::service(service),
+                &op.id.0,
+                self.settings.lock_ttl,
+            )
+            .await?;
+        self.journal.effect(&op.id, &lock_key(op), &guard).await?;
+        Ok(guard)
+    }
+
+    pub(crate) async fn release_lock(&self, op: &Operation) {
+        let Ok(fresh) = self.journal.operation(&op.id).await else {
+            return;
+        };
+        let Some(guard) = fresh.effect::<LockGuard>(&lock_key(&fresh)) else {
+            return;
+        };
+        if self.locks.release(&guard).await.is_ok() {
+            let _ = self
+                .journal
+                .note(
+                    &op.id,
+                    &self.settings.actor,
+                    "lock.released",
+                    json!({"resource": guard.resource.key(), "fencing": guard.fencing}),
+                )
+                .await;
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Drives operations through the pipeline. This is the only place that knows the order of the
+//! stages: each stage is a function from the operation's recorded outputs to the next state.
+//! Every step reads the operation's fold, does one thing, and records it, so an orchestrator
+//! started on the same audit log carries on where a crashed one stopped.
+
+mod analyze;
+mod deliver;
+mod gate;
+mod overrides;
+mod report;
+mod rollout;
+pub mod session;
+
+pub use report::{mttr_breakdown, timeline, TimelineRow};
+
+/// The fix PR an operation opened.
+pub fn pr_of(op: &Operation) -> Result<crate::forge::PrNumber, OrchestratorError> {
+    Orchestrator::pr_of(op)
+}
+
+use crate::config::policy::PolicySet;
+use crate::coord::lock::{LockError, LockManager};
+use crate::coord::{Journal, JournalError, OpState, Operation, OperationId};
+use crate::fix::template::FixTemplate;
+use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
+use crate::incident::Incident;
+use crate::notify::{Notification, NotificationKind, Notifier};
+use crate::rca::graph::DependencyGraph;
+use crate::signals::{LogSource, MetricsSource, SignalError};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What an operation is about; written once, in its `operation.opened` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationSpec {
+    pub incident: Incident,
+    pub repo: RepoRef,
+    /// Forces a fix template (the demo's bad-canary scenario uses this); normally `None`.
+    pub prefer_template: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The bot's name as an actor in the audit log and on the forge.
+    pub actor: String,
+    /// Canary weights in percent, one commit each.
+    pub canary_steps: Vec<u8>,
+    /// How long each canary step runs before it is judged.
+    pub canary_wait: Duration,
+    pub lock_ttl: Duration,
+    pub lock_wait: Duration,
+    /// Where worktrees for validation go.
+    pub scratch: PathBuf,
+    /// Stops driving when an operation reaches this state (tests drop the orchestrator there).
+    pub stop_at: Option<OpState>,
+}
+
+impl Settings {
+    pub fn new(scratch: PathBuf) -> Settings {
+        Settings {
+            actor: "healbot".into(),
+            canary_steps: vec![10, 50, 100],
+            canary_wait: Duration::ZERO,
+            lock_ttl: Duration::from_secs(15 * 60),
+            lock_wait: Duration::from_secs(60),
+            scratch,
+            stop_at: None,
+        }
+    }
+}
+
+/// Checked-out copies of repositories, for analysis and validation.
+#[async_trait]
+pub trait Workspaces: Send + Sync {
+    /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
+    async fn export(&self, repo: &RepoRef, rev: &str, dest: &Path)
+        -> Result<CommitSha, ForgeError>;
+}
+
+/// Runs the failing workload against a patched worktree to show that the error is gone.
+#[async_trait]
+pub trait Reproducer: Send + Sync {
+    async fn reproduce(&self, worktree: &Path) -> Result<ReproOutcome, SignalError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproOutcome {
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub first_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Forge(#[from] ForgeError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("operation {0} has no valid spec in its opening entry")]
+    Spec(OperationId),
+    #[error("{stage}: {reason}")]
+    Stage { stage: &'static str, reason: String },
+    #[error("no operation owns PR {0} of {1}")]
+    NoOperationForPr(u64, String),
+}
+
+impl OrchestratorError {
+    fn stage(stage: &'static str, reason: impl std::fmt::Display) -> Self {
+        OrchestratorError::Stage {
+            stage,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Where an operation stands after `drive` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting for a person or an outside event.
+    Waiting(OpState),
+    /// Nothing more to do.
+    Finished(OpState),
+    /// `Settings::stop_at` was reached.
+    Stopped(OpState),
+}
+
+pub struct Orchestrator {
+    pub journal: Arc<Journal>,
+    pub forge: Arc<dyn Forge>,
+    pub locks: Arc<dyn LockManager>,
+    pub metrics: Arc<dyn MetricsSource>,
+    pub logs: Arc<dyn LogSource>,
+    pub notifier: Arc<dyn Notifier>,
+    pub workspaces: Arc<dyn Workspaces>,
+    pub reproducer: Option<Arc<dyn Reproducer>>,
+    pub graph: Arc<DependencyGraph>,
+    pub policies: Arc<PolicySet>,
+    pub templates: Arc<Vec<FixTemplate>>,
+    pub settings: Settings,
+}
+
+impl Orchestrator {
+    /// Opens an operation for an incident; an incident that already has one gets it back.
+    pub async fn open(&self, spec: OperationSpec) -> Result<OperationId, OrchestratorError> {
+        let id = OperationId(format!("op-{}", spec.incident.id));
+        if self.journal.operation(&id).await.is_ok() {
+            return Ok(id);
+        }
+        let detail =
+            serde_json::to_value(&spec).map_err(|e| OrchestratorError::stage("open", e))?;
+        self.journal
+            .open(&id, &spec.incident.id.0, &self.settings.actor, detail)
+            .await?;
+        Ok(id)
+    }
+
+    pub(crate) fn spec(op: &Operation) -> Result<OperationSpec, OrchestratorError> {
+        serde_json::from_value(op.opened.clone())
+            .map_err(|_| OrchestratorError::Spec(op.id.clone()))
+    }
+
+    /// Carries an operation forward until it waits for a person or finishes. A stage that fails
+    /// moves the operation to `Failed`, releases its lock and tells a person.
+    pub async fn drive(&self, id: &OperationId) -> Result<Progress, OrchestratorError> {
+        loop {
+            let op = self.journal.operation(id).await?;
+            if op.state.is_terminal() {
+                return Ok(Progress::Finished(op.state));
+            }
+            if op.state.is_waiting() {
+                return Ok(Progress::Waiting(op.state));
+            }
+            if self.settings.stop_at == Some(op.state) {
+                return Ok(Progress::Stopped(op.state));
+            }
+            if let Err(e) = self.step(&op).await {
+                if let OrchestratorError::Journal(JournalError::Audit(_)) = e {
+                    // Without a durable log nothing may go on, not even recording the failure.
+                    return Err(e);
+                }
+                self.fail(&op, &e.to_string()).await?;
+            }
+        }
+    }
+
+    async fn step(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        match op.state {
+            OpState::Detected => {
+                self.transition(op, OpState::Analyzing, "analysis started")
+                    .await
+            }
+            OpState::Analyzing => self.analyze(op).await,
+            OpState::Planned => {
+                self.transition(
+                    op,
+                    OpState::AwaitingGates,
+                    "plan ready; checking safety gates",
+                )
+                .await
+            }
+            OpState::AwaitingGates => self.gate_and_lock(op).await,
+            OpState::Locked => self.open_pull_request(op).await,
+            OpState::PrOpen => self.request_review(op).await,
+            OpState::Merged => self.start_canary(op).await,
+            OpState::Deploying(weight) => self.judge_step(op, weight).await,
+            OpState::Verifying => self.verify(op).await,
+            OpState::RollingBack => self.roll_back(op).await,
+            other => Err(OrchestratorError::stage(
+                "drive",
+                format!("nothing to do in state {other}"),
+            )),
+        }
+    }
+
+    pub(crate) async fn transition(
+        &self,
+        op: &Operation,
+        to: OpState,
+        reason: &str,
+    ) -> Result<(), OrchestratorError> {
+        self.journal
+            .transition(&op.id, to, &self.settings.actor, reason)
+            .await?;
+        Ok(())
+    }
+
+    async fn fail(&self, op: &Operation, reason: &str) -> Result<(), OrchestratorError> {
+        tracing::error!(operation = %op.id, %reason, "stage failed");
+        let current = self.journal.state(&op.id).await?;
+        if current.is_terminal() {
+            return Ok(());
+        }
+        self.journal
+            .transition(&op.id, OpState::Failed, &self.settings.actor, reason)
+            .await?;
+        self.release_lock(op).await;
+        self.notify(
+            op,
+            NotificationKind::Escalation,
+            "healbot operation failed",
+            reason,
+        )
+        .await;
+        Ok(())
+    }
+
+    pub(crate) async fn notify(
+        &self,
+        op: &Operation,
+        kind: NotificationKind,
+        title: &str,
+        body: &str,
+    ) {
+        let severity = Self::spec(op)
+            .map(|s| s.incident.severity)
+            .unwrap_or(crate::incident::Severity::High);
+        let n = Notification {
+            kind,
+            severity,
+            operation_id: op.id.0.clone(),
+            title: title.to_string(),
+            body: body.to_string(),
+        };
+        let detail = serde_json::json!({"kind": kind, "title": title, "body": body});
+        let _ = self
+            .journal
+            .note(&op.id, &self.settings.actor, "notify.sent", detail)
+            .await;
+        if let Err(e) = self.notifier.notify(&n).await {
+            tracing::warn!(operation = %op.id, error = %e, "notification not delivered");
+        }
+    }
+
+    /// Every operation that is neither finished nor waiting, e.g. after a restart.
+    pub async fn resumable(&self) -> Vec<OperationId> {
+        self.journal
+            .operations()
+            .await
+            .into_iter()
+            .filter(|op| !op.state.is_terminal())
+            .map(|op| op.id)
+            .collect()
+    }
+}

@@ -1,0 +1,288 @@
+//! The human-override channel: a review or a `/heal` command on an operation's PR, from GitHub
+//! or the local CLI, becomes an audited act with the person as actor. Every command is answered
+//! on the PR, and a replayed event (same source id) is recognised and not applied twice.
+
+use super::{Orchestrator, OrchestratorError};
+use crate::coord::{OpState, Operation};
+use crate::forge::{HealCommand, Override, OverrideKind, PrNumber, ReviewState};
+use serde_json::json;
+
+impl Orchestrator {
+    /// The operation whose fix PR (or revert PR) is `pr` in `repo`.
+    pub async fn operation_for_pr(&self, ov: &Override) -> Option<Operation> {
+        self.journal.operations().await.into_iter().find(|op| {
+            Self::spec(op).is_ok_and(|s| s.repo == ov.repo)
+                && op.effect::<PrNumber>(&format!("{}/pr", op.id)) == Some(ov.pr)
+        })
+    }
+
+    /// Applies one override and drives the operation on; returns the replies for the person.
+    pub async fn handle_override(&self, ov: Override) -> Result<Vec<String>, OrchestratorError> {
+        let op = self
+            .operation_for_pr(&ov)
+            .await
+            .ok_or_else(|| OrchestratorError::NoOperationForPr(ov.pr.0, ov.repo.0.clone()))?;
+        if ov.actor == self.settings.actor || ov.actor.ends_with("[bot]") {
+            return Ok(vec![]);
+        }
+        let seen_key = format!("{}/override/{}", op.id, ov.source_id);
+        if op.effects.contains_key(&seen_key) {
+            return Ok(vec![format!("{} was already handled", ov.source_id)]);
+        }
+        let reply = self.apply(&op, &ov).await?;
+        // Marked handled only after it took effect: a crash in between re-applies it, and
+        // every act is a no-op in the state it leads to.
+        self.journal
+            .effect(
+                &op.id,
+                &seen_key,
+                &json!({"actor": ov.actor, "kind": ov.kind}),
+            )
+            .await?;
+        let op = self.journal.operation(&op.id).await?;
+        let name = format!("reply-{}", ov.source_id);
+        self.mirror(
+            &op,
+            ov.pr,
+            &name,
+            "override.answered",
+            json!({"actor": ov.actor}),
+            &reply,
+        )
+        .await?;
+        let mut lines = vec![reply];
+        if !op.state.is_waiting() && !op.state.is_terminal() {
+            let progress = self.drive(&op.id).await?;
+            lines.push(format!("{}: {:?}", op.id, progress));
+        }
+        Ok(lines)
+    }
+
+    async fn apply(&self, op: &Operation, ov: &Override) -> Result<String, OrchestratorError> {
+        let who = &ov.actor;
+        let record = |action: &'static str| {
+            self.journal.note(
+                &op.id,
+                who,
+                action,
+                json!({"pr": ov.pr, "head_sha": ov.head_sha, "source": ov.source_id}),
+            )
+        };
+        match &ov.kind {
+            OverrideKind::Review {
+                state: ReviewState::Approved,
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Approve,
+            } => {
+                let approvable = op.state == OpState::AwaitingReview
+                    || (op.state == OpState::PausedForHumanReview
+                        && op.paused_from == Some(OpState::AwaitingReview));
+                if !approvable {
+                    return Ok(format!(
+                        "@{who}: nothing to approve while the operation is {}.",
+                        op.state
+                    ));
+                }
+                let spec = Self::spec(op)?;
+                let pr = self.forge.pull_request(&spec.repo, ov.pr).await?;
+                if pr.head_sha != ov.head_sha {
+                    return Ok(format!(
+                        "@{who}: your approval was for {}, but the PR head is now {}; approve again.",
+                        ov.head_sha.short(),
+                        pr.head_sha.short()
+                    ));
+                }
+                record("review.approved").await?;
+                if op.state == OpState::PausedForHumanReview {
+                    self.journal
+                        .transition(&op.id, OpState::AwaitingReview, who, "resumed by approval")
+                        .await?;
+                }
+                let op = self.journal.operation(&op.id).await?;
+                self.merge(&op, who).await?;
+                Ok(format!(
+                    "@{who} approved {}: merged; the canary starts now.",
+                    ov.head_sha.short()
+                ))
+            }
+            OverrideKind::Review {
+                state: ReviewState::ChangesRequested,
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Pause,
+            } => {
+                if op.state.is_terminal() || op.state == OpState::PausedForHumanReview {
+                    return Ok(format!(
+                        "@{who}: the operation is {}; nothing to pause.",
+                        op.state
+                    ));
+                }
+                record("operation.paused").await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::PausedForHumanReview,
+                        who,
+                        "paused by a person",
+                    )
+                    .await?;
+                Ok(format!(
+                    "@{who} paused the operation. `/heal resume` carries on."
+                ))
+            }
+            OverrideKind::Review {
+                state: ReviewState::Dismissed,
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Resume,
+            } => {
+                if op.state != OpState::PausedForHumanReview {
+                    return Ok(format!(
+                        "@{who}: the operation is {}, not paused.",
+                        op.state
+                    ));
+                }
+                let back = op.paused_from.unwrap_or(OpState::AwaitingReview);
+                record("operation.resumed").await?;
+                if let OpState::Deploying(w) = back {
+                    // Resuming a canary step means judging it again on fresh samples.
+                    self.journal
+                        .artifact(&op.id, &format!("canary/{w}"), &serde_json::Value::Null)
+                        .await?;
+                }
+                self.journal
+                    .transition(&op.id, back, who, "resumed by a person")
+                    .await?;
+                Ok(format!("@{who} resumed the operation at {back}."))
+            }
+            OverrideKind::Review {
+                state: ReviewState::Commented,
+            } => Ok(format!("@{who}: noted.")),
+            OverrideKind::Command {
+                command: HealCommand::Reject { .. },
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Abort,
+            } if !Self::deployed(op) => {
+                let reason = match &ov.kind {
+                    OverrideKind::Command {
+                        command: HealCommand::Reject { reason: Some(r) },
+                    } => r.clone(),
+                    _ => "rejected".to_string(),
+                };
+                if op.state.is_terminal() {
+                    return Ok(format!("@{who}: the operation is already {}.", op.state));
+                }
+                record("operation.rejected").await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::Cancelled,
+                        who,
+                        &format!("rejected by {who}: {reason}"),
+                    )
+                    .await?;
+                let spec = Self::spec(op)?;
+                self.forge.close(&spec.repo, ov.pr).await?;
+                self.release_lock(op).await;
+                Ok(format!(
+                    "@{who} rejected the fix ({reason}); the PR is closed and the lock released."
+                ))
+            }
+            OverrideKind::Command {
+                command: HealCommand::Rollback,
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Abort,
+            }
+            | OverrideKind::Command {
+                command: HealCommand::Reject { .. },
+            } => {
+                if !op.state.can_go(OpState::RollingBack, op.paused_from) {
+                    return Ok(format!("@{who}: cannot roll back from {}.", op.state));
+                }
+                record("operation.rollback_requested").await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::RollingBack,
+                        who,
+                        &format!("rollback requested by {who}"),
+                    )
+                    .await?;
+                Ok(format!(
+                    "@{who} asked for a rollback: restoring the stable image now."
+                ))
+            }
+            OverrideKind::Command {
+                command: HealCommand::Promote,
+            } => {
+                let Some(OpState::Deploying(w)) = op
+                    .paused_from
+                    .filter(|_| op.state == OpState::PausedForHumanReview)
+                else {
+                    return Ok(format!(
+                        "@{who}: nothing to promote while the operation is {}.",
+                        op.state
+                    ));
+                };
+                record("canary.promoted").await?;
+                // The person's judgement replaces the canary's verdict for this step.
+                self.journal
+                    .artifact(
+                        &op.id,
+                        &format!("canary/{w}"),
+                        &crate::deploy::canary::CanaryReport {
+                            score: 100.0,
+                            verdict: crate::deploy::canary::CanaryVerdict::Pass,
+                            metrics: Vec::new(),
+                            reason: format!("promoted by {who}"),
+                        },
+                    )
+                    .await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::Deploying(w),
+                        who,
+                        &format!("promoted by {who}"),
+                    )
+                    .await?;
+                Ok(format!("@{who} promoted the canary past {w}%."))
+            }
+            OverrideKind::Command {
+                command: HealCommand::Retry,
+            } => {
+                if op.state != OpState::Escalated {
+                    return Ok(format!(
+                        "@{who}: only an escalated operation can be retried (it is {}).",
+                        op.state
+                    ));
+                }
+                record("operation.retried").await?;
+                self.journal
+                    .transition(&op.id, OpState::AwaitingGates, who, "retried by a person")
+                    .await?;
+                Ok(format!(
+                    "@{who} retried the operation: checking the gates again."
+                ))
+            }
+            OverrideKind::Command {
+                command: HealCommand::Status,
+            } => Ok(super::report::status(op)),
+            OverrideKind::Command {
+                command: HealCommand::Explain,
+            } => Ok(super::report::explain(op)),
+            OverrideKind::Command {
+                command: HealCommand::Help,
+            } => Ok(HealCommand::help_text().to_string()),
+        }
+    }
+
+    fn deployed(op: &Operation) -> bool {
+        op.history
+            .iter()
+            .any(|(_, s, _)| matches!(s, OpState::Merged | OpState::Deploying(_)))
+    }
+}

@@ -1,0 +1,366 @@
+//! What healbot tells people: the PR body (evidence, risk, gates, audit head), progress
+//! comments with the audit footer, status and explain replies, and the timeline with its MTTR
+//! breakdown. Text only: nothing here changes state.
+
+use super::{OperationSpec, OrchestratorError};
+use crate::audit::AuditEntry;
+use crate::coord::{Journal, OpState, Operation, OperationId};
+use crate::deploy::canary::CanaryReport;
+use crate::fix::Patch;
+use crate::forge::CommitSha;
+use crate::gates::GateReport;
+use crate::localize::Localization;
+use crate::plan::FixPlan;
+use crate::rca::rank::RcaReport;
+use std::fmt::Write;
+
+/// The footer every bot comment ends with, naming the audit entry it mirrors.
+pub fn footer(entry: &AuditEntry) -> String {
+    format!(
+        "<sub>healbot audit · seq {} · hash {}</sub>",
+        entry.seq,
+        &entry.hash[..entry.hash.len().min(16)]
+    )
+}
+
+fn missing(what: &str) -> OrchestratorError {
+    OrchestratorError::stage("report", format!("no {what} recorded"))
+}
+
+pub(crate) fn pr_body(
+    op: &Operation,
+    spec: &OperationSpec,
+    commit: &CommitSha,
+    audit_head: Option<(u64, String)>,
+    graph: &crate::rca::graph::DependencyGraph,
+) -> Result<String, OrchestratorError> {
+    let rca: RcaReport = op.artifact("rca").ok_or_else(|| missing("RCA"))?;
+    let loc: Localization = op
+        .artifact("localization")
+        .ok_or_else(|| missing("localization"))?;
+    let patch: Patch = op.artifact("patch").ok_or_else(|| missing("patch"))?;
+    let plan: FixPlan = op.artifact("plan").ok_or_else(|| missing("plan"))?;
+    let gates: Option<GateReport> = op.artifact("gates");
+    let validation: Option<super::deliver::ValidationReport> = op.artifact("validation");
+    let repro: Option<super::ReproOutcome> = op.artifact("reproduction");
+    let inc = &spec.incident;
+    let mut b = String::new();
+    let _ = writeln!(b, "## Incident {}\n", inc.id);
+    let _ = writeln!(
+        b,
+        "**{}** — severity `{}`, service `{}`.\n",
+        inc.title, inc.severity, inc.service
+    );
+    if let Some(p) = &inc.pattern {
+        let _ = writeln!(
+            b,
+            "Error pattern `{}` ({:.0}% confidence): `{}`\n",
+            p.pattern.id(),
+            p.confidence * 100.0,
+            p.evidence
+        );
+    }
+    let _ = writeln!(
+        b,
+        "## Root cause: `{}` ({:.0}% confidence)\n",
+        rca.root_cause,
+        rca.confidence * 100.0
+    );
+    let _ = writeln!(b, "```mermaid\n{}```\n", graph.to_mermaid(&rca.root_cause));
+    let _ = writeln!(b, "Causal chain: {}\n", rca.causal_chain.join(" → "));
+    for e in &rca.evidence {
+        let _ = writeln!(b, "- {e}");
+    }
+    let top = &loc.candidates[0];
+    let _ = writeln!(b, "\n## Location\n");
+    let _ = writeln!(
+        b,
+        "`{}:{}` in `{}` (at {}) — {}\n",
+        top.file,
+        top.line,
+        top.function,
+        commit.short(),
+        top.reason
+    );
+    let _ = writeln!(b, "## Fix: `{}`\n", patch.template_id);
+    let _ = writeln!(
+        b,
+        "{} — {} file, +{} −{} lines.\n\n```diff\n{}```\n",
+        patch.summary, 1, patch.lines_added, patch.lines_removed, patch.diff
+    );
+    if let Some(v) = &validation {
+        let _ = writeln!(b, "Validation: {}\n", v.summary);
+    }
+    if let Some(r) = &repro {
+        let _ = writeln!(
+            b,
+            "Reproduction on the patched code: {} requests, {} errors ({:.1}%).\n",
+            r.requests,
+            r.errors,
+            r.error_rate * 100.0
+        );
+    }
+    let _ = writeln!(
+        b,
+        "## Risk: {:.2} ({}) → strategy `{:?}`\n",
+        plan.risk.total, plan.risk.level, plan.decision.strategy
+    );
+    let _ = writeln!(
+        b,
+        "| factor | value | weight | contribution |\n|---|---|---|---|"
+    );
+    for f in &plan.risk.factors {
+        let _ = writeln!(
+            b,
+            "| {} | {:.2} | {:.2} | {:.3} |",
+            f.name, f.value, f.weight, f.contribution
+        );
+    }
+    for r in &plan.decision.reasons {
+        let _ = writeln!(b, "\n- {r}");
+    }
+    if let Some(g) = &gates {
+        let _ = writeln!(b, "\n## Safety gates\n\n{}", g.to_markdown_table());
+    }
+    if let Some((seq, hash)) = audit_head {
+        let _ = writeln!(
+            b,
+            "\n---\n<sub>healbot audit head · seq {seq} · hash {}</sub>",
+            &hash[..hash.len().min(16)]
+        );
+    }
+    Ok(b)
+}
+
+pub(crate) fn canary_comment(weight: u8, r: &CanaryReport) -> String {
+    let mut s = format!(
+        "Canary at {weight}%: **{:?}** (score {:.0}). {}\n\n| metric | classification | p-value | effect size |\n|---|---|---|---|\n",
+        r.verdict, r.score, r.reason
+    );
+    for m in &r.metrics {
+        let _ = writeln!(
+            s,
+            "| {} | {:?} | {} | {} |",
+            m.name,
+            m.classification,
+            m.p_value.map_or("–".into(), |p| format!("{p:.4}")),
+            m.effect_size.map_or("–".into(), |e| format!("{e:.3}"))
+        );
+    }
+    s
+}
+
+pub(crate) fn status(op: &Operation) -> String {
+    let last = op
+        .history
+        .last()
+        .map(|(_, _, r)| r.as_str())
+        .unwrap_or_default();
+    format!("Operation {} is **{}**: {last}", op.id, op.state)
+}
+
+pub(crate) fn explain(op: &Operation) -> String {
+    let mut s = status(op);
+    if let Some(rca) = op.artifact::<RcaReport>("rca") {
+        let _ = write!(
+            s,
+            "\n\nRoot cause `{}`: {}",
+            rca.root_cause,
+            rca.evidence.join("; ")
+        );
+    }
+    if let Some(plan) = op.artifact::<FixPlan>("plan") {
+        let _ = write!(
+            s,
+            "\n\nRisk {:.2}, strategy {:?}: {}",
+            plan.risk.total,
+            plan.decision.strategy,
+            plan.decision.reasons.join("; ")
+        );
+    }
+    s
+}
+
+/// What the audit history says about a service, for the gates.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ServiceHistory {
+    pub consecutive_failures: u32,
+    pub seconds_since_last_deploy: Option<i64>,
+    pub incidents_last_hour: u32,
+}
+
+pub(crate) async fn service_history(
+    journal: &Journal,
+    service: &str,
+    except: &OperationId,
+) -> ServiceHistory {
+    let entries = journal.store().entries().await.unwrap_or_default();
+    let now = chrono::Utc::now();
+    let mut ops: Vec<Operation> = journal
+        .operations()
+        .await
+        .into_iter()
+        .filter(|op| &op.id != except)
+        .filter(|op| {
+            op.artifacts
+                .get("rca")
+                .and_then(|r| r["root_cause"].as_str())
+                == Some(service)
+                || op.opened["incident"]["service"].as_str() == Some(service)
+        })
+        .collect();
+    ops.sort_by_key(|op| op.history.first().map(|h| h.0));
+    let ts_of = |seq: u64| {
+        entries
+            .iter()
+            .find(|e| e.seq == seq)
+            .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.ts).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let mut h = ServiceHistory::default();
+    for op in ops.iter().rev() {
+        match op.state {
+            OpState::RolledBack | OpState::Failed => h.consecutive_failures += 1,
+            OpState::Completed => break,
+            _ => {}
+        }
+    }
+    for op in &ops {
+        if let Some(opened) = op.history.first().and_then(|(seq, _, _)| ts_of(*seq)) {
+            if (now - opened).num_seconds() < 3600 {
+                h.incidents_last_hour += 1;
+            }
+        }
+        for (seq, state, _) in &op.history {
+            if matches!(state, OpState::Deploying(_)) {
+                if let Some(t) = ts_of(*seq) {
+                    let age = (now - t).num_seconds();
+                    h.seconds_since_last_deploy =
+                        Some(h.seconds_since_last_deploy.map_or(age, |a| a.min(age)));
+                }
+            }
+        }
+    }
+    h
+}
+
+/// One line of the demo's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub seconds: f64,
+    pub operation: String,
+    pub component: String,
+    pub action: String,
+    pub state: String,
+}
+
+/// Which part of healbot an effect key (`<op>/<effect>/…`) belongs to.
+fn effect_component(key: &str) -> &'static str {
+    match key.split('/').nth(1).unwrap_or_default() {
+        "lock" => "lock",
+        "canary" | "rollback" => "gitops",
+        "override" => "review",
+        _ => "forge",
+    }
+}
+
+fn component(action: &str) -> &str {
+    action.split('.').next().unwrap_or(action)
+}
+
+/// The audit log as a timeline, relative to `start` (unix seconds, fractional).
+pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
+    let mut states = std::collections::BTreeMap::<String, String>::new();
+    entries
+        .iter()
+        .map(|e| {
+            let t = chrono::DateTime::parse_from_rfc3339(&e.ts)
+                .map(|t| t.timestamp_micros() as f64 / 1e6)
+                .unwrap_or(start);
+            let state = states
+                .entry(e.operation_id.clone())
+                .or_insert_with(|| "Detected".into());
+            let action = match e.action.as_str() {
+                crate::coord::state::action::TRANSITION => {
+                    if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
+                        *state = to.to_string();
+                    }
+                    format!(
+                        "→ {}: {}",
+                        state,
+                        e.detail["reason"].as_str().unwrap_or_default()
+                    )
+                }
+                crate::coord::state::action::EFFECT => {
+                    format!("done {}", e.detail["key"].as_str().unwrap_or_default())
+                }
+                crate::coord::state::action::ARTIFACT => {
+                    format!("recorded {}", e.detail["name"].as_str().unwrap_or_default())
+                }
+                other => other.to_string(),
+            };
+            TimelineRow {
+                seconds: t - start,
+                operation: e.operation_id.clone(),
+                component: match e.action.as_str() {
+                    crate::coord::state::action::TRANSITION => "operation".into(),
+                    crate::coord::state::action::ARTIFACT => e.detail["name"]
+                        .as_str()
+                        .map(|n| n.split('/').next().unwrap_or(n).to_string())
+                        .unwrap_or_default(),
+                    crate::coord::state::action::EFFECT => {
+                        effect_component(e.detail["key"].as_str().unwrap_or_default()).into()
+                    }
+                    other => component(other).to_string(),
+                },
+                action,
+                state: state.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Seconds spent in each stage of one operation: detect, analyze, gates and lock, PR and
+/// review, canary, verify.
+pub fn mttr_breakdown(
+    entries: &[AuditEntry],
+    op: &OperationId,
+    detected_at: f64,
+) -> Vec<(String, f64)> {
+    let mut marks: Vec<(OpState, f64)> = Vec::new();
+    for e in entries.iter().filter(|e| e.operation_id == op.0) {
+        let t = chrono::DateTime::parse_from_rfc3339(&e.ts)
+            .map(|t| t.timestamp_micros() as f64 / 1e6)
+            .unwrap_or(detected_at);
+        if e.action == crate::coord::state::action::OPENED {
+            marks.push((OpState::Detected, t));
+        } else if e.action == crate::coord::state::action::TRANSITION {
+            if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
+                marks.push((to, t));
+            }
+        }
+    }
+    let at = |pred: &dyn Fn(OpState) -> bool| marks.iter().find(|(s, _)| pred(*s)).map(|(_, t)| *t);
+    let opened = at(&|s| s == OpState::Detected).unwrap_or(detected_at);
+    let planned = at(&|s| s == OpState::Planned);
+    let locked = at(&|s| s == OpState::Locked);
+    let merged = at(&|s| s == OpState::Merged);
+    let verifying = at(&|s| s == OpState::Verifying);
+    let end = marks.last().map(|(_, t)| *t);
+    let span = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => 0.0,
+    };
+    vec![
+        ("detect".into(), (opened - detected_at).max(0.0)),
+        (
+            "analyze (RCA, localize, fix, validate)".into(),
+            span(Some(opened), planned),
+        ),
+        ("gates and lock".into(), span(planned, locked)),
+        ("PR and review".into(), span(locked, merged)),
+        ("canary".into(), span(merged, verifying)),
+        ("verify".into(), span(verifying, end)),
+        ("total (MTTR)".into(), span(Some(detected_at), end)),
+    ]
+}
