@@ -174,7 +174,7 @@ impl EmbeddedCluster {
                 }
             }
         }
-        lines.sort_by(|a, b| b.count.cmp(&a.count));
+        lines.sort_by_key(|l| std::cmp::Reverse(l.count));
         *self.last_errors.lock().unwrap_or_else(|p| p.into_inner()) = lines;
     }
 

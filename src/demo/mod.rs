@@ -104,7 +104,7 @@ impl Demo {
         let session: DemoSession = serde_json::from_slice(&bytes)
             .with_context(|| format!("reading {}", path.display()))?;
         let forge = Arc::new(LocalForge::open(state_dir)?);
-        let store = FileAuditStore::open(&state_dir.join("audit.jsonl"))?;
+        let store = FileAuditStore::open(state_dir.join("audit.jsonl"))?;
         let journal = Arc::new(Journal::replay(Arc::new(store)).await?);
         let cluster_dir = state_dir.join("cluster");
         std::fs::create_dir_all(&cluster_dir)?;

@@ -93,7 +93,7 @@ impl Orchestrator {
             run_check(
                 &patched,
                 &v.command,
-                Duration::from_secs(u64::from(v.timeout_seconds)),
+                Duration::from_secs(v.timeout_seconds),
             )
             .await,
         ));
@@ -134,7 +134,7 @@ impl Orchestrator {
         self.locks.validate(&guard).await?;
         self.once(op, "branch", |_| async {
             self.forge
-                .create_branch(&spec.repo, &branch, &CommitSha(base_sha.clone()))
+                .create_branch(&spec.repo, branch, &CommitSha(base_sha.clone()))
                 .await?;
             Ok(branch.clone())
         })
@@ -155,7 +155,7 @@ impl Orchestrator {
                 };
                 Ok(self
                     .forge
-                    .commit(&spec.repo, &branch, &message, &[change], &key)
+                    .commit(&spec.repo, branch, &message, &[change], &key)
                     .await?)
             })
             .await?;

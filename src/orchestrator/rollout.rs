@@ -357,7 +357,7 @@ impl Orchestrator {
         let (spec, patch, branch, reason, plan) = (&spec, &patch, &branch, &reason, &plan);
         self.once(op, "rollback/branch", |_| async {
             let head = self.forge.branch_head(&spec.repo, &base_branch).await?;
-            self.forge.create_branch(&spec.repo, &branch, &head).await?;
+            self.forge.create_branch(&spec.repo, branch, &head).await?;
             Ok(branch.clone())
         })
         .await?;
@@ -372,7 +372,7 @@ impl Orchestrator {
             );
             Ok(self
                 .forge
-                .commit(&spec.repo, &branch, &message, &[change], &key)
+                .commit(&spec.repo, branch, &message, &[change], &key)
                 .await?)
         })
         .await
