@@ -55,11 +55,13 @@ fn appends(c: &mut Criterion) {
         .block_on(store.head())
         .expect("head")
         .map_or(0, |(seq, _)| seq);
-    eprintln!(
-        "audit_append: {appended} appends took {} fsyncs ({:.1} entries per fsync)",
-        store.sync_count(),
-        appended as f64 / store.sync_count().max(1) as f64
-    );
+    if appended > 0 {
+        eprintln!(
+            "audit_append: {appended} appends took {} fsyncs ({:.1} entries per fsync)",
+            store.sync_count(),
+            appended as f64 / store.sync_count().max(1) as f64
+        );
+    }
 }
 
 /// Writes a valid chain straight to disk (no fsync per entry): a fixture, not the store.

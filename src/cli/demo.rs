@@ -30,6 +30,9 @@ pub struct DemoArgs {
     /// Carry on an interrupted demo in --workdir.
     #[arg(long, requires = "workdir")]
     pub resume: bool,
+    /// Heal this recorded incident (JSON, as in testdata/incidents/) instead of detecting one.
+    #[arg(long, conflicts_with = "resume")]
+    pub incident: Option<PathBuf>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -39,6 +42,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.requests < 100 {
         anyhow::bail!("--requests must be at least 100 for the canary judge to have samples");
     }
+    // Read the incident before anything is set up, so a bad file leaves nothing behind.
+    let incident = args
+        .incident
+        .as_deref()
+        .map(crate::incident::file::load)
+        .transpose()?;
     let workdir = args.workdir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "healbot-demo-{}-{}",
@@ -54,6 +63,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         canary_wait: Duration::from_secs_f64(args.canary_wait),
         pause_for_review: args.pause_for_review,
         resume: args.resume,
+        incident,
     })
     .await?;
     Ok(if outcome.as_expected {

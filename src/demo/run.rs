@@ -19,6 +19,8 @@ pub struct DemoOptions {
     pub pause_for_review: bool,
     /// Carry on an interrupted demo in `workdir` instead of starting a new one.
     pub resume: bool,
+    /// A recorded incident to heal instead of the one the traffic raises.
+    pub incident: Option<Incident>,
 }
 
 /// How the demo ended, per operation.
@@ -53,7 +55,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let start_ts = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
 
     if !opts.resume {
-        let incidents = demo.detect("inc").await?;
+        let incidents = match opts.incident {
+            Some(recorded) => vec![recorded],
+            None => demo.detect("inc").await?,
+        };
         super::print::detected(&incidents);
         let Some(first) = incidents.into_iter().next() else {
             anyhow::bail!("no detection rule fired on the demo traffic; nothing to heal");

@@ -6,7 +6,7 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentFileError {
-    #[error("incident file {file}: {source}")]
+    #[error("incident file {file}: cannot read it")]
     Read {
         file: String,
         #[source]

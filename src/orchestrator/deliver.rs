@@ -90,12 +90,7 @@ impl Orchestrator {
         let v = &config.validation;
         let check = Some((
             v.command.clone(),
-            run_check(
-                &patched,
-                &v.command,
-                Duration::from_secs(v.timeout_seconds),
-            )
-            .await,
+            run_check(&patched, &v.command, Duration::from_secs(v.timeout_seconds)).await,
         ));
         let passed = check.as_ref().is_none_or(|(_, c)| c.passed);
         let summary = match &check {
