@@ -8,3 +8,14 @@ mod forge;
 mod gitops;
 mod localize;
 mod policy;
+mod fixes;
+mod github;
+mod locks;
+mod notify;
+mod repair;
+mod server;
+mod signals;
+
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;

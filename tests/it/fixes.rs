@@ -1,0 +1,1 @@
+//! Integration tests: fixes (being written).

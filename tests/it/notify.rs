@@ -1,0 +1,1 @@
+//! Integration tests: notify (being written).

@@ -1,0 +1,1 @@
+//! Test support: servers and fakes the integration tests start (being written).
