@@ -54,7 +54,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
     super::print::header(&demo, opts.resume);
     let start_ts = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
 
-    if !opts.resume {
+    // A demo interrupted before its incident was opened starts over from detection.
+    let nothing_opened = demo.orchestrator.journal.operations().await.is_empty();
+    if nothing_opened {
         let incidents = match opts.incident {
             Some(recorded) => vec![recorded],
             None => demo.detect("inc").await?,

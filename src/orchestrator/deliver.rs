@@ -161,7 +161,13 @@ impl Orchestrator {
             .await
             .map_err(crate::coord::JournalError::from)?;
         let fresh = self.journal.operation(&op.id).await?;
-        let body = super::report::pr_body(&fresh, spec, &commit, head, &self.graph)?;
+        let body = super::report::pr_body(
+            &fresh,
+            spec,
+            &CommitSha(base_sha.clone()),
+            head,
+            &self.graph,
+        )?;
         let plan: crate::plan::FixPlan = fresh
             .artifact("plan")
             .ok_or_else(|| OrchestratorError::stage("pr", "no plan recorded"))?;

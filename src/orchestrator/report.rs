@@ -30,7 +30,7 @@ fn missing(what: &str) -> OrchestratorError {
 pub(crate) fn pr_body(
     op: &Operation,
     spec: &OperationSpec,
-    commit: &CommitSha,
+    base: &CommitSha,
     audit_head: Option<(u64, String)>,
     graph: &crate::rca::graph::DependencyGraph,
 ) -> Result<String, OrchestratorError> {
@@ -79,7 +79,7 @@ pub(crate) fn pr_body(
         top.file,
         top.line,
         top.function,
-        commit.short(),
+        base.short(),
         top.reason
     );
     let _ = writeln!(b, "## Fix: `{}`\n", patch.template_id);

@@ -397,3 +397,50 @@ fn resume_needs_a_demo_directory() {
         text(&out)
     );
 }
+
+/// The orchestrator dropped mid-flight (its task aborted at an arbitrary await point), then a
+/// new one started on the same log: the operation completes with nothing done twice.
+#[tokio::test]
+async fn a_dropped_orchestrator_resumes_from_the_log() {
+    use healbot::demo::{DemoOptions, Scenario};
+    use std::time::Duration;
+    for delay_ms in [150u64, 900, 2500] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DemoOptions {
+            scenario: Scenario::PaymentNull,
+            workdir: dir.path().to_path_buf(),
+            requests: 200,
+            seed: delay_ms,
+            canary_wait: Duration::ZERO,
+            pause_for_review: false,
+            resume: false,
+            incident: None,
+        };
+        let task = tokio::spawn(healbot::demo::run(opts.clone()));
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        task.abort();
+        let _ = task.await;
+        if !dir.path().join("session.json").exists() {
+            continue; // dropped before the demo was set up: nothing to resume
+        }
+        let outcome = healbot::demo::run(DemoOptions {
+            resume: true,
+            ..opts
+        })
+        .await
+        .unwrap_or_else(|e| panic!("resume after {delay_ms} ms: {e:#}"));
+        assert!(
+            outcome.as_expected,
+            "after {delay_ms} ms: {:?}",
+            outcome.operations
+        );
+        let prs = prs(dir.path()).await;
+        assert_eq!(prs.len(), 1, "after {delay_ms} ms");
+        let canary = main_log(dir.path())
+            .iter()
+            .filter(|(s, _)| s.starts_with("deploy("))
+            .count();
+        assert_eq!(canary, 3, "after {delay_ms} ms");
+        assert_chain_holds(dir.path());
+    }
+}
