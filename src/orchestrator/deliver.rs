@@ -186,7 +186,7 @@ impl Orchestrator {
         self.transition(
             op,
             OpState::PrOpen,
-            &format!("PR {pr} opened from {branch}"),
+            &format!("PR {pr} opened from {branch} ({})", commit.short()),
         )
         .await
     }
