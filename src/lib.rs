@@ -18,4 +18,5 @@ pub mod notify;
 pub mod orchestrator;
 pub mod plan;
 pub mod rca;
+pub mod server;
 pub mod signals;

@@ -5,8 +5,11 @@ pub mod audit;
 pub mod canary;
 pub mod demo;
 pub mod localize;
+pub mod locks;
 pub mod policy;
 pub mod pr;
+pub mod serve;
+pub mod rca;
 pub mod templates;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +47,12 @@ pub enum Command {
     /// Validate policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Serve the GitHub App's webhooks, /healthz and /metrics.
+    Serve(serve::ServeArgs),
+    /// List or free locks on the shared Redis backend (runbook).
+    Locks(locks::LocksArgs),
+    /// Rank the services of a metrics CSV by how likely each is the root cause.
+    Rca(rca::RcaArgs),
 }
 
 /// Entry point of the binary.
@@ -70,6 +79,9 @@ pub fn main() -> ExitCode {
             Command::Localize(args) => localize::run(args).await,
             Command::Templates(cmd) => templates::run(cmd).await,
             Command::Policy(cmd) => policy::run(cmd).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Locks(args) => locks::run(args).await,
+            Command::Rca(args) => rca::run(args).await,
         }
     });
     match result {

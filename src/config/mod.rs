@@ -2,6 +2,8 @@
 //! Every file is parsed strictly (unknown fields are errors) and checked for ranges, and every
 //! error names the file and the field, because a wrong safety threshold must never pass quietly.
 
+pub mod bot;
+pub mod conflicts;
 pub mod detection;
 pub mod escalation;
 pub mod freeze;
@@ -15,6 +17,7 @@ pub mod risk;
 pub mod window;
 pub mod yaml;
 
+pub use conflicts::{ConflictAction, ConflictsPolicy};
 pub use detection::{DetectedMetric, DetectionPolicy, DetectionRule};
 pub use escalation::{Channel, EscalationPolicy};
 pub use freeze::{FreezeAction, FreezePolicy};

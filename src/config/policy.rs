@@ -3,6 +3,7 @@
 //! anywhere on the same defaults). An error names the file and the field, so `policy check`
 //! can answer in one line.
 
+use super::conflicts::ConflictsPolicy;
 use super::detection::DetectionPolicy;
 use super::escalation::EscalationPolicy;
 use super::freeze::FreezePolicy;
@@ -27,6 +28,7 @@ pub struct PolicySet {
     pub freeze: FreezePolicy,
     /// The canary judge's configuration (`canary.yaml`).
     pub canary: JudgeConfig,
+    pub conflicts: ConflictsPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +68,7 @@ impl PolicyError {
 }
 
 /// The files of a policy set, in the order they are loaded and reported.
-pub const POLICY_FILES: [&str; 8] = [
+pub const POLICY_FILES: [&str; 9] = [
     "risk.yaml",
     "gates.yaml",
     "detection.yaml",
@@ -75,10 +77,11 @@ pub const POLICY_FILES: [&str; 8] = [
     "protected-paths.yaml",
     "freeze.yaml",
     "canary.yaml",
+    "conflicts.yaml",
 ];
 
 /// The repository's `policies/`, compiled in; same order as [`POLICY_FILES`].
-const EMBEDDED: [&str; 8] = [
+const EMBEDDED: [&str; 9] = [
     include_str!("../../policies/risk.yaml"),
     include_str!("../../policies/gates.yaml"),
     include_str!("../../policies/detection.yaml"),
@@ -87,6 +90,7 @@ const EMBEDDED: [&str; 8] = [
     include_str!("../../policies/protected-paths.yaml"),
     include_str!("../../policies/freeze.yaml"),
     include_str!("../../policies/canary.yaml"),
+    include_str!("../../policies/conflicts.yaml"),
 ];
 
 impl PolicySet {
@@ -118,7 +122,7 @@ impl PolicySet {
     /// The defaults shipped in the binary (the repository's `policies/`). Checked by a unit
     /// test and by `healbot policy check policies` in CI, so this cannot fail in a release.
     pub fn embedded() -> PolicySet {
-        let names: [String; 8] = POLICY_FILES.map(|name| format!("policies/{name} (embedded)"));
+        let names: [String; 9] = POLICY_FILES.map(|name| format!("policies/{name} (embedded)"));
         match PolicySet::parse(std::array::from_fn(|i| (names[i].as_str(), EMBEDDED[i]))) {
             Ok(set) => set,
             Err(e) => panic!("the embedded policies are invalid: {e}"),
@@ -126,8 +130,9 @@ impl PolicySet {
     }
 
     /// `sources` holds `(file name for errors, text)` in [`POLICY_FILES`] order.
-    fn parse(sources: [(&str, &str); 8]) -> Result<PolicySet, PolicyError> {
-        let [risk, gates, detection, locks, escalation, protected, freeze, canary] = sources;
+    fn parse(sources: [(&str, &str); 9]) -> Result<PolicySet, PolicyError> {
+        let [risk, gates, detection, locks, escalation, protected, freeze, canary, conflicts] =
+            sources;
         Ok(PolicySet {
             risk: parse_one(risk, RiskPolicy::validate)?,
             gates: parse_one(gates, GatesPolicy::validate)?,
@@ -137,6 +142,7 @@ impl PolicySet {
             protected_paths: parse_one(protected, ProtectedPathsPolicy::validate)?,
             freeze: parse_one(freeze, FreezePolicy::validate)?,
             canary: parse_one(canary, validate_canary)?,
+            conflicts: parse_one(conflicts, ConflictsPolicy::validate)?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Coordination: the operation state machine, the journal that folds audit entries into
 //! operations, and the locks that keep two operations from touching the same thing.
 
+pub mod conflict;
 pub mod failpoint;
 pub mod journal;
 pub mod lock;

@@ -4,7 +4,7 @@
 //! diff comes from `similar`.
 
 use super::placeholder::{segments, Segment};
-use super::template::{FixTemplate, Risk};
+use super::template::{FixTemplate, FnReturn, Risk, TemplateLanguage};
 use super::validate::{check_source, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -108,7 +108,7 @@ pub fn apply(
     // by the splice's growth. Reverse order keeps several imports at one spot in order.
     let growth = replacement.len() as isize - target.len() as isize;
     for import in template.imports.iter().rev() {
-        if let Some((at, text)) = import_insertion(&tree, source, import) {
+        if let Some((at, text)) = import_insertion(template.language, &tree, source, import) {
             let at = if at <= target.start {
                 at
             } else {
@@ -200,6 +200,16 @@ fn choose(
         else {
             continue;
         };
+        if !t.matcher.returns.is_empty() {
+            let target = m
+                .captures
+                .iter()
+                .find(|c| names[c.index as usize] == t.matcher.target);
+            let returns = target.map_or(FnReturn::Other, |c| fn_return(t.language, c.node, source));
+            if !t.matcher.returns.contains(&returns) {
+                continue;
+            }
+        }
         if !covers {
             continue;
         }
@@ -215,6 +225,58 @@ fn choose(
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// What the function around `node` returns. A closure in between hides the function (its
+/// own return type is rarely written), so it counts as `Other`.
+fn fn_return(language: TemplateLanguage, node: Node<'_>, source: &str) -> FnReturn {
+    let mut at = node.parent();
+    while let Some(n) = at {
+        match (language, n.kind()) {
+            (TemplateLanguage::Rust, "function_item") => {
+                let Some(ty) = n.child_by_field_name("return_type") else {
+                    return FnReturn::Unit;
+                };
+                let text = source.get(ty.byte_range()).unwrap_or_default();
+                let name = text.split('<').next().unwrap_or_default();
+                let name = name.rsplit("::").next().unwrap_or_default().trim();
+                return match name {
+                    "()" => FnReturn::Unit,
+                    "Option" => FnReturn::Option,
+                    n if n.ends_with("Result") => FnReturn::Result,
+                    _ => FnReturn::Other,
+                };
+            }
+            (
+                TemplateLanguage::Go,
+                "function_declaration" | "method_declaration" | "func_literal",
+            ) => {
+                return match n.child_by_field_name("result") {
+                    None => FnReturn::Unit,
+                    Some(_) => FnReturn::Other,
+                };
+            }
+            (TemplateLanguage::Java, "method_declaration") => {
+                return match n.child_by_field_name("type") {
+                    Some(t) if t.kind() == "void_type" => FnReturn::Unit,
+                    _ => FnReturn::Other,
+                };
+            }
+            (TemplateLanguage::Java, "constructor_declaration") => return FnReturn::Unit,
+            (
+                _,
+                "closure_expression"
+                | "lambda_expression"
+                | "arrow_function"
+                | "function_expression"
+                | "function_declaration"
+                | "function_definition"
+                | "method_definition",
+            ) => return FnReturn::Other,
+            _ => at = n.parent(),
+        }
+    }
+    FnReturn::Other
 }
 
 fn squash(s: &str) -> String {
@@ -289,7 +351,16 @@ fn reindent(text: &str, start: usize, extra: &str, tree: &Tree) -> Option<String
 fn in_string(tree: &Tree, at: usize) -> bool {
     let mut node: Option<Node<'_>> = tree.root_node().descendant_for_byte_range(at, at);
     while let Some(n) = node {
-        if n.kind() == "string" && n.start_byte() < at {
+        let string = matches!(
+            n.kind(),
+            "string"
+                | "string_literal"
+                | "raw_string_literal"
+                | "interpreted_string_literal"
+                | "template_string"
+                | "text_block"
+        );
+        if string && n.start_byte() < at {
             return true;
         }
         node = n.parent();
@@ -323,7 +394,10 @@ fn line_indent(source: &str, at: usize) -> &str {
 fn indent_unit(tree: &Tree, source: &str) -> String {
     let mut stack = vec![tree.root_node()];
     while let Some(n) = stack.pop() {
-        if n.kind() == "block" {
+        if matches!(
+            n.kind(),
+            "block" | "statement_block" | "declaration_list" | "class_body"
+        ) {
             if let (Some(parent), Some(first)) = (n.parent(), n.named_child(0)) {
                 let outer = line_indent(source, parent.start_byte());
                 let inner = line_indent(source, first.start_byte());
@@ -344,12 +418,17 @@ fn indent_unit(tree: &Tree, source: &str) -> String {
 }
 
 /// Where and what to insert so the file has `import`; `None` when it already does.
-fn import_insertion(tree: &Tree, source: &str, import: &str) -> Option<(usize, String)> {
+fn import_insertion(
+    language: TemplateLanguage,
+    tree: &Tree,
+    source: &str,
+    import: &str,
+) -> Option<(usize, String)> {
     let root = tree.root_node();
     let mut cursor = root.walk();
     let top: Vec<Node<'_>> = root.named_children(&mut cursor).collect();
     let wanted = squash(import);
-    let is_import = |n: &Node<'_>| matches!(n.kind(), "import_statement" | "import_from_statement");
+    let is_import = |n: &Node<'_>| language.import_kinds().contains(&n.kind());
     if top
         .iter()
         .filter(|n| is_import(n))
@@ -375,7 +454,12 @@ fn import_insertion(tree: &Tree, source: &str, import: &str) -> Option<(usize, S
     }
     let mut at = 0;
     for line in source.split_inclusive('\n') {
-        if !line.starts_with('#') {
+        // Python's shebang and coding comments; the other languages' header comments.
+        let header = match language {
+            TemplateLanguage::Python => line.starts_with('#'),
+            _ => line.starts_with("//") || line.starts_with("#!"),
+        };
+        if !header {
             break;
         }
         at += line.len();

@@ -2,9 +2,14 @@
 //! [`Patch`]. Candidates are tried in rank order and, at each, the templates that fix the
 //! pattern, most confident first; the first template that matches and whose patched file still
 //! parses wins. Knows nothing of the stages after it (plan, gates, PR).
+//!
+//! [`candidates`] widens this to every kind of fix, in SapFix's order: a revert of the commit
+//! the incident followed, then templates, then config changes.
 
+pub mod config;
 pub mod engine;
 pub mod placeholder;
+pub mod revert;
 pub mod selftest;
 pub mod template;
 pub mod validate;
@@ -17,6 +22,8 @@ pub use template::{
 pub use validate::{check_source, check_syntax, run_check, CheckOutcome, ValidationError};
 
 use crate::localize::Localization;
+use config::{AppliedConfigFix, ConfigBounds, ConfigContext, ConfigFixError, ConfigPatch};
+use revert::{Revert, RevertMode};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +95,177 @@ pub fn propose(
         attempts.push("no candidate is in a language the templates cover".into());
     }
     Err(FixError::NoMatch { attempts })
+}
+
+/// A fix of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fix {
+    Revert(Revert),
+    Template(Patch),
+    Config(ConfigPatch),
+}
+
+impl Fix {
+    /// The patches to commit, one per file.
+    pub fn patches(&self) -> Vec<Patch> {
+        match self {
+            Fix::Revert(r) => r.patches(),
+            Fix::Template(p) => vec![p.clone()],
+            Fix::Config(c) => vec![c.clone().into_patch()],
+        }
+    }
+}
+
+/// A fix worth trying and why it is where it is in the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixCandidate {
+    pub fix: Fix,
+    pub reason: String,
+}
+
+/// What [`candidates`] looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct CandidateInput<'a> {
+    pub repo: &'a Path,
+    pub localization: &'a Localization,
+    /// The error pattern id (`null_dereference`, `oom_killed`, …).
+    pub pattern: &'a str,
+    pub templates: &'a [FixTemplate],
+    /// When the incident started (unix seconds); no revert is tried without it.
+    pub incident_start: Option<i64>,
+    /// How long before the incident a commit still counts as its suspect.
+    pub revert_window_secs: i64,
+    pub service: &'a str,
+    /// Config files to consider, relative to `repo` (Helm values, manifests, app config).
+    pub config_files: &'a [String],
+    /// Config fixes applied before, for the recurrence check.
+    pub history: &'a [AppliedConfigFix],
+    pub bounds: &'a ConfigBounds,
+}
+
+/// The ordered candidates, and what was considered but not offered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Candidates {
+    pub candidates: Vec<FixCandidate>,
+    /// Why a kind of fix was not offered (no suspect commit, a revert conflict, …).
+    pub skipped: Vec<String>,
+    /// Set when a config fix would repeat itself too often: the incident goes to a person.
+    pub escalation: Option<String>,
+}
+
+/// Every fix worth trying, best first: the revert of the commit that changed a localized line
+/// shortly before the incident (hunk, then whole commit), then the template patch, then config
+/// fixes when the pattern is a config pattern.
+pub fn candidates(input: &CandidateInput<'_>) -> Candidates {
+    let mut out = Candidates::default();
+    add_reverts(input, &mut out);
+    match propose(
+        input.repo,
+        input.localization,
+        input.pattern,
+        input.templates,
+        None,
+    ) {
+        Ok(patch) => out.candidates.push(FixCandidate {
+            reason: format!(
+                "template {} matches {}:{} for `{}`",
+                patch.template_id, patch.file, patch.line, input.pattern
+            ),
+            fix: Fix::Template(patch),
+        }),
+        Err(e) => out.skipped.push(format!("template: {e}")),
+    }
+    if config::is_config_pattern(input.pattern) {
+        add_config(input, &mut out);
+    }
+    out
+}
+
+fn add_reverts(input: &CandidateInput<'_>, out: &mut Candidates) {
+    let Some(start) = input.incident_start else {
+        out.skipped
+            .push("revert: the incident has no start time".into());
+        return;
+    };
+    for c in &input.localization.candidates {
+        let suspect = match revert::find_suspect(
+            input.repo,
+            &c.file,
+            c.line,
+            start,
+            input.revert_window_secs,
+        ) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => {
+                out.skipped.push(format!("revert: {e}"));
+                continue;
+            }
+        };
+        let why = format!(
+            "the incident started {}s after {} ({}) changed {}:{}",
+            start - suspect.time,
+            &suspect.sha[..suspect.sha.len().min(10)],
+            suspect.summary,
+            c.file,
+            c.line
+        );
+        let mut hunk_diff = None;
+        for mode in [RevertMode::Hunk, RevertMode::Full] {
+            match revert::revert(input.repo, &suspect, mode) {
+                // A full revert that equals the hunk revert adds nothing.
+                Ok(r) if hunk_diff.as_ref() == Some(&r.diff) => {}
+                Ok(r) => {
+                    hunk_diff.get_or_insert_with(|| r.diff.clone());
+                    let what = match mode {
+                        RevertMode::Hunk => "revert of the faulty hunk",
+                        RevertMode::Full => "revert of the whole commit",
+                    };
+                    out.candidates.push(FixCandidate {
+                        reason: format!("{what}: {why}"),
+                        fix: Fix::Revert(r),
+                    });
+                }
+                Err(e) => out.skipped.push(format!("revert: {e}")),
+            }
+        }
+        return;
+    }
+    out.skipped
+        .push("revert: no localized line was changed shortly before the incident".into());
+}
+
+fn add_config(input: &CandidateInput<'_>, out: &mut Candidates) {
+    let cx = ConfigContext {
+        service: input.service,
+        pattern: input.pattern,
+        history: input.history,
+        bounds: input.bounds,
+    };
+    for file in input.config_files {
+        let text = match std::fs::read_to_string(input.repo.join(file)) {
+            Ok(t) => t,
+            Err(e) => {
+                out.skipped
+                    .push(format!("config: {file}: cannot read: {e}"));
+                continue;
+            }
+        };
+        match config::propose_config(file, &text, &cx) {
+            Ok(p) => out.candidates.push(FixCandidate {
+                reason: format!(
+                    "`{}` is a config pattern: {} `{}` from {} to {}",
+                    input.pattern, p.kind, p.path, p.old_value, p.new_value
+                ),
+                fix: Fix::Config(p),
+            }),
+            Err(e @ ConfigFixError::Recurring { .. }) => {
+                out.escalation = Some(e.to_string());
+                return;
+            }
+            Err(e) => out.skipped.push(format!("config: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! and `cargo test`, so a template whose `after` is wrong fails the build, not a production PR.
 
 use super::engine::{apply, ApplyError};
-use super::template::{FixTemplate, TemplateLanguage};
+use super::template::FixTemplate;
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +16,7 @@ pub struct CaseOutcome {
 
 /// Runs every test case of `template`.
 pub fn run_template_tests(template: &FixTemplate) -> Vec<CaseOutcome> {
-    let file = match template.language {
-        TemplateLanguage::Python => "case.py",
-    };
+    let file = template.language.sample_file();
     template
         .tests
         .iter()

@@ -38,27 +38,80 @@ impl fmt::Display for Risk {
 #[serde(rename_all = "lowercase")]
 pub enum TemplateLanguage {
     Python,
+    Rust,
+    Go,
+    #[serde(alias = "js")]
+    JavaScript,
+    Java,
 }
 
 impl TemplateLanguage {
+    /// The short name, also the prefix of template ids (`rust.unwrap-or-default`).
     pub fn name(self) -> &'static str {
         match self {
             TemplateLanguage::Python => "python",
+            TemplateLanguage::Rust => "rust",
+            TemplateLanguage::Go => "go",
+            TemplateLanguage::JavaScript => "js",
+            TemplateLanguage::Java => "java",
         }
     }
 
     pub fn grammar(self) -> tree_sitter::Language {
         match self {
             TemplateLanguage::Python => python::language(),
+            TemplateLanguage::Rust => tree_sitter_rust::LANGUAGE.into(),
+            TemplateLanguage::Go => tree_sitter_go::LANGUAGE.into(),
+            TemplateLanguage::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            TemplateLanguage::Java => tree_sitter_java::LANGUAGE.into(),
         }
     }
 
     /// The language of a source file, from its extension.
     pub fn of_path(path: &Path) -> Option<Self> {
-        match SourceLanguage::of_path(path)? {
-            SourceLanguage::Python => Some(TemplateLanguage::Python),
+        Some(match SourceLanguage::of_path(path)? {
+            SourceLanguage::Python => TemplateLanguage::Python,
+            SourceLanguage::Rust => TemplateLanguage::Rust,
+            SourceLanguage::Go => TemplateLanguage::Go,
+            SourceLanguage::JavaScript => TemplateLanguage::JavaScript,
+            SourceLanguage::Java => TemplateLanguage::Java,
+        })
+    }
+
+    /// A file name for a template's test case.
+    pub fn sample_file(self) -> &'static str {
+        match self {
+            TemplateLanguage::Python => "case.py",
+            TemplateLanguage::Rust => "case.rs",
+            TemplateLanguage::Go => "case.go",
+            TemplateLanguage::JavaScript => "case.js",
+            TemplateLanguage::Java => "Case.java",
         }
     }
+
+    /// The node kinds of an import statement in this grammar.
+    pub fn import_kinds(self) -> &'static [&'static str] {
+        match self {
+            TemplateLanguage::Python => &["import_statement", "import_from_statement"],
+            TemplateLanguage::Rust => &["use_declaration"],
+            TemplateLanguage::Go | TemplateLanguage::Java => &["import_declaration"],
+            TemplateLanguage::JavaScript => &["import_statement"],
+        }
+    }
+}
+
+/// What the function around the match returns; `?` is only valid in some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FnReturn {
+    /// `Result<…>` or an alias whose name ends in `Result` (Rust).
+    Result,
+    /// `Option<…>` (Rust).
+    Option,
+    /// No value: `()` in Rust, no result list in Go, `void` in Java.
+    Unit,
+    /// Anything else.
+    Other,
 }
 
 /// The syntax-level match: a tree-sitter query and the roles of its captures.
@@ -75,6 +128,10 @@ pub struct MatchSpec {
     /// The capture that must equal the faulting expression when localization knows it.
     #[serde(default)]
     pub focus: Option<String>,
+    /// The enclosing function must return one of these (empty: any). Rust's `?` needs a
+    /// `Result`/`Option`; an early `return;` needs a unit function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<FnReturn>,
 }
 
 /// A before → after example that `healbot templates test` and `cargo test` check.
@@ -213,6 +270,244 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "python.zero-division-guard.yaml",
         include_str!("../../fix-templates/python.zero-division-guard.yaml"),
+    ),
+    // Python templates added with config fixes and reverts (issue 4).
+    (
+        "python.httpx-timeout.yaml",
+        include_str!("../../fix-templates/python.httpx-timeout.yaml"),
+    ),
+    (
+        "python.index-guard-statement.yaml",
+        include_str!("../../fix-templates/python.index-guard-statement.yaml"),
+    ),
+    (
+        "python.int-parse-guard.yaml",
+        include_str!("../../fix-templates/python.int-parse-guard.yaml"),
+    ),
+    (
+        "python.json-loads-empty.yaml",
+        include_str!("../../fix-templates/python.json-loads-empty.yaml"),
+    ),
+    (
+        "python.list-index-missing.yaml",
+        include_str!("../../fix-templates/python.list-index-missing.yaml"),
+    ),
+    (
+        "python.next-default.yaml",
+        include_str!("../../fix-templates/python.next-default.yaml"),
+    ),
+    (
+        "python.none-early-return.yaml",
+        include_str!("../../fix-templates/python.none-early-return.yaml"),
+    ),
+    (
+        "python.none-iterable.yaml",
+        include_str!("../../fix-templates/python.none-iterable.yaml"),
+    ),
+    (
+        "python.none-safe-attribute.yaml",
+        include_str!("../../fix-templates/python.none-safe-attribute.yaml"),
+    ),
+    (
+        "python.open-missing-file.yaml",
+        include_str!("../../fix-templates/python.open-missing-file.yaml"),
+    ),
+    (
+        "python.psycopg2-connect-timeout.yaml",
+        include_str!("../../fix-templates/python.psycopg2-connect-timeout.yaml"),
+    ),
+    (
+        "python.redis-socket-timeout.yaml",
+        include_str!("../../fix-templates/python.redis-socket-timeout.yaml"),
+    ),
+    (
+        "python.response-json-empty.yaml",
+        include_str!("../../fix-templates/python.response-json-empty.yaml"),
+    ),
+    (
+        "python.retry-backoff-async.yaml",
+        include_str!("../../fix-templates/python.retry-backoff-async.yaml"),
+    ),
+    (
+        "python.socket-connect-timeout.yaml",
+        include_str!("../../fix-templates/python.socket-connect-timeout.yaml"),
+    ),
+    (
+        "python.split-index-bounds.yaml",
+        include_str!("../../fix-templates/python.split-index-bounds.yaml"),
+    ),
+    (
+        "python.statistics-mean-empty.yaml",
+        include_str!("../../fix-templates/python.statistics-mean-empty.yaml"),
+    ),
+    (
+        "python.strptime-guard.yaml",
+        include_str!("../../fix-templates/python.strptime-guard.yaml"),
+    ),
+    (
+        "python.subprocess-timeout.yaml",
+        include_str!("../../fix-templates/python.subprocess-timeout.yaml"),
+    ),
+    (
+        "python.urlopen-timeout.yaml",
+        include_str!("../../fix-templates/python.urlopen-timeout.yaml"),
+    ),
+    (
+        "python.zero-division-augmented.yaml",
+        include_str!("../../fix-templates/python.zero-division-augmented.yaml"),
+    ),
+    // Rust, Go, JavaScript and Java templates (one block, kept apart from the Python ones).
+    (
+        "go.index-bounds-check.yaml",
+        include_str!("../../fix-templates/go.index-bounds-check.yaml"),
+    ),
+    (
+        "go.index-bounds-continue.yaml",
+        include_str!("../../fix-templates/go.index-bounds-continue.yaml"),
+    ),
+    (
+        "go.map-lookup-ok.yaml",
+        include_str!("../../fix-templates/go.map-lookup-ok.yaml"),
+    ),
+    (
+        "go.nil-guard-call.yaml",
+        include_str!("../../fix-templates/go.nil-guard-call.yaml"),
+    ),
+    (
+        "go.nil-guard-early-return.yaml",
+        include_str!("../../fix-templates/go.nil-guard-early-return.yaml"),
+    ),
+    (
+        "java.array-bounds-guard.yaml",
+        include_str!("../../fix-templates/java.array-bounds-guard.yaml"),
+    ),
+    (
+        "java.list-get-bounds-guard.yaml",
+        include_str!("../../fix-templates/java.list-get-bounds-guard.yaml"),
+    ),
+    (
+        "java.null-early-return.yaml",
+        include_str!("../../fix-templates/java.null-early-return.yaml"),
+    ),
+    (
+        "java.null-guard-statement.yaml",
+        include_str!("../../fix-templates/java.null-guard-statement.yaml"),
+    ),
+    (
+        "java.objects-equals.yaml",
+        include_str!("../../fix-templates/java.objects-equals.yaml"),
+    ),
+    (
+        "js.array-default.yaml",
+        include_str!("../../fix-templates/js.array-default.yaml"),
+    ),
+    (
+        "js.default-missing-key.yaml",
+        include_str!("../../fix-templates/js.default-missing-key.yaml"),
+    ),
+    (
+        "js.optional-call.yaml",
+        include_str!("../../fix-templates/js.optional-call.yaml"),
+    ),
+    (
+        "js.optional-chaining.yaml",
+        include_str!("../../fix-templates/js.optional-chaining.yaml"),
+    ),
+    (
+        "rust.cast-try-from-question.yaml",
+        include_str!("../../fix-templates/rust.cast-try-from-question.yaml"),
+    ),
+    (
+        "rust.cast-try-from-saturate.yaml",
+        include_str!("../../fix-templates/rust.cast-try-from-saturate.yaml"),
+    ),
+    (
+        "rust.checked-add-question.yaml",
+        include_str!("../../fix-templates/rust.checked-add-question.yaml"),
+    ),
+    (
+        "rust.checked-div-or-zero.yaml",
+        include_str!("../../fix-templates/rust.checked-div-or-zero.yaml"),
+    ),
+    (
+        "rust.checked-div-question.yaml",
+        include_str!("../../fix-templates/rust.checked-div-question.yaml"),
+    ),
+    (
+        "rust.checked-rem-or-zero.yaml",
+        include_str!("../../fix-templates/rust.checked-rem-or-zero.yaml"),
+    ),
+    (
+        "rust.checked-sub-question.yaml",
+        include_str!("../../fix-templates/rust.checked-sub-question.yaml"),
+    ),
+    (
+        "rust.expect-err-context.yaml",
+        include_str!("../../fix-templates/rust.expect-err-context.yaml"),
+    ),
+    (
+        "rust.expect-let-else.yaml",
+        include_str!("../../fix-templates/rust.expect-let-else.yaml"),
+    ),
+    (
+        "rust.expect-none-ok-or.yaml",
+        include_str!("../../fix-templates/rust.expect-none-ok-or.yaml"),
+    ),
+    (
+        "rust.index-get-ok-or.yaml",
+        include_str!("../../fix-templates/rust.index-get-ok-or.yaml"),
+    ),
+    (
+        "rust.index-get-question.yaml",
+        include_str!("../../fix-templates/rust.index-get-question.yaml"),
+    ),
+    (
+        "rust.index-let-else.yaml",
+        include_str!("../../fix-templates/rust.index-let-else.yaml"),
+    ),
+    (
+        "rust.saturating-add-assign.yaml",
+        include_str!("../../fix-templates/rust.saturating-add-assign.yaml"),
+    ),
+    (
+        "rust.saturating-add.yaml",
+        include_str!("../../fix-templates/rust.saturating-add.yaml"),
+    ),
+    (
+        "rust.saturating-mul.yaml",
+        include_str!("../../fix-templates/rust.saturating-mul.yaml"),
+    ),
+    (
+        "rust.saturating-sub.yaml",
+        include_str!("../../fix-templates/rust.saturating-sub.yaml"),
+    ),
+    (
+        "rust.slice-get-or-default.yaml",
+        include_str!("../../fix-templates/rust.slice-get-or-default.yaml"),
+    ),
+    (
+        "rust.slice-get-question.yaml",
+        include_str!("../../fix-templates/rust.slice-get-question.yaml"),
+    ),
+    (
+        "rust.unwrap-err-question.yaml",
+        include_str!("../../fix-templates/rust.unwrap-err-question.yaml"),
+    ),
+    (
+        "rust.unwrap-let-else.yaml",
+        include_str!("../../fix-templates/rust.unwrap-let-else.yaml"),
+    ),
+    (
+        "rust.unwrap-none-ok-or.yaml",
+        include_str!("../../fix-templates/rust.unwrap-none-ok-or.yaml"),
+    ),
+    (
+        "rust.unwrap-none-question.yaml",
+        include_str!("../../fix-templates/rust.unwrap-none-question.yaml"),
+    ),
+    (
+        "rust.unwrap-or-default.yaml",
+        include_str!("../../fix-templates/rust.unwrap-or-default.yaml"),
     ),
 ];
 
@@ -425,7 +720,7 @@ fn is_import(language: TemplateLanguage, text: &str) -> bool {
         && !root.has_error()
         && root
             .named_child(0)
-            .is_some_and(|n| matches!(n.kind(), "import_statement" | "import_from_statement"))
+            .is_some_and(|n| language.import_kinds().contains(&n.kind()))
 }
 
 #[cfg(test)]

@@ -70,6 +70,17 @@ pub fn check_source(language: TemplateLanguage, source: &str) -> Result<(), Vali
         .parse(source, None)
         .ok_or(ValidationError::Grammar(language.name()))?;
     if !tree.root_node().has_error() {
+        // tree-sitter-rust is more lenient than rustc; syn is the stricter second opinion.
+        if language == TemplateLanguage::Rust {
+            if let Err(e) = syn::parse_file(source) {
+                let at = e.span().start();
+                return Err(ValidationError::Syntax {
+                    line: at.line,
+                    column: at.column + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
         return Ok(());
     }
     let mut stack = vec![tree.root_node()];

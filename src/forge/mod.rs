@@ -4,6 +4,7 @@
 //! write instead of doing it again.
 
 pub mod command;
+pub mod github;
 pub mod local;
 
 pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};

@@ -21,6 +21,12 @@ pub enum Fault {
     },
     IndexOutOfRange,
     DivisionByZero,
+    /// Rust: `Result::unwrap()` on an `Err`.
+    ErrValue,
+    /// Rust: a string or slice range outside the value or off a char boundary.
+    BadSlice,
+    /// Rust: arithmetic overflow (`attempt to add with overflow`).
+    Overflow,
     Other,
 }
 
@@ -43,17 +49,64 @@ impl Fault {
             },
             (TraceLanguage::Python, "IndexError") => Fault::IndexOutOfRange,
             (TraceLanguage::Python, "ZeroDivisionError") => Fault::DivisionByZero,
-            (TraceLanguage::Rust, _) if msg.contains("on a `None` value") => Fault::NoneValue,
-            (TraceLanguage::Rust, _) if msg.starts_with("index out of bounds") => {
+            (TraceLanguage::Rust, _) => rust_fault(msg),
+            (TraceLanguage::Go, _) if msg.contains("nil pointer dereference") => Fault::NoneValue,
+            (TraceLanguage::Go, _) if msg.contains("index out of range") => Fault::IndexOutOfRange,
+            (TraceLanguage::Go, _) if msg.contains("slice bounds out of range") => Fault::BadSlice,
+            (TraceLanguage::Go, _) if msg.contains("divide by zero") => Fault::DivisionByZero,
+            (TraceLanguage::Java, "NullPointerException") => Fault::NoneValue,
+            (TraceLanguage::Java, e) if e.ends_with("IndexOutOfBoundsException") => {
                 Fault::IndexOutOfRange
             }
-            (TraceLanguage::Rust, _) if msg.contains("divide by zero") => Fault::DivisionByZero,
+            (TraceLanguage::Java, "ArithmeticException") if msg.contains("by zero") => {
+                Fault::DivisionByZero
+            }
+            (TraceLanguage::Node, "TypeError") => node_fault(msg),
             _ => Fault::Other,
         }
     }
 
     pub fn is_none(&self) -> bool {
         matches!(self, Fault::NoneAttribute { .. } | Fault::NoneValue)
+    }
+}
+
+/// Rust's panic messages for the faults std raises (the message after `panicked at`).
+fn rust_fault(msg: &str) -> Fault {
+    if msg.contains("on a `None` value") {
+        Fault::NoneValue
+    } else if msg.contains("on an `Err` value") {
+        Fault::ErrValue
+    } else if msg.starts_with("index out of bounds") {
+        Fault::IndexOutOfRange
+    } else if msg.contains("divide by zero") || msg.contains("with a divisor of zero") {
+        Fault::DivisionByZero
+    } else if msg.contains("with overflow") {
+        Fault::Overflow
+    } else if msg.contains("char boundary")
+        || msg.contains("out of range for slice")
+        || msg.contains("out of range for str")
+        || msg.contains("is out of bounds of `")
+        || msg.starts_with("slice index starts at")
+    {
+        Fault::BadSlice
+    } else {
+        Fault::Other
+    }
+}
+
+/// `Cannot read properties of undefined (reading 'email')` (V8 9+) and the older
+/// `Cannot read property 'email' of undefined`.
+fn node_fault(msg: &str) -> Fault {
+    let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string);
+    if msg.starts_with("Cannot read propert") && (msg.contains("undefined") || msg.contains("null"))
+    {
+        match quoted(msg) {
+            Some(attribute) => Fault::NoneAttribute { attribute },
+            None => Fault::NoneValue,
+        }
+    } else {
+        Fault::Other
     }
 }
 
@@ -170,7 +223,7 @@ pub fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -
                 None => SiteFacts::default(),
             }
         }
-        Fault::Other => SiteFacts::default(),
+        Fault::Other | Fault::ErrValue | Fault::BadSlice | Fault::Overflow => SiteFacts::default(),
     }
 }
 

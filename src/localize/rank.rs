@@ -8,8 +8,9 @@ use super::blame::Blamer;
 use super::fault::{site_facts, Fault};
 use super::paths::RepoIndex;
 use super::source::python::{FunctionInfo, PythonSource};
+use super::source::rust::RustSource;
 use super::source::SourceLanguage;
-use super::stacktrace::{FrameOrigin, ParsedTrace};
+use super::stacktrace::{FrameOrigin, ParsedTrace, TraceLanguage};
 use super::Candidate;
 use std::path::Path;
 
@@ -24,9 +25,12 @@ struct Site {
     info: Option<FunctionInfo>,
     function: String,
     source: Option<PythonSource>,
+    rust: Option<RustSource>,
     score: f64,
     factor: f64,
     expression: Option<String>,
+    /// A bare name that held the bad value at the raise site.
+    none_name: Option<String>,
     reasons: Vec<String>,
 }
 
@@ -43,11 +47,15 @@ pub(super) fn rank(
     for (k, site) in sites.iter_mut().enumerate() {
         site.score = 0.5 * 0.7f64.powi(k as i32);
         let frame = &trace.frames[site.frame];
-        if k == 0 && site.frame == 0 {
-            let facts = match &site.source {
-                Some(src) => site_facts(src, site.line, &fault, frame),
-                None => Default::default(),
+        let raised_here = site.frame == 0
+            || trace.language == TraceLanguage::Rust && rust::raised_in_app(trace, site.frame);
+        if k == 0 && raised_here {
+            let facts = match (&site.source, &site.rust) {
+                (Some(src), _) => site_facts(src, site.line, &fault, frame),
+                (None, Some(src)) => rust::site_facts(src, frame, site.line, &fault),
+                _ => Default::default(),
             };
+            site.none_name = facts.none_name.clone();
             site.score += facts.bonus;
             site.expression = facts.expression;
             site.reasons.push(format!("raised here ({headline})"));
@@ -65,7 +73,9 @@ pub(super) fn rank(
                 .push(format!("in-app frame {} of the stack", k + 1));
         }
     }
-    if fault.is_none() {
+    if trace.language == TraceLanguage::Rust {
+        rust_caller(&mut sites);
+    } else if fault.is_none() {
         blame_the_caller(&mut sites, trace);
     }
     for site in &mut sites {
@@ -127,6 +137,35 @@ fn blame_the_caller(sites: &mut [Site], trace: &ParsedTrace) {
     }
 }
 
+/// Rust: when the value that failed is a parameter, the caller chose it. The panic site
+/// keeps the top rank (the `unwrap` or index there is what a fix changes), but the caller
+/// ranks next with the reason, ahead of frames further up.
+fn rust_caller(sites: &mut [Site]) {
+    let Some(first) = sites.first() else { return };
+    let (Some(name), Some(src)) = (&first.none_name, &first.rust) else {
+        return;
+    };
+    let Some(f) = src.enclosing_fn(first.line) else {
+        return;
+    };
+    if !f.parameters.contains(name) || sites.len() < 2 {
+        return;
+    }
+    let (fname, here, score) = (
+        f.name.clone(),
+        format!("{}:{}", first.file, first.line),
+        first.score,
+    );
+    let name = name.clone();
+    let caller = &mut sites[1];
+    caller.score = caller.score.max(score - 0.05);
+    caller.reasons.retain(|r| !r.starts_with("in-app frame"));
+    caller.reasons.insert(
+        0,
+        format!("call site that passed the bad value as `{name}` of `{fname}`, which panics on it at {here}"),
+    );
+}
+
 /// The argument expression that the caller's line passes for `callee`'s parameter.
 fn argument_for(caller: &Site, callee: &FunctionInfo, param_index: usize) -> Option<String> {
     let src = caller.source.as_ref()?;
@@ -181,6 +220,8 @@ fn sites(repo: &Path, index: &RepoIndex, trace: &ParsedTrace) -> Vec<Site> {
             info: None,
             function: frame.function.clone(),
             source: None,
+            rust: None,
+            none_name: None,
             score: 0.0,
             factor: 1.0,
             expression: None,
@@ -211,6 +252,23 @@ fn sites(repo: &Path, index: &RepoIndex, trace: &ParsedTrace) -> Vec<Site> {
                     None => {}
                 }
                 site.source = Some(src);
+            }
+        } else if SourceLanguage::of_path(Path::new(&site.file)) == Some(SourceLanguage::Rust) {
+            if let Ok(src) = RustSource::parse(text) {
+                match src.enclosing_fn(site.line) {
+                    Some(f) => {
+                        if !rust::same_fn(&frame.function, f) && frame.function != "<unknown>" {
+                            site.factor *= 0.7;
+                            site.reasons.push(format!(
+                                "the trace says `{}` but the line is in `{}` here",
+                                frame.function, f.name
+                            ));
+                        }
+                        site.function = f.qualified_name.clone();
+                    }
+                    None => site.factor *= 0.8,
+                }
+                site.rust = Some(src);
             }
         }
         sites.push(site);
@@ -311,6 +369,8 @@ fn library_name(path: &str) -> String {
     }
     p.rsplit('/').next().unwrap_or(&p).to_string()
 }
+
+mod rust;
 
 #[cfg(test)]
 mod tests;

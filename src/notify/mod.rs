@@ -2,6 +2,13 @@
 //! operation) and when it finishes; routing by severity comes from policy. The embedded
 //! default writes log lines and keeps what it sent, so the demo can print it.
 
+pub mod email;
+pub mod pagerduty;
+pub mod router;
+pub mod slack;
+pub mod teams;
+pub mod templates;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;

@@ -6,6 +6,7 @@
 pub mod baro;
 pub mod graph;
 pub mod rank;
+pub mod simulate;
 
 pub use baro::{MetricScore, MetricTable};
 pub use graph::{DependencyGraph, GraphError, ServiceNode};

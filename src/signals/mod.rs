@@ -2,6 +2,13 @@
 //! only these traits; the demo's traffic simulator and (later) Prometheus, Loki and
 //! Elasticsearch implement them.
 
+pub mod alertmanager;
+pub mod elasticsearch;
+pub mod logfile;
+pub mod loki;
+pub mod prometheus;
+pub mod traces;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

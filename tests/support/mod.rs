@@ -1,1 +1,3 @@
 //! Test support: servers and fakes the integration tests start (being written).
+pub mod github;
+pub mod prometheus;

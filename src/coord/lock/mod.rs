@@ -4,8 +4,12 @@
 //! order only, so two operations can never deadlock.
 
 pub mod memory;
+pub mod redis;
 
+pub use self::redis::{RedisLockConfig, RedisLockManager};
 pub use memory::MemoryLockManager;
+
+use crate::config::LocksPolicy;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -34,6 +38,31 @@ impl LockResource {
             scope: LockScope::Service,
             name: name.to_string(),
         }
+    }
+
+    /// Parses `scope:name` (the form [`LockResource::key`] writes and the CLI takes).
+    pub fn parse(text: &str) -> Result<LockResource, LockError> {
+        let bad = || {
+            LockError::BadResource(format!(
+                "{text:?}: expected SCOPE:NAME with SCOPE one of system, service, incident, \
+                 deployment"
+            ))
+        };
+        let (scope, name) = text.split_once(':').ok_or_else(bad)?;
+        let scope = match scope {
+            "system" => LockScope::System,
+            "service" => LockScope::Service,
+            "incident" => LockScope::Incident,
+            "deployment" => LockScope::Deployment,
+            _ => return Err(bad()),
+        };
+        if name.is_empty() {
+            return Err(bad());
+        }
+        Ok(LockResource {
+            scope,
+            name: name.to_string(),
+        })
     }
 
     pub fn key(&self) -> String {
@@ -99,6 +128,8 @@ pub enum LockError {
     },
     #[error("lock backend unavailable: {0}")]
     Backend(String),
+    #[error("bad lock resource {0}")]
+    BadResource(String),
 }
 
 #[async_trait]
@@ -116,6 +147,23 @@ pub trait LockManager: Send + Sync {
     async fn validate(&self, guard: &LockGuard) -> Result<(), LockError>;
     async fn list(&self) -> Result<Vec<LockInfo>, LockError>;
     async fn force_release(&self, resource: &LockResource) -> Result<bool, LockError>;
+
+    /// Removes every lock held for at least `age` (presumed abandoned by a dead holder) and
+    /// returns what it removed. Backends that can compare and delete in one step override this,
+    /// so a lock taken again between the listing and the removal is never dropped.
+    async fn force_release_older_than(
+        &self,
+        age: Duration,
+    ) -> Result<Vec<LockResource>, LockError> {
+        let age_ms = age.as_millis() as u64;
+        let mut released = Vec::new();
+        for info in self.list().await? {
+            if info.age_ms >= age_ms && self.force_release(&info.resource).await? {
+                released.push(info.resource);
+            }
+        }
+        Ok(released)
+    }
 
     /// Waits for the lock up to `wait`, polling; the caller escalates on timeout.
     async fn acquire(
@@ -145,10 +193,108 @@ pub trait LockManager: Send + Sync {
     }
 }
 
+/// Runs `op` again while it fails with [`LockError::Backend`], sleeping the policy's doubling
+/// backoff between attempts (`locks.retry`). Any other error, or the last backend error, is
+/// returned as is: the caller then fails closed and escalates.
+pub async fn retry_backend<T, F, Fut>(policy: &LocksPolicy, mut op: F) -> Result<T, LockError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, LockError>>,
+{
+    let attempts = policy.retry.attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(LockError::Backend(reason)) if attempt + 1 < attempts => {
+                tracing::warn!(attempt, %reason, "lock backend unavailable, retrying");
+                tokio::time::sleep(policy.backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Refuses to take `wanted` while already holding a scope at or after it in the lock order.
 pub fn check_order(held: &[LockScope], wanted: LockScope) -> Result<(), LockError> {
     match held.iter().max() {
         Some(&h) if h >= wanted => Err(LockError::Order { wanted, held: h }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicySet;
+
+    #[test]
+    fn resources_parse_back_from_their_keys() {
+        let r = LockResource::parse("incident:inc-1:part").unwrap();
+        assert_eq!(r.scope, LockScope::Incident);
+        assert_eq!(r.name, "inc-1:part");
+        assert_eq!(LockResource::parse(&r.key()).unwrap(), r);
+        for bad in ["payment", "svc:payment", "service:"] {
+            assert!(matches!(
+                LockResource::parse(bad),
+                Err(LockError::BadResource(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_backend_retries_backend_errors_only() {
+        let mut policy = PolicySet::embedded().locks;
+        policy.retry.attempts = 3;
+        policy.retry.initial_backoff_ms = 1;
+        policy.retry.max_backoff_ms = 2;
+        let mut calls = 0;
+        let r: Result<(), _> = retry_backend(&policy, || {
+            calls += 1;
+            async { Err(LockError::Backend("down".into())) }
+        })
+        .await;
+        assert_eq!((r, calls), (Err(LockError::Backend("down".into())), 3));
+        let mut calls = 0;
+        let r = retry_backend(&policy, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 2 {
+                    Err(LockError::Backend("down".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(2));
+        let mut calls = 0;
+        let r: Result<(), _> = retry_backend(&policy, || {
+            calls += 1;
+            async { Err(LockError::Lost(LockResource::service("s"))) }
+        })
+        .await;
+        assert!(matches!(r, Err(LockError::Lost(_))));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn default_force_release_older_than_uses_list() {
+        let m = MemoryLockManager::new();
+        let ttl = Duration::from_secs(30);
+        m.try_acquire(&LockResource::service("old"), "a", ttl)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        m.try_acquire(&LockResource::service("new"), "b", ttl)
+            .await
+            .unwrap();
+        let released = m
+            .force_release_older_than(Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(released, [LockResource::service("old")]);
+        assert_eq!(m.list().await.unwrap().len(), 1);
     }
 }

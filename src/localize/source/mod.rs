@@ -1,8 +1,9 @@
 //! Source analysis per language: turns a `file:line` from a trace into syntax (the enclosing
-//! function, the statement and what it does). One sibling file per language; Python uses
-//! tree-sitter, and Rust (syn) will sit next to it.
+//! function, the statement and what it does). One sibling file per language: Python uses
+//! tree-sitter, Rust uses syn.
 
 pub mod python;
+pub mod rust;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -12,6 +13,10 @@ use std::path::Path;
 #[serde(rename_all = "lowercase")]
 pub enum SourceLanguage {
     Python,
+    Rust,
+    Go,
+    JavaScript,
+    Java,
 }
 
 impl SourceLanguage {
@@ -19,6 +24,10 @@ impl SourceLanguage {
     pub fn of_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()? {
             "py" | "pyw" => Some(SourceLanguage::Python),
+            "rs" => Some(SourceLanguage::Rust),
+            "go" => Some(SourceLanguage::Go),
+            "js" | "mjs" | "cjs" | "jsx" => Some(SourceLanguage::JavaScript),
+            "java" => Some(SourceLanguage::Java),
             _ => None,
         }
     }
@@ -30,4 +39,6 @@ pub enum SourceError {
     Language(String),
     #[error("the parser gave no syntax tree")]
     Parse,
+    #[error("syntax error at line {line}: {message}")]
+    Syntax { line: u32, message: String },
 }

@@ -1,8 +1,11 @@
 //! Stack traces from every runtime healbot reads, parsed into one shape so that ranking and path
 //! mapping never care which language crashed. Each runtime's text format lives in its own
-//! sibling file (`python.rs`, `rust.rs`, later `go.rs`, `java.rs`, `node.rs`); this module
+//! sibling file (`python.rs`, `rust.rs`, `go.rs`, `java.rs`, `node.rs`); this module
 //! detects the format and hands the text to the right parser.
 
+pub mod go;
+pub mod java;
+pub mod node;
 pub mod python;
 pub mod rust;
 
@@ -27,6 +30,10 @@ pub enum FrameOrigin {
 pub enum TraceLanguage {
     Python,
     Rust,
+    Go,
+    /// Java and Kotlin (the JVM's trace format).
+    Java,
+    Node,
 }
 
 impl TraceLanguage {
@@ -34,6 +41,9 @@ impl TraceLanguage {
         match self {
             TraceLanguage::Python => "python",
             TraceLanguage::Rust => "rust",
+            TraceLanguage::Go => "go",
+            TraceLanguage::Java => "java",
+            TraceLanguage::Node => "node",
         }
     }
 }
@@ -99,7 +109,7 @@ pub enum TraceError {
     #[error("the trace is empty")]
     Empty,
     #[error(
-        "unrecognised trace format (expected a Python traceback or a Rust panic); first line: {first_line:?}"
+        "unrecognised trace format (expected a Python traceback, a Rust or Go panic, a Java/Kotlin or Node.js stack); first line: {first_line:?}"
     )]
     UnknownFormat { first_line: String },
     #[error("the {language} trace has no stack frame (for Rust, run with RUST_BACKTRACE=1)")]
@@ -115,6 +125,9 @@ pub fn parse_trace(text: &str) -> Result<ParsedTrace, TraceError> {
     match detect(text) {
         Some(TraceLanguage::Python) => python::parse(text),
         Some(TraceLanguage::Rust) => rust::parse(text),
+        Some(TraceLanguage::Go) => go::parse(text),
+        Some(TraceLanguage::Java) => java::parse(text),
+        Some(TraceLanguage::Node) => node::parse(text),
         None => Err(TraceError::UnknownFormat {
             first_line: text
                 .lines()
@@ -133,6 +146,12 @@ pub fn detect(text: &str) -> Option<TraceLanguage> {
         Some(TraceLanguage::Python)
     } else if rust::looks_like(text) {
         Some(TraceLanguage::Rust)
+    } else if go::looks_like(text) {
+        Some(TraceLanguage::Go)
+    } else if java::looks_like(text) {
+        Some(TraceLanguage::Java)
+    } else if node::looks_like(text) {
+        Some(TraceLanguage::Node)
     } else {
         None
     }
@@ -151,6 +170,18 @@ mod tests {
         assert_eq!(
             detect("thread 'main' panicked at src/main.rs:2:5:\nboom\n"),
             Some(TraceLanguage::Rust)
+        );
+        assert_eq!(
+            detect("panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:5 +0x1d\n"),
+            Some(TraceLanguage::Go)
+        );
+        assert_eq!(
+            detect("java.lang.NullPointerException\n\tat a.B.c(B.java:3)\n"),
+            Some(TraceLanguage::Java)
+        );
+        assert_eq!(
+            detect("TypeError: x\n    at f (/app/a.js:1:2)\n"),
+            Some(TraceLanguage::Node)
         );
         assert_eq!(detect("all good"), None);
     }

@@ -1,0 +1,79 @@
+//! `healbot serve --config FILE [--listen ADDR]`: runs the GitHub App's webhook server until
+//! interrupted. Logs are JSON lines on stderr, for log collectors; secrets never appear in them.
+
+use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
+use crate::server::{self, ServeOptions};
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The bot's configuration (`healbot.yaml`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Address to listen on, overriding the file's `listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// JSON logs for the server, filtered by `HEALBOT_LOG` (default `info`).
+fn json_logger() -> tracing::Dispatch {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HEALBOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .finish();
+    tracing::Dispatch::new(subscriber)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let env_secret = std::env::var(WEBHOOK_SECRET_ENV).ok();
+    let mut config = BotConfig::load(&args.config, env_secret.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let dispatch = json_logger();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let credentials = if config.github_credentials_present() {
+        "present"
+    } else {
+        "missing (deliveries are verified, recorded and parsed only)"
+    };
+    let options = ServeOptions {
+        handler: None,
+        log: Some(dispatch.clone()),
+    };
+    let handle = server::serve_on(listener, config, options).await?;
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info!(addr = %handle.addr, github_credentials = credentials, "healbot serve listening");
+    });
+    shutdown_signal().await?;
+    tracing::dispatcher::with_default(&dispatch, || tracing::info!("shutting down"));
+    handle.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("cannot watch Ctrl-C")
+    }
+}

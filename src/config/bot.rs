@@ -1,0 +1,283 @@
+//! `healbot.yaml`: how the bot itself runs (`healbot serve`), as opposed to the policies and each
+//! repository's `.github/healbot.yml`. Parsed strictly, because a typo in a secret path must stop
+//! the server rather than leave webhooks unverified. Secrets are read into [`Secret`], whose
+//! `Debug` never shows them, so they cannot reach a log line or an error by accident.
+
+use super::yaml::{parse_strict, FieldError};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The environment variable that may carry the webhook secret(s), comma-separated.
+pub const WEBHOOK_SECRET_ENV: &str = "HEALBOT_WEBHOOK_SECRET";
+
+/// Where `serve` listens when neither the file nor `--listen` says.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+/// A secret value. `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret's bytes, for the one place that needs them (signature checks).
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// `healbot.yaml` as written. Relative paths are relative to the file's folder.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfigFile {
+    #[serde(default)]
+    pub listen: Option<String>,
+    pub state_dir: PathBuf,
+    /// Files holding one webhook secret each; several allow rotation.
+    #[serde(default)]
+    pub webhook_secret_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub github: Option<GithubAppFile>,
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    #[serde(default)]
+    pub policies_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubAppFile {
+    #[serde(default)]
+    pub app_id: Option<u64>,
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+/// The bot's configuration, checked and with secrets loaded.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    /// Never empty: `serve` refuses to start without a secret.
+    pub webhook_secrets: Vec<Secret>,
+    /// `None` when the app id or key is missing: deliveries are still verified and recorded.
+    pub github: Option<GithubApp>,
+    /// Parsed, not used yet (replicas on Redis come later).
+    pub redis_url: Option<String>,
+    /// `None`: the embedded default policies.
+    pub policies_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GithubApp {
+    pub app_id: u64,
+    pub private_key_file: PathBuf,
+    pub api_url: String,
+}
+
+/// A configuration a person must fix; `Display` is one line naming the file and field.
+#[derive(Debug, thiserror::Error)]
+pub enum BotConfigError {
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path}: {error}")]
+    Field { path: String, error: FieldError },
+    #[error(
+        "{path}: no webhook secret: set webhook_secret_files or {WEBHOOK_SECRET_ENV} \
+         (healbot never accepts unsigned webhooks)"
+    )]
+    NoSecret { path: String },
+}
+
+impl BotConfig {
+    /// Reads and checks `path`; `env_secret` is the value of [`WEBHOOK_SECRET_ENV`], if set.
+    pub fn load(path: &Path, env_secret: Option<&str>) -> Result<BotConfig, BotConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| BotConfigError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let file: BotConfigFile = parse_strict(&text).map_err(|error| BotConfigError::Field {
+            path: shown.clone(),
+            error,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        BotConfig::from_file(file, base, &shown, env_secret)
+    }
+
+    /// Checks a parsed file; paths in it are taken relative to `base`.
+    pub fn from_file(
+        file: BotConfigFile,
+        base: &Path,
+        shown: &str,
+        env_secret: Option<&str>,
+    ) -> Result<BotConfig, BotConfigError> {
+        let field = |name: &str, message: String| BotConfigError::Field {
+            path: shown.to_string(),
+            error: FieldError::new(name, message),
+        };
+        let listen_text = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            field(
+                "listen",
+                format!("not an address like 127.0.0.1:8080: {listen_text:?}"),
+            )
+        })?;
+        let mut webhook_secrets = Vec::new();
+        for (i, secret_path) in file.webhook_secret_files.iter().enumerate() {
+            let full = base.join(secret_path);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                field(
+                    &format!("webhook_secret_files[{i}]"),
+                    format!("cannot read {}: {e}", full.display()),
+                )
+            })?;
+            let value = text.trim();
+            if value.is_empty() {
+                return Err(field(
+                    &format!("webhook_secret_files[{i}]"),
+                    format!("{} is empty", full.display()),
+                ));
+            }
+            webhook_secrets.push(Secret::new(value));
+        }
+        if let Some(env) = env_secret {
+            webhook_secrets.extend(
+                env.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::new),
+            );
+        }
+        if webhook_secrets.is_empty() {
+            return Err(BotConfigError::NoSecret {
+                path: shown.to_string(),
+            });
+        }
+        let github = match file.github {
+            Some(GithubAppFile {
+                app_id: Some(app_id),
+                private_key_file: Some(key),
+                api_url,
+            }) => {
+                let api_url = api_url.unwrap_or_else(|| "https://api.github.com".to_string());
+                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                    return Err(field("github.api_url", format!("not a URL: {api_url:?}")));
+                }
+                Some(GithubApp {
+                    app_id,
+                    private_key_file: base.join(key),
+                    api_url,
+                })
+            }
+            _ => None,
+        };
+        Ok(BotConfig {
+            listen,
+            state_dir: base.join(file.state_dir),
+            webhook_secrets,
+            github,
+            redis_url: file.redis_url,
+            policies_dir: file.policies_dir.map(|p| base.join(p)),
+        })
+    }
+
+    /// What `/healthz` says about GitHub credentials: present only when the key file exists.
+    pub fn github_credentials_present(&self) -> bool {
+        self.github
+            .as_ref()
+            .is_some_and(|g| g.private_key_file.is_file())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+        let cfg = BotConfig {
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            state_dir: PathBuf::from("x"),
+            webhook_secrets: vec![s],
+            github: None,
+            redis_url: None,
+            policies_dir: None,
+        };
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn loads_files_and_env_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "s1", "one\n");
+        let cfg = write(
+            dir.path(),
+            "healbot.yaml",
+            "listen: 127.0.0.1:9000\nstate_dir: state\nwebhook_secret_files: [s1]\n",
+        );
+        let c = BotConfig::load(&cfg, Some("two, three")).unwrap();
+        assert_eq!(c.webhook_secrets.len(), 3);
+        assert_eq!(c.webhook_secrets[2].expose(), b"three");
+        assert_eq!(c.state_dir, dir.path().join("state"));
+        assert!(c.github.is_none());
+        assert!(!c.github_credentials_present());
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(dir.path(), "h.yaml", "state_dir: s\nwebhook_secret: x\n");
+        let e = BotConfig::load(&cfg, Some("a")).unwrap_err().to_string();
+        assert!(e.contains("webhook_secret"), "{e}");
+    }
+
+    #[test]
+    fn missing_secret_is_one_line_and_secretless() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(dir.path(), "h.yaml", "state_dir: s\n");
+        let e = BotConfig::load(&cfg, None).unwrap_err().to_string();
+        assert!(e.contains("no webhook secret") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn bad_listen_and_missing_secret_file_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(dir.path(), "a.yaml", "state_dir: s\nlisten: nope\n");
+        let e = BotConfig::load(&cfg, Some("a")).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let cfg = write(
+            dir.path(),
+            "b.yaml",
+            "state_dir: s\nwebhook_secret_files: [missing]\n",
+        );
+        let e = BotConfig::load(&cfg, None).unwrap_err().to_string();
+        assert!(e.contains("webhook_secret_files[0]"), "{e}");
+    }
+}

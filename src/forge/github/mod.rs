@@ -1,0 +1,204 @@
+//! The GitHub App forge: the [`Forge`] the bot uses in production. It authenticates as a GitHub
+//! App (JWT, then installation tokens), keeps within GitHub's rate limits, and makes every write
+//! idempotent the same way the local forge does (commit trailer, PR by head, merge commit of a
+//! merged PR). Check runs, reactions and permission lookups are GitHub-only, so they are
+//! inherent methods rather than part of the trait.
+
+mod auth;
+mod client;
+mod extras;
+mod git;
+mod pulls;
+mod ratelimit;
+mod trailer;
+mod wire;
+
+pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
+pub use client::{GithubClient, GithubConfig, GithubError};
+pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, Permission, SAFETY_GATES_CHECK};
+pub use ratelimit::RetryPolicy;
+
+use super::{
+    CommitSha, FileChange, Forge, ForgeError, NewPullRequest, PrNumber, PullRequest, RepoRef,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// The GitHub App's id (the JWT's `iss`).
+    AppId
+);
+id_newtype!(
+    /// One installation of the app on an account.
+    InstallationId
+);
+id_newtype!(
+    /// A check run.
+    CheckRunId
+);
+id_newtype!(
+    /// An issue or PR comment.
+    CommentId
+);
+
+/// The GitHub App implementation of [`Forge`]. Repositories are `owner/name`.
+pub struct GithubForge {
+    client: GithubClient,
+}
+
+impl GithubForge {
+    pub fn new(config: GithubConfig) -> Result<GithubForge, ForgeError> {
+        Ok(GithubForge {
+            client: GithubClient::new(config).map_err(to_forge)?,
+        })
+    }
+
+    /// The HTTP client, for installation and token management.
+    pub fn client(&self) -> &GithubClient {
+        &self.client
+    }
+}
+
+/// Turns a client error into the trait's error: 404 is "not found", 409 a conflict.
+fn to_forge(e: GithubError) -> ForgeError {
+    match e.status() {
+        Some(404) => ForgeError::NotFound {
+            what: e.to_string(),
+        },
+        Some(409) => ForgeError::Conflict(e.to_string()),
+        _ => ForgeError::Api(e.to_string()),
+    }
+}
+
+/// Percent-encodes a path (keeping its `/`) for a URL path.
+fn enc_path(s: &str) -> String {
+    encode(s, true)
+}
+
+/// Percent-encodes a query value.
+fn enc_query(s: &str) -> String {
+    encode(s, false)
+}
+
+fn encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let plain = b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/');
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `owner/name`, checked, so that a bad name fails before it becomes a URL.
+fn repo_path(repo: &RepoRef) -> Result<String, ForgeError> {
+    let mut parts = repo.0.split('/');
+    let ok = matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty()
+    );
+    if !ok {
+        return Err(ForgeError::Api(format!(
+            "repository {:?} is not of the form owner/name",
+            repo.0
+        )));
+    }
+    Ok(format!("/repos/{}", enc_path(&repo.0)))
+}
+
+#[async_trait]
+impl Forge for GithubForge {
+    async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError> {
+        self.default_branch_of(repo).await
+    }
+
+    async fn branch_head(&self, repo: &RepoRef, branch: &str) -> Result<CommitSha, ForgeError> {
+        self.head_of(repo, branch).await
+    }
+
+    async fn create_branch(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        at: &CommitSha,
+    ) -> Result<(), ForgeError> {
+        self.create_branch_at(repo, branch, at).await
+    }
+
+    async fn read_file(
+        &self,
+        repo: &RepoRef,
+        git_ref: &str,
+        path: &str,
+    ) -> Result<Option<String>, ForgeError> {
+        self.read_file_at(repo, git_ref, path).await
+    }
+
+    async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        changes: &[FileChange],
+        key: &str,
+    ) -> Result<CommitSha, ForgeError> {
+        self.commit_on(repo, branch, message, changes, key).await
+    }
+
+    async fn open_pr(&self, repo: &RepoRef, pr: &NewPullRequest) -> Result<PrNumber, ForgeError> {
+        self.open_pull(repo, pr).await
+    }
+
+    async fn pull_request(&self, repo: &RepoRef, pr: PrNumber) -> Result<PullRequest, ForgeError> {
+        self.load_pull(repo, pr).await
+    }
+
+    async fn comment(&self, repo: &RepoRef, pr: PrNumber, body: &str) -> Result<u64, ForgeError> {
+        self.post_comment(repo, pr, body).await.map(|c| c.0)
+    }
+
+    async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError> {
+        self.merge_pull(repo, pr).await
+    }
+
+    async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError> {
+        self.close_pull(repo, pr).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_keeps_slashes_only_in_paths() {
+        assert_eq!(enc_path("healbot/inc 1"), "healbot/inc%201");
+        assert_eq!(enc_query("heads/x"), "heads%2Fx");
+    }
+
+    #[test]
+    fn repo_names_are_owner_slash_name() {
+        assert!(repo_path(&RepoRef("acme/shop".into())).is_ok());
+        assert!(repo_path(&RepoRef("shop".into())).is_err());
+        assert!(repo_path(&RepoRef("a/b/c".into())).is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! Node.js errors: `TypeError: message` followed by `    at fn (/path/file.js:L:C)` or
+//! `    at /path/file.js:L:C` frames, innermost first; `file://` URLs for ES modules. The
+//! uncaught-exception banner (`/app/x.js:12`, the code line and a `^` marker) may precede it.
+
+use super::{Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
+use regex::Regex;
+use std::sync::OnceLock;
+
+struct Res {
+    header: Regex,
+    named: Regex,
+    bare: Regex,
+}
+
+fn res() -> &'static Res {
+    static RES: OnceLock<Res> = OnceLock::new();
+    RES.get_or_init(|| Res {
+        header: Regex::new(
+            r"^(?:Uncaught )?(?P<exc>[A-Z]\w*(?:Error|Exception)|Error)(?: \[\w+\])?: (?P<msg>.*)$",
+        )
+        .expect("static regex compiles"),
+        named: Regex::new(
+            r"^\s+at (?:async )?(?P<func>.+?) \((?P<file>.+?):(?P<line>\d+):(?P<col>\d+)\)\s*$",
+        )
+        .expect("static regex compiles"),
+        bare: Regex::new(r"^\s+at (?:async )?(?P<file>[^ ()]+?):(?P<line>\d+):(?P<col>\d+)\s*$")
+            .expect("static regex compiles"),
+    })
+}
+
+/// Whether the text holds a Node.js stack.
+pub fn looks_like(text: &str) -> bool {
+    let r = res();
+    text.lines().any(|l| {
+        let file = r
+            .named
+            .captures(l)
+            .or_else(|| r.bare.captures(l))
+            .map(|c| c["file"].to_string());
+        file.is_some_and(|f| {
+            [".js", ".mjs", ".cjs", ".ts"]
+                .iter()
+                .any(|e| f.ends_with(e))
+                || f.starts_with("node:")
+        })
+    })
+}
+
+pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
+    let r = res();
+    let mut exception = String::from("Error");
+    let mut message = String::new();
+    let mut frames = Vec::new();
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(c) = r.named.captures(line) {
+            frames.push(frame(&c["file"], &c["line"], &c["col"], &c["func"]));
+        } else if let Some(c) = r.bare.captures(line) {
+            frames.push(frame(&c["file"], &c["line"], &c["col"], "<anonymous>"));
+        } else if frames.is_empty() {
+            if let Some(c) = r.header.captures(line.trim_start()) {
+                exception = c["exc"].to_string();
+                message = c["msg"].to_string();
+            }
+        } else {
+            break; // the first stack only
+        }
+    }
+    if frames.is_empty() {
+        return Err(TraceError::NoFrames {
+            language: TraceLanguage::Node,
+        });
+    }
+    Ok(ParsedTrace {
+        language: TraceLanguage::Node,
+        exception,
+        message,
+        frames,
+    })
+}
+
+fn frame(file: &str, line: &str, col: &str, func: &str) -> Frame {
+    let file = file.strip_prefix("file://").unwrap_or(file);
+    Frame {
+        origin: origin_of(file),
+        file: file.to_string(),
+        line: line.parse().unwrap_or(0),
+        column: col.parse().ok(),
+        function: func.strip_prefix("new ").unwrap_or(func).to_string(),
+        code: None,
+        highlight: None,
+    }
+}
+
+/// Node's own modules (`node:internal/…`) and `node_modules` are not the service's code.
+pub fn origin_of(file: &str) -> FrameOrigin {
+    if file.starts_with("node:") || file.starts_with("internal/") || !file.contains('/') {
+        FrameOrigin::Std
+    } else if file.contains("/node_modules/") {
+        FrameOrigin::Dependency
+    } else {
+        FrameOrigin::InApp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPRESS: &str = "/app/src/routes/users.js:14
+  const domain = user.profile.email.split('@')[1];
+                              ^
+
+TypeError: Cannot read properties of undefined (reading 'email')
+    at getDomain (/app/src/routes/users.js:14:31)
+    at /app/src/routes/users.js:22:20
+    at Layer.handle [as handle_request] (/app/node_modules/express/lib/router/layer.js:95:5)
+    at next (/app/node_modules/express/lib/router/route.js:149:13)
+    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)
+
+Node.js v20.11.1
+";
+
+    #[test]
+    fn express_handler() {
+        assert!(looks_like(EXPRESS));
+        let t = parse(EXPRESS).unwrap();
+        assert_eq!(t.exception, "TypeError");
+        assert_eq!(
+            t.message,
+            "Cannot read properties of undefined (reading 'email')"
+        );
+        assert_eq!(t.frames.len(), 5);
+        assert_eq!(t.frames[0].function, "getDomain");
+        assert_eq!((t.frames[0].line, t.frames[0].column), (14, Some(31)));
+        assert_eq!(t.frames[1].function, "<anonymous>");
+        assert_eq!(t.frames[2].origin, FrameOrigin::Dependency);
+        assert_eq!(t.frames[4].origin, FrameOrigin::Std);
+    }
+
+    #[test]
+    fn esm_file_urls_and_async_frames() {
+        let t = parse(
+            "TypeError: x is not a function\n    at async main (file:///srv/app/index.mjs:5:3)\n",
+        )
+        .unwrap();
+        assert_eq!(t.frames[0].file, "/srv/app/index.mjs");
+        assert_eq!(t.frames[0].function, "main");
+        assert_eq!(t.frames[0].origin, FrameOrigin::InApp);
+    }
+}

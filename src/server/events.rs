@@ -1,0 +1,475 @@
+//! The GitHub webhook events healbot acts on, as typed and lenient serde structs: GitHub adds
+//! fields all the time, so only what healbot reads is declared and most of it is optional.
+//! Reviews and `/heal` comments become [`Override`]s here, so the GitHub channel and the local
+//! forge's CLI hand the orchestrator the same values.
+
+use crate::forge::{
+    parse_commands, CommandError, CommitSha, HealCommand, Override, OverrideKind, PrNumber,
+    RepoRef, ReviewState,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct User {
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+impl User {
+    /// A GitHub App (healbot itself included): its comments never carry a person's override.
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Repository {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub full_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct GitRef {
+    #[serde(rename = "ref", default)]
+    pub name: String,
+    #[serde(default)]
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PullRequest {
+    pub number: u64,
+    #[serde(default)]
+    pub head: GitRef,
+    #[serde(default)]
+    pub base: GitRef,
+    #[serde(default)]
+    pub merged: Option<bool>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+/// Actions are open-ended on GitHub's side: anything healbot does not name is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestAction {
+    Opened,
+    Closed,
+    Synchronize,
+    Reopened,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PullRequestEvent {
+    pub action: PullRequestAction,
+    pub pull_request: PullRequest,
+    #[serde(default)]
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAction {
+    Submitted,
+    Dismissed,
+    #[serde(other)]
+    Other,
+}
+
+/// Webhooks spell review states in lower case (the REST API in upper case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookReviewState {
+    #[serde(alias = "APPROVED")]
+    Approved,
+    #[serde(alias = "CHANGES_REQUESTED")]
+    ChangesRequested,
+    #[serde(alias = "COMMENTED")]
+    Commented,
+    #[serde(alias = "DISMISSED")]
+    Dismissed,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ReviewBody {
+    pub id: u64,
+    pub state: WebhookReviewState,
+    #[serde(default)]
+    pub commit_id: Option<String>,
+    #[serde(default)]
+    pub user: Option<User>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ReviewEvent {
+    pub action: ReviewAction,
+    pub review: ReviewBody,
+    pub pull_request: PullRequest,
+    #[serde(default)]
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentAction {
+    Created,
+    Edited,
+    Deleted,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CommentBody {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Issue {
+    pub number: u64,
+    /// Present only when the issue is a pull request.
+    #[serde(default)]
+    pub pull_request: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct IssueCommentEvent {
+    pub action: CommentAction,
+    pub comment: CommentBody,
+    pub issue: Issue,
+    #[serde(default)]
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckRunAction {
+    RequestedAction,
+    Rerequested,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CheckRunPr {
+    pub number: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CheckRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub head_sha: String,
+    #[serde(default)]
+    pub pull_requests: Vec<CheckRunPr>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RequestedAction {
+    #[serde(default)]
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CheckRunEvent {
+    pub action: CheckRunAction,
+    pub check_run: CheckRun,
+    #[serde(default)]
+    pub requested_action: Option<RequestedAction>,
+    #[serde(default)]
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallationAction {
+    Created,
+    Deleted,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Installation {
+    pub id: u64,
+    #[serde(default)]
+    pub account: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct InstallationEvent {
+    pub action: InstallationAction,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories: Option<Vec<Repository>>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallationReposAction {
+    Added,
+    Removed,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct InstallationReposEvent {
+    pub action: InstallationReposAction,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories_added: Vec<Repository>,
+    #[serde(default)]
+    pub repositories_removed: Vec<Repository>,
+    #[serde(default)]
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub zen: Option<String>,
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PushEvent {
+    #[serde(rename = "ref", default)]
+    pub git_ref: String,
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// One event healbot knows, by its `X-GitHub-Event` name.
+// Each event is moved a couple of times per delivery; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum GithubEvent {
+    Ping(PingEvent),
+    Push(PushEvent),
+    PullRequest(PullRequestEvent),
+    PullRequestReview(ReviewEvent),
+    IssueComment(IssueCommentEvent),
+    CheckRun(CheckRunEvent),
+    Installation(InstallationEvent),
+    InstallationRepositories(InstallationReposEvent),
+}
+
+/// A body that does not fit the event it claims to be; `Display` names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event} payload: {field}: {message}")]
+pub struct EventError {
+    pub event: String,
+    pub field: String,
+    pub message: String,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(event: &str, body: &Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(body).map_err(|e| EventError {
+        event: event.to_string(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+impl GithubEvent {
+    /// Parses `body` as the event `name`; `Ok(None)` for an event healbot does not know.
+    pub fn parse(name: &str, body: &Value) -> Result<Option<GithubEvent>, EventError> {
+        let event = match name {
+            "ping" => GithubEvent::Ping(typed(name, body)?),
+            "push" => GithubEvent::Push(typed(name, body)?),
+            "pull_request" => GithubEvent::PullRequest(typed(name, body)?),
+            "pull_request_review" => GithubEvent::PullRequestReview(typed(name, body)?),
+            "issue_comment" => GithubEvent::IssueComment(typed(name, body)?),
+            "check_run" => GithubEvent::CheckRun(typed(name, body)?),
+            "installation" => GithubEvent::Installation(typed(name, body)?),
+            "installation_repositories" => {
+                GithubEvent::InstallationRepositories(typed(name, body)?)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(event))
+    }
+
+    /// Whether healbot acts on this action. Edited and deleted comments are recorded but never
+    /// handed on, so an edit can never run a command twice.
+    pub fn acts(&self) -> bool {
+        match self {
+            GithubEvent::Ping(_) | GithubEvent::Push(_) => true,
+            GithubEvent::PullRequest(e) => e.action != PullRequestAction::Other,
+            GithubEvent::PullRequestReview(e) => e.action != ReviewAction::Other,
+            GithubEvent::IssueComment(e) => e.action == CommentAction::Created,
+            GithubEvent::CheckRun(e) => e.action != CheckRunAction::Other,
+            GithubEvent::Installation(e) => e.action != InstallationAction::Other,
+            GithubEvent::InstallationRepositories(e) => e.action != InstallationReposAction::Other,
+        }
+    }
+
+    /// The overrides a person expressed in this event, and the `/heal` lines that were not
+    /// commands (each needs a reply). Bots, healbot included, never override.
+    /// `delivery_id` tells two clicks on the same check-run button apart.
+    pub fn overrides(&self, delivery_id: &str) -> Overrides {
+        let mut out = Overrides::default();
+        match self {
+            GithubEvent::PullRequestReview(e) if !e.sender.is_bot() => {
+                let state = match (e.action, e.review.state) {
+                    (ReviewAction::Dismissed, _) => ReviewState::Dismissed,
+                    (ReviewAction::Submitted, WebhookReviewState::Approved) => {
+                        ReviewState::Approved
+                    }
+                    (ReviewAction::Submitted, WebhookReviewState::ChangesRequested) => {
+                        ReviewState::ChangesRequested
+                    }
+                    (ReviewAction::Submitted, WebhookReviewState::Commented) => {
+                        ReviewState::Commented
+                    }
+                    _ => return out,
+                };
+                let repo = &e.repository.full_name;
+                let suffix = if state == ReviewState::Dismissed {
+                    ":dismissed"
+                } else {
+                    ""
+                };
+                out.overrides.push(Override {
+                    repo: RepoRef(repo.clone()),
+                    pr: PrNumber(e.pull_request.number),
+                    actor: e.sender.login.clone(),
+                    kind: OverrideKind::Review { state },
+                    head_sha: CommitSha(
+                        e.review
+                            .commit_id
+                            .clone()
+                            .unwrap_or_else(|| e.pull_request.head.sha.clone()),
+                    ),
+                    source_id: format!(
+                        "github:{repo}:pr{}:review:{}{suffix}",
+                        e.pull_request.number, e.review.id
+                    ),
+                });
+            }
+            GithubEvent::IssueComment(e)
+                if e.action == CommentAction::Created
+                    && e.issue.pull_request.is_some()
+                    && !e.sender.is_bot()
+                    && !e.comment.user.as_ref().is_some_and(User::is_bot) =>
+            {
+                let repo = &e.repository.full_name;
+                let body = e.comment.body.as_deref().unwrap_or("");
+                for (index, parsed) in parse_commands(body).into_iter().enumerate() {
+                    match parsed {
+                        Ok(command) => out.overrides.push(Override {
+                            repo: RepoRef(repo.clone()),
+                            pr: PrNumber(e.issue.number),
+                            actor: e.sender.login.clone(),
+                            kind: OverrideKind::Command { command },
+                            // Not in the payload: the handler reads the PR head before acting.
+                            head_sha: CommitSha(String::new()),
+                            source_id: format!(
+                                "github:{repo}:pr{}:comment:{}:{}",
+                                e.issue.number,
+                                e.comment.id,
+                                index + 1
+                            ),
+                        }),
+                        Err(reply) => out.rejected.push(reply),
+                    }
+                }
+            }
+            GithubEvent::CheckRun(e)
+                if e.action == CheckRunAction::RequestedAction && !e.sender.is_bot() =>
+            {
+                let identifier = e
+                    .requested_action
+                    .as_ref()
+                    .map(|a| a.identifier.as_str())
+                    .unwrap_or("");
+                let command = match identifier {
+                    "approve" => HealCommand::Approve,
+                    "rollback" => HealCommand::Rollback,
+                    _ => return out,
+                };
+                let repo = &e.repository.full_name;
+                for pr in &e.check_run.pull_requests {
+                    out.overrides.push(Override {
+                        repo: RepoRef(repo.clone()),
+                        pr: PrNumber(pr.number),
+                        actor: e.sender.login.clone(),
+                        kind: OverrideKind::Command {
+                            command: command.clone(),
+                        },
+                        head_sha: CommitSha(e.check_run.head_sha.clone()),
+                        source_id: format!(
+                            "github:{repo}:pr{}:check_run:{}:{identifier}:{delivery_id}",
+                            pr.number, e.check_run.id
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// What [`GithubEvent::overrides`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub overrides: Vec<Override>,
+    /// `/heal` lines that are not commands; `Display` is the reply to post.
+    pub rejected: Vec<CommandError>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+use super::*;
+use serde_json::json;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/github-webhooks"
+);
+
+fn fixture(event: &str, file: &str) -> Value {
+    let path = format!("{FIXTURES}/{event}/{file}");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn parse(event: &str, body: &Value) -> GithubEvent {
+    GithubEvent::parse(event, body).unwrap().unwrap()
+}
+
+#[test]
+fn every_fixture_parses_into_its_event() {
+    for dir in std::fs::read_dir(FIXTURES).unwrap() {
+        let dir = dir.unwrap();
+        if !dir.path().is_dir() {
+            continue;
+        }
+        let event = dir.file_name().to_string_lossy().to_string();
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let path = file.unwrap().path();
+            let body: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let parsed = GithubEvent::parse(&event, &body);
+            assert!(
+                matches!(parsed, Ok(Some(_))),
+                "{}: {parsed:?}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_event_is_none_and_bad_shape_names_the_field() {
+    assert_eq!(GithubEvent::parse("star", &json!({})), Ok(None));
+    let e = GithubEvent::parse("pull_request", &json!({"action": "opened"})).unwrap_err();
+    assert!(e.to_string().contains("pull_request"), "{e}");
+    let e = GithubEvent::parse(
+        "pull_request",
+        &json!({"action": "opened", "pull_request": {"number": "x"}}),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "pull_request.number");
+}
+
+#[test]
+fn actions_healbot_acts_on() {
+    let closed = parse(
+        "pull_request",
+        &fixture("pull_request", "closed.payload.json"),
+    );
+    assert!(closed.acts());
+    let GithubEvent::PullRequest(pr) = &closed else {
+        panic!()
+    };
+    assert_eq!(pr.action, PullRequestAction::Closed);
+    let edited = parse(
+        "issue_comment",
+        &fixture("issue_comment", "edited.payload.json"),
+    );
+    assert!(!edited.acts(), "edits never re-run commands");
+    let mut labeled = fixture("pull_request", "opened.payload.json");
+    labeled["action"] = json!("labeled");
+    assert!(!parse("pull_request", &labeled).acts());
+}
+
+#[test]
+fn reviews_become_overrides_bound_to_their_commit() {
+    let mut body = fixture("pull_request_review", "submitted.payload.json");
+    body["review"]["state"] = json!("approved");
+    let ov = parse("pull_request_review", &body).overrides("d1");
+    assert_eq!(ov.overrides.len(), 1);
+    let o = &ov.overrides[0];
+    assert_eq!(
+        o.kind,
+        OverrideKind::Review {
+            state: ReviewState::Approved
+        }
+    );
+    assert_eq!(o.head_sha.0, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+    assert_eq!(o.actor, "Codertocat");
+    assert!(
+        o.source_id.ends_with(":review:237895671"),
+        "{}",
+        o.source_id
+    );
+    let dismissed = fixture("pull_request_review", "dismissed.payload.json");
+    let ov = parse("pull_request_review", &dismissed).overrides("d2");
+    assert_eq!(
+        ov.overrides[0].kind,
+        OverrideKind::Review {
+            state: ReviewState::Dismissed
+        }
+    );
+}
+
+fn comment(body: &str, login: &str, kind: &str) -> Value {
+    let mut v = fixture("issue_comment", "created.payload.json");
+    v["comment"]["body"] = json!(body);
+    v["issue"]["pull_request"] = json!({"url": "x"});
+    v["sender"]["login"] = json!(login);
+    v["sender"]["type"] = json!(kind);
+    v["comment"]["user"]["login"] = json!(login);
+    v["comment"]["user"]["type"] = json!(kind);
+    v
+}
+
+#[test]
+fn heal_comments_become_commands_outside_code_and_from_people_only() {
+    let text = "/heal pause\n\n```\n/heal rollback\n```\n\n> /heal abort\n\n/heal frobnicate\n";
+    let ov = parse("issue_comment", &comment(text, "alice", "User")).overrides("d");
+    assert_eq!(ov.overrides.len(), 1);
+    assert_eq!(
+        ov.overrides[0].kind,
+        OverrideKind::Command {
+            command: HealCommand::Pause
+        }
+    );
+    assert_eq!(ov.rejected.len(), 1);
+    for (login, kind) in [("healbot[bot]", "User"), ("healbot", "Bot")] {
+        let ov = parse("issue_comment", &comment("/heal approve", login, kind)).overrides("d");
+        assert!(ov.overrides.is_empty() && ov.rejected.is_empty());
+    }
+    let mut on_issue = comment("/heal approve", "alice", "User");
+    on_issue["issue"]["pull_request"] = Value::Null;
+    assert!(parse("issue_comment", &on_issue)
+        .overrides("d")
+        .overrides
+        .is_empty());
+}
+
+#[test]
+fn check_run_buttons_become_commands() {
+    let mut body = fixture("check_run", "requested_action.payload.json");
+    body["requested_action"]["identifier"] = json!("rollback");
+    let ov = parse("check_run", &body).overrides("delivery-1");
+    assert_eq!(ov.overrides.len(), 1);
+    assert_eq!(ov.overrides[0].pr, PrNumber(26764));
+    assert!(ov.overrides[0].source_id.ends_with(":rollback:delivery-1"));
+    let body = fixture("check_run", "requested_action.payload.json");
+    assert!(parse("check_run", &body)
+        .overrides("d")
+        .overrides
+        .is_empty());
+}

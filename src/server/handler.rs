@@ -1,0 +1,175 @@
+//! What the worker does with a delivery once the response is gone: the [`DeliveryHandler`]
+//! trait is the seam where the orchestrator (and the Alertmanager and Argo parsers) plug in.
+//! The handler shipped here tracks installations and logs everything else.
+
+use super::delivery_log::Source;
+use super::events::{GithubEvent, InstallationAction, InstallationReposAction};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tokio::sync::Mutex;
+
+/// A GitHub delivery, verified, recorded and parsed.
+#[derive(Debug, Clone)]
+pub struct GithubDelivery {
+    /// `X-GitHub-Delivery`.
+    pub id: String,
+    pub event: GithubEvent,
+}
+
+/// A delivery from Alertmanager or Argo, as JSON; its parsers come later.
+#[derive(Debug, Clone)]
+pub struct RawDelivery {
+    pub id: String,
+    pub source: Source,
+    pub body: serde_json::Value,
+}
+
+/// A handler failure: logged and counted by the worker, never sent to the webhook's caller.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("installations state {path}: {reason}")]
+    State { path: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Handles deliveries after they are recorded. Must be idempotent: after a crash, a delivery
+/// recorded but not marked done is handed over again.
+#[async_trait]
+pub trait DeliveryHandler: Send + Sync + 'static {
+    async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError>;
+
+    /// Alertmanager webhook v4 bodies; ignored until the signals parser is wired in.
+    async fn handle_alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        tracing::info!(id = %delivery.id, "alertmanager delivery recorded; no handler yet");
+        Ok(())
+    }
+
+    /// Argo Rollouts notifications; ignored until the deploy side is wired in.
+    async fn handle_argo(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        tracing::info!(id = %delivery.id, "argo delivery recorded; no handler yet");
+        Ok(())
+    }
+}
+
+/// One installation of the app and the repositories it may touch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstallationRecord {
+    pub account: Option<String>,
+    pub repositories: Vec<String>,
+}
+
+/// Installation id → record, as kept in `<state>/installations.json`.
+pub type Installations = BTreeMap<u64, InstallationRecord>;
+
+/// The default handler: keeps the installation map and logs the rest.
+pub struct InstallationTracker {
+    path: PathBuf,
+    state: Mutex<Installations>,
+}
+
+impl InstallationTracker {
+    pub const FILE: &'static str = "installations.json";
+
+    /// Loads `<state_dir>/installations.json`, empty when absent.
+    pub fn open(state_dir: &Path) -> Result<InstallationTracker, HandlerError> {
+        let path = state_dir.join(Self::FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| HandlerError::State {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Installations::new(),
+            Err(e) => {
+                return Err(HandlerError::State {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        Ok(InstallationTracker {
+            path,
+            state: Mutex::new(state),
+        })
+    }
+
+    pub async fn installations(&self) -> Installations {
+        self.state.lock().await.clone()
+    }
+
+    /// Write-then-rename, so a crash leaves the old map or the new one.
+    async fn save(&self, state: &Installations) -> Result<(), HandlerError> {
+        let err = |e: &dyn std::fmt::Display| HandlerError::State {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(&e))?;
+        let tmp = self.path.with_extension("json.tmp");
+        tokio::fs::write(&tmp, bytes).await.map_err(|e| err(&e))?;
+        tokio::fs::rename(&tmp, &self.path)
+            .await
+            .map_err(|e| err(&e))
+    }
+}
+
+fn names(repos: &[super::events::Repository]) -> Vec<String> {
+    repos.iter().map(|r| r.full_name.clone()).collect()
+}
+
+#[async_trait]
+impl DeliveryHandler for InstallationTracker {
+    async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError> {
+        let mut state = self.state.lock().await;
+        match &delivery.event {
+            GithubEvent::Installation(e) => {
+                match e.action {
+                    InstallationAction::Created => {
+                        let record = InstallationRecord {
+                            account: e.installation.account.as_ref().map(|a| a.login.clone()),
+                            repositories: names(e.repositories.as_deref().unwrap_or(&[])),
+                        };
+                        state.insert(e.installation.id, record);
+                    }
+                    InstallationAction::Deleted => {
+                        state.remove(&e.installation.id);
+                    }
+                    InstallationAction::Other => return Ok(()),
+                }
+                tracing::info!(installation = e.installation.id, action = ?e.action, "installation");
+                self.save(&state).await
+            }
+            GithubEvent::InstallationRepositories(e) => {
+                let record = state.entry(e.installation.id).or_default();
+                if record.account.is_none() {
+                    record.account = e.installation.account.as_ref().map(|a| a.login.clone());
+                }
+                match e.action {
+                    InstallationReposAction::Added | InstallationReposAction::Removed => {
+                        let removed = names(&e.repositories_removed);
+                        record.repositories.retain(|r| !removed.contains(r));
+                        for added in names(&e.repositories_added) {
+                            if !record.repositories.contains(&added) {
+                                record.repositories.push(added);
+                            }
+                        }
+                    }
+                    InstallationReposAction::Other => return Ok(()),
+                }
+                tracing::info!(installation = e.installation.id, action = ?e.action, "installation repositories");
+                self.save(&state).await
+            }
+            event => {
+                let overrides = event.overrides(&delivery.id);
+                tracing::info!(
+                    delivery = %delivery.id,
+                    overrides = overrides.overrides.len(),
+                    rejected_commands = overrides.rejected.len(),
+                    "github event received; no orchestrator attached"
+                );
+                Ok(())
+            }
+        }
+    }
+}

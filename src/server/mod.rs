@@ -1,0 +1,122 @@
+//! `healbot serve`: the HTTP side of the GitHub App. Built the way bors and buildomat build
+//! theirs: a webhook request only verifies, records durably and enqueues, and answers well inside
+//! GitHub's 10 s; a worker task does the real work after the response. A crash between the two
+//! loses nothing, because the delivery log hands unfinished deliveries to the worker on restart.
+
+pub mod delivery_log;
+pub mod events;
+pub mod handler;
+pub mod metrics;
+mod routes;
+pub mod signature;
+mod worker;
+
+pub use delivery_log::{DeliveryLog, Source};
+pub use events::GithubEvent;
+pub use handler::{
+    DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
+};
+pub use metrics::{Metrics, Outcome};
+pub use routes::MAX_BODY_BYTES;
+
+use crate::config::bot::BotConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Deliveries the worker may be behind before a webhook response waits for room.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Why the server could not start or stopped; internal, logged by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    DeliveryLog(#[from] delivery_log::DeliveryLogError),
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Choices beyond the config file.
+#[derive(Default, Clone)]
+pub struct ServeOptions {
+    /// `None`: the [`InstallationTracker`] on the config's state dir.
+    pub handler: Option<Arc<dyn DeliveryHandler>>,
+    /// A subscriber for every request and the worker (the CLI passes its JSON logger).
+    pub log: Option<tracing::Dispatch>,
+}
+
+/// A running server. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets open requests finish, then lets the worker drain its queue.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(());
+        let result = self.server.await;
+        let _ = self.worker.await;
+        flatten(result)
+    }
+
+    /// Runs until the server stops on its own (an accept error) or the task is cancelled.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let _keep_open = self.stop;
+        let result = self.server.await;
+        let _ = self.worker.await;
+        flatten(result)
+    }
+}
+
+fn flatten(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), ServerError> {
+    match r {
+        Ok(inner) => inner.map_err(ServerError::Io),
+        Err(e) => Err(ServerError::Io(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// Serves on `listener` (bind `127.0.0.1:0` in tests) until [`ServerHandle::shutdown`].
+pub async fn serve_on(
+    listener: TcpListener,
+    config: BotConfig,
+    options: ServeOptions,
+) -> Result<ServerHandle, ServerError> {
+    let addr = listener.local_addr()?;
+    std::fs::create_dir_all(&config.state_dir)?;
+    let (log, pending) = DeliveryLog::open(&config.state_dir)?;
+    let log = Arc::new(log);
+    let handler: Arc<dyn DeliveryHandler> = match options.handler {
+        Some(h) => h,
+        None => Arc::new(InstallationTracker::open(&config.state_dir)?),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let dispatch = options.log.clone();
+    let worker = worker::spawn(rx, handler, log.clone(), metrics.clone(), dispatch.clone());
+    worker::requeue(pending, tx.clone(), log.clone(), metrics.clone());
+    let state = Arc::new(routes::AppState::new(&config, log, metrics.clone(), tx));
+    let app = routes::router(state, dispatch);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(ServerHandle {
+        addr,
+        metrics,
+        stop,
+        server,
+        worker,
+    })
+}
