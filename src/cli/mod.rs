@@ -8,8 +8,8 @@ pub mod localize;
 pub mod locks;
 pub mod policy;
 pub mod pr;
-pub mod serve;
 pub mod rca;
+pub mod serve;
 pub mod templates;
 
 use clap::{Parser, Subcommand};

@@ -4,14 +4,14 @@
 mod audit;
 mod canary;
 mod demo;
+mod fixes;
 mod forge;
+mod github;
 mod gitops;
 mod localize;
-mod policy;
-mod fixes;
-mod github;
 mod locks;
 mod notify;
+mod policy;
 mod repair;
 mod server;
 mod signals;
