@@ -370,8 +370,8 @@ mod tests {
     #[test]
     fn loads_the_payment_catalog() {
         let g = payment();
-        assert_eq!(g.len(), 4);
-        assert_eq!(g.edge_count(), 3);
+        assert_eq!(g.len(), 19);
+        assert_eq!(g.edge_count(), 21);
         assert_eq!(g.criticality("payment-service"), Some(0.9));
         assert_eq!(g.dependencies("payment-service"), ["postgres_primary"]);
         assert_eq!(
@@ -384,15 +384,19 @@ mod tests {
         );
         let mut deps = g.transitive_dependents("postgres_primary");
         deps.sort_unstable();
-        assert_eq!(deps, ["order-service", "payment-service", "user-service"]);
+        assert_eq!(
+            deps,
+            ["api-gateway", "order-service", "payment-service", "user-service"]
+        );
     }
 
     #[test]
     fn blast_radius_is_the_share_of_others_reaching_the_service() {
         let g = payment();
-        assert_eq!(g.blast_radius("postgres_primary"), 1.0);
-        assert!((g.blast_radius("payment-service") - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(g.blast_radius("user-service"), 0.0);
+        assert!((g.blast_radius("postgres_primary") - 4.0 / 18.0).abs() < 1e-12);
+        assert!((g.blast_radius("payment-service") - 3.0 / 18.0).abs() < 1e-12);
+        assert!((g.blast_radius("user-service") - 1.0 / 18.0).abs() < 1e-12);
+        assert_eq!(g.blast_radius("api-gateway"), 0.0);
         assert_eq!(g.blast_radius("unknown"), 0.0);
     }
 
@@ -411,8 +415,11 @@ mod tests {
         let g = payment();
         let mut up = g.dependents_of_any(["postgres_primary", "user-service"]);
         up.sort_unstable();
-        assert_eq!(up, ["order-service", "payment-service", "user-service"]);
-        assert!(g.dependents_of_any(["user-service"]).is_empty());
+        assert_eq!(
+            up,
+            ["api-gateway", "order-service", "payment-service", "user-service"]
+        );
+        assert!(g.dependents_of_any(["api-gateway"]).is_empty());
     }
 
     #[test]
@@ -471,10 +478,10 @@ mod tests {
     fn mermaid_highlights_the_root_cause() {
         let m = payment().to_mermaid("payment-service");
         assert!(m.starts_with("graph LR\n"));
-        assert!(m.contains("n2[\"payment-service\"]"), "{m}");
-        assert!(m.contains("n3[(\"postgres_primary\")]"), "{m}");
-        assert!(m.contains("n0 --> n2"), "{m}");
-        assert!(m.ends_with("class n2 rootcause\n"), "{m}");
+        assert!(m.contains("n3[\"payment-service\"]"), "{m}");
+        assert!(m.contains("n11[(\"postgres_primary\")]"), "{m}");
+        assert!(m.contains("n1 --> n3"), "{m}");
+        assert!(m.ends_with("class n3 rootcause\n"), "{m}");
     }
 
     #[test]
