@@ -386,7 +386,12 @@ mod tests {
         deps.sort_unstable();
         assert_eq!(
             deps,
-            ["api-gateway", "order-service", "payment-service", "user-service"]
+            [
+                "api-gateway",
+                "order-service",
+                "payment-service",
+                "user-service"
+            ]
         );
     }
 
@@ -417,7 +422,12 @@ mod tests {
         up.sort_unstable();
         assert_eq!(
             up,
-            ["api-gateway", "order-service", "payment-service", "user-service"]
+            [
+                "api-gateway",
+                "order-service",
+                "payment-service",
+                "user-service"
+            ]
         );
         assert!(g.dependents_of_any(["api-gateway"]).is_empty());
     }
