@@ -138,20 +138,11 @@ fn make_patch(
     line: u32,
     summary: String,
 ) -> Patch {
-    let diff = similar::TextDiff::from_lines(original, patched.as_str());
-    let (mut added, mut removed) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            similar::ChangeTag::Insert => added += 1,
-            similar::ChangeTag::Delete => removed += 1,
-            similar::ChangeTag::Equal => {}
-        }
-    }
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{file}"), &format!("b/{file}"))
-        .to_string();
+    let super::diff::FileDiff {
+        unified,
+        added,
+        removed,
+    } = super::diff::file_diff(file, original, &patched);
     Patch {
         file: file.to_string(),
         original: original.to_string(),

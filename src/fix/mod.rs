@@ -7,6 +7,7 @@
 //! the incident followed, then templates, then config changes.
 
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod placeholder;
 pub mod revert;

@@ -399,11 +399,7 @@ fn changed_files(
         let now = r.text_at(new, &path)?;
         let deleted = now.is_none();
         let patched = now.unwrap_or_default();
-        let diff = TextDiff::from_lines(original.as_str(), patched.as_str())
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{path}"), &format!("b/{path}"))
-            .to_string();
+        let diff = super::diff::file_diff(&path, &original, &patched).unified;
         out.push(RevertedFile {
             file: path,
             original,
@@ -416,16 +412,8 @@ fn changed_files(
 }
 
 fn count_lines(original: &str, patched: &str) -> (usize, usize) {
-    let diff = TextDiff::from_lines(original, patched);
-    let (mut added, mut removed) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            similar::ChangeTag::Insert => added += 1,
-            similar::ChangeTag::Delete => removed += 1,
-            similar::ChangeTag::Equal => {}
-        }
-    }
-    (added, removed)
+    let d = super::diff::file_diff("", original, patched);
+    (d.added, d.removed)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod command;
 pub mod github;
 pub mod local;
+pub mod trailer;
 
 pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};
 pub use local::{LocalForge, LocalRepo, BOT_AUTHOR};

@@ -191,20 +191,11 @@ fn make_patch(
     old: String,
     new: String,
 ) -> ConfigPatch {
-    let diff = similar::TextDiff::from_lines(original, patched.as_str());
-    let (mut added, mut removed) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            similar::ChangeTag::Insert => added += 1,
-            similar::ChangeTag::Delete => removed += 1,
-            similar::ChangeTag::Equal => {}
-        }
-    }
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{file}"), &format!("b/{file}"))
-        .to_string();
+    let crate::fix::diff::FileDiff {
+        unified,
+        added,
+        removed,
+    } = crate::fix::diff::file_diff(file, original, &patched);
     let line = original
         .lines()
         .zip(patched.lines())

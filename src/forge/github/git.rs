@@ -4,9 +4,9 @@
 //! commits.
 
 use super::client::Method;
-use super::trailer::{check_key, has_trailer, with_trailer};
 use super::wire::{CommitReply, ContentReply, RefReply, RepoReply, ShaReply};
 use super::{enc_path, enc_query, repo_path, to_forge, GithubForge};
+use crate::forge::trailer::{check_key, has_trailer, with_trailer};
 use crate::forge::{CommitSha, FileChange, ForgeError, RepoRef};
 use base64::Engine;
 use serde_json::{json, Value};

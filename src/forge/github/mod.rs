@@ -10,7 +10,6 @@ mod extras;
 mod git;
 mod pulls;
 mod ratelimit;
-mod trailer;
 mod wire;
 
 pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};

@@ -2,7 +2,8 @@
 //! an idempotency trailer, and real merge commits made with git2's merge machinery.
 
 use super::tree;
-use crate::forge::{FileChange, ForgeError, RepoRef, IDEMPOTENCY_TRAILER};
+use crate::forge::trailer::{has_trailer, with_trailer};
+use crate::forge::{FileChange, ForgeError, RepoRef};
 use git2::build::CheckoutBuilder;
 use git2::{BranchType, Commit, ErrorCode, Oid, Repository, Signature};
 use std::collections::BTreeSet;
@@ -323,33 +324,6 @@ fn check_key(key: &str) -> Result<(), ForgeError> {
         )));
     }
     Ok(())
-}
-
-/// The message with `Healbot-Idempotency-Key: <key>` as its last trailer. If the message already
-/// ends in a trailer block (`Signed-off-by: …`), the key joins that block so both stay trailers.
-fn with_trailer(message: &str, key: &str) -> String {
-    let message = message.trim_end();
-    let ends_in_trailers = git2::message_trailers_strs(message)
-        .map(|t| t.len() > 0)
-        .unwrap_or(false);
-    let separator = if message.is_empty() {
-        ""
-    } else if ends_in_trailers {
-        "\n"
-    } else {
-        "\n\n"
-    };
-    format!("{message}{separator}{IDEMPOTENCY_TRAILER}: {key}\n")
-}
-
-fn has_trailer(message: &str, key: &str) -> bool {
-    git2::message_trailers_strs(message)
-        .map(|trailers| {
-            trailers
-                .iter()
-                .any(|(name, value)| name == IDEMPOTENCY_TRAILER && value.trim() == key)
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The idempotency trailer on commit messages, as the local forge writes it, so a commit made by
-//! either forge is found again by the same key.
+//! The idempotency trailer on commit messages. Both forges write and read it through here, so a
+//! commit made by either is found again by the same key.
 
 use crate::forge::{ForgeError, IDEMPOTENCY_TRAILER};
 
@@ -12,7 +12,8 @@ pub fn check_key(key: &str) -> Result<(), ForgeError> {
     Ok(())
 }
 
-/// The message with `Healbot-Idempotency-Key: <key>` as its last trailer.
+/// The message with `Healbot-Idempotency-Key: <key>` as its last trailer. If the message already
+/// ends in a trailer block (`Signed-off-by: …`), the key joins that block so both stay trailers.
 pub fn with_trailer(message: &str, key: &str) -> String {
     let message = message.trim_end();
     let ends_in_trailers = git2::message_trailers_strs(message)
