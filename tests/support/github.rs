@@ -975,8 +975,13 @@ impl Handlers<'_> {
             return error(404, "No commit found for the ref");
         };
         let tree = &s.trees[&s.commits[&sha].tree];
+        // `contents/` (path "") is the root; a trailing slash names the same directory.
+        let path = path.trim_end_matches('/');
         let Some(content) = tree.get(path) else {
-            return error(404, "Not Found");
+            return match self.dir_listing(tree, &sha, path) {
+                Some(entries) => reply(200, Value::Array(entries)),
+                None => error(404, "Not Found"),
+            };
         };
         // GitHub wraps base64 at 60 columns; so does the fake, to keep decoders honest.
         let b64 = base64::engine::general_purpose::STANDARD.encode(content);
@@ -1004,6 +1009,86 @@ impl Handlers<'_> {
                 "_links": { "self": url, "git": null, "html": null },
             }),
         )
+    }
+
+    /// The entries directly under directory `dir` ("" is the root) as GitHub lists them, or
+    /// `None` if no file lies under it. Trees hold files only; directories are implied.
+    fn dir_listing(
+        &self,
+        tree: &BTreeMap<String, String>,
+        commit: &str,
+        dir: &str,
+    ) -> Option<Vec<Value>> {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        // name → Some(content) for a file, None for a subdirectory.
+        let mut children: BTreeMap<&str, Option<&String>> = BTreeMap::new();
+        for (path, content) in tree {
+            let Some(rest) = path.strip_prefix(&prefix) else {
+                continue;
+            };
+            match rest.split_once('/') {
+                Some((sub, _)) => {
+                    children.insert(sub, None);
+                }
+                None => {
+                    children.insert(rest, Some(content));
+                }
+            }
+        }
+        if children.is_empty() {
+            return None;
+        }
+        let entries = children
+            .into_iter()
+            .map(|(name, content)| {
+                let path = format!("{prefix}{name}");
+                let url = self.api(&format!("contents/{path}"));
+                let (kind, size, sha, git_url, html_url, download_url) = match content {
+                    Some(c) => {
+                        let blob = hash(&["blob", c]);
+                        (
+                            "file",
+                            c.len(),
+                            blob.clone(),
+                            self.api(&format!("git/blobs/{blob}")),
+                            format!("https://github.com/{}/blob/{commit}/{path}", self.repo),
+                            json!(format!(
+                                "https://raw.githubusercontent.com/{}/{commit}/{path}",
+                                self.repo
+                            )),
+                        )
+                    }
+                    None => {
+                        let tree_sha = hash(&["dir", commit, &path]);
+                        (
+                            "dir",
+                            0,
+                            tree_sha.clone(),
+                            self.api(&format!("git/trees/{tree_sha}")),
+                            format!("https://github.com/{}/tree/{commit}/{path}", self.repo),
+                            Value::Null,
+                        )
+                    }
+                };
+                json!({
+                    "type": kind,
+                    "size": size,
+                    "name": name,
+                    "path": path,
+                    "sha": sha,
+                    "url": url,
+                    "git_url": git_url,
+                    "html_url": html_url,
+                    "download_url": download_url,
+                    "_links": { "self": url, "git": git_url, "html": html_url },
+                })
+            })
+            .collect();
+        Some(entries)
     }
 
     fn pull_json(&self, s: &State, pr: &FakePr) -> Value {
