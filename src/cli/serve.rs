@@ -8,6 +8,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -46,11 +47,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         "missing (deliveries are verified, recorded and parsed only)"
     };
+    let app = server::app::build::from_config(&config)
+        .await
+        .context("cannot start the GitHub App")?
+        .map(Arc::new);
     let options = ServeOptions {
-        handler: None,
+        handler: app.clone().map(|a| a as Arc<dyn server::DeliveryHandler>),
         log: Some(dispatch.clone()),
     };
     let handle = server::serve_on(listener, config, options).await?;
+    if let Some(app) = &app {
+        let resume = app.resume();
+        tracing::instrument::WithSubscriber::with_subscriber(resume, dispatch.clone()).await;
+    }
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(addr = %handle.addr, github_credentials = credentials, "healbot serve listening");
     });

@@ -3,6 +3,7 @@
 //! the server rather than leave webhooks unverified. Secrets are read into [`Secret`], whose
 //! `Debug` never shows them, so they cannot reach a log line or an error by accident.
 
+use super::sources::{LogsFile, PrometheusFile, Sources};
 use super::yaml::{parse_strict, FieldError};
 use serde::Deserialize;
 use std::fmt;
@@ -58,6 +59,19 @@ pub struct BotConfigFile {
     pub redis_url: Option<String>,
     #[serde(default)]
     pub policies_dir: Option<PathBuf>,
+    /// Required with `github`: health and canary metrics.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusFile>,
+    #[serde(default)]
+    pub logs: Option<LogsFile>,
+    /// The dependency catalog (YAML); the embedded example otherwise.
+    #[serde(default)]
+    pub catalog: Option<PathBuf>,
+    #[serde(default)]
+    pub canary_wait_seconds: Option<u64>,
+    /// `owner/name` repositories to act on besides those installation events name.
+    #[serde(default)]
+    pub repositories: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,6 +98,7 @@ pub struct BotConfig {
     pub redis_url: Option<String>,
     /// `None`: the embedded default policies.
     pub policies_dir: Option<PathBuf>,
+    pub sources: Sources,
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +205,27 @@ impl BotConfig {
             }
             _ => None,
         };
+        let sources = Sources::from_file(
+            file.prometheus,
+            file.logs,
+            file.catalog,
+            file.canary_wait_seconds,
+            file.repositories,
+            base,
+        )
+        .map_err(|error| BotConfigError::Field {
+            path: shown.to_string(),
+            error,
+        })?;
+        if github.is_some() && sources.prometheus.is_none() {
+            return Err(field(
+                "prometheus",
+                "required with github: healbot reads service health and canary metrics from it"
+                    .to_string(),
+            ));
+        }
         Ok(BotConfig {
+            sources,
             listen,
             state_dir: base.join(file.state_dir),
             webhook_secrets,
@@ -229,6 +264,7 @@ mod tests {
             github: None,
             redis_url: None,
             policies_dir: None,
+            sources: Sources::default(),
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod protected_paths;
 pub mod repo;
 pub mod risk;
+pub mod sources;
 pub mod window;
 pub mod yaml;
 

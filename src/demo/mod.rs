@@ -7,7 +7,7 @@
 pub mod cluster;
 mod print;
 mod run;
-mod setup;
+pub(crate) mod setup;
 pub mod traffic;
 
 pub use run::{run, DemoOptions, DemoOutcome};

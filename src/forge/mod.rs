@@ -163,6 +163,33 @@ pub trait Forge: Send + Sync {
     /// Merges with a merge commit; an already merged PR returns its merge commit.
     async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError>;
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError>;
+    /// A link to `line` of `path` at `sha` in the forge's web view, where it has one.
+    fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
+        let _ = (repo, sha, path, line);
+        None
+    }
+    /// Shows the safety-gate table next to `head` where the forge has checks (GitHub: the
+    /// `healbot/safety-gates` check run with Approve and Rollback buttons) and returns its id.
+    /// The local forge has no checks and returns `None`; the PR body carries the table anyway.
+    async fn publish_gates(
+        &self,
+        repo: &RepoRef,
+        head: &CommitSha,
+        check: &GateCheck,
+    ) -> Result<Option<u64>, ForgeError> {
+        let _ = (repo, head, check);
+        Ok(None)
+    }
+}
+
+/// The safety gates as a check on the fix's head commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateCheck {
+    pub title: String,
+    /// Markdown: the gate table.
+    pub summary: String,
+    /// Every gate passed; otherwise a person has to act.
+    pub passed: bool,
 }
 
 /// The trailer that marks a commit with its idempotency key.

@@ -7,7 +7,7 @@ use crate::config::repo::RepoConfig;
 use crate::coord::{OpState, Operation};
 use crate::fix::validate::{check_syntax, run_check, CheckOutcome};
 use crate::fix::Patch;
-use crate::forge::{CommitSha, FileChange, NewPullRequest, PrNumber};
+use crate::forge::{CommitSha, FileChange, GateCheck, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
@@ -161,12 +161,20 @@ impl Orchestrator {
             .await
             .map_err(crate::coord::JournalError::from)?;
         let fresh = self.journal.operation(&op.id).await?;
+        let location = fresh
+            .artifact::<crate::localize::Localization>("localization")
+            .and_then(|l| l.candidates.into_iter().next());
+        let permalink = location.and_then(|c| {
+            self.forge
+                .permalink(&spec.repo, &CommitSha(base_sha.clone()), &c.file, c.line)
+        });
         let body = super::report::pr_body(
             &fresh,
             spec,
             &CommitSha(base_sha.clone()),
             head,
             &self.graph,
+            permalink,
         )?;
         let plan: crate::plan::FixPlan = fresh
             .artifact("plan")
@@ -183,6 +191,23 @@ impl Orchestrator {
                 Ok(self.forge.open_pr(&spec.repo, &new).await?)
             })
             .await?;
+        if let Some(gates) = fresh.artifact::<crate::gates::GateReport>("gates") {
+            let passed = gates.verdict == crate::gates::GateVerdict::Pass;
+            let check = GateCheck {
+                title: if passed {
+                    format!("All {} safety gates passed", gates.results.len())
+                } else {
+                    "Safety gates overridden by a person".to_string()
+                },
+                summary: gates.to_markdown_table(),
+                passed,
+            };
+            let (check, commit) = (&check, &commit);
+            self.once(op, "check/safety-gates", |_| async move {
+                Ok(self.forge.publish_gates(&spec.repo, commit, check).await?)
+            })
+            .await?;
+        }
         self.transition(
             op,
             OpState::PrOpen,

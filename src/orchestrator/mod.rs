@@ -7,10 +7,12 @@ mod analyze;
 mod deliver;
 mod gate;
 mod overrides;
+mod pr_events;
 mod report;
 mod rollout;
 pub mod session;
 
+pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
 
 /// The fix PR an operation opened.

@@ -3,31 +3,65 @@
 //! on the PR, and a replayed event (same source id) is recognised and not applied twice.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation};
-use crate::forge::{HealCommand, Override, OverrideKind, PrNumber, ReviewState};
+use crate::coord::{OpState, Operation, OperationId};
+use crate::forge::{HealCommand, Override, OverrideKind, ReviewState};
 use serde_json::json;
 
+/// What applying an override did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub operation: OperationId,
+    /// The answers posted on the PR.
+    pub replies: Vec<String>,
+    /// Whether the operation can now be carried on.
+    pub drive: bool,
+}
+
+impl Applied {
+    fn nothing(operation: OperationId) -> Applied {
+        Applied {
+            operation,
+            replies: Vec::new(),
+            drive: false,
+        }
+    }
+}
+
 impl Orchestrator {
-    /// The operation whose fix PR (or revert PR) is `pr` in `repo`.
+    /// The operation whose fix PR is the override's PR.
     pub async fn operation_for_pr(&self, ov: &Override) -> Option<Operation> {
-        self.journal.operations().await.into_iter().find(|op| {
-            Self::spec(op).is_ok_and(|s| s.repo == ov.repo)
-                && op.effect::<PrNumber>(&format!("{}/pr", op.id)) == Some(ov.pr)
-        })
+        self.operation_for(&ov.repo, ov.pr).await
     }
 
     /// Applies one override and drives the operation on; returns the replies for the person.
     pub async fn handle_override(&self, ov: Override) -> Result<Vec<String>, OrchestratorError> {
+        let applied = self.apply_override(ov).await?;
+        let mut lines = applied.replies;
+        if applied.drive {
+            let progress = self.drive(&applied.operation).await?;
+            lines.push(format!("{}: {:?}", applied.operation, progress));
+        }
+        Ok(lines)
+    }
+
+    /// Applies one override and answers it on the PR, without driving the operation on: a
+    /// server hands the driving to a task of its own so that a canary's wait does not hold
+    /// up the next webhook.
+    pub async fn apply_override(&self, ov: Override) -> Result<Applied, OrchestratorError> {
         let op = self
             .operation_for_pr(&ov)
             .await
             .ok_or_else(|| OrchestratorError::NoOperationForPr(ov.pr.0, ov.repo.0.clone()))?;
         if ov.actor == self.settings.actor || ov.actor.ends_with("[bot]") {
-            return Ok(vec![]);
+            return Ok(Applied::nothing(op.id));
         }
         let seen_key = format!("{}/override/{}", op.id, ov.source_id);
         if op.effects.contains_key(&seen_key) {
-            return Ok(vec![format!("{} was already handled", ov.source_id)]);
+            return Ok(Applied {
+                operation: op.id,
+                replies: vec![format!("{} was already handled", ov.source_id)],
+                drive: false,
+            });
         }
         let reply = self.apply(&op, &ov).await?;
         // Marked handled only after it took effect: a crash in between re-applies it, and
@@ -50,12 +84,71 @@ impl Orchestrator {
             &reply,
         )
         .await?;
-        let mut lines = vec![reply];
-        if !op.state.is_waiting() && !op.state.is_terminal() {
-            let progress = self.drive(&op.id).await?;
-            lines.push(format!("{}: {:?}", op.id, progress));
+        Ok(Applied {
+            drive: !op.state.is_waiting() && !op.state.is_terminal(),
+            operation: op.id,
+            replies: vec![reply],
+        })
+    }
+
+    /// Posts `text` on an operation's PR as an audited answer; `name` keeps it to one post.
+    /// `false` when no operation owns the PR.
+    pub async fn answer(
+        &self,
+        repo: &crate::forge::RepoRef,
+        pr: crate::forge::PrNumber,
+        name: &str,
+        text: &str,
+    ) -> Result<bool, OrchestratorError> {
+        let Some(op) = self.operation_for(repo, pr).await else {
+            return Ok(false);
+        };
+        self.mirror(&op, pr, name, "override.answered", json!({}), text)
+            .await?;
+        Ok(true)
+    }
+
+    /// A person who may not act on the PR tried to: the refusal is an audit entry with that
+    /// person as actor, and the answer on the PR says why.
+    pub async fn refuse_override(
+        &self,
+        ov: &Override,
+        reason: &str,
+    ) -> Result<Option<OperationId>, OrchestratorError> {
+        let Some(op) = self.operation_for_pr(ov).await else {
+            return Ok(None);
+        };
+        let seen_key = format!("{}/override/{}", op.id, ov.source_id);
+        if op.effects.contains_key(&seen_key) {
+            return Ok(Some(op.id));
         }
-        Ok(lines)
+        self.journal
+            .note(
+                &op.id,
+                &ov.actor,
+                "override.refused",
+                json!({"pr": ov.pr, "kind": ov.kind, "reason": reason, "source": ov.source_id}),
+            )
+            .await?;
+        self.journal
+            .effect(
+                &op.id,
+                &seen_key,
+                &json!({"actor": ov.actor, "refused": reason}),
+            )
+            .await?;
+        let text = format!("@{}: not done: {reason}", ov.actor);
+        let name = format!("reply-{}", ov.source_id);
+        self.mirror(
+            &op,
+            ov.pr,
+            &name,
+            "override.answered",
+            json!({"actor": ov.actor, "refused": true}),
+            &text,
+        )
+        .await?;
+        Ok(Some(op.id))
     }
 
     async fn apply(&self, op: &Operation, ov: &Override) -> Result<String, OrchestratorError> {
@@ -278,11 +371,5 @@ impl Orchestrator {
                 command: HealCommand::Help,
             } => Ok(HealCommand::help_text().to_string()),
         }
-    }
-
-    fn deployed(op: &Operation) -> bool {
-        op.history
-            .iter()
-            .any(|(_, s, _)| matches!(s, OpState::Merged | OpState::Deploying(_)))
     }
 }

@@ -33,6 +33,7 @@ pub(crate) fn pr_body(
     base: &CommitSha,
     audit_head: Option<(u64, String)>,
     graph: &crate::rca::graph::DependencyGraph,
+    permalink: Option<String>,
 ) -> Result<String, OrchestratorError> {
     let rca: RcaReport = op.artifact("rca").ok_or_else(|| missing("RCA"))?;
     let loc: Localization = op
@@ -73,11 +74,14 @@ pub(crate) fn pr_body(
     }
     let top = &loc.candidates[0];
     let _ = writeln!(b, "\n## Location\n");
+    let place = format!("`{}:{}`", top.file, top.line);
+    let place = match permalink {
+        Some(url) => format!("[{place}]({url})"),
+        None => place,
+    };
     let _ = writeln!(
         b,
-        "`{}:{}` in `{}` (at {}) — {}\n",
-        top.file,
-        top.line,
+        "{place} in `{}` (at {}) — {}\n",
         top.function,
         base.short(),
         top.reason

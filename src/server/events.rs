@@ -33,6 +33,8 @@ pub struct Repository {
     pub id: Option<u64>,
     #[serde(default)]
     pub full_name: String,
+    #[serde(default)]
+    pub default_branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

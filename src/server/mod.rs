@@ -3,6 +3,7 @@
 //! GitHub's 10 s; a worker task does the real work after the response. A crash between the two
 //! loses nothing, because the delivery log hands unfinished deliveries to the worker on restart.
 
+pub mod app;
 pub mod delivery_log;
 pub mod events;
 pub mod handler;

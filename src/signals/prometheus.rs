@@ -343,7 +343,8 @@ impl Default for MetricQueries {
                     r#"(sum(rate(http_requests_total{service="$service",track="$track",code=~"5.."}[1m])) or vector(0)) / sum(rate(http_requests_total{service="$service",track="$track"}[1m]))"#.to_string(),
                 ),
                 (
-                    "latency_p95_ms".to_string(),
+                    // The name the canary policy judges latency under.
+                    "latency_ms".to_string(),
                     lat(0.95, r#"service="$service",track="$track""#),
                 ),
             ]),

@@ -19,3 +19,6 @@ mod signals;
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]
 mod support;
+
+mod github_app;
+mod github_workspace;

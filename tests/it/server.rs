@@ -25,6 +25,7 @@ fn config(state: &Path) -> BotConfig {
         state_dir: state.to_path_buf(),
         webhook_secrets: vec![Secret::new("old-secret"), Secret::new(SECRET)],
         github: None,
+        sources: Default::default(),
         redis_url: None,
         policies_dir: None,
     }

@@ -11,6 +11,7 @@ mod git;
 mod pulls;
 mod ratelimit;
 mod wire;
+mod workspace;
 
 pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
 pub use client::{GithubClient, GithubConfig, GithubError};
@@ -181,6 +182,42 @@ impl Forge for GithubForge {
 
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError> {
         self.close_pull(repo, pr).await
+    }
+
+    fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
+        let api = self.client().config().base_url.trim_end_matches('/');
+        // github.com serves its API from api.github.com; GitHub Enterprise from <host>/api/v3.
+        let web = if let Some(rest) = api.strip_prefix("https://api.") {
+            format!("https://{rest}")
+        } else {
+            api.trim_end_matches("/api/v3").to_string()
+        };
+        Some(format!(
+            "{web}/{}/blob/{}/{}#L{line}",
+            repo.0,
+            sha.0,
+            enc_path(path.trim_start_matches('/'))
+        ))
+    }
+
+    async fn publish_gates(
+        &self,
+        repo: &RepoRef,
+        head: &CommitSha,
+        check: &super::GateCheck,
+    ) -> Result<Option<u64>, ForgeError> {
+        let conclusion = if check.passed {
+            CheckConclusion::Success
+        } else {
+            CheckConclusion::ActionRequired
+        };
+        let spec = CheckRunSpec::safety_gates(
+            head.clone(),
+            &check.title,
+            &check.summary,
+            Some(conclusion),
+        );
+        Ok(Some(self.create_check_run(repo, &spec).await?.0))
     }
 }
 

@@ -1,0 +1,123 @@
+//! Builds the GitHub App from `healbot.yaml`: the GitHub forge with the app's key, the audit log
+//! and journal in the state directory, locks (Redis when `redis_url` is set), Prometheus,
+//! the configured log source, the dependency catalog and the policies.
+
+use super::AppHandler;
+use crate::audit::file::FileAuditStore;
+use crate::config::bot::BotConfig;
+use crate::config::policy::PolicySet;
+use crate::config::sources::LogsSource;
+use crate::coord::lock::memory::MemoryLockManager;
+use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
+use crate::coord::lock::LockManager;
+use crate::coord::Journal;
+use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
+use crate::forge::RepoRef;
+use crate::notify::LogNotifier;
+use crate::orchestrator::{Orchestrator, Settings};
+use crate::rca::graph::DependencyGraph;
+use crate::signals::elasticsearch::ElasticsearchLogs;
+use crate::signals::logfile::LogFileSource;
+use crate::signals::loki::LokiLogs;
+use crate::signals::prometheus::{MetricQueries, PrometheusClient, PrometheusMetrics};
+use crate::signals::{LogSource, MetricsSource};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials.
+pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
+    let Some(prometheus) = &config.sources.prometheus else {
+        return Ok(None);
+    };
+    let policies = policies(config)?;
+    let client = PrometheusClient::new(&prometheus.url, prometheus.timeout)?;
+    let metrics = Arc::new(PrometheusMetrics::new(
+        client,
+        MetricQueries::from_policy(&policies.detection),
+    ));
+    assemble(config, metrics).await
+}
+
+fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
+    Ok(match &config.policies_dir {
+        Some(dir) => PolicySet::load(dir)?,
+        None => PolicySet::embedded(),
+    })
+}
+
+/// The app on `metrics` and everything else `config` names.
+pub async fn assemble(
+    config: &BotConfig,
+    metrics: Arc<dyn MetricsSource>,
+) -> anyhow::Result<Option<AppHandler>> {
+    let Some(app) = &config.github else {
+        return Ok(None);
+    };
+    if !app.private_key_file.is_file() {
+        return Ok(None);
+    }
+    let key = AppKey::from_file(&app.private_key_file)?;
+    let credentials = AppCredentials {
+        app_id: AppId(app.app_id),
+        key,
+    };
+    let github = Arc::new(GithubForge::new(GithubConfig::new(
+        app.api_url.clone(),
+        credentials,
+    ))?);
+    let sources = &config.sources;
+    let policies = policies(config)?;
+    let timeout = Duration::from_secs(10);
+    let logs: Arc<dyn LogSource> = match &sources.logs {
+        LogsSource::Loki { url } => Arc::new(LokiLogs::new(url, timeout)?),
+        LogsSource::Elasticsearch { url, index } => {
+            Arc::new(ElasticsearchLogs::new(url, index, timeout)?)
+        }
+        LogsSource::Files(files) => {
+            let mut source = LogFileSource::new();
+            for (service, paths) in files {
+                for path in paths {
+                    source.add(service, path);
+                }
+            }
+            Arc::new(source)
+        }
+    };
+    let graph = match &sources.catalog {
+        Some(path) => DependencyGraph::load_catalog(path)?,
+        None => DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?,
+    };
+    let locks: Arc<dyn LockManager> = match &config.redis_url {
+        Some(url) => Arc::new(RedisLockManager::connect(RedisLockConfig::new(url)).await?),
+        None => Arc::new(MemoryLockManager::new()),
+    };
+
+    std::fs::create_dir_all(&config.state_dir)?;
+    let store = FileAuditStore::open(config.state_dir.join("audit.jsonl"))?;
+    let journal = Arc::new(Journal::replay(Arc::new(store)).await?);
+    let mut settings = Settings::new(config.state_dir.join("scratch"));
+    settings.canary_wait = sources.canary_wait;
+    settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
+    settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
+    let orchestrator = Arc::new(Orchestrator {
+        journal,
+        forge: github.clone(),
+        locks,
+        metrics,
+        logs,
+        notifier: Arc::new(LogNotifier::new()),
+        workspaces: github.clone(),
+        reproducer: None,
+        graph: Arc::new(graph),
+        policies: Arc::new(policies),
+        templates: Arc::new(crate::fix::template::embedded_templates()?),
+        settings,
+    });
+    let repos = sources.repositories.iter().cloned().map(RepoRef).collect();
+    Ok(Some(AppHandler::new(
+        orchestrator,
+        github,
+        &config.state_dir,
+        repos,
+    )?))
+}

@@ -1,0 +1,175 @@
+//! The GitHub App proper: the [`DeliveryHandler`] `healbot serve` runs when it has GitHub
+//! credentials. Alerts open operations, reviews and `/heal` commands become overrides once the
+//! person's permission is checked, PR merges and closes move operations on, and installation
+//! events are tracked. Operations are driven by tasks of their own ([`drivers`]).
+
+mod alerts;
+pub mod build;
+mod configs;
+mod drivers;
+mod overrides;
+
+pub use configs::CONFIG_CHECK;
+
+use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
+use super::handler::{
+    DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
+};
+use crate::coord::OperationId;
+use crate::forge::github::GithubForge;
+use crate::forge::{CommitSha, PrNumber, RepoRef};
+use crate::orchestrator::Orchestrator;
+use crate::signals::alertmanager::AlertGrouper;
+use async_trait::async_trait;
+use configs::RepoConfigs;
+use drivers::Drivers;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct AppHandler {
+    orchestrator: Arc<Orchestrator>,
+    github: Arc<GithubForge>,
+    installations: InstallationTracker,
+    /// Repositories named in `healbot.yaml`, watched even before an installation event.
+    configured_repos: Vec<RepoRef>,
+    configs: RepoConfigs,
+    alerts: tokio::sync::Mutex<AlertGrouper>,
+    drivers: Arc<Drivers>,
+}
+
+impl AppHandler {
+    /// `orchestrator` must talk to `github` as its forge.
+    pub fn new(
+        orchestrator: Arc<Orchestrator>,
+        github: Arc<GithubForge>,
+        state_dir: &Path,
+        configured_repos: Vec<RepoRef>,
+    ) -> Result<AppHandler, HandlerError> {
+        Ok(AppHandler {
+            installations: InstallationTracker::open(state_dir)?,
+            configs: RepoConfigs::new(github.clone()),
+            orchestrator,
+            github,
+            configured_repos,
+            alerts: tokio::sync::Mutex::new(AlertGrouper::new()),
+            drivers: Arc::new(Drivers::default()),
+        })
+    }
+
+    pub fn orchestrator(&self) -> &Arc<Orchestrator> {
+        &self.orchestrator
+    }
+
+    /// Carries on every operation a previous run left in flight.
+    pub async fn resume(&self) {
+        for id in self.orchestrator.resumable().await {
+            tracing::info!(operation = %id, "resuming an operation after a restart");
+            self.kick(id);
+        }
+    }
+
+    /// Returns once no operation is being driven.
+    pub async fn settled(&self) {
+        self.drivers.settled().await
+    }
+
+    fn kick(&self, id: OperationId) {
+        self.drivers.kick(&self.orchestrator, id);
+    }
+
+    /// Every repository healbot may act on: the configured ones and the installations'.
+    async fn repositories(&self) -> Vec<RepoRef> {
+        let mut repos = self.configured_repos.clone();
+        for record in self.installations.installations().await.into_values() {
+            for name in record.repositories {
+                let repo = RepoRef(name);
+                if !repos.contains(&repo) {
+                    repos.push(repo);
+                }
+            }
+        }
+        repos
+    }
+
+    async fn pull_request(&self, e: &PullRequestEvent) -> Result<(), HandlerError> {
+        let repo = RepoRef(e.repository.full_name.clone());
+        let pr = PrNumber(e.pull_request.number);
+        let actor = e.sender.login.as_str();
+        let Some(op) = self.orchestrator.operation_for(&repo, pr).await else {
+            if matches!(
+                e.action,
+                PullRequestAction::Opened
+                    | PullRequestAction::Reopened
+                    | PullRequestAction::Synchronize
+            ) {
+                let head = CommitSha(e.pull_request.head.sha.clone());
+                let base = &e.pull_request.base;
+                let base = if base.sha.is_empty() {
+                    &base.name
+                } else {
+                    &base.sha
+                };
+                self.configs
+                    .check_pr(&repo, base, &head)
+                    .await
+                    .map_err(other)?;
+            }
+            return Ok(());
+        };
+        let guard = self.drivers.hold(&op.id).await;
+        let result = match e.action {
+            PullRequestAction::Closed if e.pull_request.merged == Some(true) => {
+                let sha = CommitSha(e.pull_request.merge_commit_sha.clone().unwrap_or_default());
+                self.orchestrator.pr_merged(&repo, pr, &sha, actor).await
+            }
+            PullRequestAction::Closed => self.orchestrator.pr_closed(&repo, pr, actor).await,
+            PullRequestAction::Synchronize if !e.sender.is_bot() => {
+                let head = CommitSha(e.pull_request.head.sha.clone());
+                self.orchestrator
+                    .pr_head_moved(&repo, pr, &head, actor)
+                    .await
+            }
+            _ => Ok(None),
+        };
+        drop(guard);
+        if let Some(id) = result.map_err(other)? {
+            self.kick(id);
+        }
+        Ok(())
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Other(e.to_string())
+}
+
+#[async_trait]
+impl DeliveryHandler for AppHandler {
+    async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError> {
+        match &delivery.event {
+            GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_) => {
+                self.installations.handle(delivery).await
+            }
+            GithubEvent::Ping(p) => {
+                tracing::info!(hook = ?p.hook_id, "ping");
+                Ok(())
+            }
+            GithubEvent::Push(p) => {
+                let repo = RepoRef(p.repository.full_name.clone());
+                let default = p.repository.default_branch.as_deref().unwrap_or("main");
+                if p.git_ref == format!("refs/heads/{default}") {
+                    self.configs.forget(&repo);
+                }
+                Ok(())
+            }
+            GithubEvent::PullRequest(e) => self.pull_request(e).await,
+            GithubEvent::PullRequestReview(_)
+            | GithubEvent::IssueComment(_)
+            | GithubEvent::CheckRun(_) => self.overrides(&delivery).await,
+        }
+    }
+
+    async fn handle_alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        self.alertmanager(delivery).await
+    }
+}
