@@ -261,7 +261,8 @@ impl App {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        if status == 202 {
+        let reply: Value = resp.json().await.unwrap_or(Value::Null);
+        if reply["status"] == "queued" {
             self.deliveries += 1;
         }
         self.settle().await;
@@ -535,14 +536,32 @@ async fn alert_to_pr_review_merge_and_canary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_the_pr_unmerged_cancels_and_frees_the_lock() {
+async fn changes_requested_pauses_dismissal_resumes_and_closing_cancels() {
     let mut t = App::start().await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
     let head = t.head(1).await;
     t.deliver(
-        "pull_request",
+        "pull_request_review",
         "c-1",
+        &review(1, "alice", "changes_requested", &head, 8001),
+    )
+    .await;
+    t.fake.expect_comments(&["@alice paused the operation"]);
+    assert_eq!(
+        t.state_of_only_operation().await,
+        OpState::PausedForHumanReview
+    );
+    let mut dismissed = review(1, "alice", "dismissed", &head, 8001);
+    dismissed["action"] = json!("dismissed");
+    t.deliver("pull_request_review", "c-2", &dismissed).await;
+    t.fake
+        .expect_comments(&["@alice resumed the operation at AwaitingReview"]);
+    assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+
+    t.deliver(
+        "pull_request",
+        "c-3",
         &pull_request("closed", 1, "alice", &head, None),
     )
     .await;
@@ -553,6 +572,81 @@ async fn closing_the_pr_unmerged_cancels_and_frees_the_lock() {
         actions.iter().any(|(_, a)| a == "lock.released"),
         "{actions:#?}"
     );
+    t.fake.assert_clean();
+}
+
+/// The check run's buttons are a second override channel: a reader's click is refused, a
+/// writer's Approve merges and starts the canary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_run_approve_button_merges() {
+    let mut t = App::start().await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let head = t.head(1).await;
+    let check_id = t.fake.check_runs()[0]["id"].as_u64().unwrap();
+    let press = |user: &str| {
+        let mut body = with_repo(fixture("check_run/requested_action"));
+        body["check_run"]["id"] = json!(check_id);
+        body["check_run"]["name"] = json!("healbot/safety-gates");
+        body["check_run"]["head_sha"] = json!(head);
+        body["check_run"]["pull_requests"][0]["number"] = json!(1);
+        body["requested_action"]["identifier"] = json!("approve");
+        body["sender"] = person(user);
+        body
+    };
+    t.deliver("check_run", "b-1", &press("mallory")).await;
+    t.fake
+        .expect_comments(&["@mallory: not done: `/heal approve` needs write permission"]);
+    assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+    t.production.fixed.store(true, Ordering::SeqCst);
+    t.deliver("check_run", "b-2", &press("alice")).await;
+    assert_eq!(t.state_of_only_operation().await, OpState::Completed);
+    t.fake.expect_comments(&[
+        "@alice approved",
+        "10% of traffic",
+        "Canary at 10%: **Pass**",
+        "50% of traffic",
+        "Canary at 50%: **Pass**",
+        "100% of traffic",
+        "Verification at 100%",
+    ]);
+    t.fake.assert_clean();
+}
+
+/// Every payload GitHub documents is taken in when signed and refused when not, and the app
+/// handles each without a bot comment or a call outside GitHub's schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_is_handled_by_the_app() {
+    let mut t = App::start().await;
+    let mut n = 0;
+    for dir in std::fs::read_dir(FIXTURES).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let event = dir.file_name().unwrap().to_string_lossy().to_string();
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let body: Value =
+                serde_json::from_slice(&std::fs::read(file.unwrap().path()).unwrap()).unwrap();
+            n += 1;
+            let unsigned = reqwest::Client::new()
+                .post(t.url("/webhooks/github"))
+                .header("X-GitHub-Event", &event)
+                .header("X-GitHub-Delivery", format!("unsigned-{n}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(unsigned.status(), 401, "{event}");
+            let status = t.deliver(&event, &format!("fixture-{n}"), &body).await;
+            assert!(status == 202 || status == 200, "{event}: {status}");
+        }
+    }
+    assert!(n >= 15, "fixtures missing");
+    let installations =
+        std::fs::read_to_string(t.state.path().join("state/installations.json")).unwrap();
+    assert!(installations.contains("repositories"), "{installations}");
+    assert!(t.app.orchestrator().journal.operations().await.is_empty());
     t.fake.assert_clean();
 }
 
