@@ -22,3 +22,4 @@ mod support;
 
 mod github_app;
 mod github_workspace;
+mod localize_eval;
