@@ -43,6 +43,9 @@ pub enum Scenario {
     BadCanary,
     /// A second incident on the same service while the first holds the lock.
     Concurrent,
+    /// The release deployed ten minutes ago broke a path that worked: healbot reverts the
+    /// commit that did it → canary → resolved.
+    BadDeploy,
 }
 
 /// What a demo work directory was made for; `session.json` keeps it so that `healbot pr …`
@@ -83,7 +86,7 @@ impl Demo {
         }
         std::fs::create_dir_all(&session.repo_path)
             .with_context(|| format!("creating {}", session.repo_path.display()))?;
-        setup::create_service_repo(&session.repo_path)?;
+        setup::create_service_repo(&session.repo_path, session.scenario)?;
         let forge = LocalForge::open(state_dir)?;
         forge.register_repo(&session.repo.0, &session.repo_path)?;
         let json = serde_json::to_vec_pretty(&session)?;
@@ -219,15 +222,7 @@ impl Workspaces for LocalWorkspaces {
         rev: &str,
         dest: &Path,
     ) -> Result<CommitSha, ForgeError> {
-        let path = self
-            .forge
-            .repos()?
-            .into_iter()
-            .find(|r| &r.name == repo)
-            .map(|r| r.path)
-            .ok_or_else(|| ForgeError::NotFound {
-                what: format!("repository {}", repo.0),
-            })?;
+        let path = self.path_of(repo)?;
         let rev = if rev == "HEAD" {
             self.forge.default_branch(repo).await?
         } else {
@@ -238,6 +233,43 @@ impl Workspaces for LocalWorkspaces {
         crate::gitops::workspace::export_tree(&path, &sha, dest)
             .map_err(|e| ForgeError::Git(e.to_string()))?;
         Ok(CommitSha(sha))
+    }
+
+    /// A clone of the local repository (the forge's own is never written to), checked out
+    /// detached at `rev`.
+    async fn history(&self, repo: &RepoRef, rev: &str, dest: &Path) -> Result<bool, ForgeError> {
+        let path = self.path_of(repo)?;
+        let git = |e: git2::Error| ForgeError::Git(format!("cloning {}: {e}", repo.0));
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(|e| ForgeError::State {
+                path: dest.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let url = path.to_string_lossy().into_owned();
+        let clone = git2::build::RepoBuilder::new()
+            .clone(&url, dest)
+            .map_err(git)?;
+        let object = clone.revparse_single(rev).map_err(git)?;
+        let commit = object.peel_to_commit().map_err(git)?;
+        clone.set_head_detached(commit.id()).map_err(git)?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force();
+        clone.checkout_head(Some(&mut checkout)).map_err(git)?;
+        Ok(true)
+    }
+}
+
+impl LocalWorkspaces {
+    fn path_of(&self, repo: &RepoRef) -> Result<PathBuf, ForgeError> {
+        self.forge
+            .repos()?
+            .into_iter()
+            .find(|r| &r.name == repo)
+            .map(|r| r.path)
+            .ok_or_else(|| ForgeError::NotFound {
+                what: format!("repository {}", repo.0),
+            })
     }
 }
 

@@ -65,6 +65,9 @@ pub(super) async fn report(
     for (id, state) in &outcome.operations {
         println!("{id}: {state}");
         let op = demo.orchestrator.journal.operation(id).await?;
+        if let Some(line) = fix_line(&op) {
+            println!("  {line}");
+        }
         let detected_at = op.opened["incident"]["detected_at"]
             .as_f64()
             .unwrap_or(start_ts);
@@ -108,6 +111,32 @@ pub(super) async fn report(
         );
     }
     Ok(chain_holds)
+}
+
+/// The kind of fix an operation chose: `fix: revert of 1a2b3c4d5e ("…")`, `fix: template
+/// python.none-guard`, `fix: config config.pool-size`.
+fn fix_line(op: &crate::coord::Operation) -> Option<String> {
+    let plan: crate::plan::FixPlan = op.artifact("plan")?;
+    Some(match &plan.reverted_commit {
+        Some(sha) => {
+            let summary = op.artifacts.get("fix").and_then(|f| {
+                f["chosen"]["reverted"]["summary"]
+                    .as_str()
+                    .map(|s| format!(" (\"{s}\")"))
+            });
+            format!(
+                "fix: {} of commit {}{}",
+                plan.fix_kind,
+                &sha[..sha.len().min(10)],
+                summary.unwrap_or_default()
+            )
+        }
+        None => format!(
+            "fix: {} {}",
+            plan.fix_kind,
+            plan.template_id.as_deref().unwrap_or("-")
+        ),
+    })
 }
 
 fn short(s: &str, n: usize) -> String {

@@ -172,7 +172,7 @@ async fn outcome(demo: &Demo, waiting: Option<PrNumber>) -> DemoOutcome {
     let states: Vec<OpState> = operations.iter().map(|(_, s)| *s).collect();
     let as_expected = waiting.is_some()
         || match demo.session.scenario {
-            Scenario::PaymentNull => states == [OpState::Completed],
+            Scenario::PaymentNull | Scenario::BadDeploy => states == [OpState::Completed],
             Scenario::BadCanary => states == [OpState::RolledBack],
             Scenario::Concurrent => {
                 states.len() == 2

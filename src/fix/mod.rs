@@ -117,6 +117,42 @@ impl Fix {
     }
 }
 
+impl Fix {
+    /// One line for people: what the fix is (`revert of 1a2b3c4d5e (…)`, `template
+    /// python.none-guard at app.py:12`, `config pool-size in values.yaml`).
+    pub fn describe(&self) -> String {
+        match self {
+            Fix::Revert(r) => format!(
+                "revert of {} ({}){}",
+                &r.sha[..r.sha.len().min(10)],
+                r.summary,
+                match r.mode {
+                    RevertMode::Full => "",
+                    RevertMode::Hunk => ", faulty hunk only",
+                }
+            ),
+            Fix::Template(p) => format!("template {} at {}:{}", p.template_id, p.file, p.line),
+            Fix::Config(c) => format!(
+                "config {} `{}` in {}: {} → {}",
+                c.kind, c.path, c.file, c.old_value, c.new_value
+            ),
+        }
+    }
+
+    /// Files the fix deletes (only a revert of a commit that added them does).
+    pub fn deleted(&self) -> Vec<String> {
+        match self {
+            Fix::Revert(r) => r
+                .files
+                .iter()
+                .filter(|f| f.deleted)
+                .map(|f| f.file.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// A fix worth trying and why it is where it is in the order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixCandidate {
@@ -214,8 +250,14 @@ fn add_reverts(input: &CandidateInput<'_>, out: &mut Candidates) {
         let mut hunk_diff = None;
         for mode in [RevertMode::Hunk, RevertMode::Full] {
             match revert::revert(input.repo, &suspect, mode) {
-                // A full revert that equals the hunk revert adds nothing.
-                Ok(r) if hunk_diff.as_ref() == Some(&r.diff) => {}
+                // A full revert that equals the hunk revert is the plain `git revert`: it
+                // takes the hunk's place, so the commit says what it is.
+                Ok(r) if hunk_diff.as_ref() == Some(&r.diff) => {
+                    if let Some(last) = out.candidates.last_mut() {
+                        last.reason = format!("revert of the whole commit: {why}");
+                        last.fix = Fix::Revert(r);
+                    }
+                }
                 Ok(r) => {
                     hunk_diff.get_or_insert_with(|| r.diff.clone());
                     let what = match mode {

@@ -91,3 +91,102 @@ fn higher_confidence_wins_when_several_templates_fit() {
     assert_eq!(patch.template_id, "python.retry-backoff");
     assert_eq!(patch.file, "inventory/client.py");
 }
+
+/// A repository whose second commit rewrites the faulty line of `app.py` (and maybe adds a
+/// file). Returns the directory and the time of the second commit.
+fn two_commit_repo(add_file: bool) -> (tempfile::TempDir, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let commit = |message: &str, time: i64| {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig =
+            git2::Signature::new("dev", "dev@example.com", &git2::Time::new(time, 0)).unwrap();
+        let parent = repo.head().ok().map(|h| h.peel_to_commit().unwrap());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap();
+    };
+    let before = "def total(values):\n    if not values:\n        return 0\n    return sum(values) / len(values)\n";
+    std::fs::write(dir.path().join("app.py"), before).unwrap();
+    commit("average", 1_000_000);
+    let after = "def total(values):\n    return sum(values) / len(list(values))\n";
+    std::fs::write(dir.path().join("app.py"), after).unwrap();
+    if add_file {
+        std::fs::write(dir.path().join("notes.py"), "NOTE = 1\n").unwrap();
+    }
+    commit("drop the empty check", 1_000_600);
+    (dir, 1_000_600)
+}
+
+fn revert_input_candidates(dir: &Path, at: i64) -> Candidates {
+    let trace = "Traceback (most recent call last):\n  File \"/app/app.py\", line 2, in total\n    return sum(values) / len(list(values))\nZeroDivisionError: division by zero\n";
+    let loc = localize_detailed(dir, trace, 5).unwrap();
+    let templates = embedded_templates().unwrap();
+    let bounds = config::ConfigBounds::embedded().unwrap();
+    candidates(&CandidateInput {
+        repo: dir,
+        localization: &loc,
+        pattern: "division_by_zero",
+        templates: &templates,
+        incident_start: Some(at + 60),
+        revert_window_secs: 3600,
+        service: "app",
+        config_files: &[],
+        history: &[],
+        bounds: &bounds,
+    })
+}
+
+#[test]
+fn a_commit_of_one_hunk_is_offered_as_a_plain_revert() {
+    let (dir, at) = two_commit_repo(false);
+    let found = revert_input_candidates(dir.path(), at);
+    let Fix::Revert(r) = &found.candidates[0].fix else {
+        panic!("{found:?}")
+    };
+    // The hunk revert is the whole commit: one candidate, named as `git revert` would.
+    assert_eq!(r.mode, RevertMode::Full, "{found:?}");
+    assert!(r.message().starts_with("Revert \"drop the empty check\"\n"));
+    assert!(found.candidates[0]
+        .reason
+        .starts_with("revert of the whole commit"));
+    assert!(
+        !found.candidates[1..]
+            .iter()
+            .any(|c| matches!(c.fix, Fix::Revert(_))),
+        "{found:?}"
+    );
+    assert!(found.candidates[0].fix.describe().starts_with("revert of "));
+    assert!(found.candidates[0].fix.deleted().is_empty());
+}
+
+#[test]
+fn a_full_revert_deletes_the_files_the_commit_added() {
+    let (dir, at) = two_commit_repo(true);
+    let found = revert_input_candidates(dir.path(), at);
+    let modes: Vec<(RevertMode, Vec<String>)> = found
+        .candidates
+        .iter()
+        .filter_map(|c| match &c.fix {
+            Fix::Revert(r) => Some((r.mode, c.fix.deleted())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            (RevertMode::Hunk, vec![]),
+            (RevertMode::Full, vec!["notes.py".to_string()])
+        ],
+        "{found:?}"
+    );
+    assert!(found.candidates[1]
+        .fix
+        .describe()
+        .ends_with("(drop the empty check)"));
+}

@@ -2,17 +2,144 @@
 //! trace, a validated patch, and a plan with its risk. Each result is recorded as a stage
 //! output before the next starts, so a resumed operation skips what is already done.
 
-use super::{Orchestrator, OrchestratorError, ReproOutcome};
+use super::deliver::ValidationReport;
+use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::coord::{OpState, Operation};
-use crate::fix::{self, Patch};
+use crate::fix::config::{AppliedConfigFix, ConfigBounds};
+use crate::fix::revert::RevertMode;
+use crate::fix::{self, CandidateInput, Candidates, Fix, FixCandidate, Patch};
 use crate::incident::pattern::classify;
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
 use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// How long before the incident a commit that changed a localized line still counts as its
+/// cause: a revert is proposed only for a change this recent.
+pub(crate) const REVERT_WINDOW_SECS: i64 = 48 * 3600;
+
+/// The `fix` stage output: every candidate in SapFix's order (revert, template, config), what
+/// became of it, and the one chosen. The PR body shows all of it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct FixSelection {
+    pub chosen: Option<ChosenFix>,
+    pub considered: Vec<Considered>,
+    /// Kinds of fix not offered at all, and why (no suspect commit, no template, …).
+    pub skipped: Vec<String>,
+    /// A config fix that would repeat itself too often: a person looks instead.
+    pub escalation: Option<String>,
+}
+
+/// One candidate and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Considered {
+    pub kind: FixKind,
+    pub description: String,
+    /// Why it is where it is in the order.
+    pub reason: String,
+    /// Chosen, failed validation (and why), or not tried.
+    pub outcome: String,
+}
+
+/// The fix that validated first, ready to commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChosenFix {
+    pub kind: FixKind,
+    /// Template id, `revert.full`/`revert.hunk`, or the config kind (`config.pool-size`).
+    pub id: String,
+    /// One line: the commit subject and PR title.
+    pub summary: String,
+    pub reason: String,
+    pub reverted: Option<RevertedCommit>,
+    /// Every changed file; the first is the primary one.
+    pub patches: Vec<Patch>,
+    /// Files the fix deletes.
+    pub deleted: Vec<String>,
+    /// A config fix as the recurrence check counts it.
+    pub applied: Option<AppliedConfigFix>,
+    pub validation: ValidationReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RevertedCommit {
+    pub sha: String,
+    pub summary: String,
+    pub mode: RevertMode,
+    /// The message `git revert` would write.
+    pub message: String,
+}
+
+impl FixSelection {
+    /// The escalation reason when nothing was chosen.
+    fn why_none(&self) -> String {
+        let failed: Vec<String> = self
+            .considered
+            .iter()
+            .map(|c| format!("{}: {}", c.description, c.outcome))
+            .collect();
+        match (&self.escalation, failed.is_empty()) {
+            (Some(e), true) => e.clone(),
+            (_, false) => format!("no fix passed validation: {}", failed.join("; ")),
+            (None, true) => format!(
+                "no fix template matches the faulty code: a person decides ({})",
+                self.skipped.join("; ")
+            ),
+        }
+    }
+}
+
+fn kind_of(fix: &Fix) -> FixKind {
+    match fix {
+        Fix::Revert(_) => FixKind::Revert,
+        Fix::Template(_) => FixKind::Template,
+        Fix::Config(_) => FixKind::Config,
+    }
+}
+
+impl ChosenFix {
+    fn new(
+        candidate: FixCandidate,
+        validation: ValidationReport,
+        service: &str,
+        pattern: &str,
+    ) -> ChosenFix {
+        let kind = kind_of(&candidate.fix);
+        let patches = candidate.fix.patches();
+        let deleted = candidate.fix.deleted();
+        let (id, reverted, applied) = match &candidate.fix {
+            Fix::Revert(r) => (
+                patches[0].template_id.clone(),
+                Some(RevertedCommit {
+                    sha: r.sha.clone(),
+                    summary: r.summary.clone(),
+                    mode: r.mode,
+                    message: r.message(),
+                }),
+                None,
+            ),
+            Fix::Template(p) => (p.template_id.clone(), None, None),
+            Fix::Config(c) => (
+                c.kind.id().to_string(),
+                None,
+                Some(c.applied(service, pattern)),
+            ),
+        };
+        ChosenFix {
+            kind,
+            id,
+            summary: patches[0].summary.clone(),
+            reason: candidate.reason,
+            reverted,
+            patches,
+            deleted,
+            applied,
+            validation,
+        }
+    }
+}
 
 impl Orchestrator {
     /// Returns the stage output `name`, computing and recording it first if the log lacks it.
@@ -112,45 +239,28 @@ impl Orchestrator {
                 .await;
         }
 
-        let patch: Option<Patch> = self
-            .stage_output(op, "patch", || async {
-                match fix::propose(
+        let selection: FixSelection = self
+            .stage_output(op, "fix", || {
+                self.select_fix(
+                    op,
+                    &spec,
                     &base,
+                    &base_sha,
                     &localization,
                     pattern.pattern.id(),
-                    &self.templates,
-                    spec.prefer_template.as_deref(),
-                ) {
-                    Ok(p) => Ok(Some(p)),
-                    Err(e) => {
-                        tracing::info!(operation = %op.id, error = %e, "no template fits");
-                        Ok(None)
-                    }
-                }
+                )
             })
             .await?;
-        let Some(patch) = patch else {
-            return self
-                .escalate(
-                    op,
-                    "no fix template matches the faulty code: a person decides",
-                )
-                .await;
+        let Some(chosen) = selection.chosen.clone() else {
+            return self.escalate(op, &selection.why_none()).await;
         };
-
-        let validation = self
-            .stage_output(op, "validation", || {
-                self.validate(op, &spec, &base_sha, &patch)
-            })
+        // The primary patch and the validation, under the names later stages read.
+        let patch: Patch = self
+            .stage_output(op, "patch", || async { Ok(chosen.patches[0].clone()) })
             .await?;
-        if !validation.passed {
-            return self
-                .escalate(
-                    op,
-                    &format!("the patch failed validation: {}", validation.summary),
-                )
-                .await;
-        }
+        let _validation: ValidationReport = self
+            .stage_output(op, "validation", || async { Ok(chosen.validation.clone()) })
+            .await?;
 
         if let Some(reproducer) = &self.reproducer {
             let repro: ReproOutcome = self
@@ -189,17 +299,23 @@ impl Orchestrator {
             .stage_output(op, "plan", || async {
                 let service = rca.root_cause.clone();
                 let blast_radius = self.graph.blast_radius(&service);
+                let lines: usize = chosen
+                    .patches
+                    .iter()
+                    .map(|p| p.lines_added + p.lines_removed)
+                    .sum();
                 let input = RiskInput {
                     criticality: self.graph.criticality(&service).unwrap_or(0.5),
-                    lines_changed: (patch.lines_added + patch.lines_removed) as u32,
+                    lines_changed: lines as u32,
                     severity: spec.incident.severity,
                     at: chrono::Utc::now(),
                 };
                 let choice = FixChoice {
                     service,
-                    fix_kind: FixKind::Template,
-                    template_id: Some(patch.template_id.clone()),
-                    // Sure of the pattern and sure of the template, both.
+                    fix_kind: chosen.kind,
+                    template_id: Some(chosen.id.clone()),
+                    reverted_commit: chosen.reverted.as_ref().map(|r| r.sha.clone()),
+                    // Sure of the pattern and sure of the fix, both.
                     confidence: patch.confidence * pattern.confidence,
                     blast_radius,
                 };
@@ -210,16 +326,177 @@ impl Orchestrator {
             op,
             OpState::Planned,
             &format!(
-                "{} at {}:{} ({}), risk {:.2}, strategy {:?}",
+                "{} at {}:{} ({} fix {}), risk {:.2}, strategy {:?}",
                 rca.root_cause,
-                patch.file,
+                localization.candidates[0].file,
                 localization.candidates[0].line,
-                patch.template_id,
+                chosen.kind,
+                chosen.id,
                 plan.risk.total,
                 plan.decision.strategy
             ),
         )
         .await
+    }
+
+    /// SapFix's order: each candidate in turn (revert, template, config) is validated, and the
+    /// first that passes is the fix. A forced template (`prefer_template`) is the only candidate.
+    async fn select_fix(
+        &self,
+        op: &Operation,
+        spec: &OperationSpec,
+        base: &Path,
+        base_sha: &str,
+        localization: &Localization,
+        pattern: &str,
+    ) -> Result<FixSelection, OrchestratorError> {
+        let found = match spec.prefer_template.as_deref() {
+            Some(id) => {
+                let mut c = Candidates::default();
+                match fix::propose(base, localization, pattern, &self.templates, Some(id)) {
+                    Ok(p) => c.candidates.push(FixCandidate {
+                        reason: format!("template {id} was asked for"),
+                        fix: Fix::Template(p),
+                    }),
+                    Err(e) => c.skipped.push(format!("template: {e}")),
+                }
+                c
+            }
+            None => {
+                self.fix_candidates(op, spec, base, base_sha, localization, pattern)
+                    .await?
+            }
+        };
+        let mut selection = FixSelection {
+            skipped: found.skipped,
+            escalation: found.escalation,
+            ..FixSelection::default()
+        };
+        for candidate in found.candidates {
+            let kind = kind_of(&candidate.fix);
+            let description = candidate.fix.describe();
+            let reason = candidate.reason.clone();
+            if selection.chosen.is_some() {
+                selection.considered.push(Considered {
+                    kind,
+                    description,
+                    reason,
+                    outcome: "not tried: an earlier candidate validated".into(),
+                });
+                continue;
+            }
+            let validation = self
+                .validate(
+                    op,
+                    spec,
+                    base_sha,
+                    &candidate.fix.patches(),
+                    &candidate.fix.deleted(),
+                )
+                .await?;
+            let outcome = if validation.passed {
+                format!("chosen: {}", validation.summary)
+            } else {
+                format!("failed validation: {}", validation.summary)
+            };
+            tracing::info!(operation = %op.id, fix = %description, %outcome, "fix candidate");
+            selection.considered.push(Considered {
+                kind,
+                description,
+                reason,
+                outcome,
+            });
+            if validation.passed {
+                selection.chosen = Some(ChosenFix::new(
+                    candidate,
+                    validation,
+                    &spec.incident.service,
+                    pattern,
+                ));
+            }
+        }
+        Ok(selection)
+    }
+
+    /// The candidates for this incident. Reverts need the repository's history, which the
+    /// workspace provider may not have; config fixes look at the service's manifests.
+    async fn fix_candidates(
+        &self,
+        op: &Operation,
+        spec: &OperationSpec,
+        base: &Path,
+        base_sha: &str,
+        localization: &Localization,
+        pattern: &str,
+    ) -> Result<Candidates, OrchestratorError> {
+        let checkout = self.worktree(op, "history");
+        let (repo, no_history) = match self
+            .workspaces
+            .history(&spec.repo, base_sha, &checkout)
+            .await
+        {
+            // The checkout is of the same commit as `base`, with its history.
+            Ok(true) => (checkout, None),
+            Ok(false) => (
+                base.to_path_buf(),
+                Some(format!(
+                    "revert: no git history of {} here (the workspace holds its tree only)",
+                    spec.repo.0
+                )),
+            ),
+            Err(e) => (
+                base.to_path_buf(),
+                Some(format!(
+                    "revert: cannot read the history of {}: {e}",
+                    spec.repo.0
+                )),
+            ),
+        };
+        let service = spec.incident.service.as_str();
+        let config_files: Vec<String> = match self.repo_config(spec).await {
+            Ok(c) => c
+                .services
+                .iter()
+                .filter(|s| s.name == service)
+                .flat_map(|s| s.manifests.iter().cloned())
+                .collect(),
+            Err(e) => {
+                tracing::info!(operation = %op.id, error = %e, "no manifests for config fixes");
+                Vec::new()
+            }
+        };
+        let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
+        let applied = self.applied_config_fixes(op).await;
+        let input = CandidateInput {
+            repo: &repo,
+            localization,
+            pattern,
+            templates: &self.templates,
+            incident_start: Some(spec.incident.detected_at),
+            revert_window_secs: REVERT_WINDOW_SECS,
+            service,
+            config_files: &config_files,
+            history: &applied,
+            bounds: &bounds,
+        };
+        let mut found = fix::candidates(&input);
+        if let Some(why) = no_history {
+            found.skipped.retain(|s| !s.starts_with("revert:"));
+            found.skipped.insert(0, why);
+        }
+        Ok(found)
+    }
+
+    /// Config fixes that earlier operations carried through to the end.
+    async fn applied_config_fixes(&self, op: &Operation) -> Vec<AppliedConfigFix> {
+        self.journal
+            .operations()
+            .await
+            .into_iter()
+            .filter(|o| o.id != op.id && o.state == OpState::Completed)
+            .filter_map(|o| o.artifact::<FixSelection>("fix"))
+            .filter_map(|s| s.chosen.and_then(|c| c.applied))
+            .collect()
     }
 
     /// Ranks services by their error rate against the SLO (a ratio of 3 or more is
@@ -267,5 +544,35 @@ impl Orchestrator {
         )
         .await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_escalation_says_why_no_fix_was_chosen() {
+        let mut s = FixSelection {
+            skipped: vec!["revert: no localized line was changed shortly before".into()],
+            ..FixSelection::default()
+        };
+        assert!(s
+            .why_none()
+            .starts_with("no fix template matches the faulty code"));
+        assert!(s.why_none().contains("revert: no localized line"));
+        s.escalation = Some("`pool-size` was already raised 2 times".into());
+        assert_eq!(s.why_none(), "`pool-size` was already raised 2 times");
+        s.considered.push(Considered {
+            kind: FixKind::Template,
+            description: "template python.none-guard at app.py:3".into(),
+            reason: "matches".into(),
+            outcome: "failed validation: `pytest` failed".into(),
+        });
+        assert_eq!(
+            s.why_none(),
+            "no fix passed validation: template python.none-guard at app.py:3: failed \
+             validation: `pytest` failed"
+        );
     }
 }

@@ -63,28 +63,56 @@ impl Orchestrator {
             .map_err(|e| OrchestratorError::stage("config", e))
     }
 
+    /// Validates a fix of one or more files in a fresh copy of the base revision: every
+    /// changed file re-parses, then the repository's check command passes.
     pub(crate) async fn validate(
         &self,
         op: &Operation,
         spec: &OperationSpec,
         base_sha: &str,
-        patch: &Patch,
+        patches: &[Patch],
+        deleted: &[String],
     ) -> Result<ValidationReport, OrchestratorError> {
         let patched = self.worktree(op, "patched");
+        if patched.exists() {
+            // An earlier candidate's files must not leak into this one's check.
+            std::fs::remove_dir_all(&patched).map_err(|e| {
+                OrchestratorError::stage("validate", format!("{}: {e}", patched.display()))
+            })?;
+        }
         self.workspaces
             .export(&spec.repo, base_sha, &patched)
             .await?;
-        let target = patched.join(&patch.file);
-        std::fs::write(&target, &patch.patched).map_err(|e| {
-            OrchestratorError::stage("validate", format!("{}: {e}", target.display()))
-        })?;
-        if let Err(e) = check_syntax(&patch.file, &patch.patched) {
-            return Ok(ValidationReport {
-                passed: false,
-                syntax: e.to_string(),
-                check: None,
-                summary: format!("patched file does not parse: {e}"),
-            });
+        let io = |path: &std::path::Path, e: std::io::Error| {
+            OrchestratorError::stage("validate", format!("{}: {e}", path.display()))
+        };
+        for patch in patches {
+            let target = patched.join(&patch.file);
+            if deleted.contains(&patch.file) {
+                if target.exists() {
+                    std::fs::remove_file(&target).map_err(|e| io(&target, e))?;
+                }
+                continue;
+            }
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            }
+            std::fs::write(&target, &patch.patched).map_err(|e| io(&target, e))?;
+        }
+        let mut parsed = Vec::new();
+        for patch in patches.iter().filter(|p| !deleted.contains(&p.file)) {
+            match reparse(&patch.file, &patch.patched) {
+                Ok(true) => parsed.push(patch.file.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    return Ok(ValidationReport {
+                        passed: false,
+                        syntax: e.clone(),
+                        check: None,
+                        summary: format!("patched file does not parse: {e}"),
+                    })
+                }
+            }
         }
         let config = self.repo_config(spec).await?;
         let v = &config.validation;
@@ -105,9 +133,18 @@ impl Orchestrator {
             None => "re-parses; no validation command configured".to_string(),
         };
         let check = check.map(|(_, c)| c);
+        let syntax = if parsed.len() == patches.len().saturating_sub(deleted.len()) {
+            "re-parses without errors".to_string()
+        } else {
+            format!(
+                "re-parses without errors ({} of {} changed files have a parser)",
+                parsed.len(),
+                patches.len().saturating_sub(deleted.len())
+            )
+        };
         Ok(ValidationReport {
             passed,
-            syntax: "re-parses without errors".into(),
+            syntax,
             check,
             summary,
         })
@@ -119,12 +156,35 @@ impl Orchestrator {
         let patch: Patch = op
             .artifact("patch")
             .ok_or_else(|| OrchestratorError::stage("pr", "no patch recorded"))?;
+        // Every file of the chosen fix (a revert may touch several); an operation recorded
+        // before fixes had kinds has the one patch.
+        let chosen = op
+            .artifact::<super::analyze::FixSelection>("fix")
+            .and_then(|s| s.chosen);
+        let changes: Vec<FileChange> = match &chosen {
+            Some(c) => c
+                .patches
+                .iter()
+                .map(|p| FileChange {
+                    path: p.file.clone(),
+                    content: (!c.deleted.contains(&p.file)).then(|| p.patched.clone()),
+                })
+                .collect(),
+            None => vec![FileChange {
+                path: patch.file.clone(),
+                content: Some(patch.patched.clone()),
+            }],
+        };
+        let kind = chosen
+            .as_ref()
+            .map_or(crate::plan::FixKind::Template, |c| c.kind);
         let base_sha: String = op
             .artifact("base")
             .ok_or_else(|| OrchestratorError::stage("pr", "no base revision recorded"))?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
         let branch = format!("healbot/{}", spec.incident.id);
-        let (spec, patch, branch) = (&spec, &patch, &branch);
+        let (spec, patch, branch, changes) = (&spec, &patch, &branch, &changes);
+        let chosen = &chosen;
 
         self.locks.validate(&guard).await?;
         self.once(op, "branch", |_| async {
@@ -136,21 +196,24 @@ impl Orchestrator {
         .await?;
         let commit: CommitSha = self
             .once(op, "commit", |key| async move {
-                let message = format!(
-                    "fix({}): {}\n\n{}\n\nIncident: {}\nTemplate: {}",
-                    spec.incident.service,
-                    patch.summary,
-                    spec.incident.title,
-                    spec.incident.id,
-                    patch.template_id
-                );
-                let change = FileChange {
-                    path: patch.file.clone(),
-                    content: Some(patch.patched.clone()),
+                let message = match chosen.as_ref().and_then(|c| c.reverted.as_ref()) {
+                    // What `git revert` writes, so tools that look for it find it.
+                    Some(r) => format!(
+                        "{}\n\n{}\n\nIncident: {}\nFix: revert",
+                        r.message, spec.incident.title, spec.incident.id
+                    ),
+                    None => format!(
+                        "fix({}): {}\n\n{}\n\nIncident: {}\nFix: {kind}\nTemplate: {}",
+                        spec.incident.service,
+                        patch.summary,
+                        spec.incident.title,
+                        spec.incident.id,
+                        patch.template_id
+                    ),
                 };
                 Ok(self
                     .forge
-                    .commit(&spec.repo, branch, &message, &[change], &key)
+                    .commit(&spec.repo, branch, &message, changes, &key)
                     .await?)
             })
             .await?;
@@ -182,7 +245,11 @@ impl Orchestrator {
         let pr: PrNumber = self
             .once(op, "pr", |_| async {
                 let new = NewPullRequest {
-                    title: format!("healbot: {} ({})", patch.summary, spec.incident.id),
+                    title: format!(
+                        "healbot {kind} fix: {} ({})",
+                        chosen.as_ref().map_or(&patch.summary, |c| &c.summary),
+                        spec.incident.id
+                    ),
                     body,
                     head: branch.clone(),
                     base: base_branch.clone(),
@@ -303,5 +370,21 @@ impl Orchestrator {
                 .await?)
         })
         .await
+    }
+}
+
+/// Re-parses one changed file: `Ok(true)` when it parses, `Ok(false)` when no parser covers
+/// its language (the check command is then the only judge), `Err` with the parse error.
+fn reparse(file: &str, text: &str) -> Result<bool, String> {
+    let yaml = [".yaml", ".yml"].iter().any(|e| file.ends_with(e));
+    if yaml {
+        return crate::gitops::yaml_edit::YamlDoc::parse(text, file)
+            .map(|_| true)
+            .map_err(|e| e.to_string());
+    }
+    match check_syntax(file, text) {
+        Ok(()) => Ok(true),
+        Err(crate::fix::ValidationError::Unsupported { .. }) => Ok(false),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -86,12 +86,65 @@ pub(crate) fn pr_body(
         base.short(),
         top.reason
     );
-    let _ = writeln!(b, "## Fix: `{}`\n", patch.template_id);
-    let _ = writeln!(
-        b,
-        "{} — {} file, +{} −{} lines.\n\n```diff\n{}```\n",
-        patch.summary, 1, patch.lines_added, patch.lines_removed, patch.diff
-    );
+    let selection: Option<super::analyze::FixSelection> = op.artifact("fix");
+    match selection.as_ref().and_then(|s| s.chosen.as_ref()) {
+        Some(c) => {
+            let _ = writeln!(b, "## Fix ({}): `{}`\n", c.kind, c.id);
+            if let Some(r) = &c.reverted {
+                let _ = writeln!(
+                    b,
+                    "Reverts commit {} (\"{}\"){}.\n",
+                    r.sha,
+                    r.summary,
+                    match r.mode {
+                        crate::fix::revert::RevertMode::Full => "",
+                        crate::fix::revert::RevertMode::Hunk => ", only the faulty hunk",
+                    }
+                );
+            }
+            let _ = writeln!(b, "Why: {}\n", c.reason);
+            let (added, removed) = c
+                .patches
+                .iter()
+                .fold((0, 0), |(a, r), p| (a + p.lines_added, r + p.lines_removed));
+            let files = c.patches.len();
+            let diff: String = c.patches.iter().map(|p| p.diff.as_str()).collect();
+            let _ = writeln!(
+                b,
+                "{} — {files} file{}, +{added} −{removed} lines.\n\n```diff\n{diff}```\n",
+                c.summary,
+                if files == 1 { "" } else { "s" },
+            );
+        }
+        None => {
+            let _ = writeln!(b, "## Fix ({}): `{}`\n", plan.fix_kind, patch.template_id);
+            let _ = writeln!(
+                b,
+                "{} — {} file, +{} −{} lines.\n\n```diff\n{}```\n",
+                patch.summary, 1, patch.lines_added, patch.lines_removed, patch.diff
+            );
+        }
+    }
+    if let Some(s) = &selection {
+        if !s.considered.is_empty() || !s.skipped.is_empty() {
+            let _ = writeln!(b, "<details><summary>Fixes considered</summary>\n");
+            let _ = writeln!(b, "| # | kind | fix | outcome |\n|---|---|---|---|");
+            for (i, c) in s.considered.iter().enumerate() {
+                let _ = writeln!(
+                    b,
+                    "| {} | {} | {} | {} |",
+                    i + 1,
+                    c.kind,
+                    table_cell(&c.description),
+                    table_cell(&c.outcome)
+                );
+            }
+            for skipped in &s.skipped {
+                let _ = writeln!(b, "\n- not offered: {}", table_cell(skipped));
+            }
+            let _ = writeln!(b, "\n</details>\n");
+        }
+    }
     if let Some(v) = &validation {
         let _ = writeln!(b, "Validation: {}\n", v.summary);
     }
@@ -134,6 +187,11 @@ pub(crate) fn pr_body(
         );
     }
     Ok(b)
+}
+
+/// Text for one markdown table cell: on one line, pipes escaped.
+fn table_cell(text: &str) -> String {
+    text.replace('\n', " ").replace('|', "\\|")
 }
 
 pub(crate) fn canary_comment(weight: u8, r: &CanaryReport) -> String {

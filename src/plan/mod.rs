@@ -40,6 +40,9 @@ pub struct FixPlan {
     pub fix_kind: FixKind,
     /// The template id for [`FixKind::Template`] (`python.none-guard`).
     pub template_id: Option<String>,
+    /// The commit a [`FixKind::Revert`] undoes (full sha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_commit: Option<String>,
     /// How sure healbot is that the fix addresses the fault, in [0, 1].
     pub confidence: f64,
     /// Share of the other services that depend on the service, in [0, 1].
@@ -54,6 +57,8 @@ pub struct FixChoice {
     pub service: String,
     pub fix_kind: FixKind,
     pub template_id: Option<String>,
+    /// The commit a revert undoes.
+    pub reverted_commit: Option<String>,
     pub confidence: f64,
     pub blast_radius: f64,
 }
@@ -67,6 +72,7 @@ impl FixPlan {
             service: fix.service,
             fix_kind: fix.fix_kind,
             template_id: fix.template_id,
+            reverted_commit: fix.reverted_commit,
             confidence: fix.confidence,
             blast_radius: fix.blast_radius,
             risk,
@@ -80,9 +86,10 @@ impl FixPlan {
 
     /// The plan section of the PR body: decision, reasons and the risk breakdown.
     pub fn to_markdown(&self) -> String {
-        let fix = match &self.template_id {
-            Some(id) => format!("{} `{id}`", self.fix_kind),
-            None => self.fix_kind.to_string(),
+        let fix = match (&self.reverted_commit, &self.template_id) {
+            (Some(sha), _) => format!("{} of `{}`", self.fix_kind, &sha[..sha.len().min(10)]),
+            (None, Some(id)) => format!("{} `{id}`", self.fix_kind),
+            (None, None) => self.fix_kind.to_string(),
         };
         let mut out = format!(
             "**Strategy: {}** · fix: {fix} on `{}` · confidence {:.0}% · blast radius {:.0}% · \
@@ -123,6 +130,7 @@ mod tests {
             service: "payment-service".to_string(),
             fix_kind: FixKind::Template,
             template_id: Some("python.none-guard".to_string()),
+            reverted_commit: None,
             confidence: 0.9,
             blast_radius: 0.1,
         };
@@ -134,5 +142,35 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| timing |"), "{md}");
+    }
+
+    #[test]
+    fn a_revert_plan_names_the_reverted_commit() {
+        let policy = PolicySet::embedded().risk;
+        let input = RiskInput {
+            criticality: 0.5,
+            lines_changed: 4,
+            severity: Severity::High,
+            at: chrono::Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap(),
+        };
+        let fix = FixChoice {
+            service: "payment-service".to_string(),
+            fix_kind: FixKind::Revert,
+            template_id: Some("revert.full".to_string()),
+            reverted_commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
+            confidence: 0.8,
+            blast_radius: 0.1,
+        };
+        let plan = FixPlan::new(fix, &input, &policy);
+        assert!(
+            plan.to_markdown().contains("fix: revert of `0123456789`"),
+            "{}",
+            plan.to_markdown()
+        );
+        // Plans recorded before reverts existed still read.
+        let mut old = serde_json::to_value(&plan).unwrap();
+        old.as_object_mut().unwrap().remove("reverted_commit");
+        let back: FixPlan = serde_json::from_value(old).unwrap();
+        assert_eq!(back.reverted_commit, None);
     }
 }
