@@ -56,15 +56,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         log: Some(dispatch.clone()),
     };
     let handle = server::serve_on(listener, config, options).await?;
-    if let Some(app) = &app {
-        let resume = app.resume();
-        tracing::instrument::WithSubscriber::with_subscriber(resume, dispatch.clone()).await;
-    }
+    let clock = match &app {
+        Some(app) => {
+            let resume = app.resume();
+            tracing::instrument::WithSubscriber::with_subscriber(resume, dispatch.clone()).await;
+            let _guard = tracing::dispatcher::set_default(&dispatch);
+            Some(app.start_escalation_clock(std::time::Duration::from_secs(60)))
+        }
+        None => None,
+    };
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(addr = %handle.addr, github_credentials = credentials, "healbot serve listening");
     });
     shutdown_signal().await?;
     tracing::dispatcher::with_default(&dispatch, || tracing::info!("shutting down"));
+    if let Some(clock) = clock {
+        clock.abort();
+    }
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,17 @@ pub enum NotifyError {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError>;
+
+    /// Sends `n` to the given channels (an escalation step's list). A notifier that is one
+    /// channel itself ignores the list.
+    async fn notify_channels(
+        &self,
+        channels: &[crate::config::Channel],
+        n: &Notification,
+    ) -> Result<(), NotifyError> {
+        let _ = channels;
+        self.notify(n).await
+    }
 }
 
 /// The embedded notifier: a tracing line per notification, kept in memory for the timeline.

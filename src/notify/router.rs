@@ -176,6 +176,20 @@ impl Notifier for RoutingNotifier {
                 reason: reasons(&e.failed),
             })
     }
+
+    async fn notify_channels(
+        &self,
+        channels: &[Channel],
+        n: &Notification,
+    ) -> Result<(), NotifyError> {
+        self.send_to(channels, n)
+            .await
+            .map(|_| ())
+            .map_err(|e| NotifyError::Delivery {
+                channel: channel_list(e.failed.iter().map(|(c, _)| *c)),
+                reason: reasons(&e.failed),
+            })
+    }
 }
 
 fn channel_list(channels: impl Iterator<Item = Channel>) -> String {

@@ -2,8 +2,9 @@
 //! service lock. A gate that blocks escalates, one that pauses waits for a person, and a lock
 //! held by another operation is waited for (audited) up to the policy's limit.
 
+use super::conflicts::ConflictOutcome;
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::lock::{LockError, LockGuard, LockResource};
+use crate::coord::lock::{retry_backend, LockError, LockGuard, LockResource};
 use crate::coord::{OpState, Operation};
 use crate::gates::{self, GateContext, GateReport, GateVerdict};
 use crate::notify::NotificationKind;
@@ -81,16 +82,33 @@ impl Orchestrator {
                 }
                 GateVerdict::Pass => {}
             }
+            match self.resolve_conflicts(op, &service).await? {
+                ConflictOutcome::Proceed => {}
+                ConflictOutcome::Paused | ConflictOutcome::Stopped => return Ok(()),
+            }
         }
 
         let resource = LockResource::service(&service);
         let owner = op.id.0.clone();
-        let guard = match self
-            .locks
-            .try_acquire(&resource, &owner, self.settings.lock_ttl)
-            .await
-        {
+        let first_try = retry_backend(&self.policies.locks, || {
+            self.locks
+                .try_acquire(&resource, &owner, self.settings.lock_ttl)
+        })
+        .await;
+        let guard = match first_try {
             Ok(g) => g,
+            Err(LockError::Backend(reason)) => {
+                // Fail closed: without a lock nothing ships; a person takes over.
+                return self
+                    .escalate(
+                        op,
+                        &format!(
+                            "the lock backend is unreachable after {} attempts ({reason}); nothing was deployed",
+                            self.policies.locks.retry.attempts.max(1)
+                        ),
+                    )
+                    .await;
+            }
             Err(LockError::Held { holder, .. }) => {
                 self.journal
                     .note(

@@ -4,7 +4,9 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
+mod conflicts;
 mod deliver;
+mod escalation;
 mod gate;
 mod overrides;
 mod pr_events;
@@ -80,6 +82,14 @@ pub trait Workspaces: Send + Sync {
     /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
     async fn export(&self, repo: &RepoRef, rev: &str, dest: &Path)
         -> Result<CommitSha, ForgeError>;
+
+    /// Makes `dest` a git checkout of `rev` of `repo` with its history, for blame and
+    /// revert, and returns whether it could: a provider that only exports trees (the GitHub
+    /// contents API) returns `false`, and no revert is proposed. Read-only on the forge.
+    async fn history(&self, repo: &RepoRef, rev: &str, dest: &Path) -> Result<bool, ForgeError> {
+        let _ = (repo, rev, dest);
+        Ok(false)
+    }
 }
 
 /// Runs the failing workload against a patched worktree to show that the error is gone.

@@ -23,3 +23,5 @@ mod support;
 mod github_app;
 mod github_workspace;
 mod localize_eval;
+mod revert;
+mod safety;

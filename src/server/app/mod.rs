@@ -68,6 +68,30 @@ impl AppHandler {
         }
     }
 
+    /// Every `every`, sends the escalation steps due for operations waiting for a person.
+    pub fn start_escalation_clock(
+        &self,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let orchestrator = self.orchestrator.clone();
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let clock = async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match orchestrator.escalate_waiting(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(steps = n, "escalations sent"),
+                    Err(e) => tracing::warn!(error = %e, "escalation clock"),
+                }
+            }
+        };
+        tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+            clock, dispatch,
+        ))
+    }
+
     /// Returns once no operation is being driven.
     pub async fn settled(&self) {
         self.drivers.settled().await

@@ -4,8 +4,10 @@
 
 use super::{other, AppHandler};
 use crate::config::repo::Permission as Required;
+use crate::coord::lock::LockError;
 use crate::forge::github::{CommentId, Permission};
 use crate::forge::{Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState};
+use crate::orchestrator::OrchestratorError;
 use crate::server::events::GithubEvent;
 use crate::server::handler::{GithubDelivery, HandlerError};
 
@@ -105,7 +107,21 @@ impl AppHandler {
                 .map_err(other)?;
             return Ok(());
         }
-        let applied = self.orchestrator.apply_override(ov).await.map_err(other)?;
+        let source = ov.source_id.clone();
+        let (repo, pr, actor) = (ov.repo.clone(), ov.pr, ov.actor.clone());
+        let applied = match self.orchestrator.apply_override(ov).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The person hears that nothing happened; the details stay in healbot's log.
+                let text = format!("@{actor}: not done: {}", user_facing(&e));
+                let name = format!("reply-{source}-error");
+                self.orchestrator
+                    .answer(&repo, pr, &name, &text)
+                    .await
+                    .map_err(other)?;
+                return Err(other(e));
+            }
+        };
         drop(guard);
         if applied.drive {
             self.kick(applied.operation);
@@ -176,5 +192,24 @@ fn name(p: Permission) -> &'static str {
         Permission::Write => "write",
         Permission::Maintain => "maintain",
         Permission::Admin => "admin",
+    }
+}
+
+/// What a person is told when their act could not be carried out.
+fn user_facing(e: &OrchestratorError) -> String {
+    match e {
+        OrchestratorError::Lock(LockError::Backend(_)) => {
+            "the lock service is unreachable; nothing was merged or deployed. Try again once it \
+             is back."
+                .to_string()
+        }
+        OrchestratorError::Forge(_) => {
+            "GitHub did not accept a change healbot made; nothing further was done. The details \
+             are in healbot's log."
+                .to_string()
+        }
+        _ => "healbot hit an internal error; nothing further was done. The details are in \
+              healbot's log."
+            .to_string(),
     }
 }

@@ -1,0 +1,76 @@
+//! Waiting for a person has a clock: after 15, 30 and 60 minutes (policies/escalation.yaml) the
+//! people on the next step's channels hear about it. Each step goes out once per wait; a step
+//! sent is an effect in the audit log, so a restart never sends it again.
+
+use super::{Orchestrator, OrchestratorError};
+use crate::notify::{Notification, NotificationKind};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::HashMap;
+
+impl Orchestrator {
+    /// Sends every escalation step that is due at `now`; returns how many went out.
+    pub async fn escalate_waiting(&self, now: DateTime<Utc>) -> Result<usize, OrchestratorError> {
+        let waiting: Vec<_> = self
+            .journal
+            .operations()
+            .await
+            .into_iter()
+            .filter(|op| op.state.is_waiting())
+            .collect();
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let times: HashMap<u64, DateTime<Utc>> = self
+            .journal
+            .store()
+            .entries()
+            .await
+            .map_err(crate::coord::JournalError::from)?
+            .into_iter()
+            .filter_map(|e| Some((e.seq, DateTime::parse_from_rfc3339(&e.ts).ok()?.into())))
+            .collect();
+        let mut sent = 0;
+        for op in waiting {
+            // The wait began with the transition into the current state.
+            let Some(&(since_seq, _, ref reason)) = op.history.last() else {
+                continue;
+            };
+            let Some(since) = times.get(&since_seq) else {
+                continue;
+            };
+            let waited = (now - *since).to_std().unwrap_or_default();
+            for step in self.policies.escalation.steps_due(waited) {
+                let key = format!("{}/escalation/{since_seq}/{}", op.id, step.after_minutes);
+                if op.effects.contains_key(&key) {
+                    continue;
+                }
+                let severity = Self::spec(&op)
+                    .map(|s| s.incident.severity)
+                    .unwrap_or(crate::incident::Severity::High);
+                let n = Notification {
+                    kind: NotificationKind::Escalation,
+                    severity,
+                    operation_id: op.id.0.clone(),
+                    title: format!(
+                        "healbot has waited {} min for a person ({})",
+                        step.after_minutes, op.state
+                    ),
+                    body: reason.clone(),
+                };
+                if let Err(e) = self.notifier.notify_channels(&step.notify, &n).await {
+                    tracing::warn!(operation = %op.id, error = %e, "escalation not delivered");
+                }
+                self.journal
+                    .effect(
+                        &op.id,
+                        &key,
+                        &json!({"after_minutes": step.after_minutes, "channels": step.notify}),
+                    )
+                    .await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+}
