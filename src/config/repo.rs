@@ -34,6 +34,9 @@ pub struct RepoService {
     /// Argo Rollout manifests healbot commits canary steps to.
     #[serde(default)]
     pub manifests: Vec<String>,
+    /// Checked after the rollout reaches 100%: anything but a 2xx rolls the fix back.
+    #[serde(default)]
+    pub health_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,6 +186,14 @@ impl RepoConfig {
             }
             for (j, p) in s.manifests.iter().enumerate() {
                 check_relative(&format!("services[{i}].manifests[{j}]"), p)?;
+            }
+            if let Some(url) = &s.health_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(FieldError::new(
+                        format!("services[{i}].health_url"),
+                        format!("not an http(s) URL: {url:?}"),
+                    ));
+                }
             }
         }
         if self.validation.command.trim().is_empty() {

@@ -38,12 +38,24 @@ impl Orchestrator {
             .artifact("rca")
             .ok_or_else(|| OrchestratorError::stage("gates", "no RCA recorded"))?;
         let service = rca.root_cause.clone();
-        let changed: Vec<String> = op
-            .artifacts
-            .get("patch")
-            .and_then(|p| p["file"].as_str())
-            .map(|f| vec![f.to_string()])
-            .unwrap_or_default();
+        let changed: Vec<String> = match op
+            .artifact::<super::analyze::FixSelection>("fix")
+            .and_then(|s| s.chosen)
+        {
+            // Every file the fix writes or deletes, for the protected-paths gate.
+            Some(c) => c
+                .patches
+                .into_iter()
+                .map(|p| p.file)
+                .chain(c.deleted)
+                .collect(),
+            None => op
+                .artifacts
+                .get("patch")
+                .and_then(|p| p["file"].as_str())
+                .map(|f| vec![f.to_string()])
+                .unwrap_or_default(),
+        };
 
         // A person who resumed a paused operation has overridden the gates that paused it.
         let overridden = op

@@ -274,6 +274,9 @@ impl Orchestrator {
                         format!("no readings for {}", plan.service),
                     )),
                 }
+                if let Some(url) = self.health_url(op, &plan.service).await? {
+                    checks.push(http_health(&url).await);
+                }
                 for dep in self.graph.dependencies(&plan.service) {
                     if let Some(h) = health.iter().find(|h| h.service == dep) {
                         checks.push((
@@ -349,12 +352,10 @@ impl Orchestrator {
                 ),
             )
             .await?;
-        let patch: Patch = op
-            .artifact("patch")
-            .ok_or_else(|| OrchestratorError::stage("rollback", "no patch recorded"))?;
+        let undo = self.undo_changes(op, &spec).await?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
         let branch = format!("healbot/revert-{}", spec.incident.id);
-        let (spec, patch, branch, reason, plan) = (&spec, &patch, &branch, &reason, &plan);
+        let (spec, undo, branch, reason, plan) = (&spec, &undo, &branch, &reason, &plan);
         self.once(op, "rollback/branch", |_| async {
             let head = self.forge.branch_head(&spec.repo, &base_branch).await?;
             self.forge.create_branch(&spec.repo, branch, &head).await?;
@@ -362,17 +363,13 @@ impl Orchestrator {
         })
         .await?;
         self.once(op, "rollback/commit", |key| async move {
-            let change = FileChange {
-                path: patch.file.clone(),
-                content: Some(patch.original.clone()),
-            };
             let message = format!(
                 "Revert healbot fix for {}\n\nThe canary rejected it: {reason}",
                 spec.incident.id
             );
             Ok(self
                 .forge
-                .commit(&spec.repo, branch, &message, &[change], &key)
+                .commit(&spec.repo, branch, &message, undo, &key)
                 .await?)
         })
         .await
@@ -424,5 +421,82 @@ impl Orchestrator {
         )
         .await;
         Ok(())
+    }
+}
+
+impl Orchestrator {
+    /// The file changes that take the fix back out: every patched file as it was, and every
+    /// file the fix deleted as it was at the fix's base.
+    async fn undo_changes(
+        &self,
+        op: &Operation,
+        spec: &super::OperationSpec,
+    ) -> Result<Vec<FileChange>, OrchestratorError> {
+        let chosen = op
+            .artifact::<super::analyze::FixSelection>("fix")
+            .and_then(|s| s.chosen);
+        let Some(chosen) = chosen else {
+            let patch: Patch = op
+                .artifact("patch")
+                .ok_or_else(|| OrchestratorError::stage("rollback", "no patch recorded"))?;
+            return Ok(vec![FileChange {
+                path: patch.file,
+                content: Some(patch.original),
+            }]);
+        };
+        let mut changes: Vec<FileChange> = chosen
+            .patches
+            .into_iter()
+            .map(|p| FileChange {
+                path: p.file,
+                content: Some(p.original),
+            })
+            .collect();
+        if !chosen.deleted.is_empty() {
+            let base: String = op
+                .artifact("base")
+                .ok_or_else(|| OrchestratorError::stage("rollback", "no base recorded"))?;
+            for path in chosen.deleted {
+                let content = self.forge.read_file(&spec.repo, &base, &path).await?;
+                changes.push(FileChange { path, content });
+            }
+        }
+        Ok(changes)
+    }
+}
+
+impl Orchestrator {
+    /// The service's `health_url` from the repository config, if it names one.
+    async fn health_url(
+        &self,
+        op: &Operation,
+        service: &str,
+    ) -> Result<Option<String>, OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let config = self.repo_config(&spec).await?;
+        Ok(config.service(service).and_then(|s| s.health_url.clone()))
+    }
+}
+
+/// GET `url`: healthy on a 2xx within five seconds.
+async fn http_health(url: &str) -> (String, bool, String) {
+    let name = "HTTP health check".to_string();
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return (name, false, format!("no HTTP client: {e}")),
+    };
+    match client.get(url).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            (
+                name,
+                status.is_success(),
+                format!("GET {url} → {}", status.as_u16()),
+            )
+        }
+        Err(e) => (name, false, format!("GET {url} failed: {e}")),
     }
 }

@@ -20,6 +20,7 @@ mod signals;
 #[allow(dead_code)]
 mod support;
 
+mod delivery;
 mod github_app;
 mod github_workspace;
 mod localize_eval;

@@ -1,0 +1,144 @@
+//! The seed's delivery rows through the GitHub App: after the merge, a canary that is worse than
+//! the stable (error rate, latency) or a service that fails its HTTP health check at 100% is
+//! rolled back at once: the manifest returns to the stable image, a revert PR is opened, and a
+//! person is told.
+
+use crate::support::app::{review, App, AppOptions, REPO};
+use crate::support::prometheus::serve_http;
+use healbot::coord::OpState;
+use std::sync::Arc;
+
+/// Approves PR 1 at its head with production healed, and returns the bot's new comments.
+async fn approve(t: &mut App) -> Vec<String> {
+    let before = t.fake.bot_comments().len();
+    let head = t.head(1).await;
+    t.production.heal();
+    t.deliver(
+        "pull_request_review",
+        "r-1",
+        &review(1, "alice", "approved", &head, 1),
+    )
+    .await;
+    t.fake.bot_comments()[before..].to_vec()
+}
+
+/// The stable image's tag on main's manifest.
+fn image_on_main(t: &App) -> String {
+    let main = t.fake.branch(REPO, "main").unwrap();
+    let manifest = t.fake.file(REPO, &main, "deploy/rollout.yaml").unwrap();
+    manifest
+        .lines()
+        .find(|l| l.contains("image:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+async fn assert_rolled_back(t: &App, comments: &[String], why: &str) {
+    assert_eq!(t.states().await, [OpState::RolledBack], "{comments:#?}");
+    let reasons: Vec<String> = t.operations().await[0]
+        .history
+        .iter()
+        .map(|h| h.2.clone())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains(why)), "{reasons:#?}");
+    assert!(image_on_main(t).contains("v1.4.2"), "{}", image_on_main(t));
+    assert_eq!(t.fake.pr_numbers(REPO), vec![1, 2], "the revert PR");
+    let actions = t.audit_actions().await;
+    assert!(actions.iter().any(|(_, a)| a == "notify.sent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_error_rate_over_2_percent_rolls_back() {
+    let mut t = App::start().await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    t.production.edit(|s| s.canary_error_rate = 0.05);
+    let comments = approve(&mut t).await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("Canary at 10%: **Fail**")),
+        "{comments:#?}"
+    );
+    assert_rolled_back(&t, &comments, "canary failed at 10%").await;
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Fail**",
+        "Rolled back: `v1.4.2` is stable again",
+    ]);
+    t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_latency_over_500ms_rolls_back() {
+    let mut t = App::start().await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    t.production.edit(|s| s.canary_latency_ms = 650.0);
+    let comments = approve(&mut t).await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("Canary at 10%: **Fail**")),
+        "{comments:#?}"
+    );
+    assert_rolled_back(&t, &comments, "canary failed at 10%").await;
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Fail**",
+        "Rolled back: `v1.4.2` is stable again",
+    ]);
+    t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_check_500_after_100_percent_rolls_back() {
+    let (addr, seen) = serve_http(Arc::new(|_| {
+        (500, "text/plain".into(), "database unavailable".into())
+    }))
+    .await;
+    let config = format!(
+        "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\"]
+    health_url: http://{addr}/healthz
+validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+"
+    );
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(config),
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let comments = approve(&mut t).await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("❌ HTTP health check") && c.contains("→ 500")),
+        "{comments:#?}"
+    );
+    assert_rolled_back(&t, &comments, "verification at 100% failed").await;
+    assert!(seen.lock().unwrap().iter().any(|r| r.target == "/healthz"));
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Pass**",
+        "50% of traffic",
+        "Canary at 50%: **Pass**",
+        "100% of traffic",
+        "Verification at 100%",
+        "Rolled back: `v1.4.2` is stable again",
+    ]);
+    t.fake.assert_clean();
+}
