@@ -272,13 +272,15 @@ pub(crate) async fn service_history(
         })
         .collect();
     ops.sort_by_key(|op| op.history.first().map(|h| h.0));
-    let ts_of = |seq: u64| {
-        entries
-            .iter()
-            .find(|e| e.seq == seq)
-            .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.ts).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-    };
+    // One pass over the log, not one per lookup: the history grows with every operation.
+    let times: std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> = entries
+        .iter()
+        .filter_map(|e| {
+            let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
+            Some((e.seq, t.with_timezone(&chrono::Utc)))
+        })
+        .collect();
+    let ts_of = |seq: u64| times.get(&seq).copied();
     let mut h = ServiceHistory::default();
     for op in ops.iter().rev() {
         match op.state {

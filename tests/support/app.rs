@@ -213,8 +213,10 @@ impl App {
 
     /// Starts on an existing temporary directory (a test may seed `state/` first).
     pub async fn start_in(state: tempfile::TempDir, options: AppOptions) -> App {
-        // Shown only for a failing test.
-        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        // Shown only for a failing test; benchmarks set HEALBOT_QUIET to keep their output clean.
+        if std::env::var_os("HEALBOT_QUIET").is_none() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
         let fake = FakeGithub::start().await;
         let mut files = service_files();
         if let Some(config) = &options.repo_config {
