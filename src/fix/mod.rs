@@ -4,7 +4,8 @@
 //! parses wins. Knows nothing of the stages after it (plan, gates, PR).
 //!
 //! [`candidates`] widens this to every kind of fix, in SapFix's order: a revert of the commit
-//! the incident followed, then templates, then config changes.
+//! the incident followed, then templates; config changes come before templates for the
+//! operational patterns a setting fixes.
 
 pub mod config;
 pub mod diff;
@@ -191,11 +192,17 @@ pub struct Candidates {
 }
 
 /// Every fix worth trying, best first: the revert of the commit that changed a localized line
-/// shortly before the incident (hunk, then whole commit), then the template patch, then config
-/// fixes when the pattern is a config pattern.
+/// shortly before the incident (hunk, then whole commit), then the template patch and the
+/// config fixes. For an operational pattern (timeout, exhausted pool, OOM, …) the config
+/// change comes before the code change: the setting is what ran out, and raising it within
+/// policy bounds is the smaller, more reversible step.
 pub fn candidates(input: &CandidateInput<'_>) -> Candidates {
     let mut out = Candidates::default();
     add_reverts(input, &mut out);
+    let config_first = config::is_config_pattern(input.pattern);
+    if config_first {
+        add_config(input, &mut out);
+    }
     match propose(
         input.repo,
         input.localization,
@@ -211,9 +218,6 @@ pub fn candidates(input: &CandidateInput<'_>) -> Candidates {
             fix: Fix::Template(patch),
         }),
         Err(e) => out.skipped.push(format!("template: {e}")),
-    }
-    if config::is_config_pattern(input.pattern) {
-        add_config(input, &mut out);
     }
     out
 }

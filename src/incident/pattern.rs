@@ -133,7 +133,7 @@ fn rules() -> &'static [Rule] {
 }
 
 /// The best-matching pattern for an error text. The last lines of a trace carry the exception,
-/// so a match there wins over one found earlier in the text.
+/// so a match on a later line wins over one found earlier in the text.
 pub fn classify(text: &str) -> PatternMatch {
     let mut best: Option<(usize, PatternMatch)> = None;
     for rule in rules() {
@@ -147,14 +147,17 @@ pub fn classify(text: &str) -> PatternMatch {
                 confidence: rule.confidence,
                 evidence: text[line_start..line_end].trim().to_string(),
             };
+            // A later line wins; on one line (`TimeoutError: QueuePool limit … reached`) the
+            // more specific, more confident rule does.
             let better = match &best {
                 None => true,
-                Some((pos, b)) => {
-                    m.start() > *pos || (m.start() == *pos && candidate.confidence > b.confidence)
+                Some((line, b)) => {
+                    line_start > *line
+                        || (line_start == *line && candidate.confidence > b.confidence)
                 }
             };
             if better {
-                best = Some((m.start(), candidate));
+                best = Some((line_start, candidate));
             }
         }
     }
@@ -168,6 +171,14 @@ pub fn classify(text: &str) -> PatternMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_timeout_on_one_line_is_the_pool() {
+        let t = "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n    db.connect()\nsqlalchemy.exc.TimeoutError: QueuePool limit of size 10 overflow 0 reached, connection timed out, timeout 30";
+        assert_eq!(classify(t).pattern, ErrorPattern::ConnectionPoolExhausted);
+        let t = "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n    get()\nrequests.exceptions.ReadTimeout: Read timed out. (read timeout=2)";
+        assert_eq!(classify(t).pattern, ErrorPattern::Timeout);
+    }
 
     #[test]
     fn python_none_attribute_is_null_dereference() {

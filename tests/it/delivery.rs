@@ -142,3 +142,99 @@ approvers:
     ]);
     t.fake.assert_clean();
 }
+
+/// The repository config with a second manifest: the service's own settings file.
+const WITH_SETTINGS: &str = "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\", \"config/settings.yaml\"]
+validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+";
+
+const SETTINGS: &str = "# payment-service settings; healbot keeps this comment.
+ledger:
+  url: http://ledger
+  timeout_seconds: 2 # per request
+database:
+  host: postgres-primary
+  pool_size: 10 # per replica
+";
+
+/// A traceback of `error` raised from payment_processor.py, as log lines.
+fn log_with(error: &str) -> String {
+    format!(
+        "2026-11-28 02:00:01,002 ERROR Unhandled exception on POST /pay
+Traceback (most recent call last):
+  File \"/app/payment_processor.py\", line 24, in process_payment
+    payment_id = _ledger.charge(user.account_id, amount_cents)
+{error}
+"
+    )
+}
+
+/// A config incident: the fix PR raises one setting, in place, and goes through the canary.
+async fn config_fix(error: &str, setting: &str, raised: &str) {
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(WITH_SETTINGS.into()),
+        logs: vec![("payment-service".into(), log_with(error))],
+        ..AppOptions::default()
+    })
+    .await;
+    t.fake.push(
+        REPO,
+        "main",
+        &[("config/settings.yaml", SETTINGS)],
+        "settings\n",
+    );
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let ops = t.operations().await;
+    let branch = format!("healbot/{}", ops[0].correlation_id);
+    let head = t.fake.branch(REPO, &branch).expect("fix branch");
+    let settings = t.fake.file(REPO, &head, "config/settings.yaml").unwrap();
+    assert!(
+        settings.contains(raised),
+        "{settings}\n{:#}",
+        ops[0].artifacts["fix"]
+    );
+    let before: Vec<&str> = SETTINGS.lines().filter(|l| !l.contains(setting)).collect();
+    let after: Vec<&str> = settings.lines().filter(|l| !l.contains(setting)).collect();
+    assert_eq!(before, after, "only the one setting changes, comments kept");
+    let comments = approve(&mut t).await;
+    assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Pass**",
+        "50% of traffic",
+        "Canary at 50%: **Pass**",
+        "100% of traffic",
+        "Verification at 100%",
+    ]);
+    t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_raises_the_timeout_setting() {
+    config_fix(
+        "requests.exceptions.ReadTimeout: HTTPConnectionPool(host='ledger', port=80): Read timed out. (read timeout=2)",
+        "timeout_seconds",
+        "timeout_seconds: 3 # per request",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_raises_the_pool_size() {
+    config_fix(
+        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 10 overflow 0 reached, connection timed out, timeout 30",
+        "pool_size",
+        "pool_size: 15 # per replica",
+    )
+    .await;
+}
