@@ -75,11 +75,12 @@ pub fn localize_detailed(
     trace_text: &str,
     top: usize,
 ) -> Result<Localization, LocalizeError> {
-    let trace = parse_trace(trace_text)?;
+    let mut trace = parse_trace(trace_text)?;
     let index = paths::RepoIndex::scan(repo).map_err(|source| LocalizeError::Repo {
         path: repo.to_path_buf(),
         source,
     })?;
+    claim_own_crate_frames(&mut trace, &paths::own_crates(repo), &index);
     let blamer = blame::Blamer::open(repo);
     let mut candidates = rank::rank(repo, &index, &trace, &blamer);
     candidates.truncate(top);
@@ -91,9 +92,139 @@ pub fn localize_detailed(
     })
 }
 
+/// A binary installed with `cargo install` (or a crate used as a dependency of the program
+/// that crashed) prints the repository's own code under `~/.cargo/registry/…/<crate>-<ver>/`.
+/// Frames of a crate that the repository builds (`own`: name and directory, from the
+/// manifests) are in-app; their `file` becomes the repository path (`<dir>/<path in crate>`).
+/// Without a manifest to ask (`own` empty) and with no in-app frame at all, the crate whose
+/// in-crate path names a repository file exactly, innermost first, is taken as the
+/// repository's.
+fn claim_own_crate_frames(
+    trace: &mut ParsedTrace,
+    own: &[(String, String)],
+    index: &paths::RepoIndex,
+) {
+    let same = |a: &str, b: &str| a.replace('-', "_") == b.replace('-', "_");
+    let mut claimed: Vec<(String, String)> = own.to_vec();
+    if own.is_empty() && trace.innermost_in_app().is_none() {
+        let exists = |f: &str| {
+            index
+                .files()
+                .binary_search_by(|x| x.as_str().cmp(f))
+                .is_ok()
+        };
+        let found = trace
+            .frames
+            .iter()
+            .filter(|f| f.origin == FrameOrigin::Dependency)
+            .filter_map(|f| paths::dependency_crate(&f.file))
+            .find(|(_, tail)| exists(tail));
+        if let Some((krate, _)) = found {
+            claimed.push((krate, String::new()));
+        }
+    }
+    if claimed.is_empty() {
+        return;
+    }
+    for frame in &mut trace.frames {
+        if frame.origin != FrameOrigin::Dependency {
+            continue;
+        }
+        let Some((krate, tail)) = paths::dependency_crate(&frame.file) else {
+            continue;
+        };
+        if let Some((_, dir)) = claimed.iter().find(|(name, _)| same(name, &krate)) {
+            frame.origin = FrameOrigin::InApp;
+            frame.file = if dir.is_empty() {
+                tail
+            } else {
+                format!("{dir}/{tail}")
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const INSTALLED: &str = "thread 'main' panicked at /home/u/.cargo/registry/src/index.crates.io-6f17d22bba15001f/mdtool-0.4.36/src/book/summary.rs:3:13:
+called `Option::unwrap()` on a `None` value
+stack backtrace:
+   0: core::option::Option<T>::unwrap
+             at /rustc/82e1608dfa6e0b5569232559e3d385fea5a93112/library/core/src/option.rs:935:21
+   1: mdtool::book::summary::first
+             at /home/u/.cargo/registry/src/index.crates.io-6f17d22bba15001f/mdtool-0.4.36/src/book/summary.rs:3:13
+   2: mdtool::main
+             at /home/u/.cargo/registry/src/index.crates.io-6f17d22bba15001f/mdtool-0.4.36/src/main.rs:2:5
+   3: tokio::runtime::park::block_on
+             at /home/u/.cargo/registry/src/index.crates.io-6f17d22bba15001f/tokio-1.35.1/src/runtime/park.rs:282:63
+";
+
+    fn installed_repo(manifest: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |f: &str, text: &str| {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "tool/src/book/summary.rs",
+            "pub fn first(v: &[Option<u8>]) -> u8 {\n    let x = 1;\n    v[0].unwrap() + x\n}\n",
+        );
+        write(
+            "tool/src/main.rs",
+            "fn main() {\n    book::summary::first(&[]);\n}\n",
+        );
+        if let Some(m) = manifest {
+            write("Cargo.toml", m);
+            write("tool/Cargo.toml", "[package]\nname = \"mdtool\"\n");
+        }
+        dir
+    }
+
+    #[test]
+    fn registry_frames_of_the_repositorys_own_crate_are_in_app() {
+        // Named by a workspace member's manifest: mapped into the member's directory.
+        let repo = installed_repo(Some("[workspace]\nmembers = [\"tool\"]\n"));
+        let loc = localize_detailed(repo.path(), INSTALLED, 5).unwrap();
+        let found: Vec<_> = loc
+            .candidates
+            .iter()
+            .map(|c| (c.file.as_str(), c.line))
+            .collect();
+        assert_eq!(
+            found,
+            [("tool/src/book/summary.rs", 3), ("tool/src/main.rs", 2)]
+        );
+        assert!(
+            loc.candidates[0].reason.contains("raised here"),
+            "{}",
+            loc.candidates[0].reason
+        );
+        // Another crate's name in the manifest: the frames stay the dependency's.
+        let other = installed_repo(Some("[package]\nname = \"other\"\n"));
+        assert!(localize(other.path(), INSTALLED, 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn without_a_manifest_the_crate_whose_paths_exist_is_claimed() {
+        let repo = installed_repo(None);
+        let dir = repo.path().join("tool");
+        let loc = localize_detailed(&dir, INSTALLED, 5).unwrap();
+        let found: Vec<_> = loc
+            .candidates
+            .iter()
+            .map(|c| (c.file.as_str(), c.line))
+            .collect();
+        assert_eq!(found, [("src/book/summary.rs", 3), ("src/main.rs", 2)]);
+        // tokio's frame is not the repository's.
+        assert!(loc
+            .trace
+            .frames
+            .iter()
+            .any(|f| f.origin == FrameOrigin::Dependency && f.function.starts_with("tokio")));
+    }
 
     fn service() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/services/payment-service")

@@ -103,10 +103,147 @@ impl RepoIndex {
             }
         }
         match best {
-            Some((_, file)) if !tie => Some(file.clone()),
+            Some((shared, file)) if !tie && suffix_is_enough(shared, file, &wanted) => {
+                Some(file.clone())
+            }
             _ => None,
         }
     }
+}
+
+/// A match on the file name alone is no match when both paths name a directory there and the
+/// directories differ (`tests/flow_control.rs` is not `src/proto/streams/flow_control.rs`).
+/// One shared directory, or a side that is only a file name, is enough.
+fn suffix_is_enough(shared: usize, file: &str, wanted: &[&str]) -> bool {
+    let file_parts = file.split('/').count();
+    shared >= 2 || shared == file_parts || shared == wanted.len()
+}
+
+/// Whether `line` (1-based) exists in `text`: a trace line past the end of the file means the
+/// path was mapped to the wrong file (or a very different version of it).
+pub fn line_exists(text: &str, line: u32) -> bool {
+    line >= 1 && (line as usize) <= text.lines().count()
+}
+
+/// The crate and the path within it of a dependency path:
+/// `…/.cargo/registry/src/<index>/<crate>-<version>/src/x.rs` → (`crate`, `src/x.rs`), and
+/// `…/.cargo/git/checkouts/<crate>-<hash>/<rev>/src/x.rs` → (`crate`, `src/x.rs`).
+pub fn dependency_crate(printed: &str) -> Option<(String, String)> {
+    let p = normalize(printed);
+    if let Some((_, rest)) = p.split_once(".cargo/registry/src/") {
+        let mut parts = rest.splitn(3, '/');
+        let (_index, dir, tail) = (parts.next()?, parts.next()?, parts.next()?);
+        return Some((crate_of_versioned(dir)?.to_string(), tail.to_string()));
+    }
+    if let Some((_, rest)) = p.split_once(".cargo/git/checkouts/") {
+        let mut parts = rest.splitn(3, '/');
+        let (dir, _rev, tail) = (parts.next()?, parts.next()?, parts.next()?);
+        let name = dir.rsplit_once('-').map_or(dir, |(n, _)| n);
+        return Some((name.to_string(), tail.to_string()));
+    }
+    None
+}
+
+/// `mdbook-0.4.36` → `mdbook`, `foo-bar-1.0.0-alpha.1` → `foo-bar`: the name ends before the
+/// first `-` followed by a digit.
+fn crate_of_versioned(dir: &str) -> Option<&str> {
+    let bytes = dir.as_bytes();
+    (1..bytes.len())
+        .find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit())
+        .map(|i| &dir[..i - 1])
+}
+
+/// The repository's own crates: `[package] name` of the root `Cargo.toml` and of every
+/// workspace member, each with its directory relative to the repository (`""` for the root).
+/// Crate names are given with `-` replaced by `_` as well, since paths keep the dash.
+pub fn own_crates(repo: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(root) = std::fs::read_to_string(repo.join("Cargo.toml")) else {
+        return out;
+    };
+    if let Some(name) = manifest_value(&root, "package", "name") {
+        out.push((name, String::new()));
+    }
+    for member in workspace_members(&root) {
+        let dirs: Vec<String> = match member.strip_suffix("/*") {
+            Some(parent) => std::fs::read_dir(repo.join(parent))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| format!("{parent}/{}", e.file_name().to_string_lossy()))
+                .collect(),
+            None => vec![member],
+        };
+        for dir in dirs {
+            let manifest = std::fs::read_to_string(repo.join(&dir).join("Cargo.toml"));
+            if let Some(name) = manifest
+                .ok()
+                .and_then(|m| manifest_value(&m, "package", "name"))
+            {
+                out.push((name, dir));
+            }
+        }
+    }
+    out
+}
+
+/// A `key = "value"` string of a `[section]` of a manifest (enough of TOML for `name`).
+fn manifest_value(manifest: &str, section: &str, key: &str) -> Option<String> {
+    let mut current = String::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            current = line.trim_matches(['[', ']']).trim().to_string();
+            continue;
+        }
+        if current != section {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if k.trim() == key {
+            let v = v.trim();
+            return v.strip_prefix('"')?.split('"').next().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// `[workspace] members = ["a", "crates/*"]`, also spread over several lines.
+fn workspace_members(manifest: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut collecting = false;
+    let mut text = String::new();
+    for line in manifest.lines() {
+        let t = line.trim();
+        if !collecting && t.starts_with('[') {
+            section = t.trim_matches(['[', ']']).trim().to_string();
+            continue;
+        }
+        if collecting {
+            text.push_str(t);
+            if t.contains(']') {
+                break;
+            }
+        } else if section == "workspace" {
+            if let Some((k, v)) = t.split_once('=') {
+                if k.trim() == "members" {
+                    text.push_str(v.trim());
+                    if v.contains(']') {
+                        break;
+                    }
+                    collecting = true;
+                }
+            }
+        }
+    }
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|m| m.trim_end_matches('/').to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
 }
 
 /// Forward slashes, no `./`, no Windows drive.
@@ -204,6 +341,88 @@ mod tests {
         );
         assert_eq!(ix.resolve("<string>"), None);
         assert_eq!(ix.resolve("/app/driver.py"), None);
+    }
+
+    #[test]
+    fn a_file_name_alone_does_not_match_across_different_directories() {
+        let ix = RepoIndex::from_files(
+            [
+                "src/proto/streams/flow_control.rs",
+                "src/proto/streams/prioritize.rs",
+                "main.rs",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            ix.resolve("/home/ci/h2/tests/h2-tests/tests/flow_control.rs"),
+            None
+        );
+        assert_eq!(
+            ix.resolve("/home/ci/h2/src/proto/streams/flow_control.rs")
+                .as_deref(),
+            Some("src/proto/streams/flow_control.rs")
+        );
+        // One shared directory is enough; so is a side that is only a file name.
+        assert_eq!(
+            ix.resolve("/build/x/streams/prioritize.rs").as_deref(),
+            Some("src/proto/streams/prioritize.rs")
+        );
+        assert_eq!(
+            ix.resolve("prioritize.rs").as_deref(),
+            Some("src/proto/streams/prioritize.rs")
+        );
+        assert_eq!(ix.resolve("/opt/svc/main.rs").as_deref(), Some("main.rs"));
+        assert!(line_exists("a\nb\n", 2));
+        assert!(!line_exists("a\nb\n", 3));
+        assert!(!line_exists("a\n", 0));
+    }
+
+    #[test]
+    fn dependency_paths_name_their_crate() {
+        assert_eq!(
+            dependency_crate(
+                "/home/u/.cargo/registry/src/index.crates.io-6f17d22bba15001f/mdbook-0.4.36/src/book/summary.rs"
+            ),
+            Some(("mdbook".into(), "src/book/summary.rs".into()))
+        );
+        assert_eq!(
+            dependency_crate(
+                "/r/.cargo/registry/src/github.com-1ecc6299db9ec823/foo-bar-1.0.0-alpha.1/src/lib.rs"
+            ),
+            Some(("foo-bar".into(), "src/lib.rs".into()))
+        );
+        assert_eq!(
+            dependency_crate("/u/.cargo/git/checkouts/h2-3a0b6a2e2b5a7c1d/1f2d3a4/src/lib.rs"),
+            Some(("h2".into(), "src/lib.rs".into()))
+        );
+        assert_eq!(dependency_crate("/app/src/main.rs"), None);
+    }
+
+    #[test]
+    fn own_crates_come_from_the_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |f: &str, text: &str| {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[workspace]\nmembers = [\n  \"tools/gen\",\n  \"crates/*\",\n]\n\n[dependencies]\nname = \"nope\"\n",
+        );
+        write("tools/gen/Cargo.toml", "[package]\nname = \"app-gen\"\n");
+        write("crates/core/Cargo.toml", "[package]\nname = \"app_core\"\n");
+        let mut crates = own_crates(dir.path());
+        crates.sort();
+        assert_eq!(
+            crates,
+            [
+                ("app".to_string(), String::new()),
+                ("app-gen".to_string(), "tools/gen".to_string()),
+                ("app_core".to_string(), "crates/core".to_string()),
+            ]
+        );
+        assert!(own_crates(&dir.path().join("missing")).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::blame::Blamer;
 use super::fault::{site_facts, Fault};
 use super::paths::RepoIndex;
 use super::source::python::{FunctionInfo, PythonSource};
-use super::source::rust::RustSource;
+use super::source::rust::{PanicSite, RustFn, RustSource};
 use super::source::SourceLanguage;
 use super::stacktrace::{FrameOrigin, ParsedTrace, TraceLanguage};
 use super::Candidate;
@@ -31,6 +31,11 @@ struct Site {
     expression: Option<String>,
     /// A bare name that held the bad value at the raise site.
     none_name: Option<String>,
+    /// Rust: the expression on the raise site's line that panicked.
+    panic: Option<PanicSite>,
+    /// The frame is a closure (or async block) inside the fn, so the next frame in the same fn
+    /// is the same call, not a recursion.
+    in_closure: bool,
     reasons: Vec<String>,
 }
 
@@ -52,7 +57,11 @@ pub(super) fn rank(
         if k == 0 && raised_here {
             let facts = match (&site.source, &site.rust) {
                 (Some(src), _) => site_facts(src, site.line, &fault, frame),
-                (None, Some(src)) => rust::site_facts(src, frame, site.line, &fault),
+                (None, Some(src)) => {
+                    let (facts, panic) = rust::site_facts(src, frame, site.line, &fault);
+                    site.panic = panic;
+                    facts
+                }
                 _ => Default::default(),
             };
             site.none_name = facts.none_name.clone();
@@ -74,7 +83,7 @@ pub(super) fn rank(
         }
     }
     if trace.language == TraceLanguage::Rust {
-        rust_caller(&mut sites);
+        rust_caller(&mut sites, &headline);
     } else if fault.is_none() {
         blame_the_caller(&mut sites, trace);
     }
@@ -137,33 +146,195 @@ fn blame_the_caller(sites: &mut [Site], trace: &ParsedTrace) {
     }
 }
 
-/// Rust: when the value that failed is a parameter, the caller chose it. The panic site
-/// keeps the top rank (the `unwrap` or index there is what a fix changes), but the caller
-/// ranks next with the reason, ahead of frames further up.
-fn rust_caller(sites: &mut [Site]) {
+/// Rust: when the value the panic depends on is a parameter of the panicking fn (or a local
+/// computed from one), a caller chose it. The value is followed up the stack while each caller
+/// only hands on its own parameter (`&x`, `x.field`), to the call that computed it. That call
+/// ranks above the panic site when the dependence is strong (a failed `assert!`, an index or
+/// operand that is the parameter as passed, a divisor computed from one); otherwise just
+/// below it. When the call passes a local, the `let` that computed the local is a candidate too.
+fn rust_caller(sites: &mut Vec<Site>, headline: &str) {
     let Some(first) = sites.first() else { return };
-    let (Some(name), Some(src)) = (&first.none_name, &first.rust) else {
-        return;
-    };
+    let Some(src) = &first.rust else { return };
     let Some(f) = src.enclosing_fn(first.line) else {
         return;
     };
-    if !f.parameters.contains(name) || sites.len() < 2 {
-        return;
+    let tainted = first
+        .panic
+        .as_ref()
+        .and_then(|p| rust::tainted_params(src, f, p))
+        .or_else(|| {
+            // `x.unwrap()`, `x[0]` with `x` a parameter.
+            let name = first.none_name.clone()?;
+            f.parameters.contains(&name).then(|| rust::Tainted {
+                how: format!("`{name}` is a parameter"),
+                names: vec![name],
+                strong: false,
+            })
+        });
+    let Some(tainted) = tainted else { return };
+    let here = format!("{}:{}", first.file, first.line);
+    let site_score = first.score;
+    let mut names = tainted.names.clone();
+    let mut callee: RustFn = f.clone();
+    let mut at = 0;
+    // (caller index, the argument it passed, the parameter that received it, the callee)
+    let mut hops: Vec<(usize, Option<String>, String, String)> = Vec::new();
+    while let Some(next) = next_caller(sites, at) {
+        let call = sites[next].rust.as_ref().and_then(|src| {
+            src.calls_at(sites[next].line)
+                .into_iter()
+                .find(|c| c.name == callee.name)
+                .cloned()
+        });
+        let Some(call) = call else {
+            hops.push((next, None, names.join("`, `"), callee.name.clone()));
+            break;
+        };
+        let offset = usize::from(callee.has_receiver && call.path_call);
+        let args: Vec<(String, String)> = names
+            .iter()
+            .filter_map(|n| {
+                let i = callee.param_slots.iter().position(|p| p == n)?;
+                Some((n.clone(), call.args.get(i + offset)?.clone()))
+            })
+            .collect();
+        if args.is_empty() {
+            hops.push((next, None, names.join("`, `"), callee.name.clone()));
+            break;
+        }
+        let caller_fn = sites[next]
+            .rust
+            .as_ref()
+            .and_then(|s| s.enclosing_fn(sites[next].line))
+            .cloned();
+        let through: Vec<(String, String, String)> = match &caller_fn {
+            Some(cf) => args
+                .iter()
+                .filter_map(|(n, a)| {
+                    let root = rust::passed_through(a, &cf.parameters)?;
+                    Some((n.clone(), a.clone(), root))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        // Name what this caller passes: only the handed-on values when it hands some on.
+        let named: Vec<(&str, &str)> = if through.is_empty() {
+            args.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect()
+        } else {
+            through
+                .iter()
+                .map(|(n, a, _)| (n.as_str(), a.as_str()))
+                .collect()
+        };
+        let shown = named
+            .iter()
+            .map(|(_, a)| *a)
+            .collect::<Vec<_>>()
+            .join("`, `");
+        let received = named
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join("`, `");
+        hops.push((next, Some(shown), received, callee.name.clone()));
+        let through: Vec<String> = through.into_iter().map(|(_, _, root)| root).collect();
+        match caller_fn {
+            Some(cf) if !through.is_empty() => {
+                names = through;
+                callee = cf;
+                at = next;
+            }
+            _ => break,
+        }
     }
-    let (fname, here, score) = (
-        f.name.clone(),
-        format!("{}:{}", first.file, first.line),
-        first.score,
+    let Some(&(origin, ref origin_arg, _, _)) = hops.last() else {
+        return;
+    };
+    // A call that was found and computes the value is where the value was chosen.
+    let confirmed = origin_arg.is_some();
+    let origin_score = if tainted.strong && confirmed {
+        (site_score + 0.05).min(0.97)
+    } else {
+        site_score - 0.05
+    };
+    let last = hops.len() - 1;
+    for (k, (idx, arg, param, fname)) in hops.iter().enumerate() {
+        let caller = &mut sites[*idx];
+        caller.reasons.retain(|r| !r.starts_with("in-app frame"));
+        let reason = match (k == last, arg) {
+            (true, Some(arg)) => format!(
+                "call site that passed the bad value: `{arg}` becomes `{param}` of `{fname}`, which panics on it at {here} ({headline}; {})",
+                tainted.how
+            ),
+            (true, None) => format!(
+                "call site that passed the bad value as `{param}` of `{fname}`, which panics on it at {here}"
+            ),
+            (false, arg) => format!(
+                "hands `{}` on unchanged as `{param}` of `{fname}`",
+                arg.as_deref().unwrap_or(param)
+            ),
+        };
+        caller.reasons.insert(0, reason);
+        let score = if k == last {
+            origin_score
+        } else {
+            site_score - 0.1 - 0.01 * k as f64
+        };
+        caller.score = caller.score.max(score);
+        if k == last {
+            caller.expression = arg.clone();
+        }
+    }
+    // The caller passed a local: the `let` that computed it is where the value was made.
+    let Some(arg) = origin_arg.as_deref().and_then(rust::bare_name) else {
+        return;
+    };
+    let caller = &sites[origin];
+    let Some(src) = &caller.rust else { return };
+    let Some(cf) = src.enclosing_fn(caller.line) else {
+        return;
+    };
+    let Some(binding) = src.binding_before(cf, arg, caller.line) else {
+        return;
+    };
+    let reason = format!(
+        "computes `{arg}`, which the call at {}:{} passes on to the panic at {here}",
+        caller.file, caller.line
     );
-    let name = name.clone();
-    let caller = &mut sites[1];
-    caller.score = caller.score.max(score - 0.05);
-    caller.reasons.retain(|r| !r.starts_with("in-app frame"));
-    caller.reasons.insert(
-        0,
-        format!("call site that passed the bad value as `{name}` of `{fname}`, which panics on it at {here}"),
-    );
+    let extra = Site {
+        frame: caller.frame,
+        file: caller.file.clone(),
+        line: binding.line,
+        info: None,
+        function: caller.function.clone(),
+        source: None,
+        rust: None,
+        score: origin_score - 0.03,
+        factor: caller.factor,
+        expression: Some(arg.to_string()),
+        none_name: None,
+        panic: None,
+        in_closure: false,
+        reasons: vec![reason],
+    };
+    sites.push(extra);
+}
+
+/// The site of the frame that called `sites[at]`'s fn: the next one up the stack, past the
+/// frames of the fn itself when `sites[at]` is a closure in it (`Option::map(|x| …)`).
+fn next_caller(sites: &[Site], at: usize) -> Option<usize> {
+    let key = |s: &Site| {
+        s.rust
+            .as_ref()
+            .and_then(|r| r.enclosing_fn(s.line))
+            .map(|f| (s.file.clone(), f.start_line))
+    };
+    let here = key(&sites[at])?;
+    let mut i = at + 1;
+    while sites[at].in_closure && i < sites.len() && key(&sites[i]).as_ref() == Some(&here) {
+        i += 1;
+    }
+    (i < sites.len() && sites[i].frame > sites[at].frame).then_some(i)
 }
 
 /// The argument expression that the caller's line passes for `callee`'s parameter.
@@ -214,6 +385,10 @@ fn sites(repo: &Path, index: &RepoIndex, trace: &ParsedTrace) -> Vec<Site> {
         let Ok(text) = std::fs::read_to_string(repo.join(&file)) else {
             continue;
         };
+        if !super::paths::line_exists(&text, frame.line) {
+            // A line past the end: the path matched the wrong file.
+            continue;
+        }
         let mut site = Site {
             frame: i,
             line: frame.line,
@@ -222,6 +397,9 @@ fn sites(repo: &Path, index: &RepoIndex, trace: &ParsedTrace) -> Vec<Site> {
             source: None,
             rust: None,
             none_name: None,
+            panic: None,
+            in_closure: frame.function.contains("{{closure}}")
+                || frame.function.contains("{closure"),
             score: 0.0,
             factor: 1.0,
             expression: None,

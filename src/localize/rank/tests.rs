@@ -167,3 +167,112 @@ fn a_recently_changed_line_gains() {
         notify.reason
     );
 }
+
+const RUST_CHAIN: &str = "pub fn fit(total: usize, pad: usize) -> usize {
+    total - pad
+}
+
+pub fn layout(width: usize) -> usize {
+    fit(width, 4)
+}
+
+pub fn run(cols: usize) -> usize {
+    let width = cols / 2;
+    layout(width)
+}
+
+pub fn grow(n: usize) -> usize {
+    let m = n + 1;
+    m * 1000
+}
+
+pub fn start() -> usize {
+    grow(usize::MAX / 2)
+}
+";
+
+fn rust_trace(message: &str, frames: &[(&str, &str, u32)]) -> String {
+    let mut t = format!(
+        "thread 'main' panicked at src/lib.rs:{}:5:\n{message}\nstack backtrace:\n   0: rust_begin_unwind\n             at /rustc/abc/library/std/src/panicking.rs:645:5\n   1: core::panicking::panic\n             at /rustc/abc/library/core/src/panicking.rs:127:5\n",
+        frames[0].2
+    );
+    for (i, (func, file, line)) in frames.iter().enumerate() {
+        t.push_str(&format!(
+            "   {}: app::{func}\n             at /build/app/{file}:{line}:5\n",
+            i + 2
+        ));
+    }
+    t
+}
+
+#[test]
+fn rust_a_parameter_operand_is_followed_to_the_call_that_computed_it() {
+    let repo = repo_with(&[
+        ("src/lib.rs", RUST_CHAIN),
+        ("src/other.rs", "fn main() {\n}\n"),
+    ]);
+    let trace = rust_trace(
+        "attempt to subtract with overflow",
+        &[
+            ("fit", "src/lib.rs", 2),
+            ("layout", "src/lib.rs", 6),
+            ("run", "src/lib.rs", 11),
+            // Past the end of src/other.rs: the wrong file, so no candidate.
+            ("main", "src/other.rs", 50),
+        ],
+    );
+    let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
+    assert_eq!(lines(&loc), [11, 10, 2, 6]);
+    let top = &loc.candidates[0];
+    assert!(
+        top.reason.contains("`width` becomes `width` of `layout`"),
+        "{}",
+        top.reason
+    );
+    assert!(loc.candidates[1].reason.contains("computes `width`"));
+    assert!(loc.candidates[3]
+        .reason
+        .contains("hands `width` on unchanged as `total` of `fit`"));
+    assert!(loc.candidates.iter().all(|c| c.file == "src/lib.rs"));
+}
+
+#[test]
+fn rust_an_overflow_computed_from_a_parameter_keeps_the_site_first() {
+    let repo = repo_with(&[("src/lib.rs", RUST_CHAIN)]);
+    let trace = rust_trace(
+        "attempt to multiply with overflow",
+        &[("grow", "src/lib.rs", 16), ("start", "src/lib.rs", 20)],
+    );
+    let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
+    assert_eq!(lines(&loc), [16, 20]);
+    assert!(
+        loc.candidates[1]
+            .reason
+            .contains("`usize::MAX / 2` becomes `n` of `grow`"),
+        "{}",
+        loc.candidates[1].reason
+    );
+    assert!(loc.candidates[1]
+        .reason
+        .contains("`m` (line 15) is computed from the parameter `n`"));
+}
+
+#[test]
+fn rust_a_failed_assert_on_parameters_blames_the_caller() {
+    let src = "pub fn index_of(x: u16, width: u16) -> usize {\n    assert!(\n        x < width,\n        \"outside: {}\",\n        x\n    );\n    x as usize\n}\n\npub fn draw(n: u16) {\n    index_of(n + 1, 10);\n}\n";
+    let repo = repo_with(&[("src/lib.rs", src)]);
+    let trace = rust_trace(
+        "outside: 12",
+        &[("index_of", "src/lib.rs", 2), ("draw", "src/lib.rs", 11)],
+    );
+    let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
+    assert_eq!(lines(&loc), [11, 2]);
+    assert!(
+        loc.candidates[1]
+            .reason
+            .contains("fails when `x < width` is false"),
+        "{}",
+        loc.candidates[1].reason
+    );
+    assert_eq!(loc.candidates[1].expression.as_deref(), Some("x < width"));
+}

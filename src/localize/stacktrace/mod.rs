@@ -58,7 +58,9 @@ impl fmt::Display for TraceLanguage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
     /// The path exactly as printed (absolute, container or build path); see
-    /// [`crate::localize::paths`] for the mapping to a repository file.
+    /// [`crate::localize::paths`] for the mapping to a repository file. A dependency frame
+    /// that turns out to be the repository's own crate (`cargo install`ed from the registry)
+    /// holds its repository path instead, after [`crate::localize::localize_detailed`].
     pub file: String,
     /// 1-based line number.
     pub line: u32,
