@@ -15,7 +15,9 @@ pub struct RcaArgs {
     /// Wide CSV: `time` (unix seconds), then one `<service>_<metric>` column per series.
     #[arg(long)]
     pub metrics: PathBuf,
-    /// Dependency graph: a YAML service catalog, or traces (OTLP JSON or Jaeger JSON).
+    /// Dependency graph: a YAML service catalog, traces (OTLP JSON or Jaeger JSON), or a
+    /// Neo4j server (`bolt://host:7687`; credentials from NEO4J_USER and NEO4J_PASSWORD;
+    /// needs a build with `--features neo4j`).
     #[arg(long)]
     pub graph: Option<PathBuf>,
     /// When the anomaly began (unix seconds); estimated from the data when left out.
@@ -48,16 +50,26 @@ pub fn load_graph(path: &Path) -> anyhow::Result<DependencyGraph> {
     )?)
 }
 
-pub fn analyse(args: &RcaArgs) -> anyhow::Result<RcaReport> {
+/// The graph `--graph` names: a Neo4j server, or a file.
+async fn graph_of(location: &Path) -> anyhow::Result<DependencyGraph> {
+    let text = location.to_string_lossy();
+    if crate::rca::neo4j::is_neo4j_uri(&text) {
+        let user = std::env::var("NEO4J_USER").unwrap_or_else(|_| "neo4j".to_string());
+        let password = std::env::var("NEO4J_PASSWORD").unwrap_or_default();
+        return Ok(crate::rca::neo4j::load(&text, &user, &password).await?);
+    }
+    load_graph(location)
+}
+
+pub fn analyse(args: &RcaArgs, graph: Option<&DependencyGraph>) -> anyhow::Result<RcaReport> {
     let file = args.metrics.display().to_string();
     let text = std::fs::read_to_string(&args.metrics)
         .with_context(|| format!("cannot read the metrics {file}"))?;
     let table = MetricTable::parse_csv(&text, &file)?;
-    let graph = args.graph.as_deref().map(load_graph).transpose()?;
     Ok(rank_table(
         &table,
         args.anomaly_start,
-        graph.as_ref(),
+        graph,
         &RankOptions {
             anomaly_threshold: args.threshold,
             ..RankOptions::default()
@@ -67,7 +79,11 @@ pub fn analyse(args: &RcaArgs) -> anyhow::Result<RcaReport> {
 }
 
 pub async fn run(args: RcaArgs) -> anyhow::Result<ExitCode> {
-    let report = analyse(&args)?;
+    let graph = match &args.graph {
+        Some(location) => Some(graph_of(location).await?),
+        None => None,
+    };
+    let report = analyse(&args, graph.as_ref())?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.ranking)?),
         Format::Text => print!("{}", text(&report)),

@@ -134,6 +134,12 @@ impl DependencyGraph {
         Ok(graph)
     }
 
+    /// Sets what a service is (`database`, `cache`, `queue`); adds it if it is new.
+    pub fn set_kind(&mut self, name: &str, kind: &str) {
+        let node = self.insert_service(name, None);
+        self.graph[node].kind = Some(kind.to_string());
+    }
+
     /// Adds a service, or sets the criticality of one already there.
     pub fn add_service(&mut self, name: &str, criticality: Option<f64>) {
         self.insert_service(name, criticality);

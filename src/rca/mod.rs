@@ -5,6 +5,7 @@
 
 pub mod baro;
 pub mod graph;
+pub mod neo4j;
 pub mod rank;
 pub mod simulate;
 
