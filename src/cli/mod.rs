@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod heal;
 pub mod localize;
 pub mod locks;
 pub mod policy;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole incident → PR → canary → close loop on embedded defaults.
     Demo(demo::DemoArgs),
+    /// Heal the incident an incident bundle (alerts, logs, traces) describes.
+    Heal(heal::HealArgs),
     /// Check or inspect the audit chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
+            Command::Heal(args) => heal::run(args).await,
             Command::Audit(cmd) => audit::run(cmd).await,
             Command::Pr(cmd) => pr::run(cmd).await,
             Command::Canary(cmd) => canary::run(cmd).await,

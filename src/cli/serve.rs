@@ -47,7 +47,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         "missing (deliveries are verified, recorded and parsed only)"
     };
-    let app = server::app::build::from_config(&config)
+    // Built under the JSON logger, so its startup warnings reach the log.
+    let build = server::app::build::from_config(&config);
+    let app = tracing::instrument::WithSubscriber::with_subscriber(build, dispatch.clone())
         .await
         .context("cannot start the GitHub App")?
         .map(Arc::new);

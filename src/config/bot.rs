@@ -72,6 +72,9 @@ pub struct BotConfigFile {
     /// `owner/name` repositories to act on besides those installation events name.
     #[serde(default)]
     pub repositories: Vec<String>,
+    /// Where people are paged; without it every notification is only a log line.
+    #[serde(default)]
+    pub notify: Option<super::notify::NotifyFile>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -99,6 +102,8 @@ pub struct BotConfig {
     /// `None`: the embedded default policies.
     pub policies_dir: Option<PathBuf>,
     pub sources: Sources,
+    /// The configured notification channels; `Default`: none (log only).
+    pub notify: super::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -224,7 +229,14 @@ impl BotConfig {
                     .to_string(),
             ));
         }
+        let notify =
+            super::notify::NotifyConfig::from_file(file.notify, base, &super::notify::process_env)
+                .map_err(|error| BotConfigError::Field {
+                    path: shown.to_string(),
+                    error,
+                })?;
         Ok(BotConfig {
+            notify,
             sources,
             listen,
             state_dir: base.join(file.state_dir),
@@ -265,6 +277,7 @@ mod tests {
             redis_url: None,
             policies_dir: None,
             sources: Sources::default(),
+            notify: Default::default(),
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }

@@ -10,6 +10,7 @@ pub mod freeze;
 pub mod gates;
 pub mod glob;
 pub mod locks;
+pub mod notify;
 pub mod policy;
 pub mod protected_paths;
 pub mod repo;

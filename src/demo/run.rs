@@ -127,6 +127,7 @@ async fn concurrent_second_incident(demo: &Demo, first: &Incident) -> anyhow::Re
             summary: format!("{:.1}% of checkouts fail", order * 100.0),
         }],
         pattern: None,
+        confidence: None,
     };
     let orchestrator = demo.orchestrator.clone();
     let spec = OperationSpec {

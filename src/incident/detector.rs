@@ -159,6 +159,7 @@ pub fn incidents(
                 detected_at: now,
                 signals,
                 pattern,
+                confidence: None,
             }
         })
         .collect()

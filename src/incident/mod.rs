@@ -1,6 +1,7 @@
 //! What healbot acts on: an incident, the signals that raised it and how bad it is. Every later
 //! stage starts from an [`Incident`]; nothing here knows about those stages.
 
+pub mod bundle;
 pub mod detector;
 pub mod file;
 pub mod pattern;
@@ -78,6 +79,18 @@ pub enum Signal {
         fingerprint: String,
         summary: String,
     },
+    /// Spans of `service` that ended in error; `origin` is the service of the deepest erroring
+    /// span of those traces, where the error began.
+    ErrorSpan {
+        service: String,
+        /// The first erroring span's operation name.
+        span: String,
+        /// How many of the service's spans erred.
+        errors: u64,
+        origin: String,
+        #[serde(default)]
+        message: Option<String>,
+    },
 }
 
 impl Signal {
@@ -85,7 +98,8 @@ impl Signal {
         match self {
             Signal::Metric { service, .. }
             | Signal::ErrorLog { service, .. }
-            | Signal::Alert { service, .. } => service,
+            | Signal::Alert { service, .. }
+            | Signal::ErrorSpan { service, .. } => service,
         }
     }
 }
@@ -101,6 +115,10 @@ pub struct Incident {
     pub detected_at: i64,
     pub signals: Vec<Signal>,
     pub pattern: Option<PatternMatch>,
+    /// How far independent kinds of signal agree on `service`, in [0, 1] (see
+    /// [`bundle::confidence`]). Absent from incidents recorded before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
 }
 
 impl Incident {

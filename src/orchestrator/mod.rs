@@ -4,6 +4,7 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
+mod argo;
 mod conflicts;
 mod deliver;
 mod escalation;

@@ -313,6 +313,7 @@ impl AlertGrouper {
                     detected_at,
                     signals: vec![signal(alert, &service, common_annotations)],
                     pattern: None,
+                    confidence: None,
                 };
                 let i = self.incidents.len();
                 self.incidents.push(GroupedIncident {

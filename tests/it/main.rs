@@ -20,9 +20,12 @@ mod signals;
 #[allow(dead_code)]
 mod support;
 
+mod argo_app;
 mod delivery;
 mod github_app;
 mod github_workspace;
+mod heal;
 mod localize_eval;
+mod notify_app;
 mod revert;
 mod safety;

@@ -204,6 +204,7 @@ async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
             confidence: 0.9,
             evidence: "QueuePool limit of size 10 overflow 0 reached".into(),
         }),
+        confidence: None,
     };
     let orchestrator = &demo.orchestrator;
     let id = orchestrator

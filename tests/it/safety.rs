@@ -284,6 +284,7 @@ async fn three_failures_in_a_row_pause_for_a_person() {
                 detected_at: 1_795_800_000 + n,
                 signals: vec![],
                 pattern: None,
+                confidence: None,
             };
             let spec = OperationSpec {
                 incident,

@@ -28,6 +28,7 @@ fn config(state: &Path) -> BotConfig {
         sources: Default::default(),
         redis_url: None,
         policies_dir: None,
+        notify: Default::default(),
     }
 }
 

@@ -182,6 +182,8 @@ pub struct AppOptions {
     pub repo_config: Option<String>,
     /// The dependency catalog instead of the embedded one.
     pub catalog: Option<PathBuf>,
+    /// Notification channels (`healbot.yaml`'s `notify:`); none (log only) by default.
+    pub notify: Option<healbot::config::notify::NotifyConfig>,
 }
 
 pub struct App {
@@ -262,6 +264,7 @@ impl App {
                 catalog: options.catalog.clone(),
                 ..Sources::default()
             },
+            notify: options.notify.clone().unwrap_or_default(),
         };
         let production = Arc::new(ScriptedProduction::default());
         let app = Arc::new(

@@ -13,7 +13,8 @@ use crate::coord::lock::LockManager;
 use crate::coord::Journal;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
-use crate::notify::LogNotifier;
+use crate::notify::router::RoutingNotifier;
+use crate::notify::Notifier;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
@@ -99,13 +100,14 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
+    let notifier = notifier(config, &policies)?;
     let orchestrator = Arc::new(Orchestrator {
         journal,
         forge: github.clone(),
         locks,
         metrics,
         logs,
-        notifier: Arc::new(LogNotifier::new()),
+        notifier,
         workspaces: github.clone(),
         reproducer: None,
         graph: Arc::new(graph),
@@ -120,4 +122,24 @@ pub async fn assemble(
         &config.state_dir,
         repos,
     )?))
+}
+
+/// Routes by the escalation policy to the channels `healbot.yaml`'s `notify:` configures. Every
+/// notification is also a log line; one routed to a channel without configuration reaches only
+/// the log (with a warning each time), so say so once at startup too.
+fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn Notifier>> {
+    let mut router = RoutingNotifier::new(policies.escalation.clone());
+    for (channel, notifier) in config.notify.notifiers()? {
+        router = router.with_channel(channel, notifier);
+    }
+    let missing = router.unconfigured();
+    if !missing.is_empty() {
+        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            channels = %missing.join(", "),
+            "the escalation policy routes to channels healbot.yaml's notify: does not configure; \
+             their notifications reach only the log"
+        );
+    }
+    Ok(Arc::new(router))
 }

@@ -4,6 +4,7 @@
 //! events are tracked. Operations are driven by tasks of their own ([`drivers`]).
 
 mod alerts;
+mod argo;
 pub mod build;
 mod configs;
 mod drivers;
@@ -195,5 +196,9 @@ impl DeliveryHandler for AppHandler {
 
     async fn handle_alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
         self.alertmanager(delivery).await
+    }
+
+    async fn handle_argo(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        self.argo(delivery).await
     }
 }

@@ -1,0 +1,132 @@
+//! `healbot heal --incident FILE`: heals the incident an incident bundle describes (alerts, log
+//! lines, traces, optional metrics and deploys; see `incident::bundle`). It exists so that an
+//! on-call person can hand healbot what they have without wiring up live signal sources: the
+//! bundle becomes one incident with a confidence, which then runs through the same pipeline as
+//! `healbot demo --incident` on the embedded payment-service.
+
+use crate::demo::{DemoOptions, Scenario};
+use crate::incident::bundle::{self, Bundle};
+use crate::incident::{Incident, Signal};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct HealArgs {
+    /// The incident bundle (YAML or JSON): alertmanager, logs, traces, metrics, deploys.
+    #[arg(long)]
+    pub incident: PathBuf,
+    /// Where the run keeps its repository, forge, audit log and worktrees
+    /// (default: a new directory under the system temp dir).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Stop when the fix PR waits for review, so that you approve it with `healbot pr`.
+    #[arg(long)]
+    pub pause_for_review: bool,
+    /// Requests per measuring interval of the embedded traffic.
+    #[arg(long, default_value_t = 600)]
+    pub requests: usize,
+}
+
+pub async fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
+    if args.requests < 100 {
+        anyhow::bail!("--requests must be at least 100 for the canary judge to have samples");
+    }
+    // Read and check the bundle before anything is set up, so a bad file leaves nothing behind.
+    let now = chrono::Utc::now().timestamp();
+    let (bundle, incident) = bundle::load(&args.incident, now)?;
+    summary(&bundle, &incident);
+    let workdir = args.workdir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "healbot-heal-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        ))
+    });
+    let outcome = crate::demo::run(DemoOptions {
+        scenario: Scenario::PaymentNull,
+        workdir,
+        requests: args.requests,
+        seed: 7,
+        canary_wait: Duration::ZERO,
+        pause_for_review: args.pause_for_review,
+        resume: false,
+        incident: Some(incident),
+    })
+    .await?;
+    if let Some(pr) = outcome.waiting_for_review {
+        println!(
+            "PR #{} waits for review: approve it with `healbot pr`",
+            pr.0
+        );
+    }
+    Ok(if outcome.as_expected {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("the incident did not end healed: {:?}", outcome.operations);
+        ExitCode::FAILURE
+    })
+}
+
+/// What the bundle amounts to, before the pipeline runs.
+fn summary(bundle: &Bundle, incident: &Incident) {
+    println!("healbot heal — incident bundle");
+    println!("  incident:   {}", incident.id);
+    println!("  service:    {}", incident.service);
+    println!("  severity:   {}", incident.severity);
+    println!("  title:      {}", incident.title);
+    let kinds: Vec<String> = bundle::count_by_kind(&incident.signals)
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!("  signals:    {}", kinds.join(", "));
+    let (c, agree, disagree) = bundle::confidence(&incident.signals, &incident.service);
+    let mut why = format!("{} of {} kinds agree", agree.len(), bundle::KINDS.len());
+    if !agree.is_empty() {
+        why.push_str(&format!(": {}", agree.join(", ")));
+    }
+    if !disagree.is_empty() {
+        why.push_str(&format!("; pointing elsewhere: {}", disagree.join(", ")));
+    }
+    println!(
+        "  confidence: {:.0}% ({why})",
+        incident.confidence.unwrap_or(c) * 100.0
+    );
+    match &incident.pattern {
+        Some(p) => println!(
+            "  pattern:    {} ({:.0}%): {}",
+            p.pattern.id(),
+            p.confidence * 100.0,
+            p.evidence
+        ),
+        None => println!("  pattern:    none recognised"),
+    }
+    let origin = incident.signals.iter().find_map(|s| match s {
+        Signal::ErrorSpan { origin, .. } => Some(origin.as_str()),
+        _ => None,
+    });
+    if let Some(origin) = origin {
+        let erring: Vec<&str> = incident
+            .signals
+            .iter()
+            .filter_map(|s| match s {
+                Signal::ErrorSpan { service, .. } => Some(service.as_str()),
+                _ => None,
+            })
+            .collect();
+        println!(
+            "  traces:     errors begin in {origin} (erring spans in {})",
+            erring.join(", ")
+        );
+    }
+    for d in bundle::recent_deploys(bundle, &incident.service, incident.detected_at) {
+        println!(
+            "  deploy:     {} revision {} {} s before detection",
+            d.service,
+            d.revision,
+            incident.detected_at - d.at
+        );
+    }
+    println!();
+}

@@ -1,0 +1,166 @@
+//! Argo-managed mode through the GitHub App: Argo Rollouts' notifications posted to
+//! `/webhooks/argo` are mirrored on the fix PR with their audit footer, an abort makes healbot
+//! write Git back (stable image at weight 0 on main, revert PR, `RolledBack`), and a
+//! notification about a Rollout no operation deploys changes nothing.
+
+use crate::support::app::{review, App, AppOptions, REPO};
+use healbot::coord::OpState;
+use serde_json::{json, Value};
+
+const ARGO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/argo");
+
+/// The embedded policies with a canary judge that wants more samples than the harness's
+/// production gives, so the first canary step is Inconclusive and the operation waits there.
+fn patient_policies(root: &std::path::Path) -> std::path::PathBuf {
+    let dir = root.join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == "canary.yaml" {
+            assert!(text.contains("min_samples: 10\n"));
+            text = text.replace("min_samples: 10\n", "min_samples: 100\n");
+        }
+        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+    }
+    dir
+}
+
+/// An operation merged and paused at its 10% canary step, as Argo runs the rollout.
+async fn deploying() -> App {
+    let state = tempfile::tempdir().unwrap();
+    let policies = patient_policies(state.path());
+    let mut t = App::start_in(
+        state,
+        AppOptions {
+            policies_dir: Some(policies),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let head = t.head(1).await;
+    t.production.heal();
+    t.deliver(
+        "pull_request_review",
+        "r-1",
+        &review(1, "alice", "approved", &head, 1),
+    )
+    .await;
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Inconclusive**",
+    ]);
+    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    t
+}
+
+/// Posts `testdata/argo/<name>` about the Rollout `rollout` and waits until it is handled.
+async fn notify(t: &mut App, name: &str, rollout: &str) {
+    let text = std::fs::read_to_string(format!("{ARGO}/{name}")).unwrap();
+    let mut body: Value = serde_json::from_str(&text).unwrap();
+    body["rollout"] = json!(rollout);
+    body["namespace"] = json!("payments");
+    let resp = reqwest::Client::new()
+        .post(t.url("/webhooks/argo"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    t.deliveries += 1;
+    t.settle().await;
+}
+
+fn manifest_on_main(t: &App) -> String {
+    let main_sha = t.fake.branch(REPO, "main").unwrap();
+    t.fake.file(REPO, &main_sha, "deploy/rollout.yaml").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_notification_is_mirrored_on_the_pr_and_audited() {
+    let mut t = deploying().await;
+    notify(&mut t, "step-completed.json", "payment-service").await;
+    let comments = t.fake.bot_comments();
+    let last = comments.last().unwrap();
+    assert!(
+        last.contains("`payments/payment-service` revision 7 finished canary step 2")
+            && last.contains("(canary at 10% of traffic)")
+            && last.contains("<sub>healbot audit · seq"),
+        "{last}"
+    );
+    t.fake
+        .expect_comments(&["revision 7 finished canary step 2"]);
+    // Argo (or a retry) sending it again changes nothing.
+    notify(&mut t, "step-completed.json", "payment-service").await;
+    t.fake.expect_comments(&[]);
+    let argo: Vec<(String, String)> = t
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(_, a)| a.starts_with("argo."))
+        .collect();
+    assert_eq!(
+        argo,
+        [("healbot".to_string(), "argo.step_completed".to_string())]
+    );
+    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_writes_git_back_to_the_stable_image() {
+    let mut t = deploying().await;
+    let before = manifest_on_main(&t);
+    let image = before.lines().find(|l| l.contains("image:")).unwrap();
+    assert!(!image.contains("v1.4.2"), "the canary is on main: {image}");
+    assert!(before.contains("setWeight: 10"), "{before}");
+    notify(&mut t, "aborted.json", "payment-service").await;
+    t.fake.expect_comments(&[
+        "Argo Rollouts aborted `payments/payment-service` revision 7",
+        "Rolled back: `v1.4.2` is stable again",
+    ]);
+    assert_eq!(t.states().await, [OpState::RolledBack]);
+    let manifest = manifest_on_main(&t);
+    let image = manifest.lines().find(|l| l.contains("image:")).unwrap();
+    assert!(image.contains("payment-service:v1.4.2"), "{manifest}");
+    assert!(manifest.contains("setWeight: 0"), "{manifest}");
+    assert_eq!(t.fake.pr_numbers(REPO), vec![1, 2], "the revert PR");
+    let reasons: Vec<String> = t.operations().await[0]
+        .history
+        .iter()
+        .map(|h| h.2.clone())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("Argo Rollouts aborted payment-service: RolloutAborted")),
+        "{reasons:#?}"
+    );
+    let actions = t.audit_actions().await;
+    for action in ["argo.aborted", "deploy.rolled_back", "notify.sent"] {
+        assert!(
+            actions.iter().any(|(_, a)| a == action),
+            "{action}: {actions:#?}"
+        );
+    }
+    t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_for_an_unknown_rollout_changes_nothing() {
+    let mut t = deploying().await;
+    let manifest = manifest_on_main(&t);
+    let actions = t.audit_actions().await.len();
+    notify(&mut t, "aborted.json", "checkout").await;
+    notify(&mut t, "step-completed.json", "checkout").await;
+    t.fake.expect_comments(&[]);
+    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    assert_eq!(manifest_on_main(&t), manifest);
+    assert_eq!(t.audit_actions().await.len(), actions);
+    assert_eq!(t.fake.pr_numbers(REPO), vec![1]);
+    t.fake.assert_clean();
+}
