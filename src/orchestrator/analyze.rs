@@ -169,7 +169,7 @@ impl Orchestrator {
     pub(crate) async fn analyze(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let spec = Self::spec(op)?;
         let rca: RcaReport = self
-            .stage_output(op, "rca", || self.root_cause(&spec.incident.service))
+            .stage_output(op, "rca", || self.root_cause(&spec.incident, &op.id))
             .await?;
         let trace: Option<String> = self
             .stage_output(op, "trace", || async {
@@ -198,7 +198,8 @@ impl Orchestrator {
             .pattern
             .clone()
             .unwrap_or_else(|| classify(&trace));
-        let min_confidence = self.policies.risk.strategy.min_confidence;
+        let policies = self.policies_for(&spec).await?;
+        let min_confidence = policies.risk.strategy.min_confidence;
         if pattern.confidence < min_confidence {
             return self
                 .escalate(
@@ -319,7 +320,7 @@ impl Orchestrator {
                     confidence: patch.confidence * pattern.confidence,
                     blast_radius,
                 };
-                Ok(FixPlan::new(choice, &input, &self.policies.risk))
+                Ok(FixPlan::new(choice, &input, &policies.risk))
             })
             .await?;
         self.transition(
@@ -501,9 +502,16 @@ impl Orchestrator {
 
     /// Ranks services by their error rate against the SLO (a ratio of 3 or more is
     /// anomalous), then by the graph: an anomalous service with healthy dependencies is the cause.
-    async fn root_cause(&self, symptom: &str) -> Result<RcaReport, OrchestratorError> {
+    /// Two more kinds of evidence count: the service where the incident's error spans begin
+    /// (the deepest erroring span), and a deploy of a service shortly before the incident.
+    async fn root_cause(
+        &self,
+        incident: &crate::incident::Incident,
+        op: &crate::coord::OperationId,
+    ) -> Result<RcaReport, OrchestratorError> {
+        const ANOMALOUS: f64 = 3.0;
         let slo = self.policies.gates.error_budget.slo_error_rate;
-        let evidence: Vec<ServiceEvidence> = self
+        let mut evidence: Vec<ServiceEvidence> = self
             .metrics
             .health()
             .await?
@@ -522,9 +530,29 @@ impl Orchestrator {
                 metric: "error_rate".into(),
             })
             .collect();
+        evidence.extend(span_origins(incident, ANOMALOUS));
+        // A deploy does not make a healthy service anomalous; it makes an anomalous one the
+        // likelier cause.
+        for (service, age) in self.recent_deploys(op).await {
+            let worst = evidence
+                .iter()
+                .filter(|e| e.service == service)
+                .map(|e| e.score)
+                .fold(0.0, f64::max);
+            if worst >= ANOMALOUS {
+                evidence.push(ServiceEvidence {
+                    score: worst * 1.5,
+                    detail: Some(format!(
+                        "{service} is anomalous and was deployed {age} s before this incident"
+                    )),
+                    service,
+                    metric: "recent_deploy".into(),
+                });
+            }
+        }
         let options = RankOptions {
-            anomaly_threshold: 3.0,
-            symptom: Some(symptom.to_string()),
+            anomaly_threshold: ANOMALOUS,
+            symptom: Some(incident.service.clone()),
         };
         rank(&self.graph, &evidence, &options).map_err(|e| OrchestratorError::stage("rca", e))
     }
@@ -544,6 +572,67 @@ impl Orchestrator {
         )
         .await;
         Ok(())
+    }
+}
+
+/// A deploy this recent (seconds) is evidence against the deployed service.
+const RECENT_DEPLOY_SECS: i64 = 30 * 60;
+
+/// The services the incident's error spans say the errors began in, as evidence: anomalous
+/// at least, more so the more erring spans point there.
+fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
+    let mut by_origin: std::collections::BTreeMap<&str, u64> = Default::default();
+    for s in &incident.signals {
+        if let crate::incident::Signal::ErrorSpan { origin, errors, .. } = s {
+            *by_origin.entry(origin.as_str()).or_default() += errors;
+        }
+    }
+    by_origin
+        .into_iter()
+        .map(|(origin, errors)| ServiceEvidence {
+            score: anomalous * (1.0 + (errors as f64).ln_1p() / 10.0),
+            detail: Some(format!(
+                "the incident's error spans begin in {origin} ({errors} erring spans)"
+            )),
+            service: origin.to_string(),
+            metric: "error_span_origin".into(),
+        })
+        .collect()
+}
+
+impl Orchestrator {
+    /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
+    /// in seconds. One pass over the log and the operations.
+    async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
+        let entries = self.journal.store().entries().await.unwrap_or_default();
+        let times: std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> = entries
+            .iter()
+            .filter_map(|e| {
+                let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
+                Some((e.seq, t.with_timezone(&chrono::Utc)))
+            })
+            .collect();
+        let now = chrono::Utc::now();
+        let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
+        for op in self.journal.operations().await {
+            if &op.id == except {
+                continue;
+            }
+            let Some(service) = op.artifact::<RcaReport>("rca").map(|r| r.root_cause) else {
+                continue;
+            };
+            for (seq, state, _) in &op.history {
+                if let (OpState::Deploying(_), Some(t)) = (state, times.get(seq)) {
+                    let age = (now - *t).num_seconds().max(0);
+                    let slot = latest.entry(service.clone()).or_insert(age);
+                    *slot = (*slot).min(age);
+                }
+            }
+        }
+        latest
+            .into_iter()
+            .filter(|(_, age)| *age <= RECENT_DEPLOY_SECS)
+            .collect()
     }
 }
 
@@ -574,5 +663,49 @@ mod tests {
             "no fix passed validation: template python.none-guard at app.py:3: failed \
              validation: `pytest` failed"
         );
+    }
+
+    #[test]
+    fn error_spans_point_at_where_the_errors_begin() {
+        let span = |service: &str, origin: &str, errors| crate::incident::Signal::ErrorSpan {
+            service: service.into(),
+            span: "POST /pay".into(),
+            errors,
+            origin: origin.into(),
+            message: None,
+        };
+        let incident = crate::incident::Incident {
+            id: crate::incident::IncidentId("i".into()),
+            service: "api-gateway".into(),
+            severity: crate::incident::Severity::High,
+            title: "t".into(),
+            detected_at: 0,
+            signals: vec![
+                span("api-gateway", "payment-service", 4),
+                span("order-service", "payment-service", 3),
+            ],
+            pattern: None,
+            confidence: None,
+        };
+        let evidence = span_origins(&incident, 3.0);
+        assert_eq!(evidence.len(), 1);
+        assert_eq!(evidence[0].service, "payment-service");
+        assert!(evidence[0].score >= 3.0, "anomalous: {}", evidence[0].score);
+        assert!(evidence[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("7 erring spans"));
+        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+            crate::demo::setup::CATALOG,
+            "catalog.yaml",
+        )
+        .unwrap();
+        let options = RankOptions {
+            anomaly_threshold: 3.0,
+            symptom: Some("api-gateway".into()),
+        };
+        let report = rank(&graph, &evidence, &options).unwrap();
+        assert_eq!(report.root_cause, "payment-service");
     }
 }

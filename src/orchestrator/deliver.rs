@@ -65,6 +65,24 @@ impl Orchestrator {
 
     /// Validates a fix of one or more files in a fresh copy of the base revision: every
     /// changed file re-parses, then the repository's check command passes.
+    /// The policies for this operation's repository: the global set, tightened by the
+    /// repository's `policy:` section (which can never loosen it).
+    pub(crate) async fn policies_for(
+        &self,
+        spec: &OperationSpec,
+    ) -> Result<std::sync::Arc<crate::config::PolicySet>, OrchestratorError> {
+        let config = self.repo_config(spec).await?;
+        match &config.policy {
+            None => Ok(self.policies.clone()),
+            Some(p) => p
+                .apply_to(&self.policies)
+                .map(std::sync::Arc::new)
+                .map_err(|e| {
+                    OrchestratorError::stage("config", format!(".github/healbot.yml: {e}"))
+                }),
+        }
+    }
+
     pub(crate) async fn validate(
         &self,
         op: &Operation,

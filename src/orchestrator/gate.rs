@@ -66,7 +66,8 @@ impl Orchestrator {
             .any(|(_, s, _)| *s == OpState::PausedForHumanReview);
         if !overridden {
             let ctx = self.gate_context(op, &service, changed).await?;
-            let report: GateReport = gates::evaluate_policies(&ctx, &self.policies);
+            let policies = self.policies_for(&spec).await?;
+            let report: GateReport = gates::evaluate_policies(&ctx, &policies);
             self.journal.artifact(&op.id, "gates", &report).await?;
             match report.verdict {
                 GateVerdict::Block => {

@@ -26,6 +26,7 @@ mod github_app;
 mod github_workspace;
 mod heal;
 mod localize_eval;
+mod neo4j;
 mod notify_app;
 mod revert;
 mod safety;

@@ -466,3 +466,48 @@ async fn waiting_for_a_person_escalates_at_15_30_and_60_minutes() {
     assert_eq!(steps.len(), 3, "{steps:?}");
     t.fake.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_can_tighten_the_policy_but_not_loosen_it() {
+    let config = |policy: &str| {
+        format!(
+            "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\"]
+validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+policy:
+  {policy}
+"
+        )
+    };
+    // Stricter than the global 70%: the 92% sure None dereference is not sure enough here.
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(config("min_confidence: 0.95")),
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    assert_eq!(t.states().await, [OpState::Escalated]);
+    let reason = reason_of_last(&t).await;
+    assert!(reason.contains("92% < 95%"), "{reason}");
+    t.fake.assert_clean();
+
+    // Looser than the global policy: refused, naming the field.
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(config("min_confidence: 0.5")),
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    assert_eq!(t.states().await, [OpState::Failed]);
+    let reason = reason_of_last(&t).await;
+    assert!(reason.contains("policy.min_confidence"), "{reason}");
+    assert!(t.fake.pr_numbers(REPO).is_empty());
+    t.fake.assert_clean();
+}

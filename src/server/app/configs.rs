@@ -3,6 +3,7 @@
 //! on a PR that edits it, so a broken config is caught before it merges.
 
 use crate::config::repo::{RepoConfig, REPO_CONFIG_PATH};
+use crate::config::PolicySet;
 use crate::forge::github::{CheckConclusion, CheckRunSpec, GithubForge};
 use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
 use std::collections::HashMap;
@@ -92,6 +93,7 @@ impl RepoConfigs {
         repo: &RepoRef,
         base: &str,
         head: &CommitSha,
+        policies: &PolicySet,
     ) -> Result<bool, ForgeError> {
         let new = self
             .forge
@@ -107,7 +109,18 @@ impl RepoConfigs {
                 format!("{REPO_CONFIG_PATH} removed"),
                 "Once this merges, healbot stops acting on this repository.".to_string(),
             ),
-            Some(text) => match RepoConfig::parse(&text, REPO_CONFIG_PATH) {
+            Some(text) => match RepoConfig::parse(&text, REPO_CONFIG_PATH).and_then(|c| {
+                // A repository may tighten the global policies, never loosen them.
+                match &c.policy {
+                    Some(p) => p.apply_to(policies).map(|_| c).map_err(|error| {
+                        crate::config::RepoConfigError::Invalid {
+                            file: REPO_CONFIG_PATH.to_string(),
+                            error,
+                        }
+                    }),
+                    None => Ok(c),
+                }
+            }) {
                 Ok(config) => (
                     CheckConclusion::Success,
                     format!("{REPO_CONFIG_PATH} is valid"),

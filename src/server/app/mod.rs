@@ -135,7 +135,7 @@ impl AppHandler {
                     &base.sha
                 };
                 self.configs
-                    .check_pr(&repo, base, &head)
+                    .check_pr(&repo, base, &head, &self.orchestrator.policies)
                     .await
                     .map_err(other)?;
             }
