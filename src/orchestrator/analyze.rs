@@ -605,13 +605,7 @@ impl Orchestrator {
     /// in seconds. One pass over the log and the operations.
     async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
         let entries = self.journal.store().entries().await.unwrap_or_default();
-        let times: std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> = entries
-            .iter()
-            .filter_map(|e| {
-                let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
-                Some((e.seq, t.with_timezone(&chrono::Utc)))
-            })
-            .collect();
+        let times = super::report::entry_times(&entries);
         let now = chrono::Utc::now();
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for op in self.journal.operations().await {

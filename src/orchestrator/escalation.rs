@@ -6,7 +6,6 @@ use super::{Orchestrator, OrchestratorError};
 use crate::notify::{Notification, NotificationKind};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::collections::HashMap;
 
 impl Orchestrator {
     /// Sends every escalation step that is due at `now`; returns how many went out.
@@ -21,15 +20,13 @@ impl Orchestrator {
         if waiting.is_empty() {
             return Ok(0);
         }
-        let times: HashMap<u64, DateTime<Utc>> = self
+        let entries = self
             .journal
             .store()
             .entries()
             .await
-            .map_err(crate::coord::JournalError::from)?
-            .into_iter()
-            .filter_map(|e| Some((e.seq, DateTime::parse_from_rfc3339(&e.ts).ok()?.into())))
-            .collect();
+            .map_err(crate::coord::JournalError::from)?;
+        let times = super::report::entry_times(&entries);
         let mut sent = 0;
         for op in waiting {
             // The wait began with the transition into the current state.

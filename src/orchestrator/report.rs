@@ -251,6 +251,19 @@ pub(crate) struct ServiceHistory {
     pub incidents_last_hour: u32,
 }
 
+/// When each audit entry was written, by seq: operations keep seqs, the log keeps times.
+pub(crate) fn entry_times(
+    entries: &[AuditEntry],
+) -> std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
+            Some((e.seq, t.with_timezone(&chrono::Utc)))
+        })
+        .collect()
+}
+
 pub(crate) async fn service_history(
     journal: &Journal,
     service: &str,
@@ -273,13 +286,7 @@ pub(crate) async fn service_history(
         .collect();
     ops.sort_by_key(|op| op.history.first().map(|h| h.0));
     // One pass over the log, not one per lookup: the history grows with every operation.
-    let times: std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> = entries
-        .iter()
-        .filter_map(|e| {
-            let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
-            Some((e.seq, t.with_timezone(&chrono::Utc)))
-        })
-        .collect();
+    let times = entry_times(&entries);
     let ts_of = |seq: u64| times.get(&seq).copied();
     let mut h = ServiceHistory::default();
     for op in ops.iter().rev() {
