@@ -1,6 +1,6 @@
 //! `healbot demo`: the whole loop on embedded defaults, with a timeline at the end.
 
-use crate::demo::{DemoOptions, Scenario};
+use crate::demo::{DemoOptions, PrometheusOptions, Scenario};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +33,19 @@ pub struct DemoArgs {
     /// Heal this recorded incident (JSON, as in testdata/incidents/) instead of detecting one.
     #[arg(long, conflicts_with = "resume")]
     pub incident: Option<PathBuf>,
+    /// Read health, canary samples and the SLO window from the Prometheus at this URL, which
+    /// must scrape the demo's exporter (--exporter-listen) every second. Traffic, logs and
+    /// reproduction stay embedded.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Where the demo serves its traffic as Prometheus metrics (`/metrics`), with --prometheus.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "prometheus",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub exporter_listen: String,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -55,16 +68,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             chrono::Utc::now().format("%Y%m%d%H%M%S")
         ))
     });
-    let outcome = crate::demo::run(DemoOptions {
-        scenario: args.scenario,
-        workdir,
-        requests: args.requests,
-        seed: args.seed,
-        canary_wait: Duration::from_secs_f64(args.canary_wait),
-        pause_for_review: args.pause_for_review,
-        resume: args.resume,
-        incident,
-    })
+    let prometheus = args.prometheus.map(|url| PrometheusOptions {
+        url,
+        exporter_listen: args.exporter_listen,
+    });
+    let outcome = crate::demo::run_with(
+        DemoOptions {
+            scenario: args.scenario,
+            workdir,
+            requests: args.requests,
+            seed: args.seed,
+            canary_wait: Duration::from_secs_f64(args.canary_wait),
+            pause_for_review: args.pause_for_review,
+            resume: args.resume,
+            incident,
+        },
+        prometheus,
+    )
     .await?;
     Ok(if outcome.as_expected {
         ExitCode::SUCCESS

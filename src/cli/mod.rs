@@ -7,6 +7,7 @@ pub mod demo;
 pub mod heal;
 pub mod localize;
 pub mod locks;
+pub mod ops;
 pub mod policy;
 pub mod pr;
 pub mod rca;
@@ -54,6 +55,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List or free locks on the shared Redis backend (runbook).
     Locks(locks::LocksArgs),
+    /// List operations or steer one by id as a person (runbook, e.g. when GitHub is down).
+    #[command(subcommand)]
+    Ops(ops::OpsCommand),
     /// Rank the services of a metrics CSV by how likely each is the root cause.
     Rca(rca::RcaArgs),
 }
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Locks(args) => locks::run(args).await,
             Command::Rca(args) => rca::run(args).await,
+            Command::Ops(cmd) => ops::run(cmd).await,
         }
     });
     match result {

@@ -53,6 +53,8 @@ pub struct EmbeddedCluster {
     seed: AtomicU64,
     last_errors: Mutex<Vec<ErrorLogLine>>,
     served_lock: Mutex<()>,
+    /// Where measured production traffic is also counted for Prometheus, when it is scraped.
+    exporter: std::sync::OnceLock<std::sync::Arc<super::exporter::Exporter>>,
 }
 
 fn metrics_err(e: impl std::fmt::Display) -> SignalError {
@@ -66,7 +68,43 @@ impl EmbeddedCluster {
             seed: AtomicU64::new(seed),
             last_errors: Mutex::new(Vec::new()),
             served_lock: Mutex::new(()),
+            exporter: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Counts every production request from now on in `exporter` as well; its series start
+    /// at zero now. Reproductions are not production traffic and are not counted.
+    pub fn export_to(&self, exporter: std::sync::Arc<super::exporter::Exporter>) {
+        for service in [self.cfg.service.as_str(), "order-service", "user-service"] {
+            exporter.register(service, "stable");
+        }
+        exporter.register(&self.cfg.service, "canary");
+        exporter.register("postgres_primary", "stable");
+        let _ = self.exporter.set(exporter);
+    }
+
+    /// The service's requests by track, its callers' requests (as `health` models them) and
+    /// the database calls, into the exporter.
+    fn export(&self, stable: &TrafficRun, canary: Option<&TrafficRun>) {
+        let Some(e) = self.exporter.get() else {
+            return;
+        };
+        for (run, track) in std::iter::once((stable, "stable")).chain(canary.map(|c| (c, "canary")))
+        {
+            for r in &run.requests {
+                let seconds = r.latency_ms / 1000.0;
+                e.observe(&self.cfg.service, track, r.ok, seconds);
+                e.observe(&r.caller, "stable", r.ok, seconds);
+                if r.db_ms > 0.0 {
+                    e.observe("postgres_primary", "stable", true, r.db_ms / 1000.0);
+                }
+            }
+        }
+    }
+
+    /// The modelled request rate of the service.
+    pub fn requests_per_second(&self) -> f64 {
+        self.cfg.requests_per_second
     }
 
     fn status_path(&self) -> PathBuf {
@@ -265,6 +303,7 @@ impl MetricsSource for EmbeddedCluster {
         let runs: Vec<&TrafficRun> = std::iter::once(&stable).chain(canary.as_ref()).collect();
         self.remember_errors(&runs);
         self.count_served(&runs)?;
+        self.export(&stable, canary.as_ref());
         let db: Vec<f64> = runs
             .iter()
             .flat_map(|r| r.requests.iter().map(|q| q.db_ms))
@@ -300,6 +339,7 @@ impl MetricsSource for EmbeddedCluster {
         })?;
         self.remember_errors(&[&stable, &canary]);
         self.count_served(&[&stable, &canary])?;
+        self.export(&stable, Some(&canary));
         Ok(CanaryObservation {
             weight: status.weight,
             baseline: samples(&stable),

@@ -5,12 +5,14 @@
 //! production code path.
 
 pub mod cluster;
+pub mod exporter;
 mod print;
+pub mod prometheus;
 mod run;
 pub(crate) mod setup;
 pub mod traffic;
 
-pub use run::{run, DemoOptions, DemoOutcome};
+pub use run::{run, run_with, DemoOptions, DemoOutcome, PrometheusOptions};
 
 use crate::audit::FileAuditStore;
 use crate::config::policy::PolicySet;
@@ -163,9 +165,28 @@ impl Demo {
         })
     }
 
+    /// Reads health, canary samples and the SLO window from Prometheus at `link` (which scrapes
+    /// the demo's exporter) instead of the embedded cluster; traffic, logs and reproduction
+    /// stay embedded.
+    pub fn read_metrics_from(mut self, link: prometheus::PrometheusLink) -> anyhow::Result<Demo> {
+        let metrics = prometheus::PrometheusDemoMetrics::new(
+            link,
+            self.cluster.clone(),
+            &self.session.service,
+            &self.orchestrator.policies,
+            Duration::from_millis(self.session.canary_wait_ms),
+            self.cluster.requests_per_second(),
+        );
+        let mut orchestrator = Arc::try_unwrap(self.orchestrator)
+            .map_err(|_| anyhow::anyhow!("the demo's orchestrator is already in use"))?;
+        orchestrator.metrics = Arc::new(metrics);
+        self.orchestrator = Arc::new(orchestrator);
+        Ok(self)
+    }
+
     /// One measuring interval of production traffic through the detection rules.
     pub async fn detect(&self, id_prefix: &str) -> anyhow::Result<Vec<Incident>> {
-        let health = self.cluster.health().await?;
+        let health = self.orchestrator.metrics.health().await?;
         let logs = self.cluster.error_logs(&self.session.service).await?;
         let firings =
             crate::incident::detector::evaluate(&health, &self.orchestrator.policies.detection);

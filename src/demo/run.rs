@@ -23,6 +23,13 @@ pub struct DemoOptions {
     pub incident: Option<Incident>,
 }
 
+/// `healbot demo --prometheus URL`: where Prometheus is and where its exporter listens.
+#[derive(Debug, Clone)]
+pub struct PrometheusOptions {
+    pub url: String,
+    pub exporter_listen: String,
+}
+
 /// How the demo ended, per operation.
 #[derive(Debug, Clone)]
 pub struct DemoOutcome {
@@ -34,7 +41,22 @@ pub struct DemoOutcome {
 }
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
+    run_with(opts, None).await
+}
+
+/// [`run`], with the metrics read from Prometheus when `prometheus` is given.
+pub async fn run_with(
+    opts: DemoOptions,
+    prometheus: Option<PrometheusOptions>,
+) -> anyhow::Result<DemoOutcome> {
     let started = Instant::now();
+    // Prometheus is checked, and scrapes the exporter, before anything is set up.
+    let link = match &prometheus {
+        Some(p) => {
+            Some(super::prometheus::PrometheusLink::connect(&p.url, &p.exporter_listen).await?)
+        }
+        None => None,
+    };
     let demo = if opts.resume {
         Demo::open(&opts.workdir).await?
     } else {
@@ -50,6 +72,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
             auto_review: !opts.pause_for_review,
         };
         Demo::create(&opts.workdir, session).await?
+    };
+    let demo = match link {
+        Some(link) => {
+            let (url, addr) = (link.url.clone(), link.exporter_addr);
+            let demo = demo.read_metrics_from(link)?;
+            println!("metrics: Prometheus at {url} (scraping the demo's traffic from http://{addr}/metrics)");
+            demo
+        }
+        None => demo,
     };
     super::print::header(&demo, opts.resume);
     let start_ts = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
@@ -106,7 +137,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoOutcome> {
 /// first operation holds payment-service's lock. It is opened and driven in the background;
 /// the reviewer approves the first PR once the second is seen blocked on the lock.
 async fn concurrent_second_incident(demo: &Demo, first: &Incident) -> anyhow::Result<()> {
-    let health = crate::signals::MetricsSource::health(demo.cluster.as_ref()).await?;
+    let health = demo.orchestrator.metrics.health().await?;
     let order = health
         .iter()
         .find(|h| h.service == "order-service")

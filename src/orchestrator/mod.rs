@@ -9,6 +9,7 @@ mod conflicts;
 mod deliver;
 mod escalation;
 mod gate;
+mod ops;
 mod overrides;
 mod pr_events;
 mod report;

@@ -52,6 +52,11 @@ pub trait DeliveryHandler: Send + Sync + 'static {
         tracing::info!(id = %delivery.id, "argo delivery recorded; no handler yet");
         Ok(())
     }
+
+    /// The orchestrator whose audit log and locks `/metrics` reports KPIs on, if any.
+    fn kpi_source(&self) -> Option<std::sync::Arc<crate::orchestrator::Orchestrator>> {
+        None
+    }
 }
 
 /// One installation of the app and the repositories it may touch.

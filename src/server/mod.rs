@@ -7,6 +7,7 @@ pub mod app;
 pub mod delivery_log;
 pub mod events;
 pub mod handler;
+pub mod kpis;
 pub mod metrics;
 mod routes;
 pub mod signature;
@@ -98,12 +99,21 @@ pub async fn serve_on(
         Some(h) => h,
         None => Arc::new(InstallationTracker::open(&config.state_dir)?),
     };
+    let kpis = handler
+        .kpi_source()
+        .map(|o| Arc::new(kpis::KpiSource::new(o.journal.clone(), o.locks.clone())));
     let metrics = Arc::new(Metrics::default());
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let dispatch = options.log.clone();
     let worker = worker::spawn(rx, handler, log.clone(), metrics.clone(), dispatch.clone());
     worker::requeue(pending, tx.clone(), log.clone(), metrics.clone());
-    let state = Arc::new(routes::AppState::new(&config, log, metrics.clone(), tx));
+    let state = Arc::new(routes::AppState::new(
+        &config,
+        log,
+        metrics.clone(),
+        tx,
+        kpis,
+    ));
     let app = routes::router(state, dispatch);
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -5,6 +5,7 @@
 use super::delivery_log::{valid_id, DeliveryLog, Recorded, Source};
 use super::events::GithubEvent;
 use super::handler::{GithubDelivery, RawDelivery};
+use super::kpis::KpiSource;
 use super::metrics::{Metrics, Outcome};
 use super::signature;
 use super::worker::Job;
@@ -33,6 +34,8 @@ pub(crate) struct AppState {
     queue: mpsc::Sender<Job>,
     credentials_present: bool,
     next_id: AtomicU64,
+    /// The app's KPIs from the audit log; `None` without an app.
+    kpis: Option<Arc<KpiSource>>,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
         log: Arc<DeliveryLog>,
         metrics: Arc<Metrics>,
         queue: mpsc::Sender<Job>,
+        kpis: Option<Arc<KpiSource>>,
     ) -> AppState {
         AppState {
             secrets: config.webhook_secrets.clone(),
@@ -49,6 +53,7 @@ impl AppState {
             queue,
             credentials_present: config.github_credentials_present(),
             next_id: AtomicU64::new(0),
+            kpis,
         }
     }
 
@@ -261,9 +266,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    if let Some(kpis) = &state.kpis {
+        text.push_str(&kpis.render().await);
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

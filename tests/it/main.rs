@@ -21,12 +21,16 @@ mod signals;
 mod support;
 
 mod argo_app;
+mod chart;
 mod delivery;
+mod demo_prometheus;
 mod github_app;
 mod github_workspace;
 mod heal;
+mod kpis;
 mod localize_eval;
 mod neo4j;
 mod notify_app;
+mod ops;
 mod revert;
 mod safety;

@@ -201,4 +201,8 @@ impl DeliveryHandler for AppHandler {
     async fn handle_argo(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
         self.argo(delivery).await
     }
+
+    fn kpi_source(&self) -> Option<Arc<Orchestrator>> {
+        Some(self.orchestrator.clone())
+    }
 }

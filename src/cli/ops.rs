@@ -1,0 +1,270 @@
+//! `healbot ops`: the runbook's view of operations, over the state directory `healbot serve` (or
+//! a demo) writes. `list` reads the audit log without taking it, so it works next to a running
+//! server; `approve`, `pause`, `resume` and `rollback` act as a named person through the
+//! orchestrator's override path, for when GitHub is down or the operation has no PR yet. They
+//! append to the log, so they refuse to run while a server holds it.
+
+use crate::audit::AuditEntry;
+use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
+use crate::coord::state::fold_all;
+use crate::coord::{Operation, OperationId};
+use crate::forge::{HealCommand, PrNumber, BOT_AUTHOR};
+use crate::orchestrator::Orchestrator;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum OpsCommand {
+    /// List operations, oldest first: id, state, service, PR, age.
+    List(ListArgs),
+    /// Approve an operation's fix PR at its current head: healbot merges it and canaries it.
+    Approve(ActArgs),
+    /// Pause an operation until someone resumes it.
+    Pause(ActArgs),
+    /// Resume a paused operation where it stopped.
+    Resume(ActArgs),
+    /// Roll back an operation's change.
+    Rollback(ActArgs),
+}
+
+/// Where the state is: shared by every `healbot ops` subcommand.
+#[derive(Args)]
+pub struct StateArgs {
+    /// The state directory (its `audit.jsonl`) [default: the config's `state_dir`, else
+    /// `.healbot`].
+    #[arg(long, env = "HEALBOT_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// The bot's configuration (`healbot.yaml`), to reach GitHub for a `serve` state directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only operations that have not finished.
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Args)]
+pub struct ActArgs {
+    /// The operation id (`op-…`, as `healbot ops list` shows it).
+    pub id: String,
+    /// Who you are [default: $USER, else `operator`].
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+pub async fn run(cmd: OpsCommand) -> anyhow::Result<ExitCode> {
+    let (args, command) = match cmd {
+        OpsCommand::List(args) => return list(args),
+        OpsCommand::Approve(args) => (args, HealCommand::Approve),
+        OpsCommand::Pause(args) => (args, HealCommand::Pause),
+        OpsCommand::Resume(args) => (args, HealCommand::Resume),
+        OpsCommand::Rollback(args) => (args, HealCommand::Rollback),
+    };
+    act(args, command).await
+}
+
+fn load_config(path: &Path) -> anyhow::Result<BotConfig> {
+    let env_secret = std::env::var(WEBHOOK_SECRET_ENV).ok();
+    Ok(BotConfig::load(path, env_secret.as_deref())?)
+}
+
+fn state_dir(args: &StateArgs) -> anyhow::Result<PathBuf> {
+    Ok(match (&args.state, &args.config) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(config)) => load_config(config)?.state_dir,
+        (None, None) => PathBuf::from(".healbot"),
+    })
+}
+
+/// Reads the log without the appender's lock, as `audit verify` does.
+fn read_log(state: &Path) -> anyhow::Result<Vec<AuditEntry>> {
+    let path = state.join("audit.jsonl");
+    let file = std::fs::File::open(&path).with_context(|| {
+        format!(
+            "{} has no audit log; pass the state directory with --state or --config",
+            state.display()
+        )
+    })?;
+    let mut entries = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(&line) {
+            Ok(entry) => entries.push(entry),
+            // A torn last line (a crash mid-append) is not part of the log yet.
+            Err(_) if line.ends_with('}') => bail!(
+                "{} line {}: not an audit entry; run `healbot audit verify`",
+                path.display(),
+                i + 1
+            ),
+            Err(_) => break,
+        }
+    }
+    Ok(entries)
+}
+
+fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let state = state_dir(&args.state)?;
+    let entries = read_log(&state)?;
+    let folded = fold_all(&entries).context("folding the audit log")?;
+    let mut ops: Vec<Operation> = folded
+        .into_values()
+        .filter(|op| !args.open || !op.state.is_terminal())
+        .collect();
+    ops.sort_by_key(|op| op.history.first().map(|h| h.0));
+    if ops.is_empty() {
+        println!("no operations in {}", state.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render_list(&ops, &entries, chrono::Utc::now()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_list(
+    ops: &[Operation],
+    entries: &[AuditEntry],
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let rows: Vec<[String; 5]> = ops
+        .iter()
+        .map(|op| {
+            let opened = op.history.first().map(|h| h.0);
+            let age = entries
+                .iter()
+                .find(|e| Some(e.seq) == opened)
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.ts).ok())
+                .map_or("-".to_string(), |t| age((now - t.to_utc()).num_seconds()));
+            let service = op.opened["incident"]["service"]
+                .as_str()
+                .unwrap_or("-")
+                .to_string();
+            let pr = op
+                .effect::<PrNumber>(&format!("{}/pr", op.id))
+                .map_or("-".to_string(), |pr| pr.to_string());
+            [op.id.0.clone(), op.state.to_string(), service, pr, age]
+        })
+        .collect();
+    let header = ["ID", "STATE", "SERVICE", "PR", "AGE"].map(String::from);
+    let mut widths = [0; 5];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn acting_person(actor: Option<&str>) -> anyhow::Result<String> {
+    let name = match actor {
+        Some(name) if name.trim().is_empty() => bail!("--as needs a name"),
+        Some(name) => name.trim().to_string(),
+        None => std::env::var("USER")
+            .ok()
+            .map(|user| user.trim().to_string())
+            .filter(|user| !user.is_empty())
+            .unwrap_or_else(|| "operator".to_string()),
+    };
+    if name.eq_ignore_ascii_case(BOT_AUTHOR) || name.ends_with("[bot]") {
+        bail!("`{name}` is a bot; act as a person with --as NAME");
+    }
+    Ok(name)
+}
+
+/// The orchestrator on the state directory: a demo's (local forge) when it holds a demo,
+/// else the GitHub App's built from `--config`.
+async fn orchestrator(args: &StateArgs) -> anyhow::Result<Arc<Orchestrator>> {
+    let state = state_dir(args)?;
+    let busy = || {
+        format!(
+            "cannot open {}/audit.jsonl for appending; if `healbot serve` runs on it, act \
+             through GitHub (/heal on the PR) or stop the server first",
+            state.display()
+        )
+    };
+    if state.join("session.json").is_file() {
+        let demo = crate::demo::Demo::open(&state).await.with_context(busy)?;
+        return Ok(demo.orchestrator);
+    }
+    let Some(config) = &args.config else {
+        bail!(
+            "{} is not a demo work directory; pass --config healbot.yaml so that healbot can \
+             reach the forge",
+            state.display()
+        );
+    };
+    let mut config = load_config(config)?;
+    config.state_dir = state.clone();
+    let app = crate::server::app::build::from_config(&config)
+        .await
+        .with_context(busy)?
+        .context("healbot.yaml has no GitHub App credentials (github: and its key) or no prometheus source")?;
+    Ok(app.orchestrator().clone())
+}
+
+async fn act(args: ActArgs, command: HealCommand) -> anyhow::Result<ExitCode> {
+    let actor = acting_person(args.actor.as_deref())?;
+    let orchestrator = orchestrator(&args.state).await?;
+    if actor.eq_ignore_ascii_case(&orchestrator.settings.actor) {
+        bail!("`{actor}` is healbot itself; act as a person with --as NAME");
+    }
+    let id = OperationId(args.id.clone());
+    if orchestrator.journal.operation(&id).await.is_err() {
+        bail!("no operation {id}; `healbot ops list` shows them");
+    }
+    for line in orchestrator
+        .override_operation(&id, &actor, command)
+        .await?
+    {
+        println!("{line}");
+    }
+    let state = orchestrator.journal.state(&id).await?;
+    println!("{id}: {state}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_short() {
+        assert_eq!(age(5), "5s");
+        assert_eq!(age(600), "10m");
+        assert_eq!(age(3 * 3600), "3h");
+        assert_eq!(age(3 * 86_400), "3d");
+        assert_eq!(age(-4), "0s");
+    }
+}

@@ -1,0 +1,155 @@
+//! `healbot ops` through the real binary on a demo work directory that waits for review: the
+//! operation is listed as AwaitingReview, `ops pause` pauses it, `ops approve` merges and
+//! completes it, with the person as actor in an audit chain that still verifies.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn healbot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(args)
+        .env_remove("HEALBOT_FAILPOINT")
+        .env_remove("HEALBOT_STATE")
+        .output()
+        .expect("run healbot")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = healbot(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The one operation's row in `ops list`: (id, state).
+fn only_row(state: &Path) -> (String, String) {
+    let listed = ok(&["ops", "list", "--state", state.to_str().unwrap()]);
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(listed.starts_with("ID"), "{listed}");
+    let cells: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(cells[2], "payment-service", "{listed}");
+    assert_eq!(cells[3], "#1", "{listed}");
+    (cells[0].to_string(), cells[1].to_string())
+}
+
+#[test]
+fn a_person_pauses_then_approves_by_operation_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().to_str().unwrap();
+    ok(&[
+        "demo",
+        "--workdir",
+        workdir,
+        "--requests",
+        "200",
+        "--pause-for-review",
+    ]);
+    let (id, state) = only_row(dir.path());
+    assert!(id.starts_with("op-"), "{id}");
+    assert_eq!(state, "AwaitingReview");
+
+    let paused = ok(&["ops", "pause", &id, "--state", workdir, "--as", "alice"]);
+    assert!(paused.contains("alice paused"), "{paused}");
+    assert_eq!(only_row(dir.path()).1, "PausedForHumanReview");
+    let open = ok(&["ops", "list", "--open", "--state", workdir]);
+    assert!(open.contains(&id), "{open}");
+
+    let bot = healbot(&["ops", "approve", &id, "--state", workdir, "--as", "healbot"]);
+    assert!(!bot.status.success(), "{}", text(&bot));
+    let unknown = healbot(&[
+        "ops", "approve", "op-nope", "--state", workdir, "--as", "alice",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no operation op-nope"),
+        "{}",
+        text(&unknown)
+    );
+
+    let approved = ok(&["ops", "approve", &id, "--state", workdir, "--as", "alice"]);
+    assert!(approved.contains("alice approved"), "{approved}");
+    assert!(approved.contains(&format!("{id}: Completed")), "{approved}");
+    assert_eq!(only_row(dir.path()).1, "Completed");
+    let open = ok(&["ops", "list", "--open", "--state", workdir]);
+    assert!(open.contains("no operations"), "{open}");
+
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    for action in ["operation.paused", "review.approved"] {
+        assert!(
+            log.lines().any(|l| l.contains("\"actor\":\"alice\"")
+                && l.contains(&format!("\"action\":\"{action}\""))),
+            "{action}"
+        );
+    }
+    ok(&[
+        "audit",
+        "verify",
+        dir.path().join("audit.jsonl").to_str().unwrap(),
+    ]);
+}
+
+/// An app whose only operation a gate (blast radius) paused before it had a PR.
+async fn paused_by_a_gate() -> (crate::support::app::App, healbot::coord::OperationId) {
+    use crate::support::app::{App, AppOptions, LOG};
+    let mut t = App::start_with(AppOptions {
+        logs: vec![("postgres_primary".into(), LOG.into())],
+        ..AppOptions::default()
+    })
+    .await;
+    t.production.edit(|s| {
+        s.error_rates.insert("postgres_primary".into(), 0.3);
+    });
+    t.alert().await;
+    assert_eq!(
+        t.states().await,
+        [healbot::coord::OpState::PausedForHumanReview]
+    );
+    let id = t.operations().await[0].id.clone();
+    (t, id)
+}
+
+/// A gate paused the operation before it had a PR: `ops` acts on it by id all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_without_a_pr_is_resumed_or_cancelled_by_id() {
+    use crate::support::app::REPO;
+    use healbot::coord::OpState;
+    use healbot::forge::HealCommand;
+
+    let (t, id) = paused_by_a_gate().await;
+    let orchestrator = t.app.orchestrator().clone();
+    let lines = orchestrator
+        .override_operation(&id, "alice", HealCommand::Approve)
+        .await
+        .unwrap();
+    assert!(lines[0].contains("cannot approve"), "{lines:?}");
+    // A person's resume overrides the gate's pause: the fix PR opens and waits for review.
+    let lines = orchestrator
+        .override_operation(&id, "alice", HealCommand::Resume)
+        .await
+        .unwrap();
+    assert!(lines[0].contains("alice resumed"), "{lines:?}");
+    assert_eq!(t.states().await, [OpState::AwaitingReview]);
+    assert_eq!(t.fake.pr_numbers(REPO), vec![1]);
+    let actions = t.audit_actions().await;
+    assert!(actions.contains(&("alice".into(), "operation.resumed".into())));
+
+    let (t, id) = paused_by_a_gate().await;
+    let lines = t
+        .app
+        .orchestrator()
+        .override_operation(&id, "alice", HealCommand::Rollback)
+        .await
+        .unwrap();
+    assert!(lines[0].contains("cancelled"), "{lines:?}");
+    assert_eq!(t.states().await, [OpState::Cancelled]);
+    let actions = t.audit_actions().await;
+    assert!(actions.contains(&("alice".into(), "operation.rollback_requested".into())));
+    assert!(t.fake.pr_numbers(REPO).is_empty());
+}
