@@ -3,7 +3,7 @@
 //! write Git back (stable image at weight 0 on main, revert PR, `RolledBack`), and a
 //! notification about a Rollout no operation deploys changes nothing.
 
-use crate::support::app::{review, App, AppOptions, REPO};
+use crate::support::app::{App, AppOptions, REPO};
 use healbot::coord::OpState;
 use serde_json::{json, Value};
 
@@ -41,14 +41,8 @@ async fn deploying() -> App {
     .await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
-    let head = t.head(1).await;
     t.production.heal();
-    t.deliver(
-        "pull_request_review",
-        "r-1",
-        &review(1, "alice", "approved", &head, 1),
-    )
-    .await;
+    t.approve(1, 1).await;
     t.fake.expect_comments(&[
         "approved",
         "10% of traffic",

@@ -3,7 +3,7 @@
 //! rolled back at once: the manifest returns to the stable image, a revert PR is opened, and a
 //! person is told.
 
-use crate::support::app::{review, App, AppOptions, REPO};
+use crate::support::app::{App, AppOptions, REPO};
 use crate::support::prometheus::serve_http;
 use healbot::coord::OpState;
 use std::sync::Arc;
@@ -11,14 +11,8 @@ use std::sync::Arc;
 /// Approves PR 1 at its head with production healed, and returns the bot's new comments.
 async fn approve(t: &mut App) -> Vec<String> {
     let before = t.fake.bot_comments().len();
-    let head = t.head(1).await;
     t.production.heal();
-    t.deliver(
-        "pull_request_review",
-        "r-1",
-        &review(1, "alice", "approved", &head, 1),
-    )
-    .await;
+    t.approve(1, 1).await;
     t.fake.bot_comments()[before..].to_vec()
 }
 
@@ -207,15 +201,7 @@ async fn config_fix(error: &str, setting: &str, raised: &str) {
     assert_eq!(before, after, "only the one setting changes, comments kept");
     let comments = approve(&mut t).await;
     assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%: **Pass**",
-        "50% of traffic",
-        "Canary at 50%: **Pass**",
-        "100% of traffic",
-        "Verification at 100%",
-    ]);
+    t.expect_full_rollout();
     t.fake.assert_clean();
 }
 

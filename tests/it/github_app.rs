@@ -261,15 +261,7 @@ async fn the_check_run_approve_button_merges() {
     t.production.heal();
     t.deliver("check_run", "b-2", &press("alice")).await;
     assert_eq!(t.state_of_only_operation().await, OpState::Completed);
-    t.fake.expect_comments(&[
-        "@alice approved",
-        "10% of traffic",
-        "Canary at 10%: **Pass**",
-        "50% of traffic",
-        "Canary at 50%: **Pass**",
-        "100% of traffic",
-        "Verification at 100%",
-    ]);
+    t.expect_full_rollout();
     t.fake.assert_clean();
 }
 

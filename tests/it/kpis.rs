@@ -2,7 +2,7 @@
 //! completes and one that the canary rolls back, the counts and the resolution histogram are
 //! what the log says, and the text is valid Prometheus exposition.
 
-use crate::support::app::{review, App, AppOptions};
+use crate::support::app::{App, AppOptions};
 use healbot::coord::OpState;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,16 +110,6 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     samples
 }
 
-async fn approve(t: &mut App, pr: u64, id: u64) {
-    let head = t.head(pr).await;
-    t.deliver(
-        "pull_request_review",
-        &format!("r-{id}"),
-        &review(pr, "alice", "approved", &head, id),
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +120,7 @@ async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
     let mut t = App::start_in(dir, options).await;
     t.alert().await;
     t.production.heal();
-    approve(&mut t, 1, 1).await;
+    t.approve(1, 1).await;
     assert_eq!(t.states().await, [OpState::Completed]);
 
     // It breaks again; this time the canary is worse than the stable and is rolled back.
@@ -141,7 +131,7 @@ async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
     t.settle().await;
     t.production.heal();
     t.production.edit(|s| s.canary_error_rate = 0.05);
-    approve(&mut t, 2, 2).await;
+    t.approve(2, 2).await;
     assert_eq!(
         t.states().await,
         [OpState::Completed, OpState::RolledBack],

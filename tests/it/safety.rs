@@ -3,7 +3,7 @@
 //! says, with the audit log and the notifications to show for it.
 
 use crate::locks::RedisServer;
-use crate::support::app::{comment, review, App, AppOptions, LOG, REPO};
+use crate::support::app::{comment, App, AppOptions, LOG, REPO};
 use healbot::audit::file::FileAuditStore;
 use healbot::coord::{Journal, OpState, OperationId};
 use healbot::forge::RepoRef;
@@ -163,24 +163,10 @@ async fn cooldown_after_a_deploy_blocks_the_next_fix() {
     let mut t = App::start().await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
-    let head = t.head(1).await;
     t.production.heal();
-    t.deliver(
-        "pull_request_review",
-        "r-1",
-        &review(1, "alice", "approved", &head, 1),
-    )
-    .await;
+    t.approve(1, 1).await;
     assert_eq!(t.states().await, [OpState::Completed]);
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%",
-        "50% of traffic",
-        "Canary at 50%",
-        "100% of traffic",
-        "Verification at 100%",
-    ]);
+    t.expect_full_rollout();
     // Alertmanager says it is over; then it breaks again, too soon after the last deploy.
     t.resolve_alerts_on("payment-service").await;
     assert!(t
@@ -232,37 +218,18 @@ async fn redis_lost_after_the_pr_opens_blocks_the_merge() {
     let mut t = App::start_in(dir, options).await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
-    let head = t.head(1).await;
     let main_before = t.fake.branch(REPO, "main").unwrap();
     redis.stop();
     t.production.heal();
-    t.deliver(
-        "pull_request_review",
-        "r-1",
-        &review(1, "alice", "approved", &head, 1),
-    )
-    .await;
+    t.approve(1, 1).await;
     t.fake
         .expect_comments(&["the lock service is unreachable; nothing was merged or deployed"]);
     assert_eq!(t.states().await, [OpState::AwaitingReview]);
     assert_eq!(t.fake.branch(REPO, "main"), Some(main_before));
     redis.restart();
-    t.deliver(
-        "pull_request_review",
-        "r-2",
-        &review(1, "alice", "approved", &head, 2),
-    )
-    .await;
+    t.approve(1, 2).await;
     assert_eq!(t.states().await, [OpState::Completed]);
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%",
-        "50% of traffic",
-        "Canary at 50%",
-        "100% of traffic",
-        "Verification at 100%",
-    ]);
+    t.expect_full_rollout();
     t.fake.assert_clean();
 }
 
@@ -355,24 +322,10 @@ async fn a_person_pauses_then_approves_and_it_resumes() {
     .await;
     t.fake.expect_comments(&["@alice paused the operation"]);
     assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
-    let head = t.head(1).await;
     t.production.heal();
-    t.deliver(
-        "pull_request_review",
-        "p-2",
-        &review(1, "alice", "approved", &head, 5),
-    )
-    .await;
+    t.approve(1, 5).await;
     assert_eq!(t.states().await, [OpState::Completed]);
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%",
-        "50% of traffic",
-        "Canary at 50%",
-        "100% of traffic",
-        "Verification at 100%",
-    ]);
+    t.expect_full_rollout();
     t.fake.assert_clean();
 }
 

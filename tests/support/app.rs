@@ -19,6 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The bot's comments from an approval to a verified 100%.
+pub const FULL_ROLLOUT: [&str; 7] = [
+    "approved",
+    "10% of traffic",
+    "Canary at 10%: **Pass**",
+    "50% of traffic",
+    "Canary at 50%: **Pass**",
+    "100% of traffic",
+    "Verification at 100%",
+];
+
 pub const SECRET: &str = "app-test-secret";
 pub const REPO: &str = "acme/payment-service";
 pub const FIXTURES: &str = concat!(
@@ -381,6 +392,22 @@ impl App {
             .unwrap();
         assert_eq!(resp.status(), 202);
         self.deliveries += 1;
+    }
+
+    /// Alice approves PR `pr` at its head with review `id`, delivered as GitHub would.
+    pub async fn approve(&mut self, pr: u64, id: u64) {
+        let head = self.head(pr).await;
+        self.deliver(
+            "pull_request_review",
+            &format!("approve-{pr}-{id}"),
+            &review(pr, "alice", "approved", &head, id),
+        )
+        .await;
+    }
+
+    /// Expects the answer to an approval and a rollout that goes all the way.
+    pub fn expect_full_rollout(&self) {
+        self.fake.expect_comments(&FULL_ROLLOUT);
     }
 
     /// Every operation, oldest first.
