@@ -53,9 +53,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the GitHub App")?
         .map(Arc::new);
+    // Several replicas on one Redis take each delivery once.
+    let claims = match &config.redis_url {
+        Some(url) => {
+            let replica = format!(
+                "{}:{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "healbot".into()),
+                std::process::id()
+            );
+            Some(Arc::new(server::claims::DeliveryClaims::connect(
+                url, &replica,
+            )?))
+        }
+        None => None,
+    };
     let options = ServeOptions {
         handler: app.clone().map(|a| a as Arc<dyn server::DeliveryHandler>),
         log: Some(dispatch.clone()),
+        claims,
     };
     let handle = server::serve_on(listener, config, options).await?;
     let clock = match &app {

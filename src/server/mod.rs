@@ -4,6 +4,7 @@
 //! loses nothing, because the delivery log hands unfinished deliveries to the worker on restart.
 
 pub mod app;
+pub mod claims;
 pub mod delivery_log;
 pub mod events;
 pub mod handler;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     pub handler: Option<Arc<dyn DeliveryHandler>>,
     /// A subscriber for every request and the worker (the CLI passes its JSON logger).
     pub log: Option<tracing::Dispatch>,
+    /// Delivery ids claimed in Redis, when several replicas share one webhook URL.
+    pub claims: Option<Arc<claims::DeliveryClaims>>,
 }
 
 /// A running server. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
@@ -113,6 +116,7 @@ pub async fn serve_on(
         metrics.clone(),
         tx,
         kpis,
+        options.claims.clone(),
     ));
     let app = routes::router(state, dispatch);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -2,6 +2,7 @@
 //! recorded durably, queued and answered; nothing slow happens before the response, and no
 //! input can make a route panic: every failure is a status code and a one-line reason.
 
+use super::claims::DeliveryClaims;
 use super::delivery_log::{valid_id, DeliveryLog, Recorded, Source};
 use super::events::GithubEvent;
 use super::handler::{GithubDelivery, RawDelivery};
@@ -36,6 +37,7 @@ pub(crate) struct AppState {
     next_id: AtomicU64,
     /// The app's KPIs from the audit log; `None` without an app.
     kpis: Option<Arc<KpiSource>>,
+    claims: Option<Arc<DeliveryClaims>>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         queue: mpsc::Sender<Job>,
         kpis: Option<Arc<KpiSource>>,
+        claims: Option<Arc<DeliveryClaims>>,
     ) -> AppState {
         AppState {
             secrets: config.webhook_secrets.clone(),
@@ -54,6 +57,7 @@ impl AppState {
             credentials_present: config.github_credentials_present(),
             next_id: AtomicU64::new(0),
             kpis,
+            claims,
         }
     }
 
@@ -179,6 +183,24 @@ async fn github(
         Ok(event) => event.filter(GithubEvent::acts),
         Err(e) => return state.reject(StatusCode::BAD_REQUEST, e),
     };
+    // With replicas, one of them takes a delivery healbot acts on; the others say duplicate.
+    if let (Some(claims), Some(_)) = (&state.claims, &event) {
+        if !state.log.contains(&id) {
+            match claims.claim(&id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    state.metrics.count(Outcome::Duplicate);
+                    tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
+                    return reply(
+                        StatusCode::OK,
+                        "duplicate",
+                        "delivery already received by another replica",
+                    );
+                }
+                Err(e) => return state.reject(StatusCode::SERVICE_UNAVAILABLE, e),
+            }
+        }
+    }
     // Ignored events are recorded too (dedupe, audit), without keeping their body.
     let kept_body = event.as_ref().map(|_| body.clone());
     let recorded = match state
@@ -186,7 +208,13 @@ async fn github(
         .await
     {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => {
+            if let Some(claims) = &state.claims {
+                // Not recorded, so not ours to process: let a retry take it.
+                let _ = claims.release(&id).await;
+            }
+            return response;
+        }
     };
     if recorded == Recorded::Duplicate {
         state.metrics.count(Outcome::Duplicate);

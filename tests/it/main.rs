@@ -32,5 +32,6 @@ mod localize_eval;
 mod neo4j;
 mod notify_app;
 mod ops;
+mod replicas;
 mod revert;
 mod safety;

@@ -182,6 +182,7 @@ async fn replayed_delivery_is_processed_once_even_after_a_restart() {
     let options = ServeOptions {
         handler: Some(recorder.clone()),
         log: None,
+        claims: None,
     };
     let body = std::fs::read(format!("{FIXTURES}/pull_request/opened.payload.json")).unwrap();
     let id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";

@@ -288,6 +288,7 @@ impl App {
         let options = ServeOptions {
             handler: Some(app.clone() as Arc<dyn DeliveryHandler>),
             log: None,
+            claims: None,
         };
         let server = serve_on(listener, config, options).await.unwrap();
         App {

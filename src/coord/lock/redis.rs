@@ -248,7 +248,7 @@ impl RedisLockManager {
 }
 
 /// Hides a password in `redis://user:secret@host` before it reaches a log or an error.
-fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),

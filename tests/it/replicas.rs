@@ -1,0 +1,182 @@
+//! Several `serve` replicas behind one webhook URL, each with its own delivery log, sharing a
+//! real redis-server: every delivery is processed by exactly one of them however often and
+//! wherever it arrives, and without Redis a replica refuses a delivery rather than risk
+//! processing it twice.
+
+use crate::locks::RedisServer;
+use async_trait::async_trait;
+use healbot::config::bot::{BotConfig, Secret};
+use healbot::server::claims::DeliveryClaims;
+use healbot::server::signature::sign;
+use healbot::server::{
+    serve_on, DeliveryHandler, GithubDelivery, HandlerError, Outcome, ServeOptions, ServerHandle,
+};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SECRET: &str = "replica-secret";
+
+/// Every delivery id a replica processed.
+#[derive(Default)]
+struct Processed(Mutex<Vec<String>>);
+
+#[async_trait]
+impl DeliveryHandler for Processed {
+    async fn handle(&self, d: GithubDelivery) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push(d.id);
+        Ok(())
+    }
+}
+
+async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed>) -> ServerHandle {
+    let config = BotConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state.to_path_buf(),
+        webhook_secrets: vec![Secret::new(SECRET)],
+        github: None,
+        sources: Default::default(),
+        redis_url: Some(redis.to_string()),
+        policies_dir: None,
+        notify: Default::default(),
+    };
+    let claims = DeliveryClaims::connect(redis, name).unwrap();
+    let options = ServeOptions {
+        handler: Some(processed),
+        log: None,
+        claims: Some(Arc::new(claims)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, config, options).await.unwrap()
+}
+
+fn body(n: usize) -> Vec<u8> {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github-webhooks/issue_comment/created.payload.json"
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    v["comment"]["id"] = serde_json::json!(n);
+    serde_json::to_vec(&v).unwrap()
+}
+
+async fn post(h: &ServerHandle, id: &str, body: &[u8]) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{}/webhooks/github", h.addr))
+        .header("X-GitHub-Event", "issue_comment")
+        .header("X-GitHub-Delivery", id)
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), body))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_delivery_is_processed_by_exactly_one_replica() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let processed: Vec<Arc<Processed>> = (0..3).map(|_| Arc::default()).collect();
+    let mut replicas = Vec::new();
+    for (i, p) in processed.iter().enumerate() {
+        let state = dir.path().join(format!("replica-{i}"));
+        replicas.push(replica(&state, &redis.url(), &format!("r{i}"), p.clone()).await);
+    }
+    // 200 deliveries, each sent to two or three replicas, some twice to the same one.
+    let distinct = 200;
+    let mut sends = Vec::new();
+    for n in 0..distinct {
+        let id = format!("d-{n}");
+        let body = body(n);
+        for r in [n % 3, (n + 1) % 3, (n * 7) % 3] {
+            sends.push((r, id.clone(), body.clone()));
+        }
+    }
+    let mut accepted = 0;
+    let mut duplicates = 0;
+    for chunk in sends.chunks(30) {
+        let replies = futures_join(chunk, &replicas).await;
+        for status in replies {
+            match status {
+                202 => accepted += 1,
+                200 => duplicates += 1,
+                other => panic!("unexpected status {other}"),
+            }
+        }
+    }
+    assert_eq!(accepted, distinct, "each delivery accepted once");
+    assert_eq!(duplicates, sends.len() - distinct);
+    for h in &replicas {
+        for _ in 0..500 {
+            if h.metrics.queue_depth() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let mut all: Vec<String> = processed
+        .iter()
+        .flat_map(|p| p.0.lock().unwrap().clone())
+        .collect();
+    assert_eq!(all.len(), distinct, "processed exactly once in total");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), distinct);
+    let processed_counts: Vec<u64> = replicas
+        .iter()
+        .map(|h| h.metrics.get(Outcome::Processed))
+        .collect();
+    assert!(
+        processed_counts.iter().all(|c| *c > 0),
+        "the work is spread: {processed_counts:?}"
+    );
+
+    // Without Redis a replica refuses rather than guess, and records nothing.
+    redis.stop();
+    assert_eq!(post(&replicas[0], "d-new", &body(9999)).await, 503);
+    redis.restart();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post(&replicas[0], "d-new", &body(9999)).await;
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202, "taken once Redis is back");
+    for h in replicas {
+        h.shutdown().await.unwrap();
+    }
+}
+
+/// Sends one chunk concurrently; each send goes to its replica.
+async fn futures_join(chunk: &[(usize, String, Vec<u8>)], replicas: &[ServerHandle]) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for (r, id, body) in chunk {
+        let addr = replicas[*r].addr;
+        let (id, body) = (id.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/webhooks/github"))
+                .header("X-GitHub-Event", "issue_comment")
+                .header("X-GitHub-Delivery", id)
+                .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
