@@ -37,6 +37,20 @@ pub struct RepoService {
     /// Checked after the rollout reaches 100%: anything but a 2xx rolls the fix back.
     #[serde(default)]
     pub health_url: Option<String>,
+    /// Who runs the canary steps after the merge.
+    #[serde(default)]
+    pub rollout: RolloutMode,
+}
+
+/// Who moves the canary: healbot, committing each weight and judging between steps, or Argo
+/// Rollouts, running the steps of the Rollout's own strategy while healbot commits only the new
+/// image and follows Argo's notifications (`/webhooks/argo`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutMode {
+    #[default]
+    Healbot,
+    Argo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -192,6 +192,10 @@ impl Orchestrator {
             if op.state.is_waiting() {
                 return Ok(Progress::Waiting(op.state));
             }
+            if matches!(op.state, OpState::Deploying(_)) && Self::argo_managed(&op) {
+                // Argo runs the steps; its notifications move the operation on.
+                return Ok(Progress::Waiting(op.state));
+            }
             if self.settings.stop_at == Some(op.state) {
                 return Ok(Progress::Stopped(op.state));
             }

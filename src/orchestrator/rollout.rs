@@ -20,6 +20,9 @@ pub struct RolloutPlan {
     pub stable_tag: String,
     pub canary_tag: String,
     pub service: String,
+    /// Argo Rollouts runs the steps; healbot waits for its notifications.
+    #[serde(default)]
+    pub argo_managed: bool,
 }
 
 /// What verification at 100% measured.
@@ -37,6 +40,9 @@ impl Orchestrator {
                 .artifact("rca")
                 .ok_or_else(|| OrchestratorError::stage("canary", "no RCA recorded"))?;
             let config = self.repo_config(&spec).await?;
+            let argo_managed = config
+                .service(&rca.root_cause)
+                .is_some_and(|s| s.rollout == crate::config::repo::RolloutMode::Argo);
             let manifest = config
                 .service(&rca.root_cause)
                 .and_then(|s| s.manifests.first())
@@ -67,6 +73,7 @@ impl Orchestrator {
                 stable_tag,
                 canary_tag: merged.short().to_string(),
                 service: rca.root_cause,
+                argo_managed,
             })
         })
         .await
@@ -118,7 +125,17 @@ impl Orchestrator {
         .await
     }
 
+    /// Whether Argo Rollouts runs this operation's steps (healbot then waits in `Deploying`).
+    pub(crate) fn argo_managed(op: &Operation) -> bool {
+        op.artifact::<RolloutPlan>("rollout")
+            .is_some_and(|p| p.argo_managed)
+    }
+
     pub(crate) async fn start_canary(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        let plan = self.rollout_plan(op).await?;
+        if plan.argo_managed {
+            return self.hand_to_argo(op, &plan).await;
+        }
         let first = *self
             .settings
             .canary_steps
@@ -498,5 +515,66 @@ async fn http_health(url: &str) -> (String, bool, String) {
             )
         }
         Err(e) => (name, false, format!("GET {url} failed: {e}")),
+    }
+}
+
+impl Orchestrator {
+    /// Argo-managed: the new image goes into the Rollout (its weights untouched), and Argo runs
+    /// the strategy's steps; healbot follows its notifications until it completes or aborts.
+    async fn hand_to_argo(
+        &self,
+        op: &Operation,
+        plan: &RolloutPlan,
+    ) -> Result<(), OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let guard = self.ensure_lock(op).await?;
+        let sha: CommitSha = self
+            .once(op, "argo/image", |key| async move {
+                self.locks.validate(&guard).await?;
+                let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
+                let updated = RolloutManifest::parse(&text, &plan.manifest)
+                    .and_then(|m| m.with_image_tag(&plan.canary_tag))
+                    .map_err(|e| OrchestratorError::stage("canary", e))?;
+                let branch = self.forge.default_branch(&spec.repo).await?;
+                let change = FileChange {
+                    path: plan.manifest.clone(),
+                    content: Some(updated),
+                };
+                let message = format!(
+                    "deploy({}): {} (Argo Rollouts runs the canary steps)",
+                    plan.service, plan.canary_tag
+                );
+                Ok(self
+                    .forge
+                    .commit(&spec.repo, &branch, &message, &[change], &key)
+                    .await?)
+            })
+            .await?;
+        let pr = Self::pr_of(op)?;
+        self.mirror(
+            op,
+            pr,
+            "argo-handover",
+            "canary.handed_to_argo",
+            json!({"commit": sha, "image_tag": plan.canary_tag}),
+            &format!(
+                "Deploying `{}` (commit {}): Argo Rollouts runs the canary steps of `{}`; \
+                 healbot follows its notifications, verifies at 100% and rolls back on an abort.",
+                plan.canary_tag,
+                sha.short(),
+                plan.manifest
+            ),
+        )
+        .await?;
+        self.transition(
+            op,
+            OpState::Deploying(0),
+            &format!(
+                "{} handed to Argo Rollouts ({})",
+                plan.canary_tag,
+                sha.short()
+            ),
+        )
+        .await
     }
 }

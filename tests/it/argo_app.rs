@@ -158,3 +158,52 @@ async fn a_notification_for_an_unknown_rollout_changes_nothing() {
     assert_eq!(t.fake.pr_numbers(REPO), vec![1]);
     t.fake.assert_clean();
 }
+
+/// `rollout: argo` in `.github/healbot.yml`: after the merge healbot commits only the new image
+/// (Argo's own steps move the weight), waits for Argo, and verifies once Argo says completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argo_managed_services_are_handed_to_argo_and_verified_when_it_completes() {
+    let config = "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\"]
+    rollout: argo
+validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+";
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(config.into()),
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let weight_before = manifest_on_main(&t)
+        .lines()
+        .find(|l| l.contains("setWeight"))
+        .unwrap()
+        .to_string();
+    t.production.heal();
+    t.approve(1, 1).await;
+    t.fake
+        .expect_comments(&["approved", "Argo Rollouts runs the canary steps"]);
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
+    let manifest = manifest_on_main(&t);
+    let image = manifest.lines().find(|l| l.contains("image:")).unwrap();
+    assert!(
+        !image.contains("v1.4.2"),
+        "the new image is on main: {image}"
+    );
+    let weight = manifest.lines().find(|l| l.contains("setWeight")).unwrap();
+    assert_eq!(weight, weight_before, "healbot leaves the weights to Argo");
+
+    notify(&mut t, "completed.json", "payment-service").await;
+    t.fake
+        .expect_comments(&["payment-service", "Verification at 100%"]);
+    assert_eq!(t.states().await, [OpState::Completed]);
+    t.fake.assert_clean();
+}
