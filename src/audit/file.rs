@@ -457,7 +457,7 @@ impl Writer {
     }
 }
 
-fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+pub(crate) fn sort_keys(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::Object(map) => {

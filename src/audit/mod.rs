@@ -6,6 +6,7 @@
 mod entry;
 pub mod file;
 pub mod memory;
+pub mod redis;
 pub mod verify;
 
 pub use entry::{canonical_json, hash_entry, AuditEntry, NewEntry, GENESIS_HASH};

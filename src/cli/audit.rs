@@ -19,8 +19,15 @@ pub enum AuditCommand {
     /// Check the hash chain: exit 0 when it holds, 1 when broken (naming the first broken
     /// entry's seq), 2 when the file cannot be read.
     Verify {
-        /// The audit log (JSONL).
-        file: PathBuf,
+        /// The audit log (JSONL); leave out with --redis.
+        #[arg(required_unless_present = "redis")]
+        file: Option<PathBuf>,
+        /// Verify the chain replicas share on Redis instead of a file.
+        #[arg(long, value_name = "URL", conflicts_with = "file")]
+        redis: Option<String>,
+        /// The chain's name on Redis.
+        #[arg(long, default_value = "main", requires = "redis")]
+        chain: String,
     },
     /// Print the log as a timeline: seq, time, operation, actor, action, short detail.
     Log {
@@ -34,8 +41,29 @@ pub enum AuditCommand {
 
 pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { file } => {
-            let path = file.clone();
+        AuditCommand::Verify {
+            file: None,
+            redis: Some(url),
+            chain,
+        } => {
+            use crate::audit::AuditStore;
+            let entries = match crate::audit::redis::RedisAuditStore::open(&url, &chain, None) {
+                Ok(store) => store.entries().await,
+                Err(e) => Err(e),
+            };
+            match entries {
+                Ok(entries) => Ok(print_verdict(&crate::audit::verify_entries(&entries))),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(EXIT_UNREADABLE))
+                }
+            }
+        }
+        AuditCommand::Verify { file, .. } => {
+            let Some(path) = file else {
+                eprintln!("error: name an audit log file, or --redis URL");
+                return Ok(ExitCode::from(EXIT_UNREADABLE));
+            };
             let outcome = tokio::task::spawn_blocking(move || verify_file(&path)).await?;
             match outcome {
                 Ok(report) => Ok(print_verdict(&report)),

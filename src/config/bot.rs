@@ -57,6 +57,9 @@ pub struct BotConfigFile {
     pub github: Option<GithubAppFile>,
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// Keep the audit chain on Redis (mirrored to the state dir), one chain for all replicas.
+    #[serde(default)]
+    pub audit_on_redis: bool,
     #[serde(default)]
     pub policies_dir: Option<PathBuf>,
     /// Required with `github`: health and canary metrics.
@@ -97,8 +100,9 @@ pub struct BotConfig {
     pub webhook_secrets: Vec<Secret>,
     /// `None` when the app id or key is missing: deliveries are still verified and recorded.
     pub github: Option<GithubApp>,
-    /// Parsed, not used yet (replicas on Redis come later).
+    /// Service locks and delivery claims; the audit chain too with `audit_on_redis`.
     pub redis_url: Option<String>,
+    pub audit_on_redis: bool,
     /// `None`: the embedded default policies.
     pub policies_dir: Option<PathBuf>,
     pub sources: Sources,
@@ -222,6 +226,12 @@ impl BotConfig {
             path: shown.to_string(),
             error,
         })?;
+        if file.audit_on_redis && file.redis_url.is_none() {
+            return Err(field(
+                "audit_on_redis",
+                "needs redis_url: the chain is kept on that Redis".to_string(),
+            ));
+        }
         if github.is_some() && sources.prometheus.is_none() {
             return Err(field(
                 "prometheus",
@@ -243,6 +253,7 @@ impl BotConfig {
             webhook_secrets,
             github,
             redis_url: file.redis_url,
+            audit_on_redis: file.audit_on_redis,
             policies_dir: file.policies_dir.map(|p| base.join(p)),
         })
     }
@@ -275,6 +286,7 @@ mod tests {
             webhook_secrets: vec![s],
             github: None,
             redis_url: None,
+            audit_on_redis: false,
             policies_dir: None,
             sources: Sources::default(),
             notify: Default::default(),

@@ -37,6 +37,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
         github: None,
         sources: Default::default(),
         redis_url: Some(redis.to_string()),
+        audit_on_redis: false,
         policies_dir: None,
         notify: Default::default(),
     };
@@ -179,4 +180,145 @@ async fn futures_join(chunk: &[(usize, String, Vec<u8>)], replicas: &[ServerHand
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// Replicas append to one hash chain on Redis at the same time: the chain never forks, every
+/// replica's mirror file verifies as a single log does, and `healbot audit verify --redis`
+/// checks the shared chain and names a forged entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_one_audit_chain_on_redis() {
+    use healbot::audit::redis::RedisAuditStore;
+    use healbot::audit::{verify_entries, verify_file, AuditStore, NewEntry};
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<Arc<RedisAuditStore>> = (0..3)
+        .map(|i| {
+            let mirror = dir.path().join(format!("replica-{i}/audit.jsonl"));
+            Arc::new(RedisAuditStore::open(&redis.url(), "test", Some(&mirror)).unwrap())
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..60 {
+                store
+                    .append(NewEntry {
+                        operation_id: format!("op-{i}"),
+                        correlation_id: format!("inc-{i}"),
+                        actor: format!("replica-{i}"),
+                        action: "test.step".into(),
+                        detail: serde_json::json!({"n": n, "replica": i}),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let entries = stores[0].entries().await.unwrap();
+    assert_eq!(entries.len(), 180);
+    let report = verify_entries(&entries);
+    assert!(report.broken.is_none(), "{report:?}");
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=180).collect::<Vec<u64>>()
+    );
+    for (i, store) in stores.iter().enumerate() {
+        store.sync_mirror().await.unwrap();
+        let mirror = dir.path().join(format!("replica-{i}/audit.jsonl"));
+        let report = verify_file(&mirror).unwrap();
+        assert!(report.broken.is_none(), "replica {i}: {report:?}");
+        assert_eq!(
+            report.entries, 180,
+            "replica {i}'s mirror has the whole chain"
+        );
+    }
+
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+            .args([
+                "audit",
+                "verify",
+                "--redis",
+                &redis.url(),
+                "--chain",
+                "test",
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("180 entries"));
+    // Someone writes straight into the stream, bypassing the chain.
+    let mut forged = entries[179].clone();
+    forged.seq = 181;
+    forged.actor = "mallory".into();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("healbot:audit:test")
+        .arg("*")
+        .arg("entry")
+        .arg(serde_json::to_string(&forged).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let broken = verify();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&broken.stdout).contains("181"),
+        "{}",
+        String::from_utf8_lossy(&broken.stdout)
+    );
+}
+
+/// `serve` with `audit_on_redis`: a whole operation's history goes to the shared chain, and the
+/// state directory's `audit.jsonl` mirrors it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_written_to_the_chain_on_redis() {
+    use crate::support::app::{App, AppOptions};
+    use healbot::coord::OpState;
+    let redis = RedisServer::start();
+    let mut t = App::start_with(AppOptions {
+        redis_url: Some(redis.url()),
+        audit_on_redis: true,
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    t.production.heal();
+    t.approve(1, 1).await;
+    t.expect_full_rollout();
+    assert_eq!(t.states().await, [OpState::Completed]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["audit", "verify", "--redis", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let on_redis = t
+        .app
+        .orchestrator()
+        .journal
+        .store()
+        .entries()
+        .await
+        .unwrap();
+    let mirror = App::state_dir(t.state.path()).join("audit.jsonl");
+    let report = healbot::audit::verify_file(&mirror).unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+    assert_eq!(report.entries as usize, on_redis.len());
+    t.fake.assert_clean();
 }

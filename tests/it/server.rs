@@ -27,6 +27,7 @@ fn config(state: &Path) -> BotConfig {
         github: None,
         sources: Default::default(),
         redis_url: None,
+        audit_on_redis: false,
         policies_dir: None,
         notify: Default::default(),
     }

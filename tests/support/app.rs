@@ -185,6 +185,8 @@ pub fn service_files() -> Vec<(String, String)> {
 pub struct AppOptions {
     /// Service locks on this Redis instead of in memory.
     pub redis_url: Option<String>,
+    /// The audit chain on that Redis too.
+    pub audit_on_redis: bool,
     /// A policy directory instead of the embedded policies.
     pub policies_dir: Option<PathBuf>,
     /// Log files per service (service, contents); payment-service gets [`LOG`] by default.
@@ -267,6 +269,7 @@ impl App {
                 api_url: fake.url(),
             }),
             redis_url: options.redis_url.clone(),
+            audit_on_redis: options.audit_on_redis,
             policies_dir: options.policies_dir.clone(),
             sources: Sources {
                 logs: LogsSource::Files(log_files),

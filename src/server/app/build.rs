@@ -94,8 +94,18 @@ pub async fn assemble(
     };
 
     std::fs::create_dir_all(&config.state_dir)?;
-    let store = FileAuditStore::open(config.state_dir.join("audit.jsonl"))?;
-    let journal = Arc::new(Journal::replay(Arc::new(store)).await?);
+    let log = config.state_dir.join("audit.jsonl");
+    let store: Arc<dyn crate::audit::AuditStore> = match (&config.redis_url, config.audit_on_redis)
+    {
+        (Some(url), true) => {
+            // One chain for every replica; `audit.jsonl` is this replica's mirror of it.
+            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?;
+            store.sync_mirror().await?;
+            Arc::new(store)
+        }
+        _ => Arc::new(FileAuditStore::open(log)?),
+    };
+    let journal = Arc::new(Journal::replay(store).await?);
     let mut settings = Settings::new(config.state_dir.join("scratch"));
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
