@@ -154,6 +154,7 @@ impl Demo {
             policies: Arc::new(policies),
             templates: Arc::new(embedded_templates()?),
             settings,
+            repo_configs: Default::default(),
         });
         Ok(Demo {
             state_dir: state_dir.to_path_buf(),

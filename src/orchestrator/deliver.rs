@@ -44,23 +44,20 @@ impl Orchestrator {
         Ok(value)
     }
 
+    /// The repository's `.github/healbot.yml`, from the shared cache.
     pub(crate) async fn repo_config(
         &self,
         spec: &OperationSpec,
-    ) -> Result<RepoConfig, OrchestratorError> {
-        let branch = self.forge.default_branch(&spec.repo).await?;
-        let text = self
-            .forge
-            .read_file(&spec.repo, &branch, ".github/healbot.yml")
-            .await?
-            .ok_or_else(|| {
-                OrchestratorError::stage(
-                    "config",
-                    format!("{} has no .github/healbot.yml", spec.repo.0),
-                )
-            })?;
-        RepoConfig::parse(&text, ".github/healbot.yml")
-            .map_err(|e| OrchestratorError::stage("config", e))
+    ) -> Result<std::sync::Arc<RepoConfig>, OrchestratorError> {
+        match self.repo_configs.get(self.forge.as_ref(), &spec.repo).await {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Err(OrchestratorError::stage(
+                "config",
+                format!("{} has no .github/healbot.yml", spec.repo.0),
+            )),
+            Err(super::repo_configs::ConfigLookupError::Forge(e)) => Err(e.into()),
+            Err(e) => Err(OrchestratorError::stage("config", e)),
+        }
     }
 
     /// Validates a fix of one or more files in a fresh copy of the base revision: every

@@ -12,6 +12,7 @@ mod gate;
 mod ops;
 mod overrides;
 mod pr_events;
+pub mod repo_configs;
 mod report;
 mod rollout;
 pub mod session;
@@ -159,6 +160,8 @@ pub struct Orchestrator {
     pub policies: Arc<PolicySet>,
     pub templates: Arc<Vec<FixTemplate>>,
     pub settings: Settings,
+    /// Each repository's `.github/healbot.yml`, read once.
+    pub repo_configs: repo_configs::RepoConfigCache,
 }
 
 impl Orchestrator {

@@ -42,12 +42,12 @@ async fn assert_rolled_back(t: &App, comments: &[String], why: &str) {
     assert!(actions.iter().any(|(_, a)| a == "notify.sent"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_error_rate_over_2_percent_rolls_back() {
+/// A canary made worse than the stable by `worse` fails at 10% and is rolled back at once.
+async fn a_worse_canary_rolls_back(worse: impl FnOnce(&mut crate::support::app::Script)) {
     let mut t = App::start().await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
-    t.production.edit(|s| s.canary_error_rate = 0.05);
+    t.production.edit(worse);
     let comments = approve(&mut t).await;
     assert!(
         comments
@@ -66,26 +66,13 @@ async fn a_canary_error_rate_over_2_percent_rolls_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_error_rate_over_2_percent_rolls_back() {
+    a_worse_canary_rolls_back(|s| s.canary_error_rate = 0.05).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_latency_over_500ms_rolls_back() {
-    let mut t = App::start().await;
-    t.alert().await;
-    t.fake.expect_comments(&["The fix is ready for review"]);
-    t.production.edit(|s| s.canary_latency_ms = 650.0);
-    let comments = approve(&mut t).await;
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("Canary at 10%: **Fail**")),
-        "{comments:#?}"
-    );
-    assert_rolled_back(&t, &comments, "canary failed at 10%").await;
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%: **Fail**",
-        "Rolled back: `v1.4.2` is stable again",
-    ]);
-    t.fake.assert_clean();
+    a_worse_canary_rolls_back(|s| s.canary_latency_ms = 650.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,19 @@ async fn reason_of_last(t: &App) -> String {
     op.history.last().unwrap().2.clone()
 }
 
+/// order-service's own alert, while payment-service's fix waits for review: the second
+/// operation pauses on its conflict with the first.
+async fn order_service_pauses_on_a_conflict(t: &mut App) {
+    t.alert_on("order-service").await;
+    t.settle().await;
+    assert_eq!(
+        t.states().await,
+        [OpState::AwaitingReview, OpState::PausedForHumanReview]
+    );
+    let reason = reason_of_last(t).await;
+    assert!(reason.contains("paused by a conflict"), "{reason}");
+}
+
 async fn notified(t: &App) -> usize {
     t.audit_actions()
         .await
@@ -108,14 +121,7 @@ async fn a_fix_through_a_dependency_pauses_for_a_person() {
         s.error_rates.insert("payment-service".into(), 0.001);
         s.error_rates.insert("user-service".into(), 0.001);
     });
-    t.alert_on("order-service").await;
-    t.settle().await;
-    assert_eq!(
-        t.states().await,
-        [OpState::AwaitingReview, OpState::PausedForHumanReview]
-    );
-    let reason = reason_of_last(&t).await;
-    assert!(reason.contains("paused by a conflict"), "{reason}");
+    order_service_pauses_on_a_conflict(&mut t).await;
     assert!(t
         .audit_actions()
         .await
@@ -373,14 +379,7 @@ async fn a_conflict_reaching_many_services_pauses() {
         s.error_rates.insert("payment-service".into(), 0.001);
         s.error_rates.insert("order-service".into(), 0.17);
     });
-    t.alert_on("order-service").await;
-    t.settle().await;
-    assert_eq!(
-        t.states().await,
-        [OpState::AwaitingReview, OpState::PausedForHumanReview]
-    );
-    let reason = reason_of_last(&t).await;
-    assert!(reason.contains("paused by a conflict"), "{reason}");
+    order_service_pauses_on_a_conflict(&mut t).await;
     let ops = t.operations().await;
     let report = &ops[1].artifacts["conflicts"];
     assert_eq!(

@@ -124,6 +124,7 @@ pub async fn assemble(
         policies: Arc::new(policies),
         templates: Arc::new(crate::fix::template::embedded_templates()?),
         settings,
+        repo_configs: Default::default(),
     });
     let repos = sources.repositories.iter().cloned().map(RepoRef).collect();
     Ok(Some(AppHandler::new(

@@ -1,73 +1,48 @@
-//! Each repository's `.github/healbot.yml`, read from its default branch once and kept until a
-//! push to that branch changes it, and the `healbot/config` check run that validates the file
-//! on a PR that edits it, so a broken config is caught before it merges.
+//! The app's view of each repository's `.github/healbot.yml`: looked up in the orchestrator's
+//! cache (forgotten on a push to the default branch), the repository that declares an alerted
+//! service, and the `healbot/config` check run that validates the file on a PR that edits it,
+//! so a broken config is caught before it merges.
 
 use crate::config::repo::{RepoConfig, REPO_CONFIG_PATH};
 use crate::config::PolicySet;
 use crate::forge::github::{CheckConclusion, CheckRunSpec, GithubForge};
 use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use crate::orchestrator::repo_configs::ConfigLookupError;
+use crate::orchestrator::Orchestrator;
+use std::sync::Arc;
 
 /// The name of the check run on PRs that edit `.github/healbot.yml`.
 pub const CONFIG_CHECK: &str = "healbot/config";
 
-/// Why a repository's config cannot be used; shown to people as it is.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigLookupError {
-    #[error(transparent)]
-    Forge(#[from] ForgeError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
 pub(crate) struct RepoConfigs {
     forge: Arc<GithubForge>,
-    cache: Mutex<HashMap<RepoRef, Arc<RepoConfig>>>,
+    /// The orchestrator's cache: the pipeline and the app read each file once between them.
+    orchestrator: Arc<Orchestrator>,
 }
 
 impl RepoConfigs {
-    pub(crate) fn new(forge: Arc<GithubForge>) -> RepoConfigs {
+    pub(crate) fn new(forge: Arc<GithubForge>, orchestrator: Arc<Orchestrator>) -> RepoConfigs {
         RepoConfigs {
             forge,
-            cache: Mutex::new(HashMap::new()),
+            orchestrator,
         }
     }
 
-    fn cached(&self, repo: &RepoRef) -> Option<Arc<RepoConfig>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(repo).cloned()
-    }
-
     /// The config on the default branch; `None` when the repository has none (healbot then
-    /// leaves it alone). A broken file is not cached, so its fix is picked up at once.
+    /// leaves it alone).
     pub(crate) async fn get(
         &self,
         repo: &RepoRef,
     ) -> Result<Option<Arc<RepoConfig>>, ConfigLookupError> {
-        if let Some(config) = self.cached(repo) {
-            return Ok(Some(config));
-        }
-        let branch = self.forge.default_branch(repo).await?;
-        let Some(text) = self
-            .forge
-            .read_file(repo, &branch, REPO_CONFIG_PATH)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let config = RepoConfig::parse(&text, &format!("{}:{REPO_CONFIG_PATH}", repo.0))
-            .map_err(|e| ConfigLookupError::Invalid(e.to_string()))?;
-        let config = Arc::new(config);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.insert(repo.clone(), config.clone());
-        Ok(Some(config))
+        self.orchestrator
+            .repo_configs
+            .get(self.orchestrator.forge.as_ref(), repo)
+            .await
     }
 
     /// Drops the cached config of `repo`: its default branch moved.
     pub(crate) fn forget(&self, repo: &RepoRef) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.remove(repo);
+        self.orchestrator.repo_configs.forget(repo);
     }
 
     /// The repository among `repos` whose config declares `service`.

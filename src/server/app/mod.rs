@@ -48,7 +48,7 @@ impl AppHandler {
     ) -> Result<AppHandler, HandlerError> {
         Ok(AppHandler {
             installations: InstallationTracker::open(state_dir)?,
-            configs: RepoConfigs::new(github.clone()),
+            configs: RepoConfigs::new(github.clone(), orchestrator.clone()),
             orchestrator,
             github,
             configured_repos,
