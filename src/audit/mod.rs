@@ -46,4 +46,15 @@ pub trait AuditStore: Send + Sync {
     async fn entries(&self) -> Result<Vec<AuditEntry>, AuditError>;
     /// The last entry's seq and hash, if any.
     async fn head(&self) -> Result<Option<(u64, String)>, AuditError>;
+    /// Every entry after seq `after`, in seq order.
+    async fn entries_after(&self, after: u64) -> Result<Vec<AuditEntry>, AuditError> {
+        let mut entries = self.entries().await?;
+        entries.retain(|e| e.seq > after);
+        Ok(entries)
+    }
+    /// Whether other processes append to this chain too (replicas sharing it on Redis), so a
+    /// reader must look for their entries.
+    fn shared(&self) -> bool {
+        false
+    }
 }

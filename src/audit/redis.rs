@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-/// Appends to the stream only if the head is what the entry was chained to.
+/// Appends to the stream only if the head is what the entry was chained to. The stream id is
+/// `<seq>-1`, so a reader asks for the entries after a seq directly.
 const APPEND: &str = r#"
 local head = redis.call('GET', KEYS[1]) or ''
 if head ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3])
+redis.call('XADD', KEYS[2], ARGV[4], 'entry', ARGV[3])
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 "#;
@@ -223,6 +224,7 @@ impl AuditStore for RedisAuditStore {
                 .arg(expected)
                 .arg(format!("{} {}", entry.seq, entry.hash))
                 .arg(json)
+                .arg(format!("{}-1", entry.seq))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.err(e))?;
@@ -251,5 +253,18 @@ impl AuditStore for RedisAuditStore {
 
     async fn head(&self) -> Result<Option<(u64, String)>, AuditError> {
         self.current_head().await
+    }
+
+    async fn entries_after(&self, after: u64) -> Result<Vec<AuditEntry>, AuditError> {
+        Ok(self
+            .read_after(&format!("{after}-1"))
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 }

@@ -56,11 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Several replicas on one Redis take each delivery once.
     let claims = match &config.redis_url {
         Some(url) => {
-            let replica = format!(
-                "{}:{}",
-                std::env::var("HOSTNAME").unwrap_or_else(|_| "healbot".into()),
-                std::process::id()
-            );
+            let replica = format!("{}:{}", BotConfig::replica_name(), std::process::id());
             Some(Arc::new(server::claims::DeliveryClaims::connect(
                 url, &replica,
             )?))
@@ -75,9 +71,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let handle = server::serve_on(listener, config, options).await?;
     let clock = match &app {
         Some(app) => {
-            let resume = app.resume();
-            tracing::instrument::WithSubscriber::with_subscriber(resume, dispatch.clone()).await;
             let _guard = tracing::dispatcher::set_default(&dispatch);
+            app.resume().await;
             Some(app.start_escalation_clock(std::time::Duration::from_secs(60)))
         }
         None => None,

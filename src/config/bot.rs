@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The environment variable that may carry the webhook secret(s), comma-separated.
 pub const WEBHOOK_SECRET_ENV: &str = "HEALBOT_WEBHOOK_SECRET";
@@ -57,9 +58,14 @@ pub struct BotConfigFile {
     pub github: Option<GithubAppFile>,
     #[serde(default)]
     pub redis_url: Option<String>,
-    /// Keep the audit chain on Redis (mirrored to the state dir), one chain for all replicas.
+    /// Keep the audit chain and the work queue on Redis (the chain mirrored to the state dir):
+    /// what several replicas need to share the work.
     #[serde(default)]
     pub audit_on_redis: bool,
+    /// With several replicas: how long a dead replica's operation waits before another
+    /// replica takes it over (default 30).
+    #[serde(default)]
+    pub takeover_after_seconds: Option<u64>,
     #[serde(default)]
     pub policies_dir: Option<PathBuf>,
     /// Required with `github`: health and canary metrics.
@@ -103,6 +109,8 @@ pub struct BotConfig {
     /// Service locks and delivery claims; the audit chain too with `audit_on_redis`.
     pub redis_url: Option<String>,
     pub audit_on_redis: bool,
+    /// With `audit_on_redis`: a dead replica's queued work is taken over after this long.
+    pub takeover_after: Duration,
     /// `None`: the embedded default policies.
     pub policies_dir: Option<PathBuf>,
     pub sources: Sources,
@@ -232,6 +240,14 @@ impl BotConfig {
                 "needs redis_url: the chain is kept on that Redis".to_string(),
             ));
         }
+        let takeover_after = Duration::from_secs(file.takeover_after_seconds.unwrap_or(30));
+        if takeover_after < Duration::from_secs(2) {
+            return Err(field(
+                "takeover_after_seconds",
+                "must be at least 2: a live replica renews its claim a few times within it"
+                    .to_string(),
+            ));
+        }
         if github.is_some() && sources.prometheus.is_none() {
             return Err(field(
                 "prometheus",
@@ -254,8 +270,18 @@ impl BotConfig {
             github,
             redis_url: file.redis_url,
             audit_on_redis: file.audit_on_redis,
+            takeover_after,
             policies_dir: file.policies_dir.map(|p| base.join(p)),
         })
+    }
+
+    /// This replica's name among several: `HEALBOT_REPLICA`, else the host name (the pod's in
+    /// Kubernetes), so that a restarted replica finds the work it had taken.
+    pub fn replica_name() -> String {
+        ["HEALBOT_REPLICA", "HOSTNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
+            .unwrap_or_else(|| "healbot".to_string())
     }
 
     /// What `/healthz` says about GitHub credentials: present only when the key file exists.
@@ -287,6 +313,7 @@ mod tests {
             github: None,
             redis_url: None,
             audit_on_redis: false,
+            takeover_after: Duration::from_secs(30),
             policies_dir: None,
             sources: Sources::default(),
             notify: Default::default(),

@@ -17,6 +17,10 @@ pub struct PrometheusFile {
     pub url: String,
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Seconds between the canary samples healbot reads (at least the scrape interval;
+    /// default 10).
+    #[serde(default)]
+    pub step_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -37,6 +41,8 @@ pub struct LogsFile {
 pub struct PrometheusSource {
     pub url: String,
     pub timeout: Duration,
+    /// Between two canary samples.
+    pub step: Duration,
 }
 
 /// Where logs come from; the first configured wins, in this order.
@@ -94,6 +100,7 @@ impl Sources {
             Some(p) => Some(PrometheusSource {
                 url: url("prometheus.url", &p.url)?,
                 timeout: Duration::from_secs(p.timeout_seconds.unwrap_or(10).clamp(1, 300)),
+                step: Duration::from_secs(p.step_seconds.unwrap_or(10).clamp(1, 300)),
             }),
             None => None,
         };

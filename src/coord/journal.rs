@@ -1,6 +1,7 @@
 //! The journal writes an operation's events to the audit store and keeps each operation's fold
 //! up to date. It is the only writer of operation events: a transition is checked against the
-//! table before it is appended, so an illegal one never reaches the log.
+//! table before it is appended, so an illegal one never reaches the log. When other replicas
+//! append to the same chain (a shared store), [`Journal::sync`] folds what they wrote.
 
 use super::state::{
     action, fold_all, FoldError, IllegalTransition, OpState, Operation, OperationId,
@@ -24,17 +25,51 @@ pub enum JournalError {
     UnknownOperation(OperationId),
     #[error("operation {0} already exists")]
     Exists(OperationId),
+    #[error("the shared audit chain does not follow on: {0}")]
+    Gap(String),
 }
 
 pub struct Journal {
     store: Arc<dyn AuditStore>,
     ops: Mutex<BTreeMap<OperationId, Arc<Mutex<Operation>>>>,
+    folded: Mutex<Folded>,
+    syncing: Mutex<()>,
+}
+
+/// How far the journal has folded the chain: every entry up to `seq` (whose hash is `hash`),
+/// plus this replica's own appends beyond it, which a sync must not fold twice.
+#[derive(Default)]
+struct Folded {
+    seq: u64,
+    hash: String,
+    own: BTreeMap<u64, String>,
+}
+
+impl Folded {
+    fn new(head: Option<(u64, String)>) -> Folded {
+        let (seq, hash) = head.unwrap_or((0, crate::audit::GENESIS_HASH.to_string()));
+        Folded {
+            seq,
+            hash,
+            own: BTreeMap::new(),
+        }
+    }
+
+    /// Records this replica's append; the cursor moves over every entry that now follows on.
+    fn own(&mut self, entry: &AuditEntry) {
+        self.own.insert(entry.seq, entry.hash.clone());
+        while let Some(hash) = self.own.remove(&(self.seq + 1)) {
+            self.seq += 1;
+            self.hash = hash;
+        }
+    }
 }
 
 impl Journal {
     /// Rebuilds every operation by replaying the store's log.
     pub async fn replay(store: Arc<dyn AuditStore>) -> Result<Journal, JournalError> {
         let entries = store.entries().await?;
+        let head = entries.last().map(|e| (e.seq, e.hash.clone()));
         let folded = fold_all(&entries)?;
         let ops = folded
             .into_iter()
@@ -43,7 +78,59 @@ impl Journal {
         Ok(Journal {
             store,
             ops: Mutex::new(ops),
+            folded: Mutex::new(Folded::new(head)),
+            syncing: Mutex::new(()),
         })
+    }
+
+    /// Folds the entries other replicas appended since the last sync (nothing to do on a store
+    /// only this process writes). Each entry must chain to the one before it.
+    pub async fn sync(&self) -> Result<usize, JournalError> {
+        if !self.store.shared() {
+            return Ok(0);
+        }
+        // One sync at a time folds, in chain order. The cursor's lock is let go before an
+        // operation is waited for: a write holds its operation while it moves the cursor.
+        let _folding = self.syncing.lock().await;
+        let foreign = {
+            let mut folded = self.folded.lock().await;
+            let entries = self.store.entries_after(folded.seq).await?;
+            let mut foreign = Vec::new();
+            for e in entries {
+                if e.seq != folded.seq + 1
+                    || e.prev_hash != folded.hash
+                    || crate::audit::hash_entry(&e) != e.hash
+                {
+                    return Err(JournalError::Gap(format!(
+                        "entry {} does not chain to entry {} seen before",
+                        e.seq, folded.seq
+                    )));
+                }
+                folded.seq = e.seq;
+                folded.hash = e.hash.clone();
+                if folded.own.remove(&e.seq).is_none() {
+                    foreign.push(e);
+                }
+            }
+            foreign
+        };
+        for e in &foreign {
+            let id = OperationId(e.operation_id.clone());
+            if e.action == action::OPENED {
+                self.ops
+                    .lock()
+                    .await
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(Mutex::new(Operation::open(e))));
+            } else if let Ok(slot) = self.slot(&id).await {
+                slot.lock().await.apply(e)?;
+            }
+        }
+        Ok(foreign.len())
+    }
+
+    async fn appended(&self, entry: &AuditEntry) {
+        self.folded.lock().await.own(entry);
     }
 
     pub fn store(&self) -> &Arc<dyn AuditStore> {
@@ -72,6 +159,7 @@ impl Journal {
                 detail,
             })
             .await?;
+        self.appended(&entry).await;
         let op = Operation::open(&entry);
         ops.insert(id.clone(), Arc::new(Mutex::new(op.clone())));
         Ok(op)
@@ -112,6 +200,7 @@ impl Journal {
                 detail,
             })
             .await?;
+        self.appended(&entry).await;
         op.apply(&entry)?;
         Ok(entry)
     }

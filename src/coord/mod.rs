@@ -4,8 +4,10 @@
 pub mod conflict;
 pub mod failpoint;
 pub mod journal;
+pub mod lease;
 pub mod lock;
 pub mod state;
+pub mod work_queue;
 
 pub use journal::{Journal, JournalError};
 pub use state::{IllegalTransition, OpState, Operation, OperationId};

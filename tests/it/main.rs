@@ -32,6 +32,7 @@ mod localize_eval;
 mod neo4j;
 mod notify_app;
 mod ops;
+mod replica_crash;
 mod replicas;
 mod revert;
 mod safety;

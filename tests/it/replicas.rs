@@ -38,6 +38,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
         sources: Default::default(),
         redis_url: Some(redis.to_string()),
         audit_on_redis: false,
+        takeover_after: std::time::Duration::from_secs(30),
         policies_dir: None,
         notify: Default::default(),
     };

@@ -28,6 +28,7 @@ fn config(state: &Path) -> BotConfig {
         sources: Default::default(),
         redis_url: None,
         audit_on_redis: false,
+        takeover_after: std::time::Duration::from_secs(30),
         policies_dir: None,
         notify: Default::default(),
     }

@@ -270,6 +270,7 @@ impl App {
             }),
             redis_url: options.redis_url.clone(),
             audit_on_redis: options.audit_on_redis,
+            takeover_after: std::time::Duration::from_secs(30),
             policies_dir: options.policies_dir.clone(),
             sources: Sources {
                 logs: LogsSource::Files(log_files),
@@ -287,6 +288,10 @@ impl App {
                 .unwrap()
                 .expect("credentials are configured"),
         );
+        if options.audit_on_redis {
+            // Shared mode: operations are driven from the work queue this starts reading.
+            app.resume().await;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = ServeOptions {
             handler: Some(app.clone() as Arc<dyn DeliveryHandler>),

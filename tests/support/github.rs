@@ -309,6 +309,16 @@ impl FakeGithub {
             .collect()
     }
 
+    /// The commit at the head of PR `pr`'s branch now.
+    pub fn pr_head_sha(&self, pr: u64) -> Option<String> {
+        let (repo, head) = {
+            let s = self.lock();
+            let p = s.prs.get(&pr)?;
+            (p.repo.clone(), p.head.clone())
+        };
+        self.branch(&repo, &head)
+    }
+
     pub fn pr_labels(&self, pr: u64) -> Vec<String> {
         self.lock()
             .prs

@@ -45,13 +45,18 @@ impl AppHandler {
                 repo,
                 prefer_template: None,
             };
+            // Another replica may be opening it from the same alert right now.
+            let id = OperationId(format!("op-{}", spec.incident.id));
+            let hold = self.drivers.hold(&self.orchestrator, &id).await?;
             let id = self.orchestrator.open(spec).await.map_err(other)?;
+            drop(hold);
             self.kick(id);
         }
         for event in events {
             match event {
                 GroupEvent::Resolved(id) => {
                     let op = OperationId(format!("op-{}", id.0));
+                    let _hold = self.drivers.hold(&self.orchestrator, &op).await?;
                     if self.orchestrator.journal.operation(&op).await.is_ok() {
                         self.orchestrator
                             .journal

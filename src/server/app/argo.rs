@@ -27,7 +27,7 @@ impl AppHandler {
             );
             return Ok(());
         };
-        let guard = self.drivers.hold(&op.id).await;
+        let guard = self.drivers.hold(&self.orchestrator, &op.id).await?;
         let result = self
             .orchestrator
             .argo_event(&op.id, &delivery.id, &notification)

@@ -2,14 +2,16 @@
 //! and journal in the state directory, locks (Redis when `redis_url` is set), Prometheus,
 //! the configured log source, the dependency catalog and the policies.
 
-use super::AppHandler;
+use super::{AppHandler, SharedWork};
 use crate::audit::file::FileAuditStore;
 use crate::config::bot::BotConfig;
 use crate::config::policy::PolicySet;
 use crate::config::sources::LogsSource;
+use crate::coord::lease::Leases;
 use crate::coord::lock::memory::MemoryLockManager;
 use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
 use crate::coord::lock::LockManager;
+use crate::coord::work_queue::WorkQueue;
 use crate::coord::Journal;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
@@ -32,11 +34,16 @@ pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler
     };
     let policies = policies(config)?;
     let client = PrometheusClient::new(&prometheus.url, prometheus.timeout)?;
-    let metrics = Arc::new(PrometheusMetrics::new(
-        client,
-        MetricQueries::from_policy(&policies.detection),
-    ));
-    assemble(config, metrics).await
+    let mut metrics =
+        PrometheusMetrics::new(client, MetricQueries::from_policy(&policies.detection));
+    // A step is judged on what it served: the samples of its own wait, enough of them.
+    let min_samples = policies.canary.min_samples.max(1) as u32 + 2;
+    metrics.canary_step = prometheus.step;
+    metrics.canary_window = config
+        .sources
+        .canary_wait
+        .max(prometheus.step * min_samples);
+    assemble(config, Arc::new(metrics)).await
 }
 
 fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
@@ -106,6 +113,15 @@ pub async fn assemble(
         _ => Arc::new(FileAuditStore::open(log)?),
     };
     let journal = Arc::new(Journal::replay(store).await?);
+    let shared = match (&config.redis_url, config.audit_on_redis) {
+        (Some(url), true) => {
+            let replica = BotConfig::replica_name();
+            let queue = WorkQueue::connect(url, &replica, config.takeover_after).await?;
+            let leases = Leases::connect(url, &replica, config.takeover_after / 2)?;
+            Some(SharedWork { queue, leases })
+        }
+        _ => None,
+    };
     let mut settings = Settings::new(config.state_dir.join("scratch"));
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
@@ -132,6 +148,7 @@ pub async fn assemble(
         github,
         &config.state_dir,
         repos,
+        shared,
     )?))
 }
 

@@ -1,25 +1,62 @@
 //! Operations are carried on by tasks of their own, never by the webhook worker: a canary step
 //! waits minutes, and the next delivery must not wait with it. One operation is driven by one
 //! task at a time, and a person's override on it waits for the step in flight to end.
+//!
+//! With several replicas ([`SharedWork`]) the same holds across processes: an operation to drive
+//! goes on the Redis work queue, whichever replica takes it drives it, and acting on an operation
+//! (driving it, or a webhook about it) takes its lease first and then folds what the other
+//! replicas wrote to the chain, so every decision is made on the whole history.
 
+use super::HandlerError;
+use crate::coord::lease::{Lease, Leases};
+use crate::coord::work_queue::{WorkItem, WorkQueue};
 use crate::coord::OperationId;
 use crate::orchestrator::Orchestrator;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, Notify, OwnedMutexGuard};
 use tracing::instrument::WithSubscriber;
 
-#[derive(Default)]
+/// What replicas share to split the work: the queue and the per-operation leases.
+pub struct SharedWork {
+    pub queue: WorkQueue,
+    pub leases: Leases,
+}
+
 pub(crate) struct Drivers {
     per_operation: Mutex<HashMap<OperationId, Arc<AsyncMutex<()>>>>,
     running: AtomicUsize,
     idle: Notify,
+    shared: Option<SharedWork>,
+    /// Queue entries this replica is working on (a claim must not start one twice).
+    taken: Mutex<HashSet<String>>,
+}
+
+/// The right to act on one operation, in this process and, when shared, across replicas.
+pub(crate) struct Hold {
+    _local: OwnedMutexGuard<()>,
+    _lease: Option<Lease>,
 }
 
 impl Drivers {
-    /// Exclusive use of one operation until the guard drops.
-    pub(crate) async fn hold(&self, id: &OperationId) -> OwnedMutexGuard<()> {
+    pub(crate) fn new(shared: Option<SharedWork>) -> Drivers {
+        Drivers {
+            per_operation: Mutex::default(),
+            running: AtomicUsize::new(0),
+            idle: Notify::new(),
+            shared,
+            taken: Mutex::default(),
+        }
+    }
+
+    /// Exclusive use of one operation until the hold drops, with the journal up to date.
+    pub(crate) async fn hold(
+        &self,
+        orchestrator: &Orchestrator,
+        id: &OperationId,
+    ) -> Result<Hold, HandlerError> {
         let lock = {
             let mut map = self
                 .per_operation
@@ -27,36 +64,200 @@ impl Drivers {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             map.entry(id.clone()).or_default().clone()
         };
-        lock.lock_owned().await
+        let local = lock.lock_owned().await;
+        let lease = match &self.shared {
+            Some(shared) => Some(
+                shared
+                    .leases
+                    .take(&format!("op:{id}"))
+                    .await
+                    .map_err(other)?,
+            ),
+            None => None,
+        };
+        orchestrator.journal.sync().await.map_err(other)?;
+        Ok(Hold {
+            _local: local,
+            _lease: lease,
+        })
     }
 
-    /// Drives `id` on in the background, after any drive or override in flight on it.
+    /// The escalation clock's turn: always this replica's alone, else only while it holds the
+    /// clock's lease (`None`: another replica has it).
+    pub(crate) async fn clock_turn(
+        &self,
+        orchestrator: &Orchestrator,
+    ) -> Result<Option<Option<Lease>>, HandlerError> {
+        let Some(shared) = &self.shared else {
+            return Ok(Some(None));
+        };
+        let Some(lease) = shared
+            .leases
+            .try_take("escalation-clock")
+            .await
+            .map_err(other)?
+        else {
+            return Ok(None);
+        };
+        orchestrator.journal.sync().await.map_err(other)?;
+        Ok(Some(Some(lease)))
+    }
+
+    /// Has `id` driven on in the background: by this replica, or by whichever replica takes it
+    /// from the shared queue.
     pub(crate) fn kick(self: &Arc<Self>, orchestrator: &Arc<Orchestrator>, id: OperationId) {
         let (drivers, orchestrator) = (self.clone(), orchestrator.clone());
-        self.running.fetch_add(1, Ordering::SeqCst);
-        let task = async move {
-            let guard = drivers.hold(&id).await;
-            match orchestrator.drive(&id).await {
-                Ok(progress) => tracing::info!(operation = %id, ?progress, "operation driven"),
-                Err(e) => tracing::error!(operation = %id, error = %e, "operation stopped"),
+        self.spawn(async move {
+            match &drivers.shared {
+                Some(shared) => {
+                    if let Err(e) = shared.queue.push(&id).await {
+                        tracing::error!(operation = %id, error = %e, "cannot queue the operation");
+                    }
+                }
+                None => drivers.drive(&orchestrator, &id).await,
             }
-            drop(guard);
-            if drivers.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-                drivers.idle.notify_waiters();
+        });
+    }
+
+    async fn drive(&self, orchestrator: &Orchestrator, id: &OperationId) {
+        let hold = match self.hold(orchestrator, id).await {
+            Ok(hold) => hold,
+            Err(e) => {
+                tracing::error!(operation = %id, error = %e, "cannot take the operation");
+                return;
+            }
+        };
+        match orchestrator.drive(id).await {
+            Ok(progress) => tracing::info!(operation = %id, ?progress, "operation driven"),
+            Err(e) => tracing::error!(operation = %id, error = %e, "operation stopped"),
+        }
+        drop(hold);
+    }
+
+    /// Counts `task` as running until it ends, so [`settled`](Self::settled) waits for it.
+    fn spawn(self: &Arc<Self>, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let drivers = self.clone();
+        let counted = async move {
+            task.await;
+            drivers.finished();
+        };
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        tokio::spawn(counted.with_subscriber(dispatch));
+    }
+
+    fn finished(&self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Reads the shared queue until the process ends: first what this replica took and never
+    /// finished, then new entries, and every so often entries a dead replica left behind.
+    pub(crate) fn start_consumer(
+        self: &Arc<Self>,
+        orchestrator: &Arc<Orchestrator>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let queue = self.shared.as_ref()?.queue.clone();
+        let (drivers, orchestrator) = (self.clone(), orchestrator.clone());
+        let consumer = async move {
+            match queue.own_pending().await {
+                Ok(items) => {
+                    for item in items {
+                        drivers.work_on(&orchestrator, item);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading this replica's pending work"),
+            }
+            let mut last_claim = tokio::time::Instant::now();
+            loop {
+                if last_claim.elapsed() >= queue.claim_after() / 2 {
+                    last_claim = tokio::time::Instant::now();
+                    match queue.claim_abandoned().await {
+                        Ok(items) => {
+                            for item in items {
+                                tracing::info!(operation = %item.operation, "taking over work a replica left");
+                                drivers.work_on(&orchestrator, item);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "claiming abandoned work"),
+                    }
+                }
+                match queue.next(Duration::from_millis(500)).await {
+                    Ok(Some(item)) => drivers.work_on(&orchestrator, item),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the work queue");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
         };
         let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-        tokio::spawn(task.with_subscriber(dispatch));
+        Some(tokio::spawn(consumer.with_subscriber(dispatch)))
     }
 
-    /// Returns once no operation is being driven (tests and shutdown use it).
+    /// Drives the operation of `item`, keeping the entry fresh meanwhile, then acknowledges it.
+    fn work_on(self: &Arc<Self>, orchestrator: &Arc<Orchestrator>, item: WorkItem) {
+        let fresh = self
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(item.entry.clone());
+        if !fresh {
+            return;
+        }
+        let Some(queue) = self.shared.as_ref().map(|s| s.queue.clone()) else {
+            return;
+        };
+        let (drivers, orchestrator) = (self.clone(), orchestrator.clone());
+        self.spawn(async move {
+            let keep_fresh = {
+                let (queue, item) = (queue.clone(), item.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(queue.touch_every()).await;
+                        if let Err(e) = queue.touch(&item).await {
+                            tracing::warn!(error = %e, "keeping the work entry");
+                        }
+                    }
+                })
+            };
+            drivers.drive(&orchestrator, &item.operation).await;
+            keep_fresh.abort();
+            if let Err(e) = queue.done(&item).await {
+                tracing::warn!(operation = %item.operation, error = %e, "acknowledging work");
+            }
+            drivers
+                .taken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&item.entry);
+        });
+    }
+
+    /// Returns once no operation is being driven here (and, when shared, none is queued or
+    /// pending anywhere). Tests and shutdown use it.
     pub(crate) async fn settled(&self) {
         loop {
             let notified = self.idle.notified();
             if self.running.load(Ordering::SeqCst) == 0 {
-                return;
+                match &self.shared {
+                    None => return,
+                    Some(shared) => match shared.queue.outstanding().await {
+                        Ok(0) => return,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "reading the work queue"),
+                    },
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
             }
             notified.await;
         }
     }
+}
+
+fn other(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Other(e.to_string())
 }

@@ -11,6 +11,7 @@ mod drivers;
 mod overrides;
 
 pub use configs::CONFIG_CHECK;
+pub use drivers::SharedWork;
 
 use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
@@ -36,6 +37,16 @@ pub struct AppHandler {
     configs: RepoConfigs,
     alerts: tokio::sync::Mutex<AlertGrouper>,
     drivers: Arc<Drivers>,
+    /// Reads the shared work queue, with several replicas.
+    consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for AppHandler {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.consumer.get_mut().take() {
+            consumer.abort();
+        }
+    }
 }
 
 impl AppHandler {
@@ -45,6 +56,7 @@ impl AppHandler {
         github: Arc<GithubForge>,
         state_dir: &Path,
         configured_repos: Vec<RepoRef>,
+        shared: Option<SharedWork>,
     ) -> Result<AppHandler, HandlerError> {
         Ok(AppHandler {
             installations: InstallationTracker::open(state_dir)?,
@@ -53,7 +65,8 @@ impl AppHandler {
             github,
             configured_repos,
             alerts: tokio::sync::Mutex::new(AlertGrouper::new()),
-            drivers: Arc::new(Drivers::default()),
+            drivers: Arc::new(Drivers::new(shared)),
+            consumer: Default::default(),
         })
     }
 
@@ -61,8 +74,14 @@ impl AppHandler {
         &self.orchestrator
     }
 
-    /// Carries on every operation a previous run left in flight.
+    /// Carries on every operation a previous run left in flight. With several replicas that is
+    /// the work queue's job: this replica reads it from here on, starting with what it took
+    /// before a restart, and takes over what a dead replica left.
     pub async fn resume(&self) {
+        if let Some(consumer) = self.drivers.start_consumer(&self.orchestrator) {
+            *self.consumer.lock().await = Some(consumer);
+            return;
+        }
         for id in self.orchestrator.resumable().await {
             tracing::info!(operation = %id, "resuming an operation after a restart");
             self.kick(id);
@@ -75,12 +94,22 @@ impl AppHandler {
         every: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
         let orchestrator = self.orchestrator.clone();
+        let drivers = self.drivers.clone();
         let dispatch = tracing::dispatcher::get_default(|d| d.clone());
         let clock = async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                // One replica at a time runs the clock, on the whole chain.
+                let _turn = match drivers.clock_turn(&orchestrator).await {
+                    Ok(Some(turn)) => turn,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "escalation clock");
+                        continue;
+                    }
+                };
                 match orchestrator.escalate_waiting(chrono::Utc::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
@@ -141,7 +170,7 @@ impl AppHandler {
             }
             return Ok(());
         };
-        let guard = self.drivers.hold(&op.id).await;
+        let guard = self.drivers.hold(&self.orchestrator, &op.id).await?;
         let result = match e.action {
             PullRequestAction::Closed if e.pull_request.merged == Some(true) => {
                 let sha = CommitSha(e.pull_request.merge_commit_sha.clone().unwrap_or_default());
@@ -171,6 +200,8 @@ fn other(e: impl std::fmt::Display) -> HandlerError {
 #[async_trait]
 impl DeliveryHandler for AppHandler {
     async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError> {
+        // Other replicas may have opened the operation this delivery is about.
+        self.orchestrator.journal.sync().await.map_err(other)?;
         match &delivery.event {
             GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_) => {
                 self.installations.handle(delivery).await
@@ -195,10 +226,12 @@ impl DeliveryHandler for AppHandler {
     }
 
     async fn handle_alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        self.orchestrator.journal.sync().await.map_err(other)?;
         self.alertmanager(delivery).await
     }
 
     async fn handle_argo(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
+        self.orchestrator.journal.sync().await.map_err(other)?;
         self.argo(delivery).await
     }
 

@@ -90,7 +90,7 @@ impl AppHandler {
             tracing::info!(repo = %ov.repo.0, pr = ov.pr.0, "not a healbot PR; override ignored");
             return Ok(());
         };
-        let guard = self.drivers.hold(&op.id).await;
+        let guard = self.drivers.hold(&self.orchestrator, &op.id).await?;
         if ov.head_sha.0.is_empty() {
             // A comment does not say which commit it was written on: the head now.
             ov.head_sha = self
