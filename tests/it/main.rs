@@ -35,3 +35,6 @@ mod ops;
 mod replicas;
 mod revert;
 mod safety;
+
+#[path = "../failure_matrix.rs"]
+mod failure_matrix;
