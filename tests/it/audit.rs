@@ -110,8 +110,8 @@ async fn intact_chain_verifies() {
     );
 }
 
-#[tokio::test]
-async fn edited_field_is_named_at_its_seq() {
+/// Failure matrix row 14 (audit tampering), run by `failure_matrix`.
+pub(crate) async fn edited_field_is_named_at_its_seq() {
     let log = written_log().await;
     let mut lines = log.lines();
     let edited = lines[4].replace("step 4", "step 4, nothing to see");
@@ -121,8 +121,8 @@ async fn edited_field_is_named_at_its_seq() {
     assert_broken_at(&log.path, 5, 5, "edited");
 }
 
-#[tokio::test]
-async fn deleted_entry_is_named_at_the_entry_after_the_gap() {
+/// Failure matrix row 14 (audit tampering), run by `failure_matrix`.
+pub(crate) async fn deleted_entry_is_named_at_the_entry_after_the_gap() {
     let log = written_log().await;
     let mut lines = log.lines();
     lines.remove(4);
@@ -130,8 +130,8 @@ async fn deleted_entry_is_named_at_the_entry_after_the_gap() {
     assert_broken_at(&log.path, 6, 5, "seq 5 was expected");
 }
 
-#[tokio::test]
-async fn reordered_entries_are_named_at_the_first_out_of_place() {
+/// Failure matrix row 14 (audit tampering), run by `failure_matrix`.
+pub(crate) async fn reordered_entries_are_named_at_the_first_out_of_place() {
     let log = written_log().await;
     let mut lines = log.lines();
     lines.swap(6, 7);

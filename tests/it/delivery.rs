@@ -1,7 +1,7 @@
 //! The seed's delivery rows through the GitHub App: after the merge, a canary that is worse than
 //! the stable (error rate, latency) or a service that fails its HTTP health check at 100% is
 //! rolled back at once: the manifest returns to the stable image, a revert PR is opened, and a
-//! person is told.
+//! person is told. The rows are `pub(crate)` scenarios that `failure_matrix` runs.
 
 use crate::support::app::{App, AppOptions, REPO};
 use crate::support::prometheus::serve_http;
@@ -9,7 +9,7 @@ use healbot::coord::OpState;
 use std::sync::Arc;
 
 /// Approves PR 1 at its head with production healed, and returns the bot's new comments.
-async fn approve(t: &mut App) -> Vec<String> {
+pub(crate) async fn approve(t: &mut App) -> Vec<String> {
     let before = t.fake.bot_comments().len();
     t.production.heal();
     t.approve(1, 1).await;
@@ -65,18 +65,18 @@ async fn a_worse_canary_rolls_back(worse: impl FnOnce(&mut crate::support::app::
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_error_rate_over_2_percent_rolls_back() {
+/// Failure matrix row 10 (canary error rate), run by `failure_matrix`.
+pub(crate) async fn a_canary_error_rate_over_2_percent_rolls_back() {
     a_worse_canary_rolls_back(|s| s.canary_error_rate = 0.05).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_latency_over_500ms_rolls_back() {
+/// Failure matrix row 11 (canary latency), run by `failure_matrix`.
+pub(crate) async fn a_canary_latency_over_500ms_rolls_back() {
     a_worse_canary_rolls_back(|s| s.canary_latency_ms = 650.0).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_health_check_500_after_100_percent_rolls_back() {
+/// Failure matrix row 12 (verification failure), run by `failure_matrix`.
+pub(crate) async fn a_health_check_500_after_100_percent_rolls_back() {
     let (addr, seen) = serve_http(Arc::new(|_| {
         (500, "text/plain".into(), "database unavailable".into())
     }))
@@ -125,7 +125,7 @@ approvers:
 }
 
 /// The repository config with a second manifest: the service's own settings file.
-const WITH_SETTINGS: &str = "services:
+pub(crate) const WITH_SETTINGS: &str = "services:
   - name: payment-service
     language: python
     paths: [\".\"]
@@ -137,7 +137,7 @@ approvers:
   permission: write
 ";
 
-const SETTINGS: &str = "# payment-service settings; healbot keeps this comment.
+pub(crate) const SETTINGS: &str = "# payment-service settings; healbot keeps this comment.
 ledger:
   url: http://ledger
   timeout_seconds: 2 # per request
@@ -147,7 +147,7 @@ database:
 ";
 
 /// A traceback of `error` raised from payment_processor.py, as log lines.
-fn log_with(error: &str) -> String {
+pub(crate) fn log_with(error: &str) -> String {
     format!(
         "2026-11-28 02:00:01,002 ERROR Unhandled exception on POST /pay
 Traceback (most recent call last):
@@ -202,8 +202,8 @@ async fn a_timeout_raises_the_timeout_setting() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_pool_raises_the_pool_size() {
+/// Failure matrix row 4 (pool exhausted), run by `failure_matrix`.
+pub(crate) async fn an_exhausted_pool_raises_the_pool_size() {
     config_fix(
         "sqlalchemy.exc.TimeoutError: QueuePool limit of size 10 overflow 0 reached, connection timed out, timeout 30",
         "pool_size",

@@ -33,8 +33,8 @@ fn snapshot_comments(fake: &FakeGithub) -> String {
         .join("\n\n----------------------------------------\n\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alert_to_pr_review_merge_and_canary() {
+/// Failure matrix row 1 (high error rate), run by `failure_matrix`.
+pub(crate) async fn alert_to_pr_review_merge_and_canary() {
     let mut t = App::start().await;
     t.alert().await;
 

@@ -36,3 +36,6 @@ mod replica_crash;
 mod replicas;
 mod revert;
 mod safety;
+
+#[path = "../failure_matrix.rs"]
+mod failure_matrix;

@@ -1,6 +1,7 @@
 //! The seed design's safety rows, each an automated test through the GitHub App: an alert comes
 //! in, and the reaction (blocked, paused, escalated, waited, failed closed) is what the row
-//! says, with the audit log and the notifications to show for it.
+//! says, with the audit log and the notifications to show for it. The rows are
+//! `pub(crate)` scenarios that `failure_matrix` runs, one test per row.
 
 use crate::locks::RedisServer;
 use crate::support::app::{comment, App, AppOptions, LOG, REPO};
@@ -83,8 +84,8 @@ async fn notified(t: &App) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_service_second_operation_waits_on_the_lock_then_escalates() {
+/// Failure matrix row 13 (lock timeout), run by `failure_matrix`.
+pub(crate) async fn same_service_second_operation_waits_on_the_lock_then_escalates() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick(&dir);
     options.repo_config = Some(TWO_SERVICES.into());
@@ -107,8 +108,8 @@ async fn same_service_second_operation_waits_on_the_lock_then_escalates() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fix_through_a_dependency_pauses_for_a_person() {
+/// Failure matrix row 6 (concurrent incident through a dependency), run by `failure_matrix`.
+pub(crate) async fn a_fix_through_a_dependency_pauses_for_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick(&dir);
     options.repo_config = Some(TWO_SERVICES.into());
@@ -130,8 +131,8 @@ async fn a_fix_through_a_dependency_pauses_for_a_person() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_error_budget_blocks() {
+/// Failure matrix row 7 (error budget), run by `failure_matrix`.
+pub(crate) async fn an_exhausted_error_budget_blocks() {
     let mut t = App::start().await;
     t.production.edit(|s| s.slo_error_rate = Some(0.02));
     t.alert().await;
@@ -145,8 +146,8 @@ async fn an_exhausted_error_budget_blocks() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blast_radius_over_a_fifth_pauses() {
+/// Failure matrix row 8 (blast radius), run by `failure_matrix`.
+pub(crate) async fn a_blast_radius_over_a_fifth_pauses() {
     let mut t = App::start_with(AppOptions {
         logs: vec![("postgres_primary".into(), LOG.into())],
         ..AppOptions::default()
@@ -164,8 +165,8 @@ async fn a_blast_radius_over_a_fifth_pauses() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cooldown_after_a_deploy_blocks_the_next_fix() {
+/// Failure matrix row 9 (cooldown), run by `failure_matrix`.
+pub(crate) async fn cooldown_after_a_deploy_blocks_the_next_fix() {
     let mut t = App::start().await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
@@ -190,8 +191,8 @@ async fn cooldown_after_a_deploy_blocks_the_next_fix() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_partition_fails_closed_and_nothing_ships() {
+/// Failure matrix row 16 (Redis partition), run by `failure_matrix`.
+pub(crate) async fn redis_partition_fails_closed_and_nothing_ships() {
     let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick(&dir);
@@ -215,8 +216,8 @@ async fn redis_partition_fails_closed_and_nothing_ships() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_lost_after_the_pr_opens_blocks_the_merge() {
+/// Failure matrix row 16 (Redis partition), run by `failure_matrix`.
+pub(crate) async fn redis_lost_after_the_pr_opens_blocks_the_merge() {
     let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick(&dir);
@@ -239,8 +240,8 @@ async fn redis_lost_after_the_pr_opens_blocks_the_merge() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_failures_in_a_row_pause_for_a_person() {
+/// Failure matrix row 17 (consecutive failures), run by `failure_matrix`.
+pub(crate) async fn three_failures_in_a_row_pause_for_a_person() {
     let dir = tempfile::tempdir().unwrap();
     // The history: three earlier operations on payment-service that failed.
     let state = App::state_dir(dir.path());
@@ -293,8 +294,8 @@ async fn three_failures_in_a_row_pause_for_a_person() {
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_error_pattern_escalates() {
+/// Failure matrix row 19 (unknown pattern), run by `failure_matrix`.
+pub(crate) async fn an_unknown_error_pattern_escalates() {
     let unknown = "2026-11-28 02:00:01,002 ERROR Unhandled exception on POST /pay
 Traceback (most recent call last):
   File \"/app/payment_processor.py\", line 26, in process_payment
@@ -315,8 +316,8 @@ FluxCapacitorError: temporal displacement 1.21 gigawatts
     t.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_pauses_then_approves_and_it_resumes() {
+/// Failure matrix row 20 (human override), run by `failure_matrix`.
+pub(crate) async fn a_person_pauses_then_approves_and_it_resumes() {
     let mut t = App::start().await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
@@ -359,8 +360,8 @@ fn wide_catalog(dir: &Path) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conflict_reaching_many_services_pauses() {
+/// Failure matrix row 18 (high blast radius conflict), run by `failure_matrix`.
+pub(crate) async fn a_conflict_reaching_many_services_pauses() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = quick(&dir);
     options.repo_config = Some(TWO_SERVICES.into());
