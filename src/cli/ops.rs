@@ -203,9 +203,37 @@ fn acting_person(actor: Option<&str>) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// Who acts: a demo's orchestrator (local forge), or the GitHub App built from `--config`.
+enum Actor {
+    Demo(Arc<Orchestrator>),
+    App {
+        app: Box<crate::server::app::AppHandler>,
+        /// Kept until the command ends.
+        _scratch: Option<Scratch>,
+    },
+}
+
+/// A state directory of this command's own, removed when it ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Actor {
+    fn orchestrator(&self) -> &Arc<Orchestrator> {
+        match self {
+            Actor::Demo(o) => o,
+            Actor::App { app, .. } => app.orchestrator(),
+        }
+    }
+}
+
 /// The orchestrator on the state directory: a demo's (local forge) when it holds a demo,
 /// else the GitHub App's built from `--config`.
-async fn orchestrator(args: &StateArgs) -> anyhow::Result<Arc<Orchestrator>> {
+async fn orchestrator(args: &StateArgs) -> anyhow::Result<Actor> {
     let state = state_dir(args)?;
     let busy = || {
         format!(
@@ -216,7 +244,7 @@ async fn orchestrator(args: &StateArgs) -> anyhow::Result<Arc<Orchestrator>> {
     };
     if state.join("session.json").is_file() {
         let demo = crate::demo::Demo::open(&state).await.with_context(busy)?;
-        return Ok(demo.orchestrator);
+        return Ok(Actor::Demo(demo.orchestrator));
     }
     let Some(config) = &args.config else {
         bail!(
@@ -227,16 +255,27 @@ async fn orchestrator(args: &StateArgs) -> anyhow::Result<Arc<Orchestrator>> {
     };
     let mut config = load_config(config)?;
     config.state_dir = state.clone();
+    let mut scratch = None;
+    if config.audit_on_redis {
+        // The chain is on Redis; the state directory's mirror belongs to the replica there.
+        let dir = std::env::temp_dir().join(format!("healbot-ops-{}", std::process::id()));
+        config.state_dir = dir.clone();
+        scratch = Some(Scratch(dir));
+    }
     let app = crate::server::app::build::from_config(&config)
         .await
         .with_context(busy)?
         .context("healbot.yaml has no GitHub App credentials (github: and its key) or no prometheus source")?;
-    Ok(app.orchestrator().clone())
+    Ok(Actor::App {
+        app: Box::new(app),
+        _scratch: scratch,
+    })
 }
 
 async fn act(args: ActArgs, command: HealCommand) -> anyhow::Result<ExitCode> {
     let actor = acting_person(args.actor.as_deref())?;
-    let orchestrator = orchestrator(&args.state).await?;
+    let acting = orchestrator(&args.state).await?;
+    let orchestrator = acting.orchestrator();
     if actor.eq_ignore_ascii_case(&orchestrator.settings.actor) {
         bail!("`{actor}` is healbot itself; act as a person with --as NAME");
     }
@@ -244,10 +283,11 @@ async fn act(args: ActArgs, command: HealCommand) -> anyhow::Result<ExitCode> {
     if orchestrator.journal.operation(&id).await.is_err() {
         bail!("no operation {id}; `healbot ops list` shows them");
     }
-    for line in orchestrator
-        .override_operation(&id, &actor, command)
-        .await?
-    {
+    let lines = match &acting {
+        Actor::Demo(o) => o.override_operation(&id, &actor, command).await?,
+        Actor::App { app, .. } => app.act_on(&id, &actor, command).await?,
+    };
+    for line in lines {
         println!("{line}");
     }
     let state = orchestrator.journal.state(&id).await?;

@@ -322,6 +322,7 @@ fn chart_files_parse() {
         "pvc.yaml",
         "prometheusrule.yaml",
         "dashboards.yaml",
+        "redis.yaml",
     ] {
         let text = read(&dir.join("templates").join(template));
         assert_eq!(
@@ -332,6 +333,13 @@ fn chart_files_parse() {
     }
     let deployment = read(&dir.join("templates/deployment.yaml"));
     assert!(deployment.contains("checksum/config"));
+    // Several replicas: each names itself in the work queue, and they share state on Redis.
+    assert!(deployment.contains("HEALBOT_REPLICA"));
+    let helpers = read(&dir.join("templates/_helpers.tpl"));
+    assert!(helpers.contains("replicaCount above 1 needs Redis"));
+    assert!(helpers.contains(r#"set $cfg "audit_on_redis" true"#));
+    assert_eq!(values["redis"]["takeoverAfterSeconds"].as_i64(), Some(30));
+    assert_eq!(values["redis"]["deploy"]["enabled"].as_bool(), Some(false));
     assert!(read(&dir.join("templates/prometheusrule.yaml")).contains(".Files.Get \"alerts.yaml\""));
     assert!(read(&dir.join("templates/dashboards.yaml")).contains("dashboards.label"));
     assert!(values["dashboards"]["label"].as_str() == Some("grafana_dashboard"));

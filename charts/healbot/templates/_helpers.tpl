@@ -49,10 +49,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* Where secrets are mounted; one folder per secret reference. */}}
 {{- define "healbot.secretsDir" -}}/etc/healbot/secrets{{- end }}
 
+{{/* The Redis healbot uses: redis.url, else the chart's own Redis pod; empty without Redis. */}}
+{{- define "healbot.redisUrl" -}}
+{{- if .Values.redis.url -}}
+{{- .Values.redis.url -}}
+{{- else if .Values.redis.deploy.enabled -}}
+{{- printf "redis://%s-redis:6379/0" (include "healbot.fullname" .) -}}
+{{- end -}}
+{{- end }}
+
 {{/* Refuse combinations healbot would refuse at startup, or that lose work. */}}
 {{- define "healbot.validate" -}}
-{{- if gt (int .Values.replicaCount) 1 }}
-{{- fail "replicaCount must be 1 for now: each replica keeps its own delivery and audit log; sharing deliveries, work and the audit chain on Redis is not built yet (redis.url shares the service locks only)" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not (include "healbot.redisUrl" .)) }}
+{{- fail "replicaCount above 1 needs Redis (redis.url or redis.deploy.enabled): replicas share deliveries, work and the audit chain there" }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) .Values.persistence.enabled }}
+{{- fail "persistence.enabled is for a single replica: with several, the audit chain lives on Redis and each pod's state is an emptyDir" }}
+{{- end }}
+{{- if and .Values.redis.shareState (not (include "healbot.redisUrl" .)) }}
+{{- fail "redis.shareState needs redis.url or redis.deploy.enabled" }}
 {{- end }}
 {{- if not .Values.secrets.webhook.existingSecret }}
 {{- fail "secrets.webhook.existingSecret is required: healbot serve refuses to start without a webhook secret" }}
@@ -104,8 +119,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else if .Values.config.catalog.path }}
 {{- $_ := set $cfg "catalog" .Values.config.catalog.path -}}
 {{- end }}
-{{- if .Values.redis.url }}
-{{- $_ := set $cfg "redis_url" .Values.redis.url -}}
+{{- with include "healbot.redisUrl" . }}
+{{- $_ := set $cfg "redis_url" . -}}
+{{- end }}
+{{- if or .Values.redis.shareState (gt (int .Values.replicaCount) 1) }}
+{{- $_ := set $cfg "audit_on_redis" true -}}
+{{- $_ := set $cfg "takeover_after_seconds" (int .Values.redis.takeoverAfterSeconds) -}}
 {{- end }}
 {{- if .Values.policies.enabled }}
 {{- $_ := set $cfg "policies_dir" "/etc/healbot/policies" -}}

@@ -122,6 +122,21 @@ impl AppHandler {
         ))
     }
 
+    /// A person's command on operation `id` from the runbook CLI (`healbot ops`), taken under
+    /// the operation's lease like a webhook's, so no replica acts on it meanwhile.
+    pub async fn act_on(
+        &self,
+        id: &OperationId,
+        actor: &str,
+        command: crate::forge::HealCommand,
+    ) -> anyhow::Result<Vec<String>> {
+        let _hold = self.drivers.hold(&self.orchestrator, id).await?;
+        Ok(self
+            .orchestrator
+            .override_operation(id, actor, command)
+            .await?)
+    }
+
     /// Returns once no operation is being driven.
     pub async fn settled(&self) {
         self.drivers.settled().await
