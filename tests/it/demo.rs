@@ -270,7 +270,7 @@ async fn a_person_approves_through_the_cli() {
     assert_chain_holds(dir.path());
 }
 
-/// Kills the demo (abort, like SIGKILL) right after `failpoint` is durable, resumes it, and
+/// Kills the demo (SIGKILL) right after `failpoint` is durable, resumes it, and
 /// checks that the operation completes with every side effect done exactly once.
 pub(crate) async fn crash_and_resume(failpoint: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -281,6 +281,14 @@ pub(crate) async fn crash_and_resume(failpoint: &str) {
         text(&crashed)
     );
     assert!(String::from_utf8_lossy(&crashed.stderr).contains("failpoint"));
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{failpoint}: killed by SIGKILL"
+        );
+    }
 
     let resumed = demo(dir.path(), &["--resume"], &[]);
     assert!(resumed.status.success(), "{failpoint}: {}", text(&resumed));
