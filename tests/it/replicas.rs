@@ -323,3 +323,49 @@ async fn an_operation_written_to_the_chain_on_redis() {
     assert_eq!(report.entries as usize, on_redis.len());
     t.fake.assert_clean();
 }
+
+/// Two replicas' journals on one chain: each folds what the other wrote, in chain order, and
+/// a chain that no longer follows on from what a journal saw is refused, not folded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journals_follow_each_others_appends() {
+    use healbot::audit::redis::RedisAuditStore;
+    use healbot::coord::{Journal, OpState, OperationId};
+    let redis = RedisServer::start();
+    let open = || Arc::new(RedisAuditStore::open(&redis.url(), "main", None).unwrap());
+    let a = Journal::replay(open()).await.unwrap();
+    let b = Journal::replay(open()).await.unwrap();
+    let id = OperationId("op-inc-7".into());
+    a.open(&id, "inc-7", "healbot", serde_json::json!({}))
+        .await
+        .unwrap();
+    a.transition(&id, OpState::Analyzing, "healbot", "on a")
+        .await
+        .unwrap();
+    assert!(b.operation(&id).await.is_err(), "b has not synced yet");
+    assert_eq!(b.sync().await.unwrap(), 2);
+    assert_eq!(b.state(&id).await.unwrap(), OpState::Analyzing);
+    b.transition(&id, OpState::Planned, "healbot", "on b")
+        .await
+        .unwrap();
+    // a folds b's entry but not its own two again.
+    assert_eq!(a.sync().await.unwrap(), 1);
+    assert_eq!(a.state(&id).await.unwrap(), OpState::Planned);
+    assert_eq!(a.sync().await.unwrap(), 0);
+
+    // Redis lost its data: the chain starts over, and a journal refuses to fold it.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let c = Journal::replay(open()).await.unwrap();
+    for n in 0..4 {
+        let id = OperationId(format!("op-inc-{}", 10 + n));
+        c.open(&id, "inc", "healbot", serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+    let err = a.sync().await.unwrap_err().to_string();
+    assert!(err.contains("does not chain"), "{err}");
+}

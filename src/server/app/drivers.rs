@@ -114,17 +114,21 @@ impl Drivers {
                         tracing::error!(operation = %id, error = %e, "cannot queue the operation");
                     }
                 }
-                None => drivers.drive(&orchestrator, &id).await,
+                None => {
+                    drivers.drive(&orchestrator, &id).await;
+                }
             }
         });
     }
 
-    async fn drive(&self, orchestrator: &Orchestrator, id: &OperationId) {
+    /// Drives `id` as far as it goes; `false` when it could not even be taken (the lease
+    /// backend or the chain failed), so that its queue entry is tried again later.
+    async fn drive(&self, orchestrator: &Orchestrator, id: &OperationId) -> bool {
         let hold = match self.hold(orchestrator, id).await {
             Ok(hold) => hold,
             Err(e) => {
                 tracing::error!(operation = %id, error = %e, "cannot take the operation");
-                return;
+                return false;
             }
         };
         match orchestrator.drive(id).await {
@@ -132,6 +136,7 @@ impl Drivers {
             Err(e) => tracing::error!(operation = %id, error = %e, "operation stopped"),
         }
         drop(hold);
+        true
     }
 
     /// Counts `task` as running until it ends, so [`settled`](Self::settled) waits for it.
@@ -223,10 +228,13 @@ impl Drivers {
                     }
                 })
             };
-            drivers.drive(&orchestrator, &item.operation).await;
+            let driven = drivers.drive(&orchestrator, &item.operation).await;
             keep_fresh.abort();
-            if let Err(e) = queue.done(&item).await {
-                tracing::warn!(operation = %item.operation, error = %e, "acknowledging work");
+            // Not driven: left pending, so a replica claims it again once it has been idle.
+            if driven {
+                if let Err(e) = queue.done(&item).await {
+                    tracing::warn!(operation = %item.operation, error = %e, "acknowledging work");
+                }
             }
             drivers
                 .taken
