@@ -500,10 +500,12 @@ impl Orchestrator {
             .collect()
     }
 
-    /// Ranks services by their error rate against the SLO (a ratio of 3 or more is
-    /// anomalous), then by the graph: an anomalous service with healthy dependencies is the cause.
-    /// Two more kinds of evidence count: the service where the incident's error spans begin
-    /// (the deepest erroring span), and a deploy of a service shortly before the incident.
+    /// Ranks services by their error rate against the SLO and their p99 latency against the
+    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), then by the graph:
+    /// an anomalous service with healthy dependencies is the cause, and with none anomalous the
+    /// alerted service is. Two more kinds of evidence count: the service where the incident's
+    /// error spans begin (the deepest erroring span), and a deploy of a service shortly before
+    /// the incident.
     async fn root_cause(
         &self,
         incident: &crate::incident::Incident,
@@ -511,23 +513,28 @@ impl Orchestrator {
     ) -> Result<RcaReport, OrchestratorError> {
         const ANOMALOUS: f64 = 3.0;
         let slo = self.policies.gates.error_budget.slo_error_rate;
+        let latency = latency_objective(&self.policies.detection);
         let mut evidence: Vec<ServiceEvidence> = self
             .metrics
             .health()
             .await?
             .into_iter()
             .filter(|h| h.requests > 0)
-            .map(|h| ServiceEvidence {
-                score: h.error_rate / slo,
-                detail: Some(format!(
-                    "{}: {:.1}% errors over {} requests (SLO {:.1}%)",
-                    h.service,
-                    h.error_rate * 100.0,
-                    h.requests,
-                    slo * 100.0
-                )),
-                service: h.service,
-                metric: "error_rate".into(),
+            .flat_map(|h| {
+                let slow = latency.map(|objective| latency_evidence(&h, objective));
+                let errors = ServiceEvidence {
+                    score: h.error_rate / slo,
+                    detail: Some(format!(
+                        "{}: {:.1}% errors over {} requests (SLO {:.1}%)",
+                        h.service,
+                        h.error_rate * 100.0,
+                        h.requests,
+                        slo * 100.0
+                    )),
+                    service: h.service,
+                    metric: "error_rate".into(),
+                };
+                std::iter::once(errors).chain(slow)
             })
             .collect();
         evidence.extend(span_origins(incident, ANOMALOUS));
@@ -577,6 +584,29 @@ impl Orchestrator {
 
 /// A deploy this recent (seconds) is evidence against the deployed service.
 const RECENT_DEPLOY_SECS: i64 = 30 * 60;
+
+/// The latency objective in ms: the lowest `latency_p99_ms` detection rule, the p99 at which
+/// an incident opens. None without such a rule: latency is then no evidence.
+fn latency_objective(detection: &crate::config::DetectionPolicy) -> Option<f64> {
+    detection
+        .rules_for(crate::config::DetectedMetric::LatencyP99Ms)
+        .map(|r| r.above)
+        .reduce(f64::min)
+}
+
+/// A service's p99 against the latency objective: three times over is anomalous, as three
+/// times the SLO error rate is.
+fn latency_evidence(h: &crate::signals::ServiceHealth, objective: f64) -> ServiceEvidence {
+    ServiceEvidence {
+        service: h.service.clone(),
+        metric: "latency_p99".into(),
+        score: h.latency_p99_ms / objective,
+        detail: Some(format!(
+            "{}: p99 latency {:.0} ms (objective {objective:.0} ms)",
+            h.service, h.latency_p99_ms
+        )),
+    }
+}
 
 /// The services the incident's error spans say the errors began in, as evidence: anomalous
 /// at least, more so the more erring spans point there.
@@ -657,6 +687,52 @@ mod tests {
             "no fix passed validation: template python.none-guard at app.py:3: failed \
              validation: `pytest` failed"
         );
+    }
+
+    #[test]
+    fn latency_far_over_the_objective_is_anomalous() {
+        let objective = latency_objective(&crate::config::PolicySet::embedded().detection);
+        assert_eq!(objective, Some(1500.0), "the slow-p99 rule");
+        let health = |service: &str, p99: f64| crate::signals::ServiceHealth {
+            service: service.into(),
+            requests: 1200,
+            error_rate: 0.0,
+            latency_p95_ms: p99 / 2.0,
+            latency_p99_ms: p99,
+            cpu_utilization: 0.4,
+            memory_utilization: 0.5,
+        };
+        // payment-service 3.2× over; its callers are slow because they wait on it.
+        let evidence: Vec<ServiceEvidence> = [
+            health("api-gateway", 5400.0),
+            health("order-service", 5000.0),
+            health("payment-service", 4800.0),
+            health("postgres_primary", 30.0),
+        ]
+        .iter()
+        .map(|h| latency_evidence(h, 1500.0))
+        .collect();
+        assert_eq!(evidence[2].metric, "latency_p99");
+        assert!((evidence[2].score - 3.2).abs() < 1e-9);
+        assert_eq!(
+            evidence[2].detail.as_deref(),
+            Some("payment-service: p99 latency 4800 ms (objective 1500 ms)")
+        );
+        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+            crate::demo::setup::CATALOG,
+            "catalog.yaml",
+        )
+        .unwrap();
+        let options = RankOptions {
+            anomaly_threshold: 3.0,
+            symptom: Some("api-gateway".into()),
+        };
+        let report = rank(&graph, &evidence, &options).unwrap();
+        assert_eq!(report.root_cause, "payment-service");
+        assert_eq!(report.ranking[0].metric, "latency_p99");
+        // No latency rule: latency is no evidence.
+        let none = crate::config::DetectionPolicy { rules: Vec::new() };
+        assert_eq!(latency_objective(&none), None);
     }
 
     #[test]

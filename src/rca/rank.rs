@@ -25,7 +25,8 @@ pub struct ServiceEvidence {
 pub struct RankOptions {
     /// Scores at or above this are anomalous. 3 suits robust z-scores and error-rate ratios.
     pub anomaly_threshold: f64,
-    /// The service the incident was raised on; the causal chain then ends there.
+    /// The service the incident was raised on; the causal chain then ends there. When no
+    /// service is anomalous it is the root cause.
     pub symptom: Option<String>,
 }
 
@@ -80,11 +81,25 @@ pub fn rank(
     evidence: &[ServiceEvidence],
     options: &RankOptions,
 ) -> Result<RcaReport, RcaError> {
-    let best = best_per_service(evidence);
+    let mut best = best_per_service(evidence);
     if best.is_empty() {
         return Err(RcaError::NoEvidence);
     }
     let threshold = options.anomaly_threshold;
+    // With nothing anomalous the evidence points nowhere, and the service the incident was
+    // raised on is a better guess than whichever healthy service scores highest.
+    let fallback = options
+        .symptom
+        .as_deref()
+        .filter(|_| best.iter().all(|e| e.score < threshold));
+    if let Some(s) = fallback.filter(|s| best.iter().all(|e| e.service != *s)) {
+        best.push(ServiceEvidence {
+            service: s.to_string(),
+            metric: "alert".into(),
+            score: 0.0,
+            detail: Some("the incident was raised on it; no metric says more".into()),
+        });
+    }
     let anomalous: HashSet<&str> = best
         .iter()
         .filter(|e| e.score >= threshold)
@@ -94,7 +109,9 @@ pub fn rank(
     // In a cycle of anomalous services none has healthy dependencies; then all are candidates.
     let any_candidate = anomalous.iter().any(|s| !downstream_anomalous.contains(s));
     let group = |service: &str| -> u8 {
-        if !anomalous.contains(service) {
+        if fallback == Some(service) {
+            0
+        } else if !anomalous.contains(service) {
             2
         } else if any_candidate && downstream_anomalous.contains(service) {
             1
@@ -170,7 +187,13 @@ pub fn rank(
             symptoms.len() - MAX_SYMPTOM_LINES
         ));
     }
-    if anomalous.is_empty() {
+    if fallback.is_some() {
+        lines.push(format!(
+            "no service reaches the anomaly threshold {threshold}; {} is named because the \
+             incident was raised on it",
+            root.service
+        ));
+    } else if anomalous.is_empty() {
         lines.push(format!(
             "no service reaches the anomaly threshold {threshold}; {} only scores highest",
             root.service
@@ -437,6 +460,53 @@ mod tests {
         .unwrap();
         assert_eq!(report.root_cause, "user-service");
         assert!(report.confidence <= 0.3);
+    }
+
+    #[test]
+    fn without_anomalies_the_symptom_is_the_root_cause() {
+        let options = RankOptions {
+            symptom: Some("payment-service".to_string()),
+            ..RankOptions::default()
+        };
+        // payment-service 1.6× over its latency objective; others score higher, none anomalous.
+        let report = rank(
+            &payment(),
+            &[
+                ev("api-gateway", "error_rate", 2.0),
+                ev("payment-service", "latency_p99", 1.6),
+                ev("user-service", "error_rate", 2.5),
+            ],
+            &options,
+        )
+        .unwrap();
+        assert_eq!(report.root_cause, "payment-service");
+        assert_eq!(report.causal_chain, ["payment-service"]);
+        assert!(report.confidence <= 0.3, "{}", report.confidence);
+        assert!(
+            report
+                .evidence
+                .iter()
+                .any(|l| l
+                    .ends_with("payment-service is named because the incident was raised on it"))
+        );
+
+        // No evidence on the symptom at all: still named, with a score of 0.
+        let report = rank(&payment(), &[ev("user-service", "cpu", 2.0)], &options).unwrap();
+        assert_eq!(report.root_cause, "payment-service");
+        assert_eq!(report.ranking[0].metric, "alert");
+        assert_eq!(order(&report), ["payment-service", "user-service"]);
+
+        // An anomalous service elsewhere outranks the symptom as before.
+        let report = rank(
+            &payment(),
+            &[
+                ev("payment-service", "latency_p99", 1.6),
+                ev("postgres_primary", "latency_p99", 4.0),
+            ],
+            &options,
+        )
+        .unwrap();
+        assert_eq!(report.root_cause, "postgres_primary");
     }
 
     #[test]
