@@ -4,6 +4,8 @@
 //!
 //! `HEALBOT_BENCH_AUDIT_ENTRIES` sets the verify log's size (default 100,000; issue 8 quotes
 //! 1,000,000). `cargo bench --bench audit -- --test` runs each case once.
+//! With `HEALBOT_BENCH_REDIS_URL` (scripts/bench/audit-redis starts a redis-server for it), the
+//! chain shared by replicas on Redis is measured too: one writer, and three contending.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use healbot::audit::{verify_file, AuditEntry, AuditStore, FileAuditStore, NewEntry, GENESIS_HASH};
@@ -134,5 +136,50 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends, verify);
+/// Appends to the chain on Redis (compare-and-append under the head, then the mirror's fsync):
+/// one replica alone, and three replicas appending at once, each retrying when another won.
+fn redis_appends(c: &mut Criterion) {
+    let Ok(url) = std::env::var("HEALBOT_BENCH_REDIS_URL") else {
+        return;
+    };
+    use healbot::audit::redis::RedisAuditStore;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let replicas: Vec<Arc<RedisAuditStore>> = (0..3)
+        .map(|r| {
+            let mirror = dir.path().join(format!("mirror-{r}.jsonl"));
+            Arc::new(RedisAuditStore::open(&url, "bench", Some(&mirror)).expect("open chain"))
+        })
+        .collect();
+    let mut group = c.benchmark_group("audit_append_redis");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("one_replica", |b| {
+        let store = &replicas[0];
+        b.iter(|| runtime.block_on(store.append(note(0))).expect("append"))
+    });
+    group.throughput(Throughput::Elements(3));
+    group.bench_function("three_replicas_contending", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (i, store) in replicas.iter().enumerate() {
+                    let store = Arc::clone(store);
+                    tasks.spawn(async move { store.append(note(i)).await });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done.expect("append task").expect("append");
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, appends, verify, redis_appends);
 criterion_main!(benches);
