@@ -149,6 +149,8 @@ fn redis_appends(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
+    // The connections start their driver tasks on this runtime.
+    let _runtime = runtime.enter();
     let replicas: Vec<Arc<RedisAuditStore>> = (0..3)
         .map(|r| {
             let mirror = dir.path().join(format!("mirror-{r}.jsonl"));

@@ -7,7 +7,7 @@
 //! (driving it, or a webhook about it) takes its lease first and then folds what the other
 //! replicas wrote to the chain, so every decision is made on the whole history.
 
-use super::HandlerError;
+use super::{other, HandlerError};
 use crate::coord::lease::{Lease, Leases};
 use crate::coord::work_queue::{WorkItem, WorkQueue};
 use crate::coord::OperationId;
@@ -32,6 +32,14 @@ pub(crate) struct Drivers {
     shared: Option<SharedWork>,
     /// Queue entries this replica is working on (a claim must not start one twice).
     taken: Mutex<HashSet<String>>,
+}
+
+/// Who runs the escalation clock: the only replica, this one while it holds the clock's lease,
+/// or another replica.
+pub(crate) enum ClockTurn {
+    Alone,
+    Leased { _lease: Lease },
+    Elsewhere,
 }
 
 /// The right to act on one operation, in this process and, when shared, across replicas.
@@ -82,14 +90,13 @@ impl Drivers {
         })
     }
 
-    /// The escalation clock's turn: always this replica's alone, else only while it holds the
-    /// clock's lease (`None`: another replica has it).
+    /// Whether this replica runs the escalation clock this tick.
     pub(crate) async fn clock_turn(
         &self,
         orchestrator: &Orchestrator,
-    ) -> Result<Option<Option<Lease>>, HandlerError> {
+    ) -> Result<ClockTurn, HandlerError> {
         let Some(shared) = &self.shared else {
-            return Ok(Some(None));
+            return Ok(ClockTurn::Alone);
         };
         let Some(lease) = shared
             .leases
@@ -97,10 +104,10 @@ impl Drivers {
             .await
             .map_err(other)?
         else {
-            return Ok(None);
+            return Ok(ClockTurn::Elsewhere);
         };
         orchestrator.journal.sync().await.map_err(other)?;
-        Ok(Some(Some(lease)))
+        Ok(ClockTurn::Leased { _lease: lease })
     }
 
     /// Has `id` driven on in the background: by this replica, or by whichever replica takes it
@@ -264,8 +271,4 @@ impl Drivers {
             notified.await;
         }
     }
-}
-
-fn other(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Other(e.to_string())
 }

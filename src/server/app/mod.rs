@@ -24,7 +24,7 @@ use crate::orchestrator::Orchestrator;
 use crate::signals::alertmanager::AlertGrouper;
 use async_trait::async_trait;
 use configs::RepoConfigs;
-use drivers::Drivers;
+use drivers::{ClockTurn, Drivers};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -103,8 +103,8 @@ impl AppHandler {
                 tick.tick().await;
                 // One replica at a time runs the clock, on the whole chain.
                 let _turn = match drivers.clock_turn(&orchestrator).await {
-                    Ok(Some(turn)) => turn,
-                    Ok(None) => continue,
+                    Ok(ClockTurn::Elsewhere) => continue,
+                    Ok(turn) => turn,
                     Err(e) => {
                         tracing::warn!(error = %e, "escalation clock");
                         continue;
