@@ -26,13 +26,18 @@ fn note(i: usize) -> NewEntry {
     }
 }
 
-fn appends(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// Two workers, like the machine the figures come from.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn appends(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = runtime();
     let store = Arc::new(FileAuditStore::open(dir.path().join("bench.jsonl")).expect("open log"));
     let mut group = c.benchmark_group("audit_append");
     group.throughput(Throughput::Elements(APPENDERS as u64));
@@ -144,11 +149,7 @@ fn redis_appends(c: &mut Criterion) {
     };
     use healbot::audit::redis::RedisAuditStore;
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     // The connections start their driver tasks on this runtime.
     let _runtime = runtime.enter();
     let replicas: Vec<Arc<RedisAuditStore>> = (0..3)

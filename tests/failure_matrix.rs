@@ -175,15 +175,7 @@ async fn latency_alert(t: &mut App, service: &str) {
             "fingerprint": "7a1e2b3c4d5e6f70"
         }]
     });
-    let resp = reqwest::Client::new()
-        .post(t.url("/webhooks/alertmanager"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    t.deliveries += 1;
-    t.settle().await;
+    crate::support::app::post_json(t, "/webhooks/alertmanager", &body).await;
 }
 
 /// Row 2. payment-service is slow, not failing: p99 2.4 s against the 1.5 s `slow-p99` rule,

@@ -10,8 +10,8 @@ use super::file::{sort_keys, timestamp_now};
 use super::verify::FIRST_SEQ;
 use super::{AuditError, AuditStore};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::aio::ConnectionManager;
+use redis::Script;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,12 +75,7 @@ impl RedisAuditStore {
         mirror: Option<&Path>,
     ) -> Result<RedisAuditStore, AuditError> {
         let shown = crate::coord::lock::redis::redacted(url);
-        let client = Client::open(url).map_err(|e| backend(&shown, e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let mirror = match mirror {
             Some(path) => Some(Mutex::new(Mirror::create(path)?)),

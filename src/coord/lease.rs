@@ -3,8 +3,8 @@
 //! the escalation clock. A lease is renewed while it is held and lapses a few seconds after its
 //! holder dies, unlike the service locks, which are the safety gates' and last a whole rollout.
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::aio::ConnectionManager;
+use redis::Script;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -52,12 +52,8 @@ impl Leases {
             url: shown.clone(),
             message: e.to_string(),
         };
-        let client = Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(backend)?;
+        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+            .map_err(backend)?;
         Ok(Leases {
             conn,
             url: shown,

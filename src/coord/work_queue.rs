@@ -6,8 +6,8 @@
 //! claims it from under a live driver.
 
 use super::OperationId;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Value};
+use redis::aio::ConnectionManager;
+use redis::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -51,17 +51,10 @@ impl WorkQueue {
             url: shown.clone(),
             message: e.to_string(),
         };
-        let client = Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
-            .await
-            .map_err(backend)?;
-        let reader = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
+        let connection =
+            || crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(10));
+        let conn = connection().map_err(backend)?;
+        let reader = connection().map_err(backend)?;
         let queue = WorkQueue {
             conn,
             reader,

@@ -3,8 +3,8 @@
 //! records a delivery it claims the id in Redis with `SET NX` and a retention TTL. The replica
 //! that wins processes it; the other answers "duplicate".
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::aio::ConnectionManager;
+use redis::Script;
 use std::time::Duration;
 
 /// How long a claimed id is remembered: GitHub lets people redeliver for about a week.
@@ -44,12 +44,8 @@ impl DeliveryClaims {
             url: shown.clone(),
             reason: e.to_string(),
         };
-        let client = Client::open(url).map_err(err)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(err)?;
+        let conn =
+            crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(2)).map_err(err)?;
         Ok(DeliveryClaims {
             conn,
             url: shown.clone(),

@@ -58,15 +58,7 @@ async fn notify(t: &mut App, name: &str, rollout: &str) {
     let mut body: Value = serde_json::from_str(&text).unwrap();
     body["rollout"] = json!(rollout);
     body["namespace"] = json!("payments");
-    let resp = reqwest::Client::new()
-        .post(t.url("/webhooks/argo"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    t.deliveries += 1;
-    t.settle().await;
+    crate::support::app::post_json(t, "/webhooks/argo", &body).await;
 }
 
 fn manifest_on_main(t: &App) -> String {

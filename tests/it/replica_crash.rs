@@ -5,7 +5,7 @@
 //! and another one finishes the operation. Nothing is done twice and the chain verifies.
 
 use crate::locks::RedisServer;
-use crate::support::app::{fixture, review, service_files, LOG, REPO, SECRET};
+use crate::support::app::{fixture, review, seed_repo, LOG, REPO, SECRET};
 use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::Prometheus;
 use healbot::audit::redis::RedisAuditStore;
@@ -298,13 +298,7 @@ fn main_history(fake: &FakeGithub) -> Vec<String> {
 async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     let redis = RedisServer::start();
     let fake = FakeGithub::start().await;
-    let files = service_files();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    fake.add_repo(REPO, "main", &refs);
-    fake.set_permission(REPO, "alice", "write");
+    seed_repo(&fake, None);
     let exporter_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let exporter = Arc::new(Exporter::new());
     exporter.register("payment-service", "stable");
@@ -553,15 +547,7 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     assert_eq!(branches, 1, "branches created");
 
     // The shared chain verifies, and so does every replica's mirror of it.
-    let out = Command::new(env!("CARGO_BIN_EXE_healbot"))
-        .args(["audit", "verify", "--redis", &redis.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    crate::replicas::assert_chain_verifies_on_redis(&redis.url());
     for r in &replicas {
         if r.name == replicas[killed].name {
             continue;

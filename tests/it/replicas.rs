@@ -300,15 +300,7 @@ async fn an_operation_written_to_the_chain_on_redis() {
     t.approve(1, 1).await;
     t.expect_full_rollout();
     assert_eq!(t.states().await, [OpState::Completed]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
-        .args(["audit", "verify", "--redis", &redis.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_chain_verifies_on_redis(&redis.url());
     let on_redis = t
         .app
         .orchestrator()
@@ -368,4 +360,17 @@ async fn journals_follow_each_others_appends() {
     }
     let err = a.sync().await.unwrap_err().to_string();
     assert!(err.contains("does not chain"), "{err}");
+}
+
+/// `healbot audit verify --redis URL` passes on the shared chain.
+pub(crate) fn assert_chain_verifies_on_redis(url: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["audit", "verify", "--redis", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

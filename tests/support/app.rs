@@ -180,6 +180,40 @@ pub fn service_files() -> Vec<(String, String)> {
     out
 }
 
+/// The payment service's repository on `fake` (with `repo_config` as its
+/// `.github/healbot.yml` when given); alice may write, mallory only read.
+pub fn seed_repo(fake: &FakeGithub, repo_config: Option<&str>) {
+    let mut files = service_files();
+    if let Some(config) = repo_config {
+        for (path, content) in files.iter_mut() {
+            if path == ".github/healbot.yml" {
+                *content = config.to_string();
+            }
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    fake.add_repo(REPO, "main", &refs);
+    fake.set_permission(REPO, "alice", "write");
+    fake.set_permission(REPO, "mallory", "read");
+}
+
+/// Posts `body` to healbot's `path` (Alertmanager, Argo), which must accept it, and waits
+/// until it is handled.
+pub async fn post_json(t: &mut App, path: &str, body: &Value) {
+    let resp = reqwest::Client::new()
+        .post(t.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    t.deliveries += 1;
+    t.settle().await;
+}
+
 /// What a test changes about the harness.
 #[derive(Default)]
 pub struct AppOptions {
@@ -233,21 +267,7 @@ impl App {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
         let fake = FakeGithub::start().await;
-        let mut files = service_files();
-        if let Some(config) = &options.repo_config {
-            for (path, content) in files.iter_mut() {
-                if path == ".github/healbot.yml" {
-                    *content = config.clone();
-                }
-            }
-        }
-        let refs: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect();
-        fake.add_repo(REPO, "main", &refs);
-        fake.set_permission(REPO, "alice", "write");
-        fake.set_permission(REPO, "mallory", "read");
+        seed_repo(&fake, options.repo_config.as_deref());
 
         let mut logs = options.logs.clone();
         if !logs.iter().any(|(s, _)| s == "payment-service") {

@@ -247,6 +247,21 @@ impl RedisLockManager {
     }
 }
 
+/// A lazily connecting manager for healbot's other Redis users (claims, leases, the work queue,
+/// the audit chain): a Redis that is down now shows at the first command, and a command fails
+/// after `response` rather than hanging.
+pub(crate) fn lazy_connection(
+    url: &str,
+    response: Duration,
+) -> Result<ConnectionManager, ::redis::RedisError> {
+    let client = Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(response))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(client, config)
+}
+
 /// Hides a password in `redis://user:secret@host` before it reaches a log or an error.
 pub(crate) fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
