@@ -129,7 +129,17 @@ pub struct Operation {
     pub artifacts: BTreeMap<String, serde_json::Value>,
     /// (seq, state, reason) of every transition, for timelines.
     pub history: Vec<(u64, OpState, String)>,
+    /// When each `history` entry was written, by seq: the gates, the escalation clock and RCA
+    /// ask how long ago a state began without reading the whole log.
+    pub history_at: BTreeMap<u64, chrono::DateTime<chrono::Utc>>,
     pub last_seq: u64,
+}
+
+/// An entry's timestamp (entries written by healbot always have one).
+fn written_at(entry: &AuditEntry) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(&entry.ts)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -152,6 +162,10 @@ impl Operation {
             effects: BTreeMap::new(),
             artifacts: BTreeMap::new(),
             history: vec![(entry.seq, OpState::Detected, "opened".into())],
+            history_at: written_at(entry)
+                .map(|t| (entry.seq, t))
+                .into_iter()
+                .collect(),
             last_seq: entry.seq,
         }
     }
@@ -187,6 +201,9 @@ impl Operation {
                 }
                 let reason = entry.detail["reason"].as_str().unwrap_or_default();
                 self.history.push((entry.seq, to, reason.to_string()));
+                if let Some(t) = written_at(entry) {
+                    self.history_at.insert(entry.seq, t);
+                }
                 self.state = to;
             }
             action::EFFECT => {

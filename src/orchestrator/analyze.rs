@@ -632,10 +632,8 @@ fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<Ser
 
 impl Orchestrator {
     /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
-    /// in seconds. One pass over the log and the operations.
+    /// in seconds.
     async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
-        let entries = self.journal.store().entries().await.unwrap_or_default();
-        let times = super::report::entry_times(&entries);
         let now = chrono::Utc::now();
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for op in self.journal.operations().await {
@@ -646,7 +644,7 @@ impl Orchestrator {
                 continue;
             };
             for (seq, state, _) in &op.history {
-                if let (OpState::Deploying(_), Some(t)) = (state, times.get(seq)) {
+                if let (OpState::Deploying(_), Some(t)) = (state, op.history_at.get(seq)) {
                     let age = (now - *t).num_seconds().max(0);
                     let slot = latest.entry(service.clone()).or_insert(age);
                     *slot = (*slot).min(age);

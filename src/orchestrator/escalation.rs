@@ -20,20 +20,13 @@ impl Orchestrator {
         if waiting.is_empty() {
             return Ok(0);
         }
-        let entries = self
-            .journal
-            .store()
-            .entries()
-            .await
-            .map_err(crate::coord::JournalError::from)?;
-        let times = super::report::entry_times(&entries);
         let mut sent = 0;
         for op in waiting {
             // The wait began with the transition into the current state.
             let Some(&(since_seq, _, ref reason)) = op.history.last() else {
                 continue;
             };
-            let Some(since) = times.get(&since_seq) else {
+            let Some(since) = op.history_at.get(&since_seq) else {
                 continue;
             };
             let waited = (now - *since).to_std().unwrap_or_default();

@@ -251,25 +251,11 @@ pub(crate) struct ServiceHistory {
     pub incidents_last_hour: u32,
 }
 
-/// When each audit entry was written, by seq: operations keep seqs, the log keeps times.
-pub(crate) fn entry_times(
-    entries: &[AuditEntry],
-) -> std::collections::HashMap<u64, chrono::DateTime<chrono::Utc>> {
-    entries
-        .iter()
-        .filter_map(|e| {
-            let t = chrono::DateTime::parse_from_rfc3339(&e.ts).ok()?;
-            Some((e.seq, t.with_timezone(&chrono::Utc)))
-        })
-        .collect()
-}
-
 pub(crate) async fn service_history(
     journal: &Journal,
     service: &str,
     except: &OperationId,
 ) -> ServiceHistory {
-    let entries = journal.store().entries().await.unwrap_or_default();
     let now = chrono::Utc::now();
     let mut ops: Vec<Operation> = journal
         .operations()
@@ -285,9 +271,6 @@ pub(crate) async fn service_history(
         })
         .collect();
     ops.sort_by_key(|op| op.history.first().map(|h| h.0));
-    // One pass over the log, not one per lookup: the history grows with every operation.
-    let times = entry_times(&entries);
-    let ts_of = |seq: u64| times.get(&seq).copied();
     let mut h = ServiceHistory::default();
     for op in ops.iter().rev() {
         match op.state {
@@ -297,15 +280,19 @@ pub(crate) async fn service_history(
         }
     }
     for op in &ops {
-        if let Some(opened) = op.history.first().and_then(|(seq, _, _)| ts_of(*seq)) {
-            if (now - opened).num_seconds() < 3600 {
+        if let Some(opened) = op
+            .history
+            .first()
+            .and_then(|(seq, _, _)| op.history_at.get(seq))
+        {
+            if (now - *opened).num_seconds() < 3600 {
                 h.incidents_last_hour += 1;
             }
         }
         for (seq, state, _) in &op.history {
             if matches!(state, OpState::Deploying(_)) {
-                if let Some(t) = ts_of(*seq) {
-                    let age = (now - t).num_seconds();
+                if let Some(t) = op.history_at.get(seq) {
+                    let age = (now - *t).num_seconds();
                     h.seconds_since_last_deploy =
                         Some(h.seconds_since_last_deploy.map_or(age, |a| a.min(age)));
                 }
