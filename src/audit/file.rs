@@ -186,6 +186,16 @@ impl AuditStore for FileAuditStore {
             .clone())
     }
 
+    async fn entries_after(&self, after: u64) -> Result<Vec<AuditEntry>, AuditError> {
+        let entries = self
+            .shared
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let from = entries.partition_point(|e| e.seq <= after);
+        Ok(entries[from..].to_vec())
+    }
+
     async fn head(&self) -> Result<Option<(u64, String)>, AuditError> {
         Ok(self
             .shared

@@ -29,7 +29,7 @@
 //! - `hash_chain_valid` (gauge): 1 when the whole chain verifies, 0 when it does not or the log
 //!   cannot be read. Verified again when the log's head moves, and at least once a minute.
 
-use crate::audit::{verify_entries, AuditEntry, AuditStore};
+use crate::audit::{AuditEntry, AuditStore, ChainChecker};
 use crate::coord::lock::{LockInfo, LockManager};
 use crate::coord::state::action;
 use crate::coord::{Journal, OpState};
@@ -47,8 +47,9 @@ pub const RESOLUTION_BUCKETS: [f64; 10] = [
 pub const LOCK_WAIT_BUCKETS: [f64; 10] =
     [0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
-/// How long a verified chain is trusted without a new entry before it is verified again.
-const REVERIFY_AFTER: Duration = Duration::from_secs(60);
+/// How long the chain is followed entry by entry before all of it is read and verified again
+/// (an edit of an old entry shows then).
+const REVERIFY_AFTER: Duration = Duration::from_secs(300);
 
 /// A cumulative histogram in the Prometheus sense.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,70 +130,118 @@ fn seconds(from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> f64 {
     (to - from).num_microseconds().unwrap_or(0) as f64 / 1e6
 }
 
-impl Kpis {
-    /// Folds a whole log, in seq order. Entries it does not understand are only counted.
-    pub fn from_entries(entries: &[AuditEntry]) -> Kpis {
-        let mut k = Kpis {
-            incident_resolution: Histogram::new(&RESOLUTION_BUCKETS),
-            incidents_detected: 0,
-            incidents_auto_resolved: 0,
-            rollbacks: 0,
-            rollbacks_incorrect: 0,
-            operations_started: 0,
-            operations_paused: 0,
-            conflicts_detected: 0,
-            lock_wait: Histogram::new(&LOCK_WAIT_BUCKETS),
-            audit_events: entries.len() as u64,
-        };
-        let mut ops: BTreeMap<&str, Track> = BTreeMap::new();
+/// The KPIs folded so far and what the fold needs to take the next entries: a scrape reads only
+/// what was appended since the last one, checked to chain on from it.
+pub struct KpiFold {
+    kpis: Kpis,
+    ops: BTreeMap<String, Track>,
+    chain: ChainChecker,
+    valid: bool,
+    seen: u64,
+}
+
+impl Default for KpiFold {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KpiFold {
+    pub fn new() -> KpiFold {
+        KpiFold {
+            kpis: Kpis {
+                incident_resolution: Histogram::new(&RESOLUTION_BUCKETS),
+                incidents_detected: 0,
+                incidents_auto_resolved: 0,
+                rollbacks: 0,
+                rollbacks_incorrect: 0,
+                operations_started: 0,
+                operations_paused: 0,
+                conflicts_detected: 0,
+                lock_wait: Histogram::new(&LOCK_WAIT_BUCKETS),
+                audit_events: 0,
+            },
+            ops: BTreeMap::new(),
+            chain: ChainChecker::new(),
+            valid: true,
+            seen: 0,
+        }
+    }
+
+    /// The last seq folded.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Whether every entry folded so far chains on from the one before.
+    pub fn chain_holds(&self) -> bool {
+        self.valid
+    }
+
+    /// Folds the next entries, in seq order.
+    pub fn feed(&mut self, entries: &[AuditEntry]) {
         for e in entries {
-            let ts = DateTime::parse_from_rfc3339(&e.ts).ok();
-            if e.action == action::OPENED {
-                k.incidents_detected += 1;
-                ops.insert(
-                    &e.operation_id,
-                    Track {
-                        opened_seq: e.seq,
-                        opened_at: ts,
-                        ..Track::default()
-                    },
-                );
-                continue;
-            }
-            let Some(op) = ops.get_mut(e.operation_id.as_str()) else {
-                continue;
-            };
-            match e.action.as_str() {
-                action::TRANSITION => {
-                    let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) else {
-                        continue;
-                    };
+            self.valid = self.valid && self.chain.check_entry(e).is_ok();
+            self.seen = e.seq;
+            self.entry(e);
+        }
+    }
+
+    fn entry(&mut self, e: &AuditEntry) {
+        let k = &mut self.kpis;
+        k.audit_events += 1;
+        let ts = DateTime::parse_from_rfc3339(&e.ts).ok();
+        if e.action == action::OPENED {
+            k.incidents_detected += 1;
+            self.ops.insert(
+                e.operation_id.clone(),
+                Track {
+                    opened_seq: e.seq,
+                    opened_at: ts,
+                    ..Track::default()
+                },
+            );
+            return;
+        }
+        let Some(op) = self.ops.get_mut(e.operation_id.as_str()) else {
+            return;
+        };
+        match e.action.as_str() {
+            action::TRANSITION => {
+                if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
                     k.transition(op, to, ts);
                 }
-                action::ARTIFACT if e.detail["name"] == "plan" => {
-                    let p = &e.detail["value"];
-                    op.plan = Some(
-                        serde_json::json!([
-                            p["service"],
-                            p["fix_kind"],
-                            p["template_id"],
-                            p["reverted_commit"]
-                        ])
-                        .to_string(),
-                    );
-                }
-                "lock.blocked" => op.blocked_at = ts.or(op.blocked_at),
-                "conflict.detected" => k.conflicts_detected += 1,
-                "operation.rollback_requested" => op.rollback_requested = true,
-                _ => {}
             }
+            action::ARTIFACT if e.detail["name"] == "plan" => {
+                let p = &e.detail["value"];
+                op.plan = Some(
+                    serde_json::json!([
+                        p["service"],
+                        p["fix_kind"],
+                        p["template_id"],
+                        p["reverted_commit"]
+                    ])
+                    .to_string(),
+                );
+            }
+            "lock.blocked" => op.blocked_at = ts.or(op.blocked_at),
+            "conflict.detected" => k.conflicts_detected += 1,
+            "operation.rollback_requested" => op.rollback_requested = true,
+            _ => {}
         }
-        k.rollbacks_incorrect = ops
+    }
+
+    /// The KPIs now. A rollback is incorrect once a later operation completes the same plan,
+    /// which can happen long after the rollback: it is counted at each look, not when folded.
+    pub fn kpis(&self) -> Kpis {
+        let mut k = self.kpis.clone();
+        k.rollbacks_incorrect = self
+            .ops
             .values()
             .filter(|rolled| {
                 rolled.automatic_rollback
                     && rolled.plan.is_some()
-                    && ops.values().any(|later| {
+                    && self.ops.values().any(|later| {
                         later.opened_seq > rolled.opened_seq
                             && later.completed
                             && later.plan == rolled.plan
@@ -200,6 +249,15 @@ impl Kpis {
             })
             .count() as u64;
         k
+    }
+}
+
+impl Kpis {
+    /// Folds a whole log, in seq order. Entries it does not understand are only counted.
+    pub fn from_entries(entries: &[AuditEntry]) -> Kpis {
+        let mut fold = KpiFold::new();
+        fold.feed(entries);
+        fold.kpis()
     }
 
     fn transition(&mut self, op: &mut Track, to: OpState, ts: Option<DateTime<FixedOffset>>) {
@@ -350,14 +408,16 @@ pub fn render_chain(out: &mut String, valid: bool) {
 }
 
 struct Cached {
+    fold: KpiFold,
     head: Option<(u64, String)>,
-    checked: Instant,
-    kpis: Kpis,
-    valid: bool,
+    verified: Instant,
+    /// False while the log cannot be read: the chain is then not known to hold.
+    readable: bool,
 }
 
-/// Renders the KPIs of one journal and lock backend, reading and verifying the log again only
-/// when its head moved (or a minute passed).
+/// Renders the KPIs of one journal and lock backend. A scrape folds only the entries appended
+/// since the last one; the whole log is read and verified again every [`REVERIFY_AFTER`], or
+/// when the head is not a continuation of what was folded.
 pub struct KpiSource {
     journal: Arc<Journal>,
     locks: Arc<dyn LockManager>,
@@ -376,38 +436,20 @@ impl KpiSource {
     /// The KPIs in the Prometheus text format.
     pub async fn render(&self) -> String {
         let mut out = String::new();
-        let store: &dyn AuditStore = self.journal.store().as_ref();
         let mut cache = self.cache.lock().await;
-        let head = store.head().await.ok();
-        let fresh = cache.as_ref().is_some_and(|c| {
-            head.as_ref() == Some(&c.head) && c.checked.elapsed() < REVERIFY_AFTER
-        });
-        if !fresh {
-            match store.entries().await {
-                Ok(entries) => {
-                    *cache = Some(Cached {
-                        head: entries.last().map(|e| (e.seq, e.hash.clone())),
-                        checked: Instant::now(),
-                        valid: verify_entries(&entries).holds(),
-                        kpis: Kpis::from_entries(&entries),
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the audit log for /metrics");
-                    if let Some(c) = cache.as_mut() {
-                        c.valid = false;
-                        // Not fresh: the next scrape reads the log again.
-                        c.head = None;
-                    } else {
-                        render_chain(&mut out, false);
-                        return out;
-                    }
+        if let Err(e) = self.refresh(&mut cache).await {
+            tracing::warn!(error = %e, "cannot read the audit log for /metrics");
+            match cache.as_mut() {
+                Some(c) => c.readable = false,
+                None => {
+                    render_chain(&mut out, false);
+                    return out;
                 }
             }
         }
         if let Some(c) = cache.as_ref() {
-            c.kpis.render(&mut out);
-            render_chain(&mut out, c.valid);
+            c.fold.kpis().render(&mut out);
+            render_chain(&mut out, c.readable && c.fold.chain_holds());
         }
         drop(cache);
         match self.locks.list().await {
@@ -416,12 +458,46 @@ impl KpiSource {
         }
         out
     }
+
+    async fn refresh(&self, cache: &mut Option<Cached>) -> Result<(), crate::audit::AuditError> {
+        let store: &dyn AuditStore = self.journal.store().as_ref();
+        let head = store.head().await?;
+        let head_seq = head.as_ref().map_or(0, |h| h.0);
+        let follows_on = cache.as_ref().is_some_and(|c| {
+            c.readable
+                && c.verified.elapsed() < REVERIFY_AFTER
+                && (head_seq > c.fold.seen() || head == c.head)
+        });
+        match cache.as_mut() {
+            Some(c) if follows_on => {
+                if head != c.head {
+                    let new = store.entries_after(c.fold.seen()).await?;
+                    c.fold.feed(&new);
+                    if let Some(last) = new.last() {
+                        c.head = Some((last.seq, last.hash.clone()));
+                    }
+                }
+            }
+            _ => {
+                let entries = store.entries().await?;
+                let mut fold = KpiFold::new();
+                fold.feed(&entries);
+                *cache = Some(Cached {
+                    fold,
+                    head: entries.last().map(|e| (e.seq, e.hash.clone())),
+                    verified: Instant::now(),
+                    readable: true,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::MemoryAuditStore;
+    use crate::audit::{verify_entries, MemoryAuditStore};
     use crate::coord::lock::{LockResource, MemoryLockManager};
     use crate::coord::OperationId;
     use serde_json::json;
@@ -622,5 +698,36 @@ mod tests {
         let mut out = String::new();
         render_chain(&mut out, broken);
         assert_eq!(out.lines().last(), Some("hash_chain_valid 0"));
+    }
+
+    #[tokio::test]
+    async fn a_scrape_folds_only_what_was_appended_and_agrees_with_a_full_fold() {
+        let j = Arc::new(journal().await);
+        let source = KpiSource::new(j.clone(), Arc::new(MemoryLockManager::new()));
+        let before = source.render().await;
+        let id = OperationId("op-late".into());
+        j.open(&id, "late", "healbot", json!({})).await.unwrap();
+        plan(&j, &id).await;
+        walk(&j, &id, &TO_REVIEW).await;
+        walk(&j, &id, &[Merged, Deploying(10), Verifying, Completed]).await;
+        let after = source.render().await;
+        assert_ne!(before, after);
+        let entries = j.store().entries().await.unwrap();
+        let mut full = String::new();
+        Kpis::from_entries(&entries).render(&mut full);
+        assert!(after.starts_with(&full), "{after}\n---\n{full}");
+        assert!(after.contains("hash_chain_valid 1\n"));
+
+        let (first, rest) = entries.split_at(entries.len() / 2);
+        let mut fold = KpiFold::new();
+        fold.feed(first);
+        fold.feed(rest);
+        assert_eq!(fold.kpis(), Kpis::from_entries(&entries));
+        assert!(fold.chain_holds());
+        // An entry missing between two scrapes breaks the chain.
+        let mut gap = KpiFold::new();
+        gap.feed(first);
+        gap.feed(&rest[1..]);
+        assert!(!gap.chain_holds());
     }
 }
