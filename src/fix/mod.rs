@@ -5,7 +5,8 @@
 //!
 //! [`candidates`] widens this to every kind of fix, in SapFix's order: a revert of the commit
 //! the incident followed, then templates; config changes come before templates for the
-//! operational patterns a setting fixes.
+//! operational patterns a setting fixes. [`config_candidates`] offers config fixes alone, for
+//! an incident with no code location.
 
 pub mod config;
 pub mod diff;
@@ -201,7 +202,7 @@ pub fn candidates(input: &CandidateInput<'_>) -> Candidates {
     add_reverts(input, &mut out);
     let config_first = config::is_config_pattern(input.pattern);
     if config_first {
-        add_config(input, &mut out);
+        add_config(&input.config(), &mut out);
     }
     match propose(
         input.repo,
@@ -219,6 +220,63 @@ pub fn candidates(input: &CandidateInput<'_>) -> Candidates {
         }),
         Err(e) => out.skipped.push(format!("template: {e}")),
     }
+    out
+}
+
+impl<'a> CandidateInput<'a> {
+    /// The part of the input config fixes look at.
+    pub fn config(&self) -> ConfigInput<'a> {
+        ConfigInput {
+            repo: self.repo,
+            pattern: self.pattern,
+            service: self.service,
+            config_files: self.config_files,
+            history: self.history,
+            bounds: self.bounds,
+        }
+    }
+}
+
+/// What config fixes look at: the service's config files, no code location.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigInput<'a> {
+    pub repo: &'a Path,
+    /// The error pattern id; its kinds ([`config::kinds_for`]) are the settings to raise.
+    pub pattern: &'a str,
+    pub service: &'a str,
+    /// Relative to `repo`.
+    pub config_files: &'a [String],
+    pub history: &'a [AppliedConfigFix],
+    pub bounds: &'a ConfigBounds,
+}
+
+/// Config fixes only, for an incident with no code location (a slow service without a stack
+/// trace): no revert or template can be placed without one. Ordered by the pattern's kinds
+/// (for `high_latency`: replicas, CPU limit, timeout) across files, then file order. Empty,
+/// with the reasons in `skipped`, when no file has a setting to raise.
+pub fn config_candidates(input: &ConfigInput<'_>) -> Candidates {
+    let mut out = Candidates::default();
+    let kinds = config::kinds_for(input.pattern);
+    if kinds.is_empty() {
+        out.skipped.push(format!(
+            "config: no setting fixes the error pattern `{}`",
+            input.pattern
+        ));
+        return out;
+    }
+    if input.config_files.is_empty() {
+        out.skipped.push(format!(
+            "config: `{}` declares no config files (`manifests` in .github/healbot.yml)",
+            input.service
+        ));
+        return out;
+    }
+    add_config(input, &mut out);
+    // Stable: within a kind, the order of the files as declared.
+    out.candidates.sort_by_key(|c| match &c.fix {
+        Fix::Config(p) => kinds.iter().position(|k| *k == p.kind),
+        _ => None,
+    });
     out
 }
 
@@ -282,7 +340,7 @@ fn add_reverts(input: &CandidateInput<'_>, out: &mut Candidates) {
         .push("revert: no localized line was changed shortly before the incident".into());
 }
 
-fn add_config(input: &CandidateInput<'_>, out: &mut Candidates) {
+fn add_config(input: &ConfigInput<'_>, out: &mut Candidates) {
     let cx = ConfigContext {
         service: input.service,
         pattern: input.pattern,

@@ -190,3 +190,59 @@ fn a_full_revert_deletes_the_files_the_commit_added() {
         .describe()
         .ends_with("(drop the empty check)"));
 }
+
+#[test]
+fn without_a_code_location_only_config_fixes_are_offered_in_kind_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    // Declared before the manifest: the timeout still comes after the replicas.
+    std::fs::write(
+        dir.path().join("config/settings.yaml"),
+        "ledger:\n  timeout_seconds: 2 # per request\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        service().join("deploy/rollout.yaml"),
+        dir.path().join("rollout.yaml"),
+    )
+    .unwrap();
+    let bounds = config::ConfigBounds::embedded().unwrap();
+    let files = [
+        "config/settings.yaml".to_string(),
+        "rollout.yaml".to_string(),
+    ];
+    let input = ConfigInput {
+        repo: dir.path(),
+        pattern: "high_latency",
+        service: "payment-service",
+        config_files: &files,
+        history: &[],
+        bounds: &bounds,
+    };
+    let found = config_candidates(&input);
+    let described: Vec<String> = found.candidates.iter().map(|c| c.fix.describe()).collect();
+    assert_eq!(
+        described,
+        [
+            "config replicas `spec.replicas` in rollout.yaml: 4 → 6",
+            "config timeout `ledger.timeout_seconds` in config/settings.yaml: 2 → 3",
+        ],
+        "{found:?}"
+    );
+
+    let none = config_candidates(&ConfigInput {
+        config_files: &[],
+        ..input
+    });
+    assert!(none.candidates.is_empty());
+    assert_eq!(
+        none.skipped,
+        ["config: `payment-service` declares no config files (`manifests` in .github/healbot.yml)"]
+    );
+    let code = config_candidates(&ConfigInput {
+        pattern: "null_dereference",
+        ..input
+    });
+    assert!(code.candidates.is_empty());
+    assert!(code.skipped[0].contains("`null_dereference`"), "{code:?}");
+}

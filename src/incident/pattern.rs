@@ -1,7 +1,8 @@
 //! Maps an error signature (message and stack trace) to a known error pattern with a confidence.
 //! The pattern picks the fix templates worth trying; an unknown signature gets a low confidence
-//! so that a person decides.
+//! so that a person decides. A slow service with no trace gets `high_latency` from its signals.
 
+use super::Signal;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -168,6 +169,51 @@ pub fn classify(text: &str) -> PatternMatch {
     })
 }
 
+/// How sure a latency incident's own signals make the `high_latency` pattern: they name the
+/// symptom, not its cause, so less than a matched exception.
+pub const LATENCY_CONFIDENCE: f64 = 0.75;
+
+/// The `high_latency` pattern from an incident's own signals, for an incident with no stack
+/// trace to classify: a latency metric over its rule, or an alert whose name or summary says
+/// latency. None when a signal is an error rate: a failing service is not just slow.
+pub fn latency_from_signals(signals: &[Signal]) -> Option<PatternMatch> {
+    static ALERT: OnceLock<Regex> = OnceLock::new();
+    let alert = ALERT.get_or_init(|| {
+        Regex::new(r"(?i)latency|slow|p(50|9[059])\b|response.?time")
+            .expect("latency alert regex compiles")
+    });
+    let errors = signals
+        .iter()
+        .any(|s| matches!(s, Signal::Metric { metric, .. } if metric == "error_rate"));
+    if errors {
+        return None;
+    }
+    let evidence = signals.iter().find_map(|s| match s {
+        Signal::Metric {
+            metric,
+            value,
+            threshold,
+            rule,
+            ..
+        } if metric.starts_with("latency_") && value > threshold => {
+            Some(format!("{metric} {value:.0} over {threshold:.0} ({rule})"))
+        }
+        Signal::Alert { name, summary, .. } if alert.is_match(name) || alert.is_match(summary) => {
+            Some(if summary.is_empty() {
+                format!("alert {name}")
+            } else {
+                format!("alert {name}: {summary}")
+            })
+        }
+        _ => None,
+    })?;
+    Some(PatternMatch {
+        pattern: ErrorPattern::HighLatency,
+        confidence: LATENCY_CONFIDENCE,
+        evidence,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +251,35 @@ mod tests {
     fn last_exception_in_chain_wins() {
         let t = "KeyError: 'a'\n\nDuring handling of the above exception, another exception occurred:\n\nZeroDivisionError: division by zero";
         assert_eq!(classify(t).pattern, ErrorPattern::DivisionByZero);
+    }
+
+    #[test]
+    fn a_latency_alert_or_metric_is_high_latency() {
+        let alert = |name: &str, summary: &str| Signal::Alert {
+            service: "payment-service".into(),
+            name: name.into(),
+            fingerprint: "f".into(),
+            summary: summary.into(),
+        };
+        let metric = |metric: &str, value: f64| Signal::Metric {
+            service: "payment-service".into(),
+            metric: metric.into(),
+            value,
+            threshold: if metric == "error_rate" { 0.02 } else { 1500.0 },
+            rule: "slow-p99".into(),
+        };
+        let m = latency_from_signals(&[alert("SlowP99", "p99 latency 2.4 s")]).unwrap();
+        assert_eq!(m.pattern, ErrorPattern::HighLatency);
+        assert_eq!(m.evidence, "alert SlowP99: p99 latency 2.4 s");
+        let m = latency_from_signals(&[metric("latency_p99_ms", 4800.0)]).unwrap();
+        assert_eq!(m.evidence, "latency_p99_ms 4800 over 1500 (slow-p99)");
+        assert_eq!(latency_from_signals(&[alert("HighErrorRate", "5xx")]), None);
+        assert_eq!(
+            latency_from_signals(&[metric("latency_p99_ms", 900.0)]),
+            None
+        );
+        // Slow and failing: an error incident, not a latency one.
+        let both = [metric("latency_p99_ms", 4800.0), metric("error_rate", 0.2)];
+        assert_eq!(latency_from_signals(&both), None);
     }
 }

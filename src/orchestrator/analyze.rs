@@ -1,14 +1,16 @@
 //! The Analyzing state: root cause over the dependency graph, the faulty code from the stack
 //! trace, a validated patch, and a plan with its risk. Each result is recorded as a stage
-//! output before the next starts, so a resumed operation skips what is already done.
+//! output before the next starts, so a resumed operation skips what is already done. A slow
+//! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
 
 use super::deliver::ValidationReport;
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::coord::{OpState, Operation};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
 use crate::fix::revert::RevertMode;
-use crate::fix::{self, CandidateInput, Candidates, Fix, FixCandidate, Patch};
-use crate::incident::pattern::classify;
+use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
+use crate::incident::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
+use crate::incident::{ErrorPattern, PatternMatch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
@@ -75,6 +77,29 @@ pub(crate) struct RevertedCommit {
 impl FixSelection {
     /// The escalation reason when nothing was chosen.
     fn why_none(&self) -> String {
+        self.why_none_or(|skipped| {
+            format!("no fix template matches the faulty code: a person decides ({skipped})")
+        })
+    }
+
+    /// The escalation reason when the config-only selection (no code location) chose nothing:
+    /// which settings were looked for, and where.
+    fn why_no_config(&self, pattern: &str, service: &str) -> String {
+        self.why_none_or(|skipped| {
+            let kinds: Vec<String> = fix::config::kinds_for(pattern)
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            format!(
+                "no stack trace, and no setting a config fix for `{pattern}` raises ({}) in \
+                 the config files of {service}: a person decides ({skipped})",
+                kinds.join(", ")
+            )
+        })
+    }
+
+    /// A recurring config fix, else the failed validations, else `nothing(skipped)`.
+    fn why_none_or(&self, nothing: impl FnOnce(String) -> String) -> String {
         let failed: Vec<String> = self
             .considered
             .iter()
@@ -83,10 +108,7 @@ impl FixSelection {
         match (&self.escalation, failed.is_empty()) {
             (Some(e), true) => e.clone(),
             (_, false) => format!("no fix passed validation: {}", failed.join("; ")),
-            (None, true) => format!(
-                "no fix template matches the faulty code: a person decides ({})",
-                self.skipped.join("; ")
-            ),
+            (None, true) => nothing(self.skipped.join("; ")),
         }
     }
 }
@@ -185,19 +207,19 @@ impl Orchestrator {
                 })
             })
             .await?;
-        let Some(trace) = trace else {
-            return self
-                .escalate(
-                    op,
-                    "no stack trace in the incident: a person has to find the code",
-                )
-                .await;
+        let pattern = match &trace {
+            Some(trace) => spec
+                .incident
+                .pattern
+                .clone()
+                .unwrap_or_else(|| classify(trace)),
+            // A slow service without a trace: no code to find, but a setting may be what ran
+            // out. Recorded so the PR body can name it.
+            None => match without_trace(&spec.incident, &rca) {
+                Ok(p) => self.stage_output(op, "pattern", || async { Ok(p) }).await?,
+                Err(why) => return self.escalate(op, &why).await,
+            },
         };
-        let pattern = spec
-            .incident
-            .pattern
-            .clone()
-            .unwrap_or_else(|| classify(&trace));
         let policies = self.policies_for(&spec).await?;
         let min_confidence = policies.risk.strategy.min_confidence;
         if pattern.confidence < min_confidence {
@@ -225,35 +247,48 @@ impl Orchestrator {
             self.workspaces.export(&spec.repo, &base_sha, &base).await?;
         }
 
-        let localization: Localization = self
-            .stage_output(op, "localization", || async {
-                localize::localize_detailed(&base, &trace, 5)
-                    .map_err(|e| OrchestratorError::stage("localize", e))
-            })
-            .await?;
-        if localization.candidates.is_empty() {
-            return self
-                .escalate(
-                    op,
-                    "no frame of the stack trace maps to a file in the repository",
-                )
-                .await;
-        }
+        // No trace, no localization: the config-only path below.
+        let localization: Option<Localization> = match &trace {
+            Some(trace) => {
+                let l: Localization = self
+                    .stage_output(op, "localization", || async {
+                        localize::localize_detailed(&base, trace, 5)
+                            .map_err(|e| OrchestratorError::stage("localize", e))
+                    })
+                    .await?;
+                if l.candidates.is_empty() {
+                    return self
+                        .escalate(
+                            op,
+                            "no frame of the stack trace maps to a file in the repository",
+                        )
+                        .await;
+                }
+                Some(l)
+            }
+            None => None,
+        };
 
         let selection: FixSelection = self
-            .stage_output(op, "fix", || {
-                self.select_fix(
-                    op,
-                    &spec,
-                    &base,
-                    &base_sha,
-                    &localization,
-                    pattern.pattern.id(),
-                )
+            .stage_output(op, "fix", || async {
+                match &localization {
+                    Some(l) => {
+                        self.select_fix(op, &spec, &base, &base_sha, l, pattern.pattern.id())
+                            .await
+                    }
+                    None => {
+                        self.select_config_fix(op, &spec, &base, &base_sha, pattern.pattern.id())
+                            .await
+                    }
+                }
             })
             .await?;
         let Some(chosen) = selection.chosen.clone() else {
-            return self.escalate(op, &selection.why_none()).await;
+            let why = match &localization {
+                Some(_) => selection.why_none(),
+                None => selection.why_no_config(pattern.pattern.id(), &spec.incident.service),
+            };
+            return self.escalate(op, &why).await;
         };
         // The primary patch and the validation, under the names later stages read.
         let patch: Patch = self
@@ -323,18 +358,16 @@ impl Orchestrator {
                 Ok(FixPlan::new(choice, &input, &policies.risk))
             })
             .await?;
+        let place = match &localization {
+            Some(l) => format!("at {}:{}", l.candidates[0].file, l.candidates[0].line),
+            None => "config only, no code location".to_string(),
+        };
         self.transition(
             op,
             OpState::Planned,
             &format!(
-                "{} at {}:{} ({} fix {}), risk {:.2}, strategy {:?}",
-                rca.root_cause,
-                localization.candidates[0].file,
-                localization.candidates[0].line,
-                chosen.kind,
-                chosen.id,
-                plan.risk.total,
-                plan.decision.strategy
+                "{} {place} ({} fix {}), risk {:.2}, strategy {:?}",
+                rca.root_cause, chosen.kind, chosen.id, plan.risk.total, plan.decision.strategy
             ),
         )
         .await
@@ -368,6 +401,44 @@ impl Orchestrator {
                     .await?
             }
         };
+        self.validate_candidates(op, spec, base_sha, found, pattern)
+            .await
+    }
+
+    /// Config fixes only, for an incident with no code location: the settings of the
+    /// pattern's kinds in the service's declared config files.
+    async fn select_config_fix(
+        &self,
+        op: &Operation,
+        spec: &OperationSpec,
+        base: &Path,
+        base_sha: &str,
+        pattern: &str,
+    ) -> Result<FixSelection, OrchestratorError> {
+        let config_files = self.config_files(op, spec).await;
+        let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
+        let applied = self.applied_config_fixes(op).await;
+        let found = fix::config_candidates(&ConfigInput {
+            repo: base,
+            pattern,
+            service: &spec.incident.service,
+            config_files: &config_files,
+            history: &applied,
+            bounds: &bounds,
+        });
+        self.validate_candidates(op, spec, base_sha, found, pattern)
+            .await
+    }
+
+    /// Validates each candidate in turn until one passes; the rest are listed, not tried.
+    async fn validate_candidates(
+        &self,
+        op: &Operation,
+        spec: &OperationSpec,
+        base_sha: &str,
+        found: Candidates,
+        pattern: &str,
+    ) -> Result<FixSelection, OrchestratorError> {
         let mut selection = FixSelection {
             skipped: found.skipped,
             escalation: found.escalation,
@@ -454,18 +525,7 @@ impl Orchestrator {
             ),
         };
         let service = spec.incident.service.as_str();
-        let config_files: Vec<String> = match self.repo_config(spec).await {
-            Ok(c) => c
-                .services
-                .iter()
-                .filter(|s| s.name == service)
-                .flat_map(|s| s.manifests.iter().cloned())
-                .collect(),
-            Err(e) => {
-                tracing::info!(operation = %op.id, error = %e, "no manifests for config fixes");
-                Vec::new()
-            }
-        };
+        let config_files = self.config_files(op, spec).await;
         let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
         let applied = self.applied_config_fixes(op).await;
         let input = CandidateInput {
@@ -486,6 +546,23 @@ impl Orchestrator {
             found.skipped.insert(0, why);
         }
         Ok(found)
+    }
+
+    /// The incident service's config files (`manifests` in its `.github/healbot.yml`).
+    async fn config_files(&self, op: &Operation, spec: &OperationSpec) -> Vec<String> {
+        let service = spec.incident.service.as_str();
+        match self.repo_config(spec).await {
+            Ok(c) => c
+                .services
+                .iter()
+                .filter(|s| s.name == service)
+                .flat_map(|s| s.manifests.iter().cloned())
+                .collect(),
+            Err(e) => {
+                tracing::info!(operation = %op.id, error = %e, "no manifests for config fixes");
+                Vec::new()
+            }
+        }
     }
 
     /// Config fixes that earlier operations carried through to the end.
@@ -582,6 +659,51 @@ impl Orchestrator {
     }
 }
 
+/// An incident with no stack trace goes on only as a latency incident whose root cause is the
+/// service itself: its settings are the ones a config fix can raise. Otherwise the escalation
+/// reason.
+fn without_trace(
+    incident: &crate::incident::Incident,
+    rca: &RcaReport,
+) -> Result<PatternMatch, String> {
+    let Some(p) = latency_pattern(incident, rca) else {
+        return Err("no stack trace in the incident: a person has to find the code".into());
+    };
+    if rca.root_cause != incident.service {
+        return Err(format!(
+            "no stack trace: {} is slow, but the root cause is {}, and a config fix raises only \
+             {}'s settings: a person decides",
+            incident.service, rca.root_cause, incident.service
+        ));
+    }
+    Ok(p)
+}
+
+/// The `high_latency` pattern of an incident with no stack trace: from its own signals (a
+/// latency alert or metric), else from the RCA when the root cause's worst metric is its p99
+/// over the objective. None for an incident whose signals include an error rate.
+fn latency_pattern(incident: &crate::incident::Incident, rca: &RcaReport) -> Option<PatternMatch> {
+    let errors = incident.signals.iter().any(
+        |s| matches!(s, crate::incident::Signal::Metric { metric, .. } if metric == "error_rate"),
+    );
+    if errors {
+        return None;
+    }
+    latency_from_signals(&incident.signals).or_else(|| {
+        let top = rca.ranking.iter().find(|r| r.service == rca.root_cause)?;
+        (top.metric == "latency_p99" && top.score > 1.0).then(|| PatternMatch {
+            pattern: ErrorPattern::HighLatency,
+            confidence: LATENCY_CONFIDENCE,
+            evidence: rca
+                .evidence
+                .iter()
+                .find(|e| e.contains("p99 latency"))
+                .cloned()
+                .unwrap_or_else(|| format!("{}: p99 latency over the objective", rca.root_cause)),
+        })
+    })
+}
+
 /// A deploy this recent (seconds) is evidence against the deployed service.
 const RECENT_DEPLOY_SECS: i64 = 30 * 60;
 
@@ -672,6 +794,14 @@ mod tests {
             .why_none()
             .starts_with("no fix template matches the faulty code"));
         assert!(s.why_none().contains("revert: no localized line"));
+        let config = s.why_no_config("high_latency", "payment-service");
+        assert!(
+            config.starts_with(
+                "no stack trace, and no setting a config fix for `high_latency` raises \
+                 (replicas, cpu-limit, timeout) in the config files of payment-service"
+            ),
+            "{config}"
+        );
         s.escalation = Some("`pool-size` was already raised 2 times".into());
         assert_eq!(s.why_none(), "`pool-size` was already raised 2 times");
         s.considered.push(Considered {
@@ -685,6 +815,57 @@ mod tests {
             "no fix passed validation: template python.none-guard at app.py:3: failed \
              validation: `pytest` failed"
         );
+    }
+
+    #[test]
+    fn without_a_trace_only_a_latency_incident_on_its_root_cause_goes_on() {
+        use crate::incident::Signal;
+        use crate::rca::rank::RankedService;
+        let incident = |signals: Vec<Signal>| crate::incident::Incident {
+            id: crate::incident::IncidentId("i".into()),
+            service: "payment-service".into(),
+            severity: crate::incident::Severity::High,
+            title: "t".into(),
+            detected_at: 0,
+            signals,
+            pattern: None,
+            confidence: None,
+        };
+        let alert = |name: &str| Signal::Alert {
+            service: "payment-service".into(),
+            name: name.into(),
+            fingerprint: "f".into(),
+            summary: String::new(),
+        };
+        let rca = |root: &str, metric: &str, score: f64| RcaReport {
+            root_cause: root.into(),
+            ranking: vec![RankedService {
+                service: root.into(),
+                metric: metric.into(),
+                score,
+            }],
+            causal_chain: vec![root.into()],
+            evidence: vec![format!("{root}: p99 latency 2400 ms (objective 1500 ms)")],
+            confidence: 0.5,
+        };
+        let slow = rca("payment-service", "latency_p99", 1.6);
+        let p = without_trace(&incident(vec![alert("SlowP99")]), &slow).unwrap();
+        assert_eq!(p.pattern, ErrorPattern::HighLatency);
+        assert_eq!(p.evidence, "alert SlowP99");
+        // An alert that does not say latency: the RCA's p99 evidence does.
+        let p = without_trace(&incident(vec![alert("PaymentsDegraded")]), &slow).unwrap();
+        assert_eq!(
+            p.evidence,
+            "payment-service: p99 latency 2400 ms (objective 1500 ms)"
+        );
+        let failing = rca("payment-service", "error_rate", 8.0);
+        assert_eq!(
+            without_trace(&incident(vec![alert("PaymentsDegraded")]), &failing).unwrap_err(),
+            "no stack trace in the incident: a person has to find the code"
+        );
+        let elsewhere = rca("postgres_primary", "latency_p99", 3.2);
+        let why = without_trace(&incident(vec![alert("SlowP99")]), &elsewhere).unwrap_err();
+        assert!(why.contains("the root cause is postgres_primary"), "{why}");
     }
 
     #[test]

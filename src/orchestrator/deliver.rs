@@ -239,12 +239,16 @@ impl Orchestrator {
             .await
             .map_err(crate::coord::JournalError::from)?;
         let fresh = self.journal.operation(&op.id).await?;
-        let location = fresh
-            .artifact::<crate::localize::Localization>("localization")
-            .and_then(|l| l.candidates.into_iter().next());
-        let permalink = location.and_then(|c| {
+        // The faulty line; without a code location (a config fix for a slow service with no
+        // trace), the setting the fix raises.
+        let location = match fresh.artifact::<crate::localize::Localization>("localization") {
+            Some(l) => l.candidates.into_iter().next().map(|c| (c.file, c.line)),
+            None if kind == crate::plan::FixKind::Config => Some((patch.file.clone(), patch.line)),
+            None => None,
+        };
+        let permalink = location.and_then(|(file, line)| {
             self.forge
-                .permalink(&spec.repo, &CommitSha(base_sha.clone()), &c.file, c.line)
+                .permalink(&spec.repo, &CommitSha(base_sha.clone()), &file, line)
         });
         let body = super::report::pr_body(
             &fresh,

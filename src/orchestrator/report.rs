@@ -36,9 +36,11 @@ pub(crate) fn pr_body(
     permalink: Option<String>,
 ) -> Result<String, OrchestratorError> {
     let rca: RcaReport = op.artifact("rca").ok_or_else(|| missing("RCA"))?;
-    let loc: Localization = op
-        .artifact("localization")
-        .ok_or_else(|| missing("localization"))?;
+    let loc: Option<Localization> = op.artifact("localization");
+    let selection: Option<super::analyze::FixSelection> = op.artifact("fix");
+    let chosen = selection.as_ref().and_then(|s| s.chosen.as_ref());
+    // Only a config fix stands without a code location (a slow service with no trace).
+    let config_only = chosen.filter(|c| c.kind == crate::plan::FixKind::Config);
     let patch: Patch = op.artifact("patch").ok_or_else(|| missing("patch"))?;
     let plan: FixPlan = op.artifact("plan").ok_or_else(|| missing("plan"))?;
     let gates: Option<GateReport> = op.artifact("gates");
@@ -52,7 +54,12 @@ pub(crate) fn pr_body(
         "**{}** — severity `{}`, service `{}`.\n",
         inc.title, inc.severity, inc.service
     );
-    if let Some(p) = &inc.pattern {
+    // The incident's own pattern, else the one analysis found without a trace.
+    let pattern = inc
+        .pattern
+        .clone()
+        .or_else(|| op.artifact::<crate::incident::PatternMatch>("pattern"));
+    if let Some(p) = &pattern {
         let _ = writeln!(
             b,
             "Error pattern `{}` ({:.0}% confidence): `{}`\n",
@@ -72,22 +79,44 @@ pub(crate) fn pr_body(
     for e in &rca.evidence {
         let _ = writeln!(b, "- {e}");
     }
-    let top = &loc.candidates[0];
     let _ = writeln!(b, "\n## Location\n");
-    let place = format!("`{}:{}`", top.file, top.line);
-    let place = match permalink {
+    let link = |place: String| match &permalink {
         Some(url) => format!("[{place}]({url})"),
         None => place,
     };
-    let _ = writeln!(
-        b,
-        "{place} in `{}` (at {}) — {}\n",
-        top.function,
-        base.short(),
-        top.reason
-    );
-    let selection: Option<super::analyze::FixSelection> = op.artifact("fix");
-    match selection.as_ref().and_then(|s| s.chosen.as_ref()) {
+    match (&loc, config_only) {
+        (Some(l), _) => {
+            let top = l
+                .candidates
+                .first()
+                .ok_or_else(|| missing("localized location"))?;
+            let _ = writeln!(
+                b,
+                "{} in `{}` (at {}) — {}\n",
+                link(format!("`{}:{}`", top.file, top.line)),
+                top.function,
+                base.short(),
+                top.reason
+            );
+        }
+        (None, Some(c)) => {
+            let setting = c
+                .applied
+                .as_ref()
+                .map(|a| format!(" `{}`", a.path))
+                .unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "No code location: the incident has no stack trace, and the fix is a \
+                 configuration change for a {} incident. The setting{setting} is at {} (at {}).\n",
+                incident_kind(pattern.as_ref()),
+                link(format!("`{}:{}`", patch.file, patch.line)),
+                base.short()
+            );
+        }
+        (None, None) => return Err(missing("localization")),
+    }
+    match chosen {
         Some(c) => {
             let _ = writeln!(b, "## Fix ({}): `{}`\n", c.kind, c.id);
             if let Some(r) = &c.reverted {
@@ -187,6 +216,16 @@ pub(crate) fn pr_body(
         );
     }
     Ok(b)
+}
+
+/// What kind of incident a config fix answers, in words: `latency` for `high_latency`.
+fn incident_kind(pattern: Option<&crate::incident::PatternMatch>) -> String {
+    use crate::incident::ErrorPattern;
+    match pattern.map(|p| p.pattern) {
+        Some(ErrorPattern::HighLatency) => "latency".into(),
+        Some(p) => format!("`{}`", p.id()),
+        None => "operational".into(),
+    }
 }
 
 /// Text for one markdown table cell: on one line, pipes escaped.
@@ -421,4 +460,162 @@ pub fn mttr_breakdown(
         ("verify".into(), span(verifying, end)),
         ("total (MTTR)".into(), span(Some(detected_at), end)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{ErrorPattern, PatternMatch};
+    use crate::plan::{FixChoice, FixKind, RiskInput};
+
+    /// An operation as the config-only path records it: no localization, a `pattern`.
+    fn config_only_op() -> (Operation, OperationSpec) {
+        let incident = crate::incident::Incident {
+            id: crate::incident::IncidentId("alert-payment-service".into()),
+            service: "payment-service".into(),
+            severity: crate::incident::Severity::High,
+            title: "payment-service: SlowP99".into(),
+            detected_at: 0,
+            signals: Vec::new(),
+            pattern: None,
+            confidence: None,
+        };
+        let patch = Patch {
+            file: "deploy/rollout.yaml".into(),
+            original: "spec:\n  replicas: 4\n".into(),
+            patched: "spec:\n  replicas: 6\n".into(),
+            diff: "-  replicas: 4\n+  replicas: 6\n".into(),
+            template_id: "config.replicas".into(),
+            confidence: 0.7,
+            risk: crate::fix::Risk::Low,
+            summary: "Raise replicas `spec.replicas` in deploy/rollout.yaml from 4 to 6".into(),
+            lines_added: 1,
+            lines_removed: 1,
+            line: 2,
+        };
+        let chosen = super::super::analyze::ChosenFix {
+            kind: FixKind::Config,
+            id: "config.replicas".into(),
+            summary: patch.summary.clone(),
+            reason: "`high_latency` is a config pattern".into(),
+            reverted: None,
+            patches: vec![patch.clone()],
+            deleted: Vec::new(),
+            applied: Some(crate::fix::config::AppliedConfigFix {
+                service: "payment-service".into(),
+                pattern: "high_latency".into(),
+                kind: crate::fix::config::ConfigKind::Replicas,
+                file: "deploy/rollout.yaml".into(),
+                path: "spec.replicas".into(),
+            }),
+            validation: super::super::deliver::ValidationReport {
+                passed: true,
+                syntax: "re-parses without errors".into(),
+                check: None,
+                summary: "re-parses".into(),
+            },
+        };
+        let plan = FixPlan::new(
+            FixChoice {
+                service: "payment-service".into(),
+                fix_kind: FixKind::Config,
+                template_id: Some("config.replicas".into()),
+                reverted_commit: None,
+                confidence: 0.5,
+                blast_radius: 0.1,
+            },
+            &RiskInput {
+                criticality: 0.5,
+                lines_changed: 2,
+                severity: crate::incident::Severity::High,
+                at: chrono::Utc::now(),
+            },
+            &crate::config::PolicySet::embedded().risk,
+        );
+        let rca = RcaReport {
+            root_cause: "payment-service".into(),
+            ranking: Vec::new(),
+            causal_chain: vec!["payment-service".into()],
+            evidence: vec!["payment-service: p99 latency 4400 ms (objective 1500 ms)".into()],
+            confidence: 0.3,
+        };
+        let selection = super::super::analyze::FixSelection {
+            chosen: Some(chosen),
+            ..Default::default()
+        };
+        let pattern = PatternMatch {
+            pattern: ErrorPattern::HighLatency,
+            confidence: 0.75,
+            evidence: "alert SlowP99".into(),
+        };
+        let json = |v: serde_json::Result<serde_json::Value>| v.unwrap();
+        let artifacts = [
+            ("rca", json(serde_json::to_value(&rca))),
+            ("patch", json(serde_json::to_value(&patch))),
+            ("plan", json(serde_json::to_value(&plan))),
+            ("fix", json(serde_json::to_value(&selection))),
+            ("pattern", json(serde_json::to_value(&pattern))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let op = Operation {
+            id: OperationId("op-1".into()),
+            correlation_id: "alert-payment-service".into(),
+            state: OpState::AwaitingGates,
+            paused_from: None,
+            opened: serde_json::Value::Null,
+            effects: Default::default(),
+            artifacts,
+            history: Vec::new(),
+            last_seq: 0,
+        };
+        let spec = OperationSpec {
+            incident,
+            repo: crate::forge::RepoRef("acme/payment-service".into()),
+            prefer_template: None,
+        };
+        (op, spec)
+    }
+
+    #[test]
+    fn a_config_fix_without_a_code_location_says_so() {
+        let (mut op, spec) = config_only_op();
+        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+            crate::demo::setup::CATALOG,
+            "catalog.yaml",
+        )
+        .unwrap();
+        let base = CommitSha("1f2c7ecd6731727e258a1f56068ce2756f188ee9".into());
+        let url = "https://github.example/acme/payment-service/blob/1f2c7ec/deploy/rollout.yaml#L2";
+        let body = pr_body(&op, &spec, &base, None, &graph, Some(url.into())).unwrap();
+        assert!(
+            body.contains("Error pattern `high_latency` (75% confidence): `alert SlowP99`"),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!(
+                "No code location: the incident has no stack trace, and the fix is a \
+                 configuration change for a latency incident. The setting `spec.replicas` is at \
+                 [`deploy/rollout.yaml:2`]({url}) (at 1f2c7ec)."
+            )),
+            "{body}"
+        );
+        assert!(
+            body.contains("## Fix (config): `config.replicas`"),
+            "{body}"
+        );
+
+        // Without a localization only a config fix stands: anything else is an error, not a
+        // panic.
+        let mut selection: super::super::analyze::FixSelection = op.artifact("fix").unwrap();
+        selection.chosen.as_mut().unwrap().kind = FixKind::Template;
+        op.artifacts
+            .insert("fix".into(), serde_json::to_value(&selection).unwrap());
+        let err = pr_body(&op, &spec, &base, None, &graph, None).unwrap_err();
+        assert!(
+            err.to_string().contains("no localization recorded"),
+            "{err}"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 use crate::support::app::{App, AppOptions, REPO};
 use crate::support::prometheus::serve_http;
 use healbot::coord::OpState;
+use healbot::forge::{PrNumber, RepoRef};
 use std::sync::Arc;
 
 /// Approves PR 1 at its head with production healed, and returns the bot's new comments.
@@ -210,4 +211,131 @@ pub(crate) async fn an_exhausted_pool_raises_the_pool_size() {
         "pool_size: 15 # per replica",
     )
     .await;
+}
+
+/// payment-service's log while it is slow: requests succeed, slowly, and nothing is raised.
+const SLOW_LOG: &str = "2026-11-28 02:00:00,100 INFO POST /pay 200 4712ms
+2026-11-28 02:00:01,250 INFO POST /pay 200 4803ms
+2026-11-28 02:00:02,400 INFO GET /healthz 200 2ms
+";
+
+/// payment-service is slow, not failing: p99 4.4 s against the 1.5 s `slow-p99` rule (under
+/// 3×: the harness gives every service the same p99, and at 3× postgres would be the root
+/// cause), every error rate at 0.1%, and its log has no traceback. No code location, but the alert says
+/// latency: `high_latency`'s first setting the service declares (its manifest's replicas) is
+/// raised, and the canary and the verification (p99 under the rule) take it to Completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_service_without_a_trace_gets_a_config_fix() {
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(WITH_SETTINGS.into()),
+        logs: vec![("payment-service".into(), SLOW_LOG.into())],
+        ..AppOptions::default()
+    })
+    .await;
+    t.fake.push(
+        REPO,
+        "main",
+        &[("config/settings.yaml", SETTINGS)],
+        "settings\n",
+    );
+    t.production.edit(|s| {
+        s.error_rates.values_mut().for_each(|r| *r = 0.001);
+        s.latency_p99_ms = 4400.0;
+    });
+    slow_p99_alert(&mut t, "payment-service").await;
+    let ops = t.operations().await;
+    assert_eq!(
+        t.states().await,
+        [OpState::AwaitingReview],
+        "{:#?}",
+        ops[0].history
+    );
+    t.fake.expect_comments(&["The fix is ready for review"]);
+
+    assert_eq!(ops[0].artifacts["rca"]["root_cause"], "payment-service");
+    assert!(!ops[0].artifacts.contains_key("localization"));
+    assert_eq!(ops[0].artifacts["pattern"]["pattern"], "high_latency");
+    let fix = &ops[0].artifacts["fix"]["chosen"];
+    assert_eq!(fix["kind"], "config", "{fix:#}");
+    assert_eq!(fix["id"], "config.replicas", "{fix:#}");
+    let branch = format!("healbot/{}", ops[0].correlation_id);
+    let head = t.fake.branch(REPO, &branch).expect("fix branch");
+    let manifest = t.fake.file(REPO, &head, "deploy/rollout.yaml").unwrap();
+    assert!(manifest.contains("  replicas: 6\n"), "{manifest}");
+    let settings = t.fake.file(REPO, &head, "config/settings.yaml").unwrap();
+    assert_eq!(settings, SETTINGS, "one setting changes, in one file");
+
+    let forge = t.app.orchestrator().forge.clone();
+    let pr = forge
+        .pull_request(&RepoRef(REPO.into()), PrNumber(1))
+        .await
+        .unwrap();
+    let body = &pr.body;
+    for expected in [
+        "Error pattern `high_latency` (75% confidence): `alert SlowP99: p99 latency 4.4 s for 5 minutes`",
+        "No code location: the incident has no stack trace, and the fix is a configuration \
+         change for a latency incident. The setting `spec.replicas` is at \
+         [`deploy/rollout.yaml:9`](",
+        "## Fix (config): `config.replicas`",
+        "Raise replicas `spec.replicas` in deploy/rollout.yaml from 4 to 6",
+        "-  replicas: 4\n+  replicas: 6",
+        "| 2 | config | config timeout `ledger.timeout_seconds` in config/settings.yaml: 2 → 3 \
+         | not tried: an earlier candidate validated |",
+    ] {
+        assert!(body.contains(expected), "{expected}\n---\n{body}");
+    }
+    for placeholder in ["TODO", "unknown", "`:0`", "None"] {
+        assert!(!body.contains(placeholder), "{placeholder}\n---\n{body}");
+    }
+
+    // Scaled out: payments are fast again, and verification checks p99 against the rule.
+    t.production.edit(|s| s.latency_p99_ms = 140.0);
+    let comments = approve(&mut t).await;
+    assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
+    let verification = comments
+        .iter()
+        .find(|c| c.starts_with("Verification at 100%"))
+        .expect("a verification comment");
+    assert!(
+        verification.contains("✅ latency p99: 140.00 ms (limit 1500 ms)"),
+        "{verification}"
+    );
+    let main = t.fake.branch(REPO, "main").unwrap();
+    let manifest = t.fake.file(REPO, &main, "deploy/rollout.yaml").unwrap();
+    assert!(manifest.contains("  replicas: 6\n"), "{manifest}");
+    t.expect_full_rollout();
+    t.fake.assert_clean();
+}
+
+/// Alertmanager's firing `SlowP99` alert on `service`, as the `slow-p99` rule's alert sends it.
+async fn slow_p99_alert(t: &mut App, service: &str) {
+    let body = serde_json::json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{service=\"{service}\"}}"),
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "healbot",
+        "groupLabels": {"service": service},
+        "commonLabels": {"service": service, "severity": "high"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "SlowP99", "service": service, "severity": "high"},
+            "annotations": {"summary": "p99 latency 4.4 s for 5 minutes"},
+            "startsAt": "2026-11-28T02:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "5e1d0a9b8c7f6e51"
+        }]
+    });
+    let resp = reqwest::Client::new()
+        .post(t.url("/webhooks/alertmanager"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    t.deliveries += 1;
+    t.settle().await;
 }
