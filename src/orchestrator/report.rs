@@ -568,6 +568,7 @@ mod tests {
             effects: Default::default(),
             artifacts,
             history: Vec::new(),
+            history_at: Default::default(),
             last_seq: 0,
         };
         let spec = OperationSpec {
