@@ -8,11 +8,9 @@
 //! `autotests = false` in Cargo.toml): a separate `tests/*.rs` target would link the whole
 //! crate once more, which costs minutes on two cores.
 
-use crate::delivery::{approve, log_with, SETTINGS, WITH_SETTINGS};
-use crate::support::app::{App, AppOptions, REPO};
+use crate::delivery::{app_with_settings, approve_once_fast_again, log_with};
+use crate::support::app::{slow_p99_alert, REPO};
 use crate::{audit, delivery, demo, github_app, safety};
-use healbot::coord::OpState;
-use serde_json::json;
 
 // Row 1: an alert on a 16% error rate → a template fix PR → approved → canary 10/50/100% →
 // verified, Completed.
@@ -153,31 +151,6 @@ async fn row_20_human_override_pauses_then_resumes() {
 /// The ledger's 2 s read timeout, hit by the slowest payments.
 const READ_TIMEOUT: &str = "requests.exceptions.ReadTimeout: HTTPConnectionPool(host='ledger', port=80): Read timed out. (read timeout=2)";
 
-/// Alertmanager's firing alert for a slow p99 on `service` (the `slow-p99` detection rule).
-async fn latency_alert(t: &mut App, service: &str) {
-    let body = json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{service=\"{service}\"}}"),
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "healbot",
-        "groupLabels": {"service": service},
-        "commonLabels": {"service": service, "severity": "high"},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": "SlowP99", "service": service, "severity": "high"},
-            "annotations": {"summary": "p99 latency 2.4 s for 5 minutes"},
-            "startsAt": "2026-11-28T02:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": "7a1e2b3c4d5e6f70"
-        }]
-    });
-    crate::support::app::post_json(t, "/webhooks/alertmanager", &body).await;
-}
-
 /// Row 2. payment-service is slow, not failing: p99 2.4 s against the 1.5 s `slow-p99` rule,
 /// and every service's error rate at 0.1%. Latency is evidence (p99 / the rule, 1.6 here) but
 /// nothing reaches the anomaly threshold, so the root cause is the alerted service rather than
@@ -185,23 +158,12 @@ async fn latency_alert(t: &mut App, service: &str) {
 /// is raised in place, and the canary and the verification (latency p99 under the rule) take
 /// it to Completed.
 async fn high_latency_raises_the_timeout_and_deploys() {
-    let mut t = App::start_with(AppOptions {
-        repo_config: Some(WITH_SETTINGS.into()),
-        logs: vec![("payment-service".into(), log_with(READ_TIMEOUT))],
-        ..AppOptions::default()
-    })
-    .await;
-    t.fake.push(
-        REPO,
-        "main",
-        &[("config/settings.yaml", SETTINGS)],
-        "settings\n",
-    );
+    let mut t = app_with_settings(log_with(READ_TIMEOUT)).await;
     t.production.edit(|s| {
         s.error_rates.values_mut().for_each(|r| *r = 0.001);
         s.latency_p99_ms = 2400.0;
     });
-    latency_alert(&mut t, "payment-service").await;
+    slow_p99_alert(&mut t, "payment-service", "p99 latency 2.4 s for 5 minutes").await;
     t.fake.expect_comments(&["The fix is ready for review"]);
 
     let ops = t.operations().await;
@@ -231,17 +193,7 @@ async fn high_latency_raises_the_timeout_and_deploys() {
     );
 
     // The fix is out: payments are fast again, and verification checks p99 against the rule.
-    t.production.edit(|s| s.latency_p99_ms = 120.0);
-    let comments = approve(&mut t).await;
-    assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
-    let verification = comments
-        .iter()
-        .find(|c| c.starts_with("Verification at 100%"))
-        .expect("a verification comment");
-    assert!(
-        verification.contains("✅ latency p99: 120.00 ms (limit 1500 ms)"),
-        "{verification}"
-    );
+    approve_once_fast_again(&mut t, 120.0).await;
     t.expect_full_rollout();
     t.fake.assert_clean();
 }

@@ -897,16 +897,7 @@ mod tests {
             evidence[2].detail.as_deref(),
             Some("payment-service: p99 latency 4800 ms (objective 1500 ms)")
         );
-        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
-            "catalog.yaml",
-        )
-        .unwrap();
-        let options = RankOptions {
-            anomaly_threshold: 3.0,
-            symptom: Some("api-gateway".into()),
-        };
-        let report = rank(&graph, &evidence, &options).unwrap();
+        let report = rank_on_the_demo_shop(&evidence);
         assert_eq!(report.root_cause, "payment-service");
         assert_eq!(report.ranking[0].metric, "latency_p99");
         // No latency rule: latency is no evidence.
@@ -945,6 +936,12 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("7 erring spans"));
+        let report = rank_on_the_demo_shop(&evidence);
+        assert_eq!(report.root_cause, "payment-service");
+    }
+
+    /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
+    fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
         let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
             crate::demo::setup::CATALOG,
             "catalog.yaml",
@@ -954,7 +951,6 @@ mod tests {
             anomaly_threshold: 3.0,
             symptom: Some("api-gateway".into()),
         };
-        let report = rank(&graph, &evidence, &options).unwrap();
-        assert_eq!(report.root_cause, "payment-service");
+        rank(&graph, evidence, &options).unwrap()
     }
 }

@@ -3,7 +3,7 @@
 //! rolled back at once: the manifest returns to the stable image, a revert PR is opened, and a
 //! person is told. The rows are `pub(crate)` scenarios that `failure_matrix` runs.
 
-use crate::support::app::{App, AppOptions, REPO};
+use crate::support::app::{slow_p99_alert, App, AppOptions, REPO};
 use crate::support::prometheus::serve_http;
 use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
@@ -159,11 +159,26 @@ Traceback (most recent call last):
     )
 }
 
-/// A config incident: the fix PR raises one setting, in place, and goes through the canary.
-async fn config_fix(error: &str, setting: &str, raised: &str) {
-    let mut t = App::start_with(AppOptions {
+/// Production's p99 drops to `p99_ms`; an approval then takes the fix to Completed, and the
+/// verification shows the latency passing the `slow-p99` rule.
+pub(crate) async fn approve_once_fast_again(t: &mut App, p99_ms: f64) {
+    t.production.edit(|s| s.latency_p99_ms = p99_ms);
+    let comments = approve(t).await;
+    assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
+    let verification = comments
+        .iter()
+        .find(|c| c.starts_with("Verification at 100%"))
+        .expect("a verification comment");
+    let passed = format!("✅ latency p99: {p99_ms:.2} ms (limit 1500 ms)");
+    assert!(verification.contains(&passed), "{verification}");
+}
+
+/// The app on a repository whose `.github/healbot.yml` declares `config/settings.yaml`
+/// ([`SETTINGS`]), with `log` as payment-service's log.
+pub(crate) async fn app_with_settings(log: String) -> App {
+    let t = App::start_with(AppOptions {
         repo_config: Some(WITH_SETTINGS.into()),
-        logs: vec![("payment-service".into(), log_with(error))],
+        logs: vec![("payment-service".into(), log)],
         ..AppOptions::default()
     })
     .await;
@@ -173,6 +188,12 @@ async fn config_fix(error: &str, setting: &str, raised: &str) {
         &[("config/settings.yaml", SETTINGS)],
         "settings\n",
     );
+    t
+}
+
+/// A config incident: the fix PR raises one setting, in place, and goes through the canary.
+async fn config_fix(error: &str, setting: &str, raised: &str) {
+    let mut t = app_with_settings(log_with(error)).await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
     let ops = t.operations().await;
@@ -226,23 +247,12 @@ const SLOW_LOG: &str = "2026-11-28 02:00:00,100 INFO POST /pay 200 4712ms
 /// raised, and the canary and the verification (p99 under the rule) take it to Completed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_service_without_a_trace_gets_a_config_fix() {
-    let mut t = App::start_with(AppOptions {
-        repo_config: Some(WITH_SETTINGS.into()),
-        logs: vec![("payment-service".into(), SLOW_LOG.into())],
-        ..AppOptions::default()
-    })
-    .await;
-    t.fake.push(
-        REPO,
-        "main",
-        &[("config/settings.yaml", SETTINGS)],
-        "settings\n",
-    );
+    let mut t = app_with_settings(SLOW_LOG.into()).await;
     t.production.edit(|s| {
         s.error_rates.values_mut().for_each(|r| *r = 0.001);
         s.latency_p99_ms = 4400.0;
     });
-    slow_p99_alert(&mut t, "payment-service").await;
+    slow_p99_alert(&mut t, "payment-service", "p99 latency 4.4 s for 5 minutes").await;
     let ops = t.operations().await;
     assert_eq!(
         t.states().await,
@@ -289,53 +299,10 @@ async fn a_slow_service_without_a_trace_gets_a_config_fix() {
     }
 
     // Scaled out: payments are fast again, and verification checks p99 against the rule.
-    t.production.edit(|s| s.latency_p99_ms = 140.0);
-    let comments = approve(&mut t).await;
-    assert_eq!(t.states().await, [OpState::Completed], "{comments:#?}");
-    let verification = comments
-        .iter()
-        .find(|c| c.starts_with("Verification at 100%"))
-        .expect("a verification comment");
-    assert!(
-        verification.contains("✅ latency p99: 140.00 ms (limit 1500 ms)"),
-        "{verification}"
-    );
+    approve_once_fast_again(&mut t, 140.0).await;
     let main = t.fake.branch(REPO, "main").unwrap();
     let manifest = t.fake.file(REPO, &main, "deploy/rollout.yaml").unwrap();
     assert!(manifest.contains("  replicas: 6\n"), "{manifest}");
     t.expect_full_rollout();
     t.fake.assert_clean();
-}
-
-/// Alertmanager's firing `SlowP99` alert on `service`, as the `slow-p99` rule's alert sends it.
-async fn slow_p99_alert(t: &mut App, service: &str) {
-    let body = serde_json::json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{service=\"{service}\"}}"),
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "healbot",
-        "groupLabels": {"service": service},
-        "commonLabels": {"service": service, "severity": "high"},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": "SlowP99", "service": service, "severity": "high"},
-            "annotations": {"summary": "p99 latency 4.4 s for 5 minutes"},
-            "startsAt": "2026-11-28T02:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": "5e1d0a9b8c7f6e51"
-        }]
-    });
-    let resp = reqwest::Client::new()
-        .post(t.url("/webhooks/alertmanager"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    t.deliveries += 1;
-    t.settle().await;
 }

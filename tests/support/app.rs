@@ -214,6 +214,32 @@ pub async fn post_json(t: &mut App, path: &str, body: &Value) {
     t.settle().await;
 }
 
+/// Alertmanager's firing `SlowP99` alert on `service` (the `slow-p99` detection rule's), with
+/// `summary` as its annotation, handled to the end.
+pub async fn slow_p99_alert(t: &mut App, service: &str, summary: &str) {
+    let body = json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{service=\"{service}\"}}"),
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "healbot",
+        "groupLabels": {"service": service},
+        "commonLabels": {"service": service, "severity": "high"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "SlowP99", "service": service, "severity": "high"},
+            "annotations": {"summary": summary},
+            "startsAt": "2026-11-28T02:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "7a1e2b3c4d5e6f70"
+        }]
+    });
+    post_json(t, "/webhooks/alertmanager", &body).await;
+}
+
 /// What a test changes about the harness.
 #[derive(Default)]
 pub struct AppOptions {
