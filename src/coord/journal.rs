@@ -129,8 +129,16 @@ impl Journal {
         Ok(foreign.len())
     }
 
-    async fn appended(&self, entry: &AuditEntry) {
-        self.folded.lock().await.own(entry);
+    /// Appends through the store. On a shared chain the cursor is held meanwhile, so that a sync
+    /// never sees this entry before it is known as this replica's own (and folds it twice).
+    async fn append(&self, new: NewEntry) -> Result<AuditEntry, AuditError> {
+        if !self.store.shared() {
+            return self.store.append(new).await;
+        }
+        let mut folded = self.folded.lock().await;
+        let entry = self.store.append(new).await?;
+        folded.own(&entry);
+        Ok(entry)
     }
 
     pub fn store(&self) -> &Arc<dyn AuditStore> {
@@ -150,7 +158,6 @@ impl Journal {
             return Err(JournalError::Exists(id.clone()));
         }
         let entry = self
-            .store
             .append(NewEntry {
                 operation_id: id.0.clone(),
                 correlation_id: correlation_id.to_string(),
@@ -159,7 +166,6 @@ impl Journal {
                 detail,
             })
             .await?;
-        self.appended(&entry).await;
         let op = Operation::open(&entry);
         ops.insert(id.clone(), Arc::new(Mutex::new(op.clone())));
         Ok(op)
@@ -191,7 +197,6 @@ impl Journal {
         }
         let correlation_id = op.correlation_id.clone();
         let entry = self
-            .store
             .append(NewEntry {
                 operation_id: id.0.clone(),
                 correlation_id,
@@ -200,7 +205,6 @@ impl Journal {
                 detail,
             })
             .await?;
-        self.appended(&entry).await;
         op.apply(&entry)?;
         Ok(entry)
     }
