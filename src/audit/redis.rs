@@ -45,24 +45,33 @@ struct Mirror {
     path: PathBuf,
     file: std::fs::File,
     last_id: String,
+    /// The last entry a previous run mirrored, until the chain on Redis is found to hold it.
+    /// Then the file is rewritten from the chain; if Redis lost it, the file is left alone.
+    unchecked: Option<AuditEntry>,
 }
 
 impl Mirror {
-    /// Starts the mirror empty; the first append writes the whole chain into it.
-    fn create(path: &Path) -> Result<Mirror, AuditError> {
+    /// Opens the mirror without changing it: what it holds is checked against the chain first.
+    fn open(path: &Path) -> Result<Mirror, AuditError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| io(path, e))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
-            .write(true)
-            .truncate(true)
+            .append(true)
             .open(path)
             .map_err(|e| io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        // A torn last line (a crash mid-write) is rewritten from the chain like the rest.
+        let unchecked = text
+            .lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<AuditEntry>(line).ok());
         Ok(Mirror {
             path: path.to_path_buf(),
             file,
             last_id: "0".to_string(),
+            unchecked,
         })
     }
 }
@@ -78,7 +87,7 @@ impl RedisAuditStore {
         let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let mirror = match mirror {
-            Some(path) => Some(Mutex::new(Mirror::create(path)?)),
+            Some(path) => Some(Mutex::new(Mirror::open(path)?)),
             None => None,
         };
         Ok(RedisAuditStore {
@@ -151,12 +160,52 @@ impl RedisAuditStore {
         Ok(out)
     }
 
+    /// Refuses a chain on Redis that lacks the last entry this replica mirrored before: Redis
+    /// lost or replaced its data, and rewriting the mirror would lose the only copy.
+    async fn check_holds(&self, last: &AuditEntry, path: &Path) -> Result<(), AuditError> {
+        let id = format!("{}-1", last.seq);
+        let mut conn = self.conn.clone();
+        let found: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(&self.stream_key)
+            .arg(&id)
+            .arg(&id)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let same = found.first().is_some_and(|(_, fields)| {
+            fields
+                .get(1)
+                .and_then(|text| serde_json::from_str::<AuditEntry>(text).ok())
+                .is_some_and(|e| e.hash == last.hash)
+        });
+        if same {
+            return Ok(());
+        }
+        Err(AuditError::Corrupt {
+            path: self.stream_key.clone(),
+            line: last.seq as usize,
+            reason: format!(
+                "the chain on Redis at {} does not hold entry {} that {} mirrored: Redis lost or \
+                 replaced its data. Nothing was changed; restore the chain from the mirror, or \
+                 move the mirror aside to start a new chain",
+                self.url,
+                last.seq,
+                path.display()
+            ),
+        })
+    }
+
     /// Brings the local mirror up to the stream's end.
     async fn catch_up(&self) -> Result<(), AuditError> {
         let Some(mirror) = &self.mirror else {
             return Ok(());
         };
         let mut mirror = mirror.lock().await;
+        if let Some(last) = &mirror.unchecked {
+            self.check_holds(last, &mirror.path).await?;
+            mirror.file.set_len(0).map_err(|e| io(&mirror.path, e))?;
+            mirror.unchecked = None;
+        }
         let new = self.read_after(&mirror.last_id).await?;
         if new.is_empty() {
             return Ok(());

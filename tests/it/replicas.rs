@@ -374,3 +374,46 @@ pub(crate) fn assert_chain_verifies_on_redis(url: &str) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A replica's mirror is only rewritten from a chain that holds what it mirrored before: when
+/// Redis lost its data, the mirror (then the only copy) is left as it was and the start fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_is_kept_when_redis_lost_the_chain() {
+    use healbot::audit::redis::RedisAuditStore;
+    use healbot::audit::{AuditStore, NewEntry};
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("audit.jsonl");
+    let open = || RedisAuditStore::open(&redis.url(), "main", Some(&mirror)).unwrap();
+    let store = open();
+    store.sync_mirror().await.unwrap();
+    for i in 0..3 {
+        store
+            .append(NewEntry {
+                operation_id: "op-1".into(),
+                correlation_id: "inc-1".into(),
+                actor: "healbot".into(),
+                action: "note".into(),
+                detail: serde_json::json!({ "i": i }),
+            })
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let written = std::fs::read_to_string(&mirror).unwrap();
+    assert_eq!(written.lines().count(), 3);
+
+    // A restart on the same chain rewrites the same mirror.
+    open().sync_mirror().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&mirror).unwrap(), written);
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let err = open().sync_mirror().await.unwrap_err().to_string();
+    assert!(err.contains("does not hold entry 3"), "{err}");
+    assert_eq!(std::fs::read_to_string(&mirror).unwrap(), written);
+}
