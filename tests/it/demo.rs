@@ -328,6 +328,63 @@ pub(crate) async fn crash_and_resume(failpoint: &str) {
     assert_chain_holds(dir.path());
 }
 
+/// The rollback path under the same crash: killed (SIGKILL) right after `failpoint` in the
+/// bad-canary scenario, resumed, and rolled back with each of its side effects done once.
+async fn crash_and_resume_rollback(failpoint: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = ["--scenario", "bad-canary"];
+    let crashed = demo(dir.path(), &scenario, &[("HEALBOT_FAILPOINT", failpoint)]);
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{failpoint} was not reached: {}",
+            text(&crashed)
+        );
+    }
+    let resumed = demo(dir.path(), &["--resume"], &[]);
+    assert!(resumed.status.success(), "{failpoint}: {}", text(&resumed));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains(": RolledBack"));
+
+    let prs = prs(dir.path()).await;
+    assert_eq!(prs.len(), 2, "{failpoint}: the fix and one revert");
+    let log = main_log(dir.path());
+    let rollbacks = log
+        .iter()
+        .filter(|(s, _)| s.starts_with("rollback("))
+        .count();
+    assert_eq!(rollbacks, 1, "{failpoint}: one rollback commit: {log:?}");
+    for pr in &prs {
+        let markers: Vec<&str> = pr
+            .comments
+            .iter()
+            .filter_map(|c| c.body.split("<!-- healbot:").nth(1))
+            .collect();
+        let mut unique = markers.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(markers.len(), unique.len(), "{failpoint}: a comment twice");
+    }
+    assert_chain_holds(dir.path());
+}
+
+macro_rules! rollback_crash_tests {
+    ($($name:ident: $point:expr,)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            crash_and_resume_rollback($point).await;
+        }
+    )*};
+}
+
+rollback_crash_tests! {
+    crash_after_rolling_back: "state:RollingBack",
+    crash_after_rollback_manifest: "effect:rollback/manifest",
+    crash_after_rollback_pr: "effect:rollback/pr",
+    crash_after_rolled_back: "state:RolledBack",
+}
+
 macro_rules! crash_tests {
     ($($name:ident: $point:expr,)*) => {$(
         #[tokio::test]
@@ -354,6 +411,7 @@ crash_tests! {
     // state:Deploying(50%), mid-canary, is failure matrix row 15 (orchestrator crash).
     crash_after_deploying_100: "state:Deploying(100%)",
     crash_after_verifying: "state:Verifying",
+    crash_after_completed: "state:Completed",
 }
 
 #[test]
