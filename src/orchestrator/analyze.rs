@@ -1,4 +1,4 @@
-//! The Analyzing state: root cause over the dependency graph, the faulty code from the stack
+//! The Analyzing state: the root cause (`root_cause.rs`), the faulty code from the stack
 //! trace, a validated patch, and a plan with its risk. Each result is recorded as a stage
 //! output before the next starts, so a resumed operation skips what is already done. A slow
 //! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
@@ -14,7 +14,7 @@ use crate::incident::{ErrorPattern, PatternMatch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
-use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
+use crate::rca::rank::RcaReport;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -577,70 +577,6 @@ impl Orchestrator {
             .collect()
     }
 
-    /// Ranks services by their error rate against the SLO and their p99 latency against the
-    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), then by the graph:
-    /// an anomalous service with healthy dependencies is the cause, and with none anomalous the
-    /// alerted service is. Two more kinds of evidence count: the service where the incident's
-    /// error spans begin (the deepest erroring span), and a deploy of a service shortly before
-    /// the incident.
-    async fn root_cause(
-        &self,
-        incident: &crate::incident::Incident,
-        op: &crate::coord::OperationId,
-    ) -> Result<RcaReport, OrchestratorError> {
-        const ANOMALOUS: f64 = 3.0;
-        let slo = self.policies.gates.error_budget.slo_error_rate;
-        let latency = latency_objective(&self.policies.detection);
-        let mut evidence: Vec<ServiceEvidence> = self
-            .metrics
-            .health()
-            .await?
-            .into_iter()
-            .filter(|h| h.requests > 0)
-            .flat_map(|h| {
-                let slow = latency.map(|objective| latency_evidence(&h, objective));
-                let errors = ServiceEvidence {
-                    score: h.error_rate / slo,
-                    detail: Some(format!(
-                        "{}: {:.1}% errors over {} requests (SLO {:.1}%)",
-                        h.service,
-                        h.error_rate * 100.0,
-                        h.requests,
-                        slo * 100.0
-                    )),
-                    service: h.service,
-                    metric: "error_rate".into(),
-                };
-                std::iter::once(errors).chain(slow)
-            })
-            .collect();
-        evidence.extend(span_origins(incident, ANOMALOUS));
-        // A deploy does not make a healthy service anomalous; it makes an anomalous one the
-        // likelier cause.
-        for (service, age) in self.recent_deploys(op).await {
-            let worst = evidence
-                .iter()
-                .filter(|e| e.service == service)
-                .map(|e| e.score)
-                .fold(0.0, f64::max);
-            if worst >= ANOMALOUS {
-                evidence.push(ServiceEvidence {
-                    score: worst * 1.5,
-                    detail: Some(format!(
-                        "{service} is anomalous and was deployed {age} s before this incident"
-                    )),
-                    service,
-                    metric: "recent_deploy".into(),
-                });
-            }
-        }
-        let options = RankOptions {
-            anomaly_threshold: ANOMALOUS,
-            symptom: Some(incident.service.clone()),
-        };
-        rank(&self.graph, &evidence, &options).map_err(|e| OrchestratorError::stage("rca", e))
-    }
-
     pub(crate) async fn escalate(
         &self,
         op: &Operation,
@@ -702,82 +638,6 @@ fn latency_pattern(incident: &crate::incident::Incident, rca: &RcaReport) -> Opt
                 .unwrap_or_else(|| format!("{}: p99 latency over the objective", rca.root_cause)),
         })
     })
-}
-
-/// A deploy this recent (seconds) is evidence against the deployed service.
-const RECENT_DEPLOY_SECS: i64 = 30 * 60;
-
-/// The latency objective in ms: the lowest `latency_p99_ms` detection rule, the p99 at which
-/// an incident opens. None without such a rule: latency is then no evidence.
-fn latency_objective(detection: &crate::config::DetectionPolicy) -> Option<f64> {
-    detection
-        .rules_for(crate::config::DetectedMetric::LatencyP99Ms)
-        .map(|r| r.above)
-        .reduce(f64::min)
-}
-
-/// A service's p99 against the latency objective: three times over is anomalous, as three
-/// times the SLO error rate is.
-fn latency_evidence(h: &crate::signals::ServiceHealth, objective: f64) -> ServiceEvidence {
-    ServiceEvidence {
-        service: h.service.clone(),
-        metric: "latency_p99".into(),
-        score: h.latency_p99_ms / objective,
-        detail: Some(format!(
-            "{}: p99 latency {:.0} ms (objective {objective:.0} ms)",
-            h.service, h.latency_p99_ms
-        )),
-    }
-}
-
-/// The services the incident's error spans say the errors began in, as evidence: anomalous
-/// at least, more so the more erring spans point there.
-fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
-    let mut by_origin: std::collections::BTreeMap<&str, u64> = Default::default();
-    for s in &incident.signals {
-        if let crate::incident::Signal::ErrorSpan { origin, errors, .. } = s {
-            *by_origin.entry(origin.as_str()).or_default() += errors;
-        }
-    }
-    by_origin
-        .into_iter()
-        .map(|(origin, errors)| ServiceEvidence {
-            score: anomalous * (1.0 + (errors as f64).ln_1p() / 10.0),
-            detail: Some(format!(
-                "the incident's error spans begin in {origin} ({errors} erring spans)"
-            )),
-            service: origin.to_string(),
-            metric: "error_span_origin".into(),
-        })
-        .collect()
-}
-
-impl Orchestrator {
-    /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
-    /// in seconds.
-    async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
-        let now = chrono::Utc::now();
-        let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
-        for op in self.journal.operations().await {
-            if &op.id == except {
-                continue;
-            }
-            let Some(service) = op.artifact::<RcaReport>("rca").map(|r| r.root_cause) else {
-                continue;
-            };
-            for (seq, state, _) in &op.history {
-                if let (OpState::Deploying(_), Some(t)) = (state, op.history_at.get(seq)) {
-                    let age = (now - *t).num_seconds().max(0);
-                    let slot = latest.entry(service.clone()).or_insert(age);
-                    *slot = (*slot).min(age);
-                }
-            }
-        }
-        latest
-            .into_iter()
-            .filter(|(_, age)| *age <= RECENT_DEPLOY_SECS)
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -866,91 +726,5 @@ mod tests {
         let elsewhere = rca("postgres_primary", "latency_p99", 3.2);
         let why = without_trace(&incident(vec![alert("SlowP99")]), &elsewhere).unwrap_err();
         assert!(why.contains("the root cause is postgres_primary"), "{why}");
-    }
-
-    #[test]
-    fn latency_far_over_the_objective_is_anomalous() {
-        let objective = latency_objective(&crate::config::PolicySet::embedded().detection);
-        assert_eq!(objective, Some(1500.0), "the slow-p99 rule");
-        let health = |service: &str, p99: f64| crate::signals::ServiceHealth {
-            service: service.into(),
-            requests: 1200,
-            error_rate: 0.0,
-            latency_p95_ms: p99 / 2.0,
-            latency_p99_ms: p99,
-            cpu_utilization: 0.4,
-            memory_utilization: 0.5,
-        };
-        // payment-service 3.2× over; its callers are slow because they wait on it.
-        let evidence: Vec<ServiceEvidence> = [
-            health("api-gateway", 5400.0),
-            health("order-service", 5000.0),
-            health("payment-service", 4800.0),
-            health("postgres_primary", 30.0),
-        ]
-        .iter()
-        .map(|h| latency_evidence(h, 1500.0))
-        .collect();
-        assert_eq!(evidence[2].metric, "latency_p99");
-        assert!((evidence[2].score - 3.2).abs() < 1e-9);
-        assert_eq!(
-            evidence[2].detail.as_deref(),
-            Some("payment-service: p99 latency 4800 ms (objective 1500 ms)")
-        );
-        let report = rank_on_the_demo_shop(&evidence);
-        assert_eq!(report.root_cause, "payment-service");
-        assert_eq!(report.ranking[0].metric, "latency_p99");
-        // No latency rule: latency is no evidence.
-        let none = crate::config::DetectionPolicy { rules: Vec::new() };
-        assert_eq!(latency_objective(&none), None);
-    }
-
-    #[test]
-    fn error_spans_point_at_where_the_errors_begin() {
-        let span = |service: &str, origin: &str, errors| crate::incident::Signal::ErrorSpan {
-            service: service.into(),
-            span: "POST /pay".into(),
-            errors,
-            origin: origin.into(),
-            message: None,
-        };
-        let incident = crate::incident::Incident {
-            id: crate::incident::IncidentId("i".into()),
-            service: "api-gateway".into(),
-            severity: crate::incident::Severity::High,
-            title: "t".into(),
-            detected_at: 0,
-            signals: vec![
-                span("api-gateway", "payment-service", 4),
-                span("order-service", "payment-service", 3),
-            ],
-            pattern: None,
-            confidence: None,
-        };
-        let evidence = span_origins(&incident, 3.0);
-        assert_eq!(evidence.len(), 1);
-        assert_eq!(evidence[0].service, "payment-service");
-        assert!(evidence[0].score >= 3.0, "anomalous: {}", evidence[0].score);
-        assert!(evidence[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("7 erring spans"));
-        let report = rank_on_the_demo_shop(&evidence);
-        assert_eq!(report.root_cause, "payment-service");
-    }
-
-    /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
-    fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
-        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
-            "catalog.yaml",
-        )
-        .unwrap();
-        let options = RankOptions {
-            anomaly_threshold: 3.0,
-            symptom: Some("api-gateway".into()),
-        };
-        rank(&graph, evidence, &options).unwrap()
     }
 }

@@ -15,6 +15,7 @@ mod pr_events;
 pub mod repo_configs;
 mod report;
 mod rollout;
+mod root_cause;
 pub mod session;
 
 pub use overrides::Applied;
