@@ -417,3 +417,68 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
     assert!(err.contains("does not hold entry 3"), "{err}");
     assert_eq!(std::fs::read_to_string(&mirror).unwrap(), written);
 }
+
+/// `healbot ops` on a shared chain (GitHub down, say): it reaches the chain on Redis from
+/// `healbot.yaml`, acts under the operation's lease, and leaves the replica's mirror alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_acts_on_the_shared_chain() {
+    use crate::support::app::{App, AppOptions, REPO};
+    use crate::support::github::{test_key_path, APP_ID};
+    use healbot::coord::OpState;
+    let redis = RedisServer::start();
+    let mut t = App::start_with(AppOptions {
+        redis_url: Some(redis.url()),
+        audit_on_redis: true,
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let id = t.operations().await[0].id.clone();
+    let mirror = App::state_dir(t.state.path()).join("audit.jsonl");
+    let mirrored = std::fs::read_to_string(&mirror).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+    let config = dir.path().join("healbot.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir: state
+webhook_secret_files: [secret]
+github: {{app_id: {APP_ID}, private_key_file: {key}, api_url: {api}}}
+prometheus: {{url: http://127.0.0.1:9}}
+redis_url: {redis}
+audit_on_redis: true
+repositories: [{REPO}]
+",
+            key = test_key_path().display(),
+            api = t.fake.url(),
+            redis = redis.url(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["ops", "pause", &id.0, "--config"])
+        .arg(&config)
+        .args(["--as", "alice"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PausedForHumanReview"), "{stdout}");
+    t.fake.expect_comments(&["alice paused"]);
+
+    // The replica sees the pause once it folds the chain; its mirror only grew.
+    t.app.orchestrator().journal.sync().await.unwrap();
+    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    let now = std::fs::read_to_string(&mirror).unwrap();
+    assert!(now.starts_with(&mirrored));
+    assert!(!dir.path().join("state").join("audit.jsonl").exists());
+    assert_chain_verifies_on_redis(&redis.url());
+    t.fake.assert_clean();
+}
