@@ -270,30 +270,51 @@ async fn a_person_approves_through_the_cli() {
     assert_chain_holds(dir.path());
 }
 
-/// Kills the demo (SIGKILL) right after `failpoint` is durable, resumes it, and
-/// checks that the operation completes with every side effect done exactly once.
-pub(crate) async fn crash_and_resume(failpoint: &str) {
+/// Runs the demo (`scenario`) until the process kills itself (SIGKILL) right after
+/// `failpoint` is durable, then resumes it to `ends`; returns the work directory.
+fn crash_then_resume(failpoint: &str, scenario: &[&str], ends: &str) -> tempfile::TempDir {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
-    let crashed = demo(dir.path(), &[], &[("HEALBOT_FAILPOINT", failpoint)]);
-    assert!(
-        !crashed.status.success(),
+    let crashed = demo(dir.path(), scenario, &[("HEALBOT_FAILPOINT", failpoint)]);
+    assert_eq!(
+        crashed.status.signal(),
+        Some(9),
         "{failpoint} was not reached: {}",
         text(&crashed)
     );
     assert!(String::from_utf8_lossy(&crashed.stderr).contains("failpoint"));
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            crashed.status.signal(),
-            Some(9),
-            "{failpoint}: killed by SIGKILL"
-        );
-    }
-
     let resumed = demo(dir.path(), &["--resume"], &[]);
     assert!(resumed.status.success(), "{failpoint}: {}", text(&resumed));
-    assert!(String::from_utf8_lossy(&resumed.stdout).contains(": Completed"));
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        stdout.contains(&format!(": {ends}")),
+        "{failpoint}: {stdout}"
+    );
+    dir
+}
 
+/// No comment of `pr` was posted twice (each carries its idempotency key as a marker).
+fn assert_no_comment_twice(pr: &PullRequest, failpoint: &str) {
+    let markers: Vec<&str> = pr
+        .comments
+        .iter()
+        .filter_map(|c| c.body.split("<!-- healbot:").nth(1))
+        .collect();
+    let mut unique = markers.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        markers.len(),
+        unique.len(),
+        "{failpoint}: a comment posted twice on #{}",
+        pr.number.0
+    );
+}
+
+/// Kills the demo right after `failpoint`, resumes it, and checks that the operation
+/// completes with every side effect done exactly once.
+pub(crate) async fn crash_and_resume(failpoint: &str) {
+    let dir = crash_then_resume(failpoint, &[], "Completed");
     let prs = prs(dir.path()).await;
     assert_eq!(prs.len(), 1, "{failpoint}: one PR");
     let forge = LocalForge::open(dir.path()).unwrap();
@@ -312,41 +333,14 @@ pub(crate) async fn crash_and_resume(failpoint: &str) {
         1,
         "{failpoint}: one merge"
     );
-    let markers: Vec<&str> = pr
-        .comments
-        .iter()
-        .filter_map(|c| c.body.split("<!-- healbot:").nth(1))
-        .collect();
-    let mut unique = markers.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(
-        markers.len(),
-        unique.len(),
-        "{failpoint}: a comment posted twice"
-    );
+    assert_no_comment_twice(&pr, failpoint);
     assert_chain_holds(dir.path());
 }
 
-/// The rollback path under the same crash: killed (SIGKILL) right after `failpoint` in the
-/// bad-canary scenario, resumed, and rolled back with each of its side effects done once.
+/// The rollback path under the same crash (the bad-canary scenario): rolled back with each of
+/// its side effects done once.
 async fn crash_and_resume_rollback(failpoint: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = ["--scenario", "bad-canary"];
-    let crashed = demo(dir.path(), &scenario, &[("HEALBOT_FAILPOINT", failpoint)]);
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            crashed.status.signal(),
-            Some(9),
-            "{failpoint} was not reached: {}",
-            text(&crashed)
-        );
-    }
-    let resumed = demo(dir.path(), &["--resume"], &[]);
-    assert!(resumed.status.success(), "{failpoint}: {}", text(&resumed));
-    assert!(String::from_utf8_lossy(&resumed.stdout).contains(": RolledBack"));
-
+    let dir = crash_then_resume(failpoint, &["--scenario", "bad-canary"], "RolledBack");
     let prs = prs(dir.path()).await;
     assert_eq!(prs.len(), 2, "{failpoint}: the fix and one revert");
     let log = main_log(dir.path());
@@ -356,15 +350,7 @@ async fn crash_and_resume_rollback(failpoint: &str) {
         .count();
     assert_eq!(rollbacks, 1, "{failpoint}: one rollback commit: {log:?}");
     for pr in &prs {
-        let markers: Vec<&str> = pr
-            .comments
-            .iter()
-            .filter_map(|c| c.body.split("<!-- healbot:").nth(1))
-            .collect();
-        let mut unique = markers.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(markers.len(), unique.len(), "{failpoint}: a comment twice");
+        assert_no_comment_twice(pr, failpoint);
     }
     assert_chain_holds(dir.path());
 }

@@ -285,17 +285,10 @@ async fn replicas_share_one_audit_chain_on_redis() {
 /// state directory's `audit.jsonl` mirrors it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_written_to_the_chain_on_redis() {
-    use crate::support::app::{App, AppOptions};
+    use crate::support::app::App;
     use healbot::coord::OpState;
     let redis = RedisServer::start();
-    let mut t = App::start_with(AppOptions {
-        redis_url: Some(redis.url()),
-        audit_on_redis: true,
-        ..AppOptions::default()
-    })
-    .await;
-    t.alert().await;
-    t.fake.expect_comments(&["The fix is ready for review"]);
+    let mut t = shared_app_with_a_fix_pr(&redis).await;
     t.production.heal();
     t.approve(1, 1).await;
     t.expect_full_rollout();
@@ -345,12 +338,7 @@ async fn journals_follow_each_others_appends() {
     assert_eq!(a.sync().await.unwrap(), 0);
 
     // Redis lost its data: the chain starts over, and a journal refuses to fold it.
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
+    lose_all_data(&redis).await;
     let c = Journal::replay(open()).await.unwrap();
     for n in 0..4 {
         let id = OperationId(format!("op-inc-{}", 10 + n));
@@ -407,12 +395,7 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
     open().sync_mirror().await.unwrap();
     assert_eq!(std::fs::read_to_string(&mirror).unwrap(), written);
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
+    lose_all_data(&redis).await;
     let err = open().sync_mirror().await.unwrap_err().to_string();
     assert!(err.contains("does not hold entry 3"), "{err}");
     assert_eq!(std::fs::read_to_string(&mirror).unwrap(), written);
@@ -422,18 +405,11 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
 /// `healbot.yaml`, acts under the operation's lease, and leaves the replica's mirror alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_acts_on_the_shared_chain() {
-    use crate::support::app::{App, AppOptions, REPO};
+    use crate::support::app::{App, REPO};
     use crate::support::github::{test_key_path, APP_ID};
     use healbot::coord::OpState;
     let redis = RedisServer::start();
-    let mut t = App::start_with(AppOptions {
-        redis_url: Some(redis.url()),
-        audit_on_redis: true,
-        ..AppOptions::default()
-    })
-    .await;
-    t.alert().await;
-    t.fake.expect_comments(&["The fix is ready for review"]);
+    let t = shared_app_with_a_fix_pr(&redis).await;
     let id = t.operations().await[0].id.clone();
     let mirror = App::state_dir(t.state.path()).join("audit.jsonl");
     let mirrored = std::fs::read_to_string(&mirror).unwrap();
@@ -481,4 +457,28 @@ repositories: [{REPO}]
     assert!(!dir.path().join("state").join("audit.jsonl").exists());
     assert_chain_verifies_on_redis(&redis.url());
     t.fake.assert_clean();
+}
+
+/// The app with its chain and work on `redis`, after an alert: its fix PR waits for review.
+async fn shared_app_with_a_fix_pr(redis: &RedisServer) -> crate::support::app::App {
+    use crate::support::app::{App, AppOptions};
+    let mut t = App::start_with(AppOptions {
+        redis_url: Some(redis.url()),
+        audit_on_redis: true,
+        ..AppOptions::default()
+    })
+    .await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    t
+}
+
+/// Redis loses everything it held (a restart without persistence).
+async fn lose_all_data(redis: &RedisServer) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
 }
