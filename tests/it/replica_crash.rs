@@ -243,14 +243,18 @@ async fn driver_of_pending(redis: &str) -> Option<String> {
         .map(|(_, consumer, _, _)| consumer)
 }
 
-/// The only operation is between its first canary step and the end of the rollout.
+/// The only operation is in its canary: the first step is committed (the transition into
+/// `Deploying` may not be written yet) and the rollout has not ended.
 async fn assert_mid_canary(redis: &str) {
     let chain = RedisAuditStore::open(redis, "main", None).unwrap();
     let ops = fold_all(&chain.entries().await.unwrap()).unwrap();
-    let states: Vec<OpState> = ops.values().map(|op| op.state).collect();
+    let op = ops.values().next().expect("an operation");
+    let committed = op.effects.keys().any(|k| k.ends_with("/canary/10"));
     assert!(
-        matches!(states[..], [OpState::Deploying(_)]),
-        "killed outside the canary: {states:?}"
+        committed && matches!(op.state, OpState::Merged | OpState::Deploying(_)),
+        "killed outside the canary: {:?}, effects {:?}",
+        op.state,
+        op.effects.keys().collect::<Vec<_>>()
     );
 }
 
