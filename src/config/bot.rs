@@ -68,6 +68,9 @@ pub struct BotConfigFile {
     pub takeover_after_seconds: Option<u64>,
     #[serde(default)]
     pub policies_dir: Option<PathBuf>,
+    /// Fix templates added to the built-in ones; one with a built-in's id replaces it.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
     /// Required with `github`: health and canary metrics.
     #[serde(default)]
     pub prometheus: Option<PrometheusFile>,
@@ -113,6 +116,8 @@ pub struct BotConfig {
     pub takeover_after: Duration,
     /// `None`: the embedded default policies.
     pub policies_dir: Option<PathBuf>,
+    /// Fix templates besides the built-in ones.
+    pub templates_dir: Option<PathBuf>,
     pub sources: Sources,
     /// The configured notification channels; `Default`: none (log only).
     pub notify: super::notify::NotifyConfig,
@@ -272,6 +277,7 @@ impl BotConfig {
             audit_on_redis: file.audit_on_redis,
             takeover_after,
             policies_dir: file.policies_dir.map(|p| base.join(p)),
+            templates_dir: file.templates_dir.map(|p| base.join(p)),
         })
     }
 
@@ -315,6 +321,7 @@ mod tests {
             audit_on_redis: false,
             takeover_after: Duration::from_secs(30),
             policies_dir: None,
+            templates_dir: None,
             sources: Sources::default(),
             notify: Default::default(),
         };
@@ -328,9 +335,11 @@ mod tests {
         let cfg = write(
             dir.path(),
             "healbot.yaml",
-            "listen: 127.0.0.1:9000\nstate_dir: state\nwebhook_secret_files: [s1]\n",
+            "listen: 127.0.0.1:9000\nstate_dir: state\nwebhook_secret_files: [s1]\n\
+             templates_dir: ours\n",
         );
         let c = BotConfig::load(&cfg, Some("two, three")).unwrap();
+        assert_eq!(c.templates_dir, Some(dir.path().join("ours")));
         assert_eq!(c.webhook_secrets.len(), 3);
         assert_eq!(c.webhook_secrets[2].expose(), b"three");
         assert_eq!(c.state_dir, dir.path().join("state"));

@@ -340,6 +340,11 @@ fn chart_files_parse() {
     assert!(helpers.contains(r#"set $cfg "audit_on_redis" true"#));
     assert_eq!(values["redis"]["takeoverAfterSeconds"].as_i64(), Some(30));
     assert_eq!(values["redis"]["deploy"]["enabled"].as_bool(), Some(false));
+    // Teams' own fix templates: a ConfigMap, mounted, named in healbot.yaml.
+    assert!(values["templates"]["files"].as_hash().is_some());
+    assert!(read(&dir.join("templates/configmap.yaml")).contains("-templates"));
+    assert!(deployment.contains("/etc/healbot/fix-templates"));
+    assert!(helpers.contains(r#"set $cfg "templates_dir""#));
     assert!(read(&dir.join("templates/prometheusrule.yaml")).contains(".Files.Get \"alerts.yaml\""));
     assert!(read(&dir.join("templates/dashboards.yaml")).contains("dashboards.label"));
     assert!(values["dashboards"]["label"].as_str() == Some("grafana_dashboard"));

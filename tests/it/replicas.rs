@@ -40,6 +40,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
         audit_on_redis: false,
         takeover_after: std::time::Duration::from_secs(30),
         policies_dir: None,
+        templates_dir: None,
         notify: Default::default(),
     };
     let claims = DeliveryClaims::connect(redis, name).unwrap();

@@ -30,6 +30,7 @@ fn config(state: &Path) -> BotConfig {
         audit_on_redis: false,
         takeover_after: std::time::Duration::from_secs(30),
         policies_dir: None,
+        templates_dir: None,
         notify: Default::default(),
     }
 }

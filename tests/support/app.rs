@@ -318,6 +318,7 @@ impl App {
             audit_on_redis: options.audit_on_redis,
             takeover_after: std::time::Duration::from_secs(30),
             policies_dir: options.policies_dir.clone(),
+            templates_dir: None,
             sources: Sources {
                 logs: LogsSource::Files(log_files),
                 canary_wait: Duration::ZERO,

@@ -129,6 +129,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.policies.enabled }}
 {{- $_ := set $cfg "policies_dir" "/etc/healbot/policies" -}}
 {{- end }}
+{{- if .Values.templates.files }}
+{{- $_ := set $cfg "templates_dir" "/etc/healbot/fix-templates" -}}
+{{- end }}
 {{- $notify := dict -}}
 {{- with .Values.notify }}
 {{- if .slack.enabled }}

@@ -13,6 +13,7 @@ use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
 use crate::coord::lock::LockManager;
 use crate::coord::work_queue::WorkQueue;
 use crate::coord::Journal;
+use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
 use crate::notify::router::RoutingNotifier;
@@ -138,7 +139,7 @@ pub async fn assemble(
         reproducer: None,
         graph: Arc::new(graph),
         policies: Arc::new(policies),
-        templates: Arc::new(crate::fix::template::embedded_templates()?),
+        templates: Arc::new(templates(config)?),
         settings,
         repo_configs: Default::default(),
     });
@@ -150,6 +151,28 @@ pub async fn assemble(
         repos,
         shared,
     )?))
+}
+
+/// The built-in fix templates, with `templates_dir`'s added (one with a built-in's id
+/// replaces it), so a team ships its own templates without losing the rest.
+fn templates(config: &BotConfig) -> anyhow::Result<Vec<FixTemplate>> {
+    let builtin = crate::fix::template::embedded_templates()?;
+    let Some(dir) = &config.templates_dir else {
+        return Ok(builtin);
+    };
+    Ok(with_extra_templates(
+        builtin,
+        crate::fix::template::load_templates(dir)?,
+    ))
+}
+
+fn with_extra_templates(builtin: Vec<FixTemplate>, extra: Vec<FixTemplate>) -> Vec<FixTemplate> {
+    let mut out: Vec<FixTemplate> = builtin
+        .into_iter()
+        .filter(|b| extra.iter().all(|e| e.id != b.id))
+        .collect();
+    out.extend(extra);
+    out
 }
 
 /// Routes by the escalation policy to the channels `healbot.yaml`'s `notify:` configures. Every
@@ -170,4 +193,28 @@ fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn 
         );
     }
     Ok(Arc::new(router))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_templates_add_to_the_built_in_ones_and_replace_by_id() {
+        let builtin = crate::fix::template::embedded_templates().unwrap();
+        let n = builtin.len();
+        let mut replaced = builtin[0].clone();
+        replaced.description = "ours".into();
+        let mut added = builtin[1].clone();
+        added.id = "acme.our-guard".into();
+        let all = with_extra_templates(builtin.clone(), vec![replaced.clone(), added]);
+        assert_eq!(all.len(), n + 1);
+        let ours = all
+            .iter()
+            .filter(|t| t.id == replaced.id)
+            .collect::<Vec<_>>();
+        assert_eq!(ours.len(), 1);
+        assert_eq!(ours[0].description, "ours");
+        assert!(all.iter().any(|t| t.id == "acme.our-guard"));
+    }
 }
