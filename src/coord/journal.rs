@@ -38,7 +38,6 @@ pub struct Journal {
 
 /// How far the journal has folded the chain: every entry up to `seq` (whose hash is `hash`),
 /// plus this replica's own appends beyond it, which a sync must not fold twice.
-#[derive(Default)]
 struct Folded {
     seq: u64,
     hash: String,

@@ -12,19 +12,10 @@ const ARGO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/argo");
 /// The embedded policies with a canary judge that wants more samples than the harness's
 /// production gives, so the first canary step is Inconclusive and the operation waits there.
 fn patient_policies(root: &std::path::Path) -> std::path::PathBuf {
-    let dir = root.join("policies");
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        if path.file_name().unwrap() == "canary.yaml" {
-            assert!(text.contains("min_samples: 10\n"));
-            text = text.replace("min_samples: 10\n", "min_samples: 100\n");
-        }
-        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
-    }
-    dir
+    crate::support::app::policies_with(
+        root,
+        &[("canary.yaml", "min_samples: 10\n", "min_samples: 100\n")],
+    )
 }
 
 /// An operation merged and paused at its 10% canary step, as Argo runs the rollout.

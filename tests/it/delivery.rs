@@ -112,16 +112,9 @@ approvers:
     );
     assert_rolled_back(&t, &comments, "verification at 100% failed").await;
     assert!(seen.lock().unwrap().iter().any(|r| r.target == "/healthz"));
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%: **Pass**",
-        "50% of traffic",
-        "Canary at 50%: **Pass**",
-        "100% of traffic",
-        "Verification at 100%",
-        "Rolled back: `v1.4.2` is stable again",
-    ]);
+    let mut expected = crate::support::app::FULL_ROLLOUT.to_vec();
+    expected.push("Rolled back: `v1.4.2` is stable again");
+    t.fake.expect_comments(&expected);
     t.fake.assert_clean();
 }
 

@@ -15,13 +15,7 @@ fn healbot(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("run healbot")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::support::output_text as text;
 
 /// A demo run with little traffic, so that the tests stay quick.
 fn demo(workdir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Output {

@@ -5,16 +5,10 @@
 use crate::support::prometheus::Prometheus;
 use healbot::forge::{LocalForge, PrState, RepoRef};
 use healbot::signals::prometheus::PrometheusClient;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::support::output_text as text;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

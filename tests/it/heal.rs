@@ -12,13 +12,7 @@ fn healbot(args: &[&str]) -> Output {
         .expect("run healbot")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::support::output_text as text;
 
 #[test]
 fn a_bundle_is_healed_with_its_confidence_and_a_pr() {

@@ -9,22 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// The embedded policies without the deploy cooldown, so a second fix may follow the first.
 fn no_cooldown(root: &Path) -> PathBuf {
-    let dir = root.join("policies");
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_owned();
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        if name == "gates.yaml" {
-            text = text.replace(
-                "min_minutes_since_deploy: 10",
-                "min_minutes_since_deploy: 0",
-            );
-        }
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    dir
+    crate::support::app::policies_with(
+        root,
+        &[(
+            "gates.yaml",
+            "min_minutes_since_deploy: 10",
+            "min_minutes_since_deploy: 0",
+        )],
+    )
 }
 
 /// Checks the text exposition format line by line and returns sample name{labels} → value.

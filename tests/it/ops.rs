@@ -14,13 +14,7 @@ fn healbot(args: &[&str]) -> Output {
         .expect("run healbot")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::support::output_text as text;
 
 fn ok(args: &[&str]) -> String {
     let out = healbot(args);
@@ -97,16 +91,7 @@ fn a_person_pauses_then_approves_by_operation_id() {
 
 /// An app whose only operation a gate (blast radius) paused before it had a PR.
 async fn paused_by_a_gate() -> (crate::support::app::App, healbot::coord::OperationId) {
-    use crate::support::app::{App, AppOptions, LOG};
-    let mut t = App::start_with(AppOptions {
-        logs: vec![("postgres_primary".into(), LOG.into())],
-        ..AppOptions::default()
-    })
-    .await;
-    t.production.edit(|s| {
-        s.error_rates.insert("postgres_primary".into(), 0.3);
-    });
-    t.alert().await;
+    let t = crate::safety::postgres_fails_under_payment_service().await;
     assert_eq!(
         t.states().await,
         [healbot::coord::OpState::PausedForHumanReview]

@@ -32,22 +32,22 @@ approvers:
 
 /// The embedded policies with short lock waits and fast backend retries, for tests.
 fn quick_policies(root: &Path) -> PathBuf {
-    let dir = root.join("policies");
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_owned();
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        if name == "locks.yaml" {
-            text = text
-                .replace("wait_timeout_seconds: 120", "wait_timeout_seconds: 2")
-                .replace("attempts: 5", "attempts: 3")
-                .replace("initial_backoff_ms: 200", "initial_backoff_ms: 50");
-        }
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    dir
+    crate::support::app::policies_with(
+        root,
+        &[
+            (
+                "locks.yaml",
+                "wait_timeout_seconds: 120",
+                "wait_timeout_seconds: 2",
+            ),
+            ("locks.yaml", "attempts: 5", "attempts: 3"),
+            (
+                "locks.yaml",
+                "initial_backoff_ms: 200",
+                "initial_backoff_ms: 50",
+            ),
+        ],
+    )
 }
 
 fn quick(t: &tempfile::TempDir) -> AppOptions {
@@ -146,18 +146,24 @@ pub(crate) async fn an_exhausted_error_budget_blocks() {
     t.fake.assert_clean();
 }
 
-/// Failure matrix row 8 (blast radius), run by `failure_matrix`.
-pub(crate) async fn a_blast_radius_over_a_fifth_pauses() {
+/// The database under payment-service fails (4 of 18 other services depend on it) and the
+/// alert on payment-service has been handled.
+pub(crate) async fn postgres_fails_under_payment_service() -> App {
     let mut t = App::start_with(AppOptions {
         logs: vec![("postgres_primary".into(), LOG.into())],
         ..AppOptions::default()
     })
     .await;
-    // The database under payment-service fails: 4 of 18 other services depend on it.
     t.production.edit(|s| {
         s.error_rates.insert("postgres_primary".into(), 0.3);
     });
     t.alert().await;
+    t
+}
+
+/// Failure matrix row 8 (blast radius), run by `failure_matrix`.
+pub(crate) async fn a_blast_radius_over_a_fifth_pauses() {
+    let t = postgres_fails_under_payment_service().await;
     assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
     let reason = reason_of_last(&t).await;
     assert!(reason.contains("blast_radius"), "{reason}");

@@ -240,6 +240,27 @@ pub async fn slow_p99_alert(t: &mut App, service: &str, summary: &str) {
     post_json(t, "/webhooks/alertmanager", &body).await;
 }
 
+/// A copy of the repository's policies under `root/policies` with `edits` applied: each is
+/// (file name, text, replacement), and the text must be there.
+pub fn policies_with(root: &Path, edits: &[(&str, &str, &str)]) -> PathBuf {
+    let dir = root.join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (file, from, to) in edits {
+            if name == *file {
+                assert!(text.contains(from), "{file} has no {from:?}");
+                text = text.replace(from, to);
+            }
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
 /// What a test changes about the harness.
 #[derive(Default)]
 pub struct AppOptions {
