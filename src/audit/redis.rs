@@ -36,9 +36,6 @@ pub struct RedisAuditStore {
     head_key: String,
     stream_key: String,
     append: Script,
-    /// The head this store's last append made: the likely head for the next one, which saves
-    /// reading it first (the compare-and-append still refuses a stale guess).
-    last_appended: std::sync::Mutex<Option<(u64, String)>>,
     /// `None` for a reader (`healbot audit verify --redis`).
     mirror: Option<Mutex<Mirror>>,
 }
@@ -99,7 +96,6 @@ impl RedisAuditStore {
             head_key: format!("healbot:audit:{name}:head"),
             stream_key: format!("healbot:audit:{name}"),
             append: Script::new(APPEND),
-            last_appended: std::sync::Mutex::new(None),
             mirror,
         })
     }
@@ -251,16 +247,8 @@ fn io(path: &Path, source: std::io::Error) -> AuditError {
 impl AuditStore for RedisAuditStore {
     async fn append(&self, mut new: NewEntry) -> Result<AuditEntry, AuditError> {
         new.detail = sort_keys(new.detail);
-        let mut guess = self
-            .last_appended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
         for _ in 0..MAX_ATTEMPTS {
-            let head = match guess.take() {
-                Some(head) => Some(head),
-                None => self.current_head().await?,
-            };
+            let head = self.current_head().await?;
             let (seq, prev) = match &head {
                 Some((seq, hash)) => (seq + 1, hash.clone()),
                 None => (FIRST_SEQ, GENESIS_HASH.to_string()),
@@ -285,8 +273,6 @@ impl AuditStore for RedisAuditStore {
                 .await
                 .map_err(|e| self.err(e))?;
             if appended == 1 {
-                *self.last_appended.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((entry.seq, entry.hash.clone()));
                 self.catch_up().await?;
                 return Ok(entry);
             }
