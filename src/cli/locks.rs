@@ -10,8 +10,9 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct LocksArgs {
-    /// Redis holding the locks, e.g. redis://127.0.0.1:6379/0
-    #[arg(long, env = "HEALBOT_REDIS_URL", global = true)]
+    /// Redis holding the locks, e.g. redis://127.0.0.1:6379/0 (default: HEALBOT_REDIS_URL,
+    /// which healbot takes out of its environment at start, as it may hold a password).
+    #[arg(long, global = true)]
     pub redis: Option<String>,
     /// Key prefix of the lock keys.
     #[arg(long, default_value = RedisLockConfig::DEFAULT_PREFIX, global = true)]
@@ -40,6 +41,7 @@ pub enum LocksCommand {
 pub async fn run(args: LocksArgs) -> anyhow::Result<ExitCode> {
     let url = args
         .redis
+        .or_else(|| crate::config::secrets::env_secret("HEALBOT_REDIS_URL"))
         .context("no lock backend: pass --redis URL or set HEALBOT_REDIS_URL")?;
     let resource = match &args.command {
         LocksCommand::Release { resource } => Some(LockResource::parse(resource)?),

@@ -75,7 +75,7 @@ pub async fn run(cmd: OpsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn load_config(path: &Path) -> anyhow::Result<BotConfig> {
-    let env_secret = std::env::var(WEBHOOK_SECRET_ENV).ok();
+    let env_secret = crate::config::secrets::env_secret(WEBHOOK_SECRET_ENV);
     Ok(BotConfig::load(path, env_secret.as_deref())?)
 }
 

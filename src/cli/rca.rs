@@ -55,7 +55,7 @@ async fn graph_of(location: &Path) -> anyhow::Result<DependencyGraph> {
     let text = location.to_string_lossy();
     if crate::rca::neo4j::is_neo4j_uri(&text) {
         let user = std::env::var("NEO4J_USER").unwrap_or_else(|_| "neo4j".to_string());
-        let password = std::env::var("NEO4J_PASSWORD").unwrap_or_default();
+        let password = crate::config::secrets::env_secret("NEO4J_PASSWORD").unwrap_or_default();
         return Ok(crate::rca::neo4j::load(&text, &user, &password).await?);
     }
     load_graph(location)

@@ -33,12 +33,13 @@ fn json_logger() -> tracing::Dispatch {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let env_secret = std::env::var(WEBHOOK_SECRET_ENV).ok();
+    let env_secret = crate::config::secrets::env_secret(WEBHOOK_SECRET_ENV);
     let mut config = BotConfig::load(&args.config, env_secret.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     let dispatch = json_logger();
+    warn_about_the_sandbox(&config, &dispatch);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -87,6 +88,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A check command is a repository's code on this host: say so loudly when it will run
+/// without isolation, or not at all.
+fn warn_about_the_sandbox(config: &BotConfig, dispatch: &tracing::Dispatch) {
+    use crate::fix::{Sandbox, SandboxStatus};
+    let status = Sandbox::new(config.validation.clone(), Default::default()).status();
+    tracing::dispatcher::with_default(dispatch, || match &status {
+        SandboxStatus::Bwrap => {
+            tracing::info!(
+                sandbox = "bwrap",
+                "check commands run in the bubblewrap sandbox"
+            )
+        }
+        SandboxStatus::Unsandboxed => tracing::warn!(
+            sandbox = "none",
+            "validation.sandbox is none: repositories' check commands run on this host without \
+             isolation (network, files and processes of healbot's user are within their reach)"
+        ),
+        SandboxStatus::Unavailable(why) => tracing::warn!(
+            sandbox = "unavailable",
+            reason = %why,
+            "no sandbox for check commands: they will not run, and every fix is escalated to a \
+             person"
+        ),
+    });
 }
 
 /// Ctrl-C or SIGTERM (what Kubernetes sends).

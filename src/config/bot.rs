@@ -3,7 +3,9 @@
 //! the server rather than leave webhooks unverified. Secrets are read into [`Secret`], whose
 //! `Debug` never shows them, so they cannot reach a log line or an error by accident.
 
+use super::secrets::Redactor;
 use super::sources::{LogsFile, PrometheusFile, Sources};
+use super::validation::Protected;
 use super::yaml::{parse_strict, FieldError};
 use serde::Deserialize;
 use std::fmt;
@@ -87,6 +89,9 @@ pub struct BotConfigFile {
     /// Where people are paged; without it every notification is only a log line.
     #[serde(default)]
     pub notify: Option<super::notify::NotifyFile>,
+    /// How repositories' check commands are isolated (bubblewrap by default).
+    #[serde(default)]
+    pub validation: Option<super::validation::ValidationFile>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -121,6 +126,8 @@ pub struct BotConfig {
     pub sources: Sources,
     /// The configured notification channels; `Default`: none (log only).
     pub notify: super::notify::NotifyConfig,
+    /// The sandbox for repositories' check commands.
+    pub validation: super::validation::ValidationSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +178,7 @@ impl BotConfig {
             path: shown.to_string(),
             error: FieldError::new(name, message),
         };
+        let protected = protected_paths(&file, base);
         let listen_text = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             field(
@@ -260,6 +268,15 @@ impl BotConfig {
                     .to_string(),
             ));
         }
+        let validation = super::validation::ValidationSettings::from_file(
+            file.validation.unwrap_or_default(),
+            base,
+            &protected,
+        )
+        .map_err(|error| BotConfigError::Field {
+            path: shown.to_string(),
+            error,
+        })?;
         let notify =
             super::notify::NotifyConfig::from_file(file.notify, base, &super::notify::process_env)
                 .map_err(|error| BotConfigError::Field {
@@ -268,6 +285,7 @@ impl BotConfig {
                 })?;
         Ok(BotConfig {
             notify,
+            validation,
             sources,
             listen,
             state_dir: base.join(file.state_dir),
@@ -290,12 +308,79 @@ impl BotConfig {
             .unwrap_or_else(|| "healbot".to_string())
     }
 
+    /// Every secret healbot holds, for scrubbing text from outside: webhook secrets, the
+    /// notification channels' URLs, keys and passwords, the App's private key, a password in
+    /// `redis_url`, and whatever secret variables were taken from the environment.
+    pub fn redactor(&self) -> Redactor {
+        let mut secrets: Vec<String> = self
+            .webhook_secrets
+            .iter()
+            .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+            .collect();
+        secrets.extend(self.notify.secrets());
+        if let Some(g) = &self.github {
+            if let Ok(pem) = std::fs::read_to_string(&g.private_key_file) {
+                secrets.extend(super::secrets::pem_body_lines(&pem));
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            if let Some(password) = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.password().map(str::to_string))
+            {
+                secrets.push(password);
+            }
+        }
+        secrets.extend(super::secrets::taken_values());
+        Redactor::new(secrets)
+    }
+
     /// What `/healthz` says about GitHub credentials: present only when the key file exists.
     pub fn github_credentials_present(&self) -> bool {
         self.github
             .as_ref()
             .is_some_and(|g| g.private_key_file.is_file())
     }
+}
+
+/// What no sandbox cache may contain: the state directory (audit log, deliveries, worktrees),
+/// the configuration's folder, every secret file and the App's private key.
+fn protected_paths(file: &BotConfigFile, base: &Path) -> Vec<Protected> {
+    let mut out = vec![
+        Protected {
+            path: base.join(&file.state_dir),
+            what: "healbot's state directory".into(),
+        },
+        Protected {
+            path: base.to_path_buf(),
+            what: "healbot's configuration".into(),
+        },
+    ];
+    for p in &file.webhook_secret_files {
+        out.push(Protected {
+            path: base.join(p),
+            what: "a webhook secret".into(),
+        });
+    }
+    if let Some(key) = file
+        .github
+        .as_ref()
+        .and_then(|g| g.private_key_file.as_ref())
+    {
+        out.push(Protected {
+            path: base.join(key),
+            what: "the GitHub App's private key".into(),
+        });
+    }
+    if let Some(notify) = &file.notify {
+        for p in notify.secret_files() {
+            out.push(Protected {
+                path: base.join(p),
+                what: "a notification secret".into(),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -324,6 +409,7 @@ mod tests {
             templates_dir: None,
             sources: Sources::default(),
             notify: Default::default(),
+            validation: Default::default(),
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }

@@ -15,7 +15,9 @@ pub mod policy;
 pub mod protected_paths;
 pub mod repo;
 pub mod risk;
+pub mod secrets;
 pub mod sources;
+pub mod validation;
 pub mod window;
 pub mod yaml;
 

@@ -135,9 +135,30 @@ pub type ChannelNotifiers = Vec<(Channel, Arc<dyn Notifier>)>;
 /// Reads an environment variable; `std::env::var` in production, a map in tests.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The process environment, for [`NotifyConfig::from_file`].
+/// The process environment (what `main` took from it at startup), for
+/// [`NotifyConfig::from_file`].
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    super::secrets::env_secret(name)
+}
+
+impl NotifyFile {
+    /// The files that hold secrets, for the sandbox's list of what a check must never read.
+    pub fn secret_files(&self) -> Vec<&PathBuf> {
+        fn webhook(w: &Option<WebhookFile>) -> Option<&PathBuf> {
+            w.as_ref().and_then(|w| w.webhook_url_file.as_ref())
+        }
+        [
+            webhook(&self.slack),
+            webhook(&self.teams),
+            self.pagerduty
+                .as_ref()
+                .and_then(|p| p.routing_key_file.as_ref()),
+            self.email.as_ref().and_then(|e| e.password_file.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 fn text(secret: &Secret) -> &str {
@@ -228,6 +249,27 @@ fn webhook(
 }
 
 impl NotifyConfig {
+    /// Every secret of the configured channels, for the [`super::secrets::Redactor`].
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = [&self.slack, &self.teams]
+            .into_iter()
+            .flatten()
+            .map(|w| text(&w.webhook_url).to_string())
+            .collect();
+        out.extend(
+            self.pagerduty
+                .iter()
+                .map(|p| text(&p.routing_key).to_string()),
+        );
+        out.extend(
+            self.email
+                .iter()
+                .filter_map(|e| e.password.as_ref())
+                .map(|p| text(p).to_string()),
+        );
+        out
+    }
+
     /// Checks `notify:` (absent: `None`) and loads its secrets; files are relative to `base`.
     pub fn from_file(
         file: Option<NotifyFile>,

@@ -130,6 +130,7 @@ impl Demo {
         let notifier = Arc::new(LogNotifier::new());
         let graph = DependencyGraph::from_catalog_yaml(setup::CATALOG, "catalog.yaml")?;
         let mut settings = Settings::new(state_dir.join("scratch"));
+        settings.sandbox = demo_sandbox();
         settings.canary_wait = Duration::from_millis(session.canary_wait_ms);
         let policies = PolicySet::embedded();
         settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
@@ -298,4 +299,26 @@ impl LocalWorkspaces {
 /// Whether a comment is healbot's own (never parsed for commands).
 pub fn is_bot(author: &str) -> bool {
     author == BOT_AUTHOR
+}
+
+/// The demo's check runs healbot's own embedded sample, so on a host without bubblewrap it
+/// runs unsandboxed (and says so) rather than stop the demo; `serve` never does this.
+fn demo_sandbox() -> crate::fix::Sandbox {
+    use crate::config::validation::{SandboxMode, ValidationSettings};
+    let sandbox = crate::fix::Sandbox::default();
+    match sandbox.status() {
+        crate::fix::SandboxStatus::Unavailable(why) => {
+            eprintln!(
+                "warning: no sandbox ({why}); the demo runs its own sample's tests without one"
+            );
+            crate::fix::Sandbox::new(
+                ValidationSettings {
+                    sandbox: SandboxMode::None,
+                    ..ValidationSettings::default()
+                },
+                Default::default(),
+            )
+        }
+        _ => sandbox,
+    }
 }

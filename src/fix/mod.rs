@@ -13,16 +13,20 @@ pub mod diff;
 pub mod engine;
 pub mod placeholder;
 pub mod revert;
+pub mod sandbox;
 pub mod selftest;
 pub mod template;
 pub mod validate;
 
 pub use engine::{apply, ApplyError, Patch};
+pub use sandbox::{CheckRefused, Sandbox, SandboxStatus};
 pub use selftest::{run_template_tests, CaseOutcome};
 pub use template::{
     embedded_templates, load_templates, parse_template, FixTemplate, Risk, TemplateError,
 };
-pub use validate::{check_source, check_syntax, run_check, CheckOutcome, ValidationError};
+pub use validate::{
+    check_source, check_syntax, run_check, CheckOutcome, CheckRequest, ValidationError,
+};
 
 use crate::localize::Localization;
 use config::{AppliedConfigFix, ConfigBounds, ConfigContext, ConfigFixError, ConfigPatch};

@@ -1,31 +1,13 @@
 //! Validation of a patch before a person sees it: the patched file must still parse (no
-//! tree-sitter ERROR or MISSING node), and the repository's own check command must pass in an
-//! isolated worktree, within a time limit and without the proxies that would give it network.
+//! tree-sitter ERROR or MISSING node), and the repository's own check command must pass in the
+//! sandbox ([`super::sandbox`]), within a time limit. [`run_check`] is the one entry point for
+//! every check command (the orchestrator's and `healbot fix --check`).
 
+use super::sandbox::{CheckRefused, Sandbox};
 use super::template::TemplateLanguage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
-
-/// How much of the check's output the PR body gets.
-const TAIL_LINES: usize = 40;
-const TAIL_BYTES: usize = 8 * 1024;
-
-/// Environment variables that would route the check to the network.
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "ftp_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
-];
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
@@ -121,9 +103,9 @@ pub fn check_source(language: TemplateLanguage, source: &str) -> Result<(), Vali
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     pub passed: bool,
-    /// `None` when the command was killed (timeout, signal) or could not start.
+    /// `None` when the command was killed (timeout, signal) or did not run.
     pub exit_code: Option<i32>,
-    /// The last lines of stdout and stderr, for the PR body.
+    /// The last lines of stdout and stderr, capped and scrubbed of secrets, for the PR body.
     pub output_tail: String,
     pub duration: Duration,
     /// `duration` in milliseconds, for reports.
@@ -134,115 +116,69 @@ pub struct CheckOutcome {
     /// The command that ran.
     #[serde(default)]
     pub command: String,
+    /// Why the command did not run at all (no sandbox, a command healbot.yaml does not allow):
+    /// no fix can be validated, so a person decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
-/// Runs `command` with `sh -c` in `worktree`, killing it (and its process group) after
-/// `timeout`. Proxy variables are removed from its environment.
-pub async fn run_check(worktree: &Path, command: &str, timeout: Duration) -> CheckOutcome {
-    let started = Instant::now();
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(worktree)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    cmd.process_group(0);
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            return CheckOutcome {
-                passed: false,
-                exit_code: None,
-                output_tail: format!("cannot start `sh -c {command}`: {e}"),
-                duration: started.elapsed(),
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                timed_out: false,
-                command: command.to_string(),
-            }
+/// A check command to run: where, what, for which repository, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRequest<'a> {
+    /// The patched copy of the repository; the only folder the check may write.
+    pub worktree: &'a Path,
+    pub command: &'a str,
+    pub timeout: Duration,
+    /// `owner/name`, for `validation.allowed_commands`; `None` for a local checkout (the
+    /// `"*"` entry applies).
+    pub repo: Option<&'a str>,
+}
+
+impl<'a> CheckRequest<'a> {
+    pub fn new(worktree: &'a Path, command: &'a str, timeout: Duration) -> CheckRequest<'a> {
+        CheckRequest {
+            worktree,
+            command,
+            timeout,
+            repo: None,
         }
+    }
+}
+
+/// Runs the check in `sandbox` (see [`super::sandbox`]): `sh -c` in the worktree, killed with
+/// everything it started after the timeout or over a limit. A check that cannot run in the
+/// sandbox, or that healbot.yaml does not allow, comes back `refused` without running.
+pub async fn run_check(sandbox: &Sandbox, request: CheckRequest<'_>) -> CheckOutcome {
+    let command = request.command.to_string();
+    let refused = |why: CheckRefused| CheckOutcome {
+        passed: false,
+        exit_code: None,
+        output_tail: String::new(),
+        duration: Duration::ZERO,
+        duration_ms: 0,
+        timed_out: false,
+        command: command.clone(),
+        refused: Some(why.to_string()),
     };
-    let stdout = tokio::spawn(read_all(child.stdout.take()));
-    let stderr = tokio::spawn(read_all(child.stderr.take()));
-    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => (status.ok(), false),
-        Err(_) => {
-            kill_group(child.id());
-            let _ = child.kill().await;
-            (None, true)
-        }
-    };
-    // Grandchildren may hold the pipes open; give the readers a moment, not forever.
-    let grace = Duration::from_secs(2);
-    let out = tokio::time::timeout(grace, stdout)
+    if let Err(why) = sandbox.check_allowed(request.repo, request.command) {
+        return refused(why);
+    }
+    match sandbox
+        .run(request.worktree, request.command, request.timeout)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let err = tokio::time::timeout(grace, stderr)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let mut output = String::from_utf8_lossy(&out).into_owned();
-    output.push_str(&String::from_utf8_lossy(&err));
-    if timed_out {
-        output.push_str(&format!(
-            "\n[healbot: killed after {}s]",
-            timeout.as_secs_f64()
-        ));
+    {
+        Ok(run) => CheckOutcome {
+            passed: !run.timed_out && run.limit.is_none() && run.exit_code == Some(0),
+            exit_code: run.exit_code,
+            output_tail: run.output_tail,
+            duration: run.duration,
+            duration_ms: u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX),
+            timed_out: run.timed_out,
+            command,
+            refused: None,
+        },
+        Err(why) => refused(why),
     }
-    let exit_code = status.and_then(|s| s.code());
-    let duration = started.elapsed();
-    CheckOutcome {
-        passed: !timed_out && exit_code == Some(0),
-        exit_code,
-        output_tail: tail(&output),
-        duration,
-        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        timed_out,
-        command: command.to_string(),
-    }
-}
-
-async fn read_all<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(mut pipe) = pipe {
-        let _ = pipe.read_to_end(&mut buf).await;
-    }
-    buf
-}
-
-/// Kills the process group the check runs in, so `sh -c` cannot leave children behind.
-fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-}
-
-fn tail(output: &str) -> String {
-    let lines: Vec<&str> = output.trim_end().lines().collect();
-    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-    if tail.len() <= TAIL_BYTES {
-        return tail;
-    }
-    let mut start = tail.len() - TAIL_BYTES;
-    while !tail.is_char_boundary(start) {
-        start += 1;
-    }
-    tail[start..].to_string()
 }
 
 #[cfg(test)]
@@ -274,36 +210,82 @@ mod tests {
         ));
     }
 
+    /// The unsandboxed mode: the same runner, the environment still an allow-list.
+    fn unsandboxed() -> Sandbox {
+        let settings = crate::config::validation::ValidationSettings {
+            sandbox: crate::config::validation::SandboxMode::None,
+            ..Default::default()
+        };
+        Sandbox::new(settings, Default::default())
+    }
+
     #[tokio::test]
     async fn check_passes_fails_and_times_out() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("marker"), "here").unwrap();
+        let sandbox = unsandboxed();
+        let command = "cat marker; echo \"proxy=${http_proxy:-none} home=$HOME\"";
         let ok = run_check(
-            dir.path(),
-            "cat marker; echo \"proxy=${http_proxy:-none}\"",
-            Duration::from_secs(10),
+            &sandbox,
+            CheckRequest::new(dir.path(), command, Duration::from_secs(10)),
         )
         .await;
         assert!(ok.passed, "{ok:?}");
-        assert_eq!(ok.command, "cat marker; echo \"proxy=${http_proxy:-none}\"");
+        assert_eq!(ok.command, command);
         assert!(ok.output_tail.contains("here") && ok.output_tail.contains("proxy=none"));
-        let bad = run_check(dir.path(), "echo oops >&2; exit 3", Duration::from_secs(10)).await;
+        assert!(ok.output_tail.contains("home=/"), "{}", ok.output_tail);
+        let bad = run_check(
+            &sandbox,
+            CheckRequest::new(
+                dir.path(),
+                "echo out; echo oops >&2; exit 3",
+                Duration::from_secs(10),
+            ),
+        )
+        .await;
         assert_eq!((bad.passed, bad.exit_code), (false, Some(3)));
-        assert!(bad.output_tail.contains("oops"));
+        assert_eq!(bad.output_tail, "out\noops");
         let slow = run_check(
-            dir.path(),
-            "sleep 30 & sleep 30",
-            Duration::from_millis(300),
+            &sandbox,
+            CheckRequest::new(
+                dir.path(),
+                "sleep 30 & sleep 30",
+                Duration::from_millis(300),
+            ),
         )
         .await;
         assert!(slow.timed_out && !slow.passed, "{slow:?}");
         assert!(slow.duration < Duration::from_secs(10));
+        assert!(slow.output_tail.contains("[healbot: killed after 0.3s]"));
     }
 
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        let t = tail(&text);
-        assert!(t.starts_with("line 60") && t.ends_with("line 99"), "{t}");
+    #[tokio::test]
+    async fn a_command_healbot_yaml_does_not_allow_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::validation::ValidationSettings {
+            sandbox: crate::config::validation::SandboxMode::None,
+            ..Default::default()
+        };
+        settings
+            .allowed_commands
+            .insert("acme/pay".into(), vec!["make test".into()]);
+        let sandbox = Sandbox::new(settings, Default::default());
+        let request = CheckRequest {
+            repo: Some("acme/pay"),
+            ..CheckRequest::new(dir.path(), "touch ran", Duration::from_secs(5))
+        };
+        let out = run_check(&sandbox, request).await;
+        assert!(!out.passed && !dir.path().join("ran").exists());
+        let why = out.refused.unwrap();
+        assert!(
+            why.contains("`touch ran` is not a check command healbot.yaml allows for acme/pay"),
+            "{why}"
+        );
+        // Another repository is not pinned.
+        let other = CheckRequest {
+            repo: Some("acme/other"),
+            ..request
+        };
+        assert!(run_check(&sandbox, other).await.passed);
     }
 }

@@ -33,6 +33,10 @@ pub(crate) struct FixSelection {
     pub skipped: Vec<String>,
     /// A config fix that would repeat itself too often: a person looks instead.
     pub escalation: Option<String>,
+    /// The check command could not run at all (no sandbox, a command healbot.yaml does not
+    /// allow): no candidate can be validated, so a person decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// One candidate and what became of it.
@@ -98,8 +102,12 @@ impl FixSelection {
         })
     }
 
-    /// A recurring config fix, else the failed validations, else `nothing(skipped)`.
+    /// A refused check, else a recurring config fix, else the failed validations, else
+    /// `nothing(skipped)`.
     fn why_none_or(&self, nothing: impl FnOnce(String) -> String) -> String {
+        if let Some(why) = &self.refused {
+            return format!("the check command did not run, so no fix is validated: {why}");
+        }
         let failed: Vec<String> = self
             .considered
             .iter()
@@ -478,6 +486,11 @@ impl Orchestrator {
                 reason,
                 outcome,
             });
+            // Not this candidate's fault: no other would fare better.
+            if let Some(why) = validation.check.as_ref().and_then(|c| c.refused.clone()) {
+                selection.refused = Some(why);
+                break;
+            }
             if validation.passed {
                 selection.chosen = Some(ChosenFix::new(
                     candidate,
@@ -674,6 +687,12 @@ mod tests {
             s.why_none(),
             "no fix passed validation: template python.none-guard at app.py:3: failed \
              validation: `pytest` failed"
+        );
+        s.refused = Some("no sandbox to run the check in (bwrap is not installed)".into());
+        assert_eq!(
+            s.why_none(),
+            "the check command did not run, so no fix is validated: no sandbox to run the \
+             check in (bwrap is not installed)"
         );
     }
 

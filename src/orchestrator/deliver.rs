@@ -5,7 +5,7 @@
 use super::{OperationSpec, Orchestrator, OrchestratorError};
 use crate::config::repo::RepoConfig;
 use crate::coord::{OpState, Operation};
-use crate::fix::validate::{check_syntax, run_check, CheckOutcome};
+use crate::fix::validate::{check_syntax, run_check, CheckOutcome, CheckRequest};
 use crate::fix::Patch;
 use crate::forge::{CommitSha, FileChange, GateCheck, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
@@ -131,12 +131,20 @@ impl Orchestrator {
         }
         let config = self.repo_config(spec).await?;
         let v = &config.validation;
+        let request = CheckRequest {
+            repo: Some(&spec.repo.0),
+            ..CheckRequest::new(&patched, &v.command, Duration::from_secs(v.timeout_seconds))
+        };
         let check = Some((
             v.command.clone(),
-            run_check(&patched, &v.command, Duration::from_secs(v.timeout_seconds)).await,
+            run_check(&self.settings.sandbox, request).await,
         ));
         let passed = check.as_ref().is_none_or(|(_, c)| c.passed);
         let summary = match &check {
+            Some((cmd, c)) if c.refused.is_some() => format!(
+                "`{cmd}` did not run: {}",
+                c.refused.as_deref().unwrap_or_default()
+            ),
             Some((cmd, c)) if c.passed => {
                 format!(
                     "re-parses; `{cmd}` passed in {:.1} s",

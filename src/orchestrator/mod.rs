@@ -62,6 +62,8 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// Where worktrees for validation go.
     pub scratch: PathBuf,
+    /// Where repositories' check commands run (bubblewrap by default).
+    pub sandbox: crate::fix::Sandbox,
     /// Stops driving when an operation reaches this state (tests drop the orchestrator there).
     pub stop_at: Option<OpState>,
 }
@@ -75,6 +77,7 @@ impl Settings {
             lock_ttl: Duration::from_secs(15 * 60),
             lock_wait: Duration::from_secs(60),
             scratch,
+            sandbox: crate::fix::Sandbox::default(),
             stop_at: None,
         }
     }

@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     metrics: Arc<Metrics>,
     queue: mpsc::Sender<Job>,
     credentials_present: bool,
+    /// How check commands run here (`bwrap`, `none: …`, `unavailable: …`), probed at start.
+    sandbox: String,
     next_id: AtomicU64,
     /// The app's KPIs from the audit log; `None` without an app.
     kpis: Option<Arc<KpiSource>>,
@@ -55,6 +57,9 @@ impl AppState {
             metrics,
             queue,
             credentials_present: config.github_credentials_present(),
+            sandbox: crate::fix::Sandbox::new(config.validation.clone(), Default::default())
+                .status()
+                .describe(),
             next_id: AtomicU64::new(0),
             kpis,
             claims,
@@ -288,6 +293,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         "ok": true,
         "version": env!("CARGO_PKG_VERSION"),
         "github_credentials": if state.credentials_present { "present" } else { "missing" },
+        "sandbox": state.sandbox,
         "queue_depth": state.metrics.queue_depth(),
     }))
     .into_response()

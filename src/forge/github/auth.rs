@@ -59,9 +59,9 @@ impl AppKey {
     /// Reads the PEM from the environment variable `var`.
     pub fn from_env(var: &str) -> Result<AppKey, AuthError> {
         let source_name = format!("environment variable {var}");
-        let pem = std::env::var(var).map_err(|e| AuthError::Key {
+        let pem = crate::config::secrets::env_secret(var).ok_or_else(|| AuthError::Key {
             source_name: source_name.clone(),
-            reason: e.to_string(),
+            reason: "not set".to_string(),
         })?;
         AppKey::from_pem(pem.as_bytes(), &source_name)
     }

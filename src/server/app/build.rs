@@ -124,6 +124,7 @@ pub async fn assemble(
         _ => None,
     };
     let mut settings = Settings::new(config.state_dir.join("scratch"));
+    settings.sandbox = crate::fix::Sandbox::new(config.validation.clone(), config.redactor());
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
