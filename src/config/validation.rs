@@ -12,6 +12,17 @@ use std::path::{Path, PathBuf};
 /// Folders of the host every sandbox sees read-only (system binaries and libraries).
 pub const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"];
 
+/// Credential files toolchains keep at the top of their home (cargo, npm, pip, git, curl): a
+/// cache holding one would hand the check a token.
+pub const CREDENTIAL_FILES: &[&str] = &[
+    "credentials.toml",
+    "credentials",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    ".git-credentials",
+];
+
 /// Variables the sandbox sets itself; `validation.env` cannot replace them.
 pub const RESERVED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR"];
 
@@ -188,6 +199,16 @@ impl ValidationSettings {
                         ),
                     ));
                 }
+            }
+            if let Some(file) = CREDENTIAL_FILES.iter().find(|f| path.join(f).exists()) {
+                return Err(FieldError::new(
+                    format!("{field}.path"),
+                    format!(
+                        "{} holds {file} (a registry or git credential) that the check could \
+                         read: mount the folders the build needs instead (e.g. registry/ and bin/)",
+                        path.display()
+                    ),
+                ));
             }
             if let Some(name) = &cache.env {
                 check_env_name(&format!("{field}.env"), name)?;
@@ -376,6 +397,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
+        std::fs::create_dir_all(dir.path().join("cargo")).unwrap();
+        std::fs::write(dir.path().join("cargo/credentials.toml"), "token").unwrap();
         let protected = [Protected {
             path: state.clone(),
             what: "healbot's state directory".into(),
@@ -387,6 +410,7 @@ mod tests {
             ),
             ("caches: [{path: .}]", "holds healbot's state directory"),
             ("caches: [{path: /}]", "whole file system"),
+            ("caches: [{path: cargo}]", "holds credentials.toml"),
             (
                 "path: [/opt/x/bin]",
                 "validation.path[0]: /opt/x/bin is not inside",

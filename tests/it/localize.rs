@@ -190,7 +190,7 @@ fn pay_user_without_email(service: &Path) -> Output {
 
 #[tokio::test]
 async fn trace_to_validated_patch_that_stops_the_crash() {
-    use healbot::fix::{embedded_templates, propose, run_check};
+    use healbot::fix::{embedded_templates, propose, run_check, CheckRequest, Sandbox};
     let dir = tempfile::tempdir().unwrap();
     let service = dir.path().join("payment-service");
     copy_dir(&root().join("testdata/services/payment-service"), &service);
@@ -229,9 +229,12 @@ async fn trace_to_validated_patch_that_stops_the_crash() {
         stderr(&after)
     );
     let check = run_check(
-        &service,
-        "python3 -m unittest discover -s tests -q",
-        std::time::Duration::from_secs(60),
+        &Sandbox::default(),
+        CheckRequest::new(
+            &service,
+            "python3 -m unittest discover -s tests -q",
+            std::time::Duration::from_secs(60),
+        ),
     )
     .await;
     assert!(check.passed, "{check:?}");

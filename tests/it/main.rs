@@ -36,6 +36,7 @@ mod replica_crash;
 mod replicas;
 mod revert;
 mod safety;
+mod sandbox;
 
 #[path = "../failure_matrix.rs"]
 mod failure_matrix;

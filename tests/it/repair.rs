@@ -72,24 +72,23 @@ async fn rust_sample_patch_reparses_and_cargo_check_passes() {
     let work = tempfile::tempdir().unwrap();
     copy_tree(&sample(), work.path());
     std::fs::write(work.path().join(&patch.file), &patch.patched).unwrap();
-    let outcome = fix::run_check(
-        work.path(),
-        "cargo check --offline --quiet",
-        Duration::from_secs(300),
-    )
-    .await;
+    // In the sandbox, with the toolchain and CARGO_HOME read-only, as `serve` runs it.
+    let sandbox = crate::support::toolchain::rust();
+    let check = || {
+        fix::CheckRequest::new(
+            work.path(),
+            "cargo check --offline --quiet",
+            Duration::from_secs(300),
+        )
+    };
+    let outcome = fix::run_check(&sandbox, check()).await;
     assert!(outcome.passed, "{}", outcome.output_tail);
 
     // The unpatched crate builds too, so the check is not passing by accident.
     std::fs::write(work.path().join(&patch.file), &patch.original).unwrap();
     let broken = patch.patched.replace("?;", ";");
     std::fs::write(work.path().join(&patch.file), broken).unwrap();
-    let outcome = fix::run_check(
-        work.path(),
-        "cargo check --offline --quiet",
-        Duration::from_secs(300),
-    )
-    .await;
+    let outcome = fix::run_check(&sandbox, check()).await;
     assert!(!outcome.passed, "a type error must fail the check");
 }
 

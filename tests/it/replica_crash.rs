@@ -183,7 +183,7 @@ async fn post(url: String, event: &str, id: &str, body: &[u8]) -> u16 {
 }
 
 /// Healthy traffic on both tracks of every service, a few hundred requests a second.
-fn traffic(exporter: Arc<Exporter>) {
+pub(crate) fn traffic(exporter: Arc<Exporter>) {
     tokio::spawn(async move {
         let mut n: u64 = 0;
         loop {

@@ -183,7 +183,13 @@ pub fn service_files() -> Vec<(String, String)> {
 /// The payment service's repository on `fake` (with `repo_config` as its
 /// `.github/healbot.yml` when given); alice may write, mallory only read.
 pub fn seed_repo(fake: &FakeGithub, repo_config: Option<&str>) {
+    seed_repo_with(fake, repo_config, &[]);
+}
+
+/// [`seed_repo`] with `extra` files (path, contents) added.
+pub fn seed_repo_with(fake: &FakeGithub, repo_config: Option<&str>, extra: &[(String, String)]) {
     let mut files = service_files();
+    files.extend(extra.iter().cloned());
     if let Some(config) = repo_config {
         for (path, content) in files.iter_mut() {
             if path == ".github/healbot.yml" {
@@ -278,6 +284,10 @@ pub struct AppOptions {
     pub catalog: Option<PathBuf>,
     /// Notification channels (`healbot.yaml`'s `notify:`); none (log only) by default.
     pub notify: Option<healbot::config::notify::NotifyConfig>,
+    /// `healbot.yaml`'s `validation:` (the check's sandbox); bubblewrap by default.
+    pub validation: Option<healbot::config::validation::ValidationSettings>,
+    /// Files added to the repository besides the payment service's (path, contents).
+    pub extra_files: Vec<(String, String)>,
 }
 
 pub struct App {
@@ -314,7 +324,7 @@ impl App {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
         let fake = FakeGithub::start().await;
-        seed_repo(&fake, options.repo_config.as_deref());
+        seed_repo_with(&fake, options.repo_config.as_deref(), &options.extra_files);
 
         let mut logs = options.logs.clone();
         if !logs.iter().any(|(s, _)| s == "payment-service") {
@@ -348,6 +358,7 @@ impl App {
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),
+            validation: options.validation.clone().unwrap_or_default(),
         };
         let production = Arc::new(ScriptedProduction::default());
         let app = Arc::new(

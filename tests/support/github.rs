@@ -55,6 +55,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub at: Instant,
+    /// The request body as healbot sent it (what a leak test searches).
+    pub body: String,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +512,7 @@ impl Respond for Responder {
             method: method.to_uppercase(),
             path: path.clone(),
             at: Instant::now(),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
         });
         let Some((op, params)) = spec().find(&method, &path) else {
             s.violations.push(format!(

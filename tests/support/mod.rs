@@ -2,6 +2,7 @@
 pub mod app;
 pub mod github;
 pub mod prometheus;
+pub mod toolchain;
 
 /// A finished `healbot` command's stdout and stderr, for an assertion message.
 pub fn output_text(out: &std::process::Output) -> String {

@@ -114,6 +114,8 @@ pub(super) fn args(settings: &ValidationSettings, worktree: &Path, command: &str
         a.path_pair("--ro-bind", &cache.path, &cache.path);
     }
     a.path_pair("--bind", worktree, worktree);
+    // The skeleton bubblewrap built the mounts on (the worktree's parent folders) too.
+    a.flags(&["--remount-ro", "/"]);
     a.flag("--chdir");
     a.path(worktree);
     a.flags(&["--", "/bin/sh", "-c", command]);
