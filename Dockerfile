@@ -32,8 +32,9 @@ RUN mkdir -p src benches examples \
 COPY src src
 COPY policies policies
 COPY fix-templates fix-templates
-# The demo embeds its sample service and traces.
+# The demo embeds its sample service and traces; `healbot app create` embeds app.yml.
 COPY testdata testdata
+COPY app.yml app.yml
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin healbot ${FEATURES:+--features "$FEATURES"} \
     && install -D -m 0755 target/release/healbot /out/healbot

@@ -656,6 +656,58 @@ fn dockerfile_passes_hadolint_and_workflows_pass_actionlint() {
         .unwrap();
     assert_success("hadolint Dockerfile", &out);
 
+    // The build stage stubs every bench and example target of Cargo.toml before it copies the
+    // sources (so that dependencies are built in their own layer): a new one must be listed.
+    let dockerfile = fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    for (dir, var) in [("benches", "b"), ("examples", "e")] {
+        let mut on_disk: Vec<String> = fs::read_dir(repo().join(dir))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".rs").map(str::to_string)
+            })
+            .collect();
+        on_disk.sort();
+        let marker = format!("for {var} in ");
+        let line = dockerfile
+            .lines()
+            .find(|l| l.contains(&marker))
+            .unwrap_or_else(|| panic!("Dockerfile: no stub loop for {dir}"));
+        let listed = line
+            .split(&marker)
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        let mut listed: Vec<String> = listed.split_whitespace().map(str::to_string).collect();
+        listed.sort();
+        assert_eq!(listed, on_disk, "Dockerfile's stubs for {dir}/");
+    }
+    // What the binary embeds (include_str!) is in the build context and copied.
+    let ignore = fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for (path, entry) in [
+        ("src", "!src/"),
+        ("policies", "!policies/"),
+        ("fix-templates", "!fix-templates/"),
+        ("testdata", "!testdata/"),
+        ("app.yml", "!app.yml"),
+    ] {
+        assert!(
+            ignore.lines().any(|l| l == entry),
+            ".dockerignore drops {path}"
+        );
+        assert!(
+            dockerfile.contains(&format!("COPY {path} {path}")),
+            "Dockerfile: COPY {path}"
+        );
+    }
+    // The release workflow points the packaged chart at the pushed image by rewriting this line.
+    let values = fs::read_to_string(chart_dir().join("values.yaml")).unwrap();
+    assert!(values.contains("\n  repository: ghcr.io/acme/healbot\n"));
+    let release = fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    assert!(release.contains("s|^  repository: ghcr.io/acme/healbot$|"));
+
     let workflows: Vec<PathBuf> = fs::read_dir(repo().join(".github/workflows"))
         .unwrap()
         .map(|e| e.unwrap().path())
