@@ -115,4 +115,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `helm.py template … | head`
+        sys.stderr.close()
+        sys.exit(0)
