@@ -20,6 +20,7 @@ mod signals;
 #[allow(dead_code)]
 mod support;
 
+mod app_setup;
 mod argo_app;
 mod chart;
 mod delivery;

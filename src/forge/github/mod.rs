@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod extras;
 mod git;
+pub mod manifest;
 mod pulls;
 mod ratelimit;
 mod wire;
