@@ -1,0 +1,367 @@
+//! The attacks of issue 13 against `healbot serve` and the CLI, each as a test that failed on
+//! the main branch before the fix: forged and oversized inbound hooks, slow and idle
+//! connections, a truncated or rewritten audit history.
+
+use healbot::config::bot::{BotConfig, HttpLimits, InboundTokens, Secret};
+use healbot::server::{serve_on, ServeOptions, ServerHandle};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SECRET: &str = "adversarial-webhook-secret";
+
+fn config(state: &Path) -> BotConfig {
+    BotConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        inbound: InboundTokens {
+            alertmanager: vec![Secret::new("am-old"), Secret::new("am-new")],
+            argo: vec![Secret::new("argo-token")],
+        },
+        http: HttpLimits {
+            max_connections: 4,
+            read_timeout: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(2),
+        },
+        ..BotConfig::new(state.to_path_buf(), vec![Secret::new(SECRET)])
+    }
+}
+
+async fn start(config: BotConfig) -> ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, config, ServeOptions::default())
+        .await
+        .unwrap()
+}
+
+fn alert() -> Value {
+    json!({
+        "version": "4", "groupKey": "{}:{service=\"payment-service\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "healbot",
+        "groupLabels": {"service": "payment-service"},
+        "commonLabels": {"service": "payment-service", "severity": "critical"},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "service": "payment-service"},
+            "annotations": {"summary": "5xx"},
+            "startsAt": "2026-11-28T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f1e2d3c4b5a6978"
+        }]
+    })
+}
+
+async fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> StatusCode {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    req.send().await.unwrap().status()
+}
+
+fn deliveries_recorded(state: &Path) -> usize {
+    std::fs::read_to_string(state.join("deliveries.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn inbound_hooks_need_their_bearer_token_and_record_nothing_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config(dir.path())).await;
+    let body = serde_json::to_vec(&alert()).unwrap();
+    let am = "/webhooks/alertmanager";
+    assert_eq!(
+        post(h.addr, am, None, body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(h.addr, am, Some("wrong"), body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Argo's token does not open Alertmanager's route.
+    assert_eq!(
+        post(h.addr, am, Some("argo-token"), body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliveries_recorded(dir.path()),
+        0,
+        "a refused hook must not be recorded"
+    );
+    // Both tokens of a rotation work; the scheme is case-insensitive.
+    assert_eq!(
+        post(h.addr, am, Some("am-old"), body.clone()).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        post(h.addr, am, Some("am-new"), body.clone()).await,
+        StatusCode::ACCEPTED
+    );
+    let lower = reqwest::Client::new()
+        .post(format!("http://{}{am}", h.addr))
+        .header("authorization", "bearer am-new")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), StatusCode::ACCEPTED);
+    let argo = json!({"trigger": "on-rollout-completed", "rollout": "x", "namespace": "y"});
+    let argo = serde_json::to_vec(&argo).unwrap();
+    assert_eq!(
+        post(h.addr, "/webhooks/argo", None, argo.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(h.addr, "/webhooks/argo", Some("am-new"), argo.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(h.addr, "/webhooks/argo", Some("argo-token"), argo).await,
+        StatusCode::ACCEPTED
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_inbound_hook_without_a_token_is_disabled_and_healthz_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(BotConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..BotConfig::new(dir.path().to_path_buf(), vec![Secret::new(SECRET)])
+    })
+    .await;
+    let body = serde_json::to_vec(&alert()).unwrap();
+    for path in ["/webhooks/alertmanager", "/webhooks/argo"] {
+        assert_eq!(
+            post(h.addr, path, Some("anything"), body.clone()).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let health: Value = reqwest::get(format!("http://{}/healthz", h.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        health["inbound"]["alertmanager"]
+            .as_str()
+            .unwrap()
+            .starts_with("disabled"),
+        "{health}"
+    );
+    assert!(health["inbound"]["argo"]
+        .as_str()
+        .unwrap()
+        .starts_with("disabled"));
+    assert_eq!(deliveries_recorded(dir.path()), 0);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_inbound_bodies_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config(dir.path())).await;
+    // Valid JSON of 2 MB: refused with 413 for its size, not parsed.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let status = post(
+        h.addr,
+        "/webhooks/alertmanager",
+        Some("am-new"),
+        big.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Without a content-length (chunked), the limit holds while reading.
+    let mut chunked = TcpStream::connect(h.addr).await.unwrap();
+    chunked
+        .write_all(
+            b"POST /webhooks/argo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer argo-token\r\n\
+              Transfer-Encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..32 {
+        let head = format!("{:x}\r\n", chunk.len());
+        let sent = async {
+            chunked.write_all(head.as_bytes()).await?;
+            chunked.write_all(&chunk).await?;
+            chunked.write_all(b"\r\n").await
+        };
+        if sent.await.is_err() {
+            break; // the server answered and closed mid-body
+        }
+    }
+    let answer = closed_within(&mut chunked, Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert_eq!(deliveries_recorded(dir.path()), 0);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn internal_listen_keeps_alertmanager_argo_and_metrics_off_the_public_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.internal_listen = Some("127.0.0.1:0".parse().unwrap());
+    let h = start(c).await;
+    let internal = h.internal_addr.expect("internal listener");
+    let body = serde_json::to_vec(&alert()).unwrap();
+    assert_eq!(
+        post(
+            h.addr,
+            "/webhooks/alertmanager",
+            Some("am-new"),
+            body.clone()
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    let public_metrics = reqwest::get(format!("http://{}/metrics", h.addr))
+        .await
+        .unwrap();
+    assert_eq!(public_metrics.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        post(internal, "/webhooks/alertmanager", Some("am-new"), body).await,
+        StatusCode::ACCEPTED
+    );
+    let metrics = reqwest::get(format!("http://{internal}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    // GitHub's webhook stays public only.
+    assert_eq!(
+        post(internal, "/webhooks/github", None, b"{}".to_vec()).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post(h.addr, "/webhooks/github", None, b"{}".to_vec()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    h.shutdown().await.unwrap();
+}
+
+/// Reads until the peer closes; `None` when it is still open after `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_slow_bodies_and_idle_connections_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config(dir.path())).await;
+    // Slow headers: half a request line, then nothing.
+    let mut slow_header = TcpStream::connect(h.addr).await.unwrap();
+    slow_header
+        .write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Slow body: full headers promising 1000 bytes, 10 sent.
+    let mut slow_body = TcpStream::connect(h.addr).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer am-new\r\n\
+              Content-Length: 1000\r\n\r\n{\"a\": 1, ",
+        )
+        .await
+        .unwrap();
+    // Idle: connected, never a byte.
+    let mut idle = TcpStream::connect(h.addr).await.unwrap();
+    for (name, stream) in [
+        ("slow header", &mut slow_header),
+        ("slow body", &mut slow_body),
+        ("idle", &mut idle),
+    ] {
+        let got = closed_within(stream, Duration::from_secs(8)).await;
+        assert!(
+            got.is_some(),
+            "{name} connection still open after 8 s (timeout is 1 s)"
+        );
+        if name == "slow body" {
+            let text = String::from_utf8_lossy(got.as_deref().unwrap_or_default()).to_string();
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        }
+    }
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_503_and_healthz_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(config(dir.path())).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let s = TcpStream::connect(h.addr).await.unwrap();
+        held.push(s);
+    }
+    // Let the server accept them all before the fifth arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = TcpStream::connect(h.addr).await.unwrap();
+    let answer = closed_within(&mut fifth, Duration::from_secs(3))
+        .await
+        .expect("the fifth connection is answered and closed at once");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    // The idle ones are cut off by the read timeout, and the server answers again.
+    let mut ok = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(r) = reqwest::get(format!("http://{}/healthz", h.addr)).await {
+            if r.status() == StatusCode::OK {
+                ok = true;
+                break;
+            }
+        }
+    }
+    assert!(ok, "/healthz never came back after the idle connections");
+    drop(held);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_stuck_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    // A long read timeout, so only the shutdown grace can end the stuck request.
+    c.http.read_timeout = Duration::from_secs(60);
+    let h = start(c).await;
+    let mut stuck = TcpStream::connect(h.addr).await.unwrap();
+    stuck
+        .write_all(
+            b"POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer am-new\r\n\
+              Content-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Two seconds of grace: the shutdown must not wait the 60 s the request could still take.
+    tokio::time::timeout(Duration::from_secs(15), h.shutdown())
+        .await
+        .expect("shutdown ends within the grace period")
+        .unwrap();
+}
