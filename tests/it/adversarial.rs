@@ -365,3 +365,191 @@ async fn shutdown_does_not_wait_for_a_stuck_client() {
         .expect("shutdown ends within the grace period")
         .unwrap();
 }
+
+// ---- §6: the audit chain catches truncation and a rewritten history ----
+
+mod signed_log {
+    use healbot::audit::checkpoint::{checkpoints_path, CheckpointFile, SigningKey};
+    use healbot::audit::signed::SignedStore;
+    use healbot::audit::{hash_entry, AuditEntry, AuditStore, FileAuditStore, NewEntry};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::Arc;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef-test-key";
+
+    struct Signed {
+        dir: tempfile::TempDir,
+        log: PathBuf,
+        key: PathBuf,
+    }
+
+    /// 30 entries: an approval at seq 7, transitions every fourth, checkpoints every 5.
+    async fn signed_log() -> Signed {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let key = dir.path().join("audit.key");
+        std::fs::write(&key, KEY).unwrap();
+        let inner: Arc<dyn AuditStore> = Arc::new(FileAuditStore::open(&log).unwrap());
+        let sink = CheckpointFile::open(&checkpoints_path(&log)).unwrap();
+        let signing = SigningKey::from_file(&key).unwrap();
+        let store = SignedStore::open(inner, signing, 5, &["operation.transition"], Box::new(sink))
+            .await
+            .unwrap();
+        for i in 1..=30u64 {
+            let (actor, action) = match i {
+                7 => ("alice", "review.approved"),
+                i if i % 4 == 0 => ("healbot", "operation.transition"),
+                _ => ("healbot", "canary.judged"),
+            };
+            store
+                .append(NewEntry {
+                    operation_id: "op-1".into(),
+                    correlation_id: format!("c{i}"),
+                    actor: actor.into(),
+                    action: action.into(),
+                    detail: serde_json::json!({"n": i}),
+                })
+                .await
+                .unwrap();
+        }
+        drop(store);
+        Signed { dir, log, key }
+    }
+
+    fn verify(s: &Signed, extra: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_healbot"))
+            .args(["audit", "verify"])
+            .arg(&s.log)
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn with_key(s: &Signed) -> (i32, String) {
+        let key = s.key.display().to_string();
+        verify(s, &["--key", &key])
+    }
+
+    fn entries(path: &Path) -> Vec<AuditEntry> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn write(path: &Path, entries: &[AuditEntry]) {
+        let text: String = entries
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Re-chains every entry from `from` on, as an attacker who edits one recomputes the rest.
+    fn rehash(entries: &mut [AuditEntry], from: usize) {
+        for i in from..entries.len() {
+            if i > 0 {
+                entries[i].prev_hash = entries[i - 1].hash.clone();
+            }
+            entries[i].hash = hash_entry(&entries[i]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_log_verifies_with_its_key() {
+        let s = signed_log().await;
+        let (code, out) = with_key(&s);
+        assert_eq!(code, 0, "{out}");
+        // 28 is the last transition; 29 and 30 wait for the next checkpoint.
+        assert!(out.contains("signed: last signed head seq 28"), "{out}");
+        assert!(out.contains("2 entries after it not yet signed"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn cutting_off_the_last_ten_entries_is_caught() {
+        let s = signed_log().await;
+        let all = entries(&s.log);
+        let head = format!("{}:{}", all[29].seq, all[29].hash);
+        write(&s.log, &all[..20]);
+        // The hash chain alone still holds: that was the attack.
+        assert_eq!(verify(&s, &[]).0, 0);
+        let (code, out) = with_key(&s);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("cut off"), "{out}");
+        // A head recorded elsewhere (a PR footer) catches it without the key.
+        let (code, out) = verify(&s, &["--expect-head", &head]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("not in the log"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn an_edited_entry_with_every_later_hash_recomputed_is_caught() {
+        let s = signed_log().await;
+        let mut all = entries(&s.log);
+        let seventh = format!("{}:{}", all[6].seq, all[6].hash);
+        all[6].actor = "mallory".into();
+        rehash(&mut all, 6);
+        write(&s.log, &all);
+        assert_eq!(verify(&s, &[]).0, 0, "the chain alone holds");
+        let (code, out) = with_key(&s);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("rewritten"), "{out}");
+        let (code, out) = verify(&s, &["--expect-head", &seventh]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("rewritten"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_history_forged_from_the_first_entry_is_caught() {
+        let s = signed_log().await;
+        let mut all = entries(&s.log);
+        for e in all.iter_mut() {
+            e.detail = serde_json::json!({"forged": true});
+        }
+        rehash(&mut all, 0);
+        write(&s.log, &all);
+        assert_eq!(verify(&s, &[]).0, 0, "the chain alone holds");
+        let (code, out) = with_key(&s);
+        assert_eq!(code, 1, "{out}");
+        // Without its checkpoints file the forgery is refused too.
+        std::fs::remove_file(checkpoints_path(&s.log)).unwrap();
+        let (code, out2) = with_key(&s);
+        assert_eq!(code, 1, "{out} / {out2}");
+        assert!(out2.contains("no signed checkpoint"), "{out2}");
+    }
+
+    #[tokio::test]
+    async fn a_forged_checkpoint_does_not_verify_and_a_wrong_key_is_named() {
+        let s = signed_log().await;
+        let other = s.dir.path().join("other.key");
+        std::fs::write(&other, [b'k'; 40]).unwrap();
+        let (code, out) = verify(&s, &["--key", &other.display().to_string()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("not signed by any key given"), "{out}");
+        let short = s.dir.path().join("short.key");
+        std::fs::write(&short, "tiny").unwrap();
+        let (code, out) = verify(&s, &["--key", &short.display().to_string()]);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("at least 32"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_crash_repair_keeps_what_it_set_aside_and_verify_says_so() {
+        let s = signed_log().await;
+        let bytes = std::fs::read(&s.log).unwrap();
+        std::fs::write(&s.log, &bytes[..bytes.len() - 30]).unwrap();
+        let store = FileAuditStore::open(&s.log).unwrap();
+        let partial = store.repaired().unwrap().partial_path.clone();
+        drop(store);
+        assert!(partial.exists());
+        let (code, out) = verify(&s, &[]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("set aside by a crash repair"), "{out}");
+        assert!(out.contains(&partial.file_name().unwrap().to_string_lossy().to_string()));
+    }
+}
