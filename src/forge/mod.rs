@@ -6,9 +6,13 @@
 pub mod command;
 pub mod github;
 pub mod local;
+pub mod markdown;
 pub mod trailer;
 
-pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};
+pub use command::{
+    parse_commands, parse_comment, CommandError, CommentCommands, HealCommand, COMMAND_PREFIX,
+    MAX_COMMANDS_PER_COMMENT,
+};
 pub use local::{LocalForge, LocalRepo, BOT_AUTHOR};
 
 use async_trait::async_trait;

@@ -553,3 +553,135 @@ mod signed_log {
         assert!(out.contains(&partial.file_name().unwrap().to_string_lossy().to_string()));
     }
 }
+
+// ---- §7: one comment cannot make healbot answer thousands of times; §8: replays ----
+
+mod through_the_app {
+    use crate::support::app::{comment, fixture, person, with_repo, App};
+    use healbot::coord::OpState;
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seven_thousand_heal_lines_get_one_reply() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let text: String = (0..7000).map(|i| format!("/heal z{i}\n\n")).collect();
+        let body = comment(&t.fake, 1, "mallory", &text);
+        t.deliver("issue_comment", "flood-1", &body).await;
+        t.fake.expect_comments(&["6995 more were ignored"]);
+        let reply = t.fake.bot_comments().last().cloned().unwrap();
+        assert_eq!(
+            reply.matches("I don't know the command").count(),
+            5,
+            "{reply}"
+        );
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn someone_without_read_access_gets_no_reply_and_quoted_text_is_inert() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        // `stranger` has no permission at all on the repository (404 from GitHub).
+        let body = comment(&t.fake, 1, "stranger", "/heal status\n/heal nope");
+        t.deliver("issue_comment", "stranger-1", &body).await;
+        t.fake.expect_comments(&[]);
+        assert!(t.fake.reactions().is_empty(), "no 👀 for a stranger");
+        // A reader's unknown verb is quoted as code: no HTML, no mention, no hidden marker.
+        let body = comment(&t.fake, 1, "mallory", "/heal x<!--healbot:hide-->@alice");
+        t.deliver("issue_comment", "mallory-1", &body).await;
+        t.fake.expect_comments(&["I don't know the command"]);
+        let reply = t.fake.bot_comments().last().cloned().unwrap();
+        assert!(reply.contains("`x<!--healbot:hide-->@alice`"), "{reply}");
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_person_spending_the_command_budget_hears_once_then_nothing() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        for i in 0..4 {
+            let text = "/heal q1\n/heal q2\n/heal q3\n/heal q4\n/heal q5";
+            let body = comment(&t.fake, 1, "mallory", text);
+            t.deliver("issue_comment", &format!("budget-{i}"), &body)
+                .await;
+        }
+        t.fake.expect_comments(&["I don't know"; 4]);
+        for i in 4..8 {
+            let body = comment(&t.fake, 1, "mallory", "/heal status");
+            t.deliver("issue_comment", &format!("budget-{i}"), &body)
+                .await;
+        }
+        t.fake.expect_comments(&["more than 20 `/heal` commands"]);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replayed_rollback_click_with_a_new_delivery_id_acts_once() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let head = t.head(1).await;
+        let check_id = t.fake.check_runs()[0]["id"].as_u64().unwrap();
+        let mut click = with_repo(fixture("check_run/requested_action"));
+        click["check_run"]["id"] = json!(check_id);
+        click["check_run"]["name"] = json!("healbot/safety-gates");
+        click["check_run"]["head_sha"] = json!(head);
+        click["check_run"]["pull_requests"][0]["number"] = json!(1);
+        click["requested_action"]["identifier"] = json!("approve");
+        click["sender"] = person("alice");
+        t.production.heal();
+        t.deliver("check_run", "click-1", &click).await;
+        assert_eq!(t.state_of_only_operation().await, OpState::Completed);
+        t.expect_full_rollout();
+        // The same click again under a new delivery id (GitHub does not sign the id).
+        let approvals = |actions: &[(String, String)]| {
+            actions
+                .iter()
+                .filter(|(_, a)| a == "override.answered" || a == "review.approved")
+                .count()
+        };
+        let before = approvals(&t.audit_actions().await);
+        t.deliver("check_run", "click-1-replayed", &click).await;
+        assert_eq!(approvals(&t.audit_actions().await), before);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replayed_installation_events_are_checked_with_github() {
+        let mut t = App::start().await;
+        let installations = |t: &App| {
+            std::fs::read_to_string(t.state.path().join("state/installations.json"))
+                .unwrap_or_default()
+        };
+        // An old `created` for an installation GitHub no longer lists.
+        let mut created = fixture("installation/created");
+        created["installation"]["id"] = json!(999);
+        t.deliver("installation", "old-created", &created).await;
+        assert!(!installations(&t).contains("999"), "{}", installations(&t));
+        // A `created` GitHub confirms is recorded …
+        let mut live = fixture("installation/created");
+        live["installation"]["id"] = json!(crate::support::github::INSTALLATION_ID);
+        t.deliver("installation", "live-created", &live).await;
+        assert!(
+            installations(&t).contains("\"77\""),
+            "{}",
+            installations(&t)
+        );
+        // … and a replayed `deleted` of it, while GitHub still lists it, removes nothing.
+        let mut deleted = fixture("installation/deleted");
+        deleted["installation"]["id"] = json!(crate::support::github::INSTALLATION_ID);
+        t.deliver("installation", "replayed-deleted", &deleted)
+            .await;
+        assert!(
+            installations(&t).contains("\"77\""),
+            "{}",
+            installations(&t)
+        );
+        t.fake.assert_clean();
+    }
+}

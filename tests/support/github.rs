@@ -705,6 +705,18 @@ impl Responder {
                 json!({ "id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization" }),
             ),
             "apps/get-repo-installation" => error(404, "Not Found"),
+            "apps/list-installations" => {
+                let page = query
+                    .get("page")
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .unwrap_or(1);
+                let list = if page == 1 {
+                    vec![h.installation_json()]
+                } else {
+                    Vec::new()
+                };
+                reply(200, Value::Array(list))
+            }
             "repos/get" => h.repo_get(s),
             "git/get-ref" => h.get_ref(s, &p("ref")),
             "git/create-ref" => h.create_ref(s, &body),
@@ -763,6 +775,29 @@ impl Handlers<'_> {
             "id": id,
             "type": if login.ends_with("[bot]") { "Bot" } else { "User" },
             "url": format!("{}/users/{}", self.base, login.replace(['[', ']'], "")),
+        })
+    }
+
+    /// The one installation this fake knows, as `GET /app/installations` lists it.
+    fn installation_json(&self) -> Value {
+        json!({
+            "id": INSTALLATION_ID,
+            "account": null,
+            "repository_selection": "selected",
+            "access_tokens_url": format!("{}/app/installations/{INSTALLATION_ID}/access_tokens", self.base),
+            "repositories_url": format!("{}/installation/repositories", self.base),
+            "html_url": "https://github.com/organizations/acme/settings/installations/77",
+            "app_id": APP_ID,
+            "target_id": 1,
+            "target_type": "Organization",
+            "permissions": {"contents": "write", "pull_requests": "write"},
+            "events": ["pull_request", "issue_comment"],
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "single_file_name": null,
+            "app_slug": "healbot",
+            "suspended_by": null,
+            "suspended_at": null
         })
     }
 
