@@ -684,4 +684,32 @@ mod through_the_app {
         );
         t.fake.assert_clean();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outsiders_copy_of_a_hidden_marker_does_not_suppress_healbots_comment() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let first = t.fake.bot_comments()[0].clone();
+        let op = first
+            .split("<!-- healbot:")
+            .nth(1)
+            .and_then(|rest| rest.split("/comment/").next())
+            .expect("the bot comment carries its marker")
+            .to_string();
+        // Markers for the canary comments to come, planted before the approval.
+        for weight in [10, 50, 100] {
+            t.fake.add_comment(
+                crate::support::app::REPO,
+                1,
+                "mallory",
+                &format!("nice <!-- healbot:{op}/comment/canary-{weight} -->"),
+            );
+        }
+        t.production.heal();
+        t.approve(1, 501).await;
+        assert_eq!(t.state_of_only_operation().await, OpState::Completed);
+        t.expect_full_rollout();
+        t.fake.assert_clean();
+    }
 }

@@ -178,6 +178,19 @@ impl GithubClient {
         Ok(id)
     }
 
+    /// The app's slug (`GET /app`): its comments appear as `<slug>[bot]`.
+    pub async fn app_slug(&self) -> Result<String, GithubError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: Option<String>,
+        }
+        let app: App = self.app_call(Method::Get, "/app", None).await?;
+        app.slug.ok_or_else(|| GithubError::Transport {
+            call: "GET /app".into(),
+            reason: "the app has no slug".into(),
+        })
+    }
+
     /// Whether installation `id` of this app exists now, as GitHub lists them: webhook
     /// payloads are signed but not bound to a time, so an old `installation.created` can be
     /// replayed after the installation was deleted.
