@@ -1,6 +1,7 @@
 //! Integration tests, one module per area, in one test binary (each extra binary links the
 //! whole crate again, which costs minutes on two cores).
 
+mod adversarial;
 mod audit;
 mod canary;
 mod demo;

@@ -785,6 +785,19 @@ impl Responder {
                 json!({ "id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization" }),
             ),
             "apps/get-repo-installation" => error(404, "Not Found"),
+            "apps/get-authenticated" => reply(200, h.app_json()),
+            "apps/list-installations" => {
+                let page = query
+                    .get("page")
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .unwrap_or(1);
+                let list = if page == 1 {
+                    vec![h.installation_json()]
+                } else {
+                    Vec::new()
+                };
+                reply(200, Value::Array(list))
+            }
             "repos/get" => h.repo_get(s),
             "git/get-ref" => h.get_ref(s, &p("ref")),
             "git/create-ref" => h.create_ref(s, &body),
@@ -886,6 +899,57 @@ impl Handlers<'_> {
             "id": id,
             "type": if login.ends_with("[bot]") { "Bot" } else { "User" },
             "url": format!("{}/users/{}", self.base, login.replace(['[', ']'], "")),
+        })
+    }
+
+    /// The app itself (`GET /app`): its slug makes the bot's login, `healbot[bot]`.
+    fn app_json(&self) -> Value {
+        let owner = json!({
+            "login": "acme", "id": 1, "node_id": "MDQ6VXNlcjE=",
+            "avatar_url": "https://avatars.githubusercontent.com/u/1", "gravatar_id": "",
+            "url": format!("{}/users/acme", self.base), "html_url": "https://github.com/acme",
+            "followers_url": format!("{}/users/acme/followers", self.base),
+            "following_url": format!("{}/users/acme/following{{/other_user}}", self.base),
+            "gists_url": format!("{}/users/acme/gists{{/gist_id}}", self.base),
+            "starred_url": format!("{}/users/acme/starred{{/owner}}{{/repo}}", self.base),
+            "subscriptions_url": format!("{}/users/acme/subscriptions", self.base),
+            "organizations_url": format!("{}/users/acme/orgs", self.base),
+            "repos_url": format!("{}/users/acme/repos", self.base),
+            "events_url": format!("{}/users/acme/events{{/privacy}}", self.base),
+            "received_events_url": format!("{}/users/acme/received_events", self.base),
+            "type": "Organization", "site_admin": false
+        });
+        json!({
+            "id": APP_ID, "slug": BOT_LOGIN.trim_end_matches("[bot]"), "node_id": "MDM6QXBwMQ==",
+            "client_id": "Iv1.healbot", "owner": owner, "name": "healbot",
+            "description": "incident to fix PR", "external_url": "https://example.com",
+            "html_url": "https://github.com/apps/healbot",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "permissions": {"contents": "write", "pull_requests": "write"},
+            "events": ["pull_request", "issue_comment"]
+        })
+    }
+
+    /// The one installation this fake knows, as `GET /app/installations` lists it.
+    fn installation_json(&self) -> Value {
+        json!({
+            "id": INSTALLATION_ID,
+            "account": null,
+            "repository_selection": "selected",
+            "access_tokens_url": format!("{}/app/installations/{INSTALLATION_ID}/access_tokens", self.base),
+            "repositories_url": format!("{}/installation/repositories", self.base),
+            "html_url": "https://github.com/organizations/acme/settings/installations/77",
+            "app_id": APP_ID,
+            "target_id": 1,
+            "target_type": "Organization",
+            "permissions": {"contents": "write", "pull_requests": "write"},
+            "events": ["pull_request", "issue_comment"],
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "single_file_name": null,
+            "app_slug": "healbot",
+            "suspended_by": null,
+            "suspended_at": null
         })
     }
 
