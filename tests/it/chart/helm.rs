@@ -182,9 +182,8 @@ fn render(name: &str, yaml: &str) -> Rendered {
 }
 
 /// Lays out the files the pod would see (secrets with test values, ConfigMaps as mounted) under
-/// a temporary root and loads the rendered healbot.yaml with healbot's parser. `internal_listen`
-/// and `inbound` (issue 13) are checked here, then left out of what the parser sees until
-/// src/config/bot.rs reads them.
+/// a temporary root and loads the rendered healbot.yaml with healbot's parser, which reads
+/// the inbound token files it names (so they must be mounted).
 fn load_config(r: &Rendered) -> (BotConfig, Value, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let spec = &r.deployment()["spec"]["template"]["spec"];
@@ -246,8 +245,8 @@ fn load_config(r: &Rendered) -> (BotConfig, Value, tempfile::TempDir) {
     let rooted = |p: &str| format!("{prefix}{}", p.trim_start_matches('/'));
     let mut config = r.config();
     let pending = serde_json::json!({
-        "internal_listen": config.as_object_mut().unwrap().remove("internal_listen"),
-        "inbound": config.as_object_mut().unwrap().remove("inbound"),
+        "internal_listen": config.get("internal_listen").cloned(),
+        "inbound": config.get("inbound").cloned(),
     });
     let text = serde_norway::to_string(&config)
         .unwrap()
@@ -467,6 +466,12 @@ fn the_app_with_internal_listener_and_tokens_renders_what_healbot_reads() {
     assert_eq!(loaded.webhook_secrets.len(), 2);
     assert!(loaded.github_credentials_present());
     assert_eq!(pending["internal_listen"], "0.0.0.0:9090");
+    assert_eq!(
+        loaded.internal_listen.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:9090")
+    );
+    assert_eq!(loaded.inbound.alertmanager.len(), 2);
+    assert_eq!(loaded.inbound.argo.len(), 1);
 
     let container_ports: Vec<(String, i64)> = r.container()["ports"]
         .as_array()
