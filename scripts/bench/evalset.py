@@ -545,7 +545,9 @@ def apply_edits(tree: Path, edits: list[dict]) -> str:
 
 def classify(case: Case, trace: str, repo: Path) -> dict:
     """Where the fix lies relative to the trace: `site` (within NEAR lines of the innermost
-    in-repo frame or the panic location), `stack` (near another in-repo frame), `off-stack`."""
+    in-repo frame or the panic location), `other-frame` (within NEAR lines of another in-repo
+    frame), `away` (not within NEAR lines of any in-repo frame: up the data flow, in a function
+    that already returned, or far inside a frame's function)."""
     fix = case.data["fix"]
     fr = frames(case.language, trace, repo)
     innermost = None
@@ -555,10 +557,10 @@ def classify(case: Case, trace: str, repo: Path) -> dict:
     if innermost and near(innermost[0], innermost[1], fix):
         rel = "site"
     elif any(near(f, l, fix) for f, l in fr):
-        rel = "stack"
+        rel = "other-frame"
     else:
-        rel = "off-stack"
-    return {"fix_relation": rel, "fix_near_frame": rel != "off-stack",
+        rel = "away"
+    return {"fix_relation": rel, "fix_near_frame": rel != "away",
             "repo_frames": len(fr)}
 
 
