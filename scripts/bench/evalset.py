@@ -601,6 +601,9 @@ def capture(case: Case, force: bool = False) -> None:
     code, out = reproduce(case, repo, "faulty")
     if code == 0:
         raise EvalError(f"{case.id}: the reproducer passes with the fault:\n{out[-3000:]}")
+    if re.search(r"^(SyntaxError|IndentationError|TabError)\b|error\[E\d+\]|: cannot find symbol|"
+                 r"^SyntaxError:|syntax error", out, re.M):
+        raise EvalError(f"{case.id}: the fault breaks the build or the syntax, not the run:\n{out[-2000:]}")
     case.trace_path.write_text(out)
     d["reproducer"] = {"command": reproducer_command(case), "exit_code_faulty": code,
                        "exit_code_clean": 0}
