@@ -444,8 +444,10 @@ def frames(language: str, trace: str, repo: Path, snapshot_prefix: str | None = 
         for m in rx.finditer(trace):
             if language == "java":
                 cls, fname, line = m.group(1), m.group(2), int(m.group(3))
-                pkg_path = "/".join(cls.split("$")[0].split(".")[:-1])
-                rel = _map(f"{pkg_path}/{fname}", files)
+                pkg_path = "/".join(cls.split("$")[0].split(".")[:-1] + [fname])
+                # Java frames name the package, not the path: the repository file ending in it.
+                hits = [f for f in files if f == pkg_path or f.endswith("/" + pkg_path)]
+                rel = min(hits, key=len) if hits else None
             else:
                 p, line = m.group(1), int(m.group(2))
                 if snapshot_prefix and p.startswith(snapshot_prefix):
