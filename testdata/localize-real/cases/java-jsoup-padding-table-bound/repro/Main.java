@@ -11,7 +11,7 @@ public class Main {
         Element img = doc.selectFirst("img");
         img.attributes().addAll(doc.selectFirst("a").attributes());
         System.out.println(img.outerHtml());
-        doc.outputSettings().indentAmount(3).prettyPrint(true);
+        doc.outputSettings().indentAmount(7).prettyPrint(true);
         System.out.println(doc.body().html());
     }
 }
