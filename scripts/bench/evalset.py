@@ -401,6 +401,41 @@ def reproduce(case: Case, repo: Path, tag: str = "faulty") -> tuple[int, str]:
     return RUNNERS[case.language](case, repo, tag)
 
 
+def repro_digest(case: Case) -> str:
+    """sha256 over the reproducer's files (names and contents), to tell a stale trace."""
+    h = hashlib.sha256()
+    for f in sorted((case.dir / "repro").rglob("*")):
+        if f.is_file():
+            h.update(f.relative_to(case.dir).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def validate(case: Case) -> list[str]:
+    """What is wrong with a case's manifest (empty when nothing is)."""
+    d, problems = case.data, []
+    for key in ("id", "kind", "language", "package", "fault", "panic_kind", "fix", "reproducer", "fix_relation"):
+        if key not in d:
+            problems.append(f"no {key!r}")
+    if d.get("kind") not in ("injected", "real-fix"):
+        problems.append(f"kind {d.get('kind')!r} is neither injected nor real-fix")
+    if d.get("language") not in RUNNERS:
+        problems.append(f"language {d.get('language')!r} has no runner")
+    pkg = d.get("package", {})
+    for key in ("registry", "name", "version", "sha256", "license"):
+        if not pkg.get(key):
+            problems.append(f"package has no {key!r}")
+    if d.get("kind") == "injected" and not (case.dir / "inject.patch").exists():
+        problems.append("no inject.patch")
+    if d.get("kind") == "real-fix" and not ((case.dir / "fix.patch").exists() and d.get("fixed_package")):
+        problems.append("no fix.patch or fixed_package")
+    if not case.trace_path.exists():
+        problems.append("no trace.txt")
+    digest = d.get("reproducer", {}).get("repro_sha256")
+    if digest and digest != repro_digest(case):
+        problems.append("the reproducer changed after the trace was captured (recapture with --force)")
+    return problems
+
+
 def reproducer_command(case: Case) -> str:
     rel = case.dir.relative_to(ROOT)
     return f"scripts/bench/localize-real-run {rel} <repo>"
@@ -611,7 +646,7 @@ def capture(case: Case, force: bool = False) -> None:
         raise EvalError(f"{case.id}: the fault breaks the build or the syntax, not the run:\n{out[-2000:]}")
     case.trace_path.write_text(out)
     d["reproducer"] = {"command": reproducer_command(case), "exit_code_faulty": code,
-                       "exit_code_clean": 0}
+                       "exit_code_clean": 0, "repro_sha256": repro_digest(case)}
     d.update(classify(case, out, repo))
     case.save()
 

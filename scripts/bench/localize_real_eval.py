@@ -53,12 +53,19 @@ def main() -> int:
         evalset.log(f"no healbot binary at {args.bin}: run `cargo build --release` first")
         return 2
     cases = evalset.load_cases(args.only or None)
-    rows = []
+    rows, invalid = [], 0
     for case in cases:
-        if not case.trace_path.exists():
-            evalset.log(f"{case.id}: no trace.txt yet (scripts/bench/localize-real-capture {case.id})")
+        problems = evalset.validate(case)
+        if not problems:
+            repo = evalset.snapshot(case)
+            fix_file = repo / case.data["fix"]["file"]
+            n_lines = fix_file.read_text(errors="replace").count("\n") + 1 if fix_file.is_file() else 0
+            if not n_lines or max(case.data["fix"]["lines"]) > n_lines:
+                problems.append(f"fix location {case.data['fix']} is not in the snapshot")
+        if problems:
+            invalid += 1
+            evalset.log(f"{case.id}: skipped, {'; '.join(problems)}")
             continue
-        repo = evalset.snapshot(case)
         cmd = [args.bin, "localize", "--repo", str(repo), "--trace", str(case.trace_path),
                "--format", "json", "--top", str(args.top)]
         t0 = time.perf_counter()
@@ -82,7 +89,7 @@ def main() -> int:
         print(f"{case.id:<52} {case.language:<10} {case.kind:<9} {rows[-1]['relation']:<9} "
               f"{shown:<10.60} {secs * 1000:7.0f} ms", flush=True)
     if not rows:
-        evalset.log("no case has a trace")
+        evalset.log("no valid case")
         return 1
     n = len(rows)
     t1 = sum(1 for r in rows if r["rank"] == 1)
@@ -97,13 +104,14 @@ def main() -> int:
     print("\n".join(table(rows, lambda r: r["language"])))
     print("by kind:")
     print("\n".join(table(rows, lambda r: r["kind"])))
-    print("by place of the fix (site = near the innermost in-repo frame, stack = near another frame):")
+    print("by place of the fix (site: within 5 lines of the innermost in-repo frame; other-frame: of another"
+          " in-repo frame; away: of none):")
     print("\n".join(table(rows, lambda r: r["relation"])))
     print("by panic/exception kind:")
     print("\n".join(table(rows, lambda r: r["panic_kind"])))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return 1 if invalid else 0
 
 
 if __name__ == "__main__":
