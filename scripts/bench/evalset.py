@@ -311,6 +311,9 @@ def _rust(case: Case, repo: Path, tag: str) -> tuple[int, str]:
     (drv / "src").mkdir(parents=True, exist_ok=True)
     crate = case.package.name
     bin_name = "repro-" + re.sub(r"[^a-z0-9]", "-", case.id.lower())
+    if tag not in ("faulty", "clean"):
+        # Checks of several trees may run at once: one binary per tree in the shared target dir.
+        bin_name += "-" + re.sub(r"[^a-z0-9]", "-", tag.lower())
     features = case.data.get("features", [])
     feat = f", features = {json.dumps(features)}" if features else ""
     nodef = ", default-features = false" if case.data.get("no_default_features") else ""
@@ -655,7 +658,7 @@ def capture(case: Case, force: bool = False) -> None:
 # The package's own tests (for the plausible-patch check of scripts/bench/fix-eval)
 
 
-def run_tests(case: Case, repo: Path) -> int:
+def run_tests(case: Case, repo: Path, tag: str | None = None) -> int:
     """Runs the case's `tests` command (argv, `{repo}` replaced) in the repository; 0 when they
     pass or when the case has none (said on stdout)."""
     cmd = case.data.get("tests")
@@ -669,7 +672,7 @@ def run_tests(case: Case, repo: Path) -> int:
     if case.language == "python":
         extra["PYTHONPATH"] = str(repo / case.data.get("python_path", ""))
     if case.language == "go":
-        gopath = CACHE / "gopath" / case.id / "check"
+        gopath = CACHE / "gopath" / case.id / (tag or "check")
         extra.update({"GOPATH": str(gopath), "GO111MODULE": "off", "GOCACHE": str(CACHE / "gocache")})
     p = run(argv, cwd=repo, env=_env(extra), check=False, timeout=1800)
     sys.stdout.write(p.stdout[-5000:])

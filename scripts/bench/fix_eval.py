@@ -81,7 +81,7 @@ def verify(case: evalset.Case, diff: str) -> tuple[bool, str]:
             return False, f"the patched tree does not build: {str(e)[-300:]}"
         if code != 0:
             return False, "the reproducer still fails"
-        if case.data.get("tests") and evalset.run_tests(case, tree) != 0:
+        if case.data.get("tests") and evalset.run_tests(case, tree, "verify") != 0:
             return False, "the package's own tests fail"
     return True, "reproducer passes" + (", own tests pass" if case.data.get("tests") else " (case has no own tests)")
 
