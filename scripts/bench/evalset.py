@@ -478,7 +478,9 @@ def _map(path: str, files: list[str]) -> str | None:
     return best
 
 
-def frames(language: str, trace: str, repo: Path, snapshot_prefix: str | None = None) -> list[tuple[str, int]]:
+def frames(language: str, trace: str, repo: Path) -> list[tuple[str, int]]:
+    """The (file, line) of every frame of the trace that maps onto a file of the repository, in
+    the trace's order."""
     files = repo_files(repo)
     out = []
     for rx in FRAME_RES[language]:
@@ -490,12 +492,8 @@ def frames(language: str, trace: str, repo: Path, snapshot_prefix: str | None = 
                 hits = [f for f in files if f == pkg_path or f.endswith("/" + pkg_path)]
                 rel = min(hits, key=len) if hits else None
             else:
-                p, line = m.group(1), int(m.group(2))
-                if snapshot_prefix and p.startswith(snapshot_prefix):
-                    p = p[len(snapshot_prefix):].lstrip("/")
-                    rel = p if p in files else None
-                else:
-                    rel = _map(p, files)
+                rel = _map(m.group(1), files)
+                line = int(m.group(2))
             if rel:
                 out.append((rel, line))
     return out
@@ -566,8 +564,8 @@ def changed_lines(patch: str, side: str) -> dict[str, list[int]]:
 
 
 def apply_edits(tree: Path, edits: list[dict]) -> str:
-    """Applies the authoring edits ({file, find, replace}; `find` must occur exactly once) to a
-    copy of nothing: `tree` is edited in place. Returns the unified diff."""
+    """Applies the authoring edits ({file, find, replace}; `find` must occur exactly once) to
+    `tree` in place and returns them as a unified diff."""
     patch = []
     by_file: dict[str, tuple[str, str]] = {}
     for e in edits:
@@ -669,6 +667,7 @@ def run_tests(case: Case, repo: Path, tag: str | None = None) -> int:
     extra = {}
     if case.language == "rust":
         extra["CARGO_TARGET_DIR"] = str(CACHE / "cargo-target-tests")
+        extra["RUSTFLAGS"] = "--cap-lints=warn"
     if case.language == "python":
         extra["PYTHONPATH"] = str(repo / case.data.get("python_path", ""))
     if case.language == "go":
