@@ -615,6 +615,7 @@ const ENV_SECRETS: &[(&str, &str)] = &[
         "HEALBOT_PAGERDUTY_ROUTING_KEY",
         "pdkey0123456789abcdef0123456789ab",
     ),
+    ("HEALBOT_ALERTMANAGER_TOKEN", "amtoken-5e4d3c2b1a"),
 ];
 
 fn free_port() -> u16 {
@@ -807,6 +808,7 @@ async fn serve_runs_a_hostile_check_with_its_secrets_out_of_reach() {
             "http://127.0.0.1:{}/webhooks/alertmanager",
             serve.port
         ))
+        .bearer_auth(ENV_SECRETS[3].1)
         .json(&alert)
         .send()
         .await
