@@ -286,6 +286,30 @@ impl BotConfig {
         BotConfig::from_file(file, base, &shown, env_secret)
     }
 
+    /// Only the `validation:` section of the healbot.yaml at `path`, checked as `load` checks
+    /// it (no secret needed): for commands that run checks without serving (`healbot fix`).
+    pub fn load_validation(
+        path: &Path,
+    ) -> Result<super::validation::ValidationSettings, BotConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| BotConfigError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let file: BotConfigFile = parse_strict(&text).map_err(|error| BotConfigError::Field {
+            path: shown.clone(),
+            error,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let protected = protected_paths(&file, base);
+        super::validation::ValidationSettings::from_file(
+            file.validation.unwrap_or_default(),
+            base,
+            &protected,
+        )
+        .map_err(|error| BotConfigError::Field { path: shown, error })
+    }
+
     /// Checks a parsed file; paths in it are taken relative to `base`.
     pub fn from_file(
         file: BotConfigFile,
@@ -658,6 +682,34 @@ mod tests {
         assert_eq!(c.state_dir, dir.path().join("state"));
         assert!(c.github.is_none());
         assert!(!c.github_credentials_present());
+    }
+
+    #[test]
+    fn validation_is_checked_and_loads_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(
+            dir.path(),
+            "healbot.yaml",
+            "state_dir: s\nvalidation: {sandbox: none, limits: {processes: 32}}\n",
+        );
+        let v = BotConfig::load_validation(&cfg).unwrap();
+        assert_eq!(v.sandbox, super::super::validation::SandboxMode::None);
+        assert_eq!(v.limits.processes, 32);
+        assert_eq!(BotConfig::load(&cfg, Some("a")).unwrap().validation, v);
+        // A cache holding healbot's own configuration folder is refused.
+        let cfg = write(
+            dir.path(),
+            "h2.yaml",
+            &format!(
+                "state_dir: s\nvalidation: {{caches: [{{path: {}}}]}}\n",
+                dir.path().display()
+            ),
+        );
+        let e = BotConfig::load(&cfg, Some("a")).unwrap_err().to_string();
+        assert!(
+            e.contains("validation.caches[0].path") && e.contains("the check must never read it"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -84,12 +84,19 @@ try:
 except OSError:
     print('network: refused')
 "
-if touch /usr/healbot-was-here 2>/dev/null; then echo "system: WRITTEN"; else echo "system: read-only"; fi
+if touch '{usr_marker}' 2>/dev/null; then echo "system: WRITTEN"; else echo "system: read-only"; fi
 echo "hostile check done"
 "#,
         key = key.display(),
         audit = audit.display(),
+        usr_marker = usr_marker().display(),
     )
+}
+
+/// What the hostile check tries to create under /usr (one name per test process, so a file
+/// left by an earlier unsandboxed run does not count).
+fn usr_marker() -> PathBuf {
+    PathBuf::from(format!("/usr/healbot-was-here-{}", std::process::id()))
 }
 
 /// A loopback listener the hostile check tries to reach; `received` says whether anything did.
@@ -181,7 +188,7 @@ async fn a_hostile_check_reads_reaches_and_writes_nothing_outside_its_worktree()
         std::fs::read_to_string(work.join("result")).unwrap(),
         "wrote\n"
     );
-    assert!(!Path::new("/usr/healbot-was-here").exists());
+    assert!(!usr_marker().exists());
 }
 
 #[tokio::test]
