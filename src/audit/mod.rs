@@ -6,6 +6,7 @@
 pub mod checkpoint;
 mod entry;
 pub mod file;
+pub mod maintenance;
 pub mod memory;
 pub mod redis;
 pub mod signed;
