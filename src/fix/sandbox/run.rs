@@ -123,9 +123,18 @@ pub(super) async fn run(
                     limit = usage.over(&settings.limits);
                 }
                 if timed_out || limit.is_some() {
+                    // bubblewrap's init inside the namespaces: its end takes every process
+                    // in them along, so it is killed directly and waited for.
+                    let inits = watch::children(pid);
                     kill_group(pid).await;
                     let _ = child.start_kill();
-                    break child.wait().await.ok();
+                    let status = child.wait().await.ok();
+                    for init in &inits {
+                        // SAFETY: kill(2) on a process this run started (pid > 1).
+                        unsafe { libc::kill(*init as i32, libc::SIGKILL) };
+                    }
+                    watch::wait_gone(&inits, GRACE).await;
+                    break status;
                 }
             }
         }

@@ -72,6 +72,38 @@ pub(super) fn usage(root: u32, max_tasks: u64) -> Usage {
     usage
 }
 
+/// The direct children of `pid` (for bubblewrap: its init inside the namespaces).
+pub(super) fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| *p > 1)
+        .collect()
+}
+
+/// Waits until each of `pids` has exited (gone, or a zombie nobody reaped yet), at most `limit`.
+pub(super) async fn wait_gone(pids: &[u32], limit: std::time::Duration) {
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            // The state follows the command name in parentheses, which may hold spaces.
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+    };
+    let started = std::time::Instant::now();
+    while pids.iter().any(alive) && started.elapsed() < limit {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
