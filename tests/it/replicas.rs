@@ -56,7 +56,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
 fn body(n: usize) -> Vec<u8> {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github-webhooks/issue_comment/created.payload.json"
+        "/testdata/github-webhooks/issue_comment/created.payload.json"
     );
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();

@@ -14,10 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
 
 fn config(state: &Path) -> BotConfig {
     BotConfig {
