@@ -14,6 +14,7 @@ pub mod gates;
 pub mod gitops;
 pub mod incident;
 pub mod localize;
+pub mod model;
 pub mod notify;
 pub mod orchestrator;
 pub mod plan;

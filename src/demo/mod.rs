@@ -155,6 +155,7 @@ impl Demo {
             templates: Arc::new(embedded_templates()?),
             settings,
             repo_configs: Default::default(),
+            clock: Arc::new(crate::model::SystemClock),
         });
         Ok(Demo {
             state_dir: state_dir.to_path_buf(),
@@ -195,7 +196,7 @@ impl Demo {
             &firings,
             &logs,
             &self.orchestrator.graph,
-            chrono::Utc::now().timestamp(),
+            self.orchestrator.clock.now().timestamp(),
             id_prefix,
         ))
     }

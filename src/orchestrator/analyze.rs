@@ -344,7 +344,7 @@ impl Orchestrator {
                     criticality: self.graph.criticality(&service).unwrap_or(0.5),
                     lines_changed: lines as u32,
                     severity: spec.incident.severity,
-                    at: chrono::Utc::now(),
+                    at: self.clock.now(),
                 };
                 let choice = FixChoice {
                     service,

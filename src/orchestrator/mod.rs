@@ -163,6 +163,8 @@ pub struct Orchestrator {
     pub settings: Settings,
     /// Each repository's `.github/healbot.yml`, read once.
     pub repo_configs: repo_configs::RepoConfigCache,
+    /// The time policy reads (peak hours, freeze windows, cooldowns, escalation).
+    pub clock: Arc<dyn crate::model::Clock>,
 }
 
 impl Orchestrator {

@@ -294,8 +294,8 @@ pub(crate) async fn service_history(
     journal: &Journal,
     service: &str,
     except: &OperationId,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceHistory {
-    let now = chrono::Utc::now();
     let mut ops: Vec<Operation> = journal
         .operations()
         .await

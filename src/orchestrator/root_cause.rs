@@ -124,7 +124,7 @@ impl Orchestrator {
     /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
     /// in seconds.
     async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for op in self.journal.operations().await {
             if &op.id == except {

@@ -9,6 +9,7 @@ use healbot::audit::file::FileAuditStore;
 use healbot::coord::{Journal, OpState, OperationId};
 use healbot::forge::RepoRef;
 use healbot::incident::{Incident, IncidentId, Severity};
+use healbot::model::Clock;
 use healbot::orchestrator::OperationSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -406,7 +407,7 @@ async fn waiting_for_a_person_escalates_at_15_30_and_60_minutes() {
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
     let orchestrator = t.app.orchestrator().clone();
-    let now = chrono::Utc::now();
+    let now = t.clock.now();
     let minutes = |m: i64| now + chrono::Duration::minutes(m);
     assert_eq!(orchestrator.escalate_waiting(minutes(10)).await.unwrap(), 0);
     assert_eq!(orchestrator.escalate_waiting(minutes(16)).await.unwrap(), 1);

@@ -9,6 +9,7 @@ use healbot::config::bot::{BotConfig, GithubApp, Secret};
 use healbot::config::sources::{LogsSource, Sources};
 use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
+use healbot::model::PinnedClock;
 use healbot::server::app::{build, AppHandler};
 use healbot::server::signature::sign;
 use healbot::server::{serve_on, DeliveryHandler, ServeOptions, ServerHandle};
@@ -32,10 +33,7 @@ pub const FULL_ROLLOUT: [&str; 7] = [
 
 pub const SECRET: &str = "app-test-secret";
 pub const REPO: &str = "acme/payment-service";
-pub const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
-);
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
 pub const SERVICE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/testdata/services/payment-service"
@@ -278,10 +276,25 @@ pub struct AppOptions {
     pub catalog: Option<PathBuf>,
     /// Notification channels (`healbot.yaml`'s `notify:`); none (log only) by default.
     pub notify: Option<healbot::config::notify::NotifyConfig>,
+    /// Where the app's clock starts instead of [`pinned_start`].
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
+/// after every timestamp a test writes with the wall clock. The app's clock runs on from here
+/// (durations stay real), so a test passes at any time of day.
+pub fn pinned_start() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2030, 1, 6, 3, 0, 0)
+        .single()
+        .expect("a valid date")
 }
 
 pub struct App {
     pub fake: FakeGithub,
+    /// The time the app's policies read and its audit log is stamped with.
+    pub clock: Arc<PinnedClock>,
     pub server: ServerHandle,
     pub app: Arc<AppHandler>,
     pub production: Arc<ScriptedProduction>,
@@ -350,8 +363,11 @@ impl App {
             notify: options.notify.clone().unwrap_or_default(),
         };
         let production = Arc::new(ScriptedProduction::default());
+        let clock = Arc::new(PinnedClock::starting_at(
+            options.clock_start.unwrap_or_else(pinned_start),
+        ));
         let app = Arc::new(
-            build::assemble(&config, production.clone())
+            build::assemble(&config, production.clone(), clock.clone())
                 .await
                 .unwrap()
                 .expect("credentials are configured"),
@@ -369,6 +385,7 @@ impl App {
         let server = serve_on(listener, config, options).await.unwrap();
         App {
             fake,
+            clock,
             server,
             app,
             production,

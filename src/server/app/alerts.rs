@@ -13,7 +13,7 @@ impl AppHandler {
     pub(super) async fn alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
         let bytes = serde_json::to_vec(&delivery.body).map_err(other)?;
         let message = parse_webhook(&bytes).map_err(other)?;
-        let now = chrono::Utc::now().timestamp();
+        let now = self.orchestrator.clock.now().timestamp();
         let (events, incidents) = {
             let mut grouper = self.alerts.lock().await;
             let events = grouper.ingest(&message, now);

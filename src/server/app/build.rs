@@ -16,6 +16,7 @@ use crate::coord::Journal;
 use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
+use crate::model::{Clock, SystemClock};
 use crate::notify::router::RoutingNotifier;
 use crate::notify::Notifier;
 use crate::orchestrator::{Orchestrator, Settings};
@@ -44,7 +45,7 @@ pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler
         .sources
         .canary_wait
         .max(prometheus.step * min_samples);
-    assemble(config, Arc::new(metrics)).await
+    assemble(config, Arc::new(metrics), Arc::new(SystemClock)).await
 }
 
 fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
@@ -54,10 +55,11 @@ fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
     })
 }
 
-/// The app on `metrics` and everything else `config` names.
+/// The app on `metrics` and `clock` and everything else `config` names.
 pub async fn assemble(
     config: &BotConfig,
     metrics: Arc<dyn MetricsSource>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<AppHandler>> {
     let Some(app) = &config.github else {
         return Ok(None);
@@ -107,11 +109,12 @@ pub async fn assemble(
     {
         (Some(url), true) => {
             // One chain for every replica; `audit.jsonl` is this replica's mirror of it.
-            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?;
+            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?
+                .with_clock(clock.clone());
             store.sync_mirror().await?;
             Arc::new(store)
         }
-        _ => Arc::new(FileAuditStore::open(log)?),
+        _ => Arc::new(FileAuditStore::open_with_clock(log, clock.clone())?),
     };
     let journal = Arc::new(Journal::replay(store).await?);
     let shared = match (&config.redis_url, config.audit_on_redis) {
@@ -142,6 +145,7 @@ pub async fn assemble(
         templates: Arc::new(templates(config)?),
         settings,
         repo_configs: Default::default(),
+        clock,
     });
     let repos = sources.repositories.iter().cloned().map(RepoRef).collect();
     Ok(Some(AppHandler::new(

@@ -110,7 +110,10 @@ impl AppHandler {
                         continue;
                     }
                 };
-                match orchestrator.escalate_waiting(chrono::Utc::now()).await {
+                match orchestrator
+                    .escalate_waiting(orchestrator.clock.now())
+                    .await
+                {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
                     Err(e) => tracing::warn!(error = %e, "escalation clock"),
