@@ -19,5 +19,6 @@ pub mod notify;
 pub mod orchestrator;
 pub mod plan;
 pub mod rca;
+pub mod redis_conn;
 pub mod server;
 pub mod signals;

@@ -87,8 +87,8 @@ impl RedisAuditStore {
         name: &str,
         mirror: Option<&Path>,
     ) -> Result<RedisAuditStore, AuditError> {
-        let shown = crate::coord::lock::redis::redacted(url);
-        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+        let shown = crate::redis_conn::redacted(url);
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let mirror = match mirror {
             Some(path) => Some(Mutex::new(Mirror::open(path)?)),

@@ -3,8 +3,9 @@
 //! by exit code.
 
 use crate::deploy::canary::{
-    judge, CanaryReport, CanaryVerdict, ConfigError, JudgeConfig, MetricSamples, SamplesError,
+    judge, CanaryReport, CanaryVerdict, ConfigError, JudgeConfig, SamplesError,
 };
+use crate::model::MetricSamples;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -4,7 +4,7 @@
 //! other order, so the file can never disagree with what runs.
 
 use super::yaml::{check_at_least, FieldError};
-use crate::coord::lock::LockScope;
+use crate::model::LockScope;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,10 +3,9 @@
 //! table before it is appended, so an illegal one never reaches the log. When other replicas
 //! append to the same chain (a shared store), [`Journal::sync`] folds what they wrote.
 
-use super::state::{
-    action, fold_all, FoldError, IllegalTransition, OpState, Operation, OperationId,
-};
+use super::state::{action, fold_all, FoldError, IllegalTransition, OpState, Operation};
 use crate::audit::{AuditEntry, AuditError, AuditStore, NewEntry};
+use crate::model::OperationId;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -47,13 +47,13 @@ pub struct Lease {
 impl Leases {
     /// Leases named for `holder` (the replica), lapsing `ttl` after the last renewal.
     pub fn connect(url: &str, holder: &str, ttl: Duration) -> Result<Leases, LeaseError> {
-        let shown = crate::coord::lock::redis::redacted(url);
+        let shown = crate::redis_conn::redacted(url);
         let backend = |e: redis::RedisError| LeaseError::Backend {
             url: shown.clone(),
             message: e.to_string(),
         };
-        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
-            .map_err(backend)?;
+        let conn =
+            crate::redis_conn::lazy_connection(url, Duration::from_secs(5)).map_err(backend)?;
         Ok(Leases {
             conn,
             url: shown,

@@ -10,4 +10,4 @@ pub mod state;
 pub mod work_queue;
 
 pub use journal::{Journal, JournalError};
-pub use state::{IllegalTransition, OpState, Operation, OperationId};
+pub use state::{IllegalTransition, OpState, Operation};

@@ -2,20 +2,10 @@
 //! states, the transition table that every event is checked against, and the fold itself.
 
 use crate::audit::AuditEntry;
+use crate::model::OperationId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// Identifies one healing operation; it is also the audit entries' `operation_id`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OperationId(pub String);
-
-impl fmt::Display for OperationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The states of the design. `Deploying` carries the canary weight in percent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! from the audit chain. A replica driving a long step keeps its entry fresh so that nobody
 //! claims it from under a live driver.
 
-use super::OperationId;
+use crate::model::OperationId;
 use redis::aio::ConnectionManager;
 use redis::Value;
 use std::collections::HashMap;
@@ -46,13 +46,12 @@ impl WorkQueue {
         consumer: &str,
         claim_after: Duration,
     ) -> Result<WorkQueue, QueueError> {
-        let shown = crate::coord::lock::redis::redacted(url);
+        let shown = crate::redis_conn::redacted(url);
         let backend = |e: redis::RedisError| QueueError::Backend {
             url: shown.clone(),
             message: e.to_string(),
         };
-        let connection =
-            || crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(10));
+        let connection = || crate::redis_conn::lazy_connection(url, Duration::from_secs(10));
         let conn = connection().map_err(backend)?;
         let reader = connection().map_err(backend)?;
         let queue = WorkQueue {

@@ -20,12 +20,13 @@ use crate::coord::lock::MemoryLockManager;
 use crate::coord::Journal;
 use crate::fix::template::embedded_templates;
 use crate::forge::local::{LocalForge, BOT_AUTHOR};
+use crate::forge::Workspaces;
 use crate::forge::{
     parse_commands, CommitSha, Forge, ForgeError, Override, OverrideKind, PrNumber, RepoRef,
 };
 use crate::incident::Incident;
 use crate::notify::LogNotifier;
-use crate::orchestrator::{Orchestrator, Settings, Workspaces};
+use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource};
 use anyhow::Context;

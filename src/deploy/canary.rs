@@ -21,13 +21,11 @@
 //! `marginal_score`.
 
 use crate::deploy::stats;
+use crate::model::MetricSamples;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use thiserror::Error;
-
-/// Samples per metric name, for one side (baseline or canary) of the comparison.
-pub type MetricSamples = BTreeMap<String, Vec<f64>>;
 
 /// Which change of a metric counts against the canary.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -1,58 +1,16 @@
 //! What healbot acts on: an incident, the signals that raised it and how bad it is. Every later
 //! stage starts from an [`Incident`]; nothing here knows about those stages.
 
+pub mod alerts;
 pub mod bundle;
 pub mod detector;
 pub mod file;
 pub mod pattern;
 
+use crate::model::{IncidentId, Severity};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 pub use pattern::{ErrorPattern, PatternMatch};
-
-/// Identifies one incident across the audit log, branches (`healbot/<id>`) and PRs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IncidentId(pub String);
-
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    /// The severity as a risk factor in [0, 1].
-    pub fn factor(self) -> f64 {
-        match self {
-            Severity::Low => 0.25,
-            Severity::Medium => 0.5,
-            Severity::High => 0.75,
-            Severity::Critical => 1.0,
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        })
-    }
-}
 
 /// One observation that contributed to an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,17 @@
 //! The shared vocabulary of the pipeline: types that several stages speak (severity, ids,
-//! metric samples, permissions, the clock). A leaf: it imports nothing else from the crate,
-//! so any module may use it without creating an import cycle.
+//! metric samples, permissions, lock scopes, the clock). A leaf: it imports nothing else from
+//! the crate, so any module may use it without creating an import cycle.
 
 pub mod clock;
+pub mod ids;
+pub mod lock_scope;
+pub mod metrics;
+pub mod permission;
+pub mod severity;
 
 pub use clock::{Clock, PinnedClock, SystemClock};
+pub use ids::{IncidentId, OperationId};
+pub use lock_scope::LockScope;
+pub use metrics::MetricSamples;
+pub use permission::Permission;
+pub use severity::Severity;

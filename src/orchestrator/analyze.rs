@@ -682,9 +682,9 @@ mod tests {
         use crate::incident::Signal;
         use crate::rca::rank::RankedService;
         let incident = |signals: Vec<Signal>| crate::incident::Incident {
-            id: crate::incident::IncidentId("i".into()),
+            id: crate::model::IncidentId("i".into()),
             service: "payment-service".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "t".into(),
             detected_at: 0,
             signals,

@@ -7,9 +7,10 @@
 
 use super::rollout::RolloutPlan;
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation, OperationId};
+use crate::coord::{OpState, Operation};
 use crate::deploy::argo::{RolloutEvent, RolloutNotification, RolloutPhase};
 use crate::gitops::rollout::RolloutManifest;
+use crate::model::OperationId;
 use serde_json::json;
 
 /// The name of the event in audit actions (`argo.<name>`).

@@ -16,7 +16,6 @@ pub mod repo_configs;
 mod report;
 mod rollout;
 mod root_cause;
-pub mod session;
 
 pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
@@ -28,10 +27,11 @@ pub fn pr_of(op: &Operation) -> Result<crate::forge::PrNumber, OrchestratorError
 
 use crate::config::policy::PolicySet;
 use crate::coord::lock::{LockError, LockManager};
-use crate::coord::{Journal, JournalError, OpState, Operation, OperationId};
+use crate::coord::{Journal, JournalError, OpState, Operation};
 use crate::fix::template::FixTemplate;
-use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
+use crate::forge::{Forge, ForgeError, RepoRef, Workspaces};
 use crate::incident::Incident;
+use crate::model::OperationId;
 use crate::notify::{Notification, NotificationKind, Notifier};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource, SignalError};
@@ -77,22 +77,6 @@ impl Settings {
             scratch,
             stop_at: None,
         }
-    }
-}
-
-/// Checked-out copies of repositories, for analysis and validation.
-#[async_trait]
-pub trait Workspaces: Send + Sync {
-    /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
-    async fn export(&self, repo: &RepoRef, rev: &str, dest: &Path)
-        -> Result<CommitSha, ForgeError>;
-
-    /// Makes `dest` a git checkout of `rev` of `repo` with its history, for blame and
-    /// revert, and returns whether it could: a provider that only exports trees (the GitHub
-    /// contents API) returns `false`, and no revert is proposed. Read-only on the forge.
-    async fn history(&self, repo: &RepoRef, rev: &str, dest: &Path) -> Result<bool, ForgeError> {
-        let _ = (repo, rev, dest);
-        Ok(false)
     }
 }
 
@@ -285,7 +269,7 @@ impl Orchestrator {
     ) {
         let severity = Self::spec(op)
             .map(|s| s.incident.severity)
-            .unwrap_or(crate::incident::Severity::High);
+            .unwrap_or(crate::model::Severity::High);
         let n = Notification {
             kind,
             severity,

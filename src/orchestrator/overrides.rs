@@ -3,8 +3,9 @@
 //! on the PR, and a replayed event (same source id) is recognised and not applied twice.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation, OperationId};
+use crate::coord::{OpState, Operation};
 use crate::forge::{HealCommand, Override, OverrideKind, ReviewState};
+use crate::model::OperationId;
 use serde_json::json;
 
 /// What applying an override did.

@@ -4,12 +4,13 @@
 
 use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
-use crate::coord::{Journal, OpState, Operation, OperationId};
+use crate::coord::{Journal, OpState, Operation};
 use crate::deploy::canary::CanaryReport;
 use crate::fix::Patch;
 use crate::forge::CommitSha;
 use crate::gates::GateReport;
 use crate::localize::Localization;
+use crate::model::OperationId;
 use crate::plan::FixPlan;
 use crate::rca::rank::RcaReport;
 use std::fmt::Write;
@@ -471,9 +472,9 @@ mod tests {
     /// An operation as the config-only path records it: no localization, a `pattern`.
     fn config_only_op() -> (Operation, OperationSpec) {
         let incident = crate::incident::Incident {
-            id: crate::incident::IncidentId("alert-payment-service".into()),
+            id: crate::model::IncidentId("alert-payment-service".into()),
             service: "payment-service".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "payment-service: SlowP99".into(),
             detected_at: 0,
             signals: Vec::new(),
@@ -527,7 +528,7 @@ mod tests {
             &RiskInput {
                 criticality: 0.5,
                 lines_changed: 2,
-                severity: crate::incident::Severity::High,
+                severity: crate::model::Severity::High,
                 at: chrono::Utc::now(),
             },
             &crate::config::PolicySet::embedded().risk,
@@ -583,7 +584,7 @@ mod tests {
     fn a_config_fix_without_a_code_location_says_so() {
         let (mut op, spec) = config_only_op();
         let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
+            include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )
         .unwrap();

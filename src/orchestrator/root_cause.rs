@@ -16,7 +16,7 @@ impl Orchestrator {
     pub(super) async fn root_cause(
         &self,
         incident: &crate::incident::Incident,
-        op: &crate::coord::OperationId,
+        op: &crate::model::OperationId,
     ) -> Result<RcaReport, OrchestratorError> {
         const ANOMALOUS: f64 = 3.0;
         let slo = self.policies.gates.error_budget.slo_error_rate;
@@ -123,7 +123,7 @@ fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<Ser
 impl Orchestrator {
     /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
     /// in seconds.
-    async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
+    async fn recent_deploys(&self, except: &crate::model::OperationId) -> Vec<(String, i64)> {
         let now = self.clock.now();
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for op in self.journal.operations().await {
@@ -199,9 +199,9 @@ mod tests {
             message: None,
         };
         let incident = crate::incident::Incident {
-            id: crate::incident::IncidentId("i".into()),
+            id: crate::model::IncidentId("i".into()),
             service: "api-gateway".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "t".into(),
             detected_at: 0,
             signals: vec![
@@ -227,7 +227,7 @@ mod tests {
     /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
     fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
         let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
+            include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )
         .unwrap();

@@ -499,7 +499,7 @@ mod tests {
     use super::*;
     use crate::audit::{verify_entries, MemoryAuditStore};
     use crate::coord::lock::{LockResource, MemoryLockManager};
-    use crate::coord::OperationId;
+    use crate::model::OperationId;
     use serde_json::json;
 
     /// Forces `ts` of every entry to `minute:second` offsets, re-chaining the log.

@@ -4,9 +4,10 @@
 
 use healbot::config::PolicySet;
 use healbot::coord::lock::{
-    check_order, retry_backend, LockError, LockManager, LockResource, LockScope, MemoryLockManager,
+    check_order, retry_backend, LockError, LockManager, LockResource, MemoryLockManager,
     RedisLockConfig, RedisLockManager,
 };
+use healbot::model::LockScope;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

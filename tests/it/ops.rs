@@ -90,7 +90,7 @@ fn a_person_pauses_then_approves_by_operation_id() {
 }
 
 /// An app whose only operation a gate (blast radius) paused before it had a PR.
-async fn paused_by_a_gate() -> (crate::support::app::App, healbot::coord::OperationId) {
+async fn paused_by_a_gate() -> (crate::support::app::App, healbot::model::OperationId) {
     let t = crate::safety::postgres_fails_under_payment_service().await;
     assert_eq!(
         t.states().await,

@@ -315,7 +315,8 @@ async fn an_operation_written_to_the_chain_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journals_follow_each_others_appends() {
     use healbot::audit::redis::RedisAuditStore;
-    use healbot::coord::{Journal, OpState, OperationId};
+    use healbot::coord::{Journal, OpState};
+    use healbot::model::OperationId;
     let redis = RedisServer::start();
     let open = || Arc::new(RedisAuditStore::open(&redis.url(), "main", None).unwrap());
     let a = Journal::replay(open()).await.unwrap();

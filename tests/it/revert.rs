@@ -6,7 +6,8 @@
 use healbot::coord::OpState;
 use healbot::demo::{self, Demo, DemoOptions, DemoSession, Scenario};
 use healbot::forge::{Forge, LocalForge, PrState, PullRequest, RepoRef};
-use healbot::incident::{ErrorPattern, Incident, IncidentId, PatternMatch, Severity, Signal};
+use healbot::incident::{ErrorPattern, Incident, PatternMatch, Signal};
+use healbot::model::{IncidentId, Severity};
 use healbot::orchestrator::{OperationSpec, Progress};
 use std::path::Path;
 use std::time::Duration;

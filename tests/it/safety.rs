@@ -6,10 +6,12 @@
 use crate::locks::RedisServer;
 use crate::support::app::{comment, App, AppOptions, LOG, REPO};
 use healbot::audit::file::FileAuditStore;
-use healbot::coord::{Journal, OpState, OperationId};
+use healbot::coord::{Journal, OpState};
 use healbot::forge::RepoRef;
-use healbot::incident::{Incident, IncidentId, Severity};
+use healbot::incident::Incident;
 use healbot::model::Clock;
+use healbot::model::OperationId;
+use healbot::model::{IncidentId, Severity};
 use healbot::orchestrator::OperationSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,20 +10,12 @@ pub use self::redis::{RedisLockConfig, RedisLockManager};
 pub use memory::MemoryLockManager;
 
 use crate::config::LocksPolicy;
+use crate::model::LockScope;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LockScope {
-    System = 1,
-    Service = 2,
-    Incident = 3,
-    Deployment = 4,
-}
 
 /// What is locked: `service:payment-service`, `incident:inc-1`…
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 //! When Redis cannot be reached every call fails with [`LockError::Backend`]: no lock, no deploy.
 
 use super::{LockError, LockGuard, LockInfo, LockManager, LockResource};
+use crate::redis_conn::redacted;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script, Value};
 use async_trait::async_trait;
@@ -247,29 +248,6 @@ impl RedisLockManager {
     }
 }
 
-/// A lazily connecting manager for healbot's other Redis users (claims, leases, the work queue,
-/// the audit chain): a Redis that is down now shows at the first command, and a command fails
-/// after `response` rather than hanging.
-pub(crate) fn lazy_connection(
-    url: &str,
-    response: Duration,
-) -> Result<ConnectionManager, ::redis::RedisError> {
-    let client = Client::open(url)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(response))
-        .set_number_of_retries(1);
-    ConnectionManager::new_lazy_with_config(client, config)
-}
-
-/// Hides a password in `redis://user:secret@host` before it reaches a log or an error.
-pub(crate) fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
-
 fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -465,9 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_hidden_and_globs_escaped() {
-        assert_eq!(redacted("redis://u:pw@h:1/0"), "redis://***@h:1/0");
-        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    fn globs_are_escaped() {
         assert_eq!(glob_escape("a*b[c]"), "a\\*b\\[c\\]");
     }
 

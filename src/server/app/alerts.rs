@@ -3,10 +3,11 @@
 //! the alerted service, and a resolved incident recorded on its operation.
 
 use super::{other, AppHandler};
-use crate::coord::OperationId;
+use crate::incident::alerts::GroupEvent;
+use crate::model::OperationId;
 use crate::orchestrator::OperationSpec;
 use crate::server::handler::{HandlerError, RawDelivery};
-use crate::signals::alertmanager::{parse_webhook, GroupEvent};
+use crate::signals::alertmanager::parse_webhook;
 use serde_json::json;
 
 impl AppHandler {

@@ -17,7 +17,6 @@ use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
 use crate::model::{Clock, SystemClock};
-use crate::notify::router::RoutingNotifier;
 use crate::notify::Notifier;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
@@ -130,7 +129,10 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
-    let notifier = notifier(config, &policies)?;
+    let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::build::router(
+        &config.notify,
+        &policies.escalation,
+    )?);
     let orchestrator = Arc::new(Orchestrator {
         journal,
         forge: github.clone(),
@@ -177,26 +179,6 @@ fn with_extra_templates(builtin: Vec<FixTemplate>, extra: Vec<FixTemplate>) -> V
         .collect();
     out.extend(extra);
     out
-}
-
-/// Routes by the escalation policy to the channels `healbot.yaml`'s `notify:` configures. Every
-/// notification is also a log line; one routed to a channel without configuration reaches only
-/// the log (with a warning each time), so say so once at startup too.
-fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn Notifier>> {
-    let mut router = RoutingNotifier::new(policies.escalation.clone());
-    for (channel, notifier) in config.notify.notifiers()? {
-        router = router.with_channel(channel, notifier);
-    }
-    let missing = router.unconfigured();
-    if !missing.is_empty() {
-        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        tracing::warn!(
-            channels = %missing.join(", "),
-            "the escalation policy routes to channels healbot.yaml's notify: does not configure; \
-             their notifications reach only the log"
-        );
-    }
-    Ok(Arc::new(router))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use super::{other, HandlerError};
 use crate::coord::lease::{Lease, Leases};
 use crate::coord::work_queue::{WorkItem, WorkQueue};
-use crate::coord::OperationId;
+use crate::model::OperationId;
 use crate::orchestrator::Orchestrator;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

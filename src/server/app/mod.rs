@@ -17,11 +17,11 @@ use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
-use crate::coord::OperationId;
 use crate::forge::github::GithubForge;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
+use crate::incident::alerts::AlertGrouper;
+use crate::model::OperationId;
 use crate::orchestrator::Orchestrator;
-use crate::signals::alertmanager::AlertGrouper;
 use async_trait::async_trait;
 use configs::RepoConfigs;
 use drivers::{ClockTurn, Drivers};

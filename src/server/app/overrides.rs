@@ -3,23 +3,13 @@
 //! the permission gets an answer saying why, and the refusal is an audit entry.
 
 use super::{other, AppHandler};
-use crate::config::repo::Permission as Required;
 use crate::coord::lock::LockError;
-use crate::forge::github::{CommentId, Permission};
+use crate::forge::github::CommentId;
 use crate::forge::{Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState};
+use crate::model::Permission;
 use crate::orchestrator::OrchestratorError;
 use crate::server::events::GithubEvent;
 use crate::server::handler::{GithubDelivery, HandlerError};
-
-fn needed(required: Required) -> Permission {
-    match required {
-        Required::Read => Permission::Read,
-        Required::Triage => Permission::Triage,
-        Required::Write => Permission::Write,
-        Required::Maintain => Permission::Maintain,
-        Required::Admin => Permission::Admin,
-    }
-}
 
 /// How the act reads in an answer: "`/heal pause`", "an approving review".
 fn act(kind: &OverrideKind) -> String {
@@ -170,7 +160,7 @@ impl AppHandler {
             .permission(&ov.repo, &ov.actor)
             .await
             .map_err(|e| format!("your permission could not be checked ({e}); try again"))?;
-        let needs = needed(rules.permission);
+        let needs = rules.permission;
         if has >= needs {
             return Ok(());
         }
