@@ -448,6 +448,13 @@ fn render_pr(repo: &RepoRef, pr: &PullRequest) -> String {
     out
 }
 
+/// Applies a person's review or command to the operation behind its PR in the demo state
+/// directory and drives the operation on; returns the lines to show the person.
+async fn apply_override(state_dir: &Path, ov: Override) -> anyhow::Result<Vec<String>> {
+    let demo = crate::demo::Demo::open(state_dir).await?;
+    Ok(demo.orchestrator.handle_override(ov).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,11 +552,4 @@ mod tests {
         assert!(parse_pr_number("0").is_err());
         assert!(parse_pr_number("abc").is_err());
     }
-}
-
-/// Applies a person's review or command to the operation behind its PR in the demo state
-/// directory and drives the operation on; returns the lines to show the person.
-async fn apply_override(state_dir: &Path, ov: Override) -> anyhow::Result<Vec<String>> {
-    let demo = crate::demo::Demo::open(state_dir).await?;
-    Ok(demo.orchestrator.handle_override(ov).await?)
 }

@@ -16,16 +16,16 @@ pub use run::{run, run_with, DemoOptions, DemoOutcome, PrometheusOptions};
 
 use crate::audit::FileAuditStore;
 use crate::config::policy::PolicySet;
-use crate::coord::lock::MemoryLockManager;
-use crate::coord::Journal;
+use crate::detect::Incident;
 use crate::fix::template::embedded_templates;
 use crate::forge::local::{LocalForge, BOT_AUTHOR};
 use crate::forge::Workspaces;
 use crate::forge::{
     parse_commands, CommitSha, Forge, ForgeError, Override, OverrideKind, PrNumber, RepoRef,
 };
-use crate::incident::Incident;
+use crate::lock::MemoryLockManager;
 use crate::notify::LogNotifier;
+use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource};
@@ -150,6 +150,7 @@ impl Demo {
             workspaces: Arc::new(LocalWorkspaces {
                 forge: forge.clone(),
             }),
+            health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
             reproducer,
             graph: Arc::new(graph),
             policies: Arc::new(policies),
@@ -192,8 +193,8 @@ impl Demo {
         let health = self.orchestrator.metrics.health().await?;
         let logs = self.cluster.error_logs(&self.session.service).await?;
         let firings =
-            crate::incident::detector::evaluate(&health, &self.orchestrator.policies.detection);
-        Ok(crate::incident::detector::incidents(
+            crate::detect::rules::evaluate(&health, &self.orchestrator.policies.detection);
+        Ok(crate::detect::rules::incidents(
             &firings,
             &logs,
             &self.orchestrator.graph,

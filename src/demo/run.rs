@@ -1,11 +1,11 @@
 //! The demo's scenarios, start to end, and resuming one that was interrupted.
 
 use super::{Demo, DemoSession, Scenario};
-use crate::coord::OpState;
+use crate::detect::{Incident, Signal};
 use crate::forge::{PrNumber, RepoRef};
-use crate::incident::{Incident, Signal};
 use crate::model::IncidentId;
 use crate::model::OperationId;
+use crate::operation::OpState;
 use crate::orchestrator::{OperationSpec, Progress};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

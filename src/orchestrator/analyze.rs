@@ -3,16 +3,16 @@
 //! output before the next starts, so a resumed operation skips what is already done. A slow
 //! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
 
-use super::deliver::ValidationReport;
+use super::pr::ValidationReport;
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
-use crate::coord::{OpState, Operation};
+use crate::detect::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
+use crate::detect::{ErrorPattern, PatternMatch};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
 use crate::fix::revert::RevertMode;
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
-use crate::incident::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
-use crate::incident::{ErrorPattern, PatternMatch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
 use crate::rca::rank::RcaReport;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -310,7 +310,7 @@ impl Orchestrator {
                 .signals
                 .iter()
                 .find_map(|s| match s {
-                    crate::incident::Signal::Metric { metric, value, .. }
+                    crate::detect::Signal::Metric { metric, value, .. }
                         if metric == "error_rate" =>
                     {
                         Some(*value)
@@ -599,7 +599,7 @@ impl Orchestrator {
 /// service itself: its settings are the ones a config fix can raise. Otherwise the escalation
 /// reason.
 fn without_trace(
-    incident: &crate::incident::Incident,
+    incident: &crate::detect::Incident,
     rca: &RcaReport,
 ) -> Result<PatternMatch, String> {
     let Some(p) = latency_pattern(incident, rca) else {
@@ -618,9 +618,9 @@ fn without_trace(
 /// The `high_latency` pattern of an incident with no stack trace: from its own signals (a
 /// latency alert or metric), else from the RCA when the root cause's worst metric is its p99
 /// over the objective. None for an incident whose signals include an error rate.
-fn latency_pattern(incident: &crate::incident::Incident, rca: &RcaReport) -> Option<PatternMatch> {
+fn latency_pattern(incident: &crate::detect::Incident, rca: &RcaReport) -> Option<PatternMatch> {
     let errors = incident.signals.iter().any(
-        |s| matches!(s, crate::incident::Signal::Metric { metric, .. } if metric == "error_rate"),
+        |s| matches!(s, crate::detect::Signal::Metric { metric, .. } if metric == "error_rate"),
     );
     if errors {
         return None;
@@ -679,9 +679,9 @@ mod tests {
 
     #[test]
     fn without_a_trace_only_a_latency_incident_on_its_root_cause_goes_on() {
-        use crate::incident::Signal;
+        use crate::detect::Signal;
         use crate::rca::rank::RankedService;
-        let incident = |signals: Vec<Signal>| crate::incident::Incident {
+        let incident = |signals: Vec<Signal>| crate::detect::Incident {
             id: crate::model::IncidentId("i".into()),
             service: "payment-service".into(),
             severity: crate::model::Severity::High,

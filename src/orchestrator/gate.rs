@@ -4,10 +4,10 @@
 
 use super::conflicts::ConflictOutcome;
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::lock::{retry_backend, LockError, LockGuard, LockResource};
-use crate::coord::{OpState, Operation};
 use crate::gates::{self, GateContext, GateReport, GateVerdict};
+use crate::lock::{retry_backend, LockError, LockGuard, LockResource};
 use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
 use crate::rca::rank::RcaReport;
 use serde_json::json;
 
@@ -207,7 +207,7 @@ impl Orchestrator {
     /// Whether the incident's service still breaks a detection rule.
     async fn still_active(
         &self,
-        incident: &crate::incident::Incident,
+        incident: &crate::detect::Incident,
         service: &str,
     ) -> Result<bool, OrchestratorError> {
         let threshold = self

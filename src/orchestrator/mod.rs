@@ -4,18 +4,20 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
-mod argo;
+mod argo_mode;
+mod canary;
 mod conflicts;
-mod deliver;
 mod escalation;
 mod gate;
 mod ops;
 mod overrides;
+mod pr;
 mod pr_events;
 pub mod repo_configs;
 mod report;
-mod rollout;
+mod rollback;
 mod root_cause;
+mod verify;
 
 pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
@@ -26,13 +28,13 @@ pub fn pr_of(op: &Operation) -> Result<crate::forge::PrNumber, OrchestratorError
 }
 
 use crate::config::policy::PolicySet;
-use crate::coord::lock::{LockError, LockManager};
-use crate::coord::{Journal, JournalError, OpState, Operation};
+use crate::detect::Incident;
 use crate::fix::template::FixTemplate;
 use crate::forge::{Forge, ForgeError, RepoRef, Workspaces};
-use crate::incident::Incident;
+use crate::lock::{LockError, LockManager};
 use crate::model::OperationId;
 use crate::notify::{Notification, NotificationKind, Notifier};
+use crate::operation::{Journal, JournalError, OpState, Operation};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource, SignalError};
 use async_trait::async_trait;
@@ -140,6 +142,8 @@ pub struct Orchestrator {
     pub logs: Arc<dyn LogSource>,
     pub notifier: Arc<dyn Notifier>,
     pub workspaces: Arc<dyn Workspaces>,
+    /// Asks a service's `health_url` during verification.
+    pub health_probe: Arc<dyn crate::verify::HealthProbe>,
     pub reproducer: Option<Arc<dyn Reproducer>>,
     pub graph: Arc<DependencyGraph>,
     pub policies: Arc<PolicySet>,

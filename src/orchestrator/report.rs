@@ -4,13 +4,13 @@
 
 use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
-use crate::coord::{Journal, OpState, Operation};
-use crate::deploy::canary::CanaryReport;
+use crate::canary::CanaryReport;
 use crate::fix::Patch;
 use crate::forge::CommitSha;
 use crate::gates::GateReport;
 use crate::localize::Localization;
 use crate::model::OperationId;
+use crate::operation::{Journal, OpState, Operation};
 use crate::plan::FixPlan;
 use crate::rca::rank::RcaReport;
 use std::fmt::Write;
@@ -45,7 +45,7 @@ pub(crate) fn pr_body(
     let patch: Patch = op.artifact("patch").ok_or_else(|| missing("patch"))?;
     let plan: FixPlan = op.artifact("plan").ok_or_else(|| missing("plan"))?;
     let gates: Option<GateReport> = op.artifact("gates");
-    let validation: Option<super::deliver::ValidationReport> = op.artifact("validation");
+    let validation: Option<super::pr::ValidationReport> = op.artifact("validation");
     let repro: Option<super::ReproOutcome> = op.artifact("reproduction");
     let inc = &spec.incident;
     let mut b = String::new();
@@ -59,7 +59,7 @@ pub(crate) fn pr_body(
     let pattern = inc
         .pattern
         .clone()
-        .or_else(|| op.artifact::<crate::incident::PatternMatch>("pattern"));
+        .or_else(|| op.artifact::<crate::detect::PatternMatch>("pattern"));
     if let Some(p) = &pattern {
         let _ = writeln!(
             b,
@@ -220,8 +220,8 @@ pub(crate) fn pr_body(
 }
 
 /// What kind of incident a config fix answers, in words: `latency` for `high_latency`.
-fn incident_kind(pattern: Option<&crate::incident::PatternMatch>) -> String {
-    use crate::incident::ErrorPattern;
+fn incident_kind(pattern: Option<&crate::detect::PatternMatch>) -> String {
+    use crate::detect::ErrorPattern;
     match pattern.map(|p| p.pattern) {
         Some(ErrorPattern::HighLatency) => "latency".into(),
         Some(p) => format!("`{}`", p.id()),
@@ -379,7 +379,7 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                 .entry(e.operation_id.clone())
                 .or_insert_with(|| "Detected".into());
             let action = match e.action.as_str() {
-                crate::coord::state::action::TRANSITION => {
+                crate::operation::state::action::TRANSITION => {
                     if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
                         *state = to.to_string();
                     }
@@ -389,10 +389,10 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                         e.detail["reason"].as_str().unwrap_or_default()
                     )
                 }
-                crate::coord::state::action::EFFECT => {
+                crate::operation::state::action::EFFECT => {
                     format!("done {}", e.detail["key"].as_str().unwrap_or_default())
                 }
-                crate::coord::state::action::ARTIFACT => {
+                crate::operation::state::action::ARTIFACT => {
                     format!("recorded {}", e.detail["name"].as_str().unwrap_or_default())
                 }
                 other => other.to_string(),
@@ -401,12 +401,12 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                 seconds: t - start,
                 operation: e.operation_id.clone(),
                 component: match e.action.as_str() {
-                    crate::coord::state::action::TRANSITION => "operation".into(),
-                    crate::coord::state::action::ARTIFACT => e.detail["name"]
+                    crate::operation::state::action::TRANSITION => "operation".into(),
+                    crate::operation::state::action::ARTIFACT => e.detail["name"]
                         .as_str()
                         .map(|n| n.split('/').next().unwrap_or(n).to_string())
                         .unwrap_or_default(),
-                    crate::coord::state::action::EFFECT => {
+                    crate::operation::state::action::EFFECT => {
                         effect_component(e.detail["key"].as_str().unwrap_or_default()).into()
                     }
                     other => component(other).to_string(),
@@ -430,9 +430,9 @@ pub fn mttr_breakdown(
         let t = chrono::DateTime::parse_from_rfc3339(&e.ts)
             .map(|t| t.timestamp_micros() as f64 / 1e6)
             .unwrap_or(detected_at);
-        if e.action == crate::coord::state::action::OPENED {
+        if e.action == crate::operation::state::action::OPENED {
             marks.push((OpState::Detected, t));
-        } else if e.action == crate::coord::state::action::TRANSITION {
+        } else if e.action == crate::operation::state::action::TRANSITION {
             if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
                 marks.push((to, t));
             }
@@ -466,12 +466,12 @@ pub fn mttr_breakdown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{ErrorPattern, PatternMatch};
+    use crate::detect::{ErrorPattern, PatternMatch};
     use crate::plan::{FixChoice, FixKind, RiskInput};
 
     /// An operation as the config-only path records it: no localization, a `pattern`.
     fn config_only_op() -> (Operation, OperationSpec) {
-        let incident = crate::incident::Incident {
+        let incident = crate::detect::Incident {
             id: crate::model::IncidentId("alert-payment-service".into()),
             service: "payment-service".into(),
             severity: crate::model::Severity::High,
@@ -509,7 +509,7 @@ mod tests {
                 file: "deploy/rollout.yaml".into(),
                 path: "spec.replicas".into(),
             }),
-            validation: super::super::deliver::ValidationReport {
+            validation: super::super::pr::ValidationReport {
                 passed: true,
                 syntax: "re-parses without errors".into(),
                 check: None,

@@ -3,7 +3,7 @@
 //! from a recent deploy of an already anomalous service, ranked over the dependency graph.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::OpState;
+use crate::operation::OpState;
 use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
 
 impl Orchestrator {
@@ -15,7 +15,7 @@ impl Orchestrator {
     /// the incident.
     pub(super) async fn root_cause(
         &self,
-        incident: &crate::incident::Incident,
+        incident: &crate::detect::Incident,
         op: &crate::model::OperationId,
     ) -> Result<RcaReport, OrchestratorError> {
         const ANOMALOUS: f64 = 3.0;
@@ -100,10 +100,10 @@ fn latency_evidence(h: &crate::signals::ServiceHealth, objective: f64) -> Servic
 
 /// The services the incident's error spans say the errors began in, as evidence: anomalous
 /// at least, more so the more erring spans point there.
-fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
+fn span_origins(incident: &crate::detect::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
     let mut by_origin: std::collections::BTreeMap<&str, u64> = Default::default();
     for s in &incident.signals {
-        if let crate::incident::Signal::ErrorSpan { origin, errors, .. } = s {
+        if let crate::detect::Signal::ErrorSpan { origin, errors, .. } = s {
             *by_origin.entry(origin.as_str()).or_default() += errors;
         }
     }
@@ -191,14 +191,14 @@ mod tests {
 
     #[test]
     fn error_spans_point_at_where_the_errors_begin() {
-        let span = |service: &str, origin: &str, errors| crate::incident::Signal::ErrorSpan {
+        let span = |service: &str, origin: &str, errors| crate::detect::Signal::ErrorSpan {
             service: service.into(),
             span: "POST /pay".into(),
             errors,
             origin: origin.into(),
             message: None,
         };
-        let incident = crate::incident::Incident {
+        let incident = crate::detect::Incident {
             id: crate::model::IncidentId("i".into()),
             service: "api-gateway".into(),
             severity: crate::model::Severity::High,

@@ -8,8 +8,8 @@ use crate::support::app::{
     SERVICE_DIR,
 };
 use crate::support::github::FakeGithub;
-use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
+use healbot::operation::OpState;
 use serde_json::{json, Value};
 
 /// Hashes, shas, times and durations vary from run to run; snapshots see placeholders.

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     // The shared vocabulary: imports nothing from the crate.
     &["model"],
     // Pure libraries: the canary judge with its configuration; Redis connections.
-    &["canary", "deploy", "redis_conn"],
+    &["canary", "redis_conn"],
     // Parsing healbot.yaml, the policies and .github/healbot.yml.
     &["config"],
     &["audit"],
@@ -22,10 +22,10 @@ const LAYERS: &[&[&str]] = &[
     &["topology", "rca"],
     // Adapters that read production.
     &["signals"],
-    &["detect", "incident"],
+    &["detect"],
     &["localize", "gitops", "forge"],
     // The stages after localization, and what they lean on.
-    &["fix", "plan", "gates", "lock", "verify", "notify", "coord"],
+    &["fix", "plan", "gates", "lock", "verify", "notify"],
     &["orchestrator"],
     &["server", "demo"],
     &["cli"],

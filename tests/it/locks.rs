@@ -3,7 +3,7 @@
 //! through the real binary.
 
 use healbot::config::PolicySet;
-use healbot::coord::lock::{
+use healbot::lock::{
     check_order, retry_backend, LockError, LockManager, LockResource, MemoryLockManager,
     RedisLockConfig, RedisLockManager,
 };
@@ -288,7 +288,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test]
                 async fn $behaviour() {
-                    super::$behaviour(&healbot::coord::lock::MemoryLockManager::new()).await;
+                    super::$behaviour(&healbot::lock::MemoryLockManager::new()).await;
                 }
             )*
         }

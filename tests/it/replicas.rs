@@ -287,7 +287,7 @@ async fn replicas_share_one_audit_chain_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_written_to_the_chain_on_redis() {
     use crate::support::app::App;
-    use healbot::coord::OpState;
+    use healbot::operation::OpState;
     let redis = RedisServer::start();
     let mut t = shared_app_with_a_fix_pr(&redis).await;
     t.production.heal();
@@ -315,8 +315,8 @@ async fn an_operation_written_to_the_chain_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journals_follow_each_others_appends() {
     use healbot::audit::redis::RedisAuditStore;
-    use healbot::coord::{Journal, OpState};
     use healbot::model::OperationId;
+    use healbot::operation::{Journal, OpState};
     let redis = RedisServer::start();
     let open = || Arc::new(RedisAuditStore::open(&redis.url(), "main", None).unwrap());
     let a = Journal::replay(open()).await.unwrap();
@@ -409,7 +409,7 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
 async fn ops_acts_on_the_shared_chain() {
     use crate::support::app::{App, REPO};
     use crate::support::github::{test_key_path, APP_ID};
-    use healbot::coord::OpState;
+    use healbot::operation::OpState;
     let redis = RedisServer::start();
     let t = shared_app_with_a_fix_pr(&redis).await;
     let id = t.operations().await[0].id.clone();

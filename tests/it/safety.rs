@@ -6,12 +6,12 @@
 use crate::locks::RedisServer;
 use crate::support::app::{comment, App, AppOptions, LOG, REPO};
 use healbot::audit::file::FileAuditStore;
-use healbot::coord::{Journal, OpState};
+use healbot::detect::Incident;
 use healbot::forge::RepoRef;
-use healbot::incident::Incident;
 use healbot::model::Clock;
 use healbot::model::OperationId;
 use healbot::model::{IncidentId, Severity};
+use healbot::operation::{Journal, OpState};
 use healbot::orchestrator::OperationSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,9 +7,9 @@ use super::github::{test_key_path, FakeGithub, APP_ID};
 use async_trait::async_trait;
 use healbot::config::bot::{BotConfig, GithubApp, Secret};
 use healbot::config::sources::{LogsSource, Sources};
-use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
 use healbot::model::PinnedClock;
+use healbot::operation::OpState;
 use healbot::server::app::{build, AppHandler};
 use healbot::server::signature::sign;
 use healbot::server::{serve_on, DeliveryHandler, ServeOptions, ServerHandle};
@@ -505,7 +505,7 @@ impl App {
     }
 
     /// Every operation, oldest first.
-    pub async fn operations(&self) -> Vec<healbot::coord::Operation> {
+    pub async fn operations(&self) -> Vec<healbot::operation::Operation> {
         let mut ops = self.app.orchestrator().journal.operations().await;
         ops.sort_by_key(|op| op.history.first().map(|h| h.0));
         ops

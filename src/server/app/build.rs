@@ -7,17 +7,17 @@ use crate::audit::file::FileAuditStore;
 use crate::config::bot::BotConfig;
 use crate::config::policy::PolicySet;
 use crate::config::sources::LogsSource;
-use crate::coord::lease::Leases;
-use crate::coord::lock::memory::MemoryLockManager;
-use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
-use crate::coord::lock::LockManager;
-use crate::coord::work_queue::WorkQueue;
-use crate::coord::Journal;
 use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
+use crate::lock::memory::MemoryLockManager;
+use crate::lock::redis::{RedisLockConfig, RedisLockManager};
+use crate::lock::LockManager;
 use crate::model::{Clock, SystemClock};
 use crate::notify::Notifier;
+use crate::operation::lease::Leases;
+use crate::operation::work_queue::WorkQueue;
+use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
@@ -141,6 +141,7 @@ pub async fn assemble(
         logs,
         notifier,
         workspaces: github.clone(),
+        health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
         reproducer: None,
         graph: Arc::new(graph),
         policies: Arc::new(policies),

@@ -17,9 +17,9 @@ use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
+use crate::detect::alerts::AlertGrouper;
 use crate::forge::github::GithubForge;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
-use crate::incident::alerts::AlertGrouper;
 use crate::model::OperationId;
 use crate::orchestrator::Orchestrator;
 use async_trait::async_trait;

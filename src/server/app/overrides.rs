@@ -3,9 +3,9 @@
 //! the permission gets an answer saying why, and the refusal is an audit entry.
 
 use super::{other, AppHandler};
-use crate::coord::lock::LockError;
 use crate::forge::github::CommentId;
 use crate::forge::{Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState};
+use crate::lock::LockError;
 use crate::model::Permission;
 use crate::orchestrator::OrchestratorError;
 use crate::server::events::GithubEvent;

@@ -5,12 +5,12 @@
 //! stable one). The write-back is the ordinary rollback: stable image at weight 0, revert PR,
 //! a person told.
 
-use super::rollout::RolloutPlan;
+use super::canary::RolloutPlan;
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation};
-use crate::deploy::argo::{RolloutEvent, RolloutNotification, RolloutPhase};
+use crate::canary::argo_notification::{RolloutEvent, RolloutNotification, RolloutPhase};
 use crate::gitops::rollout::RolloutManifest;
 use crate::model::OperationId;
+use crate::operation::{OpState, Operation};
 use serde_json::json;
 
 /// The name of the event in audit actions (`argo.<name>`).

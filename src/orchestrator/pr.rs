@@ -4,11 +4,11 @@
 
 use super::{OperationSpec, Orchestrator, OrchestratorError};
 use crate::config::repo::RepoConfig;
-use crate::coord::{OpState, Operation};
 use crate::fix::validate::{check_syntax, run_check, CheckOutcome};
 use crate::fix::Patch;
 use crate::forge::{CommitSha, FileChange, GateCheck, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
@@ -237,7 +237,7 @@ impl Orchestrator {
             .store()
             .head()
             .await
-            .map_err(crate::coord::JournalError::from)?;
+            .map_err(crate::operation::JournalError::from)?;
         let fresh = self.journal.operation(&op.id).await?;
         // The faulty line; without a code location (a config fix for a slow service with no
         // trace), the setting the fix raises.

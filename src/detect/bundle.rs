@@ -48,7 +48,7 @@ use super::pattern::{classify, ErrorPattern, PatternMatch};
 use super::{Incident, IncidentId, Severity, Signal};
 use crate::config::detection::DetectionPolicy;
 use crate::config::yaml::{check_unit, parse_strict, FieldError};
-use crate::incident::alerts::{AlertGrouper, GroupEvent};
+use crate::detect::alerts::{AlertGrouper, GroupEvent};
 use crate::signals::alertmanager::parse_webhook;
 use crate::signals::traces::{deepest_error, parse_traces, Span};
 use crate::signals::{logfile, ErrorLogLine, ServiceHealth};
@@ -428,7 +428,7 @@ pub fn incident_with(
             memory_utilization: m.memory_utilization.unwrap_or(0.0),
         })
         .collect();
-    let firings = super::detector::evaluate(&health, policy);
+    let firings = super::rules::evaluate(&health, policy);
 
     let mut signals: Vec<Signal> = Vec::new();
     if let Some(g) = &grouped {
@@ -553,7 +553,7 @@ fn section_field(section: &str, field: &str) -> String {
 fn pick_service(
     signals: &[Signal],
     logs: &[ErrorLogLine],
-    firings: &[super::detector::Firing],
+    firings: &[super::rules::Firing],
     origin: Option<&str>,
 ) -> String {
     let candidates: BTreeSet<&str> = signals.iter().map(points_at).collect();

@@ -3,6 +3,7 @@
 //! cannot write. Scopes are ordered (SYSTEM → SERVICE → INCIDENT → DEPLOYMENT) and taken in that
 //! order only, so two operations can never deadlock.
 
+pub mod conflict;
 pub mod memory;
 pub mod redis;
 
