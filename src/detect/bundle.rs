@@ -48,7 +48,7 @@ use super::pattern::{classify, ErrorPattern, PatternMatch};
 use super::{Incident, IncidentId, Severity, Signal};
 use crate::config::detection::DetectionPolicy;
 use crate::config::yaml::{check_unit, parse_strict, FieldError};
-use crate::detect::alerts::{AlertGrouper, GroupEvent};
+use crate::detect::grouping::{AlertGrouper, GroupEvent};
 use crate::signals::alertmanager::parse_webhook;
 use crate::signals::traces::{deepest_error, parse_traces, Span};
 use crate::signals::{logfile, ErrorLogLine, ServiceHealth};

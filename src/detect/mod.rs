@@ -1,11 +1,11 @@
-//! Detection: what healbot acts on. Alerts are grouped into incidents (`alerts`), readings go
+//! Detection: what healbot acts on. Alerts are grouped into incidents (`grouping`), readings go
 //! through the detection rules (`rules`), a bundle of alerts, logs, traces, metrics and deploys
 //! becomes one incident with a multi-signal confidence (`bundle`), an error is classified into a
 //! pattern (`pattern`), and a recorded incident can be read back (`incident_file`). Every later
 //! stage starts from an [`Incident`]; nothing here knows about those stages.
 
-pub mod alerts;
 pub mod bundle;
+pub mod grouping;
 pub mod incident_file;
 pub mod pattern;
 pub mod rules;

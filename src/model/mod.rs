@@ -5,13 +5,13 @@
 pub mod clock;
 pub mod ids;
 pub mod lock_scope;
-pub mod metrics;
 pub mod permission;
+pub mod samples;
 pub mod severity;
 
 pub use clock::{Clock, PinnedClock, SystemClock};
 pub use ids::{IncidentId, OperationId};
 pub use lock_scope::LockScope;
-pub use metrics::MetricSamples;
 pub use permission::Permission;
+pub use samples::MetricSamples;
 pub use severity::Severity;

@@ -2,7 +2,7 @@
 //! operation) and when it finishes; routing by severity comes from policy. The embedded
 //! default writes log lines and keeps what it sent, so the demo can print it.
 
-pub mod build;
+pub mod channels;
 pub mod email;
 pub mod pagerduty;
 pub mod router;

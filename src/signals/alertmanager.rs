@@ -1,6 +1,6 @@
 //! Alertmanager's webhook (v4, and Grafana's variant that says version "1" and adds fields),
 //! parsed leniently where senders differ. Grouping the alerts into incidents is detection's
-//! (`detect::alerts`).
+//! (`detect::grouping`).
 
 use crate::model::Severity;
 use chrono::{DateTime, Utc};

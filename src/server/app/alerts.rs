@@ -3,7 +3,7 @@
 //! the alerted service, and a resolved incident recorded on its operation.
 
 use super::{other, AppHandler};
-use crate::detect::alerts::GroupEvent;
+use crate::detect::grouping::GroupEvent;
 use crate::model::OperationId;
 use crate::orchestrator::OperationSpec;
 use crate::server::handler::{HandlerError, RawDelivery};

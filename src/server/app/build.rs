@@ -129,7 +129,7 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
-    let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::build::router(
+    let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::channels::router(
         &config.notify,
         &policies.escalation,
     )?);

@@ -17,7 +17,7 @@ use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
-use crate::detect::alerts::AlertGrouper;
+use crate::detect::grouping::AlertGrouper;
 use crate::forge::github::GithubForge;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
 use crate::model::OperationId;
