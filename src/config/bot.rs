@@ -81,7 +81,7 @@ pub struct BotConfigFile {
     pub prometheus: Option<PrometheusFile>,
     #[serde(default)]
     pub logs: Option<LogsFile>,
-    /// The dependency catalog (YAML); the embedded example otherwise.
+    /// The dependency catalog (YAML); required with GitHub credentials.
     #[serde(default)]
     pub catalog: Option<PathBuf>,
     #[serde(default)]

@@ -16,8 +16,9 @@ pub use run::{run, run_with, DemoOptions, DemoOutcome, PrometheusOptions};
 
 use crate::audit::FileAuditStore;
 use crate::config::policy::PolicySet;
+use crate::detect::ErrorPattern;
 use crate::detect::Incident;
-use crate::fix::template::embedded_templates;
+use crate::fix::template::{embedded_templates, FixTemplate};
 use crate::forge::local::{LocalForge, BOT_AUTHOR};
 use crate::forge::Workspaces;
 use crate::forge::{
@@ -154,7 +155,7 @@ impl Demo {
             reproducer,
             graph: Arc::new(graph),
             policies: Arc::new(policies),
-            templates: Arc::new(embedded_templates()?),
+            templates: Arc::new(templates_for(session.scenario)?),
             settings,
             repo_configs: Default::default(),
             clock: Arc::new(crate::model::SystemClock),
@@ -232,6 +233,23 @@ impl Demo {
         }
         Ok(replies)
     }
+}
+
+/// The fix templates the demo heals with: the built-in ones, except in the bad-canary scenario,
+/// where `python.retry-backoff` is offered as the only template for a None dereference. It
+/// validates (nothing replays the failure offline in that scenario) and ships, and only the
+/// canary can tell it fixes nothing.
+fn templates_for(scenario: Scenario) -> anyhow::Result<Vec<FixTemplate>> {
+    let all = embedded_templates()?;
+    if scenario != Scenario::BadCanary {
+        return Ok(all);
+    }
+    let mut wrong = all
+        .into_iter()
+        .find(|t| t.id == "python.retry-backoff")
+        .context("the built-in python.retry-backoff template is missing")?;
+    wrong.patterns.push(ErrorPattern::NullDereference);
+    Ok(vec![wrong])
 }
 
 /// Checkouts from the local forge's repositories.

@@ -225,6 +225,7 @@ impl Journal {
                 Some(to),
             )
             .await?;
+        #[cfg(feature = "failpoints")]
         super::failpoint::hit(&format!("state:{to}"));
         Ok(entry)
     }
@@ -245,9 +246,12 @@ impl Journal {
                 None,
             )
             .await?;
-        // Keys are `<operation>/<effect>`; failpoints name the effect part.
-        let name = key.split_once('/').map_or(key, |(_, effect)| effect);
-        super::failpoint::hit(&format!("effect:{name}"));
+        #[cfg(feature = "failpoints")]
+        {
+            // Keys are `<operation>/<effect>`; failpoints name the effect part.
+            let name = key.split_once('/').map_or(key, |(_, effect)| effect);
+            super::failpoint::hit(&format!("effect:{name}"));
+        }
         Ok(entry)
     }
 

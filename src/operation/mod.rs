@@ -3,8 +3,9 @@
 //! events and checks each transition before it is appended (`journal`). Between replicas, a
 //! lease gives one of them the right to act on an operation (`lease`) and the work queue hands
 //! out operations to drive (`work_queue`). The tests crash the process right after an event is
-//! durable (`failpoint`).
+//! durable (`failpoint`, only in builds with the `failpoints` feature, which `cargo test` has).
 
+#[cfg(feature = "failpoints")]
 pub mod failpoint;
 pub mod journal;
 pub mod lease;

@@ -374,7 +374,7 @@ impl Orchestrator {
     }
 
     /// SapFix's order: each candidate in turn (revert, template, config) is validated, and the
-    /// first that passes is the fix. A forced template (`prefer_template`) is the only candidate.
+    /// first that passes is the fix.
     async fn select_fix(
         &self,
         op: &Operation,
@@ -384,23 +384,9 @@ impl Orchestrator {
         localization: &Localization,
         pattern: &str,
     ) -> Result<FixSelection, OrchestratorError> {
-        let found = match spec.prefer_template.as_deref() {
-            Some(id) => {
-                let mut c = Candidates::default();
-                match fix::propose(base, localization, pattern, &self.templates, Some(id)) {
-                    Ok(p) => c.candidates.push(FixCandidate {
-                        reason: format!("template {id} was asked for"),
-                        fix: Fix::Template(p),
-                    }),
-                    Err(e) => c.skipped.push(format!("template: {e}")),
-                }
-                c
-            }
-            None => {
-                self.fix_candidates(op, spec, base, base_sha, localization, pattern)
-                    .await?
-            }
-        };
+        let found = self
+            .fix_candidates(op, spec, base, base_sha, localization, pattern)
+            .await?;
         self.validate_candidates(op, spec, base_sha, found, pattern)
             .await
     }

@@ -48,8 +48,6 @@ use std::time::Duration;
 pub struct OperationSpec {
     pub incident: Incident,
     pub repo: RepoRef,
-    /// Forces a fix template (the demo's bad-canary scenario uses this); normally `None`.
-    pub prefer_template: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,8 +62,6 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// Where worktrees for validation go.
     pub scratch: PathBuf,
-    /// Stops driving when an operation reaches this state (tests drop the orchestrator there).
-    pub stop_at: Option<OpState>,
 }
 
 impl Settings {
@@ -77,7 +73,6 @@ impl Settings {
             lock_ttl: Duration::from_secs(15 * 60),
             lock_wait: Duration::from_secs(60),
             scratch,
-            stop_at: None,
         }
     }
 }
@@ -130,8 +125,6 @@ pub enum Progress {
     Waiting(OpState),
     /// Nothing more to do.
     Finished(OpState),
-    /// `Settings::stop_at` was reached.
-    Stopped(OpState),
 }
 
 pub struct Orchestrator {
@@ -189,9 +182,6 @@ impl Orchestrator {
             if matches!(op.state, OpState::Deploying(_)) && Self::argo_managed(&op) {
                 // Argo runs the steps; its notifications move the operation on.
                 return Ok(Progress::Waiting(op.state));
-            }
-            if self.settings.stop_at == Some(op.state) {
-                return Ok(Progress::Stopped(op.state));
             }
             if let Err(e) = self.step(&op).await {
                 if let OrchestratorError::Journal(JournalError::Audit(_)) = e {

@@ -575,7 +575,6 @@ mod tests {
         let spec = OperationSpec {
             incident,
             repo: crate::forge::RepoRef("acme/payment-service".into()),
-            prefer_template: None,
         };
         (op, spec)
     }

@@ -27,7 +27,9 @@ const LAYERS: &[&[&str]] = &[
     // The stages after localization, and what they lean on.
     &["fix", "plan", "gates", "lock", "verify", "notify"],
     &["orchestrator"],
-    &["server", "demo"],
+    &["server"],
+    // The embedded scenarios: nothing but the CLI imports them.
+    &["demo"],
     &["cli"],
 ];
 
@@ -188,6 +190,18 @@ fn no_two_modules_import_each_other() {
         })
         .collect();
     assert!(found.is_empty(), "import cycles:\n{}", shown.join("\n"));
+}
+
+/// The demo stands in for production only where someone asked for the demo: no product path
+/// (the server, the orchestrator, a stage) reaches it.
+#[test]
+fn only_the_cli_imports_the_demo() {
+    let users: Vec<String> = imports()
+        .into_iter()
+        .filter(|(module, used)| module != "cli" && used.contains_key("demo"))
+        .map(|(module, used)| format!("{module}: {:?}", used["demo"]))
+        .collect();
+    assert!(users.is_empty(), "the demo is imported by {users:?}");
 }
 
 /// The checker itself: a cycle through a third module is found, and a clean chain is not.

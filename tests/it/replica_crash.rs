@@ -5,7 +5,7 @@
 //! and another one finishes the operation. Nothing is done twice and the chain verifies.
 
 use crate::locks::RedisServer;
-use crate::support::app::{fixture, review, seed_repo, LOG, REPO, SECRET};
+use crate::support::app::{fixture, review, seed_repo, CATALOG, LOG, REPO, SECRET};
 use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::Prometheus;
 use healbot::audit::redis::RedisAuditStore;
@@ -72,6 +72,7 @@ logs:
     payment-service: [{log}]
 canary_wait_seconds: 2
 repositories: [{REPO}]
+catalog: {CATALOG}
 ",
             key = test_key_path().display(),
             github = self.github,

@@ -407,7 +407,7 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
 /// `healbot.yaml`, acts under the operation's lease, and leaves the replica's mirror alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_acts_on_the_shared_chain() {
-    use crate::support::app::{App, REPO};
+    use crate::support::app::{App, CATALOG, REPO};
     use crate::support::github::{test_key_path, APP_ID};
     use healbot::operation::OpState;
     let redis = RedisServer::start();
@@ -429,6 +429,7 @@ prometheus: {{url: http://127.0.0.1:9}}
 redis_url: {redis}
 audit_on_redis: true
 repositories: [{REPO}]
+catalog: {CATALOG}
 ",
             key = test_key_path().display(),
             api = t.fake.url(),

@@ -212,7 +212,6 @@ async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
         .open(OperationSpec {
             incident,
             repo: repo(),
-            prefer_template: None,
         })
         .await
         .unwrap();

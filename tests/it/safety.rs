@@ -272,7 +272,6 @@ pub(crate) async fn three_failures_in_a_row_pause_for_a_person() {
             let spec = OperationSpec {
                 incident,
                 repo: RepoRef(REPO.into()),
-                prefer_template: None,
             };
             let id = OperationId(format!("op-earlier-{n}"));
             journal

@@ -34,6 +34,11 @@ pub const FULL_ROLLOUT: [&str; 7] = [
 pub const SECRET: &str = "app-test-secret";
 pub const REPO: &str = "acme/payment-service";
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
+/// The payment shop's dependency catalog (the demo's too).
+pub const CATALOG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/services/payment-service/catalog.yaml"
+);
 pub const SERVICE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/testdata/services/payment-service"
@@ -272,7 +277,7 @@ pub struct AppOptions {
     pub logs: Vec<(String, String)>,
     /// Replaces the repository's `.github/healbot.yml`.
     pub repo_config: Option<String>,
-    /// The dependency catalog instead of the embedded one.
+    /// The dependency catalog instead of [`CATALOG`].
     pub catalog: Option<PathBuf>,
     /// Notification channels (`healbot.yaml`'s `notify:`); none (log only) by default.
     pub notify: Option<healbot::config::notify::NotifyConfig>,
@@ -357,7 +362,12 @@ impl App {
                 logs: LogsSource::Files(log_files),
                 canary_wait: Duration::ZERO,
                 repositories: vec![REPO.to_string()],
-                catalog: options.catalog.clone(),
+                catalog: Some(
+                    options
+                        .catalog
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(CATALOG)),
+                ),
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),

@@ -41,11 +41,7 @@ impl AppHandler {
                 continue;
             };
             tracing::info!(incident = %incident.id.0, repo = %repo.0, "incident opened from alerts");
-            let spec = OperationSpec {
-                incident,
-                repo,
-                prefer_template: None,
-            };
+            let spec = OperationSpec { incident, repo };
             // Another replica may be opening it from the same alert right now.
             let id = OperationId(format!("op-{}", spec.incident.id));
             let hold = self.drivers.hold(&self.orchestrator, &id).await?;

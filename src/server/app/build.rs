@@ -28,8 +28,17 @@ use crate::signals::{LogSource, MetricsSource};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials.
+/// What `serve` says when it has GitHub credentials and no dependency graph.
+pub const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
+     set `catalog:` to the YAML catalog of your services (each with `criticality` and \
+     `depends_on`): root-cause analysis, blast radius and conflicts run on it";
+
+/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials. With
+/// credentials and no catalog it refuses, naming what to set.
 pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
+    if config.github_credentials_present() && config.sources.catalog.is_none() {
+        anyhow::bail!(NO_CATALOG);
+    }
     let Some(prometheus) = &config.sources.prometheus else {
         return Ok(None);
     };
@@ -93,9 +102,11 @@ pub async fn assemble(
             Arc::new(source)
         }
     };
+    // No fallback: RCA, blast radius and conflicts on a topology that is not the user's would
+    // be wrong without saying so.
     let graph = match &sources.catalog {
         Some(path) => DependencyGraph::load_catalog(path)?,
-        None => DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?,
+        None => anyhow::bail!(NO_CATALOG),
     };
     let locks: Arc<dyn LockManager> = match &config.redis_url {
         Some(url) => Arc::new(RedisLockManager::connect(RedisLockConfig::new(url)).await?),
