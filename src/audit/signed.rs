@@ -78,7 +78,7 @@ impl SignedStore {
     async fn after_append(&self, entry: &AuditEntry) {
         let mut signer = self.signer.lock().await;
         let due = entry.seq >= signer.last_signed + signer.every
-            || self.sign_after.iter().any(|a| *a == entry.action);
+            || self.sign_after.contains(&entry.action);
         // A concurrent append may already have signed a later head, which covers this one.
         if !due || entry.seq <= signer.last_signed {
             return;

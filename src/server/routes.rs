@@ -316,7 +316,7 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
         _ => &state.inbound.alertmanager,
     };
     if let Err(response) = bearer(&state, tokens, &headers) {
-        return response;
+        return *response;
     }
     let body = match state
         .read_body(&headers, body, MAX_INBOUND_BODY_BYTES)
@@ -352,16 +352,16 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
 
 /// Checks `Authorization: Bearer <token>` against the configured tokens in constant time.
 /// No token configured: the route is disabled and answers 404 (fail closed).
-fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<(), Response> {
+fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<(), Box<Response>> {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
     if tokens.is_empty() {
         state.metrics.count(Outcome::Rejected);
-        return Err(reply(
+        return Err(Box::new(reply(
             StatusCode::NOT_FOUND,
             "disabled",
             "this route is disabled: no token is configured for it (healbot.yaml inbound:)",
-        ));
+        )));
     }
     // The scheme is case-insensitive (RFC 9110); Alertmanager sends its configured type.
     let given = header(headers, "authorization")
@@ -374,7 +374,7 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<()
             "www-authenticate",
             axum::http::HeaderValue::from_static("Bearer"),
         );
-        return Err(response);
+        return Err(Box::new(response));
     };
     // Equal-length digests, so neither the length nor a prefix of a token leaks in timing.
     let given = Sha256::digest(given.as_bytes());
@@ -389,7 +389,7 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<()
         "www-authenticate",
         axum::http::HeaderValue::from_static("Bearer"),
     );
-    Err(response)
+    Err(Box::new(response))
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
