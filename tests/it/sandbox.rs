@@ -10,7 +10,7 @@ use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::{serve_http, Prometheus};
 use crate::support::toolchain;
 use healbot::config::secrets::Redactor;
-use healbot::coord::OpState;
+use healbot::operation::OpState;
 use healbot::fix::{run_check, CheckOutcome, CheckRequest, Sandbox};
 use std::io::Read;
 use std::path::{Path, PathBuf};
