@@ -32,10 +32,13 @@ const ETC: &[&str] = &[
     "nsswitch.conf",
     "os-release",
     "passwd",
-    "pki",
+    "pki/ca-trust",
+    "pki/tls/certs",
     "protocols",
     "services",
-    "ssl",
+    // Not the whole of ssl/: ssl/private is where hosts keep TLS keys.
+    "ssl/certs",
+    "ssl/openssl.cnf",
     "timezone",
 ];
 
@@ -244,6 +247,8 @@ mod tests {
         );
         assert!(mounts(&args).contains(&("--ro-bind".to_string(), PathBuf::from("/opt/cargo"))));
         assert!(!mounts(&args).iter().any(|(_, p)| p == Path::new("/etc")
+            || p.starts_with("/etc/ssl/private")
+            || p == Path::new("/etc/ssl")
             || p == Path::new("/etc/shadow")
             || p == Path::new("/root")));
         let joined = text.join(" ");

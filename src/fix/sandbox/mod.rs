@@ -8,6 +8,7 @@
 
 mod bwrap;
 mod limits;
+mod pids;
 mod run;
 mod watch;
 

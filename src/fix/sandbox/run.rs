@@ -3,7 +3,7 @@
 //! and a kill of the whole tree at the timeout or over a limit. Only the last bytes of the output
 //! are ever held, and they are scrubbed of secrets before anyone sees them.
 
-use super::{limits, watch, CheckRefused};
+use super::{limits, pids::PidsCgroup, watch, CheckRefused};
 use crate::config::secrets::Redactor;
 use crate::config::validation::ValidationSettings;
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,12 @@ pub(super) async fn run(
         .stderr(Stdio::from(writer2))
         .kill_on_drop(true);
     limits::apply(&mut cmd, &settings.limits);
+    // One over the limit, so that healbot's watch sees the tree go over and says why; the
+    // kernel stops forks there in the meantime. bubblewrap itself counts too.
+    let cgroup = PidsCgroup::create(settings.limits.processes.saturating_add(1));
+    if let Some(cgroup) = &cgroup {
+        cgroup.join_on_spawn(&mut cmd);
+    }
     let started = Instant::now();
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
     let spawned = cmd.spawn();
@@ -123,24 +129,29 @@ pub(super) async fn run(
                     limit = usage.over(&settings.limits);
                 }
                 if timed_out || limit.is_some() {
-                    // bubblewrap's init inside the namespaces: its end takes every process
-                    // in them along, so it is killed directly and waited for.
+                    // bubblewrap's init inside the namespaces first: its end takes every
+                    // process in the pid namespace along, however many a fork bomb made.
                     let inits = watch::children(pid);
-                    kill_group(pid).await;
-                    let _ = child.start_kill();
-                    let status = child.wait().await.ok();
                     for init in &inits {
                         // SAFETY: kill(2) on a process this run started (pid > 1).
                         unsafe { libc::kill(*init as i32, libc::SIGKILL) };
                     }
+                    kill_group(pid).await;
+                    let _ = child.start_kill();
+                    let status = child.wait().await.ok();
                     watch::wait_gone(&inits, GRACE).await;
                     break status;
                 }
             }
         }
     };
-    // Whatever it left behind in its process group goes too.
+    // Whatever it left behind in its process group, or anywhere in its cgroup, goes too.
     kill_group(pid).await;
+    let mut refused_forks = 0;
+    if let Some(cgroup) = cgroup {
+        refused_forks = cgroup.refused_forks();
+        let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;
+    }
     let duration = started.elapsed();
     let kept = tokio::time::timeout(GRACE, output)
         .await
@@ -167,6 +178,10 @@ pub(super) async fn run(
     }
     if let Some(l) = &limit {
         note(format!("killed: {l}"));
+    } else if refused_forks > 0 {
+        let l = watch::too_many_processes(&settings.limits);
+        note(format!("{refused_forks} forks refused: {l}"));
+        limit = Some(l);
     }
     if let Some(why) = signal.and_then(|s| limits::explain_signal(s, &settings.limits)) {
         note(format!("stopped by {why}"));

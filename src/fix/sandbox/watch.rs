@@ -19,10 +19,7 @@ impl Usage {
     /// The limit this sample breaks, if any.
     pub fn over(&self, limits: &Limits) -> Option<String> {
         if self.tasks > limits.processes {
-            return Some(format!(
-                "more than {} processes and threads (validation.limits.processes)",
-                limits.processes
-            ));
+            return Some(too_many_processes(limits));
         }
         if self.private_bytes > limits.memory_mb.saturating_mul(1024 * 1024) {
             return Some(format!(
@@ -32,6 +29,14 @@ impl Usage {
         }
         None
     }
+}
+
+/// What the check is told when it went over the process limit.
+pub(super) fn too_many_processes(limits: &Limits) -> String {
+    format!(
+        "more than {} processes and threads (validation.limits.processes)",
+        limits.processes
+    )
 }
 
 /// Samples the tree under `root` (included). Stops counting past `max_tasks`: the tree is
