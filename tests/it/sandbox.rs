@@ -5,7 +5,7 @@
 //! running forever) against the real bubblewrap sandbox, through the library, through `serve`'s
 //! handler against the fake GitHub, and through the `healbot serve` process itself.
 
-use crate::support::app::{App, AppOptions, LOG, REPO, SECRET};
+use crate::support::app::{App, AppOptions, CATALOG, LOG, REPO, SECRET};
 use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::{serve_http, Prometheus};
 use crate::support::toolchain;
@@ -75,6 +75,7 @@ echo "environ: $(for f in /proc/[0-9]*/environ; do tr '\0' '\n' < "$f"; done 2>/
 echo "proc-secrets: $(cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep '^HEALBOT_' | tr '\n' ' ')"
 if cat '{key}' >/dev/null 2>&1; then echo "key: READ $(cat '{key}')"; else echo "key: denied"; fi
 if echo forged >> '{audit}' 2>/dev/null; then echo "audit: WRITTEN"; else echo "audit: denied"; fi
+if cat '{audit}' >/dev/null 2>&1 || ls "$(dirname '{audit}')" 2>/dev/null | grep -q audit; then echo "state: READ"; else echo "state: hidden"; fi
 python3 -c "
 import socket
 try:
@@ -146,6 +147,7 @@ fn assert_contained(tail: &str) {
     assert_eq!(line("proc-secrets:").trim(), "proc-secrets:", "{tail}");
     assert_eq!(line("key:"), "key: denied", "{tail}");
     assert_eq!(line("audit:"), "audit: denied", "{tail}");
+    assert_eq!(line("state:"), "state: hidden", "{tail}");
     assert_eq!(line("network:"), "network: refused", "{tail}");
     assert_eq!(line("system:"), "system: read-only", "{tail}");
     assert!(tail.contains("hostile check done"), "{tail}");
@@ -793,7 +795,7 @@ async fn serve_runs_a_hostile_check_with_its_secrets_out_of_reach() {
         "state_dir: state\ngithub:\n  app_id: {APP_ID}\n  private_key_file: {key}\n  \
          api_url: {github}\nprometheus:\n  url: {prometheus}\n  step_seconds: 1\nlogs:\n  files:\n    \
          payment-service: [payment-service.log]\ncanary_wait_seconds: 1\nrepositories: [{REPO}]\n\
-         notify:\n  pagerduty: {{api_url: \"http://{sink}/v2/enqueue\"}}\n",
+         catalog: {CATALOG}\nnotify:\n  pagerduty: {{api_url: \"http://{sink}/v2/enqueue\"}}\n",
         key = test_key_path().display(),
         github = fake.url(),
         prometheus = prometheus.url,
