@@ -1,7 +1,7 @@
 //! Kernel resource limits for the check, set in the forked child before it becomes bubblewrap
 //! (or the shell), so the check and everything it starts inherit them. What the kernel does not
-//! bound for the whole tree (total memory, and processes when healbot runs as root) is watched
-//! by `watch.rs`.
+//! bound for the whole tree (total memory, and processes when healbot runs as root) is bounded
+//! by `pids.rs` (a pids cgroup) and watched by `watch.rs`.
 
 use crate::config::validation::Limits;
 

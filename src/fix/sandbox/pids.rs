@@ -25,8 +25,12 @@ impl PidsCgroup {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = base.join(format!("healbot-check-{}-{n}", std::process::id()));
         std::fs::create_dir(&dir).ok()?;
-        let procs = CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes())
-            .ok();
+        let procs = CString::new(
+            dir.join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .ok();
         let cgroup = PidsCgroup {
             dir,
             procs: procs.unwrap_or_default(),
@@ -129,8 +133,8 @@ fn controller_dir() -> Option<PathBuf> {
         }
         if controllers.is_empty() {
             let dir = Path::new("/sys/fs/cgroup").join(relative);
-            let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control"))
-                .unwrap_or_default();
+            let enabled =
+                std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
             if enabled.split_whitespace().any(|c| c == "pids") {
                 return Some(dir);
             }

@@ -100,7 +100,10 @@ pub(super) async fn wait_gone(pids: &[u32], limit: std::time::Duration) {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             // The state follows the command name in parentheses, which may hold spaces.
-            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().to_string())
+            })
             .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
     };
     let started = std::time::Instant::now();
