@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Glob {
     pattern: String,
@@ -21,6 +21,12 @@ impl PartialEq for Glob {
 }
 
 impl Eq for Glob {}
+
+impl fmt::Debug for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Glob({:?})", self.pattern)
+    }
+}
 
 impl Glob {
     pub fn new(pattern: &str) -> Result<Glob, String> {
