@@ -148,8 +148,11 @@ impl Replica {
 
     /// `(received ids, done ids)` from the replica's delivery log.
     fn deliveries(&self) -> (Vec<String>, BTreeSet<String>) {
-        let text =
-            std::fs::read_to_string(self.dir.join("state/deliveries.jsonl")).unwrap_or_default();
+        let text: String =
+            healbot::server::delivery_log::segment_files(&self.dir.join("state"))
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                .collect();
         let (mut received, mut done) = (Vec::new(), BTreeSet::new());
         for line in text.lines() {
             match serde_json::from_str::<LogLine>(line) {
