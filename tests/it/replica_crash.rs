@@ -148,15 +148,20 @@ impl Replica {
 
     /// `(received ids, done ids)` from the replica's delivery log.
     fn deliveries(&self) -> (Vec<String>, BTreeSet<String>) {
-        let text: String =
-            healbot::server::delivery_log::segment_files(&self.dir.join("state"))
-                .iter()
-                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-                .collect();
+        let text: String = healbot::server::delivery_log::segment_files(&self.dir.join("state"))
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
         let (mut received, mut done) = (Vec::new(), BTreeSet::new());
         for line in text.lines() {
             match serde_json::from_str::<LogLine>(line) {
-                Ok(LogLine::Received { id, .. }) => received.push(id),
+                // Deliveries with nothing to do (comments without a command) get no done line.
+                Ok(LogLine::Received { id, ignored, .. }) => {
+                    if ignored {
+                        done.insert(id.clone());
+                    }
+                    received.push(id)
+                }
                 Ok(LogLine::Done { id }) => {
                     done.insert(id);
                 }

@@ -52,6 +52,10 @@ pub enum LogLine {
         action: Option<String>,
         received_at: String,
         body_file: Option<String>,
+        /// Recorded without a body: healbot has nothing to do with it, so it never gets a
+        /// `done` line.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ignored: bool,
     },
     /// The worker finished with the delivery (whatever the handler's result).
     Done { id: String },

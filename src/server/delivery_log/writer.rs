@@ -26,6 +26,8 @@ struct ReceivedLine<'a> {
     event: Option<&'a str>,
     action: Option<&'a str>,
     received_at: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ignored: bool,
 }
 
 #[derive(Serialize)]
@@ -152,6 +154,7 @@ impl Writer {
                             event: event.as_deref(),
                             action: action.as_deref(),
                             received_at: chrono::Utc::now().to_rfc3339(),
+                            ignored: body.is_none(),
                         };
                         write_received(&mut self.buf, &line, body.as_deref());
                         if body.is_some() {

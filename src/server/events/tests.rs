@@ -145,7 +145,10 @@ fn check_run_buttons_become_commands() {
     // One check run takes each action once per person: the key ends with the sender's id.
     let sender = body["sender"]["id"].as_u64().unwrap();
     let source_id = &ov.overrides[0].source_id;
-    assert!(source_id.ends_with(&format!(":rollback:{sender}")), "{source_id}");
+    assert!(
+        source_id.ends_with(&format!(":rollback:{sender}")),
+        "{source_id}"
+    );
     let body = fixture("check_run", "requested_action.payload.json");
     assert!(parse("check_run", &body).overrides().overrides.is_empty());
 }
