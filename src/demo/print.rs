@@ -14,6 +14,11 @@ pub(super) fn header(demo: &Demo, resumed: bool) {
     );
     println!("  work directory: {}", demo.state_dir.display());
     println!("  service repo:   {}", demo.session.repo_path.display());
+    println!(
+        "  traffic:        {} requests per interval; card network simulated at {} ms a charge (HEALBOT_DEMO_NETWORK_WAIT_MS)",
+        demo.session.requests,
+        super::traffic::network_wait_ms()
+    );
     println!();
 }
 

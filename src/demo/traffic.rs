@@ -37,6 +37,23 @@ pub enum TrafficError {
     Output(serde_json::Error),
 }
 
+/// The card network's answer time the demo's ledger waits per charge unless
+/// `HEALBOT_DEMO_NETWORK_WAIT_MS` says otherwise. Nothing is measured during this wait (it
+/// stands for a remote call, `time.sleep` in the service's `ledger.py`, 2 ms as written), so
+/// the demo keeps it short: every measuring interval would otherwise spend 1.2 s of its 600
+/// requests asleep.
+pub const NETWORK_WAIT_MS: f64 = 0.1;
+
+/// The network wait in force: `HEALBOT_DEMO_NETWORK_WAIT_MS` (milliseconds, 0 to 1000) or
+/// [`NETWORK_WAIT_MS`].
+pub fn network_wait_ms() -> f64 {
+    std::env::var("HEALBOT_DEMO_NETWORK_WAIT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && (0.0..=1000.0).contains(ms))
+        .unwrap_or(NETWORK_WAIT_MS)
+}
+
 /// Runs `requests` requests against the code in `service_dir`.
 pub async fn run(
     driver: &Path,
@@ -57,6 +74,7 @@ pub async fn run(
         .arg(service_dir)
         .arg(requests.to_string())
         .arg(seed.to_string())
+        .arg(format!("{}", network_wait_ms() / 1000.0))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .output()
