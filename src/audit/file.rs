@@ -17,6 +17,7 @@
 
 use super::verify::ChainChecker;
 use super::{AuditEntry, AuditError, AuditStore, NewEntry, GENESIS_HASH};
+use crate::model::{Clock, SystemClock};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -69,6 +70,15 @@ impl FileAuditStore {
     /// line. Fails on a broken chain, naming the seq and line, and when another process holds
     /// the log open for appending.
     pub fn open(path: impl AsRef<Path>) -> Result<FileAuditStore, AuditError> {
+        FileAuditStore::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// [`FileAuditStore::open`], stamping entries with `clock`'s time (the orchestrator's
+    /// clock, so that ages computed from the log agree with the time policy reads).
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<FileAuditStore, AuditError> {
         let path = path.as_ref().to_path_buf();
         let io_error = |source| io_error(&path, source);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -127,6 +137,7 @@ impl FileAuditStore {
             committed_len,
             failed: None,
             buf: Vec::with_capacity(64 * 1024),
+            clock,
         };
         let (requests, receiver) = mpsc::channel();
         let handle = thread::Builder::new()
@@ -211,9 +222,11 @@ impl AuditStore for FileAuditStore {
     }
 }
 
-/// The current time as the design writes it: RFC 3339, UTC, microseconds.
-pub(crate) fn timestamp_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+/// `clock`'s time as the design writes it: RFC 3339, UTC, microseconds.
+pub(crate) fn timestamp_now(clock: &dyn Clock) -> String {
+    clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> AuditError {
@@ -377,6 +390,8 @@ struct Writer {
     failed: Option<String>,
     /// Reused for each batch's lines.
     buf: Vec<u8>,
+    /// Stamps each entry's `ts`.
+    clock: Arc<dyn Clock>,
 }
 
 impl Writer {
@@ -483,7 +498,7 @@ impl Writer {
         seq: u64,
         prev_hash: &str,
     ) -> Result<AuditEntry, serde_json::Error> {
-        let ts = timestamp_now();
+        let ts = timestamp_now(&*self.clock);
         let start = self.buf.len();
         serde_json::to_writer(
             &mut self.buf,

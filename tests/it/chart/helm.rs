@@ -243,7 +243,7 @@ fn load_config(r: &Rendered) -> (BotConfig, Value, tempfile::TempDir) {
     // The container's absolute paths, under the root.
     let prefix = format!("{}/", root.path().display());
     let rooted = |p: &str| format!("{prefix}{}", p.trim_start_matches('/'));
-    let mut config = r.config();
+    let config = r.config();
     let pending = serde_json::json!({
         "internal_listen": config.get("internal_listen").cloned(),
         "inbound": config.get("inbound").cloned(),
