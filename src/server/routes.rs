@@ -142,8 +142,9 @@ impl AppState {
         }
     }
 
-    /// Takes a place in the queue, or the 503 to answer at the high-water mark.
-    fn admit(&self) -> Result<Place<'_>, Response> {
+    /// Takes a place in the queue, or the 503 to answer at the high-water mark (boxed: the
+    /// refusal is the rare path).
+    fn admit(&self) -> Result<Place<'_>, Box<Response>> {
         if self.metrics.try_enqueue(super::HIGH_WATER) {
             return Ok(Place {
                 metrics: &self.metrics,
@@ -164,7 +165,7 @@ impl AppState {
             "retry-after",
             axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
         );
-        Err(response)
+        Err(Box::new(response))
     }
 
     /// Hands a recorded delivery to the workers, in the place taken by [`AppState::admit`].
@@ -270,7 +271,7 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     let place = match &event {
         Some(_) => match state.admit() {
             Ok(place) => Some(place),
-            Err(response) => return response,
+            Err(refusal) => return *refusal,
         },
         None => None,
     };
@@ -368,7 +369,7 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
     let id = format!("{prefix}-{now}-{n}");
     let place = match state.admit() {
         Ok(place) => place,
-        Err(response) => return response,
+        Err(refusal) => return *refusal,
     };
     if let Err(response) = state.record(&id, source, None, None, Some(body)).await {
         return response;
