@@ -29,10 +29,14 @@ done
 
 echo "== redis-server $(redis-server --version | grep -o 'v=[^ ]*') on 127.0.0.1:$port, $(nproc) cores"
 echo "== healbot RedisLockManager: $rounds acquire+release rounds (2 Lua scripts each)"
-"$bench_bin" "redis://127.0.0.1:$port/0" "$rounds" "$concurrency"
+"$bench_bin" "redis://127.0.0.1:$port/0" "$rounds" "$concurrency" | tee "$dir/locks.out"
 echo "== redis-benchmark -t set -n 100000, 1 client, then $concurrency clients"
 # -q still draws a progress line with carriage returns; keep the final figure.
 for clients in 1 "$concurrency"; do
   printf '%s clients: ' "$clients"
-  redis-benchmark -p "$port" -t set -n 100000 -c "$clients" -q | tr '\r' '\n' | grep 'requests per second'
+  redis-benchmark -p "$port" -t set -n 100000 -c "$clients" -q | tr '\r' '\n' | grep 'requests per second' | tee "$dir/set-$clients.out"
 done
+# The goal (issue 18): one client's acquire+release at least a third of one client's SET.
+locks1="$(awk -F': ' '/1 client:/ { print $2 }' "$dir/locks.out")"
+set1="$(awk '{ for (i = 1; i <= NF; i++) if ($i == "requests") print $(i - 1) }' "$dir/set-1.out" | head -1)"
+awk -v l="$locks1" -v s="$set1" 'BEGIN { if (s > 0) printf "== 1 client: %.0f lock acquire+release/s, %.0f SET/s: %.2fx (goal 0.33x)\n", l, s, l / s }'

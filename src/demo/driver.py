@@ -1,7 +1,9 @@
 """healbot's demo traffic driver: runs a service's real code on a request mix and reports
 what happened to every request, measured, never scripted.
 
-Usage: python3 driver.py SERVICE_DIR REQUESTS SEED
+Usage: python3 driver.py SERVICE_DIR REQUESTS SEED [NETWORK_WAIT_SECONDS]
+NETWORK_WAIT_SECONDS replaces the ledger's simulated card-network wait (a sleep, nothing
+measured in it) when the ledger has one.
 Prints one JSON object: {"requests": [...], "tracebacks": [...], "cpu_seconds", "max_rss_kb"}.
 """
 
@@ -45,6 +47,8 @@ def main() -> None:
             db_time[0] = (time.perf_counter() - start) * 1000.0
 
     ledger.Ledger.charge = timed_charge
+    if len(sys.argv) > 4 and hasattr(ledger, "CARD_NETWORK_SECONDS"):
+        ledger.CARD_NETWORK_SECONDS = float(sys.argv[4])
 
     # Warm up (imports, caches, allocator) so that a short run is not judged by its cold start.
     warm = random.Random(-seed - 1)

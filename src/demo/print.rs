@@ -6,7 +6,9 @@ use super::Demo;
 use crate::detect::Incident;
 use std::time::Duration;
 
-pub(super) fn header(demo: &Demo, resumed: bool) {
+/// Fails on a bad `HEALBOT_DEMO_NETWORK_WAIT_MS`, before any traffic runs.
+pub(super) fn header(demo: &Demo, resumed: bool) -> Result<(), super::traffic::TrafficError> {
+    let network_wait_ms = super::traffic::network_wait_ms()?;
     println!(
         "healbot demo — scenario {:?}{}",
         demo.session.scenario,
@@ -14,7 +16,13 @@ pub(super) fn header(demo: &Demo, resumed: bool) {
     );
     println!("  work directory: {}", demo.state_dir.display());
     println!("  service repo:   {}", demo.session.repo_path.display());
+    println!(
+        "  traffic:        {} requests per interval; card network simulated at {} ms a charge (HEALBOT_DEMO_NETWORK_WAIT_MS)",
+        demo.session.requests,
+        network_wait_ms
+    );
     println!();
+    Ok(())
 }
 
 pub(super) fn detected(incidents: &[Incident]) {

@@ -84,7 +84,7 @@ pub async fn run_with(
         }
         None => demo,
     };
-    super::print::header(&demo, opts.resume);
+    super::print::header(&demo, opts.resume)?;
     let start_ts = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
 
     // A demo interrupted before its incident was opened starts over from detection.

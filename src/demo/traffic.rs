@@ -29,12 +29,38 @@ pub struct TrafficRun {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrafficError {
+    #[error("HEALBOT_DEMO_NETWORK_WAIT_MS={0:?}: expected milliseconds from 0 to 1000")]
+    NetworkWait(String),
     #[error("cannot start python3 for the traffic driver: {0}")]
     Spawn(std::io::Error),
     #[error("traffic driver failed on {dir}: {stderr}")]
     Driver { dir: String, stderr: String },
     #[error("traffic driver output: {0}")]
     Output(serde_json::Error),
+}
+
+/// The card network's answer time the demo's ledger waits per charge unless
+/// `HEALBOT_DEMO_NETWORK_WAIT_MS` says otherwise. Nothing is measured during this wait (it
+/// stands for a remote call, `time.sleep` in the service's `ledger.py`, 2 ms as written), so
+/// the demo keeps it short: every measuring interval would otherwise spend 1.2 s of its 600
+/// requests asleep.
+pub const NETWORK_WAIT_MS: f64 = 0.1;
+
+/// The network wait in force: `HEALBOT_DEMO_NETWORK_WAIT_MS` (milliseconds, 0 to 1000) or
+/// [`NETWORK_WAIT_MS`]. A value that is not such a number is refused, never silently replaced.
+pub fn network_wait_ms() -> Result<f64, TrafficError> {
+    match std::env::var("HEALBOT_DEMO_NETWORK_WAIT_MS") {
+        Err(_) => Ok(NETWORK_WAIT_MS),
+        Ok(v) => parse_network_wait(&v),
+    }
+}
+
+fn parse_network_wait(v: &str) -> Result<f64, TrafficError> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|ms| ms.is_finite() && (0.0..=1000.0).contains(ms))
+        .ok_or_else(|| TrafficError::NetworkWait(v.to_string()))
 }
 
 /// Runs `requests` requests against the code in `service_dir`.
@@ -57,6 +83,7 @@ pub async fn run(
         .arg(service_dir)
         .arg(requests.to_string())
         .arg(seed.to_string())
+        .arg(format!("{}", network_wait_ms()? / 1000.0))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .output()
@@ -127,4 +154,19 @@ pub fn percentile(samples: &[f64], q: f64) -> f64 {
     s.sort_by(|a, b| a.total_cmp(b));
     let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
     s[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_wait_is_milliseconds_from_0_to_1000() {
+        assert_eq!(parse_network_wait(" 0.5 ").unwrap(), 0.5);
+        assert_eq!(parse_network_wait("0").unwrap(), 0.0);
+        for bad in ["", "2ms", "-1", "1001", "NaN", "inf"] {
+            let e = parse_network_wait(bad).unwrap_err().to_string();
+            assert!(e.contains("HEALBOT_DEMO_NETWORK_WAIT_MS"), "{bad}: {e}");
+        }
+    }
 }

@@ -2,10 +2,21 @@
 //! redelivery, a retried request), and each keeps its own delivery log; so before a replica
 //! records a delivery it claims the id in Redis with `SET NX` and a retention TTL. The replica
 //! that wins processes it; the other answers "duplicate".
+//!
+//! Claims are batched: every claim waiting while the last batch was on the wire goes out as
+//! one pipeline of `SET NX EX` commands, so a burst of deliveries costs a few round trips, not
+//! one each.
 
 use redis::aio::ConnectionManager;
 use redis::Script;
+use std::sync::OnceLock;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Claims sent in one pipeline at most.
+const MAX_BATCH: usize = 512;
+
+type ClaimReply = oneshot::Sender<Result<bool, String>>;
 
 /// How long a claimed id is remembered: GitHub lets people redeliver for about a week.
 pub const CLAIM_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -26,6 +37,8 @@ pub struct DeliveryClaims {
     /// Written as the claim's value, so a replica releases only its own claims.
     replica: String,
     retention: Duration,
+    /// The batcher task, started by the first claim (it needs the runtime).
+    batcher: OnceLock<mpsc::UnboundedSender<(String, ClaimReply)>>,
 }
 
 /// Deletes the claim only if this replica holds it.
@@ -51,6 +64,7 @@ impl DeliveryClaims {
             prefix: "healbot:delivery:".to_string(),
             replica: replica.to_string(),
             retention: CLAIM_RETENTION,
+            batcher: OnceLock::new(),
         })
     }
 
@@ -64,17 +78,63 @@ impl DeliveryClaims {
     /// `true` when this replica now holds `id`; `false` when another replica (or this one,
     /// earlier) claimed it first.
     pub async fn claim(&self, id: &str) -> Result<bool, ClaimError> {
-        let mut conn = self.conn.clone();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(format!("{}{id}", self.prefix))
-            .arg(&self.replica)
-            .arg("NX")
-            .arg("EX")
-            .arg(self.retention.as_secs())
-            .query_async(&mut conn)
+        let batcher = self.batcher.get_or_init(|| self.start_batcher());
+        let (reply, answer) = oneshot::channel();
+        let gone = || ClaimError {
+            url: self.url.clone(),
+            reason: "the claim batcher stopped".into(),
+        };
+        batcher
+            .send((format!("{}{id}", self.prefix), reply))
+            .map_err(|_| gone())?;
+        answer
             .await
-            .map_err(|e| self.error(e))?;
-        Ok(set.is_some())
+            .map_err(|_| gone())?
+            .map_err(|reason| ClaimError {
+                url: self.url.clone(),
+                reason,
+            })
+    }
+
+    fn start_batcher(&self) -> mpsc::UnboundedSender<(String, ClaimReply)> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(String, ClaimReply)>();
+        let mut conn = self.conn.clone();
+        let (replica, seconds) = (self.replica.clone(), self.retention.as_secs());
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let mut pipe = redis::pipe();
+                for (key, _) in &batch {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(&replica)
+                        .arg("NX")
+                        .arg("EX")
+                        .arg(seconds);
+                }
+                let answers: Result<Vec<Option<String>>, _> = pipe.query_async(&mut conn).await;
+                match answers {
+                    Ok(answers) if answers.len() == batch.len() => {
+                        for ((_, reply), set) in batch.drain(..).zip(answers) {
+                            let _ = reply.send(Ok(set.is_some()));
+                        }
+                    }
+                    Ok(answers) => {
+                        let reason = format!("{} answers to {} claims", answers.len(), batch.len());
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(reason.clone()));
+                        }
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(reason.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        tx
     }
 
     /// Gives a claim back (the delivery could not be recorded after all), if this replica

@@ -325,6 +325,51 @@ fn typed<T: serde::de::DeserializeOwned>(event: &str, body: &Value) -> Result<T,
     })
 }
 
+/// A body [`GithubEvent::parse_slice`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Not JSON at all.
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    /// JSON that does not fit the event.
+    #[error(transparent)]
+    Shape(#[from] EventError),
+}
+
+/// What [`GithubEvent::parse_slice`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub event: Option<GithubEvent>,
+    pub action: Option<String>,
+}
+
+/// The `action` of any JSON body (events healbot ignores may have any shape).
+fn action_of(body: &[u8]) -> Result<Option<String>, BodyError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    Ok(value
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+fn typed_slice<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, BodyError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.inner().classify() == serde_json::error::Category::Data {
+            BodyError::Shape(EventError {
+                event: event.to_string(),
+                field: e.path().to_string(),
+                message: e.inner().to_string(),
+            })
+        } else {
+            BodyError::Malformed(e.into_inner().to_string())
+        }
+    })?;
+    de.end().map_err(|e| BodyError::Malformed(e.to_string()))?;
+    Ok(value)
+}
+
 impl GithubEvent {
     /// Parses `body` as the event `name`; `Ok(None)` for an event healbot does not know.
     pub fn parse(name: &str, body: &Value) -> Result<Option<GithubEvent>, EventError> {
@@ -342,6 +387,117 @@ impl GithubEvent {
             _ => return Ok(None),
         };
         Ok(Some(event))
+    }
+
+    /// Parses a raw body as the event `name` in one pass, without building a JSON tree: most
+    /// of a 15 KB payload is skipped. `event` is `None` for an event healbot does not know;
+    /// `action` is the payload's `action`, for the delivery log.
+    pub fn parse_slice(name: &str, body: &[u8]) -> Result<Parsed, BodyError> {
+        let event = match name {
+            "ping" => GithubEvent::Ping(typed_slice(name, body)?),
+            "push" => GithubEvent::Push(typed_slice(name, body)?),
+            "pull_request" => GithubEvent::PullRequest(typed_slice(name, body)?),
+            "pull_request_review" => GithubEvent::PullRequestReview(typed_slice(name, body)?),
+            "issue_comment" => GithubEvent::IssueComment(typed_slice(name, body)?),
+            "check_run" => GithubEvent::CheckRun(typed_slice(name, body)?),
+            "installation" => GithubEvent::Installation(typed_slice(name, body)?),
+            "installation_repositories" => {
+                GithubEvent::InstallationRepositories(typed_slice(name, body)?)
+            }
+            _ => {
+                return Ok(Parsed {
+                    event: None,
+                    action: action_of(body)?,
+                })
+            }
+        };
+        let action = match event.action() {
+            Some(action) => Some(action.to_string()),
+            // An action healbot does not name: read the word itself for the log.
+            None if event.has_action() => action_of(body)?,
+            None => None,
+        };
+        Ok(Parsed {
+            event: Some(event),
+            action,
+        })
+    }
+
+    /// Whether the payload has an `action` member at all.
+    fn has_action(&self) -> bool {
+        !matches!(self, GithubEvent::Ping(_) | GithubEvent::Push(_))
+    }
+
+    /// The action, when it is one healbot names.
+    pub fn action(&self) -> Option<&'static str> {
+        match self {
+            GithubEvent::Ping(_) | GithubEvent::Push(_) => None,
+            GithubEvent::PullRequest(e) => match e.action {
+                PullRequestAction::Opened => Some("opened"),
+                PullRequestAction::Closed => Some("closed"),
+                PullRequestAction::Synchronize => Some("synchronize"),
+                PullRequestAction::Reopened => Some("reopened"),
+                PullRequestAction::Other => None,
+            },
+            GithubEvent::PullRequestReview(e) => match e.action {
+                ReviewAction::Submitted => Some("submitted"),
+                ReviewAction::Dismissed => Some("dismissed"),
+                ReviewAction::Other => None,
+            },
+            GithubEvent::IssueComment(e) => match e.action {
+                CommentAction::Created => Some("created"),
+                CommentAction::Edited => Some("edited"),
+                CommentAction::Deleted => Some("deleted"),
+                CommentAction::Other => None,
+            },
+            GithubEvent::CheckRun(e) => match e.action {
+                CheckRunAction::RequestedAction => Some("requested_action"),
+                CheckRunAction::Rerequested => Some("rerequested"),
+                CheckRunAction::Other => None,
+            },
+            GithubEvent::Installation(e) => match e.action {
+                InstallationAction::Created => Some("created"),
+                InstallationAction::Deleted => Some("deleted"),
+                InstallationAction::Other => None,
+            },
+            GithubEvent::InstallationRepositories(e) => match e.action {
+                InstallationReposAction::Added => Some("added"),
+                InstallationReposAction::Removed => Some("removed"),
+                InstallationReposAction::Other => None,
+            },
+        }
+    }
+
+    /// Deliveries with the same key are handled one at a time, in arrival order: those about
+    /// one pull request (or issue), one installation, pushes to one repository. `None`: no
+    /// order to keep (a ping).
+    pub fn order_key(&self) -> Option<String> {
+        let pr = |repo: &Repository, n: u64| Some(format!("pr:{}#{n}", repo.full_name));
+        match self {
+            GithubEvent::Ping(_) => None,
+            GithubEvent::Push(e) => Some(format!("push:{}", e.repository.full_name)),
+            GithubEvent::PullRequest(e) => pr(&e.repository, e.pull_request.number),
+            GithubEvent::PullRequestReview(e) => pr(&e.repository, e.pull_request.number),
+            GithubEvent::IssueComment(e) => pr(&e.repository, e.issue.number),
+            GithubEvent::CheckRun(e) => match e.check_run.pull_requests.first() {
+                Some(p) => pr(&e.repository, p.number),
+                None => Some(format!(
+                    "check:{}@{}",
+                    e.repository.full_name, e.check_run.head_sha
+                )),
+            },
+            GithubEvent::Installation(e) => Some(format!("installation:{}", e.installation.id)),
+            GithubEvent::InstallationRepositories(e) => {
+                Some(format!("installation:{}", e.installation.id))
+            }
+        }
+    }
+
+    /// Whether a comment carries `/heal` lines (commands, refused lines or lines past the
+    /// limit): a comment without any needs no action from the app.
+    pub fn has_commands(&self) -> bool {
+        let found = self.overrides();
+        !found.overrides.is_empty() || !found.rejected.is_empty() || found.beyond_limit > 0
     }
 
     /// Whether healbot acts on this action. Edited and deleted comments are recorded but never

@@ -41,6 +41,13 @@ pub enum HandlerError {
 pub trait DeliveryHandler: Send + Sync + 'static {
     async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError>;
 
+    /// Whether this handler has anything to do with `event`. `false`: the delivery is recorded
+    /// (for dedupe) without its body and never queued, so it costs one line of the log.
+    fn needs(&self, event: &GithubEvent) -> bool {
+        let _ = event;
+        true
+    }
+
     /// Alertmanager webhook v4 bodies; ignored until the signals parser is wired in.
     async fn handle_alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
         tracing::info!(id = %delivery.id, "alertmanager delivery recorded; no handler yet");

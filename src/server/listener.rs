@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::bot::HttpLimits;
 
 /// What a connection beyond the limit reads before it is closed.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: 58\r\nconnection: close\r\n\r\n{\"status\":\"busy\",\"message\":\"too many open connections\"}\r\n";
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: 57\r\nconnection: close\r\n\r\n{\"status\":\"busy\",\"message\":\"too many open connections\"}\r\n";
 
 /// Descriptors kept free for files, Redis and outgoing requests when the process limit on
 /// open files is what bounds the connections.

@@ -25,6 +25,7 @@ pub struct Metrics {
     ignored: AtomicU64,
     handler_errors: AtomicU64,
     queue_depth: AtomicUsize,
+    shed: AtomicU64,
 }
 
 impl Metrics {
@@ -44,6 +45,24 @@ impl Metrics {
 
     pub fn enqueued(&self) {
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn enqueued_many(&self, n: usize) {
+        self.queue_depth.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes a place in the queue if fewer than `limit` deliveries are waiting or running.
+    pub fn try_enqueue(&self, limit: usize) -> bool {
+        self.queue_depth
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |depth| {
+                (depth < limit).then_some(depth + 1)
+            })
+            .is_ok()
+    }
+
+    /// A delivery refused because the queue was at its high-water mark.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn dequeued(&self) {
@@ -88,11 +107,15 @@ impl Metrics {
             "# HELP healbot_webhook_handler_errors_total Deliveries whose handler failed.\n\
              # TYPE healbot_webhook_handler_errors_total counter\n\
              healbot_webhook_handler_errors_total {}\n\
-             # HELP healbot_webhook_queue_depth Deliveries waiting for the worker.\n\
+             # HELP healbot_webhook_queue_depth Deliveries recorded and not yet handled.\n\
              # TYPE healbot_webhook_queue_depth gauge\n\
-             healbot_webhook_queue_depth {}\n",
+             healbot_webhook_queue_depth {}\n\
+             # HELP healbot_webhook_shed_total Deliveries answered 503 at the queue's high-water mark.\n\
+             # TYPE healbot_webhook_shed_total counter\n\
+             healbot_webhook_shed_total {}\n",
             self.handler_errors.load(Ordering::Relaxed),
-            self.queue_depth()
+            self.queue_depth(),
+            self.shed.load(Ordering::Relaxed)
         );
         out
     }

@@ -1,7 +1,10 @@
 //! `healbot serve`: the HTTP side of the GitHub App. Built the way bors and buildomat build
 //! theirs: a webhook request only verifies, records durably and enqueues, and answers well inside
-//! GitHub's 10 s; a worker task does the real work after the response. A crash between the two
-//! loses nothing, because the delivery log hands unfinished deliveries to the worker on restart.
+//! GitHub's 10 s; workers do the real work after the response. A crash between the two loses
+//! nothing, because the delivery log hands unfinished deliveries to the workers on restart.
+//! Recording is group-committed ([`delivery_log`]), handling is concurrent with order kept per
+//! pull request, installation, alert group or rollout ([`worker`]), and past [`HIGH_WATER`]
+//! deliveries in flight a new one is answered 503 with `Retry-After`.
 
 pub mod app;
 pub mod claims;
@@ -30,8 +33,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// Deliveries the worker may be behind before a webhook response waits for room.
-const QUEUE_CAPACITY: usize = 4096;
+/// Deliveries recorded and not yet handled past which new ones are answered 503 with
+/// `Retry-After` instead of being recorded: the queue never grows without bound and the
+/// listener never stops accepting.
+pub const HIGH_WATER: usize = 4096;
 
 /// Why the server could not start or stopped; internal, logged by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +117,11 @@ pub async fn serve_on(
         None => None,
     };
     std::fs::create_dir_all(&config.state_dir)?;
-    let (log, pending) = DeliveryLog::open(&config.state_dir)?;
+    let retention = delivery_log::Retention {
+        keep: config.delivery_retention,
+        ..delivery_log::Retention::default()
+    };
+    let (log, pending) = DeliveryLog::open_with(&config.state_dir, retention)?;
     let log = Arc::new(log);
     let handler: Arc<dyn DeliveryHandler> = match options.handler {
         Some(h) => h,
@@ -122,15 +131,23 @@ pub async fn serve_on(
         .kpi_source()
         .map(|o| Arc::new(kpis::KpiSource::new(o.journal.clone(), o.locks.clone())));
     let metrics = Arc::new(Metrics::default());
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    // Unbounded as a channel, bounded by admission: routes take a place (HIGH_WATER) first.
+    let (tx, rx) = mpsc::unbounded_channel();
     let dispatch = options.log.clone();
-    let worker = worker::spawn(rx, handler, log.clone(), metrics.clone(), dispatch.clone());
+    let worker = worker::spawn(
+        rx,
+        handler.clone(),
+        log.clone(),
+        metrics.clone(),
+        dispatch.clone(),
+    );
     worker::requeue(pending, tx.clone(), log.clone(), metrics.clone());
     let state = Arc::new(routes::AppState::new(
         &config,
         log,
         metrics.clone(),
         tx,
+        handler,
         kpis,
         options.claims.clone(),
     ));

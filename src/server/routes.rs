@@ -4,8 +4,8 @@
 
 use super::claims::DeliveryClaims;
 use super::delivery_log::{valid_id, DeliveryLog, Recorded, Source};
-use super::events::GithubEvent;
-use super::handler::{GithubDelivery, RawDelivery};
+use super::events::{BodyError, GithubEvent};
+use super::handler::{DeliveryHandler, GithubDelivery, RawDelivery};
 use super::kpis::KpiSource;
 use super::metrics::{Metrics, Outcome};
 use super::signature;
@@ -35,7 +35,9 @@ pub(crate) struct AppState {
     secrets: Vec<Secret>,
     log: Arc<DeliveryLog>,
     metrics: Arc<Metrics>,
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::UnboundedSender<Job>,
+    /// Asked which events it needs; the others are recorded without their body.
+    handler: Arc<dyn DeliveryHandler>,
     credentials_present: bool,
     /// How check commands run here (`bwrap`, `none: …`, `unavailable: …`), probed at start.
     sandbox: String,
@@ -54,7 +56,8 @@ impl AppState {
         config: &BotConfig,
         log: Arc<DeliveryLog>,
         metrics: Arc<Metrics>,
-        queue: mpsc::Sender<Job>,
+        queue: mpsc::UnboundedSender<Job>,
+        handler: Arc<dyn DeliveryHandler>,
         kpis: Option<Arc<KpiSource>>,
         claims: Option<Arc<DeliveryClaims>>,
     ) -> AppState {
@@ -63,6 +66,7 @@ impl AppState {
             log,
             metrics,
             queue,
+            handler,
             credentials_present: config.github_credentials_present(),
             sandbox: crate::fix::Sandbox::new(config.validation.clone(), Default::default())
                 .status()
@@ -121,7 +125,7 @@ impl AppState {
         reply(status, "rejected", &reason.to_string())
     }
 
-    /// Records and answers `Duplicate` without queueing; `Err` is the response to send.
+    /// Records durably (group commit); `Err` is the response to send.
     async fn record(
         &self,
         id: &str,
@@ -130,34 +134,10 @@ impl AppState {
         action: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<Recorded, Response> {
-        let log = self.log.clone();
-        let (id, event, action) = (
-            id.to_string(),
-            event.map(str::to_string),
-            action.map(str::to_string),
-        );
-        let result = tokio::task::spawn_blocking(move || {
-            log.record(
-                &id,
-                source,
-                event.as_deref(),
-                action.as_deref(),
-                body.as_deref(),
-            )
-        })
-        .await;
-        match result {
-            Ok(Ok(recorded)) => Ok(recorded),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot record a delivery");
-                Err(reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "error",
-                    "cannot record the delivery",
-                ))
-            }
+        match self.log.record(id, source, event, action, body).await {
+            Ok(recorded) => Ok(recorded),
             Err(e) => {
-                tracing::error!(error = %e, "delivery log task failed");
+                tracing::error!(error = %e, "cannot record a delivery");
                 Err(reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "error",
@@ -167,12 +147,56 @@ impl AppState {
         }
     }
 
-    async fn enqueue(&self, job: Job) {
-        self.metrics.enqueued();
-        if self.queue.send(job).await.is_err() {
-            // Recorded but not done: the next start hands it to the worker.
+    /// Takes a place in the queue, or the 503 to answer at the high-water mark (boxed: the
+    /// refusal is the rare path).
+    fn admit(&self) -> Result<Place<'_>, Box<Response>> {
+        if self.metrics.try_enqueue(super::HIGH_WATER) {
+            return Ok(Place {
+                metrics: &self.metrics,
+                taken: true,
+            });
+        }
+        self.metrics.shed();
+        tracing::warn!(
+            depth = self.metrics.queue_depth(),
+            "delivery refused: the queue is at its high-water mark"
+        );
+        let mut response = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many deliveries waiting to be handled; retry later",
+        );
+        response.headers_mut().insert(
+            "retry-after",
+            axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+        Err(Box::new(response))
+    }
+
+    /// Hands a recorded delivery to the workers, in the place taken by [`AppState::admit`].
+    fn enqueue(&self, mut place: Place<'_>, job: Job) {
+        place.taken = false;
+        if self.queue.send(job).is_err() {
+            // Recorded but not done: the next start hands it to the workers.
             self.metrics.dequeued();
-            tracing::warn!("worker stopped; delivery left for the next start");
+            tracing::warn!("workers stopped; delivery left for the next start");
+        }
+    }
+}
+
+/// What a client is told to wait at the high-water mark.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// A place in the queue; given back when dropped unused (duplicate, ignored, failed).
+struct Place<'a> {
+    metrics: &'a Metrics,
+    taken: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.taken {
+            self.metrics.dequeued();
         }
     }
 }
@@ -238,14 +262,23 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             )
         }
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return state.reject(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
+    let parsed = match GithubEvent::parse_slice(event_name, &body) {
+        Ok(parsed) => parsed,
+        Err(e @ BodyError::Malformed(_)) => return state.reject(StatusCode::BAD_REQUEST, e),
+        Err(BodyError::Shape(e)) => return state.reject(StatusCode::BAD_REQUEST, e),
     };
-    let action = value.get("action").and_then(Value::as_str);
-    let event = match GithubEvent::parse(event_name, &value) {
-        Ok(event) => event.filter(GithubEvent::acts),
-        Err(e) => return state.reject(StatusCode::BAD_REQUEST, e),
+    let action = parsed.action.as_deref();
+    // Only what healbot acts on is queued, with its body; the rest is one line of the log.
+    let event = parsed
+        .event
+        .filter(GithubEvent::acts)
+        .filter(|e| state.handler.needs(e));
+    let place = match &event {
+        Some(_) => match state.admit() {
+            Ok(place) => Some(place),
+            Err(refusal) => return *refusal,
+        },
+        None => None,
     };
     // With replicas, one of them takes a delivery healbot acts on; the others say duplicate.
     if let (Some(claims), Some(_)) = (&state.claims, &event) {
@@ -265,7 +298,6 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             }
         }
     }
-    // Ignored events are recorded too (dedupe, audit), without keeping their body.
     let kept_body = event.as_ref().map(|_| body.clone());
     let recorded = match state
         .record(&id, Source::Github, Some(event_name), action, kept_body)
@@ -285,7 +317,7 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         tracing::info!(delivery = %id, event = event_name, "duplicate delivery");
         return reply(StatusCode::OK, "duplicate", "delivery already received");
     }
-    let Some(event) = event else {
+    let (Some(event), Some(place)) = (event, place) else {
         state.metrics.count(Outcome::Ignored);
         tracing::info!(delivery = %id, event = event_name, ?action, "event ignored");
         return reply(
@@ -295,9 +327,7 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         );
     };
     tracing::info!(delivery = %id, event = event_name, ?action, "delivery queued");
-    state
-        .enqueue(Job::Github(GithubDelivery { id, event }))
-        .await;
+    state.enqueue(place, Job::Github(GithubDelivery { id, event }));
     reply(StatusCode::ACCEPTED, "queued", "delivery recorded")
 }
 
@@ -342,16 +372,21 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
         Source::Github => "github",
     };
     let id = format!("{prefix}-{now}-{n}");
+    let place = match state.admit() {
+        Ok(place) => place,
+        Err(refusal) => return *refusal,
+    };
     if let Err(response) = state.record(&id, source, None, None, Some(body)).await {
         return response;
     }
-    state
-        .enqueue(Job::Raw(RawDelivery {
+    state.enqueue(
+        place,
+        Job::Raw(RawDelivery {
             id,
             source,
             body: value,
-        }))
-        .await;
+        }),
+    );
     reply(StatusCode::ACCEPTED, "queued", "delivery recorded")
 }
 

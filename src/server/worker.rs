@@ -1,15 +1,23 @@
-//! The worker: takes recorded deliveries off the queue, one at a time, and hands them to the
-//! [`DeliveryHandler`]. Each call runs in its own task, so a handler that panics costs that
-//! delivery, not the worker. Also re-queues the deliveries a previous run left unfinished.
+//! The workers: recorded deliveries are handed to the [`DeliveryHandler`] concurrently, up to
+//! [`MAX_CONCURRENT`] at once, but deliveries with the same order key (one pull request, one
+//! installation, one alert group, one rollout) one at a time in arrival order. Each key has a
+//! lane: the first delivery for an idle key starts a task that runs the lane until it is
+//! empty; later ones queue behind it. Each call runs in its own task, so a handler that panics
+//! costs that delivery, not its lane. Also re-queues the deliveries a previous run left
+//! unfinished.
 
 use super::delivery_log::{DeliveryLog, Pending, Source};
 use super::events::GithubEvent;
 use super::handler::{DeliveryHandler, GithubDelivery, RawDelivery};
 use super::metrics::{Metrics, Outcome};
-use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::instrument::WithSubscriber;
+
+/// Handler calls running at once.
+pub(crate) const MAX_CONCURRENT: usize = 32;
 
 #[allow(clippy::large_enum_variant)] // moved once through the queue
 pub(crate) enum Job {
@@ -24,48 +32,91 @@ impl Job {
             Job::Raw(d) => &d.id,
         }
     }
+
+    /// Jobs with equal keys run in arrival order; a delivery with nothing to order against
+    /// gets its own id as its key.
+    fn order_key(&self) -> String {
+        let key = match self {
+            Job::Github(d) => d.event.order_key(),
+            Job::Raw(d) if d.source == Source::Alertmanager => Some(
+                d.body
+                    .get("groupKey")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| "alerts".to_string(), |g| format!("alerts:{g}")),
+            ),
+            Job::Raw(d) => {
+                let field = |name: &str| d.body.get(name).and_then(serde_json::Value::as_str);
+                let rollout = field("rollout").or_else(|| field("name")).unwrap_or("");
+                Some(format!(
+                    "argo:{}/{rollout}",
+                    field("namespace").unwrap_or("")
+                ))
+            }
+        };
+        key.unwrap_or_else(|| format!("id:{}", self.id()))
+    }
 }
 
+/// The queued jobs of every key that has a running lane.
+type Lanes = Mutex<HashMap<String, VecDeque<Job>>>;
+
+struct Shared {
+    handler: Arc<dyn DeliveryHandler>,
+    log: Arc<DeliveryLog>,
+    metrics: Arc<Metrics>,
+    dispatch: Option<tracing::Dispatch>,
+    lanes: Lanes,
+    permits: Arc<Semaphore>,
+}
+
+/// Takes jobs off `rx` until every sender is gone, then waits for every lane to finish.
 pub(crate) fn spawn(
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
     handler: Arc<dyn DeliveryHandler>,
     log: Arc<DeliveryLog>,
     metrics: Arc<Metrics>,
     dispatch: Option<tracing::Dispatch>,
 ) -> JoinHandle<()> {
     let outer = dispatch.clone();
+    let shared = Arc::new(Shared {
+        handler,
+        log,
+        metrics,
+        dispatch,
+        lanes: Mutex::new(HashMap::new()),
+        permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+    });
     let run = async move {
-        while let Some(job) = rx.recv().await {
-            let id = job.id().to_string();
-            let h = handler.clone();
-            let call = async move {
-                match job {
-                    Job::Github(d) => h.handle(d).await,
-                    Job::Raw(d) if d.source == Source::Alertmanager => {
-                        h.handle_alertmanager(d).await
+        let mut running = JoinSet::new();
+        loop {
+            let job = tokio::select! {
+                job = rx.recv() => job,
+                Some(_) = running.join_next(), if !running.is_empty() => continue,
+            };
+            let Some(job) = job else { break };
+            let key = job.order_key();
+            let start = {
+                let mut lanes = shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+                match lanes.get_mut(&key) {
+                    Some(queue) => {
+                        queue.push_back(job);
+                        None
                     }
-                    Job::Raw(d) => h.handle_argo(d).await,
+                    None => {
+                        lanes.insert(key.clone(), VecDeque::new());
+                        Some(job)
+                    }
                 }
             };
-            let result = match &dispatch {
-                Some(d) => tokio::spawn(call.with_subscriber(d.clone())).await,
-                None => tokio::spawn(call).await,
-            };
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    metrics.handler_error();
-                    tracing::warn!(delivery = %id, error = %e, "handler failed");
-                }
-                Err(e) => {
-                    metrics.handler_error();
-                    tracing::error!(delivery = %id, error = %e, "handler panicked");
-                }
+            if let Some(job) = start {
+                let lane = run_lane(shared.clone(), key, job);
+                match &shared.dispatch {
+                    Some(d) => running.spawn(lane.with_subscriber(d.clone())),
+                    None => running.spawn(lane),
+                };
             }
-            metrics.count(Outcome::Processed);
-            metrics.dequeued();
-            mark_done(&log, id).await;
         }
+        while running.join_next().await.is_some() {}
     };
     match outer {
         Some(d) => tokio::spawn(run.with_subscriber(d)),
@@ -73,66 +124,188 @@ pub(crate) fn spawn(
     }
 }
 
-async fn mark_done(log: &Arc<DeliveryLog>, id: String) {
-    let log = log.clone();
-    let result = tokio::task::spawn_blocking(move || log.mark_done(&id)).await;
-    if let Ok(Err(e)) = result {
-        tracing::warn!(error = %e, "cannot mark a delivery done; it will run again after a restart");
+/// Runs `first`, then whatever queued behind it under `key`, until the lane is empty.
+async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
+    let mut job = first;
+    loop {
+        run_one(&shared, job).await;
+        let mut lanes = shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = lanes.get_mut(&key).and_then(VecDeque::pop_front);
+        match next {
+            Some(next) => job = next,
+            None => {
+                lanes.remove(&key);
+                return;
+            }
+        }
     }
 }
 
-/// Hands deliveries left unfinished by the last run to the worker, reading their bodies again.
+async fn run_one(shared: &Shared, job: Job) {
+    // The semaphore is never closed.
+    let _permit = shared.permits.clone().acquire_owned().await;
+    let id = job.id().to_string();
+    let h = shared.handler.clone();
+    let call = async move {
+        match job {
+            Job::Github(d) => h.handle(d).await,
+            Job::Raw(d) if d.source == Source::Alertmanager => h.handle_alertmanager(d).await,
+            Job::Raw(d) => h.handle_argo(d).await,
+        }
+    };
+    let result = match &shared.dispatch {
+        Some(d) => tokio::spawn(call.with_subscriber(d.clone())).await,
+        None => tokio::spawn(call).await,
+    };
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            shared.metrics.handler_error();
+            tracing::warn!(delivery = %id, error = %e, "handler failed");
+        }
+        Err(e) => {
+            shared.metrics.handler_error();
+            tracing::error!(delivery = %id, error = %e, "handler panicked");
+        }
+    }
+    if let Err(e) = shared.log.mark_done(&id) {
+        tracing::warn!(error = %e, "cannot mark a delivery done; it will run again after a restart");
+    }
+    shared.metrics.count(Outcome::Processed);
+    shared.metrics.dequeued();
+}
+
+/// Hands deliveries left unfinished by the last run to the workers, reading their bodies
+/// again. They count toward the queue depth, so new deliveries wait (503) while these are many.
 pub(crate) fn requeue(
     pending: Vec<Pending>,
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::UnboundedSender<Job>,
     log: Arc<DeliveryLog>,
     metrics: Arc<Metrics>,
 ) {
     if pending.is_empty() {
         return;
     }
+    metrics.enqueued_many(pending.len());
     tokio::spawn(async move {
         for p in pending {
-            let job = match load(&p).await {
+            let job = match load(p.clone()).await {
                 Some(job) => job,
                 None => {
-                    mark_done(&log, p.id).await;
+                    metrics.dequeued();
+                    if let Err(e) = log.mark_done(&p.id) {
+                        tracing::warn!(error = %e, "cannot mark a delivery done");
+                    }
                     continue;
                 }
             };
             tracing::info!(delivery = %p.id, "re-queueing an unfinished delivery");
-            metrics.enqueued();
-            if tx.send(job).await.is_err() {
+            if tx.send(job).is_err() {
                 metrics.dequeued();
-                return;
             }
         }
     });
 }
 
 /// `None` when the delivery can no longer be handled (body gone or no longer parses).
-async fn load(p: &Pending) -> Option<Job> {
-    let path = p.body_file.as_ref()?;
-    let bytes = match tokio::fs::read(path).await {
-        Ok(b) => b,
+async fn load(p: Pending) -> Option<Job> {
+    let id = p.id.clone();
+    let read = tokio::task::spawn_blocking(move || p.read_body().map(|bytes| (p, bytes))).await;
+    let (p, bytes) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => {
+            tracing::warn!(delivery = %id, error = %e, "unfinished delivery has no body");
+            return None;
+        }
         Err(e) => {
-            tracing::warn!(delivery = %p.id, error = %e, "unfinished delivery has no body");
+            tracing::warn!(delivery = %id, error = %e, "reading an unfinished delivery failed");
             return None;
         }
     };
-    let body: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     match p.source {
         Source::Github => {
-            let event = GithubEvent::parse(p.event.as_deref()?, &body).ok()??;
-            Some(Job::Github(GithubDelivery {
-                id: p.id.clone(),
-                event,
-            }))
+            let event = GithubEvent::parse_slice(p.event.as_deref()?, &bytes)
+                .ok()?
+                .event?;
+            Some(Job::Github(GithubDelivery { id: p.id, event }))
         }
         source => Some(Job::Raw(RawDelivery {
-            id: p.id.clone(),
+            id: p.id,
             source,
-            body,
+            body: serde_json::from_slice(&bytes).ok()?,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::handler::HandlerError;
+    use async_trait::async_trait;
+    use std::time::Duration;
+
+    /// Records the order of calls per key and how many ran at once.
+    #[derive(Default)]
+    struct Probe {
+        calls: Mutex<Vec<String>>,
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl DeliveryHandler for Probe {
+        async fn handle(&self, _: GithubDelivery) -> Result<(), HandlerError> {
+            Ok(())
+        }
+
+        async fn handle_argo(&self, d: RawDelivery) -> Result<(), HandlerError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.calls.lock().unwrap().push(d.id.clone());
+            self.running.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    fn argo(id: &str, rollout: &str) -> Job {
+        Job::Raw(RawDelivery {
+            id: id.to_string(),
+            source: Source::Argo,
+            body: serde_json::json!({"trigger": "on-rollout-step-completed", "rollout": rollout, "namespace": "prod"}),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_key_in_order_different_keys_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+        let probe = Arc::new(Probe::default());
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = spawn(rx, probe.clone(), Arc::new(log), metrics.clone(), None);
+        for i in 0..40 {
+            metrics.enqueued();
+            tx.send(argo(&format!("{}-{i}", i % 4), &format!("r{}", i % 4)))
+                .unwrap();
+        }
+        drop(tx);
+        worker.await.unwrap();
+        let calls = probe.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 40);
+        for lane in 0..4 {
+            let seen: Vec<usize> = calls
+                .iter()
+                .filter(|c| c.starts_with(&format!("{lane}-")))
+                .map(|c| c.split('-').nth(1).unwrap().parse().unwrap())
+                .collect();
+            let mut sorted = seen.clone();
+            sorted.sort_unstable();
+            assert_eq!(seen, sorted, "lane {lane} out of order");
+        }
+        let most = probe.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(most > 1, "different rollouts ran one at a time");
+        assert_eq!(metrics.queue_depth(), 0);
     }
 }

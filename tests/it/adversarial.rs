@@ -70,9 +70,10 @@ async fn post(
 }
 
 fn deliveries_recorded(state: &Path) -> usize {
-    std::fs::read_to_string(state.join("deliveries.jsonl"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
+    healbot::server::delivery_log::segment_files(state)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).map_or(0, |t| t.lines().count()))
+        .sum()
 }
 
 #[tokio::test]

@@ -147,21 +147,30 @@ impl Replica {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
     }
 
-    /// `(received ids, done ids)` from the replica's delivery log.
-    fn deliveries(&self) -> (Vec<String>, BTreeSet<String>) {
-        let text =
-            std::fs::read_to_string(self.dir.join("state/deliveries.jsonl")).unwrap_or_default();
-        let (mut received, mut done) = (Vec::new(), BTreeSet::new());
+    /// From the replica's delivery log: the ids it took to handle, those it handled, and
+    /// those it recorded as needing nothing (comments without a command: never claimed, so
+    /// each replica that gets one records it).
+    fn deliveries(&self) -> (Vec<String>, BTreeSet<String>, BTreeSet<String>) {
+        let text: String = healbot::server::delivery_log::segment_files(&self.dir.join("state"))
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
+        let (mut taken, mut done, mut ignored) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
         for line in text.lines() {
             match serde_json::from_str::<LogLine>(line) {
-                Ok(LogLine::Received { id, .. }) => received.push(id),
+                Ok(LogLine::Received {
+                    id, ignored: true, ..
+                }) => {
+                    ignored.insert(id);
+                }
+                Ok(LogLine::Received { id, .. }) => taken.push(id),
                 Ok(LogLine::Done { id }) => {
                     done.insert(id);
                 }
                 Err(e) => panic!("{}: bad delivery log line {line:?}: {e}", self.name),
             }
         }
-        (received, done)
+        (taken, done, ignored)
     }
 }
 
@@ -394,6 +403,8 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     let pr = fake.pr_numbers(REPO)[0];
     let mut sends: Vec<(usize, String, &'static str, Vec<u8>)> = Vec::new();
     let mut distinct = BTreeSet::new();
+    // The approval and the pings: comments without a command need nothing from the app.
+    let mut to_handle = BTreeSet::new();
     let mut i = 0;
     while sends.len() < DELIVERIES {
         let id = format!("crash-{i}");
@@ -408,6 +419,9 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
         sends.push((target, id.clone(), event, body.clone()));
         if i % 4 == 0 && sends.len() < DELIVERIES {
             sends.push(((target + 1) % 3, id.clone(), event, body));
+        }
+        if event != "issue_comment" {
+            to_handle.insert(id.clone());
         }
         distinct.insert(id);
         i += 1;
@@ -502,25 +516,41 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     replicas[killed].spawn(&config);
     replicas[killed].ready().await;
     let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    let mut recorded = BTreeSet::new();
     wait_for("every delivery to be done", Duration::from_secs(30), || {
         received.clear();
+        recorded.clear();
         let mut all_done = true;
         for r in &replicas {
-            let (ids, done) = r.deliveries();
+            let (ids, done, ignored) = r.deliveries();
             for id in ids {
                 all_done &= done.contains(&id);
+                recorded.insert(id.clone());
                 *received.entry(id).or_default() += 1;
             }
+            recorded.extend(ignored);
         }
         all_done
     })
     .await;
-    // Exactly once: each delivery id was taken by one replica, however often it was sent.
+    // Nothing lost: every delivery is in some replica's log.
+    let lost: Vec<&String> = distinct
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(lost.is_empty(), "deliveries lost: {lost:?}");
+    // Exactly once: each delivery to handle was taken by one replica, however often it was
+    // sent (the approval and the pings).
     let ours: BTreeMap<&String, &usize> = received
         .iter()
         .filter(|(id, _)| id.starts_with("crash-"))
         .collect();
-    assert_eq!(ours.len(), distinct.len(), "deliveries lost or never taken");
+    let taken: BTreeSet<&String> = ours.keys().copied().collect();
+    assert_eq!(
+        taken,
+        to_handle.iter().collect(),
+        "deliveries to handle lost or never taken"
+    );
     assert!(
         ours.values().all(|&&n| n == 1),
         "a delivery was taken twice: {:?}",

@@ -199,21 +199,30 @@ async fn replayed_delivery_is_processed_once_even_after_a_restart() {
 
     // The dedupe set is rebuilt from the delivery log.
     let h = start(dir.path(), options).await;
-    let (status, _) = post(&h, Post::signed("pull_request", id, body)).await;
+    let (status, _) = post(&h, Post::signed("pull_request", id, body.clone())).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(counter(&h, "duplicate").await, 1);
     assert_eq!(counter(&h, "processed").await, 0);
     h.shutdown().await.unwrap();
     assert_eq!(*recorder.0.lock().unwrap(), vec![id.to_string()]);
 
-    let log = std::fs::read_to_string(dir.path().join("deliveries.jsonl")).unwrap();
+    let log = delivery_log_text(dir.path());
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], id);
     assert_eq!(first["event"], "pull_request");
     assert_eq!(first["action"], "opened");
     assert!(first["received_at"].is_string());
-    let stored = dir.path().join(first["body_file"].as_str().unwrap());
-    assert!(stored.is_file());
+    // The body is kept inline, on the delivery's own line.
+    let stored: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(first["body"], stored);
+}
+
+/// Every line of the delivery log, sealed segments first.
+fn delivery_log_text(state: &Path) -> String {
+    healbot::server::delivery_log::segment_files(state)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -327,7 +336,7 @@ async fn healthz_metrics_and_other_webhooks() {
     }
     processed(&h, 2).await;
     h.shutdown().await.unwrap();
-    let log = std::fs::read_to_string(dir.path().join("deliveries.jsonl")).unwrap();
+    let log = delivery_log_text(dir.path());
     assert!(log.contains(r#""source":"alertmanager""#) && log.contains(r#""source":"argo""#));
 }
 

@@ -257,6 +257,14 @@ impl DeliveryHandler for AppHandler {
         self.argo(delivery).await
     }
 
+    /// Most comments carry no `/heal` line: those need nothing from the app.
+    fn needs(&self, event: &GithubEvent) -> bool {
+        match event {
+            GithubEvent::IssueComment(_) => event.has_commands(),
+            _ => true,
+        }
+    }
+
     fn kpi_source(&self) -> Option<Arc<Orchestrator>> {
         Some(self.orchestrator.clone())
     }

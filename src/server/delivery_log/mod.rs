@@ -1,0 +1,284 @@
+//! The delivery log: every accepted webhook is written here and made durable before it is
+//! answered, so a crash after GitHub's 202 loses nothing. It is also the dedupe set, and it
+//! knows which deliveries were never finished, so a restart hands those to the worker again.
+//!
+//! - **Group commit.** Requests go over a channel to one writer thread ([`writer`]), which
+//!   takes everything waiting, writes it with one `write` and makes it durable with one
+//!   `fdatasync`, then answers every request in the batch. A 202 is sent only after the fsync
+//!   that holds its delivery.
+//! - **Bodies in the log.** A delivery healbot acts on keeps its body inline on its own line
+//!   (`"body": {...}`); one that needs no action costs one short line and nothing else.
+//! - **Segments and retention.** The log being written is `<state>/deliveries.jsonl`; it is
+//!   sealed into `<state>/deliveries/sealed-<unix ms>.jsonl` when it grows past a size or an
+//!   age, and on every start. A sealed segment is deleted once every delivery in it (and in the
+//!   segments before it) is handled and it is older than `delivery_retention_days`.
+//! - **Bounded memory.** The seen ids are kept as 128-bit digests for the retention window, at
+//!   most [`Retention::max_seen`] of them.
+
+mod seen;
+mod segments;
+mod writer;
+
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub use segments::segment_files;
+
+/// Where a delivery came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Github,
+    Alertmanager,
+    Argo,
+}
+
+/// One line of the log, as tools and tests read it (a delivery's inline `body` is skipped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogLine {
+    /// A delivery was accepted. `body_file` is set only on lines written before bodies moved
+    /// into the log (relative to the state dir).
+    Received {
+        id: String,
+        source: Source,
+        event: Option<String>,
+        action: Option<String>,
+        received_at: String,
+        body_file: Option<String>,
+        /// Recorded without a body: healbot has nothing to do with it, so it never gets a
+        /// `done` line.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ignored: bool,
+    },
+    /// The worker finished with the delivery (whatever the handler's result).
+    Done { id: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryLogError {
+    #[error("delivery log {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("delivery log: the writer has stopped")]
+    WriterGone,
+}
+
+/// Whether [`DeliveryLog::record`] wrote a new delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    Duplicate,
+}
+
+/// Where an unfinished delivery's body is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyRef {
+    /// On its own line of a sealed segment: `len` bytes at `offset`.
+    InLog {
+        path: PathBuf,
+        offset: u64,
+        len: usize,
+    },
+    /// A file of its own (logs written before bodies moved into the log).
+    File(PathBuf),
+}
+
+/// A delivery that was received but never marked done: the worker's backlog after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: String,
+    pub source: Source,
+    pub event: Option<String>,
+    pub body: BodyRef,
+}
+
+impl Pending {
+    /// Reads the body back. Blocking: call it from `spawn_blocking`.
+    pub fn read_body(&self) -> Result<Vec<u8>, DeliveryLogError> {
+        segments::read_body(&self.body)
+    }
+}
+
+/// How long handled deliveries are kept, and how much the log remembers.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Sealed segments whose deliveries are all handled are deleted this long after sealing.
+    pub keep: Duration,
+    /// At most this many delivery ids are remembered for dedupe (the oldest go first).
+    pub max_seen: usize,
+    /// The log being written is sealed past this size…
+    pub segment_bytes: u64,
+    /// …or this age.
+    pub segment_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep: Duration::from_secs(3 * 24 * 3600),
+            max_seen: 1_000_000,
+            segment_bytes: 64 * 1024 * 1024,
+            segment_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> DeliveryLogError {
+    DeliveryLogError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// A delivery id is used in log lines and was used as a file name, so only a safe alphabet
+/// passes.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !id.starts_with('.')
+}
+
+enum Request {
+    Record {
+        id: String,
+        source: Source,
+        event: Option<String>,
+        action: Option<String>,
+        body: Option<Bytes>,
+        reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
+    },
+    Done {
+        id: String,
+    },
+}
+
+/// Counters the writer keeps, for benchmarks and tests.
+#[derive(Debug, Default)]
+struct Stats {
+    syncs: AtomicU64,
+    records: AtomicU64,
+}
+
+pub struct DeliveryLog {
+    /// `None` only while dropping, so the writer sees the channel close.
+    requests: Option<mpsc::Sender<Request>>,
+    seen: Arc<Mutex<seen::Seen>>,
+    stats: Arc<Stats>,
+    writer: Option<thread::JoinHandle<()>>,
+}
+
+impl DeliveryLog {
+    /// [`DeliveryLog::open_with`] the default retention (3 days).
+    pub fn open(state_dir: &Path) -> Result<(DeliveryLog, Vec<Pending>), DeliveryLogError> {
+        DeliveryLog::open_with(state_dir, Retention::default())
+    }
+
+    /// Opens (or creates) the log under `state_dir` and returns the deliveries never finished,
+    /// oldest first. A last line cut off by a crash is dropped (it was never answered), the log
+    /// left by the last run is sealed, and segments past their retention are deleted.
+    pub fn open_with(
+        state_dir: &Path,
+        retention: Retention,
+    ) -> Result<(DeliveryLog, Vec<Pending>), DeliveryLogError> {
+        let opened = segments::open(state_dir, retention)?;
+        let seen = Arc::new(Mutex::new(opened.seen));
+        let stats = Arc::new(Stats::default());
+        let (requests, receiver) = mpsc::channel();
+        let mut writer = writer::Writer::new(
+            opened.files,
+            seen.clone(),
+            stats.clone(),
+            retention,
+            opened.pending_generations,
+        );
+        writer.maintain();
+        let handle = thread::Builder::new()
+            .name("delivery-log".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| io_err(state_dir, e))?;
+        let log = DeliveryLog {
+            requests: Some(requests),
+            seen,
+            stats,
+            writer: Some(handle),
+        };
+        Ok((log, opened.pending))
+    }
+
+    /// Records a delivery (and its body, which must be JSON the caller has parsed) and returns
+    /// once it is durable; `Duplicate`, and nothing written, for an id seen before.
+    pub async fn record(
+        &self,
+        id: &str,
+        source: Source,
+        event: Option<&str>,
+        action: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<Recorded, DeliveryLogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Record {
+            id: id.to_string(),
+            source,
+            event: event.map(str::to_string),
+            action: action.map(str::to_string),
+            body,
+            reply,
+        })?;
+        answer.await.map_err(|_| DeliveryLogError::WriterGone)?
+    }
+
+    /// Marks a delivery as handled. Not waited for and not fsync'd on its own (the next
+    /// record's fsync carries it): losing it only means handling it again after a crash, and
+    /// handlers are idempotent.
+    pub fn mark_done(&self, id: &str) -> Result<(), DeliveryLogError> {
+        self.send(Request::Done { id: id.to_string() })
+    }
+
+    fn send(&self, request: Request) -> Result<(), DeliveryLogError> {
+        self.requests
+            .as_ref()
+            .ok_or(DeliveryLogError::WriterGone)?
+            .send(request)
+            .map_err(|_| DeliveryLogError::WriterGone)
+    }
+
+    /// Whether `id` was recorded (within the retention window).
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(seen::key(id))
+    }
+
+    /// How many fsyncs made records durable: with group commit, far fewer than records.
+    pub fn sync_count(&self) -> u64 {
+        self.stats.syncs.load(Ordering::Relaxed)
+    }
+
+    /// How many new deliveries were recorded since the log was opened.
+    pub fn record_count(&self) -> u64 {
+        self.stats.records.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for DeliveryLog {
+    fn drop(&mut self) {
+        // The writer answers what is queued, syncs and stops; joining releases the file.
+        self.requests.take();
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

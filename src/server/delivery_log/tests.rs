@@ -1,0 +1,206 @@
+use super::*;
+use std::fs::OpenOptions;
+use std::io::Write;
+
+fn body(text: &str) -> Option<Bytes> {
+    Some(Bytes::from(text.to_string()))
+}
+
+fn lines(state: &Path) -> Vec<LogLine> {
+    segment_files(state)
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<LogLine>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dedupe_and_pending_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(pending.is_empty());
+    let r = log.record("a", Source::Github, Some("ping"), None, body("{}"));
+    assert_eq!(r.await.unwrap(), Recorded::New);
+    let r = log.record("a", Source::Github, Some("ping"), None, body("{}"));
+    assert_eq!(r.await.unwrap(), Recorded::Duplicate);
+    let pretty = "{\n  \"x\": \"line\\nbreak\",\r\n  \"y\": [1,\n2]\n}\n";
+    log.record("b", Source::Argo, None, None, body(pretty))
+        .await
+        .unwrap();
+    log.record("c", Source::Github, Some("ping"), None, None)
+        .await
+        .unwrap();
+    log.mark_done("a").unwrap();
+    drop(log);
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(log.contains("a") && log.contains("b") && log.contains("c"));
+    assert!(!log.contains("d"));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, "b");
+    assert_eq!(pending[0].source, Source::Argo);
+    let read: serde_json::Value = serde_json::from_slice(&pending[0].read_body().unwrap()).unwrap();
+    assert_eq!(read, serde_json::json!({"x": "line\nbreak", "y": [1, 2]}));
+    // The log of the last run was sealed, so the pending body stays where it is.
+    assert!(
+        matches!(&pending[0].body, BodyRef::InLog { path, .. } if path.to_string_lossy().contains("sealed-"))
+    );
+    let kinds = lines(dir.path());
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+}
+
+#[tokio::test]
+async fn torn_last_line_is_dropped_and_its_id_is_not_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    log.record("a", Source::Github, None, None, None)
+        .await
+        .unwrap();
+    drop(log);
+    let path = dir.path().join("deliveries.jsonl");
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"{\"kind\":\"received\",\"id\":\"b\"").unwrap();
+    drop(f);
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(log.contains("a") && !log.contains("b"));
+    log.record("b", Source::Github, None, None, None)
+        .await
+        .unwrap();
+    drop(log);
+    let ids: Vec<String> = lines(dir.path())
+        .into_iter()
+        .map(|l| match l {
+            LogLine::Received { id, .. } | LogLine::Done { id } => id,
+        })
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_records_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    let log = Arc::new(log);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let log = log.clone();
+        tasks.spawn(async move {
+            let id = format!("d-{i}");
+            log.record(&id, Source::Github, Some("ping"), None, body("{\"zen\":1}"))
+                .await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap().unwrap(), Recorded::New);
+    }
+    assert_eq!(log.record_count(), 200);
+    let syncs = log.sync_count();
+    assert!((1..200).contains(&syncs), "200 records took {syncs} fsyncs");
+}
+
+#[tokio::test]
+async fn handled_segments_past_retention_are_deleted_and_their_ids_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        keep: Duration::ZERO,
+        ..Retention::default()
+    };
+    let (log, _) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    log.record("done", Source::Github, Some("ping"), None, body("{}"))
+        .await
+        .unwrap();
+    log.record("open", Source::Github, Some("ping"), None, body("{}"))
+        .await
+        .unwrap();
+    log.mark_done("done").unwrap();
+    drop(log);
+    // Sealed on open, kept: "open" was never handled.
+    let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(log.contains("done"));
+    assert_eq!(segment_files(dir.path()).len(), 2);
+    log.mark_done("open").unwrap();
+    drop(log);
+    // Now everything in it is handled: the next open deletes it.
+    let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    assert!(pending.is_empty());
+    assert!(!log.contains("done") && !log.contains("open"));
+    assert_eq!(
+        segment_files(dir.path()),
+        [dir.path().join("deliveries.jsonl")]
+    );
+}
+
+#[tokio::test]
+async fn at_most_max_seen_ids_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        max_seen: 10,
+        ..Retention::default()
+    };
+    let (log, _) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    for i in 0..25 {
+        log.record(&format!("d-{i}"), Source::Github, None, None, None)
+            .await
+            .unwrap();
+    }
+    assert!(!log.contains("d-0") && log.contains("d-24") && log.contains("d-15"));
+}
+
+#[tokio::test]
+async fn the_log_being_written_is_sealed_past_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention {
+        segment_bytes: 1,
+        ..Retention::default()
+    };
+    let (log, _) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    for i in 0..3 {
+        log.record(
+            &format!("d-{i}"),
+            Source::Github,
+            Some("ping"),
+            None,
+            body("{}"),
+        )
+        .await
+        .unwrap();
+    }
+    drop(log);
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 3, "{files:?}");
+    let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
+    assert_eq!(pending.len(), 3);
+    for p in &pending {
+        assert_eq!(p.read_body().unwrap(), b"{}");
+    }
+    assert!(log.contains("d-0") && log.contains("d-2"));
+}
+
+#[tokio::test]
+async fn bodies_of_old_logs_in_files_of_their_own_are_still_handed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("deliveries")).unwrap();
+    std::fs::write(dir.path().join("deliveries/old-1.json"), b"{\"zen\":\"x\"}").unwrap();
+    std::fs::write(
+        dir.path().join("deliveries.jsonl"),
+        "{\"kind\":\"received\",\"id\":\"old-1\",\"source\":\"github\",\"event\":\"ping\",\"action\":null,\"received_at\":\"2025-01-01T00:00:00Z\",\"body_file\":\"deliveries/old-1.json\"}\n",
+    )
+    .unwrap();
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(log.contains("old-1"));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].read_body().unwrap(), b"{\"zen\":\"x\"}");
+}
+
+#[test]
+fn ids_are_safe() {
+    assert!(valid_id("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    for bad in ["", "../x", "a/b", ".hidden", &"x".repeat(129)] {
+        assert!(!valid_id(bad), "{bad}");
+    }
+}
