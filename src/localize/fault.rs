@@ -255,6 +255,8 @@ mod tests {
             exception: exc.into(),
             message: msg.into(),
             frames: vec![],
+            panic_location: None,
+            chained: vec![],
         }
     }
 

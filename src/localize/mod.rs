@@ -50,7 +50,8 @@ pub struct Localization {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalizeError {
-    #[error("cannot parse the stack trace: {0}")]
+    /// Said once: the trace error is the whole message.
+    #[error(transparent)]
     Trace(#[from] TraceError),
     #[error("cannot read the repository {}: {source}", path.display())]
     Repo {
