@@ -127,20 +127,27 @@ fn claim_own_crate_frames(
     if claimed.is_empty() {
         return;
     }
+    let claim = |file: &str| -> Option<String> {
+        let (krate, tail) = paths::dependency_crate(file)?;
+        let (_, dir) = claimed.iter().find(|(name, _)| same(name, &krate))?;
+        Some(if dir.is_empty() {
+            tail
+        } else {
+            format!("{dir}/{tail}")
+        })
+    };
     for frame in &mut trace.frames {
         if frame.origin != FrameOrigin::Dependency {
             continue;
         }
-        let Some((krate, tail)) = paths::dependency_crate(&frame.file) else {
-            continue;
-        };
-        if let Some((_, dir)) = claimed.iter().find(|(name, _)| same(name, &krate)) {
+        if let Some(file) = claim(&frame.file) {
             frame.origin = FrameOrigin::InApp;
-            frame.file = if dir.is_empty() {
-                tail
-            } else {
-                format!("{dir}/{tail}")
-            };
+            frame.file = file;
+        }
+    }
+    if let Some(loc) = trace.panic_location.as_mut() {
+        if let Some(file) = claim(&loc.file) {
+            loc.file = file;
         }
     }
 }
@@ -195,9 +202,14 @@ stack backtrace:
             .map(|c| (c.file.as_str(), c.line))
             .collect();
         assert_eq!(
-            found,
+            found[..2],
             [("tool/src/book/summary.rs", 3), ("tool/src/main.rs", 2)]
         );
+        // The start of `first`, where a check of `v` belongs.
+        assert_eq!(found[2..], [("tool/src/book/summary.rs", 2)]);
+        assert!(loc.candidates[2]
+            .reason
+            .contains("a check belongs at its start"));
         assert!(
             loc.candidates[0].reason.contains("raised here"),
             "{}",
@@ -218,7 +230,7 @@ stack backtrace:
             .iter()
             .map(|c| (c.file.as_str(), c.line))
             .collect();
-        assert_eq!(found, [("src/book/summary.rs", 3), ("src/main.rs", 2)]);
+        assert_eq!(found[..2], [("src/book/summary.rs", 3), ("src/main.rs", 2)]);
         // tokio's frame is not the repository's.
         assert!(loc
             .trace

@@ -119,6 +119,37 @@ fn suffix_is_enough(shared: usize, file: &str, wanted: &[&str]) -> bool {
     shared >= 2 || shared == file_parts || shared == wanted.len()
 }
 
+/// Whether a repository path is test or benchmark code (`tests/`, `test_x.py`, `x_test.go`,
+/// `x.test.js`, `x.spec.ts`, `src/test/java/`, `benches/`, `__tests__/`): never a place to fix
+/// and never where a product message is written.
+pub fn is_test_path(path: &str) -> bool {
+    let p = path.replace('\\', "/");
+    let dirs = [
+        "tests",
+        "test",
+        "__tests__",
+        "testing",
+        "benches",
+        "spec",
+        "testdata",
+        "fixtures",
+    ];
+    let mut parts: Vec<&str> = p.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    if parts.iter().any(|d| dirs.contains(d)) {
+        return true;
+    }
+    let stem = name.split('.').next().unwrap_or(name);
+    name.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with("_tests")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || stem == "tests"
+        || stem == "conftest"
+        || (name.ends_with(".java") || name.ends_with(".kt")) && stem.ends_with("Test")
+}
+
 /// Whether `line` (1-based) exists in `text`: a trace line past the end of the file means the
 /// path was mapped to the wrong file (or a very different version of it).
 pub fn line_exists(text: &str, line: u32) -> bool {
@@ -423,6 +454,35 @@ mod tests {
             ]
         );
         assert!(own_crates(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn test_paths_of_every_language() {
+        for p in [
+            "tests/it/main.rs",
+            "crates/x/tests/a.rs",
+            "benches/b.rs",
+            "pkg/test_orders.py",
+            "pkg/orders_test.py",
+            "internal/api/orders_test.go",
+            "src/users.test.js",
+            "src/users.spec.ts",
+            "src/__tests__/users.js",
+            "src/test/java/com/acme/OrderServiceTest.java",
+            "src/tests.rs",
+            "conftest.py",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in [
+            "src/lib.rs",
+            "src/testament.rs",
+            "src/main/java/com/acme/OrderService.java",
+            "pkg/orders.py",
+            "contest/run.go",
+        ] {
+            assert!(!is_test_path(p), "{p}");
+        }
     }
 
     #[test]

@@ -222,14 +222,15 @@ fn rust_a_parameter_operand_is_followed_to_the_call_that_computed_it() {
         ],
     );
     let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
-    assert_eq!(lines(&loc), [11, 10, 2, 6]);
+    // The `let` at line 10 is the same spot as the call at 11, so the panic site comes first.
+    assert_eq!(lines(&loc), [11, 2, 10, 6]);
     let top = &loc.candidates[0];
     assert!(
         top.reason.contains("`width` becomes `width` of `layout`"),
         "{}",
         top.reason
     );
-    assert!(loc.candidates[1].reason.contains("computes `width`"));
+    assert!(loc.candidates[2].reason.contains("computes `width`"));
     assert!(loc.candidates[3]
         .reason
         .contains("hands `width` on unchanged as `total` of `fit`"));
@@ -244,7 +245,12 @@ fn rust_an_overflow_computed_from_a_parameter_keeps_the_site_first() {
         &[("grow", "src/lib.rs", 16), ("start", "src/lib.rs", 20)],
     );
     let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
-    assert_eq!(lines(&loc), [16, 20]);
+    assert_eq!(lines(&loc), [16, 20, 15]);
+    assert!(
+        loc.candidates[2].reason.contains("computes `m` (line 15)"),
+        "{}",
+        loc.candidates[2].reason
+    );
     assert!(
         loc.candidates[1]
             .reason
@@ -267,6 +273,13 @@ fn rust_a_failed_assert_on_parameters_blames_the_caller() {
     );
     let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
     assert_eq!(lines(&loc), [11, 2]);
+    assert!(
+        loc.candidates[1]
+            .reason
+            .contains("holds the text of the message"),
+        "{}",
+        loc.candidates[1].reason
+    );
     assert!(
         loc.candidates[1]
             .reason

@@ -201,7 +201,12 @@ fn record_text(value: &serde_json::Value) -> Option<String> {
     Some(parts.join("\n"))
 }
 
-fn collect(value: &serde_json::Value, messages: &mut Vec<String>, stacks: &mut Vec<String>, depth: u8) {
+fn collect(
+    value: &serde_json::Value,
+    messages: &mut Vec<String>,
+    stacks: &mut Vec<String>,
+    depth: u8,
+) {
     let Some(obj) = value.as_object() else { return };
     if depth > 4 {
         return;

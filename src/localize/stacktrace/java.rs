@@ -198,7 +198,10 @@ Caused by: java.lang.NullPointerException: Cannot invoke \"com.acme.orders.Custo
         assert!(t.message.contains("\"customer\" is null"));
         // Four printed, three restored from `... 3 more`.
         assert_eq!(t.frames.len(), 7);
-        assert_eq!(t.frames[6].function, "javax.servlet.http.HttpServlet.service");
+        assert_eq!(
+            t.frames[6].function,
+            "javax.servlet.http.HttpServlet.service"
+        );
         assert_eq!(t.chained[0].exception, "java.lang.IllegalStateException");
         assert_eq!(t.frames[0].function, "com.acme.orders.OrderService.notify");
         assert_eq!(t.frames[0].file, "com/acme/orders/OrderService.java");

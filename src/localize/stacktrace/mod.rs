@@ -219,7 +219,10 @@ mod tests {
         let err = parse_trace("\n  hello world\nall fine\n").unwrap_err();
         let text = err.to_string();
         assert!(!text.contains('\n'), "{text}");
-        assert!(text.starts_with("no stack trace found in 3 lines"), "{text}");
+        assert!(
+            text.starts_with("no stack trace found in 3 lines"),
+            "{text}"
+        );
         for marker in ["panicked at", "File \"", "goroutine", "Java", "Node.js"] {
             assert!(text.contains(marker), "{marker}: {text}");
         }
@@ -248,7 +251,10 @@ mod formats {
             ("rust-thread-debug.txt", "rust-thread-kubectl.txt"),
             ("rust-expect-debug.txt", "rust-expect-json-string.txt"),
             ("rust-dep-debug.txt", "rust-dep-same-line.txt"),
-            ("python-chained-cause.txt", "python-chained-cause-journald.txt"),
+            (
+                "python-chained-cause.txt",
+                "python-chained-cause-journald.txt",
+            ),
             ("go-index-all.txt", "go-index-compose.txt"),
             ("java-caused-by.txt", "java-caused-by-kubectl.txt"),
             ("node-async.txt", "node-async-docker.jsonl"),
@@ -264,14 +270,23 @@ mod formats {
     fn python_chains_pick_the_root_of_a_wrap_and_the_last_of_a_handler_fault() {
         // `raise ValueError(…) from e`: the KeyError names the fault.
         let t = parse_trace(&read("python-chained-cause.txt")).unwrap();
-        assert_eq!((t.exception.as_str(), t.message.as_str()), ("KeyError", "'sku'"));
-        assert_eq!((t.frames[0].function.as_str(), t.frames[0].line), ("parse_order", 9));
+        assert_eq!(
+            (t.exception.as_str(), t.message.as_str()),
+            ("KeyError", "'sku'")
+        );
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("parse_order", 9)
+        );
         assert_eq!(t.chained[0].exception, "ValueError");
         assert_eq!(t.chained[0].frames[0].line, 16);
         // A ZeroDivisionError raised in the `except KeyError:` handler is the fault.
         let t = parse_trace(&read("python-chained-context.txt")).unwrap();
         assert_eq!(t.exception, "ZeroDivisionError");
-        assert_eq!((t.frames[0].function.as_str(), t.frames[0].line), ("price", 23));
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("price", 23)
+        );
         assert_eq!(t.chained[0].exception, "KeyError");
     }
 
@@ -280,7 +295,10 @@ mod formats {
         for name in ["python-logging-prefix.txt", "python-json-log.txt"] {
             let t = parse_trace(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(t.exception, "ZeroDivisionError", "{name}");
-            assert_eq!((t.frames[0].function.as_str(), t.frames[0].line), ("average", 27));
+            assert_eq!(
+                (t.frames[0].function.as_str(), t.frames[0].line),
+                ("average", 27)
+            );
             let marked = t.frames[0].highlighted();
             assert_eq!(marked, Some("sum(totals) / len(totals)"), "{name}");
         }
@@ -289,16 +307,29 @@ mod formats {
     #[test]
     fn go_takes_the_goroutine_that_panicked() {
         let t = parse_trace(&read("go-index-all.txt")).unwrap();
-        assert_eq!(t.message, "runtime error: index out of range [0] with length 0");
+        assert_eq!(
+            t.message,
+            "runtime error: index out of range [0] with length 0"
+        );
         let names: Vec<&str> = t.frames.iter().map(|f| f.function.as_str()).collect();
-        assert_eq!(names, ["example.com/shop/orders.First", "main.main.func1", "main.main"]);
+        assert_eq!(
+            names,
+            [
+                "example.com/shop/orders.First",
+                "main.main.func1",
+                "main.main"
+            ]
+        );
         // A dump where the running goroutine is not printed first.
         let dump = "panic: boom\n\ngoroutine 1 [chan receive]:\nmain.main()\n\t/src/main.go:43 +0x185\n\ngoroutine 7 [running]:\nmain.work()\n\t/src/work.go:9 +0x1d\n";
         let t = parse_trace(dump).unwrap();
         assert_eq!(t.frames[0].function, "main.work");
         let t = parse_trace(&read("go-nilmap.txt")).unwrap();
         assert_eq!(t.message, "assignment to entry in nil map");
-        assert_eq!((t.frames[0].file.as_str(), t.frames[0].line), ("/tmp/tg/go/orders/orders.go", 13));
+        assert_eq!(
+            (t.frames[0].file.as_str(), t.frames[0].line),
+            ("/tmp/tg/go/orders/orders.go", 13)
+        );
     }
 
     #[test]
@@ -325,7 +356,10 @@ mod formats {
     fn node_async_frames_and_a_cause() {
         let t = parse_trace(&read("node-async.txt")).unwrap();
         assert_eq!(t.frames.len(), 1);
-        assert_eq!((t.frames[0].function.as_str(), t.frames[0].line), ("domainOf", 10));
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("domainOf", 10)
+        );
         let t = parse_trace(&read("node-cause.txt")).unwrap();
         assert_eq!(t.exception, "SyntaxError");
         let app: Vec<(&str, u32)> = t

@@ -55,14 +55,19 @@ pub fn looks_like(text: &str) -> bool {
 pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let r = res();
     // (exception, message, frames) per error; a `[cause]:` starts the next one.
-    let mut chain: Vec<(String, String, Vec<Frame>)> = vec![("Error".into(), String::new(), Vec::new())];
+    let mut chain: Vec<(String, String, Vec<Frame>)> =
+        vec![("Error".into(), String::new(), Vec::new())];
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
         let t = line.trim_start();
         let link = chain.len() - 1;
         if let Some(c) = r.named.captures(line) {
-            chain[link].2.push(frame(&c["file"], &c["line"], &c["col"], &c["func"]));
+            chain[link]
+                .2
+                .push(frame(&c["file"], &c["line"], &c["col"], &c["func"]));
         } else if let Some(c) = r.bare.captures(line) {
-            chain[link].2.push(frame(&c["file"], &c["line"], &c["col"], "<anonymous>"));
+            chain[link]
+                .2
+                .push(frame(&c["file"], &c["line"], &c["col"], "<anonymous>"));
         } else if t.starts_with("at ") || t.starts_with("... ") {
             // An async or native frame without a file, or elided frames.
         } else if let Some(cause) = t.strip_prefix("[cause]: ") {

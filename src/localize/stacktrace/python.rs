@@ -87,9 +87,21 @@ pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let mut links: Vec<Link> = Vec::new();
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).map_or(lines.len(), |next| next - 1);
-        let before = if k == 0 { &[][..] } else { &lines[starts[k - 1]..start] };
-        let after_direct_cause = before.iter().rev().take(4).any(|l| l.contains(DIRECT_CAUSE))
-            && !before.iter().rev().take(4).any(|l| l.contains(DURING_HANDLING));
+        let before = if k == 0 {
+            &[][..]
+        } else {
+            &lines[starts[k - 1]..start]
+        };
+        let after_direct_cause = before
+            .iter()
+            .rev()
+            .take(4)
+            .any(|l| l.contains(DIRECT_CAUSE))
+            && !before
+                .iter()
+                .rev()
+                .take(4)
+                .any(|l| l.contains(DURING_HANDLING));
         if let Some((frames, exception, message)) = parse_one(&lines[start..end]) {
             links.push(Link {
                 exception,

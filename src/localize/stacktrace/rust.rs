@@ -139,7 +139,11 @@ fn header(lines: &[String]) -> (Header, usize) {
         if !line.contains("panicked at ") {
             continue;
         }
-        if let Some(c) = r.panic_old.captures(line).or_else(|| r.panic_log.captures(line)) {
+        if let Some(c) = r
+            .panic_old
+            .captures(line)
+            .or_else(|| r.panic_log.captures(line))
+        {
             let header = Header {
                 location: Some(location(&c)),
                 message: c["msg"].to_string(),
@@ -179,7 +183,11 @@ fn header(lines: &[String]) -> (Header, usize) {
             while j < lines.len() && !lines[j].starts_with("Stack backtrace:") {
                 let t = lines[j].trim();
                 if !t.is_empty() && t != "Caused by:" {
-                    message.push(t.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':').trim().to_string());
+                    message.push(
+                        t.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':')
+                            .trim()
+                            .to_string(),
+                    );
                 }
                 j += 1;
             }

@@ -84,7 +84,10 @@ fn old_format_with_full_backtrace_strips_hashes() {
 fn log_panics_form_and_a_hook_without_the_thread() {
     let t = parse("ERROR thread 'main' panicked at 'no port': src/config.rs:12\n").unwrap();
     assert_eq!(t.message, "no port");
-    assert_eq!((t.frames[0].file.as_str(), t.frames[0].line), ("src/config.rs", 12));
+    assert_eq!(
+        (t.frames[0].file.as_str(), t.frames[0].line),
+        ("src/config.rs", 12)
+    );
     let t = parse("panicked at src/config.rs:12:9:\nno port\n").unwrap();
     assert_eq!(t.message, "no port");
     assert!(looks_like("panicked at src/config.rs:12:9:\nno port\n"));
@@ -118,23 +121,33 @@ fn char_boundary_slice_debug_and_release_full() {
     for name in ["rust-slice-debug.txt", "rust-slice-release-full.txt"] {
         let t = parse(&formats(name)).unwrap();
         assert!(
-            t.message.starts_with("end byte index 3 is not a char boundary"),
+            t.message
+                .starts_with("end byte index 3 is not a char boundary"),
             "{name}: {}",
             t.message
         );
         let app = in_app(&t);
         assert_eq!(app[0].0, "rustdemo::text::cut", "{name}");
-        assert!(app[0].1.ends_with("src/lib.rs") && app[0].2 == 4, "{name}: {app:?}");
+        assert!(
+            app[0].1.ends_with("src/lib.rs") && app[0].2 == 4,
+            "{name}: {app:?}"
+        );
         assert_eq!(app[1].0, "slice::main", "{name}");
         let loc = t.panic_location.unwrap();
-        assert_eq!((loc.file.as_str(), loc.line, loc.column), ("src/lib.rs", 4, Some(15)));
+        assert_eq!(
+            (loc.file.as_str(), loc.line, loc.column),
+            ("src/lib.rs", 4, Some(15))
+        );
     }
 }
 
 #[test]
 fn unnamed_thread_and_std_frames_between() {
     let t = parse(&formats("rust-thread-debug.txt")).unwrap();
-    assert_eq!(t.message, "index out of bounds: the len is 0 but the index is 0");
+    assert_eq!(
+        t.message,
+        "index out of bounds: the len is 0 but the index is 0"
+    );
     assert_eq!(
         in_app(&t),
         [
@@ -165,8 +178,8 @@ fn without_a_backtrace_the_panic_location_is_the_frame() {
         (1, "src/bin/expect.rs", 6)
     );
     // Log lines after a panic without a backtrace are not its message.
-    let t = parse("thread 'main' panicked at src/main.rs:2:5:\nboom\n\nINFO shutting down\n")
-        .unwrap();
+    let t =
+        parse("thread 'main' panicked at src/main.rs:2:5:\nboom\n\nINFO shutting down\n").unwrap();
     assert_eq!(t.message, "boom");
 }
 
@@ -174,10 +187,22 @@ fn without_a_backtrace_the_panic_location_is_the_frame() {
 fn anyhow_error_with_stack_backtrace() {
     let t = parse(&formats("rust-anyhow-debug.txt")).unwrap();
     assert_eq!(t.exception, "error");
-    assert!(t.message.starts_with("cannot read config /nonexistent/app.toml"), "{}", t.message);
-    assert!(t.message.contains("No such file or directory"), "{}", t.message);
+    assert!(
+        t.message
+            .starts_with("cannot read config /nonexistent/app.toml"),
+        "{}",
+        t.message
+    );
+    assert!(
+        t.message.contains("No such file or directory"),
+        "{}",
+        t.message
+    );
     assert_eq!(t.frames[0].origin, FrameOrigin::Dependency);
-    assert_eq!(in_app(&t)[0], ("anyerr::read_config", "./src/bin/anyerr.rs", 3));
+    assert_eq!(
+        in_app(&t)[0],
+        ("anyerr::read_config", "./src/bin/anyerr.rs", 3)
+    );
 }
 
 #[test]
