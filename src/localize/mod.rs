@@ -82,6 +82,7 @@ pub fn localize_detailed(
         source,
     })?;
     claim_own_crate_frames(&mut trace, &paths::own_crates(repo), &index);
+    claim_own_package_frames(&mut trace, &index);
     let blamer = blame::Blamer::open(repo);
     let mut candidates = rank::rank(repo, &index, &trace, &blamer);
     candidates.truncate(top);
@@ -148,6 +149,38 @@ fn claim_own_crate_frames(
     if let Some(loc) = trace.panic_location.as_mut() {
         if let Some(file) = claim(&loc.file) {
             loc.file = file;
+        }
+    }
+}
+
+/// Runtimes that tell the service's code from libraries by name (Java's `org.apache.` is a
+/// library to most services) misjudge a repository that *is* that library: a frame marked as a
+/// dependency whose path names a repository file by three path components or more (package
+/// directories and the file) is in-app. With no in-app frame in the repository at all, two
+/// components are enough (`site-packages/<pkg>/x.py` of a checkout of `<pkg>`).
+fn claim_own_package_frames(trace: &mut ParsedTrace, index: &paths::RepoIndex) {
+    let shared = |printed: &str, file: &str| {
+        file.rsplit('/')
+            .zip(paths::normalize(printed).rsplit('/'))
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let mapped = |f: &Frame| index.resolve(&f.file).is_some();
+    let none_in_app = !trace
+        .frames
+        .iter()
+        .any(|f| f.origin == FrameOrigin::InApp && mapped(f));
+    let needed = if none_in_app { 2 } else { 3 };
+    for frame in &mut trace.frames {
+        // Cargo's registry says which crate a frame is; its manifest rule decided that already.
+        if frame.origin != FrameOrigin::Dependency || paths::dependency_crate(&frame.file).is_some()
+        {
+            continue;
+        }
+        if let Some(file) = index.resolve(&frame.file) {
+            if shared(&frame.file, &file) >= needed {
+                frame.origin = FrameOrigin::InApp;
+            }
         }
     }
 }

@@ -82,7 +82,10 @@ impl RepoIndex {
             return Some(stripped.to_string());
         }
         let wanted: Vec<&str> = normalized.split('/').filter(|c| !c.is_empty()).collect();
-        let mut best: Option<(usize, &String)> = None;
+        // The longest shared suffix wins; between equals, a repository path that is wholly a
+        // suffix of the printed one (`semver.go` for `…/blang/semver/semver.go`, not
+        // `v4/semver.go`) wins over one that is not.
+        let mut best: Option<(usize, bool, &String)> = None;
         let mut tie = false;
         for file in &self.files {
             let shared = file
@@ -93,15 +96,17 @@ impl RepoIndex {
             if shared == 0 {
                 continue;
             }
+            let whole = shared == file.split('/').count();
             match best {
-                Some((n, _)) if shared < n => {}
-                Some((n, _)) if shared == n => tie = true,
+                Some((n, w, _)) if (shared, whole) < (n, w) => {}
+                Some((n, w, _)) if (shared, whole) == (n, w) => tie = true,
                 _ => {
-                    best = Some((shared, file));
+                    best = Some((shared, whole, file));
                     tie = false;
                 }
             }
         }
+        let best = best.map(|(n, _, f)| (n, f));
         match best {
             Some((shared, file)) if !tie && suffix_is_enough(shared, file, &wanted) => {
                 Some(file.clone())
@@ -365,6 +370,13 @@ mod tests {
         let ix = index();
         assert_eq!(ix.resolve("/x/src/main.rs").as_deref(), Some("src/main.rs"));
         assert_eq!(ix.resolve("/x/y/main.rs"), None);
+        // A repository path wholly a suffix of the printed one beats one that is not.
+        let go = RepoIndex::from_files(["semver.go", "v4/semver.go"].map(String::from));
+        assert_eq!(
+            go.resolve("/gopath/src/github.com/blang/semver/semver.go")
+                .as_deref(),
+            Some("semver.go")
+        );
         assert_eq!(ix.resolve("/x/__init__.py"), None);
         assert_eq!(
             ix.resolve("/opt/inventory/__init__.py").as_deref(),

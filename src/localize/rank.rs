@@ -24,6 +24,7 @@ mod flow;
 mod rust;
 mod rust_flow;
 mod sites;
+mod textual;
 
 /// Where a site comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,14 +109,20 @@ pub(super) fn rank(
     let headline = headline(trace);
     let mut sites = sites::stack_sites(&mut files, index, trace);
     score_stack(&mut sites, trace, &fault, &headline);
+    let mut caller = None;
     if trace.language == TraceLanguage::Rust {
-        rust_flow::follow_to_caller(&mut sites, &headline);
+        caller = rust_flow::follow_to_caller(&mut sites, &headline);
     } else if fault.is_none() {
         flow::blame_the_caller(&mut sites, trace);
     }
-    beyond::add(
-        &mut sites, &mut files, index, trace, &fault, &headline, blamer,
-    );
+    let cx = beyond::Context {
+        trace,
+        fault: &fault,
+        headline: &headline,
+        blamer,
+        caller,
+    };
+    beyond::add(&mut sites, &mut files, index, cx);
     sites.extend(sites::chained_sites(&mut files, index, trace));
     sites.sort_by(|a, b| (b.score * b.factor).total_cmp(&(a.score * a.factor)));
     for site in sites.iter_mut().take(BLAMED) {

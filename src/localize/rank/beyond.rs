@@ -82,15 +82,17 @@ const COMMON_NAMES: &[&str] = &[
     "enumerate",
 ];
 
-pub(super) fn add(
-    sites: &mut Vec<Site>,
-    files: &mut Files,
-    index: &RepoIndex,
-    trace: &ParsedTrace,
-    fault: &Fault,
-    headline: &str,
-    blamer: &Blamer,
-) {
+/// What the places off the stack are found from.
+pub(super) struct Context<'a> {
+    pub trace: &'a ParsedTrace,
+    pub fault: &'a Fault,
+    pub headline: &'a str,
+    pub blamer: &'a Blamer,
+    /// The caller that computed the failing value and the locals its call passed (Rust).
+    pub caller: Option<(usize, Vec<String>)>,
+}
+
+pub(super) fn add(sites: &mut Vec<Site>, files: &mut Files, index: &RepoIndex, cx: Context<'_>) {
     let raised = sites
         .first()
         .filter(|s| matches!(s.origin, Origin::Frame | Origin::PanicLine))
@@ -100,7 +102,16 @@ pub(super) fn add(
         let site = &sites[0];
         if let (Some(src), Some(panic)) = (&site.rust, &site.panic) {
             if let Some(f) = src.enclosing_fn(site.line) {
-                local_origins(site, src, f, panic, files, index, &mut found);
+                let names = failing_names(panic);
+                let what = format!("`{}` at line {}", short(&panic.text, 60), site.line);
+                // A constant index or range (`s[20..24]`) is not what is wrong: the value was
+                // shorter than the code assumed, so a length check that exists and let it
+                // through ranks above the line that indexes.
+                let constant = matches!(panic.kind, PanicKind::Index | PanicKind::Slice)
+                    && panic.inputs.is_empty();
+                let below = if constant { -0.02 } else { 0.05 };
+                guards(site, src, f, &names, &what, below, &mut found);
+                origins(site, src, f, &names, &what, 0.06, files, index, &mut found);
                 entry_check_rust(site, src, f, panic, &mut found);
                 field_writers(site, src, panic, &mut found);
             }
@@ -121,30 +132,69 @@ pub(super) fn add(
                 found.push(s);
             }
         }
-        recent_in_fn(&sites[0], blamer, &mut found);
+        recent_in_fn(&sites[0], cx.blamer, &mut found);
     }
-    message_literals(sites, files, index, trace, fault, headline, &mut found);
+    // The languages read as text: from the innermost in-app frame.
+    if cx.trace.language != TraceLanguage::Rust {
+        if let Some(site) = sites.first().filter(|s| s.origin == Origin::Frame) {
+            if let Some(text) = files.text(&site.file) {
+                let python = cx.trace.language == TraceLanguage::Python;
+                super::textual::add(site, &text, cx.fault, python, &mut found);
+            }
+        }
+    }
+    // The caller that computed the value: its checks and where its locals were made.
+    if let Some((at, names)) = &cx.caller {
+        let caller = &sites[*at];
+        if let Some(src) = &caller.rust {
+            if let Some(f) = src.enclosing_fn(caller.line) {
+                let what = format!("the call at line {}", caller.line);
+                let base = sites[0].score.min(caller.score);
+                let mut from_caller = Vec::new();
+                let mut anchor = Site::derived(
+                    caller,
+                    caller.file.clone(),
+                    caller.line,
+                    caller.function.clone(),
+                    base,
+                );
+                anchor.rust = caller.rust.clone();
+                guards(&anchor, src, f, names, &what, 0.07, &mut from_caller);
+                origins(
+                    &anchor,
+                    src,
+                    f,
+                    names,
+                    &what,
+                    0.03,
+                    files,
+                    index,
+                    &mut from_caller,
+                );
+                found.extend(from_caller);
+            }
+        }
+    }
+    message_literals(
+        sites,
+        files,
+        index,
+        cx.trace,
+        cx.fault,
+        cx.headline,
+        &mut found,
+    );
     sites.extend(found);
 }
 
-/// The `let` that computed a local the failing expression uses, and the `let` before that
-/// (`let n = xs.len(); let per = total / n;`), then the repository fn that produced it.
-fn local_origins(
-    site: &Site,
-    src: &RustSource,
-    f: &RustFn,
-    panic: &super::PanicSite,
-    files: &mut Files,
-    index: &RepoIndex,
-    found: &mut Vec<Site>,
-) {
-    // The index and operands, and the indexed or unwrapped value itself (its length or its
-    // None came from where it was made).
+/// The names the failing value comes from: the index and operands, and the indexed or
+/// unwrapped value itself (its length or its None came from where it was made).
+fn failing_names(panic: &super::PanicSite) -> Vec<String> {
     let mut names: Vec<String> = panic.inputs.clone();
     let operand_root = panic
         .operand
         .trim_start_matches(['&', '*'])
-        .split('.')
+        .split(['.', '['])
         .next()
         .filter(|r| is_identifier(r) && *r != "self")
         .map(str::to_string);
@@ -153,10 +203,69 @@ fn local_origins(
             names.push(root);
         }
     }
-    let mut frontier: Vec<(String, u32, u32)> = names
+    names
+}
+
+/// An early-exit check of the fn before `site` that reads one of `names` (`if s.len() < 20 {
+/// return Err(…) }` before `s[20..24]` fails): it exists and misses the failing case, so it is
+/// the check to fix. Nearest first; at most two.
+#[allow(clippy::too_many_arguments)]
+fn guards(
+    site: &Site,
+    src: &RustSource,
+    f: &RustFn,
+    names: &[String],
+    what: &str,
+    below: f64,
+    found: &mut Vec<Site>,
+) {
+    let relevant = src
+        .guards_before(f, site.line)
         .into_iter()
+        .filter(|g| g.names.iter().any(|n| names.contains(n)))
+        .take(2);
+    for (k, g) in relevant.enumerate() {
+        let read: Vec<&str> = g
+            .names
+            .iter()
+            .filter(|n| names.contains(n))
+            .map(String::as_str)
+            .collect();
+        let mut s = Site::derived(
+            site,
+            site.file.clone(),
+            g.line,
+            site.function.clone(),
+            site.score - below - 0.04 * k as f64,
+        );
+        s.reasons.push(format!(
+            "checks `{}` (`{}`) before {what} fails on it: the check misses the failing case",
+            read.join("`, `"),
+            short(&g.condition, 60),
+        ));
+        s.expression = Some(g.condition.clone());
+        found.push(s);
+    }
+}
+
+/// The `let` (or `for`, `if let`) that computed each of `names` before `site`, the one before
+/// that, and the repository fns whose results they bound.
+#[allow(clippy::too_many_arguments)]
+fn origins(
+    site: &Site,
+    src: &RustSource,
+    f: &RustFn,
+    names: &[String],
+    what: &str,
+    below: f64,
+    files: &mut Files,
+    index: &RepoIndex,
+    found: &mut Vec<Site>,
+) {
+    let mut frontier: Vec<(String, u32, u32)> = names
+        .iter()
         .filter(|n| !f.parameters.contains(n))
-        .map(|n| (n, site.line, 0))
+        .map(|n| (n.clone(), site.line, 0))
         .rev()
         .collect();
     let mut seen: Vec<u32> = Vec::new();
@@ -164,7 +273,7 @@ fn local_origins(
         let Some(binding) = src.binding_before(f, &name, before) else {
             continue;
         };
-        if binding.line == site.line || seen.contains(&binding.line) {
+        if binding.line == site.line || seen.contains(&binding.line) || hop > 2 {
             continue;
         }
         seen.push(binding.line);
@@ -173,24 +282,22 @@ fn local_origins(
             site.file.clone(),
             binding.line,
             site.function.clone(),
-            site.score - 0.06 - 0.04 * f64::from(hop),
+            site.score - below - 0.04 * f64::from(hop),
         );
         let uses = if hop == 0 {
-            format!("`{}`", short(&panic.text, 60))
+            what.to_string()
         } else {
-            "the value that fails".to_string()
+            "the failing value".to_string()
         };
         s.reasons.push(format!(
-            "computes `{name}` (line {}), which {uses} uses at line {}",
-            binding.line, site.line
+            "computes `{name}` (line {}), which {uses} depends on",
+            binding.line
         ));
         s.expression = Some(name.clone());
         found.push(s);
-        if hop == 0 {
-            for used in &binding.uses {
-                if !f.parameters.contains(used) && used != &name {
-                    frontier.push((used.clone(), binding.line, hop + 1));
-                }
+        for used in &binding.uses {
+            if !f.parameters.contains(used) && used != &name {
+                frontier.insert(0, (used.clone(), binding.line, hop + 1));
             }
         }
         for call in binding
@@ -200,18 +307,18 @@ fn local_origins(
         {
             if let Some((file, fun)) = find_fn(call, &site.file, src, files, index) {
                 if file == site.file && fun.start_line <= site.line && site.line <= fun.end_line {
-                    continue; // recursion into the panicking fn itself
+                    continue; // recursion into the fn itself
                 }
                 let mut p = Site::derived(
                     site,
                     file,
                     fun.body_start_line,
                     fun.qualified_name.clone(),
-                    site.score - 0.14 - 0.04 * f64::from(hop),
+                    site.score - below - 0.08 - 0.04 * f64::from(hop),
                 );
                 p.reasons.push(format!(
-                    "`{}` returns the value bound to `{name}` at {}:{}, which the panic at line {} depends on",
-                    fun.name, site.file, binding.line, site.line
+                    "`{}` returns the value bound to `{name}` at {}:{}, which {what} depends on",
+                    fun.name, site.file, binding.line
                 ));
                 found.push(p);
             }

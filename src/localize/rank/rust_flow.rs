@@ -10,13 +10,12 @@ use super::Site;
 /// only hands on its own parameter (`&x`, `x.field`), to the call that computed it. That call
 /// ranks above the panic site when the dependence is strong (a failed `assert!`, an index or
 /// operand that is the parameter as passed, a divisor computed from one); otherwise just
-/// below it. When the call passes a local, the `let` that computed the local is a candidate too.
-pub(super) fn follow_to_caller(sites: &mut Vec<Site>, headline: &str) {
-    let Some(first) = sites.first() else { return };
-    let Some(src) = &first.rust else { return };
-    let Some(f) = src.enclosing_fn(first.line) else {
-        return;
-    };
+/// below it. Returns the caller that computed the value and the locals its call passes, for
+/// the places that made them (see `beyond`).
+pub(super) fn follow_to_caller(sites: &mut [Site], headline: &str) -> Option<(usize, Vec<String>)> {
+    let first = sites.first()?;
+    let src = first.rust.as_ref()?;
+    let f = src.enclosing_fn(first.line)?;
     let tainted = first
         .panic
         .as_ref()
@@ -30,7 +29,7 @@ pub(super) fn follow_to_caller(sites: &mut Vec<Site>, headline: &str) {
                 strong: false,
             })
         });
-    let Some(tainted) = tainted else { return };
+    let tainted = tainted?;
     let here = format!("{}:{}", first.file, first.line);
     let site_score = first.score;
     let mut names = tainted.names.clone();
@@ -106,9 +105,7 @@ pub(super) fn follow_to_caller(sites: &mut Vec<Site>, headline: &str) {
             _ => break,
         }
     }
-    let Some(&(origin, ref origin_arg, _, _)) = hops.last() else {
-        return;
-    };
+    let &(origin, ref origin_arg, _, _) = hops.last()?;
     // A call that was found and computes the value is where the value was chosen.
     let confirmed = origin_arg.is_some();
     let origin_score = if tainted.strong && confirmed {
@@ -144,33 +141,17 @@ pub(super) fn follow_to_caller(sites: &mut Vec<Site>, headline: &str) {
             caller.expression = arg.clone();
         }
     }
-    // The caller passed a local: the `let` that computed it is where the value was made.
-    let Some(arg) = origin_arg.as_deref().and_then(facts::bare_name) else {
-        return;
-    };
-    let caller = &sites[origin];
-    let Some(src) = &caller.rust else { return };
-    let Some(cf) = src.enclosing_fn(caller.line) else {
-        return;
-    };
-    let Some(binding) = src.binding_before(cf, arg, caller.line) else {
-        return;
-    };
-    let reason = format!(
-        "computes `{arg}`, which the call at {}:{} passes on to the panic at {here}",
-        caller.file, caller.line
-    );
-    let mut extra = Site::derived(
-        caller,
-        caller.file.clone(),
-        binding.line,
-        caller.function.clone(),
-        origin_score - 0.03,
-    );
-    extra.factor = caller.factor;
-    extra.expression = Some(arg.to_string());
-    extra.reasons.push(reason);
-    sites.push(extra);
+    // The caller passed locals: where they were made is found from here.
+    let passed: Vec<String> = origin_arg
+        .as_deref()
+        .map(|args| {
+            args.split("`, `")
+                .filter_map(facts::bare_name)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((origin, passed))
 }
 
 /// The site of the frame that called `sites[at]`'s fn: the next one up the stack, past the

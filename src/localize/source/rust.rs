@@ -100,6 +100,18 @@ pub struct LetBinding {
     pub calls: Vec<String>,
 }
 
+/// A check that leaves the fn (or the loop) early: `if s.len() < 20 { return Err(…) }`,
+/// `let Some(x) = … else { return }`. The place to fix when a check exists but misses the
+/// case that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub line: u32,
+    /// The condition (or the `let … else` pattern and value) as written.
+    pub condition: String,
+    /// The names the condition reads (`s.len() < 20` → `s`).
+    pub names: Vec<String>,
+}
+
 /// A call (`f(a, b)`, `Type::f(a)`, `x.f(a)`) and the source text of its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RustCall {
@@ -120,6 +132,7 @@ pub struct RustSource {
     sites: Vec<PanicSite>,
     lets: Vec<LetBinding>,
     calls: Vec<RustCall>,
+    guards: Vec<Guard>,
     has_errors: bool,
 }
 
@@ -153,10 +166,11 @@ impl RustSource {
             sites: Vec::new(),
             lets: Vec::new(),
             calls: Vec::new(),
+            guards: Vec::new(),
             blocks: Vec::new(),
         };
         c.visit(tree.root_node());
-        let (fns, sites, lets, calls) = (c.fns, c.sites, c.lets, c.calls);
+        let (fns, sites, lets, calls, guards) = (c.fns, c.sites, c.lets, c.calls, c.guards);
         Ok(RustSource {
             has_errors: tree.root_node().has_error(),
             text,
@@ -164,6 +178,7 @@ impl RustSource {
             sites,
             lets,
             calls,
+            guards,
         })
     }
 
@@ -209,6 +224,17 @@ impl RustSource {
             .filter(|l| l.name == name && f.start_line <= l.line && l.line < line)
             .filter(|l| line <= l.scope_end)
             .max_by_key(|l| l.line)
+    }
+
+    /// The early-exit checks of `f` before `line`, nearest first.
+    pub fn guards_before(&self, f: &RustFn, line: u32) -> Vec<&Guard> {
+        let mut out: Vec<&Guard> = self
+            .guards
+            .iter()
+            .filter(|g| f.start_line <= g.line && g.line < line)
+            .collect();
+        out.sort_by_key(|g| std::cmp::Reverse(g.line));
+        out
     }
 
     /// The calls whose expression covers `line`, innermost (shortest) first.
@@ -287,6 +313,7 @@ struct Collector<'a> {
     sites: Vec<PanicSite>,
     lets: Vec<LetBinding>,
     calls: Vec<RustCall>,
+    guards: Vec<Guard>,
     /// End lines of the blocks being visited, innermost last.
     blocks: Vec<u32>,
 }
@@ -345,6 +372,8 @@ impl<'a> Collector<'a> {
                 }
             }
             "let_declaration" => self.let_binding(n),
+            "for_expression" => self.for_binding(n),
+            "if_expression" | "while_expression" => self.conditional(n),
             "block" => {
                 self.blocks.push(self.line_of(n.end_byte()));
                 self.children(n);
@@ -581,29 +610,86 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// `let x = …`, `let (a, b) = …`, `let Point { x, .. } = …`: every name the pattern binds,
+    /// computed from the value. A `let … else { return }` is also a guard.
     fn let_binding(&mut self, n: Node<'_>) {
-        let mut pattern = n.child_by_field_name("pattern");
-        if let Some(p) = pattern.filter(|p| p.kind() == "mut_pattern") {
-            pattern = p
-                .named_children(&mut p.walk())
-                .find(|c| c.kind() == "identifier");
-        }
-        let (Some(pattern), Some(value)) = (pattern, n.child_by_field_name("value")) else {
+        let (Some(pattern), Some(value)) = (
+            n.child_by_field_name("pattern"),
+            n.child_by_field_name("value"),
+        ) else {
             return;
         };
-        if pattern.kind() != "identifier" {
-            return;
-        }
         let scope_end = self.blocks.last().copied().unwrap_or(u32::MAX);
-        let name = self.src(pattern);
-        let binding = LetBinding {
-            name,
-            line: self.line_of(n.start_byte()),
-            scope_end,
-            uses: uses(value, self.text),
-            calls: called_names(value, self.text),
+        self.bind(pattern, value, self.line_of(n.start_byte()), scope_end);
+        if n.child_by_field_name("alternative").is_some() {
+            self.guards.push(Guard {
+                line: self.line_of(n.start_byte()),
+                condition: format!("let {} = {}", self.src(pattern), self.src(value)),
+                names: roots(value, self.text),
+            });
+        }
+    }
+
+    fn bind(&mut self, pattern: Node<'_>, value: Node<'_>, line: u32, scope_end: u32) {
+        let uses = uses(value, self.text);
+        let calls = called_names(value, self.text);
+        for name in pattern_names(pattern, self.text) {
+            self.lets.push(LetBinding {
+                name,
+                line,
+                scope_end,
+                uses: uses.clone(),
+                calls: calls.clone(),
+            });
+        }
+    }
+
+    /// `for (i, x) in v.iter().enumerate()`: the loop's names come from the iterated value.
+    fn for_binding(&mut self, n: Node<'_>) {
+        let (Some(pattern), Some(value)) = (
+            n.child_by_field_name("pattern"),
+            n.child_by_field_name("value"),
+        ) else {
+            return;
         };
-        self.lets.push(binding);
+        let end = self.line_of(n.end_byte().saturating_sub(1));
+        self.bind(pattern, value, self.line_of(n.start_byte()), end);
+    }
+
+    /// `if let Some(x) = …` and `while let` bind; an `if` whose block leaves early is a guard.
+    fn conditional(&mut self, n: Node<'_>) {
+        let Some(cond) = n.child_by_field_name("condition") else {
+            return;
+        };
+        let end = self.line_of(n.end_byte().saturating_sub(1));
+        let mut lets = Vec::new();
+        if cond.kind() == "let_condition" {
+            lets.push(cond);
+        } else if cond.kind() == "let_chain" {
+            let mut cursor = cond.walk();
+            lets.extend(
+                cond.named_children(&mut cursor)
+                    .filter(|c| c.kind() == "let_condition"),
+            );
+        }
+        for l in lets {
+            if let (Some(p), Some(v)) = (
+                l.child_by_field_name("pattern"),
+                l.child_by_field_name("value"),
+            ) {
+                self.bind(p, v, self.line_of(l.start_byte()), end);
+            }
+        }
+        let exits = n.kind() == "if_expression"
+            && n.child_by_field_name("consequence")
+                .is_some_and(|b| leaves_early(b, self.text));
+        if exits {
+            self.guards.push(Guard {
+                line: self.line_of(cond.start_byte()),
+                condition: self.src(cond),
+                names: uses(cond, self.text),
+            });
+        }
     }
 
     /// Macro arguments are tokens to the grammar. Where they read as comma-separated
@@ -661,6 +747,7 @@ impl<'a> Collector<'a> {
             sites: Vec::new(),
             lets: Vec::new(),
             calls: Vec::new(),
+            guards: Vec::new(),
             blocks: Vec::new(),
         };
         let whole_text = self.src(n);
@@ -705,6 +792,74 @@ impl<'a> Collector<'a> {
         self.calls.extend(sub.calls);
         self.lets.extend(sub.lets);
     }
+}
+
+/// The names a pattern binds (`(a, mut b)`, `Some(x)`, `Point { x, y: ref z }`, `[first, ..]`).
+fn pattern_names(p: Node<'_>, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![p];
+    while let Some(x) = stack.pop() {
+        match x.kind() {
+            "identifier" | "shorthand_field_identifier" => {
+                // In `Some(x)` the type path is not a binding; in a struct pattern `x: y` only `y` is.
+                let parent = x.parent().map(|q| q.kind());
+                let is_type = matches!(parent, Some("scoped_identifier" | "tuple_struct_pattern"))
+                    && x.parent().and_then(|q| q.child_by_field_name("type")) == Some(x);
+                let name = text.get(x.byte_range()).unwrap_or_default();
+                if !is_type
+                    && name.starts_with(|c: char| c.is_lowercase() || c == '_')
+                    && name != "_"
+                {
+                    out.push(name.to_string());
+                }
+            }
+            "field_pattern" => {
+                match x.child_by_field_name("pattern") {
+                    Some(inner) => stack.push(inner),
+                    None => {
+                        if let Some(name) = x.child_by_field_name("name") {
+                            stack.push(name);
+                        }
+                    }
+                }
+                continue;
+            }
+            "scoped_identifier" | "type_identifier" | "scoped_type_identifier" => continue,
+            _ => {}
+        }
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.named_children(&mut cursor).collect();
+        stack.extend(kids);
+    }
+    out.reverse();
+    out
+}
+
+/// Whether a block leaves early: `return`, `break`, `continue`, `?`-less `Err`/`None` as its
+/// value, or a panic macro.
+fn leaves_early(block: Node<'_>, text: &str) -> bool {
+    let mut stack = vec![block];
+    while let Some(x) = stack.pop() {
+        match x.kind() {
+            "return_expression" | "break_expression" | "continue_expression" => return true,
+            "macro_invocation" => {
+                let name = x
+                    .child_by_field_name("macro")
+                    .and_then(|m| text.get(m.byte_range()))
+                    .unwrap_or_default();
+                let name = name.rsplit("::").next().unwrap_or(name);
+                if EXPLICIT_MACROS.contains(&name) || name == "bail" {
+                    return true;
+                }
+            }
+            "closure_expression" | "function_item" => continue,
+            _ => {}
+        }
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.named_children(&mut cursor).collect();
+        stack.extend(kids);
+    }
+    false
 }
 
 /// The first node of `kind` in a preorder walk.

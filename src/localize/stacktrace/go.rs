@@ -114,6 +114,9 @@ pub fn origin_of(path: &str, function: &str) -> FrameOrigin {
     let p = path.replace('\\', "/");
     if p.contains("/go/src/") && !p.contains("/go/src/github.com/")
         || p.contains("/usr/local/go/")
+        || p.contains("/usr/lib/go/")
+        || p.contains("/usr/lib/go-")
+        || p.contains("/goroot/src/")
         || p.contains("/libexec/src/")
         || function.starts_with("runtime.")
         || function.starts_with("net/http.")

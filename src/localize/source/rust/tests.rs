@@ -193,3 +193,42 @@ fn a_syntax_error_leaves_the_rest_of_the_file_read() {
     assert_eq!(src.enclosing_fn(4).map(|f| f.name.as_str()), Some("g"));
     assert_eq!(src.panic_sites(4)[0].kind, PanicKind::Index);
 }
+
+#[test]
+fn destructuring_loops_if_let_and_guards() {
+    let src = RustSource::parse(
+        r#"fn jaro(a: &[u8], b: &[u8]) -> f64 {
+    if a.is_empty() || b.len() < 2 {
+        return 0.0;
+    }
+    let mut flags = vec![false; a.len() + b.len() - 1];
+    let (a_flags, b_flags) = flags.split_at_mut(a.len());
+    for (j, x) in b.iter().enumerate().take(a.len()) {
+        if let Some(y) = a.get(j) {
+            b_flags[j] = x == y;
+        }
+    }
+    let Some(first) = a.first() else { return 1.0 };
+    0.0
+}
+"#,
+    )
+    .unwrap();
+    let f = src.enclosing_fn(9).unwrap();
+    assert_eq!(src.binding_before(f, "b_flags", 9).unwrap().line, 6);
+    assert_eq!(
+        src.binding_before(f, "a_flags", 9).unwrap().uses,
+        ["flags", "a"]
+    );
+    assert_eq!(src.binding_before(f, "j", 9).unwrap().line, 7);
+    assert_eq!(src.binding_before(f, "y", 9).unwrap().line, 8);
+    assert!(
+        src.binding_before(f, "y", 12).is_none(),
+        "out of the if let's scope"
+    );
+    let guards = src.guards_before(f, 13);
+    let lines: Vec<u32> = guards.iter().map(|g| g.line).collect();
+    assert_eq!(lines, [12, 2]);
+    assert_eq!(guards[1].names, ["a", "b"]);
+    assert_eq!(src.binding_before(f, "first", 13).unwrap().line, 12);
+}
