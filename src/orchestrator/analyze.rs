@@ -7,7 +7,7 @@ use super::deliver::ValidationReport;
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::coord::{OpState, Operation};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
-use crate::fix::revert::RevertMode;
+use crate::fix::revert_cause::RevertMode;
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
 use crate::incident::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
 use crate::incident::{ErrorPattern, PatternMatch};
