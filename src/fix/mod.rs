@@ -11,6 +11,7 @@
 pub mod config;
 pub mod diff;
 pub mod engine;
+pub mod error_path;
 pub mod placeholder;
 pub mod revert_cause;
 pub mod selftest;

@@ -163,6 +163,8 @@ struct RawTemplate {
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default)]
     imports: Vec<String>,
     confidence: f64,
     risk: Risk,
@@ -182,6 +184,8 @@ pub struct FixTemplate {
     pub rewrite: String,
     /// One line for the PR, with placeholders; the description when absent.
     pub summary: Option<String>,
+    /// The message of the error `{@error}` builds (Rust), with placeholders.
+    pub error_message: Option<String>,
     /// Import statements the rewrite needs, added when the file lacks them.
     pub imports: Vec<String>,
     /// In (0, 1].
@@ -386,10 +390,38 @@ pub fn parse_template(file: &str, text: &str) -> Result<FixTemplate, TemplateErr
     for (field, text) in [
         ("rewrite", Some(&raw.rewrite)),
         ("summary", raw.summary.as_ref()),
+        ("error_message", raw.error_message.as_ref()),
     ] {
         let Some(text) = text else { continue };
         for name in placeholders(text).map_err(|m| invalid(field, m))? {
-            if !captures.contains(name.as_str()) {
+            let capture = match name.strip_prefix('@') {
+                // The enclosing fn's error value: a Rust rewrite with a message to carry.
+                Some("error") if field == "rewrite" => {
+                    if raw.language != TemplateLanguage::Rust || raw.error_message.is_none() {
+                        return Err(invalid(
+                            field,
+                            "`{@error}` needs `language: rust` and an `error_message`".into(),
+                        ));
+                    }
+                    continue;
+                }
+                Some(computed) => match computed
+                    .strip_prefix("first_arg.")
+                    .or_else(|| computed.strip_prefix("text."))
+                {
+                    Some(capture) => capture.to_string(),
+                    None => {
+                        return Err(invalid(
+                            field,
+                            format!(
+                                "`{{{name}}}` is not a computed placeholder (`{{@error}}` in a rewrite, `{{@first_arg.<capture>}}`, `{{@text.<capture>}}`)"
+                            ),
+                        ))
+                    }
+                },
+                None => name.clone(),
+            };
+            if !captures.contains(capture.as_str()) {
                 return Err(invalid(
                     field,
                     format!("`{{{name}}}` names no capture (captures: {})", known()),
@@ -431,6 +463,7 @@ pub fn parse_template(file: &str, text: &str) -> Result<FixTemplate, TemplateErr
         matcher: raw.matcher,
         rewrite: raw.rewrite.trim_end_matches('\n').to_string(),
         summary: raw.summary.map(|s| s.trim().to_string()),
+        error_message: raw.error_message.map(|s| s.trim().to_string()),
         imports: raw
             .imports
             .into_iter()
