@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod fix;
 pub mod heal;
 pub mod localize;
 pub mod locks;
@@ -45,6 +46,8 @@ pub enum Command {
     Canary(canary::CanaryCommand),
     /// Map a stack trace to ranked code locations in a repository.
     Localize(localize::LocalizeArgs),
+    /// Find the first validated patch for a stack trace in a repository (printed as a diff).
+    Fix(fix::FixArgs),
     /// List fix templates or run their test cases.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Pr(cmd) => pr::run(cmd).await,
             Command::Canary(cmd) => canary::run(cmd).await,
             Command::Localize(args) => localize::run(args).await,
+            Command::Fix(args) => fix::run(args).await,
             Command::Templates(cmd) => templates::run(cmd).await,
             Command::Policy(cmd) => policy::run(cmd).await,
             Command::Serve(args) => serve::run(args).await,

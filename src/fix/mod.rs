@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error_path;
 pub mod placeholder;
 pub mod revert_cause;
+pub mod search;
 pub mod selftest;
 pub mod template;
 pub mod validate;
