@@ -49,8 +49,16 @@ pub enum Format {
 }
 
 pub async fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
-    match prepare(&args) {
-        Ok((trace, check, templates)) => {
+    match read_trace(&args.trace) {
+        Ok(trace) => run_on(&args, trace).await,
+        Err(why) => bad_input(&why),
+    }
+}
+
+/// [`run`] with the trace text at hand (`healbot heal --repo` takes it from a bundle).
+pub(crate) async fn run_on(args: &FixArgs, trace: String) -> anyhow::Result<ExitCode> {
+    match prepare(args) {
+        Ok((check, templates)) => {
             let input = SearchInput {
                 repo: &args.repo,
                 trace: &trace,
@@ -88,15 +96,14 @@ fn bad_input(why: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
-/// The trace text, the check command and the templates, or what is wrong with the input.
-fn prepare(args: &FixArgs) -> Result<(String, Option<String>, Vec<FixTemplate>), String> {
+/// The check command and the templates, or what is wrong with the input.
+fn prepare(args: &FixArgs) -> Result<(Option<String>, Vec<FixTemplate>), String> {
     if !args.repo.is_dir() {
         return Err(format!(
             "the repository {} is not a directory",
             args.repo.display()
         ));
     }
-    let trace = read_trace(&args.trace)?;
     let check = match &args.check {
         Some(c) if c.trim().is_empty() => return Err("--check is empty".into()),
         Some(c) => Some(c.clone()),
@@ -109,7 +116,7 @@ fn prepare(args: &FixArgs) -> Result<(String, Option<String>, Vec<FixTemplate>),
             templates.push(t);
         }
     }
-    Ok((trace, check, templates))
+    Ok((check, templates))
 }
 
 /// The trace file's text (not UTF-8 bytes replaced), within [`MAX_TRACE_BYTES`].

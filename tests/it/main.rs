@@ -4,6 +4,7 @@
 mod audit;
 mod canary;
 mod demo;
+mod fix_cli;
 mod fixes;
 mod forge;
 mod github;

@@ -139,7 +139,8 @@ pub(super) fn add(sites: &mut Vec<Site>, files: &mut Files, index: &RepoIndex, c
         if let Some(site) = sites.first().filter(|s| s.origin == Origin::Frame) {
             if let Some(text) = files.text(&site.file) {
                 let python = cx.trace.language == TraceLanguage::Python;
-                super::textual::add(site, &text, cx.fault, python, &mut found);
+                let message = &cx.trace.message;
+                super::textual::add(site, &text, cx.fault, message, python, &mut found);
             }
         }
     }

@@ -27,6 +27,7 @@ pub(super) struct File {
 pub(super) struct Files {
     repo: PathBuf,
     cache: HashMap<String, Option<File>>,
+    texts: HashMap<String, Option<Rc<str>>>,
 }
 
 impl Files {
@@ -34,6 +35,7 @@ impl Files {
         Files {
             repo: repo.to_path_buf(),
             cache: HashMap::new(),
+            texts: HashMap::new(),
         }
     }
 
@@ -58,13 +60,19 @@ impl Files {
         file
     }
 
-    /// The text only, for files that are searched but not analysed.
+    /// The text only, for files that are searched but not analysed (read once).
     pub fn text(&mut self, rel: &str) -> Option<Rc<str>> {
         if let Some(Some(f)) = self.cache.get(rel) {
             return Some(f.text.clone());
         }
-        let bytes = std::fs::read(self.repo.join(rel)).ok()?;
-        Some(String::from_utf8_lossy(&bytes).into())
+        if let Some(t) = self.texts.get(rel) {
+            return t.clone();
+        }
+        let text: Option<Rc<str>> = std::fs::read(self.repo.join(rel))
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into());
+        self.texts.insert(rel.to_string(), text.clone());
+        text
     }
 }
 

@@ -178,8 +178,35 @@ fn assigns(line: &str, name: &str) -> bool {
         && !lhs.contains('.')
 }
 
+/// The field that held the missing value, when the failing line reads an attribute of a field
+/// (`this.schema.compiledImplicit` on undefined, `self.key.local` on None) or Java's message
+/// names it (`because "this.schema" is null`).
+fn null_field(raise_line: &str, fault: &Fault, message: &str) -> Option<String> {
+    static JAVA: OnceLock<Regex> = OnceLock::new();
+    let java = re(&JAVA, r#"because "this\.([A-Za-z_$][\w$]*)" is null"#);
+    if let Some(c) = java.captures(message) {
+        return Some(c[1].to_string());
+    }
+    let Fault::NoneAttribute { attribute } = fault else {
+        return None;
+    };
+    let read = Regex::new(&format!(
+        r"\b(?:self|this)\.([A-Za-z_$][\w$]*)\??\.{}\b",
+        regex::escape(attribute)
+    ))
+    .ok()?;
+    read.captures(raise_line).map(|c| c[1].to_string())
+}
+
 /// Adds the textual places for `site`, the innermost in-app frame, whose file text is `text`.
-pub(super) fn add(site: &Site, text: &str, fault: &Fault, python: bool, found: &mut Vec<Site>) {
+pub(super) fn add(
+    site: &Site,
+    text: &str,
+    fault: &Fault,
+    message: &str,
+    python: bool,
+    found: &mut Vec<Site>,
+) {
     let lines: Vec<&str> = text.lines().collect();
     let at = site.line as usize - 1;
     let Some(raise_line) = lines.get(at) else {
@@ -233,6 +260,7 @@ pub(super) fn add(site: &Site, text: &str, fault: &Fault, python: bool, found: &
                 ));
                 s.expression = Some(name.clone());
                 found.push(s);
+                producer(site, &lines, i, python, &what, found);
             }
         }
         // A parameter used unchecked: the function's start is where a check goes.
@@ -249,15 +277,36 @@ pub(super) fn add(site: &Site, text: &str, fault: &Fault, python: bool, found: &
             found.push(s);
         }
     }
-    field_writers(site, &lines, &fields, fault, python, &what, found);
+    let missing = null_field(raise_line, fault, message);
+    let mut fields = fields;
+    if let Some(m) = &missing {
+        if !fields.contains(m) {
+            fields.insert(0, m.clone());
+        }
+    }
+    field_writers(
+        site,
+        &lines,
+        &fields,
+        missing.as_deref(),
+        fault,
+        python,
+        &what,
+        found,
+    );
 }
 
 /// Assignments to the fields the failing line reads, in the whole file; with none left and a
 /// missing value, the constructor that should have set it.
+///
+/// A field that held the missing value (`missing`) was never set to one: the place that sets it
+/// (or the constructor) ranks above the line that only read it.
+#[allow(clippy::too_many_arguments)]
 fn field_writers(
     site: &Site,
     lines: &[&str],
     fields: &[String],
+    missing: Option<&str>,
     fault: &Fault,
     python: bool,
     what: &str,
@@ -280,18 +329,35 @@ fn field_writers(
             .filter(|&i| i + 1 != site.line as usize && writer.is_match(lines[i]))
             .take(3)
             .collect();
-        for i in &writers {
-            let mut s = derived(site, *i, site.score - 0.12 - 0.02 * f64::from(added));
+        let held_nothing = missing == Some(field.as_str());
+        for (k, i) in writers.iter().enumerate() {
+            let score = if held_nothing && k == 0 {
+                site.score + 0.02
+            } else {
+                site.score - 0.12 - 0.02 * f64::from(added)
+            };
+            let mut s = derived(site, *i, score);
             s.reasons.push(format!(
-                "sets `{}.{field}`, which {what} reads when it fails",
-                if python { "self" } else { "this" }
+                "sets `{}.{field}`, which {what} reads when it fails{}",
+                if python { "self" } else { "this" },
+                if held_nothing {
+                    " (the field held no value)"
+                } else {
+                    ""
+                }
             ));
             found.push(s);
             added += 1;
+            producer(site, lines, *i, python, what, found);
         }
-        if writers.is_empty() && (fault.is_none() || *fault == Fault::Other) {
+        if writers.is_empty() && (fault.is_none() || *fault == Fault::Other || held_nothing) {
             if let Some(i) = (0..lines.len()).find(|&i| ctor.is_match(lines[i])) {
-                let mut s = derived(site, i + 1, site.score - 0.12);
+                let score = if held_nothing {
+                    site.score + 0.02
+                } else {
+                    site.score - 0.12
+                };
+                let mut s = derived(site, i + 1, score);
                 s.reasons.push(format!(
                     "nothing in the file sets `{field}`, which {what} reads: the constructor is where it would be set"
                 ));
@@ -300,6 +366,62 @@ fn field_writers(
             }
         }
     }
+}
+
+/// The function an assignment's value comes from: `x = parse(s)`, `self.key = _cmpkey(…)`,
+/// `const v = this.lex(t)` → `parse`, `_cmpkey`, `lex`.
+fn called_on_right(line: &str) -> Option<String> {
+    static CALL: OnceLock<Regex> = OnceLock::new();
+    let call = re(
+        &CALL,
+        r"(?::=|[^=!<>]=)\s*(?:await\s+|new\s+)?(?:[\w$]+\.)*([A-Za-z_$][\w$]*)\s*\(",
+    );
+    let name = call.captures(line)?.get(1)?.as_str().to_string();
+    (!KEYWORDS.contains(&name.as_str()) && name.len() > 2).then_some(name)
+}
+
+/// The 0-based line of the definition of `name` in `lines` (Python `def`, JavaScript
+/// `function`/method, Go `func`, Java method), when there is exactly one.
+fn definition(lines: &[&str], name: &str, python: bool) -> Option<usize> {
+    let n = regex::escape(name);
+    let pattern = if python {
+        format!(r"^\s*(?:async\s+)?def\s+{n}\s*\(")
+    } else {
+        format!(
+            r"^\s*(?:func\s+(?:\([^)]*\)\s*)?{n}\s*\(|(?:export\s+)?(?:async\s+)?function\s*\*?\s*{n}\s*\(|(?:const|let|var)\s+{n}\s*=|(?:static\s+|async\s+)*{n}\s*\([^;]*\)\s*\{{|(?:(?:public|private|protected|static|final)\s+)+[\w<>\[\], .?]+\s+{n}\s*\()"
+        )
+    };
+    let def = Regex::new(&pattern).ok()?;
+    let mut hits = (0..lines.len()).filter(|&i| def.is_match(lines[i]));
+    let first = hits.next()?;
+    hits.next().is_none().then_some(first)
+}
+
+/// Where the value assigned at 0-based line `i` is computed: the body of the function the
+/// assignment calls, when this file defines it.
+fn producer(
+    site: &Site,
+    lines: &[&str],
+    i: usize,
+    python: bool,
+    what: &str,
+    found: &mut Vec<Site>,
+) {
+    let Some(name) = called_on_right(lines[i]) else {
+        return;
+    };
+    let Some(d) = definition(lines, &name, python) else {
+        return;
+    };
+    if d + 1 >= lines.len() || d + 1 == site.line as usize || d == i {
+        return;
+    }
+    let mut s = derived(site, d + 1, site.score - 0.14);
+    s.reasons.push(format!(
+        "`{name}` computes the value assigned at line {}, which {what} reads when it fails",
+        i + 1
+    ));
+    found.push(s);
 }
 
 fn word_in(text: &str, word: &str) -> bool {
@@ -346,6 +468,66 @@ mod tests {
         assert!(!assigns("    self.idx = 3", "idx"));
         assert!(word_in("if len(parts) < 3:", "parts"));
         assert!(!word_in("if self.parts:", "parts"));
+        assert_eq!(
+            called_on_right("        self._key = _cmpkey(self._version.epoch)").as_deref(),
+            Some("_cmpkey")
+        );
+        assert_eq!(
+            called_on_right("  const tok = this.lexNext(src);").as_deref(),
+            Some("lexNext")
+        );
+        assert_eq!(
+            called_on_right("\tend, err := stringEnd(data[i:])").as_deref(),
+            Some("stringEnd")
+        );
+        assert_eq!(called_on_right("    if x == f(y):"), None);
+        let py = [
+            "def _cmpkey(epoch):",
+            "    return epoch",
+            "class V:",
+            "    def __init__(self):",
+            "        self._key = _cmpkey(1)",
+        ];
+        assert_eq!(definition(&py, "_cmpkey", true), Some(0));
+        let go = [
+            "func stringEnd(data []byte) (int, bool) {",
+            "\treturn 0, false",
+            "}",
+        ];
+        assert_eq!(definition(&go, "stringEnd", false), Some(0));
+        let js = [
+            "class Lexer {",
+            "  lexNext(src) {",
+            "    return 1;",
+            "  }",
+            "}",
+        ];
+        assert_eq!(definition(&js, "lexNext", false), Some(1));
+    }
+
+    #[test]
+    fn the_field_that_held_nothing() {
+        let undefined = Fault::NoneAttribute {
+            attribute: "compiledImplicit".into(),
+        };
+        assert_eq!(
+            null_field(
+                "  this.implicitTypes = this.schema.compiledImplicit;",
+                &undefined,
+                ""
+            )
+            .as_deref(),
+            Some("schema")
+        );
+        assert_eq!(
+            null_field("  x = local.compiledImplicit", &undefined, ""),
+            None
+        );
+        let npe = "Cannot invoke \"String.length()\" because \"this.name\" is null";
+        assert_eq!(
+            null_field("return name.length();", &Fault::NoneValue, npe).as_deref(),
+            Some("name")
+        );
     }
 
     #[test]
