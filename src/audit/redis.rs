@@ -9,11 +9,13 @@ use super::entry::{AuditEntry, NewEntry, GENESIS_HASH};
 use super::file::{sort_keys, timestamp_now};
 use super::verify::FIRST_SEQ;
 use super::{AuditError, AuditStore};
+use crate::model::{Clock, SystemClock};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -38,6 +40,8 @@ pub struct RedisAuditStore {
     append: Script,
     /// `None` for a reader (`healbot audit verify --redis`).
     mirror: Option<Mutex<Mirror>>,
+    /// Stamps each entry's `ts`.
+    clock: Arc<dyn Clock>,
 }
 
 /// The local copy: every entry up to `last_id` of the stream is in the file.
@@ -83,8 +87,8 @@ impl RedisAuditStore {
         name: &str,
         mirror: Option<&Path>,
     ) -> Result<RedisAuditStore, AuditError> {
-        let shown = crate::coord::lock::redis::redacted(url);
-        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+        let shown = crate::redis_conn::redacted(url);
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let mirror = match mirror {
             Some(path) => Some(Mutex::new(Mirror::open(path)?)),
@@ -97,7 +101,14 @@ impl RedisAuditStore {
             stream_key: format!("healbot:audit:{name}"),
             append: Script::new(APPEND),
             mirror,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Stamps entries with `clock`'s time instead of the wall clock's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedisAuditStore {
+        self.clock = clock;
+        self
     }
 
     /// Writes every entry the stream has and the mirror lacks (call once after opening).
@@ -253,7 +264,7 @@ impl AuditStore for RedisAuditStore {
                 Some((seq, hash)) => (seq + 1, hash.clone()),
                 None => (FIRST_SEQ, GENESIS_HASH.to_string()),
             };
-            let entry = AuditEntry::chain(new.clone(), seq, &prev, timestamp_now());
+            let entry = AuditEntry::chain(new.clone(), seq, &prev, timestamp_now(&*self.clock));
             let json = serde_json::to_string(&entry).map_err(|e| AuditError::Corrupt {
                 path: self.stream_key.clone(),
                 line: seq as usize,
@@ -310,5 +321,78 @@ impl AuditStore for RedisAuditStore {
 
     fn shared(&self) -> bool {
         true
+    }
+}
+
+/// Checkpoints of the chain replicas share, in a Redis list next to it, so that any replica's
+/// checkpoints vouch for the one chain (`healbot audit verify --redis URL --key FILE`). Each
+/// replica also keeps the ones it signed in its mirror's checkpoints file.
+pub struct RedisCheckpoints {
+    conn: ConnectionManager,
+    url: String,
+    key: String,
+    local: Option<super::checkpoint::CheckpointFile>,
+}
+
+impl RedisCheckpoints {
+    pub fn open(
+        url: &str,
+        name: &str,
+        local: Option<&Path>,
+    ) -> Result<RedisCheckpoints, AuditError> {
+        let shown = crate::redis_conn::redacted(url);
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(5))
+            .map_err(|e| backend(&shown, e))?;
+        let local = match local {
+            Some(path) => Some(super::checkpoint::CheckpointFile::open(path)?),
+            None => None,
+        };
+        Ok(RedisCheckpoints {
+            conn,
+            url: shown,
+            key: format!("healbot:audit:{name}:checkpoints"),
+            local,
+        })
+    }
+
+    /// Every checkpoint of the chain, oldest first.
+    pub async fn all(&self) -> Result<Vec<super::checkpoint::Checkpoint>, AuditError> {
+        let mut conn = self.conn.clone();
+        let lines: Vec<String> = redis::cmd("LRANGE")
+            .arg(&self.key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend(&self.url, e))?;
+        let mut text = lines.join("\n");
+        text.push('\n');
+        super::checkpoint::parse_checkpoints(&text, &self.key)
+    }
+}
+
+#[async_trait]
+impl super::signed::CheckpointSink for RedisCheckpoints {
+    async fn append(&mut self, cp: &super::checkpoint::Checkpoint) -> Result<(), AuditError> {
+        let line = serde_json::to_string(cp).map_err(|e| AuditError::Corrupt {
+            path: self.key.clone(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(&self.key)
+            .arg(line)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend(&self.url, e))?;
+        if let Some(local) = &mut self.local {
+            local.append(cp)?;
+        }
+        Ok(())
+    }
+
+    async fn last_signed(&self) -> Result<Option<u64>, AuditError> {
+        Ok(self.all().await?.iter().map(|c| c.seq).max())
     }
 }

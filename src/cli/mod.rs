@@ -1,10 +1,12 @@
 //! The command line: one file per subcommand. Errors end here as one clear line on stderr and
 //! a non-zero exit code.
 
+pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
 pub mod fix;
+pub mod format;
 pub mod heal;
 pub mod localize;
 pub mod locks;
@@ -63,6 +65,9 @@ pub enum Command {
     Ops(ops::OpsCommand),
     /// Rank the services of a metrics CSV by how likely each is the root cause.
     Rca(rca::RcaArgs),
+    /// Set up healbot's GitHub App (GitHub's manifest flow).
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 /// Entry point of the binary.
@@ -95,6 +100,7 @@ pub fn main() -> ExitCode {
             Command::Locks(args) => locks::run(args).await,
             Command::Rca(args) => rca::run(args).await,
             Command::Ops(cmd) => ops::run(cmd).await,
+            Command::App(cmd) => app::run(cmd).await,
         }
     });
     match result {

@@ -458,8 +458,8 @@ fn head_time(repo: &Path) -> Option<i64> {
 /// The error patterns whose templates fit the trace: the classifier's, then the fault's.
 fn patterns(trace: &str, fault: &Fault) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let classified = crate::incident::pattern::classify(trace);
-    if classified.pattern != crate::incident::ErrorPattern::Unknown {
+    let classified = crate::detect::pattern::classify(trace);
+    if classified.pattern != crate::detect::ErrorPattern::Unknown {
         out.push(classified.pattern.id().to_string());
     }
     let from_fault: &[&str] = match fault {

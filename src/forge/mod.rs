@@ -6,9 +6,13 @@
 pub mod command;
 pub mod github;
 pub mod local;
+pub mod markdown;
 pub mod trailer;
 
-pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};
+pub use command::{
+    parse_commands, parse_comment, CommandError, CommentCommands, HealCommand, COMMAND_PREFIX,
+    MAX_COMMANDS_PER_COMMENT,
+};
 pub use local::{LocalForge, LocalRepo, BOT_AUTHOR};
 
 use async_trait::async_trait;
@@ -129,6 +133,31 @@ pub enum ForgeError {
     Api(String),
 }
 
+/// Checked-out copies of repositories, for analysis and validation.
+#[async_trait]
+pub trait Workspaces: Send + Sync {
+    /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
+    async fn export(
+        &self,
+        repo: &RepoRef,
+        rev: &str,
+        dest: &std::path::Path,
+    ) -> Result<CommitSha, ForgeError>;
+
+    /// Makes `dest` a git checkout of `rev` of `repo` with its history, for blame and
+    /// revert, and returns whether it could: a provider that only exports trees (the GitHub
+    /// contents API) returns `false`, and no revert is proposed. Read-only on the forge.
+    async fn history(
+        &self,
+        repo: &RepoRef,
+        rev: &str,
+        dest: &std::path::Path,
+    ) -> Result<bool, ForgeError> {
+        let _ = (repo, rev, dest);
+        Ok(false)
+    }
+}
+
 #[async_trait]
 pub trait Forge: Send + Sync {
     async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError>;
@@ -163,6 +192,9 @@ pub trait Forge: Send + Sync {
     /// Merges with a merge commit; an already merged PR returns its merge commit.
     async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError>;
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError>;
+    /// The login healbot's own comments appear under. Hidden markers and footers count only
+    /// in comments by this account: anyone can write `<!-- healbot:… -->` in a comment.
+    async fn own_login(&self) -> Result<String, ForgeError>;
     /// A link to `line` of `path` at `sha` in the forge's web view, where it has one.
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
         let _ = (repo, sha, path, line);

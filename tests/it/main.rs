@@ -1,6 +1,7 @@
 //! Integration tests, one module per area, in one test binary (each extra binary links the
 //! whole crate again, which costs minutes on two cores).
 
+mod adversarial;
 mod audit;
 mod canary;
 mod demo;
@@ -22,6 +23,7 @@ mod templates;
 #[allow(dead_code)]
 mod support;
 
+mod app_setup;
 mod argo_app;
 mod chart;
 mod delivery;
@@ -30,6 +32,7 @@ mod github_app;
 mod github_workspace;
 mod heal;
 mod kpis;
+mod layers;
 mod localize_eval;
 mod neo4j;
 mod notify_app;

@@ -5,14 +5,14 @@
 //! and another one finishes the operation. Nothing is done twice and the chain verifies.
 
 use crate::locks::RedisServer;
-use crate::support::app::{fixture, review, seed_repo, LOG, REPO, SECRET};
+use crate::support::app::{fixture, review, seed_repo, CATALOG, LOG, REPO, SECRET};
 use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::Prometheus;
 use healbot::audit::redis::RedisAuditStore;
 use healbot::audit::AuditStore;
-use healbot::coord::state::fold_all;
-use healbot::coord::OpState;
 use healbot::demo::exporter::Exporter;
+use healbot::operation::state::fold_all;
+use healbot::operation::OpState;
 use healbot::server::delivery_log::LogLine;
 use healbot::server::signature::sign;
 use healbot::signals::prometheus::PrometheusClient;
@@ -52,11 +52,13 @@ impl Cluster {
         let dir = self.root.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("webhook-secret"), SECRET).unwrap();
+        std::fs::write(dir.join("alertmanager-token"), "alertmanager-token\n").unwrap();
         let log = self.root.path().join("payment-service.log");
         let yaml = format!(
             "listen: 127.0.0.1:{port}
 state_dir: state
 webhook_secret_files: [webhook-secret]
+inbound: {{alertmanager_token_files: [alertmanager-token]}}
 github:
   app_id: {APP_ID}
   private_key_file: {key}
@@ -72,6 +74,7 @@ logs:
     payment-service: [{log}]
 canary_wait_seconds: 2
 repositories: [{REPO}]
+catalog: {CATALOG}
 ",
             key = test_key_path().display(),
             github = self.github,
@@ -363,6 +366,7 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     });
     let sent = reqwest::Client::new()
         .post(replicas[0].url("/webhooks/alertmanager"))
+        .bearer_auth("alertmanager-token")
         .json(&alert)
         .send()
         .await

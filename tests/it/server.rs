@@ -2,7 +2,7 @@
 //! restart, status codes for bad input, and the worker handing events to the handler.
 
 use async_trait::async_trait;
-use healbot::config::bot::{BotConfig, GithubApp, Secret};
+use healbot::config::bot::{BotConfig, GithubApp, InboundTokens, Secret};
 use healbot::server::signature::sign;
 use healbot::server::{
     serve_on, DeliveryHandler, GithubDelivery, HandlerError, ServeOptions, ServerHandle,
@@ -14,24 +14,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
-);
+const INBOUND_TOKEN: &str = "test-inbound-token";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
 
 fn config(state: &Path) -> BotConfig {
     BotConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: state.to_path_buf(),
-        webhook_secrets: vec![Secret::new("old-secret"), Secret::new(SECRET)],
-        github: None,
-        sources: Default::default(),
-        redis_url: None,
-        audit_on_redis: false,
-        takeover_after: std::time::Duration::from_secs(30),
-        policies_dir: None,
-        templates_dir: None,
-        notify: Default::default(),
+        inbound: InboundTokens {
+            alertmanager: vec![Secret::new(INBOUND_TOKEN)],
+            argo: vec![Secret::new(INBOUND_TOKEN)],
+        },
+        ..BotConfig::new(
+            state.to_path_buf(),
+            vec![Secret::new("old-secret"), Secret::new(SECRET)],
+        )
     }
 }
 
@@ -314,12 +310,19 @@ async fn healthz_metrics_and_other_webhooks() {
         let url = format!("http://{}/webhooks/{route}", h.addr);
         let ok = client
             .post(&url)
+            .bearer_auth(INBOUND_TOKEN)
             .body(r#"{"alerts":[]}"#)
             .send()
             .await
             .unwrap();
         assert_eq!(ok.status(), StatusCode::ACCEPTED, "{route}");
-        let bad = client.post(&url).body("{").send().await.unwrap();
+        let bad = client
+            .post(&url)
+            .bearer_auth(INBOUND_TOKEN)
+            .body("{")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{route}");
     }
     processed(&h, 2).await;
@@ -404,6 +407,34 @@ fn serve_without_a_secret_exits_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no webhook secret"), "{stderr}");
+}
+
+/// With GitHub credentials, `serve` works on the user's dependency graph or not at all: no
+/// catalog, no start, and the message says what to set.
+#[test]
+fn serve_with_github_credentials_and_no_catalog_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+    let key = crate::support::github::test_key_path();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "listen: 127.0.0.1:0\nstate_dir: state\nwebhook_secret_files: [secret]\n\
+             github: {{app_id: 1, private_key_file: {}, api_url: http://127.0.0.1:9}}\n\
+             prometheus: {{url: http://127.0.0.1:9}}\n",
+            key.display()
+        ),
+    );
+    let out = healbot()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no `catalog:`"), "{stderr}");
+    assert!(stderr.contains("set `catalog:`"), "{stderr}");
 }
 
 #[test]

@@ -7,17 +7,17 @@ use crate::audit::file::FileAuditStore;
 use crate::config::bot::BotConfig;
 use crate::config::policy::PolicySet;
 use crate::config::sources::LogsSource;
-use crate::coord::lease::Leases;
-use crate::coord::lock::memory::MemoryLockManager;
-use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
-use crate::coord::lock::LockManager;
-use crate::coord::work_queue::WorkQueue;
-use crate::coord::Journal;
 use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
-use crate::notify::router::RoutingNotifier;
+use crate::lock::memory::MemoryLockManager;
+use crate::lock::redis::{RedisLockConfig, RedisLockManager};
+use crate::lock::LockManager;
+use crate::model::{Clock, SystemClock};
 use crate::notify::Notifier;
+use crate::operation::lease::Leases;
+use crate::operation::work_queue::WorkQueue;
+use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::rca::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
@@ -28,8 +28,17 @@ use crate::signals::{LogSource, MetricsSource};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials.
+/// What `serve` says when it has GitHub credentials and no dependency graph.
+pub const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
+     set `catalog:` to the YAML catalog of your services (each with `criticality` and \
+     `depends_on`): root-cause analysis, blast radius and conflicts run on it";
+
+/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials. With
+/// credentials and no catalog it refuses, naming what to set.
 pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
+    if config.github_credentials_present() && config.sources.catalog.is_none() {
+        anyhow::bail!(NO_CATALOG);
+    }
     let Some(prometheus) = &config.sources.prometheus else {
         return Ok(None);
     };
@@ -44,7 +53,7 @@ pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler
         .sources
         .canary_wait
         .max(prometheus.step * min_samples);
-    assemble(config, Arc::new(metrics)).await
+    assemble(config, Arc::new(metrics), Arc::new(SystemClock)).await
 }
 
 fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
@@ -54,10 +63,11 @@ fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
     })
 }
 
-/// The app on `metrics` and everything else `config` names.
+/// The app on `metrics` and `clock` and everything else `config` names.
 pub async fn assemble(
     config: &BotConfig,
     metrics: Arc<dyn MetricsSource>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<AppHandler>> {
     let Some(app) = &config.github else {
         return Ok(None);
@@ -92,9 +102,11 @@ pub async fn assemble(
             Arc::new(source)
         }
     };
+    // No fallback: RCA, blast radius and conflicts on a topology that is not the user's would
+    // be wrong without saying so.
     let graph = match &sources.catalog {
         Some(path) => DependencyGraph::load_catalog(path)?,
-        None => DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?,
+        None => anyhow::bail!(NO_CATALOG),
     };
     let locks: Arc<dyn LockManager> = match &config.redis_url {
         Some(url) => Arc::new(RedisLockManager::connect(RedisLockConfig::new(url)).await?),
@@ -107,11 +119,16 @@ pub async fn assemble(
     {
         (Some(url), true) => {
             // One chain for every replica; `audit.jsonl` is this replica's mirror of it.
-            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?;
+            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?
+                .with_clock(clock.clone());
             store.sync_mirror().await?;
             Arc::new(store)
         }
-        _ => Arc::new(FileAuditStore::open(log)?),
+        _ => Arc::new(FileAuditStore::open_with_clock(&log, clock.clone())?),
+    };
+    let store = match &config.audit_signing {
+        Some(signing) => signed(store, signing, config, &log).await?,
+        None => store,
     };
     let journal = Arc::new(Journal::replay(store).await?);
     let shared = match (&config.redis_url, config.audit_on_redis) {
@@ -127,7 +144,10 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
-    let notifier = notifier(config, &policies)?;
+    let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::channels::router(
+        &config.notify,
+        &policies.escalation,
+    )?);
     let orchestrator = Arc::new(Orchestrator {
         journal,
         forge: github.clone(),
@@ -136,12 +156,14 @@ pub async fn assemble(
         logs,
         notifier,
         workspaces: github.clone(),
+        health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
         reproducer: None,
         graph: Arc::new(graph),
         policies: Arc::new(policies),
         templates: Arc::new(templates(config)?),
         settings,
         repo_configs: Default::default(),
+        clock,
     });
     let repos = sources.repositories.iter().cloned().map(RepoRef).collect();
     Ok(Some(AppHandler::new(
@@ -151,6 +173,32 @@ pub async fn assemble(
         repos,
         shared,
     )?))
+}
+
+/// The store wrapped to sign its head: checkpoints next to the log, or on Redis next to the
+/// shared chain (and in this replica's mirror).
+async fn signed(
+    store: Arc<dyn crate::audit::AuditStore>,
+    signing: &crate::config::bot::AuditSigning,
+    config: &BotConfig,
+    log: &std::path::Path,
+) -> anyhow::Result<Arc<dyn crate::audit::AuditStore>> {
+    use crate::audit::checkpoint::{checkpoints_path, CheckpointFile, SigningKey};
+    use crate::audit::signed::{CheckpointSink, SignedStore};
+    let key = SigningKey::from_file(&signing.key_file)
+        .map_err(|e| anyhow::anyhow!("audit.signing_key_file: {e}"))?;
+    let local = checkpoints_path(log);
+    let sink: Box<dyn CheckpointSink> = match (&config.redis_url, config.audit_on_redis) {
+        (Some(url), true) => Box::new(crate::audit::redis::RedisCheckpoints::open(
+            url,
+            "main",
+            Some(&local),
+        )?),
+        _ => Box::new(CheckpointFile::open(&local)?),
+    };
+    let transitions = [crate::operation::state::action::TRANSITION];
+    let store = SignedStore::open(store, key, signing.every, &transitions, sink).await?;
+    Ok(Arc::new(store))
 }
 
 /// The built-in fix templates, with `templates_dir`'s added (one with a built-in's id
@@ -173,26 +221,6 @@ fn with_extra_templates(builtin: Vec<FixTemplate>, extra: Vec<FixTemplate>) -> V
         .collect();
     out.extend(extra);
     out
-}
-
-/// Routes by the escalation policy to the channels `healbot.yaml`'s `notify:` configures. Every
-/// notification is also a log line; one routed to a channel without configuration reaches only
-/// the log (with a warning each time), so say so once at startup too.
-fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn Notifier>> {
-    let mut router = RoutingNotifier::new(policies.escalation.clone());
-    for (channel, notifier) in config.notify.notifiers()? {
-        router = router.with_channel(channel, notifier);
-    }
-    let missing = router.unconfigured();
-    if !missing.is_empty() {
-        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        tracing::warn!(
-            channels = %missing.join(", "),
-            "the escalation policy routes to channels healbot.yaml's notify: does not configure; \
-             their notifications reach only the log"
-        );
-    }
-    Ok(Arc::new(router))
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 mod alerts;
 mod argo;
 pub mod build;
+mod command_budget;
 mod configs;
 mod drivers;
+mod installations;
 mod overrides;
 
 pub use configs::CONFIG_CHECK;
@@ -17,11 +19,11 @@ use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
-use crate::coord::OperationId;
+use crate::detect::grouping::AlertGrouper;
 use crate::forge::github::GithubForge;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
+use crate::model::OperationId;
 use crate::orchestrator::Orchestrator;
-use crate::signals::alertmanager::AlertGrouper;
 use async_trait::async_trait;
 use configs::RepoConfigs;
 use drivers::{ClockTurn, Drivers};
@@ -39,6 +41,7 @@ pub struct AppHandler {
     drivers: Arc<Drivers>,
     /// Reads the shared work queue, with several replicas.
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    commands: command_budget::CommandBudget,
 }
 
 impl Drop for AppHandler {
@@ -67,6 +70,7 @@ impl AppHandler {
             alerts: tokio::sync::Mutex::new(AlertGrouper::new()),
             drivers: Arc::new(Drivers::new(shared)),
             consumer: Default::default(),
+            commands: Default::default(),
         })
     }
 
@@ -110,7 +114,10 @@ impl AppHandler {
                         continue;
                     }
                 };
-                match orchestrator.escalate_waiting(chrono::Utc::now()).await {
+                match orchestrator
+                    .escalate_waiting(orchestrator.clock.now())
+                    .await
+                {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
                     Err(e) => tracing::warn!(error = %e, "escalation clock"),
@@ -219,7 +226,7 @@ impl DeliveryHandler for AppHandler {
         self.orchestrator.journal.sync().await.map_err(other)?;
         match &delivery.event {
             GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_) => {
-                self.installations.handle(delivery).await
+                self.installation(delivery).await
             }
             GithubEvent::Ping(p) => {
                 tracing::info!(hook = ?p.hook_id, "ping");
