@@ -168,6 +168,7 @@ impl RustSource {
             calls: Vec::new(),
             guards: Vec::new(),
             blocks: Vec::new(),
+            in_test: false,
         };
         c.visit(tree.root_node());
         let (fns, sites, lets, calls, guards) = (c.fns, c.sites, c.lets, c.calls, c.guards);
@@ -316,6 +317,8 @@ struct Collector<'a> {
     guards: Vec<Guard>,
     /// End lines of the blocks being visited, innermost last.
     blocks: Vec<u32>,
+    /// Inside a `#[cfg(test)]` module or a `#[test]` fn: code a fix never patches.
+    in_test: bool,
 }
 
 impl<'a> Collector<'a> {
@@ -357,12 +360,10 @@ impl<'a> Collector<'a> {
             }
             "index_expression" => self.index(n),
             "binary_expression" | "compound_assignment_expr" => self.binary(n),
-            "unary_expression" => {
-                if n.child(0).is_some_and(|c| c.kind() == "-") {
-                    if let Some(operand) = n.named_child(0) {
-                        let inputs = roots(operand, self.text);
-                        self.site(PanicKind::Arithmetic, n, n, n, "-", inputs);
-                    }
+            "unary_expression" if n.child(0).is_some_and(|c| c.kind() == "-") => {
+                if let Some(operand) = n.named_child(0) {
+                    let inputs = roots(operand, self.text);
+                    self.site(PanicKind::Arithmetic, n, n, n, "-", inputs);
                 }
             }
             "type_cast_expression" => {
@@ -388,8 +389,19 @@ impl<'a> Collector<'a> {
     fn children(&mut self, n: Node<'_>) {
         let mut cursor = n.walk();
         let kids: Vec<Node<'_>> = n.children(&mut cursor).collect();
+        let mut test_item = false;
         for k in kids {
+            if k.kind() == "attribute_item" {
+                test_item |= is_test_attribute(&self.src(k));
+                continue;
+            }
+            let outer = self.in_test;
+            self.in_test |= test_item && !matches!(k.kind(), "line_comment" | "block_comment");
             self.visit(k);
+            self.in_test = outer;
+            if !matches!(k.kind(), "line_comment" | "block_comment") {
+                test_item = false;
+            }
         }
     }
 
@@ -593,10 +605,14 @@ impl<'a> Collector<'a> {
         let operator = self.src(op);
         let kind = match operator.as_str() {
             "/" | "%" | "/=" | "%=" => PanicKind::Division,
-            "+" | "-" | "*" | "<<" | "+=" | "-=" | "*=" | "<<=" => PanicKind::Arithmetic,
+            "+" | "-" | "*" | "<<" | ">>" | "+=" | "-=" | "*=" | "<<=" | ">>=" => {
+                PanicKind::Arithmetic
+            }
             _ => return,
         };
-        if kind == PanicKind::Division {
+        // A division fails on its divisor, a shift on its amount (at least the bit width),
+        // whatever the left side holds.
+        if kind == PanicKind::Division || matches!(operator.as_str(), "<<" | ">>" | "<<=" | ">>=") {
             let inputs = roots(right, self.text);
             self.site(kind, n, n, right, &operator, inputs);
         } else {
@@ -696,7 +712,15 @@ impl<'a> Collector<'a> {
     /// expressions (`format!`, `println!`, `write!`, `assert!`, `assert_eq!`, `vec![a, b]`, …)
     /// they are parsed again as an array expression and visited like any other code, and an
     /// assertion's condition or a `panic!` is itself a panic site.
+    ///
+    /// Not in test code: a fix never patches it, and its assertions on large expected values
+    /// (`assert_eq!(parse(…), Ok(Ast::…))`, `vec![…]` nested in them) were most of the cost
+    /// of reading a real crate's big files (regex-syntax's `ast/parse.rs`: 62% of the lines are
+    /// its tests module; `scripts/bench/localize-large`).
     fn macro_invocation(&mut self, n: Node<'_>) {
+        if self.in_test {
+            return;
+        }
         let name = n
             .child_by_field_name("macro")
             .map(|m| match m.kind() {
@@ -749,6 +773,7 @@ impl<'a> Collector<'a> {
             calls: Vec::new(),
             guards: Vec::new(),
             blocks: Vec::new(),
+            in_test: false,
         };
         let whole_text = self.src(n);
         let line = self.line_of(n.start_byte());
@@ -792,6 +817,19 @@ impl<'a> Collector<'a> {
         self.calls.extend(sub.calls);
         self.lets.extend(sub.lets);
     }
+}
+
+/// `#[test]`, `#[tokio::test]`, `#[cfg(test)]`, `#[cfg(all(test, …))]`: the item after it is
+/// test code (`#[cfg(not(test))]` is not).
+fn is_test_attribute(attr: &str) -> bool {
+    let a: String = attr.chars().filter(|c| !c.is_whitespace()).collect();
+    if a == "#[test]" || a.ends_with("::test]") {
+        return true;
+    }
+    a.starts_with("#[cfg(")
+        && !a.contains("not(")
+        && a.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| w == "test")
 }
 
 /// The names a pattern binds (`(a, mut b)`, `Some(x)`, `Point { x, y: ref z }`, `[first, ..]`).

@@ -232,3 +232,56 @@ fn destructuring_loops_if_let_and_guards() {
     assert_eq!(guards[1].names, ["a", "b"]);
     assert_eq!(src.binding_before(f, "first", 13).unwrap().line, 12);
 }
+
+#[test]
+fn macros_in_test_code_are_not_read_but_the_rest_of_the_file_is() {
+    let src = RustSource::parse(
+        r#"fn check(v: &[u8]) {
+    assert!(v.len() > 2);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn big() {
+        assert_eq!(super::parse(&[1, 2]), vec![vec![1], vec![2]]);
+    }
+}
+
+// after the tests module
+fn first(v: &[u8]) -> u8 {
+    assert!(!v.is_empty());
+    v[0]
+}
+"#,
+    )
+    .unwrap();
+    assert_eq!(src.panic_sites(2)[0].kind, PanicKind::Assert);
+    assert!(src.panic_sites(9).is_empty(), "{:?}", src.panic_sites(9));
+    assert_eq!(src.panic_sites(15)[0].kind, PanicKind::Assert);
+    assert_eq!(src.panic_sites(16)[0].kind, PanicKind::Index);
+    assert!(is_test_attribute("#[tokio::test]"));
+    assert!(is_test_attribute("#[cfg(all(test, feature = \"std\"))]"));
+    assert!(!is_test_attribute("#[cfg(not(test))]"));
+    assert!(!is_test_attribute("#[derive(Debug)]"));
+}
+
+#[test]
+fn a_shift_fails_on_its_amount_not_on_the_value_shifted() {
+    let src = RustSource::parse(
+        "fn sign_extend(val: u64, nbytes: usize) -> i64 {\n    let shift = (8 - nbytes) * 8;\n    (val << shift) as i64 >> shift\n}\n",
+    )
+    .unwrap();
+    let shifts: Vec<_> = src
+        .panic_sites(3)
+        .into_iter()
+        .filter(|s| s.kind == PanicKind::Arithmetic)
+        .collect();
+    assert_eq!(shifts.len(), 2, "{shifts:?}");
+    for s in shifts {
+        assert_eq!(
+            (s.operand.as_str(), s.inputs.clone()),
+            ("shift", vec!["shift".to_string()])
+        );
+    }
+}
