@@ -29,6 +29,8 @@ pub struct FixArgs {
     /// How many localized candidates to try fixes at.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub top: u64,
+    /// `text` for people, `json` for the contract (`validated`, `fix`, `diff`, `check`,
+    /// `candidates`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Seconds one run of the check may take.
