@@ -2,7 +2,11 @@
 //! lines, traces, optional metrics and deploys; see `detect::bundle`). It exists so that an
 //! on-call person can hand healbot what they have without wiring up live signal sources: the
 //! bundle becomes one incident with a confidence, which then runs through the same pipeline as
-//! `healbot demo --incident` on the embedded payment-service.
+//! `healbot demo --incident` on the embedded payment-service. With `--repo DIR` it runs on that
+//! repository instead: the incident's stack trace is localized there and the first fix that
+//! passes the repository's own check (its `.github/healbot.yml` validation command, or
+//! `--check`) is printed, as `healbot fix` does. The steps after the patch (PR, canary,
+//! verification) need a forge and a production to watch: `healbot serve` has both.
 
 use crate::demo::{DemoOptions, Scenario};
 use crate::detect::bundle::{self, Bundle};
@@ -27,6 +31,14 @@ pub struct HealArgs {
     /// Requests per measuring interval of the embedded traffic.
     #[arg(long, default_value_t = 600)]
     pub requests: usize,
+    /// Heal the incident in this repository instead of the embedded payment-service: the
+    /// first validated fix is printed (the repository itself is never modified).
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// With `--repo`: the check a fix must pass (default: the repository's own validation
+    /// command).
+    #[arg(long, requires = "repo")]
+    pub check: Option<String>,
 }
 
 pub async fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
@@ -37,6 +49,9 @@ pub async fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now().timestamp();
     let (bundle, incident) = bundle::load(&args.incident, now)?;
     summary(&bundle, &incident);
+    if let Some(repo) = &args.repo {
+        return heal_in(repo, &incident, args.check.as_deref()).await;
+    }
     let workdir = args.workdir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "healbot-heal-{}-{}",
@@ -67,6 +82,33 @@ pub async fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
         eprintln!("the incident did not end healed: {:?}", outcome.operations);
         ExitCode::FAILURE
     })
+}
+
+/// The repair step on a repository the user names: the bundle's trace, localized and fixed
+/// there. Exit 0 with a validated fix, 1 without one, 2 when the bundle holds no trace.
+async fn heal_in(
+    repo: &std::path::Path,
+    incident: &Incident,
+    check: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let Some(trace) = incident.stacktrace() else {
+        eprintln!(
+            "error: the bundle holds no stack trace (a log record with a trace) to localize in {}",
+            repo.display()
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let args = super::fix::FixArgs {
+        repo: repo.to_path_buf(),
+        trace: PathBuf::new(),
+        check: check.map(str::to_string),
+        top: 5,
+        format: super::fix::Format::Text,
+        timeout: 600,
+        attempts: 8,
+        templates: None,
+    };
+    super::fix::run_on(&args, trace.to_string()).await
 }
 
 /// What the bundle amounts to, before the pipeline runs.

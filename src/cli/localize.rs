@@ -12,7 +12,8 @@ pub struct LocalizeArgs {
     /// The repository the trace's code comes from.
     #[arg(long)]
     pub repo: PathBuf,
-    /// A file holding the stack trace (Python traceback or Rust panic).
+    /// A file holding the stack trace: a Rust panic or error backtrace, a Python traceback, a Go
+    /// panic, a Java/Kotlin or Node.js stack, also inside log lines or JSON records.
     #[arg(long)]
     pub trace: PathBuf,
     /// How many candidate locations to print.
@@ -30,8 +31,7 @@ pub enum Format {
 }
 
 pub async fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
-    let trace = std::fs::read_to_string(&args.trace)
-        .with_context(|| format!("cannot read the trace {}", args.trace.display()))?;
+    let trace = super::fix::read_trace(&args.trace).map_err(anyhow::Error::msg)?;
     if !args.repo.is_dir() {
         anyhow::bail!("the repository {} is not a directory", args.repo.display());
     }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod canary;
 pub mod demo;
 pub mod duration;
+pub mod fix;
 pub mod format;
 pub mod heal;
 pub mod localize;
@@ -63,6 +64,8 @@ pub enum Command {
     Canary(canary::CanaryCommand),
     /// Map a stack trace to ranked code locations in a repository.
     Localize(localize::LocalizeArgs),
+    /// Find the first validated patch for a stack trace in a repository (printed as a diff).
+    Fix(fix::FixArgs),
     /// List fix templates or run their test cases.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
@@ -129,6 +132,7 @@ pub fn main() -> ExitCode {
             Command::Pr(cmd) => pr::run(cmd).await,
             Command::Canary(cmd) => canary::run(cmd).await,
             Command::Localize(args) => localize::run(args).await,
+            Command::Fix(args) => fix::run(args).await,
             Command::Templates(cmd) => templates::run(cmd).await,
             Command::Policy(cmd) => policy::run(cmd).await,
             Command::Serve(args) => serve::run(args, log_format).await,

@@ -19,6 +19,11 @@ pub enum ErrorPattern {
     Overflow,
     DivisionByZero,
     KeyError,
+    /// Rust: a `RefCell` borrowed while already borrowed.
+    #[serde(rename = "refcell_borrow")]
+    RefCellBorrow,
+    /// A failed assertion (`assert!`, Python's and Java's `AssertionError`).
+    AssertionFailed,
     Timeout,
     ConnectionPoolExhausted,
     TransientConnection,
@@ -39,6 +44,8 @@ impl ErrorPattern {
             ErrorPattern::Overflow => "overflow",
             ErrorPattern::DivisionByZero => "division_by_zero",
             ErrorPattern::KeyError => "key_error",
+            ErrorPattern::RefCellBorrow => "refcell_borrow",
+            ErrorPattern::AssertionFailed => "assertion_failed",
             ErrorPattern::Timeout => "timeout",
             ErrorPattern::ConnectionPoolExhausted => "connection_pool_exhausted",
             ErrorPattern::TransientConnection => "transient_connection",
@@ -105,6 +112,16 @@ fn rules() -> &'static [Rule] {
                 r"attempt to (divide|calculate the remainder) (by|with a divisor of) zero|ZeroDivisionError|ArithmeticException: / by zero|integer divide by zero",
             ),
             (ErrorPattern::KeyError, 0.85, r"KeyError: "),
+            (
+                ErrorPattern::RefCellBorrow,
+                0.85,
+                r"already (mutably )?borrowed|BorrowMutError|BorrowError",
+            ),
+            (
+                ErrorPattern::AssertionFailed,
+                0.8,
+                r"assertion failed: |assertion `left (==|!=) right` failed|AssertionError",
+            ),
             (
                 ErrorPattern::ConnectionPoolExhausted,
                 0.85,

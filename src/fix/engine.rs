@@ -41,6 +41,8 @@ pub enum ApplyError {
     },
     #[error("{template}: cannot re-indent the match at line {line}: a multi-line string spans it")]
     Reindent { template: String, line: u32 },
+    #[error("{template}: the fn around line {line} returns no error type healbot can build a value of (no `Err(…)` to reuse)")]
+    NoErrorValue { template: String, line: u32 },
     #[error("{template}: the file does not parse before the patch: {source}")]
     Original {
         template: String,
@@ -91,6 +93,14 @@ pub fn apply(
     };
     let chosen = choose(template, &tree, source, line, expression).ok_or_else(no_match)?;
     let target = chosen.captures[&template.matcher.target].clone();
+    if template.rewrite.contains("{@error}")
+        && computed("@error", template, &chosen, source, &tree).is_none()
+    {
+        return Err(ApplyError::NoErrorValue {
+            template: template.id.clone(),
+            line,
+        });
+    }
 
     let unit = indent_unit(&tree, source);
     let base = line_indent(source, target.start);
@@ -301,6 +311,9 @@ fn render(
         for seg in segments(&line[spaces..]).ok()? {
             match seg {
                 Segment::Text(s) => out.push_str(&s),
+                Segment::Capture(name) if name.starts_with('@') => {
+                    out.push_str(&computed(&name, t, chosen, source, tree)?);
+                }
                 Segment::Capture(name) => {
                     let range = chosen.captures.get(&name)?.clone();
                     out.push_str(&reindent(
@@ -314,6 +327,71 @@ fn render(
         }
     }
     Some(out)
+}
+
+/// A value the engine computes for a rewrite: `{@error}`, the enclosing fn's own error with the
+/// template's message (see `error_path`); `{@first_arg.c}`, the first argument of the macro
+/// arguments captured as `c`. `None` when there is none.
+fn computed(
+    name: &str,
+    t: &FixTemplate,
+    chosen: &Chosen,
+    source: &str,
+    tree: &Tree,
+) -> Option<String> {
+    match name {
+        "@error" => {
+            let message = fill(t.error_message.as_deref()?, chosen, source)?;
+            let target = chosen.captures.get(&t.matcher.target)?.clone();
+            let node = tree
+                .root_node()
+                .descendant_for_byte_range(target.start, target.end)?;
+            super::error_path::rust_error_value(tree.root_node(), node, source, &message)
+        }
+        _ => {
+            if let Some(capture) = name.strip_prefix("@text.") {
+                let range = chosen.captures.get(capture)?.clone();
+                return Some(literal_text(&source[range]));
+            }
+            let capture = name.strip_prefix("@first_arg.")?;
+            let range = chosen.captures.get(capture)?.clone();
+            first_arg(&source[range])
+        }
+    }
+}
+
+/// `"config has a port"` → `config has a port` (a string literal's text between its quotes).
+fn literal_text(literal: &str) -> String {
+    let t = literal
+        .trim()
+        .trim_start_matches(['r', 'b'])
+        .trim_start_matches('#');
+    let t = t.trim_end_matches('#');
+    t.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(t)
+        .replace("\\\"", "\"")
+}
+
+/// `(a < b, "msg {}", x)` → `a < b`: the first comma-separated item inside the delimiters.
+fn first_arg(tokens: &str) -> Option<String> {
+    let inner = tokens.trim();
+    let inner = inner.get(1..inner.len().checked_sub(1)?)?;
+    let mut depth = 0i32;
+    let mut in_str = false;
+    let mut prev = ' ';
+    for (i, c) in inner.char_indices() {
+        match c {
+            '"' if prev != '\\' => in_str = !in_str,
+            '(' | '[' | '{' if !in_str => depth += 1,
+            ')' | ']' | '}' if !in_str => depth -= 1,
+            ',' if !in_str && depth == 0 => return Some(inner[..i].trim().to_string()),
+            _ => {}
+        }
+        prev = c;
+    }
+    let whole = inner.trim();
+    (!whole.is_empty()).then(|| whole.to_string())
 }
 
 /// Shifts the continuation lines of a multi-line capture by `extra`.
@@ -366,7 +444,13 @@ fn fill(text: &str, chosen: &Chosen, source: &str) -> Option<String> {
         match seg {
             Segment::Text(s) => out.push_str(&s),
             Segment::Capture(name) => {
-                let capture = &source[chosen.captures.get(&name)?.clone()];
+                let capture = if let Some(c) = name.strip_prefix("@first_arg.") {
+                    first_arg(&source[chosen.captures.get(c)?.clone()])?
+                } else if let Some(c) = name.strip_prefix("@text.") {
+                    literal_text(&source[chosen.captures.get(c)?.clone()])
+                } else {
+                    source[chosen.captures.get(&name)?.clone()].to_string()
+                };
                 out.push_str(&capture.split_whitespace().collect::<Vec<_>>().join(" "));
             }
         }

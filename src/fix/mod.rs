@@ -11,9 +11,11 @@
 pub mod config;
 pub mod diff;
 pub mod engine;
+pub mod error_path;
 pub mod placeholder;
-pub mod revert;
+pub mod revert_cause;
 pub mod sandbox;
+pub mod search;
 pub mod selftest;
 pub mod template;
 pub mod validate;
@@ -30,7 +32,7 @@ pub use validate::{
 
 use crate::localize::Localization;
 use config::{AppliedConfigFix, ConfigBounds, ConfigContext, ConfigFixError, ConfigPatch};
-use revert::{Revert, RevertMode};
+use revert_cause::{Revert, RevertMode};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +293,7 @@ fn add_reverts(input: &CandidateInput<'_>, out: &mut Candidates) {
         return;
     };
     for c in &input.localization.candidates {
-        let suspect = match revert::find_suspect(
+        let suspect = match revert_cause::find_suspect(
             input.repo,
             &c.file,
             c.line,
@@ -315,7 +317,7 @@ fn add_reverts(input: &CandidateInput<'_>, out: &mut Candidates) {
         );
         let mut hunk_diff = None;
         for mode in [RevertMode::Hunk, RevertMode::Full] {
-            match revert::revert(input.repo, &suspect, mode) {
+            match revert_cause::revert(input.repo, &suspect, mode) {
                 // A full revert that equals the hunk revert is the plain `git revert`: it
                 // takes the hunk's place, so the commit says what it is.
                 Ok(r) if hunk_diff.as_ref() == Some(&r.diff) => {

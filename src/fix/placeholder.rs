@@ -34,7 +34,10 @@ pub fn segments(text: &str) -> Result<Vec<Segment>, String> {
                     }
                     name.push(c);
                 }
+                // `@…` names a value the engine computes (`{@error}`, `{@first_arg.args}`).
                 let valid = name
+                    .strip_prefix('@')
+                    .unwrap_or(&name)
                     .chars()
                     .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
                 if !closed || name.is_empty() || !valid {

@@ -37,7 +37,7 @@ pub fn run_template_tests(template: &FixTemplate) -> Vec<CaseOutcome> {
                         .to_string(),
                 ),
                 (Some(_), Err(e)) => Some(e.to_string()),
-                (None, Err(ApplyError::NoMatch { .. })) => None,
+                (None, Err(ApplyError::NoMatch { .. } | ApplyError::NoErrorValue { .. })) => None,
                 (None, Err(e)) => Some(format!("expected no match, got an error: {e}")),
                 (None, Ok(patch)) => Some(format!(
                     "expected no match, but it applied:\n{}",

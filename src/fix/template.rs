@@ -163,6 +163,8 @@ struct RawTemplate {
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default)]
     imports: Vec<String>,
     confidence: f64,
     risk: Risk,
@@ -182,6 +184,8 @@ pub struct FixTemplate {
     pub rewrite: String,
     /// One line for the PR, with placeholders; the description when absent.
     pub summary: Option<String>,
+    /// The message of the error `{@error}` builds (Rust), with placeholders.
+    pub error_message: Option<String>,
     /// Import statements the rewrite needs, added when the file lacks them.
     pub imports: Vec<String>,
     /// In (0, 1].
@@ -244,272 +248,9 @@ pub enum TemplateError {
     },
 }
 
-/// The templates shipped in `fix-templates/`, compiled into the binary. Listed one by one
-/// (no build script); a unit test checks that the list matches the directory.
-const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "python.dict-get.yaml",
-        include_str!("../../fix-templates/python.dict-get.yaml"),
-    ),
-    (
-        "python.index-bounds-check.yaml",
-        include_str!("../../fix-templates/python.index-bounds-check.yaml"),
-    ),
-    (
-        "python.none-guard.yaml",
-        include_str!("../../fix-templates/python.none-guard.yaml"),
-    ),
-    (
-        "python.requests-timeout.yaml",
-        include_str!("../../fix-templates/python.requests-timeout.yaml"),
-    ),
-    (
-        "python.retry-backoff.yaml",
-        include_str!("../../fix-templates/python.retry-backoff.yaml"),
-    ),
-    (
-        "python.zero-division-guard.yaml",
-        include_str!("../../fix-templates/python.zero-division-guard.yaml"),
-    ),
-    // Python templates added with config fixes and reverts (issue 4).
-    (
-        "python.httpx-timeout.yaml",
-        include_str!("../../fix-templates/python.httpx-timeout.yaml"),
-    ),
-    (
-        "python.index-guard-statement.yaml",
-        include_str!("../../fix-templates/python.index-guard-statement.yaml"),
-    ),
-    (
-        "python.int-parse-guard.yaml",
-        include_str!("../../fix-templates/python.int-parse-guard.yaml"),
-    ),
-    (
-        "python.json-loads-empty.yaml",
-        include_str!("../../fix-templates/python.json-loads-empty.yaml"),
-    ),
-    (
-        "python.list-index-missing.yaml",
-        include_str!("../../fix-templates/python.list-index-missing.yaml"),
-    ),
-    (
-        "python.next-default.yaml",
-        include_str!("../../fix-templates/python.next-default.yaml"),
-    ),
-    (
-        "python.none-early-return.yaml",
-        include_str!("../../fix-templates/python.none-early-return.yaml"),
-    ),
-    (
-        "python.none-iterable.yaml",
-        include_str!("../../fix-templates/python.none-iterable.yaml"),
-    ),
-    (
-        "python.none-safe-attribute.yaml",
-        include_str!("../../fix-templates/python.none-safe-attribute.yaml"),
-    ),
-    (
-        "python.open-missing-file.yaml",
-        include_str!("../../fix-templates/python.open-missing-file.yaml"),
-    ),
-    (
-        "python.psycopg2-connect-timeout.yaml",
-        include_str!("../../fix-templates/python.psycopg2-connect-timeout.yaml"),
-    ),
-    (
-        "python.redis-socket-timeout.yaml",
-        include_str!("../../fix-templates/python.redis-socket-timeout.yaml"),
-    ),
-    (
-        "python.response-json-empty.yaml",
-        include_str!("../../fix-templates/python.response-json-empty.yaml"),
-    ),
-    (
-        "python.retry-backoff-async.yaml",
-        include_str!("../../fix-templates/python.retry-backoff-async.yaml"),
-    ),
-    (
-        "python.socket-connect-timeout.yaml",
-        include_str!("../../fix-templates/python.socket-connect-timeout.yaml"),
-    ),
-    (
-        "python.split-index-bounds.yaml",
-        include_str!("../../fix-templates/python.split-index-bounds.yaml"),
-    ),
-    (
-        "python.statistics-mean-empty.yaml",
-        include_str!("../../fix-templates/python.statistics-mean-empty.yaml"),
-    ),
-    (
-        "python.strptime-guard.yaml",
-        include_str!("../../fix-templates/python.strptime-guard.yaml"),
-    ),
-    (
-        "python.subprocess-timeout.yaml",
-        include_str!("../../fix-templates/python.subprocess-timeout.yaml"),
-    ),
-    (
-        "python.urlopen-timeout.yaml",
-        include_str!("../../fix-templates/python.urlopen-timeout.yaml"),
-    ),
-    (
-        "python.zero-division-augmented.yaml",
-        include_str!("../../fix-templates/python.zero-division-augmented.yaml"),
-    ),
-    // Rust, Go, JavaScript and Java templates (one block, kept apart from the Python ones).
-    (
-        "go.index-bounds-check.yaml",
-        include_str!("../../fix-templates/go.index-bounds-check.yaml"),
-    ),
-    (
-        "go.index-bounds-continue.yaml",
-        include_str!("../../fix-templates/go.index-bounds-continue.yaml"),
-    ),
-    (
-        "go.map-lookup-ok.yaml",
-        include_str!("../../fix-templates/go.map-lookup-ok.yaml"),
-    ),
-    (
-        "go.nil-guard-call.yaml",
-        include_str!("../../fix-templates/go.nil-guard-call.yaml"),
-    ),
-    (
-        "go.nil-guard-early-return.yaml",
-        include_str!("../../fix-templates/go.nil-guard-early-return.yaml"),
-    ),
-    (
-        "java.array-bounds-guard.yaml",
-        include_str!("../../fix-templates/java.array-bounds-guard.yaml"),
-    ),
-    (
-        "java.list-get-bounds-guard.yaml",
-        include_str!("../../fix-templates/java.list-get-bounds-guard.yaml"),
-    ),
-    (
-        "java.null-early-return.yaml",
-        include_str!("../../fix-templates/java.null-early-return.yaml"),
-    ),
-    (
-        "java.null-guard-statement.yaml",
-        include_str!("../../fix-templates/java.null-guard-statement.yaml"),
-    ),
-    (
-        "java.objects-equals.yaml",
-        include_str!("../../fix-templates/java.objects-equals.yaml"),
-    ),
-    (
-        "js.array-default.yaml",
-        include_str!("../../fix-templates/js.array-default.yaml"),
-    ),
-    (
-        "js.default-missing-key.yaml",
-        include_str!("../../fix-templates/js.default-missing-key.yaml"),
-    ),
-    (
-        "js.optional-call.yaml",
-        include_str!("../../fix-templates/js.optional-call.yaml"),
-    ),
-    (
-        "js.optional-chaining.yaml",
-        include_str!("../../fix-templates/js.optional-chaining.yaml"),
-    ),
-    (
-        "rust.cast-try-from-question.yaml",
-        include_str!("../../fix-templates/rust.cast-try-from-question.yaml"),
-    ),
-    (
-        "rust.cast-try-from-saturate.yaml",
-        include_str!("../../fix-templates/rust.cast-try-from-saturate.yaml"),
-    ),
-    (
-        "rust.checked-add-question.yaml",
-        include_str!("../../fix-templates/rust.checked-add-question.yaml"),
-    ),
-    (
-        "rust.checked-div-or-zero.yaml",
-        include_str!("../../fix-templates/rust.checked-div-or-zero.yaml"),
-    ),
-    (
-        "rust.checked-div-question.yaml",
-        include_str!("../../fix-templates/rust.checked-div-question.yaml"),
-    ),
-    (
-        "rust.checked-rem-or-zero.yaml",
-        include_str!("../../fix-templates/rust.checked-rem-or-zero.yaml"),
-    ),
-    (
-        "rust.checked-sub-question.yaml",
-        include_str!("../../fix-templates/rust.checked-sub-question.yaml"),
-    ),
-    (
-        "rust.expect-err-context.yaml",
-        include_str!("../../fix-templates/rust.expect-err-context.yaml"),
-    ),
-    (
-        "rust.expect-let-else.yaml",
-        include_str!("../../fix-templates/rust.expect-let-else.yaml"),
-    ),
-    (
-        "rust.expect-none-ok-or.yaml",
-        include_str!("../../fix-templates/rust.expect-none-ok-or.yaml"),
-    ),
-    (
-        "rust.index-get-ok-or.yaml",
-        include_str!("../../fix-templates/rust.index-get-ok-or.yaml"),
-    ),
-    (
-        "rust.index-get-question.yaml",
-        include_str!("../../fix-templates/rust.index-get-question.yaml"),
-    ),
-    (
-        "rust.index-let-else.yaml",
-        include_str!("../../fix-templates/rust.index-let-else.yaml"),
-    ),
-    (
-        "rust.saturating-add-assign.yaml",
-        include_str!("../../fix-templates/rust.saturating-add-assign.yaml"),
-    ),
-    (
-        "rust.saturating-add.yaml",
-        include_str!("../../fix-templates/rust.saturating-add.yaml"),
-    ),
-    (
-        "rust.saturating-mul.yaml",
-        include_str!("../../fix-templates/rust.saturating-mul.yaml"),
-    ),
-    (
-        "rust.saturating-sub.yaml",
-        include_str!("../../fix-templates/rust.saturating-sub.yaml"),
-    ),
-    (
-        "rust.slice-get-or-default.yaml",
-        include_str!("../../fix-templates/rust.slice-get-or-default.yaml"),
-    ),
-    (
-        "rust.slice-get-question.yaml",
-        include_str!("../../fix-templates/rust.slice-get-question.yaml"),
-    ),
-    (
-        "rust.unwrap-err-question.yaml",
-        include_str!("../../fix-templates/rust.unwrap-err-question.yaml"),
-    ),
-    (
-        "rust.unwrap-let-else.yaml",
-        include_str!("../../fix-templates/rust.unwrap-let-else.yaml"),
-    ),
-    (
-        "rust.unwrap-none-ok-or.yaml",
-        include_str!("../../fix-templates/rust.unwrap-none-ok-or.yaml"),
-    ),
-    (
-        "rust.unwrap-none-question.yaml",
-        include_str!("../../fix-templates/rust.unwrap-none-question.yaml"),
-    ),
-    (
-        "rust.unwrap-or-default.yaml",
-        include_str!("../../fix-templates/rust.unwrap-or-default.yaml"),
-    ),
-];
+/// The templates shipped in `fix-templates/`, compiled into the binary: `build.rs` lists every
+/// `*.yaml` of the directory.
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_templates.rs"));
 
 /// The templates compiled into the binary.
 pub fn embedded_templates() -> Result<Vec<FixTemplate>, TemplateError> {
@@ -649,10 +390,38 @@ pub fn parse_template(file: &str, text: &str) -> Result<FixTemplate, TemplateErr
     for (field, text) in [
         ("rewrite", Some(&raw.rewrite)),
         ("summary", raw.summary.as_ref()),
+        ("error_message", raw.error_message.as_ref()),
     ] {
         let Some(text) = text else { continue };
         for name in placeholders(text).map_err(|m| invalid(field, m))? {
-            if !captures.contains(name.as_str()) {
+            let capture = match name.strip_prefix('@') {
+                // The enclosing fn's error value: a Rust rewrite with a message to carry.
+                Some("error") if field == "rewrite" => {
+                    if raw.language != TemplateLanguage::Rust || raw.error_message.is_none() {
+                        return Err(invalid(
+                            field,
+                            "`{@error}` needs `language: rust` and an `error_message`".into(),
+                        ));
+                    }
+                    continue;
+                }
+                Some(computed) => match computed
+                    .strip_prefix("first_arg.")
+                    .or_else(|| computed.strip_prefix("text."))
+                {
+                    Some(capture) => capture.to_string(),
+                    None => {
+                        return Err(invalid(
+                            field,
+                            format!(
+                                "`{{{name}}}` is not a computed placeholder (`{{@error}}` in a rewrite, `{{@first_arg.<capture>}}`, `{{@text.<capture>}}`)"
+                            ),
+                        ))
+                    }
+                },
+                None => name.clone(),
+            };
+            if !captures.contains(capture.as_str()) {
                 return Err(invalid(
                     field,
                     format!("`{{{name}}}` names no capture (captures: {})", known()),
@@ -694,6 +463,7 @@ pub fn parse_template(file: &str, text: &str) -> Result<FixTemplate, TemplateErr
         matcher: raw.matcher,
         rewrite: raw.rewrite.trim_end_matches('\n').to_string(),
         summary: raw.summary.map(|s| s.trim().to_string()),
+        error_message: raw.error_message.map(|s| s.trim().to_string()),
         imports: raw
             .imports
             .into_iter()

@@ -49,6 +49,42 @@ impl Blamer {
     }
 }
 
+impl Blamer {
+    /// The lines in `start..=end` of `file` that recent commits (the rule of
+    /// [`Blamer::recent_change`]) last changed, newest commit first.
+    pub fn recent_lines(&self, file: &str, start: u32, end: u32) -> Vec<(u32, RecentChange)> {
+        let Some(repo) = self.repo.as_ref() else {
+            return Vec::new();
+        };
+        if start == 0 || end < start {
+            return Vec::new();
+        }
+        let mut opts = BlameOptions::new();
+        opts.min_line(start as usize).max_line(end as usize);
+        let Ok(blame) = repo.blame_file(Path::new(file), Some(&mut opts)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(i64, u32, RecentChange)> = Vec::new();
+        for hunk in blame.iter() {
+            let Ok(commit) = repo.find_commit(hunk.final_commit_id()) else {
+                continue;
+            };
+            let time = commit.time().seconds();
+            if self.head_time - time > RECENT_SECS || commit.parent_count() == 0 {
+                continue;
+            }
+            let change = RecentChange {
+                commit: commit.id().to_string().chars().take(10).collect(),
+                summary: commit.summary().unwrap_or_default().to_string(),
+            };
+            let first = hunk.final_start_line() as u32;
+            out.push((time, first, change));
+        }
+        out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        out.into_iter().map(|(_, l, c)| (l, c)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +112,9 @@ mod tests {
         let blamer = Blamer::open(dir.path());
         assert_eq!(blamer.recent_change("a.py", 1), None);
         assert_eq!(blamer.recent_change("a.py", 2).unwrap().summary, "change y");
+        let lines = blamer.recent_lines("a.py", 1, 2);
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].0, lines[0].1.summary.as_str()), (2, "change y"));
         assert_eq!(
             Blamer::open(&dir.path().join("nope")).recent_change("a.py", 2),
             None

@@ -19,14 +19,36 @@ pub enum Fault {
     MissingKey {
         key: String,
     },
-    IndexOutOfRange,
+    /// An index past the end; Rust prints the length and the index (`the len is 0 but the
+    /// index is 0`: the collection was empty).
+    IndexOutOfRange {
+        len: Option<u64>,
+        index: Option<u64>,
+    },
     DivisionByZero,
-    /// Rust: `Result::unwrap()` on an `Err`.
-    ErrValue,
+    /// Rust: `Result::unwrap()` on an `Err`; `payload` is the error as printed.
+    ErrValue {
+        payload: String,
+    },
     /// Rust: a string or slice range outside the value or off a char boundary.
     BadSlice,
-    /// Rust: arithmetic overflow (`attempt to add with overflow`).
-    Overflow,
+    /// Rust: arithmetic overflow; `operator` is the Rust operator the message names (`-` for
+    /// `attempt to subtract with overflow`, `neg` for negation).
+    Overflow {
+        operator: Option<&'static str>,
+    },
+    /// Rust: a `RefCell` borrowed while already borrowed (`already borrowed`, `BorrowMutError`).
+    Borrow,
+    /// A failed assertion; `condition` is the asserted expression when the message prints it
+    /// (`assertion failed: x < width`).
+    Assertion {
+        condition: Option<String>,
+    },
+    /// Rust: a std method that checks its index or length itself (`removal index (is 5) should
+    /// be < len (is 3)` → `remove`).
+    CheckedCall {
+        method: &'static str,
+    },
     Other,
 }
 
@@ -47,21 +69,41 @@ impl Fault {
             (TraceLanguage::Python, "KeyError") => Fault::MissingKey {
                 key: msg.trim().to_string(),
             },
-            (TraceLanguage::Python, "IndexError") => Fault::IndexOutOfRange,
+            (TraceLanguage::Python, "IndexError") => Fault::IndexOutOfRange {
+                len: None,
+                index: None,
+            },
             (TraceLanguage::Python, "ZeroDivisionError") => Fault::DivisionByZero,
+            (TraceLanguage::Python, "AssertionError") => Fault::Assertion { condition: None },
             (TraceLanguage::Rust, _) => rust_fault(msg),
             (TraceLanguage::Go, _) if msg.contains("nil pointer dereference") => Fault::NoneValue,
-            (TraceLanguage::Go, _) if msg.contains("index out of range") => Fault::IndexOutOfRange,
+            (TraceLanguage::Go, _) if msg.contains("assignment to entry in nil map") => {
+                Fault::NoneValue
+            }
+            (TraceLanguage::Go, _) if msg.contains("index out of range") => {
+                let (index, len) = go_index(msg);
+                Fault::IndexOutOfRange { len, index }
+            }
             (TraceLanguage::Go, _) if msg.contains("slice bounds out of range") => Fault::BadSlice,
             (TraceLanguage::Go, _) if msg.contains("divide by zero") => Fault::DivisionByZero,
             (TraceLanguage::Java, "NullPointerException") => Fault::NoneValue,
             (TraceLanguage::Java, e) if e.ends_with("IndexOutOfBoundsException") => {
-                Fault::IndexOutOfRange
+                Fault::IndexOutOfRange {
+                    len: None,
+                    index: None,
+                }
             }
             (TraceLanguage::Java, "ArithmeticException") if msg.contains("by zero") => {
                 Fault::DivisionByZero
             }
+            (TraceLanguage::Java, "AssertionError") => Fault::Assertion { condition: None },
             (TraceLanguage::Node, "TypeError") => node_fault(msg),
+            (TraceLanguage::Node, "RangeError") if msg.contains("out of range") => {
+                Fault::IndexOutOfRange {
+                    len: None,
+                    index: None,
+                }
+            }
             _ => Fault::Other,
         }
     }
@@ -69,30 +111,123 @@ impl Fault {
     pub fn is_none(&self) -> bool {
         matches!(self, Fault::NoneAttribute { .. } | Fault::NoneValue)
     }
+
+    /// Whether the message is std's own wording rather than the program's (a program's
+    /// message can be searched for in the source).
+    pub fn is_std_message(&self) -> bool {
+        !matches!(
+            self,
+            Fault::Other | Fault::Assertion { .. } | Fault::ErrValue { .. }
+        )
+    }
 }
 
 /// Rust's panic messages for the faults std raises (the message after `panicked at`).
 fn rust_fault(msg: &str) -> Fault {
+    let first = msg.lines().next().unwrap_or_default();
     if msg.contains("on a `None` value") {
         Fault::NoneValue
+    } else if let Some((_, payload)) = msg.split_once("on an `Err` value: ") {
+        Fault::ErrValue {
+            payload: payload.trim().to_string(),
+        }
     } else if msg.contains("on an `Err` value") {
-        Fault::ErrValue
-    } else if msg.starts_with("index out of bounds") {
-        Fault::IndexOutOfRange
+        Fault::ErrValue {
+            payload: String::new(),
+        }
+    } else if first.starts_with("index out of bounds") {
+        Fault::IndexOutOfRange {
+            len: number_after(first, "the len is "),
+            index: number_after(first, "the index is "),
+        }
     } else if msg.contains("divide by zero") || msg.contains("with a divisor of zero") {
         Fault::DivisionByZero
-    } else if msg.contains("with overflow") {
-        Fault::Overflow
+    } else if let Some(op) = overflow_operator(first) {
+        Fault::Overflow { operator: op }
     } else if msg.contains("char boundary")
         || msg.contains("out of range for slice")
         || msg.contains("out of range for str")
         || msg.contains("is out of bounds of `")
         || msg.starts_with("slice index starts at")
+        || msg.starts_with("range start index")
+        || msg.starts_with("range end index")
     {
         Fault::BadSlice
+    } else if msg.contains("already borrowed")
+        || msg.contains("already mutably borrowed")
+        || msg.contains("BorrowMutError")
+        || msg.contains("BorrowError")
+    {
+        Fault::Borrow
+    } else if let Some(cond) = first.strip_prefix("assertion failed: ") {
+        Fault::Assertion {
+            condition: Some(cond.trim().to_string()),
+        }
+    } else if first.starts_with("assertion `left") || first.starts_with("assertion failed") {
+        Fault::Assertion { condition: None }
+    } else if let Some(method) = checked_call(first) {
+        Fault::CheckedCall { method }
     } else {
         Fault::Other
     }
+}
+
+/// `attempt to subtract with overflow` → `-`; `None` inside when the operation is unnamed.
+fn overflow_operator(first: &str) -> Option<Option<&'static str>> {
+    if !first.contains("with overflow") {
+        return None;
+    }
+    const OPS: &[(&str, &str)] = &[
+        ("attempt to add", "+"),
+        ("attempt to subtract", "-"),
+        ("attempt to multiply", "*"),
+        ("attempt to negate", "neg"),
+        ("attempt to shift left", "<<"),
+        ("attempt to shift right", ">>"),
+        ("attempt to divide", "/"),
+        ("attempt to calculate the remainder", "%"),
+    ];
+    Some(
+        OPS.iter()
+            .find(|(text, _)| first.starts_with(text))
+            .map(|(_, op)| *op),
+    )
+}
+
+/// std's own checks in methods: `Vec::remove`, `insert`, `swap_remove`, `split_at`,
+/// `split_off`, `copy_from_slice`, `Vec::drain`.
+fn checked_call(first: &str) -> Option<&'static str> {
+    const CALLS: &[(&str, &str)] = &[
+        ("removal index", "remove"),
+        ("insertion index", "insert"),
+        ("swap_remove index", "swap_remove"),
+        ("mid > len", "split_at"),
+        ("`at` split index", "split_off"),
+        ("source slice length", "copy_from_slice"),
+        (
+            "destination and source slices have different lengths",
+            "copy_from_slice",
+        ),
+    ];
+    CALLS
+        .iter()
+        .find(|(text, _)| first.contains(text))
+        .map(|(_, m)| *m)
+}
+
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = text.split_once(marker)?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// `index out of range [5] with length 3` → (5, 3).
+fn go_index(msg: &str) -> (Option<u64>, Option<u64>) {
+    let index = msg
+        .split_once('[')
+        .and_then(|(_, r)| r.split(']').next())
+        .and_then(|n| n.parse().ok());
+    (index, number_after(msg, "with length "))
 }
 
 /// `Cannot read properties of undefined (reading 'email')` (V8 9+) and the older
@@ -190,7 +325,7 @@ pub fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -
                 None => SiteFacts::default(),
             }
         }
-        Fault::IndexOutOfRange => {
+        Fault::IndexOutOfRange { .. } => {
             let hits: Vec<_> = src
                 .subscripts(line)
                 .into_iter()
@@ -223,7 +358,13 @@ pub fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -
                 None => SiteFacts::default(),
             }
         }
-        Fault::Other | Fault::ErrValue | Fault::BadSlice | Fault::Overflow => SiteFacts::default(),
+        Fault::Other
+        | Fault::ErrValue { .. }
+        | Fault::BadSlice
+        | Fault::Overflow { .. }
+        | Fault::Borrow
+        | Fault::Assertion { .. }
+        | Fault::CheckedCall { .. } => SiteFacts::default(),
     }
 }
 
@@ -255,6 +396,8 @@ mod tests {
             exception: exc.into(),
             message: msg.into(),
             frames: vec![],
+            panic_location: None,
+            chained: vec![],
         }
     }
 
@@ -340,7 +483,77 @@ mod tests {
         let f = frame("", None);
         let div = site_facts(&src, 1, &Fault::DivisionByZero, &f);
         assert_eq!(div.expression.as_deref(), Some("items[i] / len(items)"));
-        let idx = site_facts(&src, 1, &Fault::IndexOutOfRange, &f);
+        let idx = site_facts(
+            &src,
+            1,
+            &Fault::IndexOutOfRange {
+                len: None,
+                index: None,
+            },
+            &f,
+        );
         assert_eq!(idx.expression.as_deref(), Some("items[i]"));
+    }
+
+    fn rust(msg: &str) -> Fault {
+        Fault::of(&ParsedTrace {
+            language: TraceLanguage::Rust,
+            exception: "panic".into(),
+            message: msg.into(),
+            frames: vec![],
+            panic_location: None,
+            chained: vec![],
+        })
+    }
+
+    #[test]
+    fn rust_messages_say_which_expression_failed() {
+        assert_eq!(
+            rust("index out of bounds: the len is 0 but the index is 0"),
+            Fault::IndexOutOfRange {
+                len: Some(0),
+                index: Some(0)
+            }
+        );
+        assert_eq!(
+            rust("attempt to subtract with overflow"),
+            Fault::Overflow {
+                operator: Some("-")
+            }
+        );
+        assert_eq!(
+            rust("attempt to negate with overflow"),
+            Fault::Overflow {
+                operator: Some("neg")
+            }
+        );
+        assert_eq!(
+            rust("end byte index 3 is not a char boundary; it is inside 'ë' (bytes 2..4) of `Zoë`"),
+            Fault::BadSlice
+        );
+        assert_eq!(rust("already borrowed: BorrowMutError"), Fault::Borrow);
+        assert_eq!(rust("RefCell already mutably borrowed"), Fault::Borrow);
+        assert_eq!(
+            rust("assertion failed: x < width"),
+            Fault::Assertion {
+                condition: Some("x < width".into())
+            }
+        );
+        assert_eq!(
+            rust("assertion `left == right` failed\n  left: 1\n right: 2"),
+            Fault::Assertion { condition: None }
+        );
+        assert_eq!(
+            rust("removal index (is 5) should be < len (is 3)"),
+            Fault::CheckedCall { method: "remove" }
+        );
+        assert_eq!(
+            rust("called `Result::unwrap()` on an `Err` value: BadInput(\"negative width\")"),
+            Fault::ErrValue {
+                payload: "BadInput(\"negative width\")".into()
+            }
+        );
+        assert_eq!(rust("attempt to divide by zero"), Fault::DivisionByZero);
+        assert_eq!(rust("config has a port"), Fault::Other);
     }
 }

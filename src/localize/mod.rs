@@ -50,7 +50,8 @@ pub struct Localization {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalizeError {
-    #[error("cannot parse the stack trace: {0}")]
+    /// Said once: the trace error is the whole message.
+    #[error(transparent)]
     Trace(#[from] TraceError),
     #[error("cannot read the repository {}: {source}", path.display())]
     Repo {
@@ -81,6 +82,7 @@ pub fn localize_detailed(
         source,
     })?;
     claim_own_crate_frames(&mut trace, &paths::own_crates(repo), &index);
+    claim_own_package_frames(&mut trace, &index);
     let blamer = blame::Blamer::open(repo);
     let mut candidates = rank::rank(repo, &index, &trace, &blamer);
     candidates.truncate(top);
@@ -126,20 +128,59 @@ fn claim_own_crate_frames(
     if claimed.is_empty() {
         return;
     }
+    let claim = |file: &str| -> Option<String> {
+        let (krate, tail) = paths::dependency_crate(file)?;
+        let (_, dir) = claimed.iter().find(|(name, _)| same(name, &krate))?;
+        Some(if dir.is_empty() {
+            tail
+        } else {
+            format!("{dir}/{tail}")
+        })
+    };
     for frame in &mut trace.frames {
         if frame.origin != FrameOrigin::Dependency {
             continue;
         }
-        let Some((krate, tail)) = paths::dependency_crate(&frame.file) else {
-            continue;
-        };
-        if let Some((_, dir)) = claimed.iter().find(|(name, _)| same(name, &krate)) {
+        if let Some(file) = claim(&frame.file) {
             frame.origin = FrameOrigin::InApp;
-            frame.file = if dir.is_empty() {
-                tail
-            } else {
-                format!("{dir}/{tail}")
-            };
+            frame.file = file;
+        }
+    }
+    if let Some(loc) = trace.panic_location.as_mut() {
+        if let Some(file) = claim(&loc.file) {
+            loc.file = file;
+        }
+    }
+}
+
+/// Runtimes that tell the service's code from libraries by name (Java's `org.apache.` is a
+/// library to most services) misjudge a repository that *is* that library: a frame marked as a
+/// dependency whose path names a repository file by three path components or more (package
+/// directories and the file) is in-app. With no in-app frame in the repository at all, two
+/// components are enough (`site-packages/<pkg>/x.py` of a checkout of `<pkg>`).
+fn claim_own_package_frames(trace: &mut ParsedTrace, index: &paths::RepoIndex) {
+    let shared = |printed: &str, file: &str| {
+        file.rsplit('/')
+            .zip(paths::normalize(printed).rsplit('/'))
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let mapped = |f: &Frame| index.resolve(&f.file).is_some();
+    let none_in_app = !trace
+        .frames
+        .iter()
+        .any(|f| f.origin == FrameOrigin::InApp && mapped(f));
+    let needed = if none_in_app { 2 } else { 3 };
+    for frame in &mut trace.frames {
+        // Cargo's registry says which crate a frame is; its manifest rule decided that already.
+        if frame.origin != FrameOrigin::Dependency || paths::dependency_crate(&frame.file).is_some()
+        {
+            continue;
+        }
+        if let Some(file) = index.resolve(&frame.file) {
+            if shared(&frame.file, &file) >= needed {
+                frame.origin = FrameOrigin::InApp;
+            }
         }
     }
 }
@@ -194,9 +235,14 @@ stack backtrace:
             .map(|c| (c.file.as_str(), c.line))
             .collect();
         assert_eq!(
-            found,
+            found[..2],
             [("tool/src/book/summary.rs", 3), ("tool/src/main.rs", 2)]
         );
+        // The start of `first`, where a check of `v` belongs.
+        assert_eq!(found[2..], [("tool/src/book/summary.rs", 2)]);
+        assert!(loc.candidates[2]
+            .reason
+            .contains("a check belongs at its start"));
         assert!(
             loc.candidates[0].reason.contains("raised here"),
             "{}",
@@ -217,7 +263,7 @@ stack backtrace:
             .iter()
             .map(|c| (c.file.as_str(), c.line))
             .collect();
-        assert_eq!(found, [("src/book/summary.rs", 3), ("src/main.rs", 2)]);
+        assert_eq!(found[..2], [("src/book/summary.rs", 3), ("src/main.rs", 2)]);
         // tokio's frame is not the repository's.
         assert!(loc
             .trace

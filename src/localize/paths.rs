@@ -82,7 +82,10 @@ impl RepoIndex {
             return Some(stripped.to_string());
         }
         let wanted: Vec<&str> = normalized.split('/').filter(|c| !c.is_empty()).collect();
-        let mut best: Option<(usize, &String)> = None;
+        // The longest shared suffix wins; between equals, a repository path that is wholly a
+        // suffix of the printed one (`semver.go` for `…/blang/semver/semver.go`, not
+        // `v4/semver.go`) wins over one that is not.
+        let mut best: Option<(usize, bool, &String)> = None;
         let mut tie = false;
         for file in &self.files {
             let shared = file
@@ -93,15 +96,17 @@ impl RepoIndex {
             if shared == 0 {
                 continue;
             }
+            let whole = shared == file.split('/').count();
             match best {
-                Some((n, _)) if shared < n => {}
-                Some((n, _)) if shared == n => tie = true,
+                Some((n, w, _)) if (shared, whole) < (n, w) => {}
+                Some((n, w, _)) if (shared, whole) == (n, w) => tie = true,
                 _ => {
-                    best = Some((shared, file));
+                    best = Some((shared, whole, file));
                     tie = false;
                 }
             }
         }
+        let best = best.map(|(n, _, f)| (n, f));
         match best {
             Some((shared, file)) if !tie && suffix_is_enough(shared, file, &wanted) => {
                 Some(file.clone())
@@ -117,6 +122,37 @@ impl RepoIndex {
 fn suffix_is_enough(shared: usize, file: &str, wanted: &[&str]) -> bool {
     let file_parts = file.split('/').count();
     shared >= 2 || shared == file_parts || shared == wanted.len()
+}
+
+/// Whether a repository path is test or benchmark code (`tests/`, `test_x.py`, `x_test.go`,
+/// `x.test.js`, `x.spec.ts`, `src/test/java/`, `benches/`, `__tests__/`): never a place to fix
+/// and never where a product message is written.
+pub fn is_test_path(path: &str) -> bool {
+    let p = path.replace('\\', "/");
+    let dirs = [
+        "tests",
+        "test",
+        "__tests__",
+        "testing",
+        "benches",
+        "spec",
+        "testdata",
+        "fixtures",
+    ];
+    let mut parts: Vec<&str> = p.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    if parts.iter().any(|d| dirs.contains(d)) {
+        return true;
+    }
+    let stem = name.split('.').next().unwrap_or(name);
+    name.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with("_tests")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || stem == "tests"
+        || stem == "conftest"
+        || (name.ends_with(".java") || name.ends_with(".kt")) && stem.ends_with("Test")
 }
 
 /// Whether `line` (1-based) exists in `text`: a trace line past the end of the file means the
@@ -334,6 +370,13 @@ mod tests {
         let ix = index();
         assert_eq!(ix.resolve("/x/src/main.rs").as_deref(), Some("src/main.rs"));
         assert_eq!(ix.resolve("/x/y/main.rs"), None);
+        // A repository path wholly a suffix of the printed one beats one that is not.
+        let go = RepoIndex::from_files(["semver.go", "v4/semver.go"].map(String::from));
+        assert_eq!(
+            go.resolve("/gopath/src/github.com/blang/semver/semver.go")
+                .as_deref(),
+            Some("semver.go")
+        );
         assert_eq!(ix.resolve("/x/__init__.py"), None);
         assert_eq!(
             ix.resolve("/opt/inventory/__init__.py").as_deref(),
@@ -423,6 +466,35 @@ mod tests {
             ]
         );
         assert!(own_crates(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn test_paths_of_every_language() {
+        for p in [
+            "tests/it/main.rs",
+            "crates/x/tests/a.rs",
+            "benches/b.rs",
+            "pkg/test_orders.py",
+            "pkg/orders_test.py",
+            "internal/api/orders_test.go",
+            "src/users.test.js",
+            "src/users.spec.ts",
+            "src/__tests__/users.js",
+            "src/test/java/com/acme/OrderServiceTest.java",
+            "src/tests.rs",
+            "conftest.py",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in [
+            "src/lib.rs",
+            "src/testament.rs",
+            "src/main/java/com/acme/OrderService.java",
+            "pkg/orders.py",
+            "contest/run.go",
+        ] {
+            assert!(!is_test_path(p), "{p}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::detect::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
 use crate::detect::{ErrorPattern, PatternMatch};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
-use crate::fix::revert::RevertMode;
+use crate::fix::revert_cause::RevertMode;
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;

@@ -127,8 +127,8 @@ pub(crate) fn pr_body(
                     r.sha,
                     r.summary,
                     match r.mode {
-                        crate::fix::revert::RevertMode::Full => "",
-                        crate::fix::revert::RevertMode::Hunk => ", only the faulty hunk",
+                        crate::fix::revert_cause::RevertMode::Full => "",
+                        crate::fix::revert_cause::RevertMode::Hunk => ", only the faulty hunk",
                     }
                 );
             }

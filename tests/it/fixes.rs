@@ -5,7 +5,7 @@ use git2::{Repository, Signature, Time};
 use healbot::fix::config::{
     propose_config, AppliedConfigFix, ConfigBounds, ConfigContext, ConfigFixError,
 };
-use healbot::fix::revert::{find_suspect, revert, RevertError, RevertMode};
+use healbot::fix::revert_cause::{find_suspect, revert, RevertError, RevertMode};
 use healbot::fix::{candidates, embedded_templates, CandidateInput, Fix};
 use healbot::localize::localize_detailed;
 use std::path::{Path, PathBuf};

@@ -86,3 +86,50 @@ fn a_broken_bundle_names_the_field_and_sets_nothing_up() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!work.exists(), "nothing is set up for a bad bundle");
 }
+
+#[test]
+fn a_bundle_is_healed_in_a_repository_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("payments");
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/services/payment-service");
+    copy_dir(&src, &repo);
+    let bundle = format!(
+        "{}/testdata/incidents/payment-bundle.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = healbot(&[
+        "heal",
+        "--incident",
+        &bundle,
+        "--repo",
+        repo.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("validated fix: template python.none-guard at payment_processor.py:26"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+    if user.email is not None:"),
+        "{stdout}"
+    );
+    // The repository itself is never modified.
+    let before = std::fs::read_to_string(src.join("payment_processor.py")).unwrap();
+    let after = std::fs::read_to_string(repo.join("payment_processor.py")).unwrap();
+    assert_eq!(before, after);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}

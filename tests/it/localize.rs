@@ -90,11 +90,11 @@ fn localize_text_and_bad_inputs() {
         junk.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("unrecognised trace format"),
-        "{}",
-        stderr(&out)
-    );
+    // One line that says what was looked for, said once.
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no stack trace found in 1 lines"), "{err}");
+    assert_eq!(err.matches("looked for").count(), 1, "{err}");
     let out = healbot(&[
         "localize",
         "--repo",
@@ -104,6 +104,26 @@ fn localize_text_and_bad_inputs() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no/such/dir"), "{}", stderr(&out));
+}
+
+/// A real panic (rustc 1.95) as Docker's json-file driver stores it, one JSON record per line.
+#[test]
+fn localize_reads_a_panic_out_of_docker_json_logs() {
+    let out = healbot(&[
+        "localize",
+        "--repo",
+        "testdata/traces/formats/src/rust",
+        "--trace",
+        "testdata/traces/formats/rust-slice-docker.jsonl",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON output");
+    assert_eq!(v[0]["file"], "src/lib.rs");
+    assert_eq!(v[0]["line"], 4);
+    let reason = v[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("char boundary"), "{reason}");
 }
 
 #[test]

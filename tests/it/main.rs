@@ -5,6 +5,7 @@ mod adversarial;
 mod audit;
 mod canary;
 mod demo;
+mod fix_cli;
 mod fixes;
 mod forge;
 mod github;
@@ -16,6 +17,7 @@ mod policy;
 mod repair;
 mod server;
 mod signals;
+mod templates;
 
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]

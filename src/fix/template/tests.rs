@@ -109,12 +109,11 @@ fn embedded_list_matches_the_directory() {
         .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
         .collect();
     on_disk.sort();
-    // Kept in blocks per owner, not in one sorted run.
     let mut embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
     embedded.sort();
     assert_eq!(
         embedded, on_disk,
-        "list every fix-templates/*.yaml in EMBEDDED"
+        "build.rs lists every fix-templates/*.yaml"
     );
     assert_eq!(
         load_templates(&dir).unwrap().len(),

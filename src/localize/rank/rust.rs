@@ -5,7 +5,7 @@
 
 use super::super::fault::{Fault, SiteFacts};
 use super::super::source::rust::{PanicKind, PanicSite, ReturnKind, RustFn, RustSource};
-use super::super::stacktrace::{Frame, FrameOrigin, ParsedTrace};
+use super::super::stacktrace::{FrameOrigin, ParsedTrace};
 
 /// Whether every frame inside `first_in_app` is std (the panic machinery), so the in-app frame
 /// is where the panic happened rather than a call into a library that panicked.
@@ -19,18 +19,24 @@ pub(super) fn raised_in_app(trace: &ParsedTrace, first_in_app: usize) -> bool {
 fn wanted(fault: &Fault) -> &'static [(PanicKind, f64)] {
     use PanicKind::*;
     match fault {
-        Fault::NoneValue | Fault::NoneAttribute { .. } | Fault::ErrValue => {
+        Fault::NoneValue | Fault::NoneAttribute { .. } | Fault::ErrValue { .. } => {
             &[(Unwrap, 0.3), (Expect, 0.3)]
         }
-        Fault::IndexOutOfRange | Fault::MissingKey { .. } => &[(Index, 0.3), (Slice, 0.15)],
-        Fault::BadSlice => &[(Slice, 0.3), (Index, 0.1)],
+        Fault::IndexOutOfRange { .. } | Fault::MissingKey { .. } => {
+            &[(Index, 0.3), (CheckedCall, 0.2), (Slice, 0.15)]
+        }
+        Fault::BadSlice => &[(Slice, 0.3), (CheckedCall, 0.15), (Index, 0.1)],
         Fault::DivisionByZero => &[(Division, 0.3)],
-        Fault::Overflow => &[(Arithmetic, 0.3), (Cast, 0.1)],
+        Fault::Overflow { .. } => &[(Arithmetic, 0.3), (Cast, 0.1)],
+        Fault::Borrow => &[(Borrow, 0.3)],
+        Fault::Assertion { .. } => &[(Assert, 0.3)],
+        Fault::CheckedCall { .. } => &[(CheckedCall, 0.3), (Index, 0.1)],
         // A custom message says nothing std-shaped: a failed `assert!` prints its own, and so
-        // does an `expect` on the line.
+        // do an `expect` and `panic!` on the line.
         Fault::Other => &[
             (Assert, 0.25),
             (Expect, 0.25),
+            (Explicit, 0.25),
             (Unwrap, 0.2),
             (Index, 0.1),
             (Division, 0.1),
@@ -38,11 +44,30 @@ fn wanted(fault: &Fault) -> &'static [(PanicKind, f64)] {
     }
 }
 
+/// Whether a site of the wanted kind is also the exact expression the message names: the
+/// operator of an overflow, the method of a checked call, the asserted condition.
+fn exact(site: &PanicSite, fault: &Fault) -> bool {
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    match fault {
+        Fault::Overflow { operator: Some(op) } => {
+            site.kind == PanicKind::Arithmetic && site.operator.trim_end_matches('=') == *op
+                || *op == "neg" && site.operator == "-" && !site.text.contains(' ')
+        }
+        Fault::CheckedCall { method } => site.operator == *method,
+        Fault::Assertion {
+            condition: Some(cond),
+        } => squash(&site.operand) == squash(cond),
+        _ => true,
+    }
+}
+
 /// What the raise site's line shows: the failing expression and, for `unwrap`/`expect`,
-/// whether `?` could carry the error out of the enclosing fn.
+/// whether `?` could carry the error out of the enclosing fn. The printed column picks among
+/// several (`a.unwrap() + b.unwrap()`); the operator or method the message names picks among
+/// the rest.
 pub(super) fn site_facts(
     src: &RustSource,
-    frame: &Frame,
+    column: Option<u32>,
     line: u32,
     fault: &Fault,
 ) -> (SiteFacts, Option<PanicSite>) {
@@ -54,10 +79,9 @@ pub(super) fn site_facts(
             .copied()
             .filter(|s| s.kind == *kind)
             .collect();
-        // The printed column picks among several (`a.unwrap() + b.unwrap()`).
-        let hit = frame
-            .column
+        let hit = column
             .and_then(|c| hits.iter().copied().find(|s| s.column == c))
+            .or_else(|| hits.iter().copied().find(|s| exact(s, fault)))
             .or_else(|| hits.first().copied());
         if let Some(hit) = hit {
             best = Some((hit, *bonus));
@@ -68,7 +92,7 @@ pub(super) fn site_facts(
         return (SiteFacts::default(), None);
     };
     let func = src.enclosing_fn(line);
-    let mut why = describe(site);
+    let mut why = describe(site, fault);
     if let (Some(f), PanicKind::Unwrap | PanicKind::Expect) = (func, site.kind) {
         why.push_str(&match f.returns {
             ReturnKind::Result => format!("; `{}` returns a Result, so `?` can carry it", f.name),
@@ -84,7 +108,9 @@ pub(super) fn site_facts(
     .filter(|o| is_identifier(o));
     let facts = SiteFacts {
         expression: Some(match site.kind {
-            PanicKind::Unwrap | PanicKind::Expect | PanicKind::Assert => site.operand.clone(),
+            PanicKind::Unwrap | PanicKind::Expect | PanicKind::Assert | PanicKind::Borrow => {
+                site.operand.clone()
+            }
             _ => site.text.clone(),
         }),
         none_name,
@@ -110,7 +136,11 @@ pub(super) fn tainted_params(src: &RustSource, f: &RustFn, site: &PanicSite) -> 
     let is_param = |n: &String| f.parameters.contains(n);
     let strong_kind = matches!(
         site.kind,
-        PanicKind::Assert | PanicKind::Index | PanicKind::Division | PanicKind::Arithmetic
+        PanicKind::Assert
+            | PanicKind::Index
+            | PanicKind::Division
+            | PanicKind::Arithmetic
+            | PanicKind::CheckedCall
     );
     let direct: Vec<String> = site
         .inputs
@@ -206,21 +236,49 @@ fn short(text: &str) -> String {
     }
 }
 
-fn describe(s: &PanicSite) -> String {
+fn describe(s: &PanicSite, fault: &Fault) -> String {
     match s.kind {
-        PanicKind::Unwrap => format!("`{}` unwraps a value that can be None/Err", s.text),
-        PanicKind::Expect => format!("`{}` panics on None/Err", s.text),
-        PanicKind::Index => format!("`{}` indexes without a bounds check", s.text),
-        PanicKind::Slice => format!("`{}` slices without checking the range", s.text),
+        PanicKind::Unwrap => format!("`{}` unwraps a value that can be None/Err", short(&s.text)),
+        PanicKind::Expect => format!("`{}` panics on None/Err", short(&s.text)),
+        PanicKind::Index => match fault {
+            Fault::IndexOutOfRange { len: Some(0), .. } => format!(
+                "`{}` indexes without a bounds check, and the collection was empty",
+                s.text
+            ),
+            Fault::IndexOutOfRange {
+                len: Some(len),
+                index: Some(i),
+            } => format!(
+                "`{}` indexes without a bounds check ({i} past a length of {len})",
+                s.text
+            ),
+            _ => format!("`{}` indexes without a bounds check", s.text),
+        },
+        PanicKind::Slice => match fault {
+            Fault::BadSlice => format!(
+                "`{}` slices without checking the range (or a char boundary)",
+                s.text
+            ),
+            _ => format!("`{}` slices without checking the range", s.text),
+        },
         PanicKind::Division => {
             format!("`{}` divides by `{}`, which can be zero", s.text, s.operand)
         }
-        PanicKind::Arithmetic => format!("`{}` can overflow", s.text),
+        PanicKind::Arithmetic => format!("`{}` can overflow", short(&s.text)),
         PanicKind::Cast => format!("`{}` truncates or wraps the value", s.text),
         PanicKind::Assert => format!(
             "`{}` fails when `{}` is false",
             short(&s.text),
             short(&s.operand)
+        ),
+        PanicKind::Borrow => format!(
+            "`{}` borrows a RefCell that is already borrowed elsewhere",
+            short(&s.text)
+        ),
+        PanicKind::Explicit => format!("`{}` panics by design", short(&s.text)),
+        PanicKind::CheckedCall => format!(
+            "`{}` checks its index or length itself and panics",
+            short(&s.text)
         ),
     }
 }

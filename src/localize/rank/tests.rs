@@ -222,15 +222,22 @@ fn rust_a_parameter_operand_is_followed_to_the_call_that_computed_it() {
         ],
     );
     let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
-    assert_eq!(lines(&loc), [11, 10, 2, 6]);
+    // The `let` at line 10 is the same spot as the call at 11: the other places come first.
+    assert_eq!(lines(&loc), [11, 2, 6, 10]);
     let top = &loc.candidates[0];
     assert!(
         top.reason.contains("`width` becomes `width` of `layout`"),
         "{}",
         top.reason
     );
-    assert!(loc.candidates[1].reason.contains("computes `width`"));
-    assert!(loc.candidates[3]
+    assert!(
+        loc.candidates[3]
+            .reason
+            .contains("computes `width` (line 10), which the call at line 11 depends on"),
+        "{}",
+        loc.candidates[3].reason
+    );
+    assert!(loc.candidates[2]
         .reason
         .contains("hands `width` on unchanged as `total` of `fit`"));
     assert!(loc.candidates.iter().all(|c| c.file == "src/lib.rs"));
@@ -244,7 +251,12 @@ fn rust_an_overflow_computed_from_a_parameter_keeps_the_site_first() {
         &[("grow", "src/lib.rs", 16), ("start", "src/lib.rs", 20)],
     );
     let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
-    assert_eq!(lines(&loc), [16, 20]);
+    assert_eq!(lines(&loc), [16, 20, 15]);
+    assert!(
+        loc.candidates[2].reason.contains("computes `m` (line 15)"),
+        "{}",
+        loc.candidates[2].reason
+    );
     assert!(
         loc.candidates[1]
             .reason
@@ -270,9 +282,35 @@ fn rust_a_failed_assert_on_parameters_blames_the_caller() {
     assert!(
         loc.candidates[1]
             .reason
+            .contains("holds the text of the message"),
+        "{}",
+        loc.candidates[1].reason
+    );
+    assert!(
+        loc.candidates[1]
+            .reason
             .contains("fails when `x < width` is false"),
         "{}",
         loc.candidates[1].reason
     );
     assert_eq!(loc.candidates[1].expression.as_deref(), Some("x < width"));
+}
+
+#[test]
+fn rust_a_length_check_that_misses_a_constant_index_ranks_first() {
+    let src = "pub fn parse(s: &[u8]) -> Option<u32> {\n    if s.len() < 20 || s[10] != b' ' {\n        return None;\n    }\n    let year = &s[20..24];\n    Some(year.len() as u32)\n}\n\npub fn run() {\n    parse(b\"Sun Nov  6 08:49:37 \");\n}\n";
+    let repo = repo_with(&[("src/lib.rs", src)]);
+    let trace = rust_trace(
+        "range end index 24 out of range for slice of length 20",
+        &[("parse", "src/lib.rs", 5), ("run", "src/lib.rs", 10)],
+    );
+    let loc = localize_detailed(repo.path(), &trace, 10).unwrap();
+    assert_eq!(lines(&loc)[..2], [2, 5]);
+    assert!(
+        loc.candidates[0]
+            .reason
+            .contains("checks `s` (`s.len() < 20"),
+        "{}",
+        loc.candidates[0].reason
+    );
 }

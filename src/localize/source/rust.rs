@@ -1,18 +1,16 @@
-//! Rust source analysis with syn (span-locations): the function that encloses a line, what it
+//! Rust source analysis on the tree-sitter syntax tree (the same grammar the fix templates
+//! match with, so healbot has one Rust parser): the function that encloses a line, what it
 //! returns (a `Result` or `Option` return means `?` is valid there), and the expressions on a
 //! line that can panic (`unwrap`/`expect`, indexing, slicing, division, overflowing arithmetic,
-//! `as` casts, `assert!`), also inside the arguments of macros whose tokens parse as
-//! comma-separated expressions (`format!`, `assert!`, `write!`, …). For following a bad value
-//! to the caller it also records `let` bindings (what each is computed from) and calls (their
-//! argument texts). Ranking reads the line's syntax from here; the fix stage reads the return
-//! type.
+//! `as` casts, `assert!`, `RefCell` borrows, `panic!`-like macros, std calls that check an
+//! index), also inside the arguments of macros whose tokens read as comma-separated expressions
+//! (`format!`, `assert!`, `write!`, …). For following a bad value to the caller it also records
+//! `let` bindings (what each is computed from and which fns it calls) and calls (their argument
+//! texts). tree-sitter keeps going past a syntax error, so a file that rustc's newest syntax or
+//! a half-finished edit breaks is still read everywhere else.
 
 use super::SourceError;
-use proc_macro2::Span;
-use quote_free::text_of;
-use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
-use syn::visit::Visit;
+use tree_sitter::{Node, Parser, Tree};
 
 /// What a function returns, as far as `?` cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +31,13 @@ pub struct RustFn {
     /// Parameter names (patterns other than identifiers are skipped; `self` is not listed).
     pub parameters: Vec<String>,
     pub returns: ReturnKind,
+    /// The return type as written (`Result<u8, Error>`), empty without one.
+    pub return_type: String,
     pub start_line: u32,
     pub end_line: u32,
+    /// The line of the body's first statement (the closing brace's for an empty body): where a
+    /// check of the parameters goes.
+    pub body_start_line: u32,
     /// Whether the fn takes `self` (a method call passes it as the receiver).
     pub has_receiver: bool,
     /// Every non-`self` parameter by position; `""` for a pattern that is not a name.
@@ -42,9 +45,9 @@ pub struct RustFn {
 }
 
 /// The kind of expression that can panic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PanicKind {
-    /// `.unwrap()` (also `unwrap_unchecked` is not listed: it cannot panic).
+    /// `.unwrap()` (`unwrap_unchecked` is not listed: it cannot panic).
     Unwrap,
     Expect,
     Index,
@@ -52,8 +55,15 @@ pub enum PanicKind {
     Division,
     Arithmetic,
     Cast,
-    /// `assert!(cond)` / `debug_assert!(cond)`: a precondition that failed.
+    /// `assert!(cond)`, `assert_eq!(a, b)` and the `debug_` forms: a precondition that failed.
     Assert,
+    /// `RefCell::borrow_mut()` / `borrow()`: already borrowed.
+    Borrow,
+    /// `panic!`, `unreachable!`, `todo!`, `unimplemented!`: the message is the code's own.
+    Explicit,
+    /// A std method that checks an index or a length itself (`remove`, `insert`, `split_at`,
+    /// `swap`, `copy_from_slice`, …).
+    CheckedCall,
 }
 
 /// An expression on a line that can panic.
@@ -62,8 +72,11 @@ pub struct PanicSite {
     pub kind: PanicKind,
     /// The whole expression (`user.email.unwrap()`, `items[i]`, `a / b`).
     pub text: String,
-    /// The value that was bad: the receiver of `unwrap`, the indexed value, the divisor.
+    /// The value that was bad: the receiver of `unwrap`, the indexed value, the divisor, the
+    /// asserted condition, the method of a checked call.
     pub operand: String,
+    /// The operator of arithmetic (`-`, `+=`, `*`, `<<`, unary `-`).
+    pub operator: String,
     /// 1-based line and column of the operator (the method name for calls), as panics print.
     pub line: u32,
     pub column: u32,
@@ -71,6 +84,8 @@ pub struct PanicSite {
     /// divisor, the operands, the asserted condition (`line_col` for `v[line_col.line as
     /// usize]`); for `unwrap`/`expect`, the receiver when it is a bare name. `self` is left out.
     pub inputs: Vec<String>,
+    /// String literals inside the expression (an `expect`'s or an assertion's message).
+    pub literals: Vec<String>,
 }
 
 /// A `let name = init;` and the names its initializer uses.
@@ -81,6 +96,20 @@ pub struct LetBinding {
     /// The last line of the block the binding lives in: it is not visible after it.
     pub scope_end: u32,
     pub uses: Vec<String>,
+    /// The fns and methods the initializer calls, by name (`parse`, `find_row`).
+    pub calls: Vec<String>,
+}
+
+/// A check that leaves the fn (or the loop) early: `if s.len() < 20 { return Err(…) }`,
+/// `let Some(x) = … else { return }`. The place to fix when a check exists but misses the
+/// case that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub line: u32,
+    /// The condition (or the `let … else` pattern and value) as written.
+    pub condition: String,
+    /// The names the condition reads (`s.len() < 20` → `s`).
+    pub names: Vec<String>,
 }
 
 /// A call (`f(a, b)`, `Type::f(a)`, `x.f(a)`) and the source text of its arguments.
@@ -103,37 +132,64 @@ pub struct RustSource {
     sites: Vec<PanicSite>,
     lets: Vec<LetBinding>,
     calls: Vec<RustCall>,
+    guards: Vec<Guard>,
+    has_errors: bool,
+}
+
+/// The tree-sitter grammar used for Rust everywhere in healbot.
+pub fn language() -> tree_sitter::Language {
+    tree_sitter_rust::LANGUAGE.into()
+}
+
+fn parse_tree(text: &str) -> Result<Tree, SourceError> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&language())
+        .map_err(|e| SourceError::Language(e.to_string()))?;
+    parser.parse(text, None).ok_or(SourceError::Parse)
 }
 
 impl RustSource {
+    /// Parses `text`; a syntax error leaves the rest of the file analysed (see
+    /// [`RustSource::has_errors`]).
     pub fn parse(text: impl Into<String>) -> Result<Self, SourceError> {
         let text = text.into();
-        let file = syn::parse_file(&text).map_err(|e| SourceError::Syntax {
-            line: e.span().start().line as u32,
-            message: e.to_string(),
-        })?;
-        let mut v = Collector {
+        let tree = parse_tree(&text)?;
+        let lines = LineIndex::new(&text);
+        let mut c = Collector {
             text: &text,
+            file: &text,
+            lines: &lines,
+            shift: 0,
             impl_type: None,
             fns: Vec::new(),
             sites: Vec::new(),
             lets: Vec::new(),
             calls: Vec::new(),
+            guards: Vec::new(),
             blocks: Vec::new(),
+            in_test: false,
         };
-        v.visit_file(&file);
-        let (fns, sites, lets, calls) = (v.fns, v.sites, v.lets, v.calls);
+        c.visit(tree.root_node());
+        let (fns, sites, lets, calls, guards) = (c.fns, c.sites, c.lets, c.calls, c.guards);
         Ok(RustSource {
+            has_errors: tree.root_node().has_error(),
             text,
             fns,
             sites,
             lets,
             calls,
+            guards,
         })
     }
 
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Whether the file holds a syntax error (the rest is analysed all the same).
+    pub fn has_errors(&self) -> bool {
+        self.has_errors
     }
 
     /// The innermost function whose body covers `line`.
@@ -151,6 +207,11 @@ impl RustSource {
         out
     }
 
+    /// Every expression of the file that can panic.
+    pub fn all_panic_sites(&self) -> &[PanicSite] {
+        &self.sites
+    }
+
     /// The functions of the file.
     pub fn functions(&self) -> &[RustFn] {
         &self.fns
@@ -166,6 +227,17 @@ impl RustSource {
             .max_by_key(|l| l.line)
     }
 
+    /// The early-exit checks of `f` before `line`, nearest first.
+    pub fn guards_before(&self, f: &RustFn, line: u32) -> Vec<&Guard> {
+        let mut out: Vec<&Guard> = self
+            .guards
+            .iter()
+            .filter(|g| f.start_line <= g.line && g.line < line)
+            .collect();
+        out.sort_by_key(|g| std::cmp::Reverse(g.line));
+        out
+    }
+
     /// The calls whose expression covers `line`, innermost (shortest) first.
     pub fn calls_at(&self, line: u32) -> Vec<&RustCall> {
         let mut out: Vec<&RustCall> = self
@@ -178,42 +250,722 @@ impl RustSource {
     }
 }
 
-/// The names an expression's value comes from directly: `a.b as usize` → `a`, `x - y.len()` →
-/// `x`, `y`; values computed by a call (`f(a)`) or a macro give none. `self` is left out.
-pub fn roots(e: &syn::Expr) -> Vec<String> {
+/// Byte offsets to 1-based lines and 1-based columns counted in chars (what panics print).
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        LineIndex { starts }
+    }
+
+    fn line(&self, at: usize) -> u32 {
+        (self.starts.partition_point(|&s| s <= at)) as u32
+    }
+
+    fn column(&self, text: &str, at: usize) -> u32 {
+        let start = self.starts[self.line(at) as usize - 1];
+        text.get(start..at).map_or(0, |s| s.chars().count()) as u32 + 1
+    }
+}
+
+/// Macros whose first argument is a condition that panics when false.
+const ASSERT_MACROS: &[&str] = &["assert", "debug_assert"];
+/// Macros that compare their two arguments and panic when they differ (or match).
+const ASSERT_CMP_MACROS: &[&str] = &[
+    "assert_eq",
+    "assert_ne",
+    "debug_assert_eq",
+    "debug_assert_ne",
+];
+/// Macros that always panic.
+const EXPLICIT_MACROS: &[&str] = &["panic", "unreachable", "todo", "unimplemented"];
+/// std methods that panic on a bad index or length themselves.
+const CHECKED_METHODS: &[&str] = &[
+    "remove",
+    "insert",
+    "swap_remove",
+    "split_at",
+    "split_at_mut",
+    "split_off",
+    "swap",
+    "copy_from_slice",
+    "clone_from_slice",
+    "drain",
+    "truncate_to",
+    "chunks",
+    "windows",
+    "step_by",
+];
+
+struct Collector<'a> {
+    /// The text the nodes index into (a macro's re-parsed arguments use their own).
+    text: &'a str,
+    /// The whole file, for columns.
+    file: &'a str,
+    lines: &'a LineIndex,
+    /// Added to a byte of `text` to get the file's byte (non-zero inside a macro's arguments).
+    shift: isize,
+    impl_type: Option<String>,
+    fns: Vec<RustFn>,
+    sites: Vec<PanicSite>,
+    lets: Vec<LetBinding>,
+    calls: Vec<RustCall>,
+    guards: Vec<Guard>,
+    /// End lines of the blocks being visited, innermost last.
+    blocks: Vec<u32>,
+    /// Inside a `#[cfg(test)]` module or a `#[test]` fn: code a fix never patches.
+    in_test: bool,
+}
+
+impl<'a> Collector<'a> {
+    fn src(&self, n: Node<'_>) -> String {
+        self.text
+            .get(n.byte_range())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn file_byte(&self, at: usize) -> usize {
+        (at as isize + self.shift).max(0) as usize
+    }
+
+    fn line_of(&self, at: usize) -> u32 {
+        self.lines.line(self.file_byte(at))
+    }
+
+    fn column_of(&self, at: usize) -> u32 {
+        self.lines.column(self.file, self.file_byte(at))
+    }
+
+    fn visit(&mut self, n: Node<'_>) {
+        match n.kind() {
+            "function_item" => self.function(n),
+            "impl_item" => {
+                let outer = self.impl_type.take();
+                self.impl_type = n
+                    .child_by_field_name("type")
+                    .and_then(|t| self.type_name(t));
+                self.children(n);
+                self.impl_type = outer;
+                return;
+            }
+            "call_expression" => self.call(n),
+            "macro_invocation" => {
+                self.macro_invocation(n);
+                return;
+            }
+            "index_expression" => self.index(n),
+            "binary_expression" | "compound_assignment_expr" => self.binary(n),
+            "unary_expression" if n.child(0).is_some_and(|c| c.kind() == "-") => {
+                if let Some(operand) = n.named_child(0) {
+                    let inputs = roots(operand, self.text);
+                    self.site(PanicKind::Arithmetic, n, n, n, "-", inputs);
+                }
+            }
+            "type_cast_expression" => {
+                if let Some(value) = n.child_by_field_name("value") {
+                    let inputs = roots(value, self.text);
+                    self.site(PanicKind::Cast, n, n, value, "as", inputs);
+                }
+            }
+            "let_declaration" => self.let_binding(n),
+            "for_expression" => self.for_binding(n),
+            "if_expression" | "while_expression" => self.conditional(n),
+            "block" => {
+                self.blocks.push(self.line_of(n.end_byte()));
+                self.children(n);
+                self.blocks.pop();
+                return;
+            }
+            _ => {}
+        }
+        self.children(n);
+    }
+
+    fn children(&mut self, n: Node<'_>) {
+        let mut cursor = n.walk();
+        let kids: Vec<Node<'_>> = n.children(&mut cursor).collect();
+        let mut test_item = false;
+        for k in kids {
+            if k.kind() == "attribute_item" {
+                test_item |= is_test_attribute(&self.src(k));
+                continue;
+            }
+            let outer = self.in_test;
+            self.in_test |= test_item && !matches!(k.kind(), "line_comment" | "block_comment");
+            self.visit(k);
+            self.in_test = outer;
+            if !matches!(k.kind(), "line_comment" | "block_comment") {
+                test_item = false;
+            }
+        }
+    }
+
+    fn type_name(&self, t: Node<'_>) -> Option<String> {
+        match t.kind() {
+            "type_identifier" => Some(self.src(t)),
+            "generic_type" => t
+                .child_by_field_name("type")
+                .and_then(|x| self.type_name(x)),
+            "scoped_type_identifier" => t.child_by_field_name("name").map(|x| self.src(x)),
+            _ => None,
+        }
+    }
+
+    fn function(&mut self, n: Node<'_>) {
+        let Some(name) = n.child_by_field_name("name").map(|x| self.src(x)) else {
+            return;
+        };
+        let qualified_name = match &self.impl_type {
+            Some(t) => format!("{t}::{name}"),
+            None => name.clone(),
+        };
+        let mut param_slots = Vec::new();
+        let mut has_receiver = false;
+        if let Some(params) = n.child_by_field_name("parameters") {
+            let mut cursor = params.walk();
+            for p in params.named_children(&mut cursor) {
+                match p.kind() {
+                    "self_parameter" => has_receiver = true,
+                    "parameter" => {
+                        let pattern = p.child_by_field_name("pattern");
+                        param_slots.push(match pattern {
+                            Some(x) if x.kind() == "identifier" => self.src(x),
+                            Some(x) if x.kind() == "self" => {
+                                has_receiver = true;
+                                continue;
+                            }
+                            _ => String::new(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let parameters = param_slots
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect();
+        let return_type = n
+            .child_by_field_name("return_type")
+            .map(|t| self.src(t))
+            .unwrap_or_default();
+        let body_start_line = n
+            .child_by_field_name("body")
+            .map(|b| {
+                let first = b.named_child(0).unwrap_or(b);
+                let at = if first == b {
+                    b.end_byte().saturating_sub(1)
+                } else {
+                    first.start_byte()
+                };
+                self.line_of(at)
+            })
+            .unwrap_or_else(|| self.line_of(n.start_byte()));
+        self.fns.push(RustFn {
+            name,
+            qualified_name,
+            parameters,
+            returns: return_kind(&return_type),
+            return_type,
+            start_line: self.line_of(n.start_byte()),
+            end_line: self.line_of(n.end_byte().saturating_sub(1)),
+            body_start_line,
+            has_receiver,
+            param_slots,
+        });
+    }
+
+    fn site(
+        &mut self,
+        kind: PanicKind,
+        whole: Node<'_>,
+        at: Node<'_>,
+        operand: Node<'_>,
+        operator: &str,
+        inputs: Vec<String>,
+    ) {
+        self.sites.push(PanicSite {
+            kind,
+            text: self.src(whole),
+            operand: self.src(operand),
+            operator: operator.to_string(),
+            line: self.line_of(at.start_byte()),
+            column: self.column_of(at.start_byte()),
+            inputs,
+            literals: string_literals(whole, self.text),
+        });
+    }
+
+    fn call(&mut self, n: Node<'_>) {
+        let Some(mut func) = n.child_by_field_name("function") else {
+            return;
+        };
+        if func.kind() == "generic_function" {
+            match func.child_by_field_name("function") {
+                Some(f) => func = f,
+                None => return,
+            }
+        }
+        let args: Vec<String> = n
+            .child_by_field_name("arguments")
+            .map(|a| {
+                let mut cursor = a.walk();
+                a.named_children(&mut cursor)
+                    .filter(|x| x.kind() != "attribute_item")
+                    .map(|x| self.src(x))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (name, path_call) = match func.kind() {
+            "field_expression" => {
+                let Some(field) = func.child_by_field_name("field") else {
+                    return;
+                };
+                let method = self.src(field);
+                let receiver = func.child_by_field_name("value");
+                if let Some(receiver) = receiver {
+                    self.method_site(n, field, receiver, &method);
+                }
+                (method, false)
+            }
+            "identifier" => (self.src(func), true),
+            "scoped_identifier" => match func.child_by_field_name("name") {
+                Some(x) => (self.src(x), true),
+                None => return,
+            },
+            _ => return,
+        };
+        self.calls.push(RustCall {
+            name,
+            args,
+            path_call,
+            start_line: self.line_of(n.start_byte()),
+            end_line: self.line_of(n.end_byte().saturating_sub(1)),
+        });
+    }
+
+    /// `x.unwrap()`, `x.expect(…)`, `cell.borrow_mut()`, `v.remove(i)`: panics report the
+    /// method name's position (`#[track_caller]`).
+    fn method_site(&mut self, call: Node<'_>, method: Node<'_>, receiver: Node<'_>, name: &str) {
+        let kind = match name {
+            "unwrap" | "unwrap_err" => PanicKind::Unwrap,
+            "expect" | "expect_err" => PanicKind::Expect,
+            "borrow" | "borrow_mut" => PanicKind::Borrow,
+            n if CHECKED_METHODS.contains(&n) => PanicKind::CheckedCall,
+            _ => return,
+        };
+        let receiver_text = self.src(receiver);
+        let mut inputs = if is_name(&receiver_text) {
+            vec![receiver_text]
+        } else {
+            roots(receiver, self.text)
+        };
+        if kind == PanicKind::CheckedCall {
+            if let Some(args) = call.child_by_field_name("arguments") {
+                let mut cursor = args.walk();
+                for a in args.named_children(&mut cursor) {
+                    for r in roots(a, self.text) {
+                        if !inputs.contains(&r) {
+                            inputs.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        self.site(kind, call, method, receiver, name, inputs);
+    }
+
+    fn index(&mut self, n: Node<'_>) {
+        let (Some(value), Some(index)) = (n.named_child(0), n.named_child(1)) else {
+            return;
+        };
+        let kind = if index.kind() == "range_expression" {
+            PanicKind::Slice
+        } else {
+            PanicKind::Index
+        };
+        let inputs = roots(index, self.text);
+        self.site(kind, n, n, value, "[]", inputs);
+    }
+
+    fn binary(&mut self, n: Node<'_>) {
+        let (Some(left), Some(right), Some(op)) = (
+            n.child_by_field_name("left"),
+            n.child_by_field_name("right"),
+            n.child_by_field_name("operator"),
+        ) else {
+            return;
+        };
+        let operator = self.src(op);
+        let kind = match operator.as_str() {
+            "/" | "%" | "/=" | "%=" => PanicKind::Division,
+            "+" | "-" | "*" | "<<" | ">>" | "+=" | "-=" | "*=" | "<<=" | ">>=" => {
+                PanicKind::Arithmetic
+            }
+            _ => return,
+        };
+        // A division fails on its divisor, a shift on its amount (at least the bit width),
+        // whatever the left side holds.
+        if kind == PanicKind::Division || matches!(operator.as_str(), "<<" | ">>" | "<<=" | ">>=") {
+            let inputs = roots(right, self.text);
+            self.site(kind, n, n, right, &operator, inputs);
+        } else {
+            let mut inputs = roots(left, self.text);
+            for r in roots(right, self.text) {
+                if !inputs.contains(&r) {
+                    inputs.push(r);
+                }
+            }
+            self.site(kind, n, n, n, &operator, inputs);
+        }
+    }
+
+    /// `let x = …`, `let (a, b) = …`, `let Point { x, .. } = …`: every name the pattern binds,
+    /// computed from the value. A `let … else { return }` is also a guard.
+    fn let_binding(&mut self, n: Node<'_>) {
+        let (Some(pattern), Some(value)) = (
+            n.child_by_field_name("pattern"),
+            n.child_by_field_name("value"),
+        ) else {
+            return;
+        };
+        let scope_end = self.blocks.last().copied().unwrap_or(u32::MAX);
+        self.bind(pattern, value, self.line_of(n.start_byte()), scope_end);
+        if n.child_by_field_name("alternative").is_some() {
+            self.guards.push(Guard {
+                line: self.line_of(n.start_byte()),
+                condition: format!("let {} = {}", self.src(pattern), self.src(value)),
+                names: roots(value, self.text),
+            });
+        }
+    }
+
+    fn bind(&mut self, pattern: Node<'_>, value: Node<'_>, line: u32, scope_end: u32) {
+        let uses = uses(value, self.text);
+        let calls = called_names(value, self.text);
+        for name in pattern_names(pattern, self.text) {
+            self.lets.push(LetBinding {
+                name,
+                line,
+                scope_end,
+                uses: uses.clone(),
+                calls: calls.clone(),
+            });
+        }
+    }
+
+    /// `for (i, x) in v.iter().enumerate()`: the loop's names come from the iterated value.
+    fn for_binding(&mut self, n: Node<'_>) {
+        let (Some(pattern), Some(value)) = (
+            n.child_by_field_name("pattern"),
+            n.child_by_field_name("value"),
+        ) else {
+            return;
+        };
+        let end = self.line_of(n.end_byte().saturating_sub(1));
+        self.bind(pattern, value, self.line_of(n.start_byte()), end);
+    }
+
+    /// `if let Some(x) = …` and `while let` bind; an `if` whose block leaves early is a guard.
+    fn conditional(&mut self, n: Node<'_>) {
+        let Some(cond) = n.child_by_field_name("condition") else {
+            return;
+        };
+        let end = self.line_of(n.end_byte().saturating_sub(1));
+        let mut lets = Vec::new();
+        if cond.kind() == "let_condition" {
+            lets.push(cond);
+        } else if cond.kind() == "let_chain" {
+            let mut cursor = cond.walk();
+            lets.extend(
+                cond.named_children(&mut cursor)
+                    .filter(|c| c.kind() == "let_condition"),
+            );
+        }
+        for l in lets {
+            if let (Some(p), Some(v)) = (
+                l.child_by_field_name("pattern"),
+                l.child_by_field_name("value"),
+            ) {
+                self.bind(p, v, self.line_of(l.start_byte()), end);
+            }
+        }
+        let exits = n.kind() == "if_expression"
+            && n.child_by_field_name("consequence")
+                .is_some_and(|b| leaves_early(b, self.text));
+        if exits {
+            self.guards.push(Guard {
+                line: self.line_of(cond.start_byte()),
+                condition: self.src(cond),
+                names: uses(cond, self.text),
+            });
+        }
+    }
+
+    /// Macro arguments are tokens to the grammar. Where they read as comma-separated
+    /// expressions (`format!`, `println!`, `write!`, `assert!`, `assert_eq!`, `vec![a, b]`, …)
+    /// they are parsed again as an array expression and visited like any other code, and an
+    /// assertion's condition or a `panic!` is itself a panic site.
+    ///
+    /// Not in test code: a fix never patches it, and its assertions on large expected values
+    /// (`assert_eq!(parse(…), Ok(Ast::…))`, `vec![…]` nested in them) were most of the cost
+    /// of reading a real crate's big files (regex-syntax's `ast/parse.rs`: 62% of the lines are
+    /// its tests module; `scripts/bench/localize-large`).
+    fn macro_invocation(&mut self, n: Node<'_>) {
+        if self.in_test {
+            return;
+        }
+        let name = n
+            .child_by_field_name("macro")
+            .map(|m| match m.kind() {
+                "scoped_identifier" => m
+                    .child_by_field_name("name")
+                    .map(|x| self.src(x))
+                    .unwrap_or_default(),
+                _ => self.src(m),
+            })
+            .unwrap_or_default();
+        let Some(tokens) = n
+            .named_children(&mut n.walk())
+            .find(|c| c.kind() == "token_tree")
+        else {
+            return;
+        };
+        // The text between the delimiters, at its place in the file.
+        let (open, close) = (tokens.start_byte() + 1, tokens.end_byte().saturating_sub(1));
+        let Some(inner) = self.text.get(open..close) else {
+            return;
+        };
+        const PREFIX: &str = "fn __healbot_macro() { [";
+        let wrapped = format!("{PREFIX}{inner}\n]; }}");
+        let Ok(tree) = parse_tree(&wrapped) else {
+            return;
+        };
+        let Some(array) = find_kind(tree.root_node(), "array_expression") else {
+            return;
+        };
+        if array.has_error() && !ASSERT_MACROS.contains(&name.as_str()) {
+            // Not expressions (`matches!(x, Some(_))`, a DSL): nothing reliable to read.
+            return;
+        }
+        let args: Vec<Node<'_>> = {
+            let mut cursor = array.walk();
+            array
+                .named_children(&mut cursor)
+                .filter(|c| !matches!(c.kind(), "line_comment" | "block_comment"))
+                .collect()
+        };
+        let mut sub = Collector {
+            text: &wrapped,
+            file: self.file,
+            lines: self.lines,
+            shift: self.shift + open as isize - PREFIX.len() as isize,
+            impl_type: None,
+            fns: Vec::new(),
+            sites: Vec::new(),
+            lets: Vec::new(),
+            calls: Vec::new(),
+            guards: Vec::new(),
+            blocks: Vec::new(),
+            in_test: false,
+        };
+        let whole_text = self.src(n);
+        let line = self.line_of(n.start_byte());
+        let column = self.column_of(n.start_byte());
+        let literals = string_literals(n, self.text);
+        let macro_site = |kind: PanicKind, operand: String, inputs: Vec<String>| PanicSite {
+            kind,
+            text: whole_text.clone(),
+            operand,
+            operator: name.clone(),
+            line,
+            column,
+            inputs,
+            literals: literals.clone(),
+        };
+        if ASSERT_MACROS.contains(&name.as_str()) {
+            if let Some(cond) = args.first() {
+                let site = macro_site(PanicKind::Assert, sub.src(*cond), roots(*cond, &wrapped));
+                self.sites.push(site);
+            }
+        } else if ASSERT_CMP_MACROS.contains(&name.as_str()) && args.len() >= 2 {
+            let op = if name.ends_with("_ne") { "!=" } else { "==" };
+            let operand = format!("{} {op} {}", sub.src(args[0]), sub.src(args[1]));
+            let mut inputs = roots(args[0], &wrapped);
+            for r in roots(args[1], &wrapped) {
+                if !inputs.contains(&r) {
+                    inputs.push(r);
+                }
+            }
+            let site = macro_site(PanicKind::Assert, operand, inputs);
+            self.sites.push(site);
+        } else if EXPLICIT_MACROS.contains(&name.as_str()) {
+            let operand = args.first().map(|a| sub.src(*a)).unwrap_or_default();
+            let site = macro_site(PanicKind::Explicit, operand, Vec::new());
+            self.sites.push(site);
+        }
+        for a in args {
+            sub.visit(a);
+        }
+        self.sites.extend(sub.sites);
+        self.calls.extend(sub.calls);
+        self.lets.extend(sub.lets);
+    }
+}
+
+/// `#[test]`, `#[tokio::test]`, `#[cfg(test)]`, `#[cfg(all(test, …))]`: the item after it is
+/// test code (`#[cfg(not(test))]` is not).
+fn is_test_attribute(attr: &str) -> bool {
+    let a: String = attr.chars().filter(|c| !c.is_whitespace()).collect();
+    if a == "#[test]" || a.ends_with("::test]") {
+        return true;
+    }
+    a.starts_with("#[cfg(")
+        && !a.contains("not(")
+        && a.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| w == "test")
+}
+
+/// The names a pattern binds (`(a, mut b)`, `Some(x)`, `Point { x, y: ref z }`, `[first, ..]`).
+fn pattern_names(p: Node<'_>, text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    collect_roots(e, &mut out);
+    let mut stack = vec![p];
+    while let Some(x) = stack.pop() {
+        match x.kind() {
+            "identifier" | "shorthand_field_identifier" => {
+                // In `Some(x)` the type path is not a binding; in a struct pattern `x: y` only `y` is.
+                let parent = x.parent().map(|q| q.kind());
+                let is_type = matches!(parent, Some("scoped_identifier" | "tuple_struct_pattern"))
+                    && x.parent().and_then(|q| q.child_by_field_name("type")) == Some(x);
+                let name = text.get(x.byte_range()).unwrap_or_default();
+                if !is_type
+                    && name.starts_with(|c: char| c.is_lowercase() || c == '_')
+                    && name != "_"
+                {
+                    out.push(name.to_string());
+                }
+            }
+            "field_pattern" => {
+                match x.child_by_field_name("pattern") {
+                    Some(inner) => stack.push(inner),
+                    None => {
+                        if let Some(name) = x.child_by_field_name("name") {
+                            stack.push(name);
+                        }
+                    }
+                }
+                continue;
+            }
+            "scoped_identifier" | "type_identifier" | "scoped_type_identifier" => continue,
+            _ => {}
+        }
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.named_children(&mut cursor).collect();
+        stack.extend(kids);
+    }
+    out.reverse();
     out
 }
 
-fn collect_roots(e: &syn::Expr, out: &mut Vec<String>) {
-    use syn::Expr::*;
-    match e {
-        Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
-            let name = p.path.segments[0].ident.to_string();
+/// Whether a block leaves early: `return`, `break`, `continue`, `?`-less `Err`/`None` as its
+/// value, or a panic macro.
+fn leaves_early(block: Node<'_>, text: &str) -> bool {
+    let mut stack = vec![block];
+    while let Some(x) = stack.pop() {
+        match x.kind() {
+            "return_expression" | "break_expression" | "continue_expression" => return true,
+            "macro_invocation" => {
+                let name = x
+                    .child_by_field_name("macro")
+                    .and_then(|m| text.get(m.byte_range()))
+                    .unwrap_or_default();
+                let name = name.rsplit("::").next().unwrap_or(name);
+                if EXPLICIT_MACROS.contains(&name) || name == "bail" {
+                    return true;
+                }
+            }
+            "closure_expression" | "function_item" => continue,
+            _ => {}
+        }
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.named_children(&mut cursor).collect();
+        stack.extend(kids);
+    }
+    false
+}
+
+/// The first node of `kind` in a preorder walk.
+fn find_kind<'t>(n: Node<'t>, kind: &str) -> Option<Node<'t>> {
+    if n.kind() == kind {
+        return Some(n);
+    }
+    let mut cursor = n.walk();
+    let kids: Vec<Node<'t>> = n.named_children(&mut cursor).collect();
+    kids.into_iter().find_map(|k| find_kind(k, kind))
+}
+
+/// The names an expression's value comes from directly: `a.b as usize` → `a`, `x - y.len()` →
+/// `x`, `y`; values computed by a fn call (`f(a)`) or a macro give none. `self` is left out.
+pub fn roots(n: Node<'_>, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_roots(n, text, &mut out);
+    out
+}
+
+fn collect_roots(n: Node<'_>, text: &str, out: &mut Vec<String>) {
+    match n.kind() {
+        "identifier" => {
+            let name = text.get(n.byte_range()).unwrap_or_default().to_string();
             let local = name.starts_with(|c: char| c.is_lowercase() || c == '_');
             if local && name != "self" && !out.contains(&name) {
                 out.push(name);
             }
         }
-        Field(f) => collect_roots(&f.base, out),
-        Cast(c) => collect_roots(&c.expr, out),
-        Paren(p) => collect_roots(&p.expr, out),
-        Group(g) => collect_roots(&g.expr, out),
-        Reference(r) => collect_roots(&r.expr, out),
-        Unary(u) => collect_roots(&u.expr, out),
-        MethodCall(m) => collect_roots(&m.receiver, out),
-        Binary(b) => {
-            collect_roots(&b.left, out);
-            collect_roots(&b.right, out);
+        "field_expression" => {
+            if let Some(v) = n.child_by_field_name("value") {
+                collect_roots(v, text, out);
+            }
         }
-        Index(i) => {
-            collect_roots(&i.expr, out);
-            collect_roots(&i.index, out);
+        "type_cast_expression" | "reference_expression" => {
+            if let Some(v) = n.child_by_field_name("value") {
+                collect_roots(v, text, out);
+            }
         }
-        Range(r) => {
-            for bound in [&r.start, &r.end].into_iter().flatten() {
-                collect_roots(bound, out);
+        "call_expression" => {
+            // A method call's value comes from its receiver (`v.len()` → `v`).
+            let func = n.child_by_field_name("function");
+            let func = match func {
+                Some(f) if f.kind() == "generic_function" => f.child_by_field_name("function"),
+                f => f,
+            };
+            if let Some(f) = func.filter(|f| f.kind() == "field_expression") {
+                if let Some(v) = f.child_by_field_name("value") {
+                    collect_roots(v, text, out);
+                }
+            }
+        }
+        "binary_expression" => {
+            for field in ["left", "right"] {
+                if let Some(x) = n.child_by_field_name(field) {
+                    collect_roots(x, text, out);
+                }
+            }
+        }
+        "parenthesized_expression"
+        | "unary_expression"
+        | "index_expression"
+        | "range_expression"
+        | "try_expression" => {
+            let mut cursor = n.walk();
+            let kids: Vec<Node<'_>> = n.named_children(&mut cursor).collect();
+            for k in kids {
+                collect_roots(k, text, out);
             }
         }
         _ => {}
@@ -221,270 +973,93 @@ fn collect_roots(e: &syn::Expr, out: &mut Vec<String>) {
 }
 
 /// Every single-segment name an expression mentions (closures and calls included).
-fn uses(e: &syn::Expr) -> Vec<String> {
-    struct Names(Vec<String>);
-    impl<'ast> Visit<'ast> for Names {
-        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-            if p.qself.is_none() && p.path.segments.len() == 1 {
-                let name = p.path.segments[0].ident.to_string();
-                if !self.0.contains(&name) {
-                    self.0.push(name);
+fn uses(n: Node<'_>, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![n];
+    while let Some(x) = stack.pop() {
+        if x.kind() == "identifier" {
+            let parent = x.parent().map(|p| p.kind());
+            let part_of_path =
+                matches!(parent, Some("scoped_identifier" | "scoped_type_identifier"));
+            let is_macro_name = parent == Some("macro_invocation");
+            if !part_of_path && !is_macro_name {
+                let name = text.get(x.byte_range()).unwrap_or_default().to_string();
+                if !out.contains(&name) {
+                    out.push(name);
                 }
             }
-            syn::visit::visit_expr_path(self, p);
         }
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.children(&mut cursor).collect();
+        stack.extend(kids.into_iter().rev());
     }
-    let mut names = Names(Vec::new());
-    names.visit_expr(e);
-    names.0
+    out
 }
 
-struct Collector<'a> {
-    text: &'a str,
-    impl_type: Option<String>,
-    fns: Vec<RustFn>,
-    sites: Vec<PanicSite>,
-    lets: Vec<LetBinding>,
-    calls: Vec<RustCall>,
-    /// End lines of the blocks being visited, innermost last.
-    blocks: Vec<u32>,
-}
-
-impl Collector<'_> {
-    fn function(&mut self, sig: &syn::Signature, span: Span) {
-        let name = sig.ident.to_string();
-        let qualified_name = match &self.impl_type {
-            Some(t) => format!("{t}::{name}"),
-            None => name.clone(),
-        };
-        let param_slots: Vec<String> = sig
-            .inputs
-            .iter()
-            .filter_map(|a| match a {
-                syn::FnArg::Typed(t) => Some(match &*t.pat {
-                    syn::Pat::Ident(i) => i.ident.to_string(),
-                    _ => String::new(),
-                }),
-                syn::FnArg::Receiver(_) => None,
-            })
-            .collect();
-        let parameters = param_slots
-            .iter()
-            .filter(|p| !p.is_empty())
-            .cloned()
-            .collect();
-        let has_receiver = matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
-        self.fns.push(RustFn {
-            name,
-            qualified_name,
-            parameters,
-            returns: return_kind(&sig.output),
-            start_line: span.start().line as u32,
-            end_line: span.end().line as u32,
-            has_receiver,
-            param_slots,
-        });
-    }
-
-    fn site(&mut self, kind: PanicKind, whole: Span, at: Span, operand: Span, inputs: Vec<String>) {
-        self.sites.push(PanicSite {
-            kind,
-            text: text_of(self.text, whole),
-            operand: text_of(self.text, operand),
-            line: at.start().line as u32,
-            column: at.start().column as u32 + 1,
-            inputs,
-        });
-    }
-
-    fn call<'e>(
-        &mut self,
-        name: String,
-        args: impl Iterator<Item = &'e syn::Expr>,
-        path_call: bool,
-        span: Span,
-    ) {
-        let args = args.map(|a| text_of(self.text, a.span())).collect();
-        self.calls.push(RustCall {
-            name,
-            args,
-            path_call,
-            start_line: span.start().line as u32,
-            end_line: span.end().line as u32,
-        });
-    }
-}
-
-/// Macros whose first argument is a condition that panics when false.
-const ASSERT_MACROS: &[&str] = &["assert", "debug_assert"];
-
-impl<'ast> Visit<'ast> for Collector<'_> {
-    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
-        self.function(&f.sig, f.span());
-        syn::visit::visit_item_fn(self, f);
-    }
-
-    fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
-        let outer = self.impl_type.take();
-        self.impl_type = match &*i.self_ty {
-            syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
-            _ => None,
-        };
-        syn::visit::visit_item_impl(self, i);
-        self.impl_type = outer;
-    }
-
-    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
-        self.function(&f.sig, f.span());
-        syn::visit::visit_impl_item_fn(self, f);
-    }
-
-    fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
-        if f.default.is_some() {
-            self.function(&f.sig, f.span());
-        }
-        syn::visit::visit_trait_item_fn(self, f);
-    }
-
-    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-        let kind = match m.method.to_string().as_str() {
-            "unwrap" => Some(PanicKind::Unwrap),
-            "expect" => Some(PanicKind::Expect),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            // Panics report the method name's position (`#[track_caller]`).
-            let receiver = text_of(self.text, m.receiver.span());
-            let inputs = if is_name(&receiver) {
-                vec![receiver]
-            } else {
-                Vec::new()
-            };
-            self.site(kind, m.span(), m.method.span(), m.receiver.span(), inputs);
-        }
-        self.call(m.method.to_string(), m.args.iter(), false, m.span());
-        syn::visit::visit_expr_method_call(self, m);
-    }
-
-    fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-        if let syn::Expr::Path(p) = &*c.func {
-            if let Some(last) = p.path.segments.last() {
-                self.call(last.ident.to_string(), c.args.iter(), true, c.span());
+/// The fns and methods an expression calls, by their last path segment.
+fn called_names(n: Node<'_>, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![n];
+    while let Some(x) = stack.pop() {
+        if x.kind() == "call_expression" {
+            let mut func = x.child_by_field_name("function");
+            if let Some(f) = func.filter(|f| f.kind() == "generic_function") {
+                func = f.child_by_field_name("function");
             }
-        }
-        syn::visit::visit_expr_call(self, c);
-    }
-
-    fn visit_block(&mut self, b: &'ast syn::Block) {
-        self.blocks.push(b.span().end().line as u32);
-        syn::visit::visit_block(self, b);
-        self.blocks.pop();
-    }
-
-    fn visit_local(&mut self, l: &'ast syn::Local) {
-        let pat = match &l.pat {
-            syn::Pat::Type(t) => &*t.pat,
-            p => p,
-        };
-        if let (syn::Pat::Ident(i), Some(init)) = (pat, &l.init) {
-            self.lets.push(LetBinding {
-                name: i.ident.to_string(),
-                line: l.span().start().line as u32,
-                scope_end: self.blocks.last().copied().unwrap_or(u32::MAX),
-                uses: uses(&init.expr),
+            let name = func.and_then(|f| match f.kind() {
+                "identifier" => Some(f),
+                "scoped_identifier" => f.child_by_field_name("name"),
+                "field_expression" => f.child_by_field_name("field"),
+                _ => None,
             });
-        }
-        syn::visit::visit_local(self, l);
-    }
-
-    /// Macro arguments are tokens to syn; where they parse as comma-separated expressions
-    /// (`format!`, `println!`, `write!`, `assert!`, `assert_eq!`, `vec![a, b]`, …) they are
-    /// visited like any other expression, and `assert!`'s condition is itself a panic site.
-    fn visit_macro(&mut self, m: &'ast syn::Macro) {
-        let parsed = m.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated);
-        if let Ok(args) = parsed {
-            let name = m
-                .path
-                .segments
-                .last()
-                .map(|s| s.ident.to_string())
-                .unwrap_or_default();
-            if let (true, Some(cond)) = (ASSERT_MACROS.contains(&name.as_str()), args.first()) {
-                let whole = m
-                    .path
-                    .span()
-                    .join(m.delimiter.span().close())
-                    .unwrap_or_else(|| m.path.span());
-                self.site(
-                    PanicKind::Assert,
-                    whole,
-                    m.path.span(),
-                    cond.span(),
-                    roots(cond),
-                );
-            }
-            for arg in &args {
-                self.visit_expr(arg);
+            if let Some(name) = name.and_then(|m| text.get(m.byte_range())) {
+                if !out.iter().any(|o| o == name) {
+                    out.push(name.to_string());
+                }
             }
         }
-        syn::visit::visit_macro(self, m);
+        let mut cursor = x.walk();
+        let kids: Vec<Node<'_>> = x.children(&mut cursor).collect();
+        stack.extend(kids.into_iter().rev());
     }
-
-    fn visit_expr_index(&mut self, e: &'ast syn::ExprIndex) {
-        let kind = match &*e.index {
-            syn::Expr::Range(_) => PanicKind::Slice,
-            _ => PanicKind::Index,
-        };
-        self.site(kind, e.span(), e.span(), e.expr.span(), roots(&e.index));
-        syn::visit::visit_expr_index(self, e);
-    }
-
-    fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
-        use syn::BinOp::*;
-        let kind = match e.op {
-            Div(_) | Rem(_) | DivAssign(_) | RemAssign(_) => Some(PanicKind::Division),
-            Add(_) | Sub(_) | Mul(_) | AddAssign(_) | SubAssign(_) | MulAssign(_) | Shl(_) => {
-                Some(PanicKind::Arithmetic)
-            }
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let (operand, inputs) = if kind == PanicKind::Division {
-                (e.right.span(), roots(&e.right))
-            } else {
-                let mut inputs = roots(&e.left);
-                collect_roots(&e.right, &mut inputs);
-                (e.span(), inputs)
-            };
-            self.site(kind, e.span(), e.span(), operand, inputs);
-        }
-        syn::visit::visit_expr_binary(self, e);
-    }
-
-    fn visit_expr_cast(&mut self, e: &'ast syn::ExprCast) {
-        self.site(
-            PanicKind::Cast,
-            e.span(),
-            e.span(),
-            e.expr.span(),
-            roots(&e.expr),
-        );
-        syn::visit::visit_expr_cast(self, e);
-    }
+    out
 }
 
-fn return_kind(output: &syn::ReturnType) -> ReturnKind {
-    let syn::ReturnType::Type(_, ty) = output else {
+/// The contents of the string literals in a node (escapes left as written).
+fn string_literals(n: Node<'_>, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![n];
+    while let Some(x) = stack.pop() {
+        if matches!(x.kind(), "string_literal" | "raw_string_literal") {
+            let raw = text.get(x.byte_range()).unwrap_or_default();
+            let inner = raw
+                .trim_start_matches(['r', '#', 'b'])
+                .trim_start_matches('"')
+                .trim_end_matches('#')
+                .trim_end_matches('"');
+            out.push(inner.to_string());
+            continue;
+        }
+        if x.kind() == "token_tree" || x.child_count() > 0 {
+            let mut cursor = x.walk();
+            let kids: Vec<Node<'_>> = x.children(&mut cursor).collect();
+            stack.extend(kids.into_iter().rev());
+        }
+    }
+    out
+}
+
+fn return_kind(ty: &str) -> ReturnKind {
+    let ty = ty.trim();
+    if ty.is_empty() || ty == "()" {
         return ReturnKind::Unit;
-    };
-    match &**ty {
-        syn::Type::Path(p) => match p.path.segments.last().map(|s| s.ident.to_string()) {
-            // `io::Result<T>`, `anyhow::Result<T>` and aliases named `…Result` count too.
-            Some(n) if n.ends_with("Result") => ReturnKind::Result,
-            Some(n) if n == "Option" => ReturnKind::Option,
-            _ => ReturnKind::Other,
-        },
-        syn::Type::Tuple(t) if t.elems.is_empty() => ReturnKind::Unit,
+    }
+    let head = ty.split('<').next().unwrap_or_default();
+    let last = head.rsplit("::").next().unwrap_or_default().trim();
+    match last {
+        // `io::Result<T>`, `anyhow::Result<T>` and aliases named `…Result` count too.
+        n if n.ends_with("Result") => ReturnKind::Result,
+        "Option" => ReturnKind::Option,
         _ => ReturnKind::Other,
     }
 }
@@ -499,187 +1074,5 @@ fn is_name(s: &str) -> bool {
         })
 }
 
-/// Source text behind a span, kept byte-exact (no token re-printing).
-mod quote_free {
-    use proc_macro2::Span;
-
-    pub fn text_of(text: &str, span: Span) -> String {
-        let (s, e) = (span.start(), span.end());
-        match (
-            offset(text, s.line, s.column),
-            offset(text, e.line, e.column),
-        ) {
-            (Some(a), Some(b)) if a <= b => text[a..b].to_string(),
-            _ => String::new(),
-        }
-    }
-
-    /// Byte offset of a 1-based line and a 0-based column counted in chars.
-    pub fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
-        let start: usize = text
-            .split_inclusive('\n')
-            .take(line.checked_sub(1)?)
-            .map(str::len)
-            .sum();
-        let rest = text.get(start..)?;
-        let within = rest
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(rest.len()))
-            .nth(column)?;
-        Some(start + within)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SRC: &str = r#"use std::collections::HashMap;
-
-struct Store { users: HashMap<u64, String> }
-
-impl Store {
-    fn domain(&self, id: u64) -> Result<String, Error> {
-        let email = self.users.get(&id).unwrap();
-        Ok(email.split('@').nth(1).expect("has @").to_string())
-    }
-}
-
-fn average(xs: &[u32], n: u32) -> u32 {
-    let first = xs[0] + xs[1..][0];
-    let small = n as u8;
-    first / n
-}
-
-fn find(v: Vec<i32>) -> Option<i32> {
-    let run = || v.first().copied().unwrap();
-    Some(run())
-}
-"#;
-
-    #[test]
-    fn enclosing_fn_and_return_kind() {
-        let src = RustSource::parse(SRC).unwrap();
-        let f = src.enclosing_fn(7).unwrap();
-        assert_eq!(f.qualified_name, "Store::domain");
-        assert_eq!(f.returns, ReturnKind::Result);
-        assert_eq!(f.parameters, ["id"]);
-        let g = src.enclosing_fn(14).unwrap();
-        assert_eq!((g.name.as_str(), g.returns), ("average", ReturnKind::Other));
-        let h = src.enclosing_fn(19).unwrap();
-        assert_eq!((h.name.as_str(), h.returns), ("find", ReturnKind::Option));
-        assert!(src.enclosing_fn(3).is_none());
-    }
-
-    #[test]
-    fn panic_sites_on_a_line() {
-        let src = RustSource::parse(SRC).unwrap();
-        let s = src.panic_sites(7);
-        assert_eq!(s.len(), 1);
-        assert_eq!(s[0].kind, PanicKind::Unwrap);
-        assert_eq!(s[0].operand, "self.users.get(&id)");
-        assert_eq!(s[0].text, "self.users.get(&id).unwrap()");
-        assert_eq!(s[0].column, 41);
-        let e = src.panic_sites(8);
-        assert_eq!(e[0].kind, PanicKind::Expect);
-        let kinds: Vec<_> = src.panic_sites(13).iter().map(|s| s.kind).collect();
-        assert!(kinds.contains(&PanicKind::Index) && kinds.contains(&PanicKind::Slice));
-        assert!(kinds.contains(&PanicKind::Arithmetic));
-        assert_eq!(src.panic_sites(14)[0].kind, PanicKind::Cast);
-        let d = src.panic_sites(15);
-        assert_eq!(
-            (d[0].kind, d[0].operand.as_str()),
-            (PanicKind::Division, "n")
-        );
-        // Inside a closure, the enclosing fn is still the named one.
-        assert_eq!(src.panic_sites(19)[0].kind, PanicKind::Unwrap);
-    }
-
-    const FLOW: &str = r#"fn shown(s: &str, len: usize, line_col: LineCol, v: &[u32]) -> String {
-    assert!(len <= s.len(), "too long: {}", len);
-    let out = format!("{}…", &s[..len]);
-    let parts = v.iter().filter(|x| **x > 0).count();
-    let each = 100 / parts;
-    out + &v[line_col.line as usize].to_string()
-}
-
-impl Table {
-    fn draw(&self, termwidth: usize, (a, b): (u8, u8)) {
-        truncate(&self.widths, termwidth - 2, a);
-        Table::draw(self, 3, (a, b));
-        self.tick(
-            termwidth,
-        );
-    }
-}
-"#;
-
-    #[test]
-    fn macro_arguments_are_read_as_expressions() {
-        let src = RustSource::parse(FLOW).unwrap();
-        let a = src.panic_sites(2);
-        assert_eq!(a[0].kind, PanicKind::Assert);
-        assert_eq!(a[0].operand, "len <= s.len()");
-        assert_eq!(a[0].inputs, ["len", "s"]);
-        assert_eq!(a[0].column, 5);
-        assert!(a[0].text.starts_with("assert!(") && a[0].text.ends_with(')'));
-        let slice = src.panic_sites(3);
-        assert_eq!(
-            (slice[0].kind, slice[0].text.as_str()),
-            (PanicKind::Slice, "s[..len]")
-        );
-        assert_eq!(slice[0].inputs, ["len"]);
-    }
-
-    #[test]
-    fn inputs_lets_and_calls_for_following_a_value() {
-        let src = RustSource::parse(FLOW).unwrap();
-        let d = src.panic_sites(5);
-        assert_eq!(
-            (d[0].kind, d[0].inputs.clone()),
-            (PanicKind::Division, vec!["parts".to_string()])
-        );
-        let index = src
-            .panic_sites(6)
-            .into_iter()
-            .find(|s| s.kind == PanicKind::Index)
-            .unwrap();
-        assert_eq!(index.inputs, ["line_col"]);
-        let f = src.enclosing_fn(5).unwrap();
-        let parts = src.binding_before(f, "parts", 5).unwrap();
-        assert_eq!(parts.line, 4);
-        assert!(parts.uses.contains(&"v".to_string()), "{:?}", parts.uses);
-        assert!(src.binding_before(f, "parts", 4).is_none());
-        // A binding inside an inner block is not seen after the block.
-        let scoped = RustSource::parse(
-            "fn g(p: u8) -> u8 {\n    let x = match p {\n        0 => {\n            let x = 1;\n            x\n        }\n        _ => p,\n    };\n    x\n}\n",
-        )
-        .unwrap();
-        let g = scoped.enclosing_fn(9).unwrap();
-        assert_eq!(scoped.binding_before(g, "x", 9).unwrap().line, 2);
-        assert_eq!(scoped.binding_before(g, "x", 5).unwrap().line, 4);
-        let draw = src.enclosing_fn(11).unwrap();
-        assert!(draw.has_receiver);
-        assert_eq!(draw.param_slots, ["termwidth", ""]);
-        assert_eq!(draw.parameters, ["termwidth"]);
-        let calls = src.calls_at(11);
-        assert_eq!(calls[0].name, "truncate");
-        assert_eq!(calls[0].args, ["&self.widths", "termwidth - 2", "a"]);
-        let path = src.calls_at(12);
-        assert!(path[0].path_call && path[0].args[0] == "self");
-        let spread = src.calls_at(14);
-        assert_eq!(
-            (spread[0].name.as_str(), spread[0].args.clone()),
-            ("tick", vec!["termwidth".to_string()])
-        );
-    }
-
-    #[test]
-    fn a_syntax_error_is_typed() {
-        assert!(matches!(
-            RustSource::parse("fn f( {"),
-            Err(SourceError::Syntax { .. })
-        ));
-    }
-}
+mod tests;

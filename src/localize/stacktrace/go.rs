@@ -1,6 +1,8 @@
 //! Go panics and goroutine dumps: `panic: …` (or `fatal error: …`), then `goroutine N [state]:`
 //! blocks of `function(args)` lines each followed by a tab-indented `/path/file.go:LINE +0x…`.
-//! The first goroutine is the one that panicked; its frames are printed innermost first.
+//! With `GOTRACEBACK=all` (or a SIGQUIT dump) every goroutine is printed; the one that
+//! panicked is the `[running]` one after the `panic:` line (the first printed, when none is
+//! marked). Its frames are printed innermost first.
 
 use super::{Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
 use regex::Regex;
@@ -16,7 +18,8 @@ fn res() -> &'static Res {
     static RES: OnceLock<Res> = OnceLock::new();
     RES.get_or_init(|| Res {
         panic: Regex::new(r"^(?:panic|fatal error): (?P<msg>.*)$").expect("static regex compiles"),
-        goroutine: Regex::new(r"^goroutine \d+ \[[^\]]*\]:\s*$").expect("static regex compiles"),
+        goroutine: Regex::new(r"^goroutine \d+(?: [^\[]*)?\[(?P<state>[^\]]*)\]:\s*$")
+            .expect("static regex compiles"),
         location: Regex::new(r"^\s+(?P<file>\S+\.(?:go|s)):(?P<line>\d+)(?: \+0x[0-9a-f]+)?\s*$")
             .expect("static regex compiles"),
     })
@@ -29,24 +32,38 @@ pub fn looks_like(text: &str) -> bool {
         && text.lines().any(|l| r.location.is_match(l.trim_end()))
 }
 
-/// Parses the panic and the first goroutine's stack.
+/// Parses the panic and the stack of the goroutine that raised it.
 pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let r = res();
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     let mut message = String::new();
     let mut exception = "panic".to_string();
-    let mut i = 0;
-    while i < lines.len() && !r.goroutine.is_match(lines[i]) {
-        if let Some(c) = r.panic.captures(lines[i]) {
-            if message.is_empty() {
-                exception = lines[i].split(':').next().unwrap_or("panic").to_string();
-                message = c["msg"].trim_end_matches(" [recovered]").to_string();
-            }
+    let mut panic_at = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(c) = r.panic.captures(line) {
+            exception = line.split(':').next().unwrap_or("panic").to_string();
+            message = c["msg"].trim_end_matches(" [recovered]").to_string();
+            panic_at = Some(i);
+            break;
         }
-        i += 1;
     }
-    i += 1; // the goroutine header
+    let headers: Vec<(usize, bool)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let c = r.goroutine.captures(l)?;
+            Some((i, c["state"].starts_with("running")))
+        })
+        .collect();
+    let after_panic = |i: usize| panic_at.is_none_or(|p| i > p);
+    let chosen = headers
+        .iter()
+        .find(|(i, running)| *running && after_panic(*i))
+        .or_else(|| headers.iter().find(|(i, _)| after_panic(*i)))
+        .or_else(|| headers.first())
+        .map(|(i, _)| *i);
     let mut frames = Vec::new();
+    let mut i = chosen.map_or(0, |h| h + 1);
     while i + 1 < lines.len() {
         if r.goroutine.is_match(lines[i]) || lines[i].trim().is_empty() && !frames.is_empty() {
             break; // only the goroutine that panicked
@@ -77,6 +94,8 @@ pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
         exception,
         message,
         frames,
+        panic_location: None,
+        chained: Vec::new(),
     })
 }
 
@@ -95,6 +114,9 @@ pub fn origin_of(path: &str, function: &str) -> FrameOrigin {
     let p = path.replace('\\', "/");
     if p.contains("/go/src/") && !p.contains("/go/src/github.com/")
         || p.contains("/usr/local/go/")
+        || p.contains("/usr/lib/go/")
+        || p.contains("/usr/lib/go-")
+        || p.contains("/goroot/src/")
         || p.contains("/libexec/src/")
         || function.starts_with("runtime.")
         || function.starts_with("net/http.")

@@ -1,8 +1,10 @@
 //! Java and Kotlin stack traces: `pkg.Exception: message`, `\tat pkg.Class.method(File.java:N)`
-//! frames, `Caused by:` chains and `... N more` elisions. The root cause (the last `Caused by`)
-//! is where the fault started, so its frames are the ones kept.
+//! frames, `Caused by:` chains and `... N more` elisions (the last N frames of the exception
+//! printed before, restored), `Suppressed:` blocks (left out). The root cause (the last
+//! `Caused by`) is where the fault started, so its frames are the trace's; the wrappers are
+//! kept as the chain.
 
-use super::{Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
+use super::{ChainedException, Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -42,9 +44,23 @@ pub fn looks_like(text: &str) -> bool {
 /// Parses the trace; frames come from the innermost cause.
 pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let r = res();
+    let more = more_re();
     // (exception, message, frames) per link of the cause chain.
     let mut chain: Vec<(String, String, Vec<Frame>)> = Vec::new();
+    // The indentation of a `Suppressed:` block being skipped.
+    let mut suppressed: Option<usize> = None;
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(depth) = suppressed {
+            if indent > depth || line.trim().is_empty() {
+                continue;
+            }
+            suppressed = None;
+        }
+        if line.trim_start().starts_with("Suppressed: ") {
+            suppressed = Some(indent);
+            continue;
+        }
         if let Some(c) = r.frame.captures(line) {
             if let Some(frame) = frame(&c["func"], &c["loc"]) {
                 match chain.last_mut() {
@@ -52,8 +68,16 @@ pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
                     None => chain.push((String::new(), String::new(), vec![frame])),
                 }
             }
+        } else if let Some(c) = more.captures(line) {
+            // `... 3 more`: this link's outermost frames are the previous link's last 3.
+            let n: usize = c["n"].parse().unwrap_or(0);
+            let k = chain.len();
+            if k >= 2 {
+                let prev = &chain[k - 2].2;
+                let tail: Vec<Frame> = prev[prev.len().saturating_sub(n)..].to_vec();
+                chain[k - 1].2.extend(tail);
+            }
         } else if let Some(c) = r.header.captures(line.trim_start()) {
-            // A `Suppressed:` block belongs to the link before it; a new header starts a link.
             chain.push((
                 c["exc"].to_string(),
                 c.name("msg").map_or("", |m| m.as_str()).to_string(),
@@ -61,18 +85,34 @@ pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
             ));
         }
     }
-    let Some((exception, message, frames)) = chain.into_iter().rev().find(|l| !l.2.is_empty())
-    else {
+    chain.retain(|l| !l.2.is_empty());
+    let Some((exception, message, frames)) = chain.pop() else {
         return Err(TraceError::NoFrames {
             language: TraceLanguage::Java,
         });
     };
+    let chained = chain
+        .into_iter()
+        .rev()
+        .map(|(exception, message, frames)| ChainedException {
+            exception,
+            message,
+            frames,
+        })
+        .collect();
     Ok(ParsedTrace {
         language: TraceLanguage::Java,
         exception,
         message,
         frames,
+        panic_location: None,
+        chained,
     })
+}
+
+fn more_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^\s+\.\.\. (?P<n>\d+) more\s*$").expect("static regex compiles"))
 }
 
 /// `com.acme.OrderService.total`, `OrderService.java:42` → a frame. The file is printed without
@@ -156,7 +196,13 @@ Caused by: java.lang.NullPointerException: Cannot invoke \"com.acme.orders.Custo
         let t = parse(CAUSED).unwrap();
         assert_eq!(t.exception, "java.lang.NullPointerException");
         assert!(t.message.contains("\"customer\" is null"));
-        assert_eq!(t.frames.len(), 4);
+        // Four printed, three restored from `... 3 more`.
+        assert_eq!(t.frames.len(), 7);
+        assert_eq!(
+            t.frames[6].function,
+            "javax.servlet.http.HttpServlet.service"
+        );
+        assert_eq!(t.chained[0].exception, "java.lang.IllegalStateException");
         assert_eq!(t.frames[0].function, "com.acme.orders.OrderService.notify");
         assert_eq!(t.frames[0].file, "com/acme/orders/OrderService.java");
         assert_eq!(t.frames[0].line, 58);

@@ -1,8 +1,10 @@
 //! Stack traces from every runtime healbot reads, parsed into one shape so that ranking and path
 //! mapping never care which language crashed. Each runtime's text format lives in its own
-//! sibling file (`python.rs`, `rust.rs`, `go.rs`, `java.rs`, `node.rs`); this module
-//! detects the format and hands the text to the right parser.
+//! sibling file (`python.rs`, `rust.rs`, `go.rs`, `java.rs`, `node.rs`); this module first
+//! removes what logs wrap traces in (`clean.rs`: colour codes, JSON records and escapes, line
+//! prefixes), then detects the format and hands the text to the right parser.
 
+pub mod clean;
 pub mod go;
 pub mod java;
 pub mod node;
@@ -84,6 +86,26 @@ impl Frame {
     }
 }
 
+/// Where a runtime says the error was raised, apart from the frames: Rust's `panicked at
+/// file:line:col` is exact (`#[track_caller]`) even when the backtrace is missing or its frames
+/// were inlined away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+/// Another exception of a chain (Python's `__cause__`/`__context__`, Java's `Caused by`,
+/// Node's `[cause]`), with its own frames, innermost first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedException {
+    pub exception: String,
+    pub message: String,
+    pub frames: Vec<Frame>,
+}
+
 /// A parsed trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParsedTrace {
@@ -95,8 +117,16 @@ pub struct ParsedTrace {
     pub message: String,
     /// Frames ordered **innermost first**: `frames[0]` is where the error was raised, the last
     /// frame is the program's entry point. Runtimes that print outermost first (Python) are
-    /// reversed by their parser. For chained exceptions these are the last exception's frames.
+    /// reversed by their parser. For a chain these are the frames of the exception that names
+    /// the fault: the root cause of a deliberate wrap (`raise … from`, `Caused by`, `cause:`),
+    /// the last exception when one was raised while handling another.
     pub frames: Vec<Frame>,
+    /// The panic's own location line, when the runtime prints one (Rust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_location: Option<Location>,
+    /// The chain's other exceptions, nearest to `frames` first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chained: Vec<ChainedException>,
 }
 
 impl ParsedTrace {
@@ -106,38 +136,34 @@ impl ParsedTrace {
     }
 }
 
+/// What the parsers look for, for the error that says none was found.
+pub const LOOKED_FOR: &str = "a Rust panic (`panicked at file:line:col`), a Python traceback (`File \"…\", line N`), a Go panic (`goroutine N [running]:`), a Java/Kotlin stack (`at pkg.Class.method(File.java:N)`) or a Node.js stack (`at fn (file.js:L:C)`)";
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TraceError {
     #[error("the trace is empty")]
     Empty,
-    #[error(
-        "unrecognised trace format (expected a Python traceback, a Rust or Go panic, a Java/Kotlin or Node.js stack); first line: {first_line:?}"
-    )]
-    UnknownFormat { first_line: String },
-    #[error("the {language} trace has no stack frame (for Rust, run with RUST_BACKTRACE=1)")]
+    #[error("no stack trace found in {lines} lines of text: looked for {LOOKED_FOR}")]
+    UnknownFormat { lines: usize },
+    #[error("the {language} trace names no file and line (for Rust, run with RUST_BACKTRACE=1)")]
     NoFrames { language: TraceLanguage },
 }
 
-/// Detects the trace's format and parses it. Text around the trace (log prefixes, other log
-/// lines) is tolerated.
+/// Detects the trace's format and parses it. What logs wrap around a trace (colour codes,
+/// JSON records or escapes, line prefixes, other log lines) is tolerated.
 pub fn parse_trace(text: &str) -> Result<ParsedTrace, TraceError> {
     if text.trim().is_empty() {
         return Err(TraceError::Empty);
     }
-    match detect(text) {
-        Some(TraceLanguage::Python) => python::parse(text),
-        Some(TraceLanguage::Rust) => rust::parse(text),
-        Some(TraceLanguage::Go) => go::parse(text),
-        Some(TraceLanguage::Java) => java::parse(text),
-        Some(TraceLanguage::Node) => node::parse(text),
+    let text = clean::clean(text);
+    match detect(&text) {
+        Some(TraceLanguage::Python) => python::parse(&text),
+        Some(TraceLanguage::Rust) => rust::parse(&text),
+        Some(TraceLanguage::Go) => go::parse(&text),
+        Some(TraceLanguage::Java) => java::parse(&text),
+        Some(TraceLanguage::Node) => node::parse(&text),
         None => Err(TraceError::UnknownFormat {
-            first_line: text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_default()
-                .chars()
-                .take(120)
-                .collect(),
+            lines: text.lines().count(),
         }),
     }
 }
@@ -189,9 +215,161 @@ mod tests {
     }
 
     #[test]
-    fn unknown_format_names_the_first_line() {
-        let err = parse_trace("\n  hello world\n").unwrap_err();
-        assert!(err.to_string().contains("hello world"), "{err}");
+    fn text_without_a_trace_says_what_was_looked_for_on_one_line() {
+        let err = parse_trace("\n  hello world\nall fine\n").unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.starts_with("no stack trace found in 3 lines"),
+            "{text}"
+        );
+        for marker in ["panicked at", "File \"", "goroutine", "Java", "Node.js"] {
+            assert!(text.contains(marker), "{marker}: {text}");
+        }
         assert_eq!(parse_trace("  \n"), Err(TraceError::Empty));
+    }
+}
+
+/// Real traces (`testdata/traces/formats/`, produced by running the programs under `src/`
+/// there) and the same bytes wrapped the way log pipelines store them.
+#[cfg(test)]
+mod formats {
+    use super::*;
+
+    fn read(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/traces/formats")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_wrapped_trace_parses_as_the_original() {
+        for (original, wrapped) in [
+            ("rust-slice-debug.txt", "rust-slice-docker.jsonl"),
+            ("rust-divide-debug.txt", "rust-divide-cri.txt"),
+            ("rust-thread-debug.txt", "rust-thread-kubectl.txt"),
+            ("rust-expect-debug.txt", "rust-expect-json-string.txt"),
+            ("rust-dep-debug.txt", "rust-dep-same-line.txt"),
+            (
+                "python-chained-cause.txt",
+                "python-chained-cause-journald.txt",
+            ),
+            ("go-index-all.txt", "go-index-compose.txt"),
+            ("java-caused-by.txt", "java-caused-by-kubectl.txt"),
+            ("node-async.txt", "node-async-docker.jsonl"),
+        ] {
+            let want = parse_trace(&read(original)).unwrap_or_else(|e| panic!("{original}: {e}"));
+            let got = parse_trace(&read(wrapped)).unwrap_or_else(|e| panic!("{wrapped}: {e}"));
+            assert_eq!(got, want, "{wrapped}");
+            assert!(!want.frames.is_empty(), "{original}");
+        }
+    }
+
+    #[test]
+    fn python_chains_pick_the_root_of_a_wrap_and_the_last_of_a_handler_fault() {
+        // `raise ValueError(…) from e`: the KeyError names the fault.
+        let t = parse_trace(&read("python-chained-cause.txt")).unwrap();
+        assert_eq!(
+            (t.exception.as_str(), t.message.as_str()),
+            ("KeyError", "'sku'")
+        );
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("parse_order", 9)
+        );
+        assert_eq!(t.chained[0].exception, "ValueError");
+        assert_eq!(t.chained[0].frames[0].line, 16);
+        // A ZeroDivisionError raised in the `except KeyError:` handler is the fault.
+        let t = parse_trace(&read("python-chained-context.txt")).unwrap();
+        assert_eq!(t.exception, "ZeroDivisionError");
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("price", 23)
+        );
+        assert_eq!(t.chained[0].exception, "KeyError");
+    }
+
+    #[test]
+    fn python_logged_with_a_prefix_and_as_json_records() {
+        for name in ["python-logging-prefix.txt", "python-json-log.txt"] {
+            let t = parse_trace(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(t.exception, "ZeroDivisionError", "{name}");
+            assert_eq!(
+                (t.frames[0].function.as_str(), t.frames[0].line),
+                ("average", 27)
+            );
+            let marked = t.frames[0].highlighted();
+            assert_eq!(marked, Some("sum(totals) / len(totals)"), "{name}");
+        }
+    }
+
+    #[test]
+    fn go_takes_the_goroutine_that_panicked() {
+        let t = parse_trace(&read("go-index-all.txt")).unwrap();
+        assert_eq!(
+            t.message,
+            "runtime error: index out of range [0] with length 0"
+        );
+        let names: Vec<&str> = t.frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.com/shop/orders.First",
+                "main.main.func1",
+                "main.main"
+            ]
+        );
+        // A dump where the running goroutine is not printed first.
+        let dump = "panic: boom\n\ngoroutine 1 [chan receive]:\nmain.main()\n\t/src/main.go:43 +0x185\n\ngoroutine 7 [running]:\nmain.work()\n\t/src/work.go:9 +0x1d\n";
+        let t = parse_trace(dump).unwrap();
+        assert_eq!(t.frames[0].function, "main.work");
+        let t = parse_trace(&read("go-nilmap.txt")).unwrap();
+        assert_eq!(t.message, "assignment to entry in nil map");
+        assert_eq!(
+            (t.frames[0].file.as_str(), t.frames[0].line),
+            ("/tmp/tg/go/orders/orders.go", 13)
+        );
+    }
+
+    #[test]
+    fn java_restores_frames_elided_as_more() {
+        let t = parse_trace(&read("java-caused-by.txt")).unwrap();
+        assert_eq!(t.exception, "java.lang.NullPointerException");
+        let frames: Vec<(&str, u32)> = t.frames.iter().map(|f| (f.file.as_str(), f.line)).collect();
+        assert_eq!(
+            frames,
+            [
+                ("com/acme/orders/OrderService.java", 21),
+                ("com/acme/orders/OrderService.java", 33),
+                ("com/acme/orders/OrderService.java", 26),
+                ("com/acme/orders/Main.java", 12),
+            ]
+        );
+        assert_eq!(t.chained[0].exception, "java.lang.IllegalStateException");
+        let t = parse_trace(&read("java-index.txt")).unwrap();
+        assert_eq!(t.frames[0].origin, FrameOrigin::Std);
+        assert_eq!(t.innermost_in_app().map(|f| f.line), Some(38));
+    }
+
+    #[test]
+    fn node_async_frames_and_a_cause() {
+        let t = parse_trace(&read("node-async.txt")).unwrap();
+        assert_eq!(t.frames.len(), 1);
+        assert_eq!(
+            (t.frames[0].function.as_str(), t.frames[0].line),
+            ("domainOf", 10)
+        );
+        let t = parse_trace(&read("node-cause.txt")).unwrap();
+        assert_eq!(t.exception, "SyntaxError");
+        let app: Vec<(&str, u32)> = t
+            .frames
+            .iter()
+            .filter(|f| f.origin == FrameOrigin::InApp)
+            .map(|f| (f.function.as_str(), f.line))
+            .collect();
+        assert_eq!(app, [("loadConfig", 19), ("Object.<anonymous>", 3)]);
+        assert_eq!(t.chained[0].message, "bad config");
+        assert_eq!(t.chained[0].frames[0].line, 21);
     }
 }

@@ -1,8 +1,12 @@
 //! Node.js errors: `TypeError: message` followed by `    at fn (/path/file.js:L:C)` or
-//! `    at /path/file.js:L:C` frames, innermost first; `file://` URLs for ES modules. The
-//! uncaught-exception banner (`/app/x.js:12`, the code line and a `^` marker) may precede it.
+//! `    at /path/file.js:L:C` frames, innermost first; `file://` URLs for ES modules; async
+//! frames (`at async fn (…)`, `at async Promise.all (index 1)`); frames without a file
+//! (`at JSON.parse (<anonymous>)`) and `... N lines matching cause stack trace ...` skipped.
+//! An error's `[cause]: …` block is its root cause: its frames are the trace's, the wrapper
+//! is kept as the chain. The uncaught-exception banner (`/app/x.js:12`, the code line and a
+//! `^` marker) may precede it.
 
-use super::{Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
+use super::{ChainedException, Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -20,11 +24,13 @@ fn res() -> &'static Res {
         )
         .expect("static regex compiles"),
         named: Regex::new(
-            r"^\s+at (?:async )?(?P<func>.+?) \((?P<file>.+?):(?P<line>\d+):(?P<col>\d+)\)\s*$",
+            r"^\s+at (?:async )?(?P<func>.+?) \((?P<file>.+?):(?P<line>\d+):(?P<col>\d+)\)(?: \{)?\s*$",
         )
         .expect("static regex compiles"),
-        bare: Regex::new(r"^\s+at (?:async )?(?P<file>[^ ()]+?):(?P<line>\d+):(?P<col>\d+)\s*$")
-            .expect("static regex compiles"),
+        bare: Regex::new(
+            r"^\s+at (?:async )?(?P<file>[^ ()]+?):(?P<line>\d+):(?P<col>\d+)(?: \{)?\s*$",
+        )
+        .expect("static regex compiles"),
     })
 }
 
@@ -48,33 +54,59 @@ pub fn looks_like(text: &str) -> bool {
 
 pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let r = res();
-    let mut exception = String::from("Error");
-    let mut message = String::new();
-    let mut frames = Vec::new();
+    // (exception, message, frames) per error; a `[cause]:` starts the next one.
+    let mut chain: Vec<(String, String, Vec<Frame>)> =
+        vec![("Error".into(), String::new(), Vec::new())];
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        let t = line.trim_start();
+        let link = chain.len() - 1;
         if let Some(c) = r.named.captures(line) {
-            frames.push(frame(&c["file"], &c["line"], &c["col"], &c["func"]));
+            chain[link]
+                .2
+                .push(frame(&c["file"], &c["line"], &c["col"], &c["func"]));
         } else if let Some(c) = r.bare.captures(line) {
-            frames.push(frame(&c["file"], &c["line"], &c["col"], "<anonymous>"));
-        } else if frames.is_empty() {
-            if let Some(c) = r.header.captures(line.trim_start()) {
-                exception = c["exc"].to_string();
-                message = c["msg"].to_string();
+            chain[link]
+                .2
+                .push(frame(&c["file"], &c["line"], &c["col"], "<anonymous>"));
+        } else if t.starts_with("at ") || t.starts_with("... ") {
+            // An async or native frame without a file, or elided frames.
+        } else if let Some(cause) = t.strip_prefix("[cause]: ") {
+            let (exc, msg) = match r.header.captures(cause) {
+                Some(c) => (c["exc"].to_string(), c["msg"].to_string()),
+                None => ("Error".to_string(), cause.to_string()),
+            };
+            chain.push((exc, msg, Vec::new()));
+        } else if chain[link].2.is_empty() {
+            if let Some(c) = r.header.captures(t) {
+                chain[link].0 = c["exc"].to_string();
+                chain[link].1 = c["msg"].to_string();
             }
-        } else {
+        } else if chain.len() == 1 && !t.starts_with('}') && !t.contains(": ") {
             break; // the first stack only
         }
     }
-    if frames.is_empty() {
+    chain.retain(|l| !l.2.is_empty());
+    let Some((exception, message, frames)) = chain.pop() else {
         return Err(TraceError::NoFrames {
             language: TraceLanguage::Node,
         });
-    }
+    };
+    let chained = chain
+        .into_iter()
+        .rev()
+        .map(|(exception, message, frames)| ChainedException {
+            exception,
+            message,
+            frames,
+        })
+        .collect();
     Ok(ParsedTrace {
         language: TraceLanguage::Node,
         exception,
         message,
         frames,
+        panic_location: None,
+        chained,
     })
 }
 

@@ -1,9 +1,9 @@
 //! Python tracebacks: `Traceback (most recent call last):`, then `File "…", line N, in fn` with
 //! the code line and, since 3.11, a `^^^`/`~~~` marker line. Chained exceptions (`The above
-//! exception was the direct cause…`, `During handling…`) print several tracebacks; the last one
-//! is what crashed the request, so it is the one parsed.
+//! exception was the direct cause…`, `During handling…`) print several tracebacks; every one
+//! is parsed, and [`parse`] says which names the fault.
 
-use super::{Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
+use super::{ChainedException, Frame, FrameOrigin, ParsedTrace, TraceError, TraceLanguage};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -50,23 +50,105 @@ fn leading_ws(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
 
-/// Parses the last traceback in `text`.
+/// What Python prints between two tracebacks of a chain.
+const DIRECT_CAUSE: &str = "The above exception was the direct cause of the following exception";
+const DURING_HANDLING: &str = "During handling of the above exception, another exception occurred";
+
+/// One traceback of a chain, with the separator printed before it.
+struct Link {
+    exception: String,
+    message: String,
+    /// Innermost first.
+    frames: Vec<Frame>,
+    /// Printed after `The above exception was the direct cause …` (a deliberate `raise … from`).
+    after_direct_cause: bool,
+}
+
+/// Parses every traceback of a chain. The exception that names the fault is the last one,
+/// unless it deliberately wraps its cause (`raise … from e`): then the cause is, and so on down
+/// a run of such wraps. A raise while handling another exception is a fault of the handler,
+/// so the last exception stays.
 pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let start = lines
+    let mut starts: Vec<usize> = lines
         .iter()
-        .rposition(|l| l.contains(HEADER))
-        .map(|i| i + 1)
-        .or_else(|| {
+        .enumerate()
+        .filter(|(_, l)| l.contains(HEADER))
+        .map(|(i, _)| i + 1)
+        .collect();
+    if starts.is_empty() {
+        starts.push(
             lines
                 .iter()
                 .position(|l| frame_re().is_match(strip_prefix(l)))
+                .unwrap_or(0),
+        );
+    }
+    let mut links: Vec<Link> = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(lines.len(), |next| next - 1);
+        let before = if k == 0 {
+            &[][..]
+        } else {
+            &lines[starts[k - 1]..start]
+        };
+        let after_direct_cause = before
+            .iter()
+            .rev()
+            .take(4)
+            .any(|l| l.contains(DIRECT_CAUSE))
+            && !before
+                .iter()
+                .rev()
+                .take(4)
+                .any(|l| l.contains(DURING_HANDLING));
+        if let Some((frames, exception, message)) = parse_one(&lines[start..end]) {
+            links.push(Link {
+                exception,
+                message,
+                frames,
+                after_direct_cause,
+            });
+        }
+    }
+    let Some(mut primary) = links.len().checked_sub(1) else {
+        return Err(TraceError::NoFrames {
+            language: TraceLanguage::Python,
+        });
+    };
+    while primary > 0 && links[primary].after_direct_cause {
+        primary -= 1;
+    }
+    let mut order: Vec<usize> = (0..links.len()).filter(|&i| i != primary).collect();
+    order.sort_by_key(|&i| (i.abs_diff(primary), std::cmp::Reverse(i)));
+    let mut taken: Vec<Option<Link>> = links.into_iter().map(Some).collect();
+    let main = taken[primary].take().ok_or(TraceError::NoFrames {
+        language: TraceLanguage::Python,
+    })?;
+    let chained = order
+        .into_iter()
+        .filter_map(|i| taken[i].take())
+        .map(|l| ChainedException {
+            exception: l.exception,
+            message: l.message,
+            frames: l.frames,
         })
-        .unwrap_or(0);
+        .collect();
+    Ok(ParsedTrace {
+        language: TraceLanguage::Python,
+        exception: main.exception,
+        message: main.message,
+        frames: main.frames,
+        panic_location: None,
+        chained,
+    })
+}
 
+/// One traceback: its frames (innermost first), exception and message; `None` without frames.
+fn parse_one(lines: &[&str]) -> Option<(Vec<Frame>, String, String)> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut exception: Option<(String, String)> = None;
-    let mut i = start;
+    let mut i = 0;
     while i < lines.len() {
         let line = strip_prefix(lines[i]);
         if let Some(c) = frame_re().captures(line) {
@@ -115,18 +197,11 @@ pub fn parse(text: &str) -> Result<ParsedTrace, TraceError> {
         i += 1;
     }
     if frames.is_empty() {
-        return Err(TraceError::NoFrames {
-            language: TraceLanguage::Python,
-        });
+        return None;
     }
     frames.reverse(); // printed outermost first; ParsedTrace wants innermost first
     let (exception, message) = exception.unwrap_or_else(|| ("Exception".into(), String::new()));
-    Ok(ParsedTrace {
-        language: TraceLanguage::Python,
-        exception,
-        message,
-        frames,
-    })
+    Some((frames, exception, message))
 }
 
 /// The byte range of `code_line.trim()` under the marker's `^`/`~` characters.

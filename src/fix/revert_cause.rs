@@ -1,5 +1,6 @@
-//! Reverts: when an incident starts right after a commit that changed the faulty line, undoing
-//! that commit is the fix most likely to be right (SapFix tries it first). The suspect is found
+//! Reverting the suspected cause as a fix (not the rollback of a failed rollout, which lives
+//! with the canary): when an incident starts right after a commit that changed the faulty
+//! line, undoing that commit is the fix most likely to be right (SapFix tries it first). The suspect is found
 //! by blame on the code that was deployed at the incident's start; the revert is `git revert`
 //! done in memory with git2 (a three-way merge of the inverse change onto the current head),
 //! of the whole commit or of only the hunk holding the faulty line. The worktree is never

@@ -1,0 +1,2 @@
+from shop.orders import load_order
+load_order('{"qty": 2}')

@@ -1,0 +1,2 @@
+from shop.orders import price
+print(price({"sku": "x", "qty": 3}, {}))

@@ -1,0 +1,7 @@
+fn main() {
+    let h = std::thread::spawn(|| {
+        let v: Vec<u64> = Vec::new();
+        rustdemo::stats::first(&v)
+    });
+    let _ = h.join();
+}
