@@ -3,8 +3,11 @@
 //! (no PR, no canary), so a person or a script can see what healbot would propose. Exit 0 with
 //! a validated patch, 1 without one, 2 on bad input.
 
+use crate::config::bot::BotConfig;
+use crate::config::secrets::{self, Redactor};
+use crate::config::validation::ValidationSettings;
 use crate::fix::search::{search, SearchInput, SearchReport};
-use crate::fix::{embedded_templates, load_templates, FixTemplate};
+use crate::fix::{embedded_templates, load_templates, FixTemplate, Sandbox};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,15 +36,19 @@ pub struct FixArgs {
     /// `candidates`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Seconds one run of the check may take.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    /// How long one run of the check may take: `10m`, `90s` (a bare number is seconds).
+    #[arg(long, default_value = "10m", value_parser = super::duration::parse)]
+    pub timeout: Duration,
     /// How many patches to validate at most.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub attempts: u64,
     /// A directory of the team's own templates, added to the built-in ones (same id replaces).
     #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// A healbot.yaml whose `validation:` section sets the check's sandbox, limits and caches
+    /// [default: bubblewrap with the default limits; no sandbox → the check does not run].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -59,6 +66,11 @@ pub async fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
 
 /// [`run`] with the trace text at hand (`healbot heal --repo` takes it from a bundle).
 pub(crate) async fn run_on(args: &FixArgs, trace: String) -> anyhow::Result<ExitCode> {
+    let settings = match &args.config {
+        Some(path) => BotConfig::load_validation(path)?,
+        None => ValidationSettings::default(),
+    };
+    let sandbox = Sandbox::new(settings, Redactor::new(secrets::taken_values()));
     match prepare(args) {
         Ok((check, templates)) => {
             let input = SearchInput {
@@ -67,8 +79,9 @@ pub(crate) async fn run_on(args: &FixArgs, trace: String) -> anyhow::Result<Exit
                 check: check.as_deref(),
                 top: usize::try_from(args.top).unwrap_or(usize::MAX),
                 max_attempts: usize::try_from(args.attempts).unwrap_or(usize::MAX),
-                timeout: Duration::from_secs(args.timeout),
+                timeout: args.timeout,
                 templates: &templates,
+                sandbox: &sandbox,
             };
             match search(&input).await {
                 Ok(report) => {

@@ -104,9 +104,10 @@ async fn heal_in(
         check: check.map(str::to_string),
         top: 5,
         format: super::fix::Format::Text,
-        timeout: 600,
+        timeout: std::time::Duration::from_secs(600),
         attempts: 8,
         templates: None,
+        config: None,
     };
     super::fix::run_on(&args, trace.to_string()).await
 }

@@ -8,8 +8,9 @@
 
 use super::config::ConfigBounds;
 use super::revert_cause::{Revert, RevertMode};
+use super::sandbox::Sandbox;
 use super::template::{FixTemplate, TemplateLanguage};
-use super::validate::{check_syntax, run_check, ValidationError};
+use super::validate::{check_syntax, run_check, CheckRequest, ValidationError};
 use super::{apply, CandidateInput, Fix, Patch};
 use crate::localize::{self, Fault, Localization, LocalizeError};
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub struct SearchInput<'a> {
     /// Per run of the check command.
     pub timeout: Duration,
     pub templates: &'a [FixTemplate],
+    /// Where the check runs: the repository's code is never trusted.
+    pub sandbox: &'a Sandbox,
 }
 
 /// The result, in the JSON shape of the contract.
@@ -136,7 +139,8 @@ pub async fn search(input: &SearchInput<'_>) -> Result<SearchReport, SearchError
     })?;
     let baseline = match input.check {
         Some(cmd) => {
-            let outcome = run_check(&tree, cmd, input.timeout).await;
+            let outcome =
+                run_check(input.sandbox, CheckRequest::new(&tree, cmd, input.timeout)).await;
             if outcome.passed {
                 report.notes.push(format!(
                     "the check `{cmd}` passes without any patch too: it shows a patch builds and passes, not that it fixes the fault"
@@ -229,7 +233,8 @@ async fn try_one(
     let result = match input.check {
         None => Ok(None),
         Some(cmd) => {
-            let outcome = run_check(tree, cmd, input.timeout).await;
+            let outcome =
+                run_check(input.sandbox, CheckRequest::new(tree, cmd, input.timeout)).await;
             let seconds = outcome.duration.as_secs_f64();
             if outcome.passed {
                 Ok(Some((outcome.exit_code, seconds)))

@@ -82,6 +82,7 @@ async fn the_first_patch_that_passes_the_check_wins_and_the_repository_is_untouc
         max_attempts: 8,
         timeout: Duration::from_secs(60),
         templates: &templates,
+        sandbox: &crate::fix::Sandbox::new(Default::default(), Default::default()),
     };
     let report = search(&input).await.unwrap();
     assert!(report.validated, "{report:#?}");
@@ -122,6 +123,7 @@ async fn a_check_that_never_passes_validates_nothing() {
         max_attempts: 3,
         timeout: Duration::from_secs(60),
         templates: &templates,
+        sandbox: &crate::fix::Sandbox::new(Default::default(), Default::default()),
     };
     let report = search(&input).await.unwrap();
     assert!(!report.validated && report.fix.is_none() && report.diff.is_empty());
