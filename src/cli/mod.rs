@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod doctor;
 pub mod format;
 pub mod heal;
 pub mod localize;
@@ -65,6 +66,8 @@ pub enum Command {
     /// Set up healbot's GitHub App (GitHub's manifest flow).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Check every dependency healbot.yaml configures (GitHub, Redis, Prometheus, logs, notifiers, sandbox, policies).
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Entry point of the binary.
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
             Command::Rca(args) => rca::run(args).await,
             Command::Ops(cmd) => ops::run(cmd).await,
             Command::App(cmd) => app::run(cmd).await,
+            Command::Doctor(args) => doctor::run(args).await,
         }
     });
     match result {

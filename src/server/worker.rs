@@ -18,6 +18,13 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    fn source(&self) -> Source {
+        match self {
+            Job::Github(_) => Source::Github,
+            Job::Raw(d) => d.source,
+        }
+    }
+
     fn id(&self) -> &str {
         match self {
             Job::Github(d) => &d.id,
@@ -37,6 +44,7 @@ pub(crate) fn spawn(
     let run = async move {
         while let Some(job) = rx.recv().await {
             let id = job.id().to_string();
+            let source = job.source();
             let h = handler.clone();
             let call = async move {
                 match job {
@@ -54,15 +62,15 @@ pub(crate) fn spawn(
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    metrics.handler_error();
+                    metrics.handler_error(source);
                     tracing::warn!(delivery = %id, error = %e, "handler failed");
                 }
                 Err(e) => {
-                    metrics.handler_error();
+                    metrics.handler_error(source);
                     tracing::error!(delivery = %id, error = %e, "handler panicked");
                 }
             }
-            metrics.count(Outcome::Processed);
+            metrics.count(source, Outcome::Processed);
             metrics.dequeued();
             mark_done(&log, id).await;
         }

@@ -25,19 +25,19 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 /// The KPIs `/metrics` exposes (issue 8), next to the webhook counters of src/server/metrics.rs.
 const KPIS: &[&str] = &[
-    "incident_resolution_seconds",
-    "incidents_detected_total",
-    "incidents_auto_resolved_total",
-    "rollbacks_total",
-    "rollbacks_incorrect_total",
-    "operations_started_total",
-    "operations_paused_total",
-    "conflicts_detected_total",
-    "lock_wait_seconds",
-    "active_locks",
-    "lock_age_seconds",
-    "audit_events_total",
-    "hash_chain_valid",
+    "healbot_incident_resolution_seconds",
+    "healbot_incidents_detected_total",
+    "healbot_incidents_auto_resolved_total",
+    "healbot_rollbacks_total",
+    "healbot_rollbacks_incorrect_total",
+    "healbot_operations_started_total",
+    "healbot_operations_paused_total",
+    "healbot_conflicts_detected_total",
+    "healbot_lock_wait_seconds",
+    "healbot_active_locks",
+    "healbot_lock_age_seconds",
+    "healbot_audit_events_total",
+    "healbot_hash_chain_valid",
 ];
 const WEBHOOK_METRICS: &[&str] = &[
     "healbot_webhook_deliveries_total",
@@ -45,7 +45,10 @@ const WEBHOOK_METRICS: &[&str] = &[
     "healbot_webhook_queue_depth",
 ];
 /// Histograms: queried through their `_bucket`, `_sum` and `_count` series.
-const HISTOGRAMS: &[&str] = &["incident_resolution_seconds", "lock_wait_seconds"];
+const HISTOGRAMS: &[&str] = &[
+    "healbot_incident_resolution_seconds",
+    "healbot_lock_wait_seconds",
+];
 
 fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/healbot")
@@ -182,13 +185,16 @@ fn alert_rules() -> Vec<Yaml> {
 #[test]
 fn metric_names_skips_functions_labels_and_variables() {
     let names = metric_names(
-        r#"histogram_quantile(0.95, sum by (le) (rate(lock_wait_seconds_bucket{job=~"$job"}[$__rate_interval]))) > 1e3
+        r#"histogram_quantile(0.95, sum by (le) (rate(healbot_lock_wait_seconds_bucket{job=~"$job"}[$__rate_interval]))) > 1e3
            and max without (instance) (healbot_webhook_deliveries_total{outcome="rejected"}) offset 5m"#,
     );
-    let expected: BTreeSet<String> = ["lock_wait_seconds", "healbot_webhook_deliveries_total"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let expected: BTreeSet<String> = [
+        "healbot_lock_wait_seconds",
+        "healbot_webhook_deliveries_total",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(names, expected);
 }
 
