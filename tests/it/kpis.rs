@@ -164,7 +164,7 @@ async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
         ("healbot_hash_chain_valid", 1.0),
         ("healbot_audit_events_total", entries.len() as f64),
         (
-            "healbot_webhook_deliveries_total{outcome=\"rejected\"}",
+            "healbot_webhook_deliveries_total{source=\"github\",outcome=\"rejected\"}",
             0.0,
         ),
     ] {

@@ -26,6 +26,7 @@ mod argo_app;
 mod chart;
 mod delivery;
 mod demo_prometheus;
+mod doctor;
 mod github_app;
 mod github_workspace;
 mod heal;

@@ -24,7 +24,12 @@ pub(super) async fn prometheus_up(url: &str, limit: Duration) -> Check {
     let shown = shown_url(url);
     let response = match http.get(&endpoint).send().await {
         Ok(r) => r,
-        Err(e) => return Check::fail("prometheus", format!("{shown}: {}", e.without_url())),
+        Err(e) => {
+            return Check::fail(
+                "prometheus",
+                format!("{shown}: {}", causes(&e.without_url())),
+            )
+        }
     };
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -39,6 +44,21 @@ pub(super) async fn prometheus_up(url: &str, limit: Duration) -> Check {
             ),
         ),
     }
+}
+
+/// An error with its causes ("error sending request: connection refused"), which reqwest's
+/// own message leaves out.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// The queries healbot will run, by name, with placeholders filled for `service`.
