@@ -422,7 +422,7 @@ pub fn render_locks(out: &mut String, locks: Option<&[LockInfo]>) {
     };
     let _ = writeln!(
         out,
-        "# HELP healbot_active_locks Locks held now.\n# TYPE healbot_active_locks gauge\nactive_locks {}",
+        "# HELP healbot_active_locks Locks held now.\n# TYPE healbot_active_locks gauge\nhealbot_active_locks {}",
         locks.len()
     );
     out.push_str(
@@ -444,7 +444,7 @@ pub fn render_chain(out: &mut String, valid: bool) {
     let _ = writeln!(
         out,
         "# HELP healbot_hash_chain_valid 1 when the audit log's hash chain verifies.\n\
-         # TYPE healbot_hash_chain_valid gauge\nhash_chain_valid {}",
+         # TYPE healbot_hash_chain_valid gauge\nhealbot_hash_chain_valid {}",
         u8::from(valid)
     );
 }
@@ -632,6 +632,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn canary_verdicts_are_counted_and_give_the_success_rate() {
+        let j = Journal::replay(Arc::new(MemoryAuditStore::new()))
+            .await
+            .unwrap();
+        let a = OperationId("op-a".into());
+        j.open(&a, "a", "healbot", json!({})).await.unwrap();
+        for verdict in ["Pass", "Pass", "Pass", "Fail", "Inconclusive"] {
+            j.note(
+                &a,
+                "healbot",
+                "canary.judged",
+                json!({"weight": 10, "verdict": verdict}),
+            )
+            .await
+            .unwrap();
+        }
+        let entries = j.store().entries().await.unwrap();
+        let k = Kpis::from_entries(&entries);
+        assert_eq!(k.canary_success_rate(), Some(0.75));
+        let mut text = String::new();
+        k.render(&mut text);
+        assert!(
+            text.contains("healbot_canary_verdicts_total{verdict=\"pass\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("healbot_canary_verdicts_total{verdict=\"inconclusive\"} 1\n"));
+        assert!(
+            text.contains("healbot_canary_success_rate 0.75\n"),
+            "{text}"
+        );
+        // Before any verdict the rate has no sample rather than a made-up 0.
+        let mut empty = String::new();
+        Kpis::from_entries(&[]).render(&mut empty);
+        assert!(!empty.contains("\nhealbot_canary_success_rate "), "{empty}");
+    }
+
+    #[tokio::test]
     async fn counts_follow_the_definitions() {
         let j = journal().await;
         let entries = j.store().entries().await.unwrap();
@@ -686,7 +723,7 @@ mod tests {
         assert!(text.contains("healbot_lock_wait_seconds_bucket{le=\"5\"} 3\n"));
         assert!(text.contains("healbot_lock_wait_seconds_bucket{le=\"15\"} 4\n"));
         assert!(text.contains(
-            "# TYPE healbot_rollbacks_incorrect_total counter\nrollbacks_incorrect_total 1\n"
+            "# TYPE healbot_rollbacks_incorrect_total counter\nhealbot_rollbacks_incorrect_total 1\n"
         ));
     }
 
