@@ -326,7 +326,7 @@ fn alert_rules_carry_for_severity_and_runbook() {
             .unwrap_or_else(|| panic!("{name}: runbook_url {url} is not in {RUNBOOK_URL}"));
         assert_eq!(anchor, name.to_lowercase(), "{name}: runbook_url anchor");
         assert!(
-            runbook_headings().contains(&anchor.to_string()),
+            runbook_headings().contains(anchor),
             "{name}: docs/runbook.md has no section #{anchor}"
         );
         let expr = rule["expr"].as_str().expect("expr");
