@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod doctor;
 pub mod duration;
 pub mod fix;
 pub mod format;
@@ -84,6 +85,8 @@ pub enum Command {
     /// Set up healbot's GitHub App (GitHub's manifest flow).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Check every dependency healbot.yaml configures (GitHub, Redis, Prometheus, logs, notifiers, sandbox, policies).
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (`healbot completions bash > /etc/bash_completion.d/healbot`).
     Completions {
         /// The shell to complete in.
@@ -140,6 +143,7 @@ pub fn main() -> ExitCode {
             Command::Rca(args) => rca::run(args).await,
             Command::Ops(cmd) => ops::run(cmd).await,
             Command::App(cmd) => app::run(cmd).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut command, "healbot", &mut std::io::stdout());

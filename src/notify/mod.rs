@@ -7,6 +7,7 @@ pub mod email;
 pub mod pagerduty;
 pub mod router;
 pub mod slack;
+pub mod stats;
 pub mod teams;
 pub mod templates;
 

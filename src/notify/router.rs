@@ -154,6 +154,7 @@ impl RoutingNotifier {
             }
         }
         for (channel, e) in &failed {
+            super::stats::NOTIFY_FAILURES.failed(&channel.to_string());
             tracing::warn!(%channel, error = %e, operation = %n.operation_id, "notification failed");
         }
         if failed.is_empty() {

@@ -4,29 +4,31 @@
 //! (shared across replicas with Redis).
 //!
 //! Definitions (an "operation" is one incident's healing, opened by `operation.opened`):
-//! - `incidents_detected_total`: operations opened.
-//! - `operations_started_total`: operations that passed the safety gates and took their service
+//! - `healbot_incidents_detected_total`: operations opened.
+//! - `healbot_operations_started_total`: operations that passed the safety gates and took their service
 //!   lock (entered `Locked`) at least once: the point where healbot starts changing things.
-//! - `operations_paused_total`: transitions into `PausedForHumanReview` (a gate or a person
+//! - `healbot_operations_paused_total`: transitions into `PausedForHumanReview` (a gate or a person
 //!   paused the operation); an operation paused twice counts twice.
-//! - `incident_resolution_seconds` (histogram): for each `Completed` operation, the time of its
+//! - `healbot_incident_resolution_seconds` (histogram): for each `Completed` operation, the time of its
 //!   `Completed` transition minus the time of its `operation.opened` entry.
-//! - `incidents_auto_resolved_total`: `Completed` operations that never went through
+//! - `healbot_incidents_auto_resolved_total`: `Completed` operations that never went through
 //!   `PausedForHumanReview` or `Escalated`: no person acted on them beyond the approval (or
 //!   merge) of the fix PR.
-//! - `rollbacks_total`: transitions into `RollingBack`, whoever asked for them.
-//! - `rollbacks_incorrect_total`: automatic rollbacks (no `operation.rollback_requested` by a
+//! - `healbot_rollbacks_total`: transitions into `RollingBack`, whoever asked for them.
+//! - `healbot_rollbacks_incorrect_total`: automatic rollbacks (no `operation.rollback_requested` by a
 //!   person) whose fix was shipped after all: a later-opened operation with the same fix plan
 //!   (service, fix kind, template, reverted commit) reached `Completed`. The canary threw away
 //!   a fix that was fine.
-//! - `conflicts_detected_total`: `conflict.detected` entries.
-//! - `lock_wait_seconds` (histogram): for each time an operation took its service lock, the time
+//! - `healbot_conflicts_detected_total`: `conflict.detected` entries.
+//! - `healbot_lock_wait_seconds` (histogram): for each time an operation took its service lock, the time
 //!   from its `lock.blocked` entry to the `Locked` transition (0 when the lock was free); a wait
 //!   that ended in `Escalated`, `Cancelled` or `Failed` instead is observed up to that
 //!   transition. Waits still in progress are not observed.
-//! - `active_locks`, `lock_age_seconds{resource,owner}` (gauges): the lock backend's locks now.
-//! - `audit_events_total`: entries in the audit log.
-//! - `hash_chain_valid` (gauge): 1 when the whole chain verifies, 0 when it does not or the log
+//! - `healbot_active_locks`, `healbot_lock_age_seconds{resource,owner}` (gauges): the lock backend's locks now.
+//! - `healbot_audit_events_total`: entries in the audit log.
+//! - `healbot_canary_verdicts_total{verdict}`: `canary.judged` entries by verdict;
+//!   `healbot_canary_success_rate` (gauge): pass / (pass + marginal + fail) over them.
+//! - `healbot_hash_chain_valid` (gauge): 1 when the whole chain verifies, 0 when it does not or the log
 //!   cannot be read. Verified again when the log's head moves, and at least once a minute.
 
 use crate::audit::{AuditEntry, AuditStore, ChainChecker};
@@ -39,11 +41,11 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Upper bounds of `incident_resolution_seconds`' buckets (30 s to 4 h).
+/// Upper bounds of `healbot_incident_resolution_seconds`' buckets (30 s to 4 h).
 pub const RESOLUTION_BUCKETS: [f64; 10] = [
     30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
 ];
-/// Upper bounds of `lock_wait_seconds`' buckets (100 ms to 10 min).
+/// Upper bounds of `healbot_lock_wait_seconds`' buckets (100 ms to 10 min).
 pub const LOCK_WAIT_BUCKETS: [f64; 10] =
     [0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
@@ -109,6 +111,8 @@ pub struct Kpis {
     pub conflicts_detected: u64,
     pub lock_wait: Histogram,
     pub audit_events: u64,
+    /// `canary.judged` entries by verdict (`pass`, `marginal`, `fail`, `inconclusive`).
+    pub canary_verdicts: BTreeMap<String, u64>,
 }
 
 /// What the fold below keeps per operation.
@@ -160,6 +164,7 @@ impl KpiFold {
                 conflicts_detected: 0,
                 lock_wait: Histogram::new(&LOCK_WAIT_BUCKETS),
                 audit_events: 0,
+                canary_verdicts: BTreeMap::new(),
             },
             ops: BTreeMap::new(),
             chain: ChainChecker::new(),
@@ -226,6 +231,13 @@ impl KpiFold {
             }
             "lock.blocked" => op.blocked_at = ts.or(op.blocked_at),
             "conflict.detected" => k.conflicts_detected += 1,
+            "canary.judged" => {
+                if let Some(verdict) = e.detail["verdict"].as_str() {
+                    *k.canary_verdicts
+                        .entry(verdict.to_ascii_lowercase())
+                        .or_default() += 1;
+                }
+            }
             "operation.rollback_requested" => op.rollback_requested = true,
             _ => {}
         }
@@ -307,47 +319,47 @@ impl Kpis {
     pub fn render(&self, out: &mut String) {
         self.incident_resolution.render(
             out,
-            "incident_resolution_seconds",
+            "healbot_incident_resolution_seconds",
             "Seconds from an operation's opening to its Completed transition.",
         );
         for (name, help, value) in [
             (
-                "incidents_detected_total",
+                "healbot_incidents_detected_total",
                 "Operations opened, one per incident.",
                 self.incidents_detected,
             ),
             (
-                "incidents_auto_resolved_total",
+                "healbot_incidents_auto_resolved_total",
                 "Completed operations that were never paused or escalated.",
                 self.incidents_auto_resolved,
             ),
             (
-                "rollbacks_total",
+                "healbot_rollbacks_total",
                 "Transitions into RollingBack.",
                 self.rollbacks,
             ),
             (
-                "rollbacks_incorrect_total",
+                "healbot_rollbacks_incorrect_total",
                 "Automatic rollbacks whose fix a later operation shipped successfully.",
                 self.rollbacks_incorrect,
             ),
             (
-                "operations_started_total",
+                "healbot_operations_started_total",
                 "Operations that passed the gates and took their service lock.",
                 self.operations_started,
             ),
             (
-                "operations_paused_total",
+                "healbot_operations_paused_total",
                 "Transitions into PausedForHumanReview.",
                 self.operations_paused,
             ),
             (
-                "conflicts_detected_total",
+                "healbot_conflicts_detected_total",
                 "conflict.detected audit entries.",
                 self.conflicts_detected,
             ),
             (
-                "audit_events_total",
+                "healbot_audit_events_total",
                 "Entries in the audit log.",
                 self.audit_events,
             ),
@@ -359,9 +371,39 @@ impl Kpis {
         }
         self.lock_wait.render(
             out,
-            "lock_wait_seconds",
+            "healbot_lock_wait_seconds",
             "Seconds an operation waited for its service lock.",
         );
+        self.render_canary(out);
+    }
+
+    /// The share of judged canary steps that passed, among those judged pass, marginal or
+    /// fail (an inconclusive step is neither); `None` before any.
+    pub fn canary_success_rate(&self) -> Option<f64> {
+        let n = |v: &str| self.canary_verdicts.get(v).copied().unwrap_or(0);
+        let judged = n("pass") + n("marginal") + n("fail");
+        (judged > 0).then(|| n("pass") as f64 / judged as f64)
+    }
+
+    fn render_canary(&self, out: &mut String) {
+        out.push_str(
+            "# HELP healbot_canary_verdicts_total Canary steps judged, by verdict.\n\
+             # TYPE healbot_canary_verdicts_total counter\n",
+        );
+        for verdict in ["pass", "marginal", "fail", "inconclusive"] {
+            let _ = writeln!(
+                out,
+                "healbot_canary_verdicts_total{{verdict=\"{verdict}\"}} {}",
+                self.canary_verdicts.get(verdict).copied().unwrap_or(0)
+            );
+        }
+        out.push_str(
+            "# HELP healbot_canary_success_rate Judged canary steps that passed, among pass, marginal and fail.\n\
+             # TYPE healbot_canary_success_rate gauge\n",
+        );
+        if let Some(rate) = self.canary_success_rate() {
+            let _ = writeln!(out, "healbot_canary_success_rate {rate}");
+        }
     }
 }
 
@@ -380,17 +422,17 @@ pub fn render_locks(out: &mut String, locks: Option<&[LockInfo]>) {
     };
     let _ = writeln!(
         out,
-        "# HELP active_locks Locks held now.\n# TYPE active_locks gauge\nactive_locks {}",
+        "# HELP healbot_active_locks Locks held now.\n# TYPE healbot_active_locks gauge\nhealbot_active_locks {}",
         locks.len()
     );
     out.push_str(
-        "# HELP lock_age_seconds Seconds each held lock has been held.\n\
-         # TYPE lock_age_seconds gauge\n",
+        "# HELP healbot_lock_age_seconds Seconds each held lock has been held.\n\
+         # TYPE healbot_lock_age_seconds gauge\n",
     );
     for l in locks {
         let _ = writeln!(
             out,
-            "lock_age_seconds{{resource=\"{}\",owner=\"{}\"}} {}",
+            "healbot_lock_age_seconds{{resource=\"{}\",owner=\"{}\"}} {}",
             label(&l.resource.key()),
             label(&l.owner),
             l.age_ms as f64 / 1000.0
@@ -401,8 +443,8 @@ pub fn render_locks(out: &mut String, locks: Option<&[LockInfo]>) {
 pub fn render_chain(out: &mut String, valid: bool) {
     let _ = writeln!(
         out,
-        "# HELP hash_chain_valid 1 when the audit log's hash chain verifies.\n\
-         # TYPE hash_chain_valid gauge\nhash_chain_valid {}",
+        "# HELP healbot_hash_chain_valid 1 when the audit log's hash chain verifies.\n\
+         # TYPE healbot_hash_chain_valid gauge\nhealbot_hash_chain_valid {}",
         u8::from(valid)
     );
 }
@@ -590,6 +632,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn canary_verdicts_are_counted_and_give_the_success_rate() {
+        let j = Journal::replay(Arc::new(MemoryAuditStore::new()))
+            .await
+            .unwrap();
+        let a = OperationId("op-a".into());
+        j.open(&a, "a", "healbot", json!({})).await.unwrap();
+        for verdict in ["Pass", "Pass", "Pass", "Fail", "Inconclusive"] {
+            j.note(
+                &a,
+                "healbot",
+                "canary.judged",
+                json!({"weight": 10, "verdict": verdict}),
+            )
+            .await
+            .unwrap();
+        }
+        let entries = j.store().entries().await.unwrap();
+        let k = Kpis::from_entries(&entries);
+        assert_eq!(k.canary_success_rate(), Some(0.75));
+        let mut text = String::new();
+        k.render(&mut text);
+        assert!(
+            text.contains("healbot_canary_verdicts_total{verdict=\"pass\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("healbot_canary_verdicts_total{verdict=\"inconclusive\"} 1\n"));
+        assert!(
+            text.contains("healbot_canary_success_rate 0.75\n"),
+            "{text}"
+        );
+        // Before any verdict the rate has no sample rather than a made-up 0.
+        let mut empty = String::new();
+        Kpis::from_entries(&[]).render(&mut empty);
+        assert!(!empty.contains("\nhealbot_canary_success_rate "), "{empty}");
+    }
+
+    #[tokio::test]
     async fn counts_follow_the_definitions() {
         let j = journal().await;
         let entries = j.store().entries().await.unwrap();
@@ -636,15 +715,16 @@ mod tests {
 
         let mut text = String::new();
         k.render(&mut text);
-        assert!(text.contains("incident_resolution_seconds_bucket{le=\"30\"} 1\n"));
-        assert!(text.contains("incident_resolution_seconds_bucket{le=\"120\"} 2\n"));
-        assert!(text.contains("incident_resolution_seconds_bucket{le=\"+Inf\"} 2\n"));
-        assert!(text.contains("incident_resolution_seconds_count 2\n"));
-        assert!(text.contains("incident_resolution_seconds_sum 95\n"));
-        assert!(text.contains("lock_wait_seconds_bucket{le=\"5\"} 3\n"));
-        assert!(text.contains("lock_wait_seconds_bucket{le=\"15\"} 4\n"));
-        assert!(text
-            .contains("# TYPE rollbacks_incorrect_total counter\nrollbacks_incorrect_total 1\n"));
+        assert!(text.contains("healbot_incident_resolution_seconds_bucket{le=\"30\"} 1\n"));
+        assert!(text.contains("healbot_incident_resolution_seconds_bucket{le=\"120\"} 2\n"));
+        assert!(text.contains("healbot_incident_resolution_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("healbot_incident_resolution_seconds_count 2\n"));
+        assert!(text.contains("healbot_incident_resolution_seconds_sum 95\n"));
+        assert!(text.contains("healbot_lock_wait_seconds_bucket{le=\"5\"} 3\n"));
+        assert!(text.contains("healbot_lock_wait_seconds_bucket{le=\"15\"} 4\n"));
+        assert!(text.contains(
+            "# TYPE healbot_rollbacks_incorrect_total counter\nhealbot_rollbacks_incorrect_total 1\n"
+        ));
     }
 
     #[tokio::test]
@@ -684,10 +764,10 @@ mod tests {
             .unwrap();
         let source = KpiSource::new(j.clone(), locks);
         let text = source.render().await;
-        assert!(text.contains("hash_chain_valid 1\n"), "{text}");
-        assert!(text.contains("active_locks 1\n"));
+        assert!(text.contains("healbot_hash_chain_valid 1\n"), "{text}");
+        assert!(text.contains("healbot_active_locks 1\n"));
         assert!(text.contains(
-            "lock_age_seconds{resource=\"service:payment-service\",owner=\"op-\\\"q\\\"\"} "
+            "healbot_lock_age_seconds{resource=\"service:payment-service\",owner=\"op-\\\"q\\\"\"} "
         ));
         assert_eq!(source.render().await.lines().count(), text.lines().count());
 
@@ -697,7 +777,7 @@ mod tests {
         assert!(!broken);
         let mut out = String::new();
         render_chain(&mut out, broken);
-        assert_eq!(out.lines().last(), Some("hash_chain_valid 0"));
+        assert_eq!(out.lines().last(), Some("healbot_hash_chain_valid 0"));
     }
 
     #[tokio::test]
@@ -716,7 +796,7 @@ mod tests {
         let mut full = String::new();
         Kpis::from_entries(&entries).render(&mut full);
         assert!(after.starts_with(&full), "{after}\n---\n{full}");
-        assert!(after.contains("hash_chain_valid 1\n"));
+        assert!(after.contains("healbot_hash_chain_valid 1\n"));
 
         let (first, rest) = entries.split_at(entries.len() / 2);
         let mut fold = KpiFold::new();

@@ -14,6 +14,8 @@ pub mod handler;
 pub mod kpis;
 mod listener;
 pub mod metrics;
+pub mod process_metrics;
+pub mod readiness;
 mod routes;
 pub mod signature;
 mod worker;

@@ -31,6 +31,10 @@ pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 /// anything parses it.
 pub const MAX_INBOUND_BODY_BYTES: usize = 1024 * 1024;
 
+/// Each `/readyz` check's time limit; the three checks together stay within the
+/// `timeoutSeconds: 10` a probe of `/readyz` should be given.
+const READYZ_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) struct AppState {
     secrets: Vec<Secret>,
     log: Arc<DeliveryLog>,
@@ -49,6 +53,8 @@ pub(crate) struct AppState {
     inbound_status: Value,
     /// How long a request body may take to arrive.
     read_timeout: std::time::Duration,
+    /// What `/readyz` checks.
+    readiness: super::readiness::Readiness,
 }
 
 impl AppState {
@@ -77,6 +83,7 @@ impl AppState {
             inbound: config.inbound.clone(),
             inbound_status: config.inbound_status(),
             read_timeout: config.http.read_timeout,
+            readiness: super::readiness::Readiness::new(config, READYZ_CHECK_LIMIT),
         }
     }
 
@@ -84,6 +91,7 @@ impl AppState {
     /// nothing buffered past the limit; 408 when it does not arrive in time).
     async fn read_body(
         &self,
+        source: Source,
         headers: &HeaderMap,
         body: Body,
         limit: usize,
@@ -91,6 +99,7 @@ impl AppState {
         let declared = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(self.reject(
+                source,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body larger than {limit} bytes"),
             ));
@@ -102,25 +111,33 @@ impl AppState {
                     .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
                 if too_large {
                     Err(self.reject(
+                        source,
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!("body larger than {limit} bytes"),
                     ))
                 } else {
                     Err(self.reject(
+                        source,
                         StatusCode::BAD_REQUEST,
                         format!("cannot read the body: {e}"),
                     ))
                 }
             }
             Err(_) => Err(self.reject(
+                source,
                 StatusCode::REQUEST_TIMEOUT,
                 format!("body not received within {} s", self.read_timeout.as_secs()),
             )),
         }
     }
 
-    fn reject(&self, status: StatusCode, reason: impl std::fmt::Display) -> Response {
-        self.metrics.count(Outcome::Rejected);
+    fn reject(
+        &self,
+        source: Source,
+        status: StatusCode,
+        reason: impl std::fmt::Display,
+    ) -> Response {
+        self.metrics.count(source, Outcome::Rejected);
         tracing::info!(status = status.as_u16(), %reason, "webhook rejected");
         reply(status, "rejected", &reason.to_string())
     }
@@ -225,7 +242,8 @@ pub(crate) fn router(state: Arc<AppState>, log: Option<tracing::Dispatch>, face:
         router = router
             .route("/webhooks/alertmanager", post(alertmanager))
             .route("/webhooks/argo", post(argo))
-            .route("/metrics", get(metrics));
+            .route("/metrics", get(metrics))
+            .route("/readyz", get(readyz));
     }
     let router = router.with_state(state);
     match log {
@@ -242,21 +260,29 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let body = match state.read_body(&headers, body, MAX_BODY_BYTES).await {
+    let body = match state
+        .read_body(Source::Github, &headers, body, MAX_BODY_BYTES)
+        .await
+    {
         Ok(body) => body,
         Err(response) => return response,
     };
     let signature = header(&headers, "x-hub-signature-256");
     if let Err(e) = signature::verify(&state.secrets, signature, &body) {
-        return state.reject(StatusCode::UNAUTHORIZED, e);
+        return state.reject(Source::Github, StatusCode::UNAUTHORIZED, e);
     }
     let Some(event_name) = header(&headers, "x-github-event") else {
-        return state.reject(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
+        return state.reject(
+            Source::Github,
+            StatusCode::BAD_REQUEST,
+            "missing X-GitHub-Event header",
+        );
     };
     let id = match header(&headers, "x-github-delivery") {
         Some(id) if valid_id(id) => id.to_string(),
         _ => {
             return state.reject(
+                Source::Github,
                 StatusCode::BAD_REQUEST,
                 "missing or invalid X-GitHub-Delivery header",
             )
@@ -264,8 +290,8 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     };
     let parsed = match GithubEvent::parse_slice(event_name, &body) {
         Ok(parsed) => parsed,
-        Err(e @ BodyError::Malformed(_)) => return state.reject(StatusCode::BAD_REQUEST, e),
-        Err(BodyError::Shape(e)) => return state.reject(StatusCode::BAD_REQUEST, e),
+        Err(e @ BodyError::Malformed(_)) => return state.reject(Source::Github, StatusCode::BAD_REQUEST, e),
+        Err(BodyError::Shape(e)) => return state.reject(Source::Github, StatusCode::BAD_REQUEST, e),
     };
     let action = parsed.action.as_deref();
     // Only what healbot acts on is queued, with its body; the rest is one line of the log.
@@ -286,7 +312,7 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             match claims.claim(&id).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    state.metrics.count(Outcome::Duplicate);
+                    state.metrics.count(Source::Github, Outcome::Duplicate);
                     tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
                     return reply(
                         StatusCode::OK,
@@ -294,7 +320,7 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
                         "delivery already received by another replica",
                     );
                 }
-                Err(e) => return state.reject(StatusCode::SERVICE_UNAVAILABLE, e),
+                Err(e) => return state.reject(Source::Github, StatusCode::SERVICE_UNAVAILABLE, e),
             }
         }
     }
@@ -313,12 +339,12 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         }
     };
     if recorded == Recorded::Duplicate {
-        state.metrics.count(Outcome::Duplicate);
+        state.metrics.count(Source::Github, Outcome::Duplicate);
         tracing::info!(delivery = %id, event = event_name, "duplicate delivery");
         return reply(StatusCode::OK, "duplicate", "delivery already received");
     }
     let (Some(event), Some(place)) = (event, place) else {
-        state.metrics.count(Outcome::Ignored);
+        state.metrics.count(Source::Github, Outcome::Ignored);
         tracing::info!(delivery = %id, event = event_name, ?action, "event ignored");
         return reply(
             StatusCode::ACCEPTED,
@@ -350,11 +376,11 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
         Source::Argo => &state.inbound.argo,
         _ => &state.inbound.alertmanager,
     };
-    if let Some(refusal) = bearer(&state, tokens, &headers) {
+    if let Some(refusal) = bearer(&state, source, tokens, &headers) {
         return refusal;
     }
     let body = match state
-        .read_body(&headers, body, MAX_INBOUND_BODY_BYTES)
+        .read_body(source, &headers, body, MAX_INBOUND_BODY_BYTES)
         .await
     {
         Ok(body) => body,
@@ -362,7 +388,13 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return state.reject(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
+        Err(e) => {
+            return state.reject(
+                source,
+                StatusCode::BAD_REQUEST,
+                format!("malformed JSON: {e}"),
+            )
+        }
     };
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let n = state.next_id.fetch_add(1, Ordering::Relaxed);
@@ -393,11 +425,16 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
 /// Checks `Authorization: Bearer <token>` against the configured tokens in constant time.
 /// No token configured: the route is disabled and answers 404 (fail closed). `Some` is the
 /// refusal to send.
-fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Option<Response> {
+fn bearer(
+    state: &AppState,
+    source: Source,
+    tokens: &[Secret],
+    headers: &HeaderMap,
+) -> Option<Response> {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
     if tokens.is_empty() {
-        state.metrics.count(Outcome::Rejected);
+        state.metrics.count(source, Outcome::Rejected);
         return Some(reply(
             StatusCode::NOT_FOUND,
             "disabled",
@@ -410,7 +447,7 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Option<Re
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
     let Some(given) = given else {
-        let mut response = state.reject(StatusCode::UNAUTHORIZED, "missing bearer token");
+        let mut response = state.reject(source, StatusCode::UNAUTHORIZED, "missing bearer token");
         response.headers_mut().insert(
             "www-authenticate",
             axum::http::HeaderValue::from_static("Bearer"),
@@ -425,7 +462,7 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Option<Re
     if bool::from(matched) {
         return None;
     }
-    let mut response = state.reject(StatusCode::UNAUTHORIZED, "wrong bearer token");
+    let mut response = state.reject(source, StatusCode::UNAUTHORIZED, "wrong bearer token");
     response.headers_mut().insert(
         "www-authenticate",
         axum::http::HeaderValue::from_static("Bearer"),
@@ -443,6 +480,21 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         "inbound": state.inbound_status,
     }))
     .into_response()
+}
+
+/// 200 when every configured dependency answers, 503 naming the one that does not.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let report = state.readiness.report().await;
+    let status = if report.failed() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({"ready": !report.failed(), "checks": report.checks})),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

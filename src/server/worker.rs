@@ -26,6 +26,13 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    fn source(&self) -> Source {
+        match self {
+            Job::Github(_) => Source::Github,
+            Job::Raw(d) => d.source,
+        }
+    }
+
     fn id(&self) -> &str {
         match self {
             Job::Github(d) => &d.id,
@@ -145,6 +152,7 @@ async fn run_one(shared: &Shared, job: Job) {
     // The semaphore is never closed.
     let _permit = shared.permits.clone().acquire_owned().await;
     let id = job.id().to_string();
+    let source = job.source();
     let h = shared.handler.clone();
     let call = async move {
         match job {
@@ -160,18 +168,18 @@ async fn run_one(shared: &Shared, job: Job) {
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            shared.metrics.handler_error();
+            shared.metrics.handler_error(source);
             tracing::warn!(delivery = %id, error = %e, "handler failed");
         }
         Err(e) => {
-            shared.metrics.handler_error();
+            shared.metrics.handler_error(source);
             tracing::error!(delivery = %id, error = %e, "handler panicked");
         }
     }
     if let Err(e) = shared.log.mark_done(&id) {
         tracing::warn!(error = %e, "cannot mark a delivery done; it will run again after a restart");
     }
-    shared.metrics.count(Outcome::Processed);
+    shared.metrics.count(source, Outcome::Processed);
     shared.metrics.dequeued();
 }
 

@@ -23,29 +23,89 @@ use regex::Regex;
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// The KPIs `/metrics` exposes (issue 8), next to the webhook counters of src/server/metrics.rs.
+/// The KPIs `/metrics` exposes (issue 8): the dashboard must show each of them.
 const KPIS: &[&str] = &[
-    "incident_resolution_seconds",
-    "incidents_detected_total",
-    "incidents_auto_resolved_total",
-    "rollbacks_total",
-    "rollbacks_incorrect_total",
-    "operations_started_total",
-    "operations_paused_total",
-    "conflicts_detected_total",
-    "lock_wait_seconds",
-    "active_locks",
-    "lock_age_seconds",
-    "audit_events_total",
-    "hash_chain_valid",
+    "healbot_incident_resolution_seconds",
+    "healbot_incidents_detected_total",
+    "healbot_incidents_auto_resolved_total",
+    "healbot_rollbacks_total",
+    "healbot_rollbacks_incorrect_total",
+    "healbot_operations_started_total",
+    "healbot_operations_paused_total",
+    "healbot_conflicts_detected_total",
+    "healbot_lock_wait_seconds",
+    "healbot_active_locks",
+    "healbot_lock_age_seconds",
+    "healbot_audit_events_total",
+    "healbot_hash_chain_valid",
 ];
-const WEBHOOK_METRICS: &[&str] = &[
-    "healbot_webhook_deliveries_total",
-    "healbot_webhook_handler_errors_total",
-    "healbot_webhook_queue_depth",
-];
+
+/// What `/metrics` renders, from healbot's own renderers (the server's series, the KPIs, the
+/// lock gauges and the chain gauge), so the dashboard and alerts are checked against the real
+/// names rather than a copy of them.
+fn exposition() -> String {
+    use healbot::server::kpis;
+    let mut out = healbot::server::Metrics::default().render();
+    kpis::Kpis::from_entries(&[]).render(&mut out);
+    kpis::render_locks(&mut out, Some(&[][..]));
+    kpis::render_chain(&mut out, true);
+    out
+}
+
+/// (name, type) of every `# TYPE` line of the exposition.
+fn declared_metrics() -> Vec<(String, String)> {
+    exposition()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, kind)| (name.to_string(), kind.to_string()))
+        .collect()
+}
+
 /// Histograms: queried through their `_bucket`, `_sum` and `_count` series.
-const HISTOGRAMS: &[&str] = &["incident_resolution_seconds", "lock_wait_seconds"];
+fn histograms() -> Vec<String> {
+    declared_metrics()
+        .into_iter()
+        .filter(|(_, kind)| kind == "histogram")
+        .map(|(name, _)| name)
+        .collect()
+}
+
+#[test]
+fn every_rendered_series_is_prefixed_and_declared() {
+    let declared = declared_metrics();
+    assert!(declared.len() >= 25, "{declared:?}");
+    for (name, _) in &declared {
+        assert!(
+            name.starts_with("healbot_"),
+            "{name} lacks the healbot_ prefix"
+        );
+    }
+    for wanted in [
+        "healbot_build_info",
+        "healbot_process_resident_memory_bytes",
+        "healbot_process_cpu_seconds_total",
+        "healbot_process_open_fds",
+        "healbot_process_start_time_seconds",
+        "healbot_github_api_calls_total",
+        "healbot_github_api_call_duration_seconds",
+        "healbot_github_rate_limit_remaining",
+        "healbot_notification_failures_total",
+        "healbot_canary_verdicts_total",
+        "healbot_canary_success_rate",
+    ] {
+        assert!(
+            declared.iter().any(|(n, _)| n == wanted),
+            "/metrics has no {wanted}"
+        );
+    }
+    for kpi in KPIS {
+        assert!(
+            declared.iter().any(|(n, _)| n == kpi),
+            "/metrics has no {kpi}"
+        );
+    }
+}
 
 fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/healbot")
@@ -130,7 +190,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .filter(|t| !t.starts_with(|ch: char| ch.is_ascii_digit()))
         .filter(|t| !keywords.contains(&t.to_ascii_lowercase().as_str()))
         .map(|name| {
-            for histogram in HISTOGRAMS {
+            for histogram in histograms() {
                 for suffix in ["_bucket", "_sum", "_count"] {
                     if name == format!("{histogram}{suffix}") {
                         return histogram.to_string();
@@ -143,9 +203,9 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 fn known_metrics() -> BTreeSet<String> {
-    KPIS.iter()
-        .chain(WEBHOOK_METRICS)
-        .map(|s| s.to_string())
+    declared_metrics()
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -168,6 +228,19 @@ fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// Where the alerts' `runbook_url`s point; the anchor is the alert's name in lower case.
+const RUNBOOK_URL: &str = "https://github.com/acme/healbot/blob/main/docs/runbook.md#";
+
+/// The anchors GitHub makes of docs/runbook.md's `##` headings (alert names: lower case).
+fn runbook_headings() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbook.md");
+    read(&path)
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase())
+        .collect()
+}
+
 /// Every alerting rule of alerts.yaml.
 fn alert_rules() -> Vec<Yaml> {
     let doc = load_yaml(&chart_dir().join("alerts.yaml"));
@@ -182,13 +255,16 @@ fn alert_rules() -> Vec<Yaml> {
 #[test]
 fn metric_names_skips_functions_labels_and_variables() {
     let names = metric_names(
-        r#"histogram_quantile(0.95, sum by (le) (rate(lock_wait_seconds_bucket{job=~"$job"}[$__rate_interval]))) > 1e3
+        r#"histogram_quantile(0.95, sum by (le) (rate(healbot_lock_wait_seconds_bucket{job=~"$job"}[$__rate_interval]))) > 1e3
            and max without (instance) (healbot_webhook_deliveries_total{outcome="rejected"}) offset 5m"#,
     );
-    let expected: BTreeSet<String> = ["lock_wait_seconds", "healbot_webhook_deliveries_total"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let expected: BTreeSet<String> = [
+        "healbot_lock_wait_seconds",
+        "healbot_webhook_deliveries_total",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(names, expected);
 }
 
@@ -207,6 +283,7 @@ fn alert_rule_unit_tests_pass() {
     // The unit tests cover the page that matters most.
     let tests = read(&chart_dir().join("alerts_test.yaml"));
     assert!(tests.contains("alertname: HealbotHashChainInvalid"));
+    assert!(tests.contains("alertname: HealbotDown"));
 }
 
 #[test]
@@ -214,6 +291,9 @@ fn alert_rules_carry_for_severity_and_runbook() {
     let rules = alert_rules();
     let names: Vec<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
     for wanted in [
+        "HealbotDown",
+        "HealbotNotificationFailures",
+        "HealbotGithubRateLimitLow",
         "HealbotHashChainInvalid",
         "HealbotIncorrectRollbacks",
         "HealbotHighFalseRollbackRate",
@@ -235,10 +315,20 @@ fn alert_rules_carry_for_severity_and_runbook() {
             ["critical", "warning", "info"].contains(&severity),
             "{name}: severity {severity:?}"
         );
-        for annotation in ["summary", "description", "runbook"] {
+        for annotation in ["summary", "description", "runbook", "runbook_url"] {
             let text = rule["annotations"][annotation].as_str().unwrap_or("");
             assert!(!text.trim().is_empty(), "{name}: no {annotation}");
         }
+        // The link lands on the alert's own section of docs/runbook.md.
+        let url = rule["annotations"]["runbook_url"].as_str().unwrap_or("");
+        let anchor = url
+            .strip_prefix(RUNBOOK_URL)
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url} is not in {RUNBOOK_URL}"));
+        assert_eq!(anchor, name.to_lowercase(), "{name}: runbook_url anchor");
+        assert!(
+            runbook_headings().contains(anchor),
+            "{name}: docs/runbook.md has no section #{anchor}"
+        );
         let expr = rule["expr"].as_str().expect("expr");
         let unknown: Vec<String> = metric_names(expr)
             .difference(&known_metrics())

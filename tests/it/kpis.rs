@@ -147,29 +147,32 @@ async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
         .await
         .unwrap();
     for (series, want) in [
-        ("incidents_detected_total", 2.0),
-        ("operations_started_total", 2.0),
-        ("incidents_auto_resolved_total", 1.0),
-        ("rollbacks_total", 1.0),
-        ("rollbacks_incorrect_total", 0.0),
-        ("operations_paused_total", 0.0),
-        ("conflicts_detected_total", 0.0),
-        ("incident_resolution_seconds_count", 1.0),
-        ("incident_resolution_seconds_bucket{le=\"+Inf\"}", 1.0),
-        ("lock_wait_seconds_count", 2.0),
-        ("active_locks", 0.0),
-        ("hash_chain_valid", 1.0),
-        ("audit_events_total", entries.len() as f64),
+        ("healbot_incidents_detected_total", 2.0),
+        ("healbot_operations_started_total", 2.0),
+        ("healbot_incidents_auto_resolved_total", 1.0),
+        ("healbot_rollbacks_total", 1.0),
+        ("healbot_rollbacks_incorrect_total", 0.0),
+        ("healbot_operations_paused_total", 0.0),
+        ("healbot_conflicts_detected_total", 0.0),
+        ("healbot_incident_resolution_seconds_count", 1.0),
         (
-            "healbot_webhook_deliveries_total{outcome=\"rejected\"}",
+            "healbot_incident_resolution_seconds_bucket{le=\"+Inf\"}",
+            1.0,
+        ),
+        ("healbot_lock_wait_seconds_count", 2.0),
+        ("healbot_active_locks", 0.0),
+        ("healbot_hash_chain_valid", 1.0),
+        ("healbot_audit_events_total", entries.len() as f64),
+        (
+            "healbot_webhook_deliveries_total{source=\"github\",outcome=\"rejected\"}",
             0.0,
         ),
     ] {
         assert_eq!(m.get(series), Some(&want), "{series}\n{text}");
     }
-    assert!(m["incident_resolution_seconds_sum"] > 0.0, "{text}");
-    assert!(text.contains("# TYPE incident_resolution_seconds histogram\n"));
-    assert!(text.contains("# TYPE lock_wait_seconds histogram\n"));
-    assert!(text.contains("# TYPE lock_age_seconds gauge\n"));
-    assert!(text.contains("# TYPE hash_chain_valid gauge\n"));
+    assert!(m["healbot_incident_resolution_seconds_sum"] > 0.0, "{text}");
+    assert!(text.contains("# TYPE healbot_incident_resolution_seconds histogram\n"));
+    assert!(text.contains("# TYPE healbot_lock_wait_seconds histogram\n"));
+    assert!(text.contains("# TYPE healbot_lock_age_seconds gauge\n"));
+    assert!(text.contains("# TYPE healbot_hash_chain_valid gauge\n"));
 }

@@ -29,6 +29,7 @@ mod chart;
 mod cli;
 mod delivery;
 mod demo_prometheus;
+mod doctor;
 mod github_app;
 mod github_workspace;
 mod heal;

@@ -100,14 +100,24 @@ async fn get(h: &ServerHandle, path: &str) -> String {
         .unwrap()
 }
 
-/// The value of `healbot_webhook_deliveries_total{outcome="…"}` as /metrics shows it.
+/// `healbot_webhook_deliveries_total{source,outcome="…"}` as /metrics shows it, summed over
+/// the sources.
 async fn counter(h: &ServerHandle, outcome: &str) -> u64 {
     let text = get(h, "/metrics").await;
-    let prefix = format!("healbot_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {outcome} counter in:\n{text}"))
+    let suffix = format!(",outcome=\"{outcome}\"}}");
+    let values: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("healbot_webhook_deliveries_total{source=\""))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(labels, _)| labels.ends_with(&suffix))
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    assert_eq!(
+        values.len(),
+        3,
+        "one {outcome} counter per source in:\n{text}"
+    );
+    values.iter().sum()
 }
 
 /// Waits for the worker to have processed `n` deliveries.

@@ -5,6 +5,7 @@
 
 use super::auth::{AppCredentials, AuthError, InstallationToken};
 use super::ratelimit::{retry_wait, LimitHeaders, RetryPolicy};
+use super::stats::API_STATS;
 use super::InstallationId;
 use crate::forge::RepoRef;
 use chrono::{DateTime, Utc};
@@ -191,6 +192,35 @@ impl GithubClient {
         })
     }
 
+    /// The app's installations as GitHub lists them (`GET /app/installations`, every page):
+    /// id and account login (`None` when GitHub sends no account).
+    pub async fn installations(&self) -> Result<Vec<(u64, Option<String>)>, GithubError> {
+        #[derive(Deserialize)]
+        struct Account {
+            login: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            id: u64,
+            account: Option<Account>,
+        }
+        const PER_PAGE: usize = 100;
+        let mut out = Vec::new();
+        for page in 1..=1000 {
+            let path = format!("/app/installations?per_page={PER_PAGE}&page={page}");
+            let list: Vec<Listed> = self.app_call(Method::Get, &path, None).await?;
+            let last = list.len() < PER_PAGE;
+            out.extend(
+                list.into_iter()
+                    .map(|i| (i.id, i.account.and_then(|a| a.login))),
+            );
+            if last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether installation `id` of this app exists now, as GitHub lists them: webhook
     /// payloads are signed but not bound to a time, so an old `installation.created` can be
     /// replayed after the installation was deleted.
@@ -320,15 +350,19 @@ impl GithubClient {
                     call: call.to_string(),
                     reason: format!("authentication: {e}"),
                 })?;
+            let started = std::time::Instant::now();
             let response = match method {
                 Method::Get => client._get(path).await,
                 Method::Post => client._post(path, body).await,
                 Method::Patch => client._patch(path, body).await,
                 Method::Put => client._put(path, body).await,
             }
-            .map_err(|e| GithubError::Transport {
-                call: call.to_string(),
-                reason: e.to_string(),
+            .map_err(|e| {
+                API_STATS.observe(method.name(), None, started.elapsed(), None);
+                GithubError::Transport {
+                    call: call.to_string(),
+                    reason: e.to_string(),
+                }
             })?;
             let status = response.status().as_u16();
             let limits = LimitHeaders::parse(|name| {
@@ -338,6 +372,12 @@ impl GithubClient {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string)
             });
+            API_STATS.observe(
+                method.name(),
+                Some(status),
+                started.elapsed(),
+                limits.remaining,
+            );
             let text =
                 self.octo
                     .body_to_string(response)

@@ -11,6 +11,7 @@ mod git;
 pub mod manifest;
 mod pulls;
 mod ratelimit;
+pub mod stats;
 mod wire;
 mod workspace;
 

@@ -204,7 +204,7 @@ async fn signed(
 
 /// The built-in fix templates, with `templates_dir`'s added (one with a built-in's id
 /// replaces it), so a team ships its own templates without losing the rest.
-fn templates(config: &BotConfig) -> anyhow::Result<Vec<FixTemplate>> {
+pub(crate) fn templates(config: &BotConfig) -> anyhow::Result<Vec<FixTemplate>> {
     let builtin = crate::fix::template::embedded_templates()?;
     let Some(dir) = &config.templates_dir else {
         return Ok(builtin);
