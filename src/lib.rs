@@ -20,3 +20,4 @@ pub mod plan;
 pub mod rca;
 pub mod server;
 pub mod signals;
+pub mod topology;

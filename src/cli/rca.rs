@@ -3,7 +3,8 @@
 //! benchmarked on fault-injection datasets outside the pipeline.
 
 use crate::rca::baro::{rank_table, MetricTable, BARO_ANOMALY_THRESHOLD};
-use crate::rca::{DependencyGraph, RankOptions, RcaReport};
+use crate::rca::{RankOptions, RcaReport};
+use crate::topology::DependencyGraph;
 use crate::signals::traces::{dependency_graph, parse_traces};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -53,10 +54,10 @@ pub fn load_graph(path: &Path) -> anyhow::Result<DependencyGraph> {
 /// The graph `--graph` names: a Neo4j server, or a file.
 async fn graph_of(location: &Path) -> anyhow::Result<DependencyGraph> {
     let text = location.to_string_lossy();
-    if crate::rca::neo4j::is_neo4j_uri(&text) {
+    if crate::topology::neo4j::is_neo4j_uri(&text) {
         let user = std::env::var("NEO4J_USER").unwrap_or_else(|_| "neo4j".to_string());
         let password = std::env::var("NEO4J_PASSWORD").unwrap_or_default();
-        return Ok(crate::rca::neo4j::load(&text, &user, &password).await?);
+        return Ok(crate::topology::neo4j::load(&text, &user, &password).await?);
     }
     load_graph(location)
 }

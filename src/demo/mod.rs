@@ -26,7 +26,7 @@ use crate::forge::{
 use crate::incident::Incident;
 use crate::notify::LogNotifier;
 use crate::orchestrator::{Orchestrator, Settings, Workspaces};
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource};
 use anyhow::Context;
 use async_trait::async_trait;

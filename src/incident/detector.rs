@@ -5,7 +5,7 @@
 
 use super::{pattern::classify, Incident, IncidentId, Severity, Signal};
 use crate::config::detection::{DetectedMetric, DetectionPolicy};
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use crate::signals::{ErrorLogLine, ServiceHealth};
 
 /// One rule that fired on one service.

@@ -33,7 +33,7 @@ use crate::fix::template::FixTemplate;
 use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
 use crate::incident::Incident;
 use crate::notify::{Notification, NotificationKind, Notifier};
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource, SignalError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

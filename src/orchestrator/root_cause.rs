@@ -226,7 +226,7 @@ mod tests {
 
     /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
     fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
-        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+        let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
             crate::demo::setup::CATALOG,
             "catalog.yaml",
         )

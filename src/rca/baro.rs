@@ -4,7 +4,7 @@
 //! [`ServiceEvidence`] for the graph-aware ranking in [`super::rank`]. Robust statistics, because
 //! a baseline with a few spikes must not hide a real shift.
 
-use super::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use super::rank::{rank, RankOptions, RcaError, RcaReport, ServiceEvidence};
 use regex::Regex;
 use serde::{Deserialize, Serialize};

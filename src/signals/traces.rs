@@ -3,7 +3,7 @@
 //! sits in another service are calls between services: they give the dependency graph (edges
 //! weighted by calls and errors), and the deepest erroring span names where an error began.
 
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

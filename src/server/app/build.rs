@@ -19,7 +19,7 @@ use crate::forge::RepoRef;
 use crate::notify::router::RoutingNotifier;
 use crate::notify::Notifier;
 use crate::orchestrator::{Orchestrator, Settings};
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
 use crate::signals::logfile::LogFileSource;
 use crate::signals::loki::LokiLogs;
