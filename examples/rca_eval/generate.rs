@@ -79,15 +79,27 @@ struct Params {
 
 fn params(rng: &mut Rng, runtime: Runtime, nodes: usize, rows: usize) -> Params {
     let (own_ms, mem_mb, gc_amp) = match runtime {
-        Runtime::Go => (rng.range(1.0, 8.0), rng.range(20.0, 90.0), rng.range(0.03, 0.10)),
+        Runtime::Go => (
+            rng.range(1.0, 8.0),
+            rng.range(20.0, 90.0),
+            rng.range(0.03, 0.10),
+        ),
         Runtime::Java | Runtime::Worker => (
             rng.range(4.0, 25.0),
             rng.range(300.0, 900.0),
             rng.range(0.10, 0.35),
         ),
         Runtime::Python => (rng.range(8.0, 40.0), rng.range(60.0, 160.0), 0.0),
-        Runtime::Node => (rng.range(2.0, 12.0), rng.range(60.0, 140.0), rng.range(0.04, 0.15)),
-        Runtime::DotNet => (rng.range(3.0, 15.0), rng.range(100.0, 250.0), rng.range(0.08, 0.2)),
+        Runtime::Node => (
+            rng.range(2.0, 12.0),
+            rng.range(60.0, 140.0),
+            rng.range(0.04, 0.15),
+        ),
+        Runtime::DotNet => (
+            rng.range(3.0, 15.0),
+            rng.range(100.0, 250.0),
+            rng.range(0.08, 0.2),
+        ),
         Runtime::Database => (rng.range(0.5, 4.0), rng.range(200.0, 1200.0), 0.0),
         Runtime::Cache => (rng.range(0.2, 1.0), rng.range(8.0, 60.0), 0.0),
         Runtime::Queue => (rng.range(0.5, 3.0), rng.range(100.0, 220.0), 0.03),
@@ -109,7 +121,11 @@ fn params(rng: &mut Rng, runtime: Runtime, nodes: usize, rows: usize) -> Params 
         gc_period_s: rng.range(15.0, 120.0),
         gc_amp,
         gc_phase: rng.uniform(),
-        err0: if rng.chance(0.5) { 0.0 } else { rng.range(0.0002, 0.01) },
+        err0: if rng.chance(0.5) {
+            0.0
+        } else {
+            rng.range(0.0002, 0.01)
+        },
         node: rng.below(nodes),
         req_bytes: rng.range(300.0, 3000.0),
         resp_bytes: rng.range(500.0, 20000.0),
@@ -377,8 +393,13 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
         let ps = &p[s];
         let svc = &services[s];
         let name = svc.name;
-        let (mut cpu_total, mut req_total, mut err_total, mut rx_total, mut tx_total) =
-            (rng.range(100.0, 5000.0), rng.range(1e3, 1e6), 0.0, rng.range(1e6, 1e9), rng.range(1e6, 1e9));
+        let (mut cpu_total, mut req_total, mut err_total, mut rx_total, mut tx_total) = (
+            rng.range(100.0, 5000.0),
+            rng.range(1e3, 1e6),
+            0.0,
+            rng.range(1e6, 1e9),
+            rng.range(1e6, 1e9),
+        );
         err_total += (req_total * ps.err0).round();
         let mut cols: Vec<(String, Vec<Option<f64>>)> = Vec::new();
         let mut cpu_col = Vec::with_capacity(rows);
@@ -409,7 +430,8 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
             }
             let rps = if is_down { 0.0 } else { entry[t] * visits[s] };
             // CPU follows the work, plus GC, plus whatever else runs in the container.
-            let mut cpu = (ps.cpu_idle + ps.cpu_per_rps * rps * rng.lognormal(0.05)) * rng.lognormal(0.06);
+            let mut cpu =
+                (ps.cpu_idle + ps.cpu_per_rps * rps * rng.lognormal(0.05)) * rng.lognormal(0.06);
             let gc_phase = (time / ps.gc_period_s + ps.gc_phase).fract();
             if ps.gc_amp > 0.0 && gc_phase < step / ps.gc_period_s {
                 // A collection costs CPU in proportion to the heap it walks (about 0.1-0.3 ms
@@ -424,7 +446,9 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
             if a > 0.0 {
                 match injection.fault {
                     Fault::Cpu => cpu += injection.size * a * rng.lognormal(0.05),
-                    Fault::Memory if matches!(svc.runtime, Runtime::Java | Runtime::DotNet | Runtime::Go) => {
+                    Fault::Memory
+                        if matches!(svc.runtime, Runtime::Java | Runtime::DotNet | Runtime::Go) =>
+                    {
                         cpu += 0.1 * ps.cpu_limit * injection.sev * a
                     }
                     Fault::Loss => cpu *= 1.0 + 0.1 * a,
@@ -441,7 +465,9 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
                 .fract();
             let mut mem = match svc.runtime {
                 Runtime::Database => {
-                    let stepped = ps.mem_step.map_or(0.0, |(r, x)| if t >= r { x } else { 0.0 });
+                    let stepped = ps
+                        .mem_step
+                        .map_or(0.0, |(r, x)| if t >= r { x } else { 0.0 });
                     // The buffer pool is sized once: flat to the MiB, until it grows once.
                     (ps.mem_base * (1.0 + stepped) / 1_048_576.0).round() * 1_048_576.0
                 }
@@ -449,7 +475,9 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
                     cache_keys += rps * step;
                     ps.mem_base * (1.0 + 0.05 * (1.0 + cache_keys / 1e5).ln())
                 }
-                Runtime::Python => ps.mem_base * (1.0 + 0.02 * time / 3600.0) + 4096.0 * rng.below(8) as f64,
+                Runtime::Python => {
+                    ps.mem_base * (1.0 + 0.02 * time / 3600.0) + 4096.0 * rng.below(8) as f64
+                }
                 Runtime::Queue => ps.mem_base * rng.lognormal(0.02),
                 _ => ps.mem_base * (1.0 + ps.gc_amp * sawtooth) * rng.lognormal(0.005),
             };
@@ -461,7 +489,12 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
             // Latency percentiles: fewer requests, noisier percentiles; the tail is heavy.
             let noise = 0.03 + 0.5 / (rps * step).max(1.0).sqrt();
             let p50 = latency[s][t] * rng.lognormal(noise);
-            let mut ptail = latency[s][t] * if topology.prometheus_names { ps.tail99 } else { ps.tail90 }
+            let mut ptail = latency[s][t]
+                * if topology.prometheus_names {
+                    ps.tail99
+                } else {
+                    ps.tail90
+                }
                 * rng.lognormal(2.0 * noise)
                 + tail_add[s][t] * rng.lognormal(0.2);
             if rng.chance(0.01) {
@@ -483,8 +516,16 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
                 || gap.is_some_and(|(g, a, b)| g == s && t >= a && t < b);
             let keep = |x: f64| (!missing).then_some(x);
             // Prometheus histograms are in seconds; the shop sets keep milliseconds.
-            let unit = if topology.prometheus_names { 0.001 } else { 1.0 };
-            cpu_col.push(keep(if topology.prometheus_names { cpu_total } else { cpu }));
+            let unit = if topology.prometheus_names {
+                0.001
+            } else {
+                1.0
+            };
+            cpu_col.push(keep(if topology.prometheus_names {
+                cpu_total
+            } else {
+                cpu
+            }));
             mem_col.push(keep(mem));
             p50_col.push(keep(p50 * unit));
             ptail_col.push(keep(ptail * unit));
@@ -495,34 +536,69 @@ pub fn generate(seed: u64, topology: &Topology, fault: Fault) -> Case {
         }
         let prom = topology.prometheus_names;
         cols.push((
-            if prom { "container_cpu_usage_seconds_total" } else { "cpu" }.into(),
+            if prom {
+                "container_cpu_usage_seconds_total"
+            } else {
+                "cpu"
+            }
+            .into(),
             cpu_col,
         ));
         cols.push((
-            if prom { "container_memory_working_set_bytes" } else { "mem" }.into(),
+            if prom {
+                "container_memory_working_set_bytes"
+            } else {
+                "mem"
+            }
+            .into(),
             mem_col,
         ));
         if svc.runtime.serves_http() {
             cols.push((
-                if prom { "request_duration_seconds_p50" } else { "latency-50" }.into(),
+                if prom {
+                    "request_duration_seconds_p50"
+                } else {
+                    "latency-50"
+                }
+                .into(),
                 p50_col,
             ));
             cols.push((
-                if prom { "request_duration_seconds_p99" } else { "latency-90" }.into(),
+                if prom {
+                    "request_duration_seconds_p99"
+                } else {
+                    "latency-90"
+                }
+                .into(),
                 ptail_col,
             ));
             cols.push(("requests_total".into(), req_col));
             cols.push((
-                if prom { "request_errors_total" } else { "errors_total" }.into(),
+                if prom {
+                    "request_errors_total"
+                } else {
+                    "errors_total"
+                }
+                .into(),
                 err_col,
             ));
         }
         cols.push((
-            if prom { "container_network_receive_bytes_total" } else { "net_rx_bytes_total" }.into(),
+            if prom {
+                "container_network_receive_bytes_total"
+            } else {
+                "net_rx_bytes_total"
+            }
+            .into(),
             rx_col,
         ));
         cols.push((
-            if prom { "container_network_transmit_bytes_total" } else { "net_tx_bytes_total" }.into(),
+            if prom {
+                "container_network_transmit_bytes_total"
+            } else {
+                "net_tx_bytes_total"
+            }
+            .into(),
             tx_col,
         ));
         for (metric, col) in cols {

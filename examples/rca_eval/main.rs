@@ -15,6 +15,7 @@ mod reference;
 mod rng;
 mod score;
 mod topology;
+mod tune;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,7 +81,12 @@ fn main() -> ExitCode {
                 .unwrap_or(2);
             score::score(Path::new(&args[1]), &PathBuf::from(&args[2]), jobs)
         }
-        _ => Err("usage: rca_eval generate DIR A..B | rca_eval score DIR HEALBOT [--jobs N]".into()),
+        Some("tune") if args.len() >= 2 => {
+            tune::tune(Path::new(&args[1]), args.iter().any(|a| a == "-v"))
+        }
+        _ => {
+            Err("usage: rca_eval generate DIR A..B | rca_eval score DIR HEALBOT [--jobs N]".into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

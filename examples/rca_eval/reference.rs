@@ -6,7 +6,11 @@ pub fn rank(csv: &str, start: f64) -> Vec<String> {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let rows: Vec<Vec<f64>> = lines
-        .map(|l| l.split(',').map(|c| c.parse().unwrap_or(f64::NAN)).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect();
     let mut best: Vec<(String, f64)> = Vec::new();
     for (c, name) in header.iter().enumerate().skip(1) {
@@ -14,14 +18,22 @@ pub fn rank(csv: &str, start: f64) -> Vec<String> {
         if name.ends_with("_total") {
             xs = xs.windows(2).map(|w| (w[1].0, w[1].1 - w[0].1)).collect();
         }
-        let mut normal: Vec<f64> = xs.iter().filter(|(t, x)| *t < start && x.is_finite()).map(|p| p.1).collect();
+        let mut normal: Vec<f64> = xs
+            .iter()
+            .filter(|(t, x)| *t < start && x.is_finite())
+            .map(|p| p.1)
+            .collect();
         let median = quantile(&mut normal, 0.5);
         let mut dev: Vec<f64> = normal.iter().map(|x| (x - median).abs()).collect();
         let mad = 1.4826 * quantile(&mut dev, 0.5);
         if !(mad > 0.0) {
             continue;
         }
-        let z = xs.iter().filter(|(t, x)| *t >= start && x.is_finite()).map(|(_, x)| ((x - median) / mad).abs()).fold(0.0, f64::max);
+        let z = xs
+            .iter()
+            .filter(|(t, x)| *t >= start && x.is_finite())
+            .map(|(_, x)| ((x - median) / mad).abs())
+            .fold(0.0, f64::max);
         let service = name.split('_').next().unwrap_or(name).to_string();
         match best.iter_mut().find(|(s, _)| *s == service) {
             Some(b) => b.1 = b.1.max(z),

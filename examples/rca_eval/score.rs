@@ -33,14 +33,20 @@ fn run(healbot: &Path, dir: &Path, t: &Truth, start: bool, graph: bool) -> (Opti
         cmd.args(["--anomaly-start", &t.start]);
     }
     if graph {
-        cmd.arg("--graph").arg(dir.join(format!("{}.yaml", t.topology)));
+        cmd.arg("--graph")
+            .arg(dir.join(format!("{}.yaml", t.topology)));
     }
     let out = match cmd.output() {
         Ok(o) => o,
         Err(e) => return (None, format!("cannot run: {e}")),
     };
     if !out.status.success() {
-        return (None, String::from_utf8_lossy(&out.stderr).trim().replace('\n', " "));
+        return (
+            None,
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', " "),
+        );
     }
     let ranking: serde_json::Value = match serde_json::from_slice(&out.stdout) {
         Ok(v) => v,
@@ -50,7 +56,13 @@ fn run(healbot: &Path, dir: &Path, t: &Truth, start: bool, graph: bool) -> (Opti
     let pos = list.iter().position(|r| r["service"] == t.root.as_str());
     let top = list
         .first()
-        .map(|r| format!("{}:{}", r["service"].as_str().unwrap_or("?"), r["metric"].as_str().unwrap_or("?")))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["service"].as_str().unwrap_or("?"),
+                r["metric"].as_str().unwrap_or("?")
+            )
+        })
         .unwrap_or_default();
     (pos, top)
 }
@@ -82,7 +94,8 @@ impl Acc {
 }
 
 pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
-    let truth_text = std::fs::read_to_string(dir.join("truth.csv")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let truth_text = std::fs::read_to_string(dir.join("truth.csv"))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let truths: Vec<Truth> = truth_text
         .lines()
         .skip(1)
@@ -99,7 +112,9 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
         .collect();
     // Each case in every configuration, `jobs` at a time.
     let results: Vec<Vec<(Option<usize>, String)>> = {
-        let chunks: Vec<&[Truth]> = truths.chunks(truths.len().div_ceil(jobs.max(1)).max(1)).collect();
+        let chunks: Vec<&[Truth]> = truths
+            .chunks(truths.len().div_ceil(jobs.max(1)).max(1))
+            .collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = chunks
                 .iter()
@@ -107,12 +122,20 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
                     s.spawn(move || {
                         chunk
                             .iter()
-                            .map(|t| CONFIGS.iter().map(|&(_, st, g)| run(healbot, dir, t, st, g)).collect::<Vec<_>>())
+                            .map(|t| {
+                                CONFIGS
+                                    .iter()
+                                    .map(|&(_, st, g)| run(healbot, dir, t, st, g))
+                                    .collect::<Vec<_>>()
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
         })
     };
     let mut reference_acc: BTreeMap<String, Acc> = BTreeMap::new();
@@ -121,9 +144,16 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
     for (t, per_config) in truths.iter().zip(&results) {
         let csv = std::fs::read_to_string(dir.join(format!("{}.csv", t.seed))).unwrap_or_default();
         let start: f64 = t.start.parse().unwrap_or(f64::NAN);
-        let r = reference::rank(&csv, start).iter().position(|s| *s == t.root);
+        let r = reference::rank(&csv, start)
+            .iter()
+            .position(|s| *s == t.root);
         let pair = format!("{} {}", t.topology, t.fault);
-        for key in ["all".to_string(), t.topology.clone(), t.fault.clone(), pair.clone()] {
+        for key in [
+            "all".to_string(),
+            t.topology.clone(),
+            t.fault.clone(),
+            pair.clone(),
+        ] {
             reference_acc.entry(key).or_default().add(r);
         }
         rows.push_str(&format!(
@@ -135,7 +165,12 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
             r.map_or("-".to_string(), |p| (p + 1).to_string())
         ));
         for (c, (pos, top)) in per_config.iter().enumerate() {
-            for key in ["all".to_string(), t.topology.clone(), t.fault.clone(), pair.clone()] {
+            for key in [
+                "all".to_string(),
+                t.topology.clone(),
+                t.fault.clone(),
+                pair.clone(),
+            ] {
                 table.entry((c, key)).or_default().add(*pos);
             }
             rows.push_str(&format!(
@@ -152,7 +187,11 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
     }
     std::fs::write(dir.join("results.csv"), rows).map_err(|e| e.to_string())?;
     let keys: Vec<String> = {
-        let mut k: Vec<String> = reference_acc.keys().filter(|k| *k != "all").cloned().collect();
+        let mut k: Vec<String> = reference_acc
+            .keys()
+            .filter(|k| *k != "all")
+            .cloned()
+            .collect();
         k.insert(0, "all".into());
         k
     };
@@ -165,7 +204,14 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
     for key in &keys {
         print!("{key:24}");
         for c in 0..CONFIGS.len() {
-            print!(" | {:^23}", table.get(&(c, key.clone())).copied().unwrap_or_default().show());
+            print!(
+                " | {:^23}",
+                table
+                    .get(&(c, key.clone()))
+                    .copied()
+                    .unwrap_or_default()
+                    .show()
+            );
         }
         println!(" | {:^23}", reference_acc[key].show());
     }

@@ -81,7 +81,11 @@ const ONLINE_BOUTIQUE: &[Spec] = &[
             "shippingservice",
         ],
     ),
-    ("recommendationservice", Runtime::Python, &["productcatalogservice"]),
+    (
+        "recommendationservice",
+        Runtime::Python,
+        &["productcatalogservice"],
+    ),
     ("cartservice", Runtime::DotNet, &["redis-cart"]),
     ("productcatalogservice", Runtime::Go, &[]),
     ("currencyservice", Runtime::Node, &[]),
@@ -151,7 +155,11 @@ const TRAIN_TICKET: &[Spec] = &[
         Runtime::Java,
         &["ts-verification-code-service", "ts-user-mongo"],
     ),
-    ("ts-user-service", Runtime::Java, &["ts-auth-service", "ts-user-mongo"]),
+    (
+        "ts-user-service",
+        Runtime::Java,
+        &["ts-auth-service", "ts-user-mongo"],
+    ),
     (
         "ts-travel-service",
         Runtime::Java,
@@ -176,7 +184,11 @@ const TRAIN_TICKET: &[Spec] = &[
             "ts-travel-mongo",
         ],
     ),
-    ("ts-ticketinfo-service", Runtime::Java, &["ts-basic-service"]),
+    (
+        "ts-ticketinfo-service",
+        Runtime::Java,
+        &["ts-basic-service"],
+    ),
     (
         "ts-basic-service",
         Runtime::Java,
@@ -255,7 +267,11 @@ const TRAIN_TICKET: &[Spec] = &[
     (
         "ts-food-service",
         Runtime::Java,
-        &["ts-food-map-service", "ts-travel-service", "ts-station-service"],
+        &[
+            "ts-food-map-service",
+            "ts-travel-service",
+            "ts-station-service",
+        ],
     ),
     ("ts-food-map-service", Runtime::Java, &["ts-travel-mongo"]),
     (
@@ -263,7 +279,11 @@ const TRAIN_TICKET: &[Spec] = &[
         Runtime::Java,
         &["ts-consign-price-service", "ts-order-mongo"],
     ),
-    ("ts-consign-price-service", Runtime::Java, &["ts-order-mongo"]),
+    (
+        "ts-consign-price-service",
+        Runtime::Java,
+        &["ts-order-mongo"],
+    ),
     ("ts-notification-service", Runtime::Java, &["ts-rabbitmq"]),
     (
         "ts-inside-payment-service",
@@ -317,7 +337,11 @@ const TRAIN_TICKET: &[Spec] = &[
     (
         "ts-route-plan-service",
         Runtime::Java,
-        &["ts-route-service", "ts-travel-service", "ts-travel2-service"],
+        &[
+            "ts-route-service",
+            "ts-travel-service",
+            "ts-travel2-service",
+        ],
     ),
     (
         "ts-admin-order-service",
@@ -350,7 +374,10 @@ fn build(
 ) -> Topology {
     // Calls per request are a property of the application, not of a run: a fixed seed per
     // topology. The front fans out to pages that each user request visits only sometimes.
-    let mut rng = Rng::new(name.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))));
+    let mut rng = Rng::new(
+        name.bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+    );
     let index = |n: &str| {
         specs
             .iter()
@@ -426,13 +453,9 @@ impl Topology {
     pub fn catalog_yaml(&self) -> String {
         let mut out = String::from("services:\n");
         for s in &self.services {
-            let deps: Vec<&str> = s
-                .deps
-                .iter()
-                .map(|&(d, _)| self.services[d].name)
-                .collect();
+            let deps: Vec<&str> = s.deps.iter().map(|&(d, _)| self.services[d].name).collect();
             out.push_str(&format!(
-                "  - name: {}\n    criticality: 0.5\n    depends_on: [{}]\n",
+                "  - name: {}\n    depends_on: [{}]\n",
                 s.name,
                 deps.join(", ")
             ));

@@ -1,11 +1,11 @@
 //! `healbot rca`: ranks the services of a wide metrics CSV by how likely each is the root cause
-//! (BARO-style robust scores, then the dependency graph), so the ranking can be checked and
-//! benchmarked on fault-injection datasets outside the pipeline.
+//! (robust scores against a normal window, the anomaly start found when not given, the
+//! dependency graph and traces when given), so the ranking can be checked and benchmarked on
+//! fault-injection data sets outside the pipeline.
 
-use crate::rca::baro::{rank_table, MetricTable, BARO_ANOMALY_THRESHOLD};
-use crate::rca::{RankOptions, RcaReport};
+use crate::rca::{diagnose, DiagnoseOptions, Diagnosis, MetricTable, RcaReport};
+use crate::signals::traces::{parse_traces, Span};
 use crate::topology::DependencyGraph;
-use crate::signals::traces::{dependency_graph, parse_traces};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -21,11 +21,14 @@ pub struct RcaArgs {
     /// needs a build with `--features neo4j`).
     #[arg(long)]
     pub graph: Option<PathBuf>,
-    /// When the anomaly began (unix seconds); estimated from the data when left out.
+    /// Traces from the incident (OTLP JSON or Jaeger JSON): where errors and latency begin.
+    #[arg(long)]
+    pub traces: Option<PathBuf>,
+    /// When the anomaly began (unix seconds); found from the data when left out.
     #[arg(long)]
     pub anomaly_start: Option<f64>,
-    /// Scores at or above this count as anomalous when the graph is read.
-    #[arg(long, default_value_t = BARO_ANOMALY_THRESHOLD)]
+    /// Metric scores (robust z) at or above this count as anomalous in the text report.
+    #[arg(long, default_value_t = DiagnoseOptions::default().anomaly_threshold)]
     pub threshold: f64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -43,7 +46,7 @@ pub fn load_graph(path: &Path) -> anyhow::Result<DependencyGraph> {
         .with_context(|| format!("cannot read the graph {}", path.display()))?;
     if text.trim_start().starts_with('{') {
         let spans = parse_traces(&text).with_context(|| format!("{}", path.display()))?;
-        return Ok(dependency_graph(&spans).graph);
+        return Ok(crate::topology::spans::from_spans(&spans).graph);
     }
     Ok(DependencyGraph::from_catalog_yaml(
         &text,
@@ -62,19 +65,28 @@ async fn graph_of(location: &Path) -> anyhow::Result<DependencyGraph> {
     load_graph(location)
 }
 
-pub fn analyse(args: &RcaArgs, graph: Option<&DependencyGraph>) -> anyhow::Result<RcaReport> {
+fn load_spans(path: &Path) -> anyhow::Result<Vec<Span>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the traces {}", path.display()))?;
+    parse_traces(&text).with_context(|| format!("{}", path.display()))
+}
+
+pub fn analyse(args: &RcaArgs, graph: Option<&DependencyGraph>) -> anyhow::Result<Diagnosis> {
     let file = args.metrics.display().to_string();
     let text = std::fs::read_to_string(&args.metrics)
         .with_context(|| format!("cannot read the metrics {file}"))?;
     let table = MetricTable::parse_csv(&text, &file)?;
-    Ok(rank_table(
+    let spans = args.traces.as_deref().map(load_spans).transpose()?;
+    let options = DiagnoseOptions {
+        anomaly_threshold: args.threshold,
+        ..DiagnoseOptions::default()
+    };
+    Ok(diagnose(
         &table,
         args.anomaly_start,
         graph,
-        &RankOptions {
-            anomaly_threshold: args.threshold,
-            ..RankOptions::default()
-        },
+        spans.as_deref(),
+        &options,
         &file,
     )?)
 }
@@ -84,10 +96,13 @@ pub async fn run(args: RcaArgs) -> anyhow::Result<ExitCode> {
         Some(location) => Some(graph_of(location).await?),
         None => None,
     };
-    let report = analyse(&args, graph.as_ref())?;
+    let diagnosis = analyse(&args, graph.as_ref())?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report.ranking)?),
-        Format::Text => print!("{}", text(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&diagnosis.ranking)?),
+        Format::Text => print!(
+            "{}",
+            text(&diagnosis.report(graph.as_ref(), args.threshold))
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

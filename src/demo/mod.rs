@@ -26,8 +26,8 @@ use crate::forge::{
 use crate::incident::Incident;
 use crate::notify::LogNotifier;
 use crate::orchestrator::{Orchestrator, Settings, Workspaces};
-use crate::topology::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource};
+use crate::topology::graph::DependencyGraph;
 use anyhow::Context;
 use async_trait::async_trait;
 use cluster::{ClusterConfig, EmbeddedCluster};

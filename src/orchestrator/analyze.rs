@@ -341,7 +341,10 @@ impl Orchestrator {
                     .map(|p| p.lines_added + p.lines_removed)
                     .sum();
                 let input = RiskInput {
-                    criticality: self.graph.criticality(&service).unwrap_or(0.5),
+                    criticality: self
+                        .graph
+                        .criticality(&service)
+                        .unwrap_or(crate::topology::graph::DEFAULT_CRITICALITY),
                     lines_changed: lines as u32,
                     severity: spec.incident.severity,
                     at: chrono::Utc::now(),

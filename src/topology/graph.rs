@@ -48,7 +48,10 @@ struct Catalog {
 #[serde(deny_unknown_fields)]
 struct CatalogService {
     name: String,
-    criticality: f64,
+    /// In [0, 1]; optional: a service without one is treated as of middling criticality
+    /// ([`DEFAULT_CRITICALITY`]) where criticality matters.
+    #[serde(default)]
+    criticality: Option<f64>,
     #[serde(default)]
     kind: Option<String>,
     /// Accepted for catalogs that carry it; criticality is what healbot uses.
@@ -58,6 +61,9 @@ struct CatalogService {
     #[serde(default)]
     depends_on: Vec<String>,
 }
+
+/// The criticality of a service whose source does not say.
+pub const DEFAULT_CRITICALITY: f64 = 0.5;
 
 /// Above this many services, the Mermaid view shows only the highlighted service's
 /// neighbourhood: a PR body has a size limit and people cannot read a thousand boxes.
@@ -77,7 +83,7 @@ impl DependencyGraph {
         DependencyGraph::from_catalog_yaml(&text, &file)
     }
 
-    /// Parses a catalog (`services: [{name, criticality, kind?, depends_on}]`); `source_name`
+    /// Parses a catalog (`services: [{name, depends_on?, criticality?, kind?}]`); `source_name`
     /// names the file in errors. Every dependency must be a listed service.
     pub fn from_catalog_yaml(text: &str, source_name: &str) -> Result<DependencyGraph, GraphError> {
         let invalid = |error| GraphError::Invalid {
@@ -99,8 +105,10 @@ impl DependencyGraph {
                     format!("duplicate service {:?}", s.name),
                 )));
             }
-            check_unit(&format!("services[{i}].criticality"), s.criticality).map_err(invalid)?;
-            let node = graph.insert_service(&s.name, Some(s.criticality));
+            if let Some(c) = s.criticality {
+                check_unit(&format!("services[{i}].criticality"), c).map_err(invalid)?;
+            }
+            let node = graph.insert_service(&s.name, s.criticality);
             graph.graph[node].kind = s.kind.clone();
         }
 
@@ -483,11 +491,13 @@ mod tests {
         );
         let e = error("services:\n  - {name: a, criticality: 0.5, depends_on: [a]}\n");
         assert!(e.contains("cannot depend on itself"), "{e}");
-        let e = error("services:\n  - {name: a}\n");
-        assert!(
-            e.contains("services[0]: missing field `criticality`"),
-            "{e}"
-        );
+        let g = DependencyGraph::from_catalog_yaml(
+            "services:\n  - {name: a, depends_on: [b]}\n  - name: b\n",
+            "catalog.yaml",
+        )
+        .unwrap();
+        assert_eq!((g.len(), g.criticality("a")), (2, None));
+        assert_eq!(g.dependencies("a"), ["b"]);
     }
 
     #[test]

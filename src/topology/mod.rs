@@ -5,5 +5,6 @@
 
 pub mod graph;
 pub mod neo4j;
+pub mod spans;
 
 pub use graph::{DependencyGraph, GraphError, ServiceNode};

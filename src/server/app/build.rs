@@ -19,12 +19,12 @@ use crate::forge::RepoRef;
 use crate::notify::router::RoutingNotifier;
 use crate::notify::Notifier;
 use crate::orchestrator::{Orchestrator, Settings};
-use crate::topology::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
 use crate::signals::logfile::LogFileSource;
 use crate::signals::loki::LokiLogs;
 use crate::signals::prometheus::{MetricQueries, PrometheusClient, PrometheusMetrics};
 use crate::signals::{LogSource, MetricsSource};
+use crate::topology::graph::DependencyGraph;
 use std::sync::Arc;
 use std::time::Duration;
 
