@@ -26,7 +26,7 @@ pub fn rank(csv: &str, start: f64) -> Vec<String> {
         let median = quantile(&mut normal, 0.5);
         let mut dev: Vec<f64> = normal.iter().map(|x| (x - median).abs()).collect();
         let mad = 1.4826 * quantile(&mut dev, 0.5);
-        if !(mad > 0.0) {
+        if mad.is_nan() || mad <= 0.0 {
             continue;
         }
         let z = xs

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod graph;
 pub mod heal;
 pub mod localize;
 pub mod locks;
@@ -60,6 +61,9 @@ pub enum Command {
     Ops(ops::OpsCommand),
     /// Rank the services of a metrics CSV by how likely each is the root cause.
     Rca(rca::RcaArgs),
+    /// Show, refresh or export the dependency graph healbot uses.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
 }
 
 /// Entry point of the binary.
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Locks(args) => locks::run(args).await,
             Command::Rca(args) => rca::run(args).await,
+            Command::Graph(cmd) => graph::run(cmd).await,
             Command::Ops(cmd) => ops::run(cmd).await,
         }
     });

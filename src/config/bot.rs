@@ -87,6 +87,12 @@ pub struct BotConfigFile {
     /// Where people are paged; without it every notification is only a log line.
     #[serde(default)]
     pub notify: Option<super::notify::NotifyFile>,
+    /// Where traces come from (Jaeger, Tempo or Hypertrace).
+    #[serde(default)]
+    pub traces: Option<super::topology::TracesFile>,
+    /// How the dependency graph is discovered and refreshed.
+    #[serde(default)]
+    pub topology: Option<super::topology::TopologyFile>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -121,6 +127,7 @@ pub struct BotConfig {
     pub sources: Sources,
     /// The configured notification channels; `Default`: none (log only).
     pub notify: super::notify::NotifyConfig,
+    pub topology: super::topology::TopologyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -266,7 +273,13 @@ impl BotConfig {
                     path: shown.to_string(),
                     error,
                 })?;
+        let topology = super::topology::TopologyConfig::from_file(file.traces, file.topology, base)
+            .map_err(|error| BotConfigError::Field {
+                path: shown.to_string(),
+                error,
+            })?;
         Ok(BotConfig {
+            topology,
             notify,
             sources,
             listen,
@@ -324,6 +337,7 @@ mod tests {
             templates_dir: None,
             sources: Sources::default(),
             notify: Default::default(),
+            topology: Default::default(),
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }

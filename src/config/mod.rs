@@ -16,6 +16,7 @@ pub mod protected_paths;
 pub mod repo;
 pub mod risk;
 pub mod sources;
+pub mod topology;
 pub mod window;
 pub mod yaml;
 

@@ -150,7 +150,7 @@ impl Demo {
                 forge: forge.clone(),
             }),
             reproducer,
-            graph: Arc::new(graph),
+            graph: graph.into(),
             policies: Arc::new(policies),
             templates: Arc::new(embedded_templates()?),
             settings,
@@ -194,7 +194,7 @@ impl Demo {
         Ok(crate::incident::detector::incidents(
             &firings,
             &logs,
-            &self.orchestrator.graph,
+            &self.orchestrator.graph.current(),
             chrono::Utc::now().timestamp(),
             id_prefix,
         ))

@@ -34,7 +34,6 @@ use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
 use crate::incident::Incident;
 use crate::notify::{Notification, NotificationKind, Notifier};
 use crate::signals::{LogSource, MetricsSource, SignalError};
-use crate::topology::graph::DependencyGraph;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -157,7 +156,8 @@ pub struct Orchestrator {
     pub notifier: Arc<dyn Notifier>,
     pub workspaces: Arc<dyn Workspaces>,
     pub reproducer: Option<Arc<dyn Reproducer>>,
-    pub graph: Arc<DependencyGraph>,
+    /// Replaced whole when discovery refreshes it; take `current()` for one stage's reads.
+    pub graph: crate::topology::SharedGraph,
     pub policies: Arc<PolicySet>,
     pub templates: Arc<Vec<FixTemplate>>,
     pub settings: Settings,

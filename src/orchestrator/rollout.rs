@@ -294,7 +294,7 @@ impl Orchestrator {
                 if let Some(url) = self.health_url(op, &plan.service).await? {
                     checks.push(http_health(&url).await);
                 }
-                for dep in self.graph.dependencies(&plan.service) {
+                for dep in self.graph.current().dependencies(&plan.service) {
                     if let Some(h) = health.iter().find(|h| h.service == dep) {
                         checks.push((
                             format!("dependency {dep}"),

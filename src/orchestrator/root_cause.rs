@@ -68,7 +68,8 @@ impl Orchestrator {
             anomaly_threshold: ANOMALOUS,
             symptom: Some(incident.service.clone()),
         };
-        rank(&self.graph, &evidence, &options).map_err(|e| OrchestratorError::stage("rca", e))
+        rank(&self.graph.current(), &evidence, &options)
+            .map_err(|e| OrchestratorError::stage("rca", e))
     }
 }
 

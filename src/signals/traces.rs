@@ -50,6 +50,11 @@ pub fn parse_traces(text: &str) -> Result<Vec<Span>, TraceError> {
     }
 }
 
+/// OTLP JSON already parsed (an object with `resourceSpans`), as trace backends embed it.
+pub fn parse_otlp_value(value: &Value) -> Result<Vec<Span>, TraceError> {
+    otlp(value)
+}
+
 pub fn parse_otlp_json(text: &str) -> Result<Vec<Span>, TraceError> {
     otlp(&serde_json::from_str(text).map_err(|e| invalid("body", e.to_string()))?)
 }
@@ -110,12 +115,8 @@ fn otlp(root: &Value) -> Result<Vec<Span>, TraceError> {
             .iter()
             .find(|a| a.get("key").and_then(Value::as_str) == Some("service.name"))
             .and_then(|a| a.get("value").and_then(any_value))
-            .ok_or_else(|| {
-                invalid(
-                    format!("{at}.resource.attributes"),
-                    "no `service.name` attribute",
-                )
-            })?;
+            // What OpenTelemetry SDKs report when nobody named the service.
+            .unwrap_or_else(|| "unknown_service".to_string());
         // `instrumentationLibrarySpans` is the name before OTLP 0.15.
         let scopes = match rs.get("scopeSpans") {
             Some(_) => array(rs, "scopeSpans", &at)?,
@@ -309,7 +310,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse_traces(r#"{"resourceSpans":[{"resource":{"attributes":[]}}]}"#)
+        let e = parse_traces(r#"{"resourceSpans":[{"resource":{"attributes":{}}}]}"#)
             .unwrap_err()
             .to_string();
         assert!(e.contains("resourceSpans[0].resource.attributes"), "{e}");

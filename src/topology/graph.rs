@@ -207,6 +207,32 @@ impl DependencyGraph {
         self.node(service).and_then(|n| n.criticality)
     }
 
+    /// Every edge as `(caller, dependency)`, in the order they were added.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.graph.edge_indices().filter_map(|e| {
+            let (a, b) = self.graph.edge_endpoints(e)?;
+            Some((self.graph[a].name.as_str(), self.graph[b].name.as_str()))
+        })
+    }
+
+    /// Adds every service and edge of `other`; what `other` says of a service's criticality
+    /// and kind fills in only what this graph does not know.
+    pub fn merge(&mut self, other: &DependencyGraph) {
+        for node in other.graph.node_weights() {
+            let index = self.insert_service(&node.name, None);
+            let mine = &mut self.graph[index];
+            if mine.criticality.is_none() {
+                mine.criticality = node.criticality;
+            }
+            if mine.kind.is_none() {
+                mine.kind = node.kind.clone();
+            }
+        }
+        for (a, b) in other.edges() {
+            self.add_dependency(a, b);
+        }
+    }
+
     /// What `service` calls directly, by name.
     pub fn dependencies(&self, service: &str) -> Vec<&str> {
         self.neighbours(service, Direction::Outgoing)

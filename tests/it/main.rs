@@ -15,6 +15,7 @@ mod policy;
 mod repair;
 mod server;
 mod signals;
+mod topology;
 
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]

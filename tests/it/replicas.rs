@@ -42,6 +42,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
         policies_dir: None,
         templates_dir: None,
         notify: Default::default(),
+        topology: Default::default(),
     };
     let claims = DeliveryClaims::connect(redis, name).unwrap();
     let options = ServeOptions {

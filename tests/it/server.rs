@@ -32,6 +32,7 @@ fn config(state: &Path) -> BotConfig {
         policies_dir: None,
         templates_dir: None,
         notify: Default::default(),
+        topology: Default::default(),
     }
 }
 

@@ -348,6 +348,7 @@ impl App {
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),
+            topology: Default::default(),
         };
         let production = Arc::new(ScriptedProduction::default());
         let app = Arc::new(

@@ -92,10 +92,7 @@ pub async fn assemble(
             Arc::new(source)
         }
     };
-    let graph = match &sources.catalog {
-        Some(path) => DependencyGraph::load_catalog(path)?,
-        None => DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?,
-    };
+    let graph = dependency_graph(config).await?;
     let locks: Arc<dyn LockManager> = match &config.redis_url {
         Some(url) => Arc::new(RedisLockManager::connect(RedisLockConfig::new(url)).await?),
         None => Arc::new(MemoryLockManager::new()),
@@ -137,7 +134,7 @@ pub async fn assemble(
         notifier,
         workspaces: github.clone(),
         reproducer: None,
-        graph: Arc::new(graph),
+        graph: graph.clone(),
         policies: Arc::new(policies),
         templates: Arc::new(templates(config)?),
         settings,
@@ -193,6 +190,48 @@ fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn 
         );
     }
     Ok(Arc::new(router))
+}
+
+/// The graph `serve` starts with, and the task that keeps it fresh: the catalog merged with
+/// what discovery finds (`topology:` and `traces:` in healbot.yaml); the last snapshot when
+/// discovery finds nothing now; the embedded example shop when nothing is configured.
+async fn dependency_graph(config: &BotConfig) -> anyhow::Result<crate::topology::SharedGraph> {
+    use crate::topology::discover::{Discovery, Snapshot};
+    let sources = &config.sources;
+    if sources.catalog.is_none() && !config.topology.discovers() {
+        let demo = DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?;
+        return Ok(demo.into());
+    }
+    let discovery = Discovery::new(
+        sources.catalog.clone(),
+        config.topology.clone(),
+        sources.prometheus.as_ref().map(|p| p.url.as_str()),
+    )?;
+    let snapshot = config.state_dir.join("topology.json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let found = discovery.discover(now).await;
+    for problem in &found.problems {
+        tracing::warn!("dependency graph discovery: {problem}");
+    }
+    let graph = if !found.graph.is_empty() {
+        found.graph
+    } else if let Ok(s) = Snapshot::read(&snapshot) {
+        s.graph()
+    } else {
+        anyhow::bail!(
+            "no dependency graph: the catalog and discovery gave no service ({})",
+            found.problems.join("; ")
+        );
+    };
+    let shared = crate::topology::SharedGraph::new(graph);
+    tokio::spawn(crate::topology::shared::keep_fresh(
+        shared.clone(),
+        discovery,
+        snapshot,
+    ));
+    Ok(shared)
 }
 
 #[cfg(test)]
