@@ -93,6 +93,9 @@ pub struct BotConfigFile {
     /// How the dependency graph is discovered and refreshed.
     #[serde(default)]
     pub topology: Option<super::topology::TopologyFile>,
+    /// How Prometheus series become RCA's columns.
+    #[serde(default)]
+    pub rca: Option<super::rca::RcaFile>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -128,6 +131,7 @@ pub struct BotConfig {
     /// The configured notification channels; `Default`: none (log only).
     pub notify: super::notify::NotifyConfig,
     pub topology: super::topology::TopologyConfig,
+    pub rca: super::rca::RcaFile,
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +283,7 @@ impl BotConfig {
                 error,
             })?;
         Ok(BotConfig {
+            rca: file.rca.unwrap_or_default(),
             topology,
             notify,
             sources,
@@ -338,6 +343,7 @@ mod tests {
             sources: Sources::default(),
             notify: Default::default(),
             topology: Default::default(),
+            rca: Default::default(),
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }

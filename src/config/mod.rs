@@ -13,6 +13,7 @@ pub mod locks;
 pub mod notify;
 pub mod policy;
 pub mod protected_paths;
+pub mod rca;
 pub mod repo;
 pub mod risk;
 pub mod sources;

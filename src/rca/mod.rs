@@ -6,6 +6,7 @@
 
 pub mod changepoint;
 pub mod diagnose;
+pub mod labels;
 pub mod metrics;
 pub mod rank;
 pub mod robust;

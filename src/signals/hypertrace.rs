@@ -169,6 +169,15 @@ fn text(v: Option<&Value>) -> Option<String> {
 
 /// Milliseconds since the epoch (a number or a numeric string) as nanoseconds.
 fn millis(v: Option<&Value>) -> Option<u64> {
+    // Whole milliseconds stay integers: an f64 cannot hold epoch nanoseconds exactly.
+    let whole = match v? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse::<u64>().ok(),
+        _ => return None,
+    };
+    if let Some(ms) = whole {
+        return ms.checked_mul(1_000_000);
+    }
     let ms = match v? {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.parse().ok()?,

@@ -43,6 +43,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
         templates_dir: None,
         notify: Default::default(),
         topology: Default::default(),
+        rca: Default::default(),
     };
     let claims = DeliveryClaims::connect(redis, name).unwrap();
     let options = ServeOptions {

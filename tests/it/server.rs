@@ -33,6 +33,7 @@ fn config(state: &Path) -> BotConfig {
         templates_dir: None,
         notify: Default::default(),
         topology: Default::default(),
+        rca: Default::default(),
     }
 }
 

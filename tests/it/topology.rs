@@ -247,7 +247,8 @@ async fn mesh_exporter() -> std::net::SocketAddr {
     serve_http(handler).await.0
 }
 
-#[tokio::test]
+// Several workers: the test servers keep answering while a worker waits on `healbot graph`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_metrics_in_a_real_prometheus_give_the_edges() {
     let exporter = mesh_exporter().await;
     let prometheus = Prometheus::start(exporter).await;

@@ -349,6 +349,7 @@ impl App {
             },
             notify: options.notify.clone().unwrap_or_default(),
             topology: Default::default(),
+            rca: Default::default(),
         };
         let production = Arc::new(ScriptedProduction::default());
         let app = Arc::new(
