@@ -3,10 +3,12 @@
 //! a seq that `healbot audit verify` names. Operations are folds over these entries
 //! (`coord::state`), so this log is also healbot's only durable memory.
 
+pub mod checkpoint;
 mod entry;
 pub mod file;
 pub mod memory;
 pub mod redis;
+pub mod signed;
 pub mod verify;
 
 pub use entry::{canonical_json, hash_entry, AuditEntry, NewEntry, GENESIS_HASH};

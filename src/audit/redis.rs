@@ -312,3 +312,76 @@ impl AuditStore for RedisAuditStore {
         true
     }
 }
+
+/// Checkpoints of the chain replicas share, in a Redis list next to it, so that any replica's
+/// checkpoints vouch for the one chain (`healbot audit verify --redis URL --key FILE`). Each
+/// replica also keeps the ones it signed in its mirror's checkpoints file.
+pub struct RedisCheckpoints {
+    conn: ConnectionManager,
+    url: String,
+    key: String,
+    local: Option<super::checkpoint::CheckpointFile>,
+}
+
+impl RedisCheckpoints {
+    pub fn open(
+        url: &str,
+        name: &str,
+        local: Option<&Path>,
+    ) -> Result<RedisCheckpoints, AuditError> {
+        let shown = crate::coord::lock::redis::redacted(url);
+        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+            .map_err(|e| backend(&shown, e))?;
+        let local = match local {
+            Some(path) => Some(super::checkpoint::CheckpointFile::open(path)?),
+            None => None,
+        };
+        Ok(RedisCheckpoints {
+            conn,
+            url: shown,
+            key: format!("healbot:audit:{name}:checkpoints"),
+            local,
+        })
+    }
+
+    /// Every checkpoint of the chain, oldest first.
+    pub async fn all(&self) -> Result<Vec<super::checkpoint::Checkpoint>, AuditError> {
+        let mut conn = self.conn.clone();
+        let lines: Vec<String> = redis::cmd("LRANGE")
+            .arg(&self.key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend(&self.url, e))?;
+        let mut text = lines.join("\n");
+        text.push('\n');
+        super::checkpoint::parse_checkpoints(&text, &self.key)
+    }
+}
+
+#[async_trait]
+impl super::signed::CheckpointSink for RedisCheckpoints {
+    async fn append(&mut self, cp: &super::checkpoint::Checkpoint) -> Result<(), AuditError> {
+        let line = serde_json::to_string(cp).map_err(|e| AuditError::Corrupt {
+            path: self.key.clone(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(&self.key)
+            .arg(line)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend(&self.url, e))?;
+        if let Some(local) = &mut self.local {
+            local.append(cp)?;
+        }
+        Ok(())
+    }
+
+    async fn last_signed(&self) -> Result<Option<u64>, AuditError> {
+        Ok(self.all().await?.iter().map(|c| c.seq).max())
+    }
+}

@@ -2,8 +2,13 @@
 //! operators and CI script against (exit 0 holds, 1 broken at a named seq, 2 unreadable);
 //! `log` prints the chain as a timeline a person can read during an incident review.
 
-use crate::audit::{verify_file, AuditEntry, ChainChecker, VerifyReport};
+use crate::audit::checkpoint::{
+    check_checkpoints, checkpoints_path, hashes_at, read_checkpoints, Checkpoint, ExpectedEntry,
+    SigningKey,
+};
+use crate::audit::{verify_file, AuditEntry, AuditError, ChainChecker, VerifyReport};
 use clap::Subcommand;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +22,8 @@ const DETAIL_CHARS: usize = 72;
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain: exit 0 when it holds, 1 when broken (naming the first broken
-    /// entry's seq), 2 when the file cannot be read.
+    /// entry's seq), 2 when the file cannot be read. With `--key` also the signed checkpoints,
+    /// with `--expect-head` entries recorded elsewhere (PR footers, tickets).
     Verify {
         /// The audit log (JSONL); leave out with --redis.
         #[arg(required_unless_present = "redis")]
@@ -28,6 +34,17 @@ pub enum AuditCommand {
         /// The chain's name on Redis.
         #[arg(long, default_value = "main", requires = "redis")]
         chain: String,
+        /// The checkpoint signing key (repeat while rotating keys): every checkpoint must
+        /// verify, the log must reach the last one and hold the entries they signed.
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
+        /// The checkpoints file; default: the log's path with `.checkpoints` appended.
+        #[arg(long, value_name = "FILE", requires = "file")]
+        checkpoints: Option<PathBuf>,
+        /// An entry the log must contain, as `SEQ:HASH` (a PR footer's seq and hash, or a
+        /// head recorded elsewhere); repeatable.
+        #[arg(long = "expect-head", value_name = "SEQ:HASH")]
+        expect_head: Vec<ExpectedEntry>,
     },
     /// Print the log as a timeline: seq, time, operation, actor, action, short detail.
     Log {
@@ -39,36 +56,60 @@ pub enum AuditCommand {
     },
 }
 
+/// What `verify` checks beyond the chain itself.
+struct Anchors {
+    keys: Vec<PathBuf>,
+    expect_head: Vec<ExpectedEntry>,
+}
+
+/// Where the entries and checkpoints come from, and how to look a seq's hash up.
+enum Chain {
+    File {
+        path: PathBuf,
+        checkpoints: PathBuf,
+    },
+    Redis {
+        entries: Vec<AuditEntry>,
+        checkpoints: Vec<Checkpoint>,
+    },
+}
+
 pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify {
-            file: None,
-            redis: Some(url),
+            file,
+            redis,
             chain,
+            keys,
+            checkpoints,
+            expect_head,
         } => {
-            use crate::audit::AuditStore;
-            let entries = match crate::audit::redis::RedisAuditStore::open(&url, &chain, None) {
-                Ok(store) => store.entries().await,
-                Err(e) => Err(e),
-            };
-            match entries {
-                Ok(entries) => Ok(print_verdict(&crate::audit::verify_entries(&entries))),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(EXIT_UNREADABLE))
+            let anchors = Anchors { keys, expect_head };
+            match (file, redis) {
+                (_, Some(url)) => verify_redis(&url, &chain, anchors).await,
+                (Some(path), None) => {
+                    let checkpoints = checkpoints.unwrap_or_else(|| checkpoints_path(&path));
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        let report = verify_file(&path)?;
+                        Ok::<_, crate::audit::AuditError>((path, report))
+                    })
+                    .await?;
+                    match outcome {
+                        Ok((path, report)) => {
+                            let chain = Chain::File { path, checkpoints };
+                            Ok(tokio::task::spawn_blocking(move || {
+                                verdict(&report, &chain, &anchors)
+                            })
+                            .await?)
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            Ok(ExitCode::from(EXIT_UNREADABLE))
+                        }
+                    }
                 }
-            }
-        }
-        AuditCommand::Verify { file, .. } => {
-            let Some(path) = file else {
-                eprintln!("error: name an audit log file, or --redis URL");
-                return Ok(ExitCode::from(EXIT_UNREADABLE));
-            };
-            let outcome = tokio::task::spawn_blocking(move || verify_file(&path)).await?;
-            match outcome {
-                Ok(report) => Ok(print_verdict(&report)),
-                Err(e) => {
-                    eprintln!("error: {e}");
+                (None, None) => {
+                    eprintln!("error: name an audit log file, or --redis URL");
                     Ok(ExitCode::from(EXIT_UNREADABLE))
                 }
             }
@@ -85,6 +126,173 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+async fn verify_redis(url: &str, chain: &str, anchors: Anchors) -> anyhow::Result<ExitCode> {
+    use crate::audit::AuditStore;
+    let loaded = async {
+        let store = crate::audit::redis::RedisAuditStore::open(url, chain, None)?;
+        let entries = store.entries().await?;
+        let checkpoints = if anchors.keys.is_empty() {
+            Vec::new()
+        } else {
+            crate::audit::redis::RedisCheckpoints::open(url, chain, None)?
+                .all()
+                .await?
+        };
+        Ok::<_, crate::audit::AuditError>((entries, checkpoints))
+    }
+    .await;
+    match loaded {
+        Ok((entries, checkpoints)) => {
+            let report = crate::audit::verify_entries(&entries);
+            let chain = Chain::Redis {
+                entries,
+                checkpoints,
+            };
+            Ok(verdict(&report, &chain, &anchors))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(EXIT_UNREADABLE))
+        }
+    }
+}
+
+impl Chain {
+    fn hashes_at(&self, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, String>, AuditError> {
+        match self {
+            Chain::File { path, .. } => hashes_at(path, seqs),
+            Chain::Redis { entries, .. } => Ok(entries
+                .iter()
+                .filter(|e| seqs.contains(&e.seq))
+                .map(|e| (e.seq, e.hash.clone()))
+                .collect()),
+        }
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
+        match self {
+            Chain::File { checkpoints, .. } => read_checkpoints(checkpoints),
+            Chain::Redis { checkpoints, .. } => Ok(checkpoints.clone()),
+        }
+    }
+}
+
+/// Prints what the chain, the expected entries and the checkpoints say; exit 1 on the first
+/// that does not hold, 2 when a key or the checkpoints cannot be read.
+fn verdict(report: &VerifyReport, chain: &Chain, anchors: &Anchors) -> ExitCode {
+    let code = print_verdict(report);
+    if let Chain::File { path, .. } = chain {
+        for (partial, bytes) in set_aside_files(path) {
+            println!(
+                "set aside by a crash repair (a last line cut off mid-write, never acknowledged): {} ({bytes} bytes)",
+                partial.display()
+            );
+        }
+    }
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    let head = report.head.as_ref().map(|(s, h)| (*s, h.as_str()));
+    if !anchors.expect_head.is_empty() {
+        let seqs = anchors.expect_head.iter().map(|e| e.seq).collect();
+        let found = match chain.hashes_at(&seqs) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_UNREADABLE);
+            }
+        };
+        for expected in &anchors.expect_head {
+            let at = found.get(&expected.seq).map(String::as_str);
+            if !expected.matches(at) {
+                match at {
+                    None => println!(
+                        "expected entry seq {} hash {} is not in the log (it ends at seq {}): entries were cut off",
+                        expected.seq,
+                        expected.hash,
+                        head.map_or(0, |(s, _)| s)
+                    ),
+                    Some(h) => println!(
+                        "expected entry seq {} hash {} but the log has hash {h}: the history was rewritten",
+                        expected.seq, expected.hash
+                    ),
+                }
+                return ExitCode::from(EXIT_BROKEN);
+            }
+            println!("expected entry seq {} is in the log", expected.seq);
+        }
+    }
+    if anchors.keys.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let mut keys = Vec::new();
+    for path in &anchors.keys {
+        match SigningKey::from_file(path) {
+            Ok(k) => keys.push(k),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_UNREADABLE);
+            }
+        }
+    }
+    let checkpoints = match chain.checkpoints() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
+    let seqs = checkpoints.iter().map(|c| c.seq).collect();
+    let hashes = match chain.hashes_at(&seqs) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
+    let signed = check_checkpoints(&checkpoints, &keys, head, |s| hashes.get(&s).cloned());
+    match (&signed.problem, &signed.last_signed) {
+        (Some(problem), _) => {
+            println!("signature check failed: {problem}");
+            ExitCode::from(EXIT_BROKEN)
+        }
+        (None, Some((seq, hash))) => {
+            println!(
+                "signed: last signed head seq {seq} hash {hash} ({} checkpoints; {} entries after it not yet signed)",
+                signed.checkpoints, signed.unsigned_tail
+            );
+            ExitCode::SUCCESS
+        }
+        (None, None) => {
+            println!("signed: nothing to sign (empty log)");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `<log>.partial-*` files next to the log: what crash repairs set aside.
+fn set_aside_files(log: &Path) -> Vec<(PathBuf, u64)> {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.partial-", name.to_string_lossy());
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, u64)> = read
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+        .collect();
+    found.sort();
+    found
 }
 
 fn print_verdict(report: &VerifyReport) -> ExitCode {

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Errors end here as one clear line on stderr and
 //! a non-zero exit code.
 
+pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Show, refresh or export the dependency graph healbot uses.
     #[command(subcommand)]
     Graph(graph::GraphCommand),
+    /// Set up healbot's GitHub App (GitHub's manifest flow).
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 /// Entry point of the binary.
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
             Command::Rca(args) => rca::run(args).await,
             Command::Graph(cmd) => graph::run(cmd).await,
             Command::Ops(cmd) => ops::run(cmd).await,
+            Command::App(cmd) => app::run(cmd).await,
         }
     });
     match result {

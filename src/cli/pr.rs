@@ -192,7 +192,7 @@ async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
                 all_handed &= hand_over(&args.forge.state, ov).await;
             }
             Err(reply) => {
-                let reply = reply.to_string();
+                let reply = reply.reply();
                 println!("{BOT_AUTHOR}: {reply}");
                 forge
                     .comment(&repo, args.number, &reply)

@@ -96,6 +96,93 @@ pub struct BotConfigFile {
     /// How Prometheus series become RCA's columns.
     #[serde(default)]
     pub rca: Option<super::rca::RcaFile>,
+    /// A second listener for `/webhooks/alertmanager`, `/webhooks/argo` and `/metrics`, so
+    /// that only `/webhooks/github` faces the internet.
+    #[serde(default)]
+    pub internal_listen: Option<String>,
+    /// Bearer tokens the Alertmanager and Argo webhooks must send.
+    #[serde(default)]
+    pub inbound: Option<InboundFile>,
+    /// Signed checkpoints of the audit chain.
+    #[serde(default)]
+    pub audit: Option<AuditFile>,
+    /// Connection limits and timeouts of the HTTP listeners.
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+    /// Days a handled delivery's body is kept in the delivery log (default 3).
+    #[serde(default)]
+    pub delivery_retention_days: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InboundFile {
+    /// Files holding one token each (several while rotating).
+    #[serde(default)]
+    pub alertmanager_token_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub argo_token_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// The checkpoint key (at least 32 bytes); keep it where the sandboxed checks and the
+    /// state volume are not.
+    pub signing_key_file: PathBuf,
+    /// Sign the head at least every this many entries (default 100), and at each transition.
+    #[serde(default)]
+    pub checkpoint_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Open connections per listener; beyond it a new connection gets 503 (default 512).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Time allowed for a request's headers, and again for its body (default 10).
+    #[serde(default)]
+    pub read_timeout_seconds: Option<u64>,
+    /// Time a shutdown waits for open requests (default 10).
+    #[serde(default)]
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// The environment variables that may carry inbound tokens, comma-separated for rotation.
+pub const ALERTMANAGER_TOKEN_ENV: &str = "HEALBOT_ALERTMANAGER_TOKEN";
+pub const ARGO_TOKEN_ENV: &str = "HEALBOT_ARGO_TOKEN";
+
+/// Tokens the inbound hooks accept. An empty list disables the route (it answers 404).
+#[derive(Debug, Clone, Default)]
+pub struct InboundTokens {
+    pub alertmanager: Vec<Secret>,
+    pub argo: Vec<Secret>,
+}
+
+/// Signed audit checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSigning {
+    pub key_file: PathBuf,
+    pub every: u64,
+}
+
+/// Limits of the HTTP listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub read_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 512,
+            read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -132,6 +219,12 @@ pub struct BotConfig {
     pub notify: super::notify::NotifyConfig,
     pub topology: super::topology::TopologyConfig,
     pub rca: super::rca::RcaFile,
+    pub internal_listen: Option<SocketAddr>,
+    pub inbound: InboundTokens,
+    pub audit_signing: Option<AuditSigning>,
+    pub http: HttpLimits,
+    /// How long a handled delivery's body stays in the delivery log.
+    pub delivery_retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +249,33 @@ pub enum BotConfigError {
 }
 
 impl BotConfig {
+    /// A configuration with every optional part left out: no app, no Redis, no inbound
+    /// tokens, the default limits. Tests and embedders set the fields they need on it.
+    pub fn new(state_dir: PathBuf, webhook_secrets: Vec<Secret>) -> BotConfig {
+        BotConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8080))),
+            state_dir,
+            webhook_secrets,
+            github: None,
+            redis_url: None,
+            audit_on_redis: false,
+            takeover_after: Duration::from_secs(30),
+            policies_dir: None,
+            templates_dir: None,
+            sources: Sources::default(),
+            notify: Default::default(),
+            internal_listen: None,
+            inbound: InboundTokens::default(),
+            audit_signing: None,
+            http: HttpLimits::default(),
+            delivery_retention: Duration::from_secs(3 * 24 * 3600),
+            topology: Default::default(),
+            rca: Default::default(),
+        }
+    }
+
     /// Reads and checks `path`; `env_secret` is the value of [`WEBHOOK_SECRET_ENV`], if set.
     pub fn load(path: &Path, env_secret: Option<&str>) -> Result<BotConfig, BotConfigError> {
         let shown = path.display().to_string();
@@ -282,7 +402,41 @@ impl BotConfig {
                 path: shown.to_string(),
                 error,
             })?;
+        let internal_listen = match &file.internal_listen {
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                field(
+                    "internal_listen",
+                    format!("not an address like 0.0.0.0:9090: {text:?}"),
+                )
+            })?),
+            None => None,
+        };
+        let inbound = inbound_tokens(file.inbound.unwrap_or_default(), base, &field)?;
+        let audit_signing = file.audit.map(|a| AuditSigning {
+            key_file: base.join(a.signing_key_file),
+            every: a.checkpoint_every.unwrap_or(100).max(1),
+        });
+        let defaults = HttpLimits::default();
+        let http = match file.http {
+            Some(h) => HttpLimits {
+                max_connections: h.max_connections.unwrap_or(defaults.max_connections).max(1),
+                read_timeout: h
+                    .read_timeout_seconds
+                    .map_or(defaults.read_timeout, Duration::from_secs),
+                shutdown_grace: h
+                    .shutdown_grace_seconds
+                    .map_or(defaults.shutdown_grace, Duration::from_secs),
+            },
+            None => defaults,
+        };
+        let delivery_retention =
+            Duration::from_secs(file.delivery_retention_days.unwrap_or(3) * 24 * 3600);
         Ok(BotConfig {
+            internal_listen,
+            inbound,
+            audit_signing,
+            http,
+            delivery_retention,
             rca: file.rca.unwrap_or_default(),
             topology,
             notify,
@@ -296,6 +450,21 @@ impl BotConfig {
             takeover_after,
             policies_dir: file.policies_dir.map(|p| base.join(p)),
             templates_dir: file.templates_dir.map(|p| base.join(p)),
+        })
+    }
+
+    /// Routes and listeners for `/healthz`: which inbound hooks are enabled.
+    pub fn inbound_status(&self) -> serde_json::Value {
+        let state = |tokens: &[Secret]| {
+            if tokens.is_empty() {
+                "disabled (no token configured)"
+            } else {
+                "enabled"
+            }
+        };
+        serde_json::json!({
+            "alertmanager": state(&self.inbound.alertmanager),
+            "argo": state(&self.inbound.argo),
         })
     }
 
@@ -316,6 +485,51 @@ impl BotConfig {
     }
 }
 
+/// Tokens from files and from the environment (comma-separated), each non-empty.
+fn inbound_tokens(
+    file: InboundFile,
+    base: &Path,
+    field: &dyn Fn(&str, String) -> BotConfigError,
+) -> Result<InboundTokens, BotConfigError> {
+    let read = |name: &str, files: &[PathBuf], env: &str| -> Result<Vec<Secret>, BotConfigError> {
+        let mut out = Vec::new();
+        for (i, path) in files.iter().enumerate() {
+            let full = base.join(path);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                field(
+                    &format!("inbound.{name}[{i}]"),
+                    format!("cannot read {}: {e}", full.display()),
+                )
+            })?;
+            let value = text.trim();
+            if value.is_empty() {
+                return Err(field(
+                    &format!("inbound.{name}[{i}]"),
+                    format!("{} is empty", full.display()),
+                ));
+            }
+            out.push(Secret::new(value));
+        }
+        if let Some(list) = super::notify::process_env(env) {
+            out.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::new),
+            );
+        }
+        Ok(out)
+    };
+    Ok(InboundTokens {
+        alertmanager: read(
+            "alertmanager_token_files",
+            &file.alertmanager_token_files,
+            ALERTMANAGER_TOKEN_ENV,
+        )?,
+        argo: read("argo_token_files", &file.argo_token_files, ARGO_TOKEN_ENV)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,21 +544,7 @@ mod tests {
     fn secret_debug_is_redacted() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        let cfg = BotConfig {
-            listen: DEFAULT_LISTEN.parse().unwrap(),
-            state_dir: PathBuf::from("x"),
-            webhook_secrets: vec![s],
-            github: None,
-            redis_url: None,
-            audit_on_redis: false,
-            takeover_after: Duration::from_secs(30),
-            policies_dir: None,
-            templates_dir: None,
-            sources: Sources::default(),
-            notify: Default::default(),
-            topology: Default::default(),
-            rca: Default::default(),
-        };
+        let cfg = BotConfig::new(PathBuf::from("x"), vec![s]);
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
 

@@ -13,6 +13,20 @@ import time
 import traceback
 
 
+def peak_rss_kb(usage) -> int:
+    """This process's own peak RSS. `ru_maxrss` survives exec on Linux, so after a fork from a
+    large parent it reports the parent's size; the address space's high-water mark (VmHWM) is
+    reset by exec and is the driver's own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return usage.ru_maxrss
+
+
 def main() -> None:
     service_dir, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     sys.path.insert(0, service_dir)
@@ -72,7 +86,7 @@ def main() -> None:
             "requests": requests,
             "tracebacks": tracebacks,
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "max_rss_kb": usage.ru_maxrss,
+            "max_rss_kb": peak_rss_kb(usage),
         },
         sys.stdout,
     )

@@ -7,12 +7,17 @@
 //! Parse errors are user-facing replies (as in rust-lang/triagebot), kept apart from internal
 //! errors.
 
+use super::markdown::inline_code;
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The word that starts every command.
 pub const COMMAND_PREFIX: &str = "/heal";
+
+/// At most this many `/heal` lines of one comment are read; the rest are counted and refused
+/// as a whole, so one comment cannot make healbot act or answer thousands of times.
+pub const MAX_COMMANDS_PER_COMMENT: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "snake_case")]
@@ -148,23 +153,23 @@ impl fmt::Display for HealCommand {
     }
 }
 
-/// A `/heal` line that is not a command. `Display` is the reply to post to the person.
+/// A `/heal` line that is not a command. `Display` is one line for the person (the words they
+/// wrote quoted inertly); [`CommandError::reply`] adds the list of commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
-    #[error(
-        "`{COMMAND_PREFIX}` needs a command after it.\n\n{}",
-        HealCommand::help_text()
-    )]
+    #[error("`{COMMAND_PREFIX}` needs a command after it.")]
     MissingVerb,
     #[error(
-        "I don't know the command `{verb}` (in `{line}`).\n\n{}",
-        HealCommand::help_text()
+        "I don't know the command {} (in {}).",
+        inline_code(verb),
+        inline_code(line)
     )]
     UnknownVerb { line: String, verb: String },
     #[error(
-        "`{COMMAND_PREFIX} {verb}` takes nothing after it, but `{line}` adds `{argument}`; \
-         nothing was done. Write the command alone on its line.\n\n{}",
-        HealCommand::help_text()
+        "`{COMMAND_PREFIX} {verb}` takes nothing after it, but {} adds {}; nothing was done. \
+         Write the command alone on its line.",
+        inline_code(line),
+        inline_code(argument)
     )]
     UnexpectedArgument {
         line: String,
@@ -173,13 +178,51 @@ pub enum CommandError {
     },
 }
 
-/// Every `/heal` line of a comment, in order: a command, or the reply that explains why the line
-/// is not one. Pure: it reads nothing but `body`.
+impl CommandError {
+    /// The whole reply to post: the reason and the list of commands.
+    pub fn reply(&self) -> String {
+        format!("{self}\n\n{}", HealCommand::help_text())
+    }
+}
+
+/// The `/heal` lines of one comment: at most [`MAX_COMMANDS_PER_COMMENT`] parsed, in order,
+/// and how many more there were.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommentCommands {
+    pub lines: Vec<Result<HealCommand, CommandError>>,
+    /// `/heal` lines after the first [`MAX_COMMANDS_PER_COMMENT`], not parsed or run.
+    pub beyond_limit: usize,
+}
+
+/// Every `/heal` line of a comment up to the limit: a command, or the error that explains why
+/// the line is not one. Pure: it reads nothing but `body`.
+pub fn parse_comment(body: &str) -> CommentCommands {
+    let mut out = CommentCommands::default();
+    for line in top_level_paragraph_lines(body) {
+        if out.lines.len() == MAX_COMMANDS_PER_COMMENT {
+            out.beyond_limit += usize::from(is_command_line(&line));
+            continue;
+        }
+        if let Some(parsed) = parse_line(&line) {
+            out.lines.push(parsed);
+        }
+    }
+    out
+}
+
+/// The commands of a comment (up to [`MAX_COMMANDS_PER_COMMENT`]).
 pub fn parse_commands(body: &str) -> Vec<Result<HealCommand, CommandError>> {
-    top_level_paragraph_lines(body)
-        .iter()
-        .filter_map(|line| parse_line(line))
-        .collect()
+    parse_comment(body).lines
+}
+
+fn is_command_line(line: &str) -> bool {
+    let line = line.trim();
+    line.get(..COMMAND_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(COMMAND_PREFIX))
+        && line[COMMAND_PREFIX.len()..]
+            .chars()
+            .next()
+            .is_none_or(char::is_whitespace)
 }
 
 /// `None` when the line is not a command at all (`/healing`, prose).
@@ -400,7 +443,7 @@ mod tests {
     fn a_bare_heal_gets_a_helpful_reply() {
         let results = parse_commands("/heal");
         assert_eq!(results, [Err(CommandError::MissingVerb)]);
-        let reply = results[0].as_ref().unwrap_err().to_string();
+        let reply = results[0].as_ref().unwrap_err().reply();
         assert!(reply.contains("needs a command"), "{reply}");
         assert!(reply.contains("`/heal approve`"), "{reply}");
         assert_eq!(parse_commands("/heal   "), [Err(CommandError::MissingVerb)]);
@@ -417,7 +460,7 @@ mod tests {
                 verb: "frobnicate".into()
             }
         );
-        let reply = err.to_string();
+        let reply = err.reply();
         assert!(reply.contains("`frobnicate`"), "{reply}");
         for (verb, _, _) in VERBS {
             assert!(
@@ -468,6 +511,36 @@ mod tests {
             assert!(text.starts_with("/heal "));
             assert_eq!(commands(&text), [command]);
         }
+    }
+
+    #[test]
+    fn a_comment_is_read_up_to_the_limit_and_the_rest_counted() {
+        let body: String = (0..7000).map(|i| format!("/heal z{i}\n\n")).collect();
+        let parsed = parse_comment(&body);
+        assert_eq!(parsed.lines.len(), MAX_COMMANDS_PER_COMMENT);
+        assert_eq!(parsed.beyond_limit, 7000 - MAX_COMMANDS_PER_COMMENT);
+        let mixed =
+            "/heal status\nprose\n/heal pause\n/healing\n/heal a\n/heal b\n/heal c\n/heal d";
+        let parsed = parse_comment(mixed);
+        assert_eq!(parsed.lines.len(), 5);
+        assert_eq!(parsed.beyond_limit, 1);
+    }
+
+    #[test]
+    fn quoted_words_cannot_inject_markdown_or_html() {
+        let [Err(e)] = &parse_commands("/heal `x`<!--healbot:hide-->@alice")[..] else {
+            panic!("one error expected");
+        };
+        let text = e.to_string();
+        let events: Vec<_> = Parser::new(&text).collect();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::InlineHtml(_) | Event::Html(_))),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+        assert!(e.reply().contains("/heal approve"));
     }
 
     #[test]

@@ -6,9 +6,13 @@
 pub mod command;
 pub mod github;
 pub mod local;
+pub mod markdown;
 pub mod trailer;
 
-pub use command::{parse_commands, CommandError, HealCommand, COMMAND_PREFIX};
+pub use command::{
+    parse_commands, parse_comment, CommandError, CommentCommands, HealCommand, COMMAND_PREFIX,
+    MAX_COMMANDS_PER_COMMENT,
+};
 pub use local::{LocalForge, LocalRepo, BOT_AUTHOR};
 
 use async_trait::async_trait;
@@ -163,6 +167,9 @@ pub trait Forge: Send + Sync {
     /// Merges with a merge commit; an already merged PR returns its merge commit.
     async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError>;
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError>;
+    /// The login healbot's own comments appear under. Hidden markers and footers count only
+    /// in comments by this account: anyone can write `<!-- healbot:… -->` in a comment.
+    async fn own_login(&self) -> Result<String, ForgeError>;
     /// A link to `line` of `path` at `sha` in the forge's web view, where it has one.
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
         let _ = (repo, sha, path, line);

@@ -375,7 +375,14 @@ impl Orchestrator {
         self.once(op, &format!("comment/{name}"), |key| async move {
             let marker = format!("<!-- healbot:{key} -->");
             let existing = self.forge.pull_request(&spec.repo, pr).await?;
-            if let Some(c) = existing.comments.iter().find(|c| c.body.contains(&marker)) {
+            // Only healbot's own comments count: an outsider's copy of the marker must not
+            // suppress the comment (and its audit entry).
+            let own = self.forge.own_login().await?;
+            if let Some(c) = existing
+                .comments
+                .iter()
+                .find(|c| c.author == own && c.body.contains(&marker))
+            {
                 return Ok(c.id);
             }
             let entry = self

@@ -4,8 +4,8 @@
 //! forge's CLI hand the orchestrator the same values.
 
 use crate::forge::{
-    parse_commands, CommandError, CommitSha, HealCommand, Override, OverrideKind, PrNumber,
-    RepoRef, ReviewState,
+    parse_comment, CommandError, CommitSha, HealCommand, Override, OverrideKind, PrNumber, RepoRef,
+    ReviewState,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -360,8 +360,7 @@ impl GithubEvent {
 
     /// The overrides a person expressed in this event, and the `/heal` lines that were not
     /// commands (each needs a reply). Bots, healbot included, never override.
-    /// `delivery_id` tells two clicks on the same check-run button apart.
-    pub fn overrides(&self, delivery_id: &str) -> Overrides {
+    pub fn overrides(&self) -> Overrides {
         let mut out = Overrides::default();
         match self {
             GithubEvent::PullRequestReview(e) if !e.sender.is_bot() => {
@@ -409,7 +408,9 @@ impl GithubEvent {
             {
                 let repo = &e.repository.full_name;
                 let body = e.comment.body.as_deref().unwrap_or("");
-                for (index, parsed) in parse_commands(body).into_iter().enumerate() {
+                let parsed = parse_comment(body);
+                out.beyond_limit = parsed.beyond_limit;
+                for (index, parsed) in parsed.lines.into_iter().enumerate() {
                     match parsed {
                         Ok(command) => out.overrides.push(Override {
                             repo: RepoRef(repo.clone()),
@@ -452,9 +453,15 @@ impl GithubEvent {
                             command: command.clone(),
                         },
                         head_sha: CommitSha(e.check_run.head_sha.clone()),
+                        // Stable: a replay with a new delivery id is the same click. GitHub sends
+                        // no id per click, so one check run takes each action once per person.
                         source_id: format!(
-                            "github:{repo}:pr{}:check_run:{}:{identifier}:{delivery_id}",
-                            pr.number, e.check_run.id
+                            "github:{repo}:pr{}:check_run:{}:{identifier}:{}",
+                            pr.number,
+                            e.check_run.id,
+                            e.sender
+                                .id
+                                .map_or_else(|| e.sender.login.clone(), |id| id.to_string())
                         ),
                     });
                 }
@@ -469,8 +476,10 @@ impl GithubEvent {
 #[derive(Debug, Default, PartialEq)]
 pub struct Overrides {
     pub overrides: Vec<Override>,
-    /// `/heal` lines that are not commands; `Display` is the reply to post.
+    /// `/heal` lines that are not commands; `Display` says why.
     pub rejected: Vec<CommandError>,
+    /// `/heal` lines beyond the per-comment limit, neither parsed nor run.
+    pub beyond_limit: usize,
 }
 
 #[cfg(test)]

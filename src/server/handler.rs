@@ -166,7 +166,7 @@ impl DeliveryHandler for InstallationTracker {
                 self.save(&state).await
             }
             event => {
-                let overrides = event.overrides(&delivery.id);
+                let overrides = event.overrides();
                 tracing::info!(
                     delivery = %delivery.id,
                     overrides = overrides.overrides.len(),

@@ -9,6 +9,7 @@ pub mod delivery_log;
 pub mod events;
 pub mod handler;
 pub mod kpis;
+mod listener;
 pub mod metrics;
 mod routes;
 pub mod signature;
@@ -20,13 +21,13 @@ pub use handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
 pub use metrics::{Metrics, Outcome};
-pub use routes::MAX_BODY_BYTES;
+pub use routes::{MAX_BODY_BYTES, MAX_INBOUND_BODY_BYTES};
 
 use crate::config::bot::BotConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Deliveries the worker may be behind before a webhook response waits for room.
@@ -57,22 +58,31 @@ pub struct ServeOptions {
 /// A running server. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// The `internal_listen` listener's address, when configured.
+    pub internal_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    internal: Option<JoinHandle<std::io::Result<()>>>,
     worker: JoinHandle<()>,
 }
 
 impl ServerHandle {
-    /// Stops accepting, lets open requests finish, then lets the worker drain its queue.
+    /// Stops accepting, lets open requests finish (up to the grace period), then lets the
+    /// worker drain its queue.
     pub async fn shutdown(self) -> Result<(), ServerError> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         let result = self.server.await;
+        let internal = match self.internal {
+            Some(internal) => internal.await,
+            None => Ok(Ok(())),
+        };
         let _ = self.worker.await;
-        flatten(result)
+        flatten(result)?;
+        flatten(internal)
     }
 
-    /// Runs until the server stops on its own (an accept error) or the task is cancelled.
+    /// Runs until the server stops on its own or the task is cancelled.
     pub async fn wait(self) -> Result<(), ServerError> {
         let _keep_open = self.stop;
         let result = self.server.await;
@@ -88,13 +98,19 @@ fn flatten(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(),
     }
 }
 
-/// Serves on `listener` (bind `127.0.0.1:0` in tests) until [`ServerHandle::shutdown`].
+/// Serves on `listener` (bind `127.0.0.1:0` in tests) until [`ServerHandle::shutdown`]; with
+/// `internal_listen` configured, Alertmanager, Argo and `/metrics` move to a second listener
+/// bound here.
 pub async fn serve_on(
     listener: TcpListener,
     config: BotConfig,
     options: ServeOptions,
 ) -> Result<ServerHandle, ServerError> {
     let addr = listener.local_addr()?;
+    let internal_listener = match config.internal_listen {
+        Some(internal) => Some(TcpListener::bind(internal).await?),
+        None => None,
+    };
     std::fs::create_dir_all(&config.state_dir)?;
     let (log, pending) = DeliveryLog::open(&config.state_dir)?;
     let log = Arc::new(log);
@@ -118,20 +134,30 @@ pub async fn serve_on(
         kpis,
         options.claims.clone(),
     ));
-    let app = routes::router(state, dispatch);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, stopped) = watch::channel(false);
+    let (internal_addr, internal) = match internal_listener {
+        Some(internal) => {
+            let internal_addr = internal.local_addr()?;
+            let app = routes::router(state.clone(), dispatch.clone(), routes::Face::Internal);
+            let task = listener::spawn(internal, app, &config.http, stopped.clone());
+            (Some(internal_addr), Some(task))
+        }
+        None => (None, None),
+    };
+    let face = if internal.is_some() {
+        routes::Face::Public
+    } else {
+        routes::Face::All
+    };
+    let app = routes::router(state, dispatch, face);
+    let server = listener::spawn(listener, app, &config.http, stopped);
     Ok(ServerHandle {
         addr,
+        internal_addr,
         metrics,
         stop,
         server,
+        internal,
         worker,
     })
 }

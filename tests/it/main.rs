@@ -1,6 +1,7 @@
 //! Integration tests, one module per area, in one test binary (each extra binary links the
 //! whole crate again, which costs minutes on two cores).
 
+mod adversarial;
 mod audit;
 mod canary;
 mod demo;
@@ -21,6 +22,7 @@ mod topology;
 #[allow(dead_code)]
 mod support;
 
+mod app_setup;
 mod argo_app;
 mod chart;
 mod delivery;

@@ -52,11 +52,13 @@ impl Cluster {
         let dir = self.root.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("webhook-secret"), SECRET).unwrap();
+        std::fs::write(dir.join("alertmanager-token"), "alertmanager-token\n").unwrap();
         let log = self.root.path().join("payment-service.log");
         let yaml = format!(
             "listen: 127.0.0.1:{port}
 state_dir: state
 webhook_secret_files: [webhook-secret]
+inbound: {{alertmanager_token_files: [alertmanager-token]}}
 github:
   app_id: {APP_ID}
   private_key_file: {key}
@@ -363,6 +365,7 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
     });
     let sent = reqwest::Client::new()
         .post(replicas[0].url("/webhooks/alertmanager"))
+        .bearer_auth("alertmanager-token")
         .json(&alert)
         .send()
         .await

@@ -32,18 +32,8 @@ impl DeliveryHandler for Processed {
 async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed>) -> ServerHandle {
     let config = BotConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: state.to_path_buf(),
-        webhook_secrets: vec![Secret::new(SECRET)],
-        github: None,
-        sources: Default::default(),
         redis_url: Some(redis.to_string()),
-        audit_on_redis: false,
-        takeover_after: std::time::Duration::from_secs(30),
-        policies_dir: None,
-        templates_dir: None,
-        notify: Default::default(),
-        topology: Default::default(),
-        rca: Default::default(),
+        ..BotConfig::new(state.to_path_buf(), vec![Secret::new(SECRET)])
     };
     let claims = DeliveryClaims::connect(redis, name).unwrap();
     let options = ServeOptions {

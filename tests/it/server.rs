@@ -2,7 +2,7 @@
 //! restart, status codes for bad input, and the worker handing events to the handler.
 
 use async_trait::async_trait;
-use healbot::config::bot::{BotConfig, GithubApp, Secret};
+use healbot::config::bot::{BotConfig, GithubApp, InboundTokens, Secret};
 use healbot::server::signature::sign;
 use healbot::server::{
     serve_on, DeliveryHandler, GithubDelivery, HandlerError, ServeOptions, ServerHandle,
@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
+const INBOUND_TOKEN: &str = "test-inbound-token";
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/fixtures/github-webhooks"
@@ -22,18 +23,14 @@ const FIXTURES: &str = concat!(
 fn config(state: &Path) -> BotConfig {
     BotConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: state.to_path_buf(),
-        webhook_secrets: vec![Secret::new("old-secret"), Secret::new(SECRET)],
-        github: None,
-        sources: Default::default(),
-        redis_url: None,
-        audit_on_redis: false,
-        takeover_after: std::time::Duration::from_secs(30),
-        policies_dir: None,
-        templates_dir: None,
-        notify: Default::default(),
-        topology: Default::default(),
-        rca: Default::default(),
+        inbound: InboundTokens {
+            alertmanager: vec![Secret::new(INBOUND_TOKEN)],
+            argo: vec![Secret::new(INBOUND_TOKEN)],
+        },
+        ..BotConfig::new(
+            state.to_path_buf(),
+            vec![Secret::new("old-secret"), Secret::new(SECRET)],
+        )
     }
 }
 
@@ -316,12 +313,19 @@ async fn healthz_metrics_and_other_webhooks() {
         let url = format!("http://{}/webhooks/{route}", h.addr);
         let ok = client
             .post(&url)
+            .bearer_auth(INBOUND_TOKEN)
             .body(r#"{"alerts":[]}"#)
             .send()
             .await
             .unwrap();
         assert_eq!(ok.status(), StatusCode::ACCEPTED, "{route}");
-        let bad = client.post(&url).body("{").send().await.unwrap();
+        let bad = client
+            .post(&url)
+            .bearer_auth(INBOUND_TOKEN)
+            .body("{")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{route}");
     }
     processed(&h, 2).await;

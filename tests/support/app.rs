@@ -5,7 +5,7 @@
 
 use super::github::{test_key_path, FakeGithub, APP_ID};
 use async_trait::async_trait;
-use healbot::config::bot::{BotConfig, GithubApp, Secret};
+use healbot::config::bot::{BotConfig, GithubApp, InboundTokens, Secret};
 use healbot::config::sources::{LogsSource, Sources};
 use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
@@ -31,6 +31,8 @@ pub const FULL_ROLLOUT: [&str; 7] = [
 ];
 
 pub const SECRET: &str = "app-test-secret";
+/// The bearer token Alertmanager and Argo send to the test app.
+pub const INBOUND_TOKEN: &str = "inbound-test-token";
 pub const REPO: &str = "acme/payment-service";
 pub const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -205,6 +207,7 @@ pub fn seed_repo(fake: &FakeGithub, repo_config: Option<&str>) {
 pub async fn post_json(t: &mut App, path: &str, body: &Value) {
     let resp = reqwest::Client::new()
         .post(t.url(path))
+        .bearer_auth(INBOUND_TOKEN)
         .json(body)
         .send()
         .await
@@ -348,8 +351,11 @@ impl App {
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),
-            topology: Default::default(),
-            rca: Default::default(),
+            inbound: InboundTokens {
+                alertmanager: vec![Secret::new(INBOUND_TOKEN)],
+                argo: vec![Secret::new(INBOUND_TOKEN)],
+            },
+            ..BotConfig::new(App::state_dir(state.path()), vec![Secret::new(SECRET)])
         };
         let production = Arc::new(ScriptedProduction::default());
         let app = Arc::new(
@@ -465,6 +471,7 @@ impl App {
         });
         let resp = reqwest::Client::new()
             .post(self.url("/webhooks/alertmanager"))
+            .bearer_auth(INBOUND_TOKEN)
             .json(&body)
             .send()
             .await

@@ -1,7 +1,8 @@
 //! A stateful fake GitHub on wiremock, as rust-lang/bors tests do: repositories with real git
 //! objects (trees as path → content maps, commits with parents), refs, contents, pull requests,
-//! comments, reviews, labels, merges, check runs, reactions, permissions and the app's
-//! installation-token endpoint (which verifies the JWT with the test public key).
+//! comments, reviews, labels, merges, check runs, reactions, permissions, the app's
+//! installation-token endpoint (which verifies the JWT with the test public key) and the App
+//! manifest flow (an owner's confirmation issues a code; its conversion returns the new App).
 //!
 //! It is kept honest by GitHub's own OpenAPI schemas (`../shared/spec/github-rest/`): every
 //! request body healbot sends and every response the fake returns is validated against the
@@ -130,6 +131,10 @@ struct State {
     seen: Vec<Seen>,
     /// Bot comments a test has already accounted for.
     comments_checked: usize,
+    /// Manifest-flow codes not yet exchanged: code → (organization, manifest).
+    manifest_codes: HashMap<String, (String, Value)>,
+    /// Apps created through the manifest flow, as the conversion returned them.
+    created_apps: Vec<Value>,
 }
 
 impl State {
@@ -369,6 +374,72 @@ impl FakeGithub {
             );
         }
         s.comments_checked = bot.len();
+    }
+
+    /// What GitHub does when an owner of `org` confirms the "new GitHub App" form that posted
+    /// `manifest` (the form field's JSON): checks it as GitHub does and issues the one-time code
+    /// the browser is redirected with. A refused manifest is the error GitHub's page shows.
+    pub fn confirm_app_manifest(&self, org: &str, manifest: &str) -> Result<String, String> {
+        let manifest: Value =
+            serde_json::from_str(manifest).map_err(|e| format!("manifest is not JSON: {e}"))?;
+        let known = [
+            "name",
+            "url",
+            "hook_attributes",
+            "redirect_url",
+            "callback_urls",
+            "setup_url",
+            "description",
+            "public",
+            "default_events",
+            "default_permissions",
+            "request_oauth_on_install",
+            "setup_on_update",
+        ];
+        let object = manifest.as_object().ok_or("manifest is not an object")?;
+        if let Some(key) = object.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unknown manifest key {key}"));
+        }
+        let name = manifest["name"].as_str().unwrap_or_default();
+        if name.is_empty() || name.chars().count() > 34 {
+            return Err(format!("name {name:?}: 1 to 34 characters"));
+        }
+        for key in ["url", "redirect_url"] {
+            if !manifest[key]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http"))
+            {
+                return Err(format!("{key} is required and must be a URL"));
+            }
+        }
+        if !manifest["hook_attributes"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http"))
+        {
+            return Err("hook_attributes.url is required and must be a URL".into());
+        }
+        for (scope, level) in manifest["default_permissions"]
+            .as_object()
+            .ok_or("default_permissions is required")?
+        {
+            if !matches!(level.as_str(), Some("read" | "write")) {
+                return Err(format!("default_permissions.{scope}: {level}"));
+            }
+        }
+        let mut s = self.lock();
+        let taken = s.created_apps.iter().any(|a| a["name"] == name);
+        if taken {
+            return Err(format!("Name {name:?} is already taken"));
+        }
+        let code = hash(&["manifest-code", org, name, &s.next_id().to_string()])[..20].to_string();
+        s.manifest_codes
+            .insert(code.clone(), (org.to_string(), manifest));
+        Ok(code)
+    }
+
+    /// The Apps created through the manifest flow, as their conversions returned them.
+    pub fn created_apps(&self) -> Vec<Value> {
+        self.lock().created_apps.clone()
     }
 
     /// Fails on any schema violation, unknown operation or unexpected bot comment.
@@ -678,6 +749,15 @@ impl Responder {
         query: &HashMap<String, String>,
         body: Option<Value>,
     ) -> Reply {
+        if op_id == "apps/create-from-manifest" {
+            // No authentication: the code is the credential.
+            let code = params.get("code").cloned().unwrap_or_default();
+            return Handlers {
+                base: &self.base,
+                repo: "",
+            }
+            .manifest_conversion(s, &code);
+        }
         let app_call = op_id.starts_with("apps/");
         let auth = if app_call {
             self.authorized_app(request)
@@ -705,6 +785,19 @@ impl Responder {
                 json!({ "id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization" }),
             ),
             "apps/get-repo-installation" => error(404, "Not Found"),
+            "apps/get-authenticated" => reply(200, h.app_json()),
+            "apps/list-installations" => {
+                let page = query
+                    .get("page")
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .unwrap_or(1);
+                let list = if page == 1 {
+                    vec![h.installation_json()]
+                } else {
+                    Vec::new()
+                };
+                reply(200, Value::Array(list))
+            }
             "repos/get" => h.repo_get(s),
             "git/get-ref" => h.get_ref(s, &p("ref")),
             "git/create-ref" => h.create_ref(s, &body),
@@ -753,6 +846,49 @@ struct Handlers<'a> {
 }
 
 impl Handlers<'_> {
+    /// `POST /app-manifests/{code}/conversions`: the App the confirmed manifest describes, with
+    /// its credentials; a code works once.
+    fn manifest_conversion(&self, s: &mut State, code: &str) -> Reply {
+        let Some((org, manifest)) = s.manifest_codes.remove(code) else {
+            return error(404, "Not Found");
+        };
+        let id = s.next_id();
+        let name = manifest["name"].as_str().unwrap_or_default().to_string();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let key = std::fs::read_to_string(test_key_path()).expect("test key");
+        let app = json!({
+            "id": id,
+            "slug": slug,
+            "node_id": format!("A_{id}"),
+            "client_id": format!("Iv1.{}", &hash(&["client", &slug])[..16]),
+            "owner": {
+                "login": org, "id": 9000 + id, "node_id": format!("O_{id}"),
+                "avatar_url": format!("{}/avatars/{org}", self.base),
+                "gravatar_id": "", "url": format!("{}/users/{org}", self.base),
+                "html_url": format!("{}/{org}", self.base), "type": "Organization",
+                "site_admin": false,
+            },
+            "name": name,
+            "description": manifest["description"].as_str().unwrap_or_default(),
+            "external_url": manifest["url"],
+            "html_url": format!("{}/apps/{slug}", self.base),
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+            "permissions": manifest["default_permissions"],
+            "events": manifest["default_events"].as_array().cloned().unwrap_or_default(),
+            "installations_count": 0,
+            "client_secret": hash(&["client-secret", &slug]),
+            "webhook_secret": hash(&["webhook-secret", &slug]),
+            "pem": key,
+        });
+        s.created_apps.push(app.clone());
+        reply(201, app)
+    }
+
     fn api(&self, rest: &str) -> String {
         format!("{}/repos/{}/{rest}", self.base, self.repo)
     }
@@ -763,6 +899,57 @@ impl Handlers<'_> {
             "id": id,
             "type": if login.ends_with("[bot]") { "Bot" } else { "User" },
             "url": format!("{}/users/{}", self.base, login.replace(['[', ']'], "")),
+        })
+    }
+
+    /// The app itself (`GET /app`): its slug makes the bot's login, `healbot[bot]`.
+    fn app_json(&self) -> Value {
+        let owner = json!({
+            "login": "acme", "id": 1, "node_id": "MDQ6VXNlcjE=",
+            "avatar_url": "https://avatars.githubusercontent.com/u/1", "gravatar_id": "",
+            "url": format!("{}/users/acme", self.base), "html_url": "https://github.com/acme",
+            "followers_url": format!("{}/users/acme/followers", self.base),
+            "following_url": format!("{}/users/acme/following{{/other_user}}", self.base),
+            "gists_url": format!("{}/users/acme/gists{{/gist_id}}", self.base),
+            "starred_url": format!("{}/users/acme/starred{{/owner}}{{/repo}}", self.base),
+            "subscriptions_url": format!("{}/users/acme/subscriptions", self.base),
+            "organizations_url": format!("{}/users/acme/orgs", self.base),
+            "repos_url": format!("{}/users/acme/repos", self.base),
+            "events_url": format!("{}/users/acme/events{{/privacy}}", self.base),
+            "received_events_url": format!("{}/users/acme/received_events", self.base),
+            "type": "Organization", "site_admin": false
+        });
+        json!({
+            "id": APP_ID, "slug": BOT_LOGIN.trim_end_matches("[bot]"), "node_id": "MDM6QXBwMQ==",
+            "client_id": "Iv1.healbot", "owner": owner, "name": "healbot",
+            "description": "incident to fix PR", "external_url": "https://example.com",
+            "html_url": "https://github.com/apps/healbot",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "permissions": {"contents": "write", "pull_requests": "write"},
+            "events": ["pull_request", "issue_comment"]
+        })
+    }
+
+    /// The one installation this fake knows, as `GET /app/installations` lists it.
+    fn installation_json(&self) -> Value {
+        json!({
+            "id": INSTALLATION_ID,
+            "account": null,
+            "repository_selection": "selected",
+            "access_tokens_url": format!("{}/app/installations/{INSTALLATION_ID}/access_tokens", self.base),
+            "repositories_url": format!("{}/installation/repositories", self.base),
+            "html_url": "https://github.com/organizations/acme/settings/installations/77",
+            "app_id": APP_ID,
+            "target_id": 1,
+            "target_type": "Organization",
+            "permissions": {"contents": "write", "pull_requests": "write"},
+            "events": ["pull_request", "issue_comment"],
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "single_file_name": null,
+            "app_slug": "healbot",
+            "suspended_by": null,
+            "suspended_at": null
         })
     }
 

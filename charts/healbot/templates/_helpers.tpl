@@ -42,6 +42,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The port name /webhooks/alertmanager, /webhooks/argo and /metrics are served on. */}}
+{{- define "healbot.internalPortName" -}}
+{{- if .Values.config.internal.enabled }}internal{{ else }}http{{ end }}
+{{- end }}
+
+{{/* The Service port number of the same. */}}
+{{- define "healbot.internalServicePort" -}}
+{{- if .Values.config.internal.enabled }}{{ .Values.service.internalPort }}{{ else }}{{ .Values.service.port }}{{ end }}
+{{- end }}
+
+{{/* sandbox.appArmorProfile as the pre-1.30 annotation value. */}}
+{{- define "healbot.appArmorAnnotation" -}}
+{{- $p := .Values.sandbox.appArmorProfile -}}
+{{- if eq $p.type "Localhost" }}localhost/{{ $p.localhostProfile }}{{ else if eq $p.type "RuntimeDefault" }}runtime/default{{ else }}unconfined{{ end }}
+{{- end }}
+
 {{- define "healbot.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
@@ -83,6 +99,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "secrets.githubApp.existingSecret is required with config.github.appId" }}
 {{- end }}
 {{- end }}
+{{- if and .Values.config.internal.enabled (eq (int .Values.config.internal.port) (int .Values.config.port)) }}
+{{- fail "config.internal.port must differ from config.port: the internal listener is a second port" }}
+{{- end }}
+{{- range $route := list "alertmanager" "argo" }}
+{{- $ref := index $.Values.secrets.inbound $route }}
+{{- if and $ref.existingSecret (empty $ref.keys) }}
+{{- fail (printf "secrets.inbound.%s.keys needs at least one key when existingSecret is set" $route) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (empty .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.parentRefs needs the Gateway to attach to" }}
+{{- end }}
 {{- if and .Values.notify.email.enabled (empty .Values.notify.email.to) }}
 {{- fail "notify.email.to needs at least one address" }}
 {{- end }}
@@ -102,6 +130,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $files = append $files (printf "%s/webhook/%s" $secrets .) }}
 {{- end }}
 {{- $_ := set $cfg "webhook_secret_files" $files -}}
+{{- if .Values.config.internal.enabled }}
+{{- $_ := set $cfg "internal_listen" (printf "0.0.0.0:%d" (int .Values.config.internal.port)) -}}
+{{- end }}
+{{- $inbound := dict -}}
+{{- range $route := list "alertmanager" "argo" }}
+{{- $ref := index $.Values.secrets.inbound $route }}
+{{- if $ref.existingSecret }}
+{{- $tokenFiles := list -}}
+{{- range $ref.keys }}
+{{- $tokenFiles = append $tokenFiles (printf "%s/%s/%s" $secrets $route .) }}
+{{- end }}
+{{- $_ := set $inbound (printf "%s_token_files" $route) $tokenFiles -}}
+{{- end }}
+{{- end }}
+{{- if $inbound }}
+{{- $_ := set $cfg "inbound" $inbound -}}
+{{- end }}
 {{- if .Values.config.github.appId }}
 {{- $_ := set $cfg "github" (dict
   "app_id" (int64 .Values.config.github.appId)

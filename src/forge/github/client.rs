@@ -178,6 +178,55 @@ impl GithubClient {
         Ok(id)
     }
 
+    /// The app's slug (`GET /app`): its comments appear as `<slug>[bot]`.
+    pub async fn app_slug(&self) -> Result<String, GithubError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: Option<String>,
+        }
+        let app: App = self.app_call(Method::Get, "/app", None).await?;
+        app.slug.ok_or_else(|| GithubError::Transport {
+            call: "GET /app".into(),
+            reason: "the app has no slug".into(),
+        })
+    }
+
+    /// Whether installation `id` of this app exists now, as GitHub lists them: webhook
+    /// payloads are signed but not bound to a time, so an old `installation.created` can be
+    /// replayed after the installation was deleted.
+    pub async fn installation_exists(&self, id: u64) -> Result<bool, GithubError> {
+        const PER_PAGE: usize = 100;
+        // Far beyond any real count of installations; bounds the walk.
+        for page in 1..=1000 {
+            let path = format!("/app/installations?per_page={PER_PAGE}&page={page}");
+            let list: Vec<InstallationReply> = self.app_call(Method::Get, &path, None).await?;
+            if list.iter().any(|i| i.id == id) {
+                return Ok(true);
+            }
+            if list.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(false)
+    }
+
+    /// The installation that serves `repo` now, asked again (not the cached answer); `None`
+    /// when the app is not installed there.
+    pub async fn current_installation(
+        &self,
+        repo: &RepoRef,
+    ) -> Result<Option<InstallationId>, GithubError> {
+        let path = format!("/repos/{}/installation", repo.0);
+        match self
+            .app_call::<InstallationReply>(Method::Get, &path, None)
+            .await
+        {
+            Ok(reply) => Ok(Some(InstallationId(reply.id))),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A fresh installation token, from the cache when it has enough life left.
     pub async fn installation_token(
         &self,

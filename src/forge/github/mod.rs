@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod extras;
 mod git;
+pub mod manifest;
 mod pulls;
 mod ratelimit;
 mod wire;
@@ -60,12 +61,15 @@ id_newtype!(
 /// The GitHub App implementation of [`Forge`]. Repositories are `owner/name`.
 pub struct GithubForge {
     client: GithubClient,
+    /// `<app slug>[bot]`, read once from `GET /app`.
+    own_login: tokio::sync::OnceCell<String>,
 }
 
 impl GithubForge {
     pub fn new(config: GithubConfig) -> Result<GithubForge, ForgeError> {
         Ok(GithubForge {
             client: GithubClient::new(config).map_err(to_forge)?,
+            own_login: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -127,6 +131,16 @@ fn repo_path(repo: &RepoRef) -> Result<String, ForgeError> {
 
 #[async_trait]
 impl Forge for GithubForge {
+    async fn own_login(&self) -> Result<String, ForgeError> {
+        self.own_login
+            .get_or_try_init(|| async {
+                let slug = self.client.app_slug().await.map_err(to_forge)?;
+                Ok(format!("{slug}[bot]"))
+            })
+            .await
+            .cloned()
+    }
+
     async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError> {
         self.default_branch_of(repo).await
     }

@@ -309,6 +309,10 @@ impl LocalForge {
 
 #[async_trait]
 impl Forge for LocalForge {
+    async fn own_login(&self) -> Result<String, ForgeError> {
+        Ok(BOT_AUTHOR.to_string())
+    }
+
     async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError> {
         self.git(repo)?.default_branch()
     }

@@ -108,7 +108,11 @@ pub async fn assemble(
             store.sync_mirror().await?;
             Arc::new(store)
         }
-        _ => Arc::new(FileAuditStore::open(log)?),
+        _ => Arc::new(FileAuditStore::open(&log)?),
+    };
+    let store = match &config.audit_signing {
+        Some(signing) => signed(store, signing, config, &log).await?,
+        None => store,
     };
     let journal = Arc::new(Journal::replay(store).await?);
     let shared = match (&config.redis_url, config.audit_on_redis) {
@@ -148,6 +152,32 @@ pub async fn assemble(
         repos,
         shared,
     )?))
+}
+
+/// The store wrapped to sign its head: checkpoints next to the log, or on Redis next to the
+/// shared chain (and in this replica's mirror).
+async fn signed(
+    store: Arc<dyn crate::audit::AuditStore>,
+    signing: &crate::config::bot::AuditSigning,
+    config: &BotConfig,
+    log: &std::path::Path,
+) -> anyhow::Result<Arc<dyn crate::audit::AuditStore>> {
+    use crate::audit::checkpoint::{checkpoints_path, CheckpointFile, SigningKey};
+    use crate::audit::signed::{CheckpointSink, SignedStore};
+    let key = SigningKey::from_file(&signing.key_file)
+        .map_err(|e| anyhow::anyhow!("audit.signing_key_file: {e}"))?;
+    let local = checkpoints_path(log);
+    let sink: Box<dyn CheckpointSink> = match (&config.redis_url, config.audit_on_redis) {
+        (Some(url), true) => Box::new(crate::audit::redis::RedisCheckpoints::open(
+            url,
+            "main",
+            Some(&local),
+        )?),
+        _ => Box::new(CheckpointFile::open(&local)?),
+    };
+    let transitions = [crate::coord::state::action::TRANSITION];
+    let store = SignedStore::open(store, key, signing.every, &transitions, sink).await?;
+    Ok(Arc::new(store))
 }
 
 /// The built-in fix templates, with `templates_dir`'s added (one with a built-in's id

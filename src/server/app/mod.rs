@@ -6,8 +6,10 @@
 mod alerts;
 mod argo;
 pub mod build;
+mod command_budget;
 mod configs;
 mod drivers;
+mod installations;
 mod overrides;
 
 pub use configs::CONFIG_CHECK;
@@ -39,6 +41,7 @@ pub struct AppHandler {
     drivers: Arc<Drivers>,
     /// Reads the shared work queue, with several replicas.
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    commands: command_budget::CommandBudget,
 }
 
 impl Drop for AppHandler {
@@ -67,6 +70,7 @@ impl AppHandler {
             alerts: tokio::sync::Mutex::new(AlertGrouper::new()),
             drivers: Arc::new(Drivers::new(shared)),
             consumer: Default::default(),
+            commands: Default::default(),
         })
     }
 
@@ -219,7 +223,7 @@ impl DeliveryHandler for AppHandler {
         self.orchestrator.journal.sync().await.map_err(other)?;
         match &delivery.event {
             GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_) => {
-                self.installations.handle(delivery).await
+                self.installation(delivery).await
             }
             GithubEvent::Ping(p) => {
                 tracing::info!(hook = ?p.hook_id, "ping");

@@ -2,11 +2,15 @@
 //! against the repository's approver rules, then applied by the orchestrator. A person without
 //! the permission gets an answer saying why, and the refusal is an audit entry.
 
+use super::command_budget::{Verdict, COMMANDS_PER_WINDOW, WINDOW};
 use super::{other, AppHandler};
 use crate::config::repo::Permission as Required;
 use crate::coord::lock::LockError;
 use crate::forge::github::{CommentId, Permission};
-use crate::forge::{Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState};
+use crate::forge::{
+    CommandError, Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState,
+    MAX_COMMANDS_PER_COMMENT,
+};
 use crate::orchestrator::OrchestratorError;
 use crate::server::events::GithubEvent;
 use crate::server::handler::{GithubDelivery, HandlerError};
@@ -48,12 +52,51 @@ fn read_only(kind: &OverrideKind) -> bool {
 
 impl AppHandler {
     pub(super) async fn overrides(&self, delivery: &GithubDelivery) -> Result<(), HandlerError> {
-        let found = delivery.event.overrides(&delivery.id);
+        let mut found = delivery.event.overrides();
         if let GithubEvent::IssueComment(e) = &delivery.event {
             let repo = RepoRef(e.repository.full_name.clone());
             let pr = PrNumber(e.issue.number);
-            let has_commands = !found.overrides.is_empty() || !found.rejected.is_empty();
-            if !has_commands || self.orchestrator.operation_for(&repo, pr).await.is_none() {
+            let lines = found.overrides.len() + found.rejected.len();
+            if lines == 0 && found.beyond_limit == 0 {
+                return Ok(());
+            }
+            if self.orchestrator.operation_for(&repo, pr).await.is_none() {
+                return Ok(());
+            }
+            let login = &e.sender.login;
+            // Someone who cannot even read the repository gets no reaction and no reply.
+            match self.github.permission(&repo, login).await {
+                Ok(p) if p >= Permission::Read => {}
+                Ok(_) => {
+                    tracing::info!(repo = %repo.0, pr = pr.0, %login, "commands from someone without read access ignored");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(repo = %repo.0, %login, error = %e, "cannot check read access; commands ignored");
+                    return Ok(());
+                }
+            }
+            let budget = self
+                .commands
+                .take(&repo.0, pr.0, login, lines, std::time::Instant::now());
+            if let Verdict::Refused { notify } = budget {
+                tracing::warn!(repo = %repo.0, pr = pr.0, %login, "command budget spent; comment ignored");
+                if notify {
+                    let name = format!(
+                        "reply-github:{}:pr{}:comment:{}:budget",
+                        repo.0, pr.0, e.comment.id
+                    );
+                    let text = format!(
+                        "@{login}: you sent more than {COMMANDS_PER_WINDOW} `/heal` commands on \
+                         this PR within {} minutes; healbot ignores the rest until the window \
+                         has passed.",
+                        WINDOW.as_secs() / 60
+                    );
+                    self.orchestrator
+                        .answer(&repo, pr, &name, &text)
+                        .await
+                        .map_err(other)?;
+                }
                 return Ok(());
             }
             // The 👀 is a courtesy: a failure to add it must not cost the command.
@@ -64,22 +107,19 @@ impl AppHandler {
             {
                 tracing::warn!(repo = %repo.0, comment = e.to_string(), "cannot acknowledge");
             }
-            for (i, rejected) in found.rejected.iter().enumerate() {
+            if !found.rejected.is_empty() || found.beyond_limit > 0 {
                 let name = format!(
-                    "reply-github:{}:pr{}:comment:{}:unknown{}",
-                    repo.0,
-                    pr.0,
-                    e.comment.id,
-                    i + 1
+                    "reply-github:{}:pr{}:comment:{}:not-run",
+                    repo.0, pr.0, e.comment.id
                 );
-                let text = format!("@{}: {rejected}", e.sender.login);
+                let text = not_run_reply(login, &found.rejected, found.beyond_limit);
                 self.orchestrator
                     .answer(&repo, pr, &name, &text)
                     .await
                     .map_err(other)?;
             }
         }
-        for ov in found.overrides {
+        for ov in std::mem::take(&mut found.overrides) {
             self.one(ov).await?;
         }
         Ok(())
@@ -182,6 +222,36 @@ impl AppHandler {
             name(has)
         ))
     }
+}
+
+/// One reply for every `/heal` line of a comment that was not run: each reason, then the
+/// commands healbot knows.
+fn not_run_reply(login: &str, rejected: &[CommandError], beyond_limit: usize) -> String {
+    let mut text = format!("@{login}: ");
+    match rejected {
+        [] => {}
+        [one] => text.push_str(&one.to_string()),
+        many => {
+            text.push_str("these `/heal` lines were not run:\n");
+            for r in many {
+                text.push_str(&format!("\n- {r}"));
+            }
+        }
+    }
+    if beyond_limit > 0 {
+        if !rejected.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!(
+            "Only the first {MAX_COMMANDS_PER_COMMENT} `/heal` lines of a comment are read; \
+             {beyond_limit} more were ignored."
+        ));
+    }
+    if !rejected.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&HealCommand::help_text());
+    }
+    text
 }
 
 fn name(p: Permission) -> &'static str {

@@ -74,7 +74,7 @@ fn actions_healbot_acts_on() {
 fn reviews_become_overrides_bound_to_their_commit() {
     let mut body = fixture("pull_request_review", "submitted.payload.json");
     body["review"]["state"] = json!("approved");
-    let ov = parse("pull_request_review", &body).overrides("d1");
+    let ov = parse("pull_request_review", &body).overrides();
     assert_eq!(ov.overrides.len(), 1);
     let o = &ov.overrides[0];
     assert_eq!(
@@ -91,7 +91,7 @@ fn reviews_become_overrides_bound_to_their_commit() {
         o.source_id
     );
     let dismissed = fixture("pull_request_review", "dismissed.payload.json");
-    let ov = parse("pull_request_review", &dismissed).overrides("d2");
+    let ov = parse("pull_request_review", &dismissed).overrides();
     assert_eq!(
         ov.overrides[0].kind,
         OverrideKind::Review {
@@ -114,7 +114,7 @@ fn comment(body: &str, login: &str, kind: &str) -> Value {
 #[test]
 fn heal_comments_become_commands_outside_code_and_from_people_only() {
     let text = "/heal pause\n\n```\n/heal rollback\n```\n\n> /heal abort\n\n/heal frobnicate\n";
-    let ov = parse("issue_comment", &comment(text, "alice", "User")).overrides("d");
+    let ov = parse("issue_comment", &comment(text, "alice", "User")).overrides();
     assert_eq!(ov.overrides.len(), 1);
     assert_eq!(
         ov.overrides[0].kind,
@@ -124,13 +124,13 @@ fn heal_comments_become_commands_outside_code_and_from_people_only() {
     );
     assert_eq!(ov.rejected.len(), 1);
     for (login, kind) in [("healbot[bot]", "User"), ("healbot", "Bot")] {
-        let ov = parse("issue_comment", &comment("/heal approve", login, kind)).overrides("d");
+        let ov = parse("issue_comment", &comment("/heal approve", login, kind)).overrides();
         assert!(ov.overrides.is_empty() && ov.rejected.is_empty());
     }
     let mut on_issue = comment("/heal approve", "alice", "User");
     on_issue["issue"]["pull_request"] = Value::Null;
     assert!(parse("issue_comment", &on_issue)
-        .overrides("d")
+        .overrides()
         .overrides
         .is_empty());
 }
@@ -139,13 +139,10 @@ fn heal_comments_become_commands_outside_code_and_from_people_only() {
 fn check_run_buttons_become_commands() {
     let mut body = fixture("check_run", "requested_action.payload.json");
     body["requested_action"]["identifier"] = json!("rollback");
-    let ov = parse("check_run", &body).overrides("delivery-1");
+    let ov = parse("check_run", &body).overrides();
     assert_eq!(ov.overrides.len(), 1);
     assert_eq!(ov.overrides[0].pr, PrNumber(26764));
     assert!(ov.overrides[0].source_id.ends_with(":rollback:delivery-1"));
     let body = fixture("check_run", "requested_action.payload.json");
-    assert!(parse("check_run", &body)
-        .overrides("d")
-        .overrides
-        .is_empty());
+    assert!(parse("check_run", &body).overrides().overrides.is_empty());
 }
