@@ -76,21 +76,34 @@ fn table(rng: &mut Lcg) -> MetricTable {
     }
 }
 
-/// Traces of four to twelve spans over a thousand services, each span's parent in the trace.
+/// Traces of four to twelve spans over a thousand services that call along a sparse graph
+/// (about ten dependencies each, as service graphs are), each span's parent in its trace.
 fn spans(rng: &mut Lcg) -> Vec<Span> {
+    let services = 1000;
+    let deps: Vec<Vec<usize>> = (0..services)
+        .map(|_| (0..10).map(|_| rng.below(services)).collect())
+        .collect();
     let mut out = Vec::with_capacity(SPANS);
     let mut trace = 0u64;
     while out.len() < SPANS {
         trace += 1;
         let len = 4 + rng.below(9);
         let first = out.len();
+        let mut service_of = vec![rng.below(services)];
         for i in 0..len {
-            let parent = (i > 0).then(|| format!("{:016x}", first + rng.below(i)));
+            let parent = (i > 0).then(|| rng.below(i));
+            let service = match parent {
+                Some(p) => deps[service_of[p]][rng.below(10)],
+                None => service_of[0],
+            };
+            if i > 0 {
+                service_of.push(service);
+            }
             out.push(Span {
                 trace_id: format!("{trace:032x}"),
                 span_id: format!("{:016x}", first + i),
-                parent_id: parent,
-                service: format!("svc-{}", rng.below(1000)),
+                parent_id: parent.map(|p| format!("{:016x}", first + p)),
+                service: format!("svc-{service}"),
                 name: "op".into(),
                 start_ns: 0,
                 end_ns: 1_000,

@@ -5,8 +5,9 @@
 //! buffer pool sits flat and steps once), counters are cumulative, scrapes go missing, and
 //! unrelated things happen: a batch job on a neighbour, a traffic burst, a pod restart.
 //!
-//! Frozen before any tuning of the ranking (see the README of the evaluation): change it only
-//! to fix a physical mistake, and say so with the figures before and after.
+//! Frozen before any tuning of the ranking (README, "Root-cause analysis"; the commit that
+//! added it has the baseline): change it only to fix a physical mistake, and say so with the
+//! figures before and after.
 
 use super::rng::Rng;
 use super::topology::{Runtime, Topology};

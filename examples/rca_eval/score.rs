@@ -179,7 +179,7 @@ pub fn score(dir: &Path, healbot: &Path, jobs: usize) -> Result<(), String> {
                 t.topology,
                 t.fault,
                 t.root,
-                CONFIGS[c].0,
+                CONFIGS[c].0.replace(", ", " + "),
                 pos.map_or("-".to_string(), |p| (p + 1).to_string()),
                 top.replace(',', ";")
             ));

@@ -1,12 +1,12 @@
 //! The dependency graph as the traces show it: a span whose parent sits in another service is
 //! a call from the parent's service to the span's. Built for volume (a million spans in well
-//! under a second): spans are indexed by a hash of their ids, and services are interned.
+//! under a second): spans are grouped by trace (parents are in the same trace), and services
+//! are interned.
 
 use super::graph::DependencyGraph;
 use crate::signals::traces::Span;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Calls from one service to another, counted over the spans.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,33 +26,21 @@ pub struct TraceGraph {
     pub edges: Vec<CallEdge>,
 }
 
-/// The keys are already hashes: pass them through.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// FNV-1a over the trace id, a separator and the span id.
-fn key(trace: &str, span: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in trace.as_bytes().iter().chain(b"/").chain(span.as_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// A fast hash of a trace id (FxHash's mixing, eight bytes at a time). Only for grouping:
+/// ids are compared in full before they count, so colliding ids (by chance or crafted) only
+/// make a group larger, and large groups are indexed with the standard library's hasher.
+fn group_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     h
 }
+
+/// Groups up to this size find parents by a linear scan; larger ones through a map.
+const SCAN_LIMIT: usize = 32;
 
 /// Every parent → child span pair that crosses services becomes (or weighs) an edge from the
 /// parent's service to the child's. A parent that is not among the spans gives no edge.
@@ -68,29 +56,54 @@ pub fn from_spans(spans: &[Span]) -> TraceGraph {
             })
         })
         .collect();
-    let mut index: HashMap<u64, u32, BuildHasherDefault<Identity>> =
-        HashMap::with_capacity_and_hasher(spans.len(), BuildHasherDefault::default());
-    for (i, s) in spans.iter().enumerate() {
-        index.insert(key(&s.trace_id, &s.span_id), i as u32);
-    }
+    // Parents are in the same trace: sort the spans by trace and look within each trace.
+    let mut order: Vec<(u64, u32)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (group_hash(s.trace_id.as_bytes()), i as u32))
+        .collect();
+    order.sort_unstable();
     let mut counts: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
-    for (i, span) in spans.iter().enumerate() {
-        let Some(parent) = span.parent_id.as_deref() else {
-            continue;
-        };
-        let Some(&p) = index.get(&key(&span.trace_id, parent)) else {
-            continue;
-        };
-        let ps = &spans[p as usize];
-        // A hash collision is not a parent.
-        if ps.span_id != parent || ps.trace_id != span.trace_id {
-            continue;
-        }
-        let (a, b) = (service_of[p as usize], service_of[i]);
+    let mut count = |parent: usize, child: usize| {
+        let (a, b) = (service_of[parent], service_of[child]);
         if a != b {
             let c = counts.entry((a, b)).or_default();
             c.0 += 1;
-            c.1 += u64::from(span.error);
+            c.1 += u64::from(spans[child].error);
+        }
+    };
+    for group in order.chunk_by(|x, y| x.0 == y.0) {
+        if group.len() <= SCAN_LIMIT {
+            for &(_, child) in group {
+                let span = &spans[child as usize];
+                let Some(parent) = span.parent_id.as_deref() else {
+                    continue;
+                };
+                if let Some(&(_, p)) = group.iter().find(|&&(_, p)| {
+                    let ps = &spans[p as usize];
+                    ps.span_id == parent && ps.trace_id == span.trace_id
+                }) {
+                    count(p as usize, child as usize);
+                }
+            }
+        } else {
+            let index: HashMap<(&str, &str), u32> = group
+                .iter()
+                .map(|&(_, i)| {
+                    let s = &spans[i as usize];
+                    ((s.trace_id.as_str(), s.span_id.as_str()), i)
+                })
+                .collect();
+            for &(_, child) in group {
+                let span = &spans[child as usize];
+                if let Some(&p) = span
+                    .parent_id
+                    .as_deref()
+                    .and_then(|parent| index.get(&(span.trace_id.as_str(), parent)))
+                {
+                    count(p as usize, child as usize);
+                }
+            }
         }
     }
     let mut graph = DependencyGraph::new();
@@ -140,6 +153,31 @@ mod tests {
             .find(|e| e.caller == "checkout" && e.callee == "payments")
             .unwrap();
         assert_eq!((edge.calls, edge.errors), (2, 1));
+    }
+
+    #[test]
+    fn a_large_trace_and_a_missing_parent() {
+        let span = |id: usize, parent: Option<usize>, service: &str| Span {
+            trace_id: "t".into(),
+            span_id: format!("{id}"),
+            parent_id: parent.map(|p| format!("{p}")),
+            service: service.into(),
+            name: String::new(),
+            start_ns: 0,
+            end_ns: 0,
+            error: false,
+            message: None,
+        };
+        // 100 spans in one trace (the map path), each calling the next service.
+        let mut spans: Vec<Span> = (0..100)
+            .map(|i| span(i, i.checked_sub(1), &format!("s{}", i % 3)))
+            .collect();
+        spans.push(span(500, Some(999), "orphan"));
+        let g = from_spans(&spans);
+        let calls: u64 = g.edges.iter().map(|e| e.calls).sum();
+        assert_eq!(calls, 99);
+        assert_eq!(g.graph.dependencies("s0"), ["s1"]);
+        assert!(g.graph.contains("orphan") && g.graph.dependents("orphan").is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests: the real signal sources against a real Prometheus and loopback servers
-//! that answer as Loki and Elasticsearch document, and `healbot rca` on simulated faults.
+//! that answer as Loki and Elasticsearch document, and `healbot rca` on a generated fault and
+//! on Prometheus series.
 
 use crate::support::prometheus::{
     exporter, serve_http, ExporterState, Handler, Prometheus, Traffic,
@@ -288,4 +289,107 @@ fn rca_command_ranks_the_injected_fault_first() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.csv"));
+}
+
+/// `healbot rca --prometheus`: a real Prometheus scrapes per-pod CPU counters; one pod's
+/// Deployment starts burning CPU; the label map names the pods' owners and the ranking puts
+/// that Deployment first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rca_reads_prometheus_through_the_label_map() {
+    use crate::support::prometheus::Seen;
+    // (scrapes so far, unix time the hog started)
+    let state: Arc<Mutex<(u64, Option<f64>)>> = Arc::default();
+    let exporter_state = state.clone();
+    let handler: Handler = Arc::new(move |req: &Seen| {
+        if !req.target.starts_with("/metrics") {
+            return (404, "text/plain".into(), String::new());
+        }
+        let mut s = exporter_state.lock().unwrap();
+        s.0 += 1;
+        let n = s.0 as f64;
+        // cart's pods use 0.1 CPU seconds a scrape until the 8th scrape, then 1.0 each.
+        let hog_after = 8.0;
+        if n > hog_after && s.1.is_none() {
+            s.1 = Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64(),
+            );
+        }
+        let cart = 0.1 * n.min(hog_after) + 1.0 * (n - hog_after).max(0.0);
+        let orders = 0.1 * n;
+        let body = format!(
+            "# TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"cart-5b7c9d8f6d-aaaaa\",container=\"cart\"}} {cart}\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"orders-7d9f8b6c4-x2k9q\",container=\"orders\"}} {orders}\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"\",container=\"\"}} 1\n"
+        );
+        (200, "text/plain; version=0.0.4".into(), body)
+    });
+    let (addr, _) = serve_http(handler).await;
+    let prometheus = Prometheus::start(addr).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let started = loop {
+        let s = *state.lock().unwrap();
+        if let (n, Some(at)) = s {
+            if n >= 16 {
+                break at;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exporter was not scraped 16 times"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+    let config = dir.path().join("healbot.yaml");
+    std::fs::write(
+        &config,
+        "state_dir: state\nwebhook_secret_files: [secret]\n\
+         rca:\n  label_map: [{label: pod}]\n  queries:\n    cpu_seconds_total: container_cpu_usage_seconds_total\n",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args([
+            "rca",
+            "--format",
+            "json",
+            "--step",
+            "1",
+            "--prometheus",
+            &prometheus.url,
+        ])
+        .args(["--from", &format!("{}", (started - 8.0).floor())])
+        .args(["--to", &format!("{}", now.floor())])
+        .args(["--anomaly-start", &format!("{}", started.ceil() + 1.0)])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ranking: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ranking[0]["service"], "cart", "{ranking:#}");
+    assert_eq!(ranking[0]["metric"], "cpu_seconds_total");
+    assert_eq!(
+        ranking[0]["evidence"]["metrics"]["columns"][0]["rate"],
+        true
+    );
+    assert_eq!(ranking[1]["service"], "orders");
+    // The series without a pod matched no rule and is said to be left out.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 series matched no rule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
