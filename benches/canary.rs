@@ -5,8 +5,9 @@
 //! runs each case once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use healbot::deploy::canary::{judge, CanaryVerdict, JudgeConfig, MetricSamples};
-use healbot::deploy::stats;
+use healbot::canary::stats;
+use healbot::canary::{judge, CanaryVerdict, JudgeConfig};
+use healbot::model::MetricSamples;
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use healbot::config::PolicySet;
-use healbot::coord::conflict::{detect, ActiveOperation};
+use healbot::lock::conflict::{detect, ActiveOperation};
 use healbot::topology::graph::DependencyGraph;
 use std::fmt::Write;
 

@@ -2,7 +2,7 @@
 //! starts one and runs this next to `redis-benchmark -t set` on the same server).
 //! Usage: `lock_roundtrips REDIS_URL [ROUNDS] [CONCURRENCY]`.
 
-use healbot::coord::lock::{LockManager, LockResource, RedisLockConfig, RedisLockManager};
+use healbot::lock::{LockManager, LockResource, RedisLockConfig, RedisLockManager};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
                 let g = locks.try_acquire(&r, "bench", ttl).await?;
                 locks.release(&g).await?;
             }
-            Ok::<_, healbot::coord::lock::LockError>(())
+            Ok::<_, healbot::lock::LockError>(())
         }));
     }
     for t in tasks {

@@ -3,21 +3,25 @@
 //! binary in `main.rs` only parses the command line and calls in here.
 
 pub mod audit;
+pub mod canary;
 pub mod cli;
 pub mod config;
-pub mod coord;
 pub mod demo;
-pub mod deploy;
+pub mod detect;
 pub mod fix;
 pub mod forge;
 pub mod gates;
 pub mod gitops;
-pub mod incident;
 pub mod localize;
+pub mod lock;
+pub mod model;
 pub mod notify;
+pub mod operation;
 pub mod orchestrator;
 pub mod plan;
 pub mod rca;
+pub mod redis_conn;
 pub mod server;
 pub mod signals;
 pub mod topology;
+pub mod verify;

@@ -15,6 +15,7 @@
 
 use super::verify::ChainChecker;
 use super::{AuditEntry, AuditError, AuditStore, NewEntry, GENESIS_HASH};
+use crate::model::{Clock, SystemClock};
 use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -65,6 +66,15 @@ impl FileAuditStore {
     /// line. Fails on a broken chain, naming the seq and line, and when another process holds
     /// the log open for appending.
     pub fn open(path: impl AsRef<Path>) -> Result<FileAuditStore, AuditError> {
+        FileAuditStore::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// [`FileAuditStore::open`], stamping entries with `clock`'s time (the orchestrator's
+    /// clock, so that ages computed from the log agree with the time policy reads).
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<FileAuditStore, AuditError> {
         let path = path.as_ref().to_path_buf();
         let io_error = |source| io_error(&path, source);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -123,6 +133,7 @@ impl FileAuditStore {
             committed_len,
             failed: None,
             buf: Vec::with_capacity(64 * 1024),
+            clock,
         };
         let (requests, receiver) = mpsc::channel();
         let handle = thread::Builder::new()
@@ -207,9 +218,11 @@ impl AuditStore for FileAuditStore {
     }
 }
 
-/// The current time as the design writes it: RFC 3339, UTC, microseconds.
-pub(crate) fn timestamp_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+/// `clock`'s time as the design writes it: RFC 3339, UTC, microseconds.
+pub(crate) fn timestamp_now(clock: &dyn Clock) -> String {
+    clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> AuditError {
@@ -373,6 +386,8 @@ struct Writer {
     failed: Option<String>,
     /// Reused for each batch's lines.
     buf: Vec<u8>,
+    /// Stamps each entry's `ts`.
+    clock: Arc<dyn Clock>,
 }
 
 impl Writer {
@@ -402,7 +417,7 @@ impl Writer {
             // Sorted keys make each line its canonical JSON plus the hash, so the line alone
             // is enough to recompute the hash.
             new.detail = sort_keys(new.detail);
-            let entry = AuditEntry::chain(new, seq, &prev_hash, timestamp_now());
+            let entry = AuditEntry::chain(new, seq, &prev_hash, timestamp_now(&*self.clock));
             let start = self.buf.len();
             if let Err(e) = serde_json::to_writer(&mut self.buf, &entry) {
                 self.buf.truncate(start);

@@ -3,18 +3,34 @@
 
 use super::verify::{verify_entries, ChainBreak, FIRST_SEQ};
 use super::{AuditEntry, AuditError, AuditStore, NewEntry, GENESIS_HASH};
+use crate::model::{Clock, SystemClock};
 use async_trait::async_trait;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Entries chained exactly as [`super::FileAuditStore`] chains them, kept in a `Vec`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryAuditStore {
     entries: Mutex<Vec<AuditEntry>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryAuditStore {
+    fn default() -> MemoryAuditStore {
+        MemoryAuditStore::with_clock(Arc::new(SystemClock))
+    }
 }
 
 impl MemoryAuditStore {
     pub fn new() -> MemoryAuditStore {
         MemoryAuditStore::default()
+    }
+
+    /// Stamps entries with `clock`'s time.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryAuditStore {
+        MemoryAuditStore {
+            entries: Mutex::new(Vec::new()),
+            clock,
+        }
     }
 
     /// Starts from an existing chain (a replay test's log), refusing one that does not hold.
@@ -24,6 +40,7 @@ impl MemoryAuditStore {
         }
         Ok(MemoryAuditStore {
             entries: Mutex::new(entries),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -40,7 +57,12 @@ impl AuditStore for MemoryAuditStore {
             Some(last) => (last.seq + 1, last.hash.as_str()),
             None => (FIRST_SEQ, GENESIS_HASH),
         };
-        let chained = AuditEntry::chain(entry, seq, prev_hash, super::file::timestamp_now());
+        let chained = AuditEntry::chain(
+            entry,
+            seq,
+            prev_hash,
+            super::file::timestamp_now(&*self.clock),
+        );
         entries.push(chained.clone());
         Ok(chained)
     }

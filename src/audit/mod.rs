@@ -1,11 +1,12 @@
 //! The tamper-evident audit chain. Every action healbot takes is one entry; each entry's hash
 //! covers the previous entry's hash, so an edit, a deletion or a reordering breaks the chain at
 //! a seq that `healbot audit verify` names. Operations are folds over these entries
-//! (`coord::state`), so this log is also healbot's only durable memory.
+//! (`operation::state`), so this log is also healbot's only durable memory.
 
 pub mod checkpoint;
 mod entry;
 pub mod file;
+pub mod maintenance;
 pub mod memory;
 pub mod redis;
 pub mod signed;

@@ -9,11 +9,13 @@ use super::entry::{AuditEntry, NewEntry, GENESIS_HASH};
 use super::file::{sort_keys, timestamp_now};
 use super::verify::FIRST_SEQ;
 use super::{AuditError, AuditStore};
+use crate::model::{Clock, SystemClock};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -38,6 +40,8 @@ pub struct RedisAuditStore {
     append: Script,
     /// `None` for a reader (`healbot audit verify --redis`).
     mirror: Option<Mutex<Mirror>>,
+    /// Stamps each entry's `ts`.
+    clock: Arc<dyn Clock>,
 }
 
 /// The local copy: every entry up to `last_id` of the stream is in the file.
@@ -83,8 +87,8 @@ impl RedisAuditStore {
         name: &str,
         mirror: Option<&Path>,
     ) -> Result<RedisAuditStore, AuditError> {
-        let shown = crate::coord::lock::redis::redacted(url);
-        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+        let shown = crate::redis_conn::redacted(url);
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let mirror = match mirror {
             Some(path) => Some(Mutex::new(Mirror::open(path)?)),
@@ -97,7 +101,14 @@ impl RedisAuditStore {
             stream_key: format!("healbot:audit:{name}"),
             append: Script::new(APPEND),
             mirror,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Stamps entries with `clock`'s time instead of the wall clock's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedisAuditStore {
+        self.clock = clock;
+        self
     }
 
     /// Writes every entry the stream has and the mirror lacks (call once after opening).
@@ -253,7 +264,7 @@ impl AuditStore for RedisAuditStore {
                 Some((seq, hash)) => (seq + 1, hash.clone()),
                 None => (FIRST_SEQ, GENESIS_HASH.to_string()),
             };
-            let entry = AuditEntry::chain(new.clone(), seq, &prev, timestamp_now());
+            let entry = AuditEntry::chain(new.clone(), seq, &prev, timestamp_now(&*self.clock));
             let json = serde_json::to_string(&entry).map_err(|e| AuditError::Corrupt {
                 path: self.stream_key.clone(),
                 line: seq as usize,
@@ -329,8 +340,8 @@ impl RedisCheckpoints {
         name: &str,
         local: Option<&Path>,
     ) -> Result<RedisCheckpoints, AuditError> {
-        let shown = crate::coord::lock::redis::redacted(url);
-        let conn = crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(5))
+        let shown = crate::redis_conn::redacted(url);
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(5))
             .map_err(|e| backend(&shown, e))?;
         let local = match local {
             Some(path) => Some(super::checkpoint::CheckpointFile::open(path)?),

@@ -6,6 +6,7 @@
 
 use super::checkpoint::{Checkpoint, CheckpointFile, SigningKey};
 use super::{AuditEntry, AuditError, AuditStore, NewEntry};
+use crate::model::SystemClock;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -90,9 +91,12 @@ impl SignedStore {
 
 impl Signer {
     async fn sign(&mut self, seq: u64, hash: &str) -> Result<(), AuditError> {
-        let cp = self
-            .key
-            .sign(seq, hash, self.every, super::file::timestamp_now());
+        let cp = self.key.sign(
+            seq,
+            hash,
+            self.every,
+            super::file::timestamp_now(&SystemClock),
+        );
         self.sink.append(&cp).await?;
         self.last_signed = seq;
         Ok(())

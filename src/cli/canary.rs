@@ -2,9 +2,8 @@
 //! Argo AnalysisTemplate's job provider) can get the same verdict the bot acts on, and decide
 //! by exit code.
 
-use crate::deploy::canary::{
-    judge, CanaryReport, CanaryVerdict, ConfigError, JudgeConfig, MetricSamples, SamplesError,
-};
+use crate::canary::{judge, CanaryReport, CanaryVerdict, ConfigError, JudgeConfig, SamplesError};
+use crate::model::MetricSamples;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -110,7 +109,7 @@ async fn read_text(path: &Path) -> Result<String, InputError> {
 
 async fn read_samples(path: &Path) -> Result<MetricSamples, InputError> {
     let text = read_text(path).await?;
-    crate::deploy::canary::parse_samples(&text).map_err(|source| InputError::Samples {
+    crate::canary::parse_samples(&text).map_err(|source| InputError::Samples {
         path: path.to_path_buf(),
         source,
     })
@@ -207,7 +206,7 @@ fn num(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::canary::{MetricClassification, MetricVerdict};
+    use crate::canary::{MetricClassification, MetricVerdict};
 
     fn verdict(name: &str, class: MetricClassification) -> MetricVerdict {
         MetricVerdict {

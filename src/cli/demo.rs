@@ -59,7 +59,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let incident = args
         .incident
         .as_deref()
-        .map(crate::incident::file::load)
+        .map(crate::detect::incident_file::load)
         .transpose()?;
     let workdir = args.workdir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!(

@@ -1,12 +1,12 @@
 //! `healbot heal --incident FILE`: heals the incident an incident bundle describes (alerts, log
-//! lines, traces, optional metrics and deploys; see `incident::bundle`). It exists so that an
+//! lines, traces, optional metrics and deploys; see `detect::bundle`). It exists so that an
 //! on-call person can hand healbot what they have without wiring up live signal sources: the
 //! bundle becomes one incident with a confidence, which then runs through the same pipeline as
 //! `healbot demo --incident` on the embedded payment-service.
 
 use crate::demo::{DemoOptions, Scenario};
-use crate::incident::bundle::{self, Bundle};
-use crate::incident::{Incident, Signal};
+use crate::detect::bundle::{self, Bundle};
+use crate::detect::{Incident, Signal};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

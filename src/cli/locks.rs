@@ -2,7 +2,7 @@
 //! one resource, or clear locks left behind by a dead replica. Works on the shared Redis
 //! backend; an unreachable Redis is one line on stderr and a non-zero exit.
 
-use crate::coord::lock::{LockManager, LockResource, RedisLockConfig, RedisLockManager};
+use crate::lock::{LockManager, LockResource, RedisLockConfig, RedisLockManager};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod format;
 pub mod graph;
 pub mod heal;
 pub mod localize;

@@ -6,9 +6,10 @@
 
 use crate::audit::AuditEntry;
 use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
-use crate::coord::state::fold_all;
-use crate::coord::{Operation, OperationId};
 use crate::forge::{HealCommand, PrNumber, BOT_AUTHOR};
+use crate::model::OperationId;
+use crate::operation::state::fold_all;
+use crate::operation::Operation;
 use crate::orchestrator::Orchestrator;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};

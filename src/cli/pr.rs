@@ -7,7 +7,6 @@ use crate::forge::{
     parse_commands, Forge, LocalForge, Override, OverrideKind, PrNumber, PrState, PullRequest,
     RepoRef, Review, ReviewState, BOT_AUTHOR,
 };
-use crate::orchestrator::session::apply_override;
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args, Subcommand};
 use std::collections::BTreeMap;
@@ -447,6 +446,13 @@ fn render_pr(repo: &RepoRef, pr: &PullRequest) -> String {
         }
     }
     out
+}
+
+/// Applies a person's review or command to the operation behind its PR in the demo state
+/// directory and drives the operation on; returns the lines to show the person.
+async fn apply_override(state_dir: &Path, ov: Override) -> anyhow::Result<Vec<String>> {
+    let demo = crate::demo::Demo::open(state_dir).await?;
+    Ok(demo.orchestrator.handle_override(ov).await?)
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The secret as text (it is built from a `String`), for a client that takes one.
+    pub fn expose_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -76,7 +81,7 @@ pub struct BotConfigFile {
     pub prometheus: Option<PrometheusFile>,
     #[serde(default)]
     pub logs: Option<LogsFile>,
-    /// The dependency catalog (YAML); the embedded example otherwise.
+    /// The dependency catalog (YAML); required with GitHub credentials.
     #[serde(default)]
     pub catalog: Option<PathBuf>,
     #[serde(default)]

@@ -1,5 +1,5 @@
 //! `policies/conflicts.yaml`: what healbot does when a new operation meets one already running
-//! (wait, pause for a person, abort). The detector in `coord::conflict` is pure; every decision
+//! (wait, pause for a person, abort). The detector in `lock::conflict` is pure; every decision
 //! it makes comes from here, so a reviewer can read the rules without reading code.
 
 use super::yaml::{check_at_least, FieldError};

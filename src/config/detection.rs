@@ -2,7 +2,7 @@
 //! window, latency percentiles, saturation), each with the severity the incident gets.
 
 use super::yaml::{check_at_least, check_unit, FieldError};
-use crate::incident::Severity;
+use crate::model::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;

@@ -2,7 +2,7 @@
 //! called, louder and louder, while an operation waits for a person.
 
 use super::yaml::{check_at_least, FieldError};
-use crate::incident::Severity;
+use crate::model::Severity;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;

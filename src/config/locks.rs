@@ -1,10 +1,10 @@
 //! `policies/locks.yaml`: how long locks live, how long an operation waits for one before a
 //! person is called, and the lock order. The order itself is enforced in code
-//! (`coord::lock::check_order`); the file states it for reviewers and `policy check` refuses any
+//! (`lock::check_order`); the file states it for reviewers and `policy check` refuses any
 //! other order, so the file can never disagree with what runs.
 
 use super::yaml::{check_at_least, FieldError};
-use crate::coord::lock::LockScope;
+use crate::model::LockScope;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;

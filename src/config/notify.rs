@@ -7,19 +7,16 @@
 use super::bot::Secret;
 use super::escalation::Channel;
 use super::yaml::FieldError;
-use crate::notify::email::EmailNotifier;
-use crate::notify::pagerduty::{PagerDutyNotifier, DEFAULT_EVENTS_URL};
-use crate::notify::slack::SlackNotifier;
-use crate::notify::teams::TeamsNotifier;
-use crate::notify::{Notifier, NotifyError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Environment variables that may carry a channel's secret instead of a file.
 pub const SLACK_WEBHOOK_URL_ENV: &str = "HEALBOT_SLACK_WEBHOOK_URL";
 pub const TEAMS_WEBHOOK_URL_ENV: &str = "HEALBOT_TEAMS_WEBHOOK_URL";
 pub const PAGERDUTY_ROUTING_KEY_ENV: &str = "HEALBOT_PAGERDUTY_ROUTING_KEY";
+
+/// PagerDuty's Events API v2 endpoint (US service region), when `api_url` is not set.
+pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 pub const SMTP_PASSWORD_ENV: &str = "HEALBOT_SMTP_PASSWORD";
 
 /// `notify:` as written. A channel is configured by its section, or (Slack, Teams, PagerDuty)
@@ -129,9 +126,6 @@ pub struct EmailChannel {
     pub password: Option<Secret>,
 }
 
-/// A notifier per configured channel.
-pub type ChannelNotifiers = Vec<(Channel, Arc<dyn Notifier>)>;
-
 /// Reads an environment variable; `std::env::var` in production, a map in tests.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -141,8 +135,7 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 fn text(secret: &Secret) -> &str {
-    // A Secret is built from a String, so its bytes are UTF-8.
-    std::str::from_utf8(secret.expose()).unwrap_or_default()
+    secret.expose_str()
 }
 
 /// A secret from `file` (relative to `base`) or the environment variable `env_name`; one of
@@ -370,38 +363,6 @@ impl NotifyConfig {
         .filter_map(|(on, c)| on.then_some(c))
         .collect()
     }
-
-    /// A notifier per configured channel, for `RoutingNotifier::with_channel`.
-    pub fn notifiers(&self) -> Result<ChannelNotifiers, NotifyError> {
-        let mut out: ChannelNotifiers = Vec::new();
-        if let Some(s) = &self.slack {
-            out.push((
-                Channel::Slack,
-                Arc::new(SlackNotifier::new(text(&s.webhook_url))?),
-            ));
-        }
-        if let Some(t) = &self.teams {
-            out.push((
-                Channel::Teams,
-                Arc::new(TeamsNotifier::new(text(&t.webhook_url))?),
-            ));
-        }
-        if let Some(p) = &self.pagerduty {
-            out.push((
-                Channel::Pagerduty,
-                Arc::new(PagerDutyNotifier::new(&p.api_url, text(&p.routing_key))?),
-            ));
-        }
-        if let Some(e) = &self.email {
-            let to: Vec<&str> = e.to.iter().map(String::as_str).collect();
-            let url = e.smtp_url();
-            out.push((
-                Channel::Email,
-                Arc::new(EmailNotifier::new(text(&url), &e.from, &to)?),
-            ));
-        }
-        Ok(out)
-    }
 }
 
 impl EmailChannel {
@@ -499,7 +460,6 @@ email:
                 Channel::Email
             ]
         );
-        assert_eq!(c.notifiers().unwrap().len(), 4);
     }
 
     #[test]
@@ -607,7 +567,6 @@ email:
         )
         .unwrap();
         let shown = format!("{c:?} {:?}", c.email.as_ref().unwrap().smtp_url());
-        assert_eq!(c.notifiers().unwrap().len(), 3);
         for secret in [HOOK, "SLACKTOKEN", KEY, PASSWORD] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }

@@ -12,7 +12,7 @@ use super::locks::LocksPolicy;
 use super::protected_paths::ProtectedPathsPolicy;
 use super::risk::RiskPolicy;
 use super::yaml::{parse_strict, FieldError};
-use crate::deploy::canary::{ConfigError, JudgeConfig};
+use crate::canary::{ConfigError, JudgeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;

@@ -5,6 +5,7 @@
 use super::glob::Glob;
 use super::policy::PolicySet;
 use super::yaml::{check_range, check_unit, parse_strict, FieldError};
+use crate::model::Permission;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
@@ -84,16 +85,6 @@ pub struct ApproversConfig {
     /// If not empty, only these logins count, whatever their permission.
     #[serde(default)]
     pub allow: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    Read,
-    Triage,
-    Write,
-    Maintain,
-    Admin,
 }
 
 /// Knobs a repository may turn, each only in the safe direction.

@@ -57,7 +57,7 @@ pub enum LogsSource {
 pub struct Sources {
     pub prometheus: Option<PrometheusSource>,
     pub logs: LogsSource,
-    /// `None`: the embedded example catalog.
+    /// Required with GitHub credentials: `serve` refuses to start without it.
     pub catalog: Option<PathBuf>,
     pub canary_wait: Duration,
     pub repositories: Vec<String>,

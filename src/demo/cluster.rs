@@ -6,10 +6,10 @@
 use super::traffic::{self, percentile, TrafficRun};
 use crate::gitops::rollout::RolloutManifest;
 use crate::gitops::workspace::export_tree;
+use crate::model::MetricSamples;
 use crate::orchestrator::{ReproOutcome, Reproducer};
 use crate::signals::{
-    CanaryObservation, ErrorLogLine, LogSource, MetricSamples, MetricsSource, ServiceHealth,
-    SignalError,
+    CanaryObservation, ErrorLogLine, LogSource, MetricsSource, ServiceHealth, SignalError,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -16,16 +16,18 @@ pub use run::{run, run_with, DemoOptions, DemoOutcome, PrometheusOptions};
 
 use crate::audit::FileAuditStore;
 use crate::config::policy::PolicySet;
-use crate::coord::lock::MemoryLockManager;
-use crate::coord::Journal;
-use crate::fix::template::embedded_templates;
+use crate::detect::ErrorPattern;
+use crate::detect::Incident;
+use crate::fix::template::{embedded_templates, FixTemplate};
 use crate::forge::local::{LocalForge, BOT_AUTHOR};
+use crate::forge::Workspaces;
 use crate::forge::{
     parse_commands, CommitSha, Forge, ForgeError, Override, OverrideKind, PrNumber, RepoRef,
 };
-use crate::incident::Incident;
+use crate::lock::MemoryLockManager;
 use crate::notify::LogNotifier;
-use crate::orchestrator::{Orchestrator, Settings, Workspaces};
+use crate::operation::Journal;
+use crate::orchestrator::{Orchestrator, Settings};
 use crate::signals::{LogSource, MetricsSource};
 use crate::topology::graph::DependencyGraph;
 use anyhow::Context;
@@ -149,12 +151,14 @@ impl Demo {
             workspaces: Arc::new(LocalWorkspaces {
                 forge: forge.clone(),
             }),
+            health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
             reproducer,
             graph: graph.into(),
             policies: Arc::new(policies),
-            templates: Arc::new(embedded_templates()?),
+            templates: Arc::new(templates_for(session.scenario)?),
             settings,
             repo_configs: Default::default(),
+            clock: Arc::new(crate::model::SystemClock),
         });
         Ok(Demo {
             state_dir: state_dir.to_path_buf(),
@@ -190,12 +194,12 @@ impl Demo {
         let health = self.orchestrator.metrics.health().await?;
         let logs = self.cluster.error_logs(&self.session.service).await?;
         let firings =
-            crate::incident::detector::evaluate(&health, &self.orchestrator.policies.detection);
-        Ok(crate::incident::detector::incidents(
+            crate::detect::rules::evaluate(&health, &self.orchestrator.policies.detection);
+        Ok(crate::detect::rules::incidents(
             &firings,
             &logs,
             &self.orchestrator.graph.current(),
-            chrono::Utc::now().timestamp(),
+            self.orchestrator.clock.now().timestamp(),
             id_prefix,
         ))
     }
@@ -229,6 +233,23 @@ impl Demo {
         }
         Ok(replies)
     }
+}
+
+/// The fix templates the demo heals with: the built-in ones, except in the bad-canary scenario,
+/// where `python.retry-backoff` is offered as the only template for a None dereference. It
+/// validates (nothing replays the failure offline in that scenario) and ships, and only the
+/// canary can tell it fixes nothing.
+fn templates_for(scenario: Scenario) -> anyhow::Result<Vec<FixTemplate>> {
+    let all = embedded_templates()?;
+    if scenario != Scenario::BadCanary {
+        return Ok(all);
+    }
+    let mut wrong = all
+        .into_iter()
+        .find(|t| t.id == "python.retry-backoff")
+        .context("the built-in python.retry-backoff template is missing")?;
+    wrong.patterns.push(ErrorPattern::NullDereference);
+    Ok(vec![wrong])
 }
 
 /// Checkouts from the local forge's repositories.

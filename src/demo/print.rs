@@ -3,7 +3,7 @@
 
 use super::run::DemoOutcome;
 use super::Demo;
-use crate::incident::Incident;
+use crate::detect::Incident;
 use std::time::Duration;
 
 pub(super) fn header(demo: &Demo, resumed: bool) {
@@ -115,7 +115,7 @@ pub(super) async fn report(
 
 /// The kind of fix an operation chose: `fix: revert of 1a2b3c4d5e ("…")`, `fix: template
 /// python.none-guard`, `fix: config config.pool-size`.
-fn fix_line(op: &crate::coord::Operation) -> Option<String> {
+fn fix_line(op: &crate::operation::Operation) -> Option<String> {
     let plan: crate::plan::FixPlan = op.artifact("plan")?;
     Some(match &plan.reverted_commit {
         Some(sha) => {

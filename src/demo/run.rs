@@ -1,9 +1,11 @@
 //! The demo's scenarios, start to end, and resuming one that was interrupted.
 
 use super::{Demo, DemoSession, Scenario};
-use crate::coord::{OpState, OperationId};
+use crate::detect::{Incident, Signal};
 use crate::forge::{PrNumber, RepoRef};
-use crate::incident::{Incident, IncidentId, Signal};
+use crate::model::IncidentId;
+use crate::model::OperationId;
+use crate::operation::OpState;
 use crate::orchestrator::{OperationSpec, Progress};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -96,16 +98,11 @@ pub async fn run_with(
         let Some(first) = incidents.into_iter().next() else {
             anyhow::bail!("no detection rule fired on the demo traffic; nothing to heal");
         };
-        let prefer = match demo.session.scenario {
-            Scenario::BadCanary => Some("python.retry-backoff".to_string()),
-            _ => None,
-        };
         let id = demo
             .orchestrator
             .open(OperationSpec {
                 incident: first.clone(),
                 repo: demo.session.repo.clone(),
-                prefer_template: prefer,
             })
             .await?;
         demo.orchestrator.drive(&id).await?;
@@ -164,7 +161,6 @@ async fn concurrent_second_incident(demo: &Demo, first: &Incident) -> anyhow::Re
     let spec = OperationSpec {
         incident: second,
         repo: demo.session.repo.clone(),
-        prefer_template: None,
     };
     let id = orchestrator.open(spec).await?;
     let second_id = id.clone();

@@ -5,7 +5,7 @@
 //! the field.
 
 use super::placeholder::placeholders;
-use crate::incident::ErrorPattern;
+use crate::detect::ErrorPattern;
 use crate::localize::source::{python, SourceLanguage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -133,6 +133,31 @@ pub enum ForgeError {
     Api(String),
 }
 
+/// Checked-out copies of repositories, for analysis and validation.
+#[async_trait]
+pub trait Workspaces: Send + Sync {
+    /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
+    async fn export(
+        &self,
+        repo: &RepoRef,
+        rev: &str,
+        dest: &std::path::Path,
+    ) -> Result<CommitSha, ForgeError>;
+
+    /// Makes `dest` a git checkout of `rev` of `repo` with its history, for blame and
+    /// revert, and returns whether it could: a provider that only exports trees (the GitHub
+    /// contents API) returns `false`, and no revert is proposed. Read-only on the forge.
+    async fn history(
+        &self,
+        repo: &RepoRef,
+        rev: &str,
+        dest: &std::path::Path,
+    ) -> Result<bool, ForgeError> {
+        let _ = (repo, rev, dest);
+        Ok(false)
+    }
+}
+
 #[async_trait]
 pub trait Forge: Send + Sync {
     async fn default_branch(&self, repo: &RepoRef) -> Result<String, ForgeError>;

@@ -56,6 +56,11 @@ impl MarkedEventReceiver for Collector {
     }
 }
 
+/// Collections nested deeper than this are refused: the tree is built (and dropped) by
+/// recursion, and a repository's YAML must not be able to exhaust the stack. Real manifests
+/// nest a dozen levels.
+pub(crate) const MAX_DEPTH: usize = 64;
+
 /// Parses every document of `text`.
 pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ParseFailure> {
     let mut char_to_byte: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
@@ -64,13 +69,38 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ParseFailure> {
         events: Vec::new(),
         char_to_byte,
     };
-    Parser::new_from_str(text)
-        .load(&mut collector, true)
-        .map_err(|e| ParseFailure {
+    // Events one at a time: yaml-rust2's own `load` recurses per level and asserts on
+    // malformed documents, and this text comes from repositories.
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| ParseFailure {
             line: e.marker().line(),
             col: e.marker().col() + 1,
             message: e.info().to_string(),
         })?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(ParseFailure {
+                        line: mark.line(),
+                        col: mark.col() + 1,
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels; healbot does not edit such YAML"
+                        ),
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let end = event == Event::StreamEnd;
+        collector.on_event(event, mark);
+        if end {
+            break;
+        }
+    }
     let mut builder = Builder {
         text,
         events: collector.events,
@@ -107,14 +137,20 @@ impl Builder<'_> {
             match self.next()? {
                 (Event::StreamStart | Event::DocumentEnd, _) => {}
                 (Event::StreamEnd, _) => return Ok(docs),
-                (Event::DocumentStart, _) => docs.push(self.node()?),
+                (Event::DocumentStart, _) => docs.push(self.node(0)?),
                 (_, at) => return Err(self.failure(at, "unexpected event between documents")),
             }
         }
     }
 
-    fn node(&mut self) -> Result<Node, ParseFailure> {
+    fn node(&mut self, depth: usize) -> Result<Node, ParseFailure> {
         let (event, at) = self.next()?;
+        if depth > MAX_DEPTH {
+            return Err(self.failure(
+                at,
+                &format!("nested deeper than {MAX_DEPTH} levels; healbot does not edit such YAML"),
+            ));
+        }
         match event {
             Event::Scalar(value, style, anchor, tag) => {
                 Ok(self.scalar(value, style, anchor, tag.is_some(), at))
@@ -128,7 +164,7 @@ impl Builder<'_> {
             Event::SequenceStart(..) => {
                 let mut items = Vec::new();
                 while !matches!(self.events.get(self.pos), Some((Event::SequenceEnd, _))) {
-                    items.push(self.node()?);
+                    items.push(self.node(depth + 1)?);
                 }
                 let (_, close) = self.next()?;
                 let flow = self.byte_at(at) == Some(b'[') && self.byte_at(close) == Some(b']');
@@ -151,8 +187,8 @@ impl Builder<'_> {
             Event::MappingStart(..) => {
                 let mut entries = Vec::new();
                 while !matches!(self.events.get(self.pos), Some((Event::MappingEnd, _))) {
-                    let key = self.node()?;
-                    let value = self.node()?;
+                    let key = self.node(depth + 1)?;
+                    let value = self.node(depth + 1)?;
                     entries.push((key, value));
                 }
                 let (_, close) = self.next()?;
@@ -259,6 +295,28 @@ pub(crate) fn column(text: &str, at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        for deep in [
+            "[".repeat(100_000) + &"]".repeat(100_000),
+            "{a: ".repeat(50_000) + "1" + &"}".repeat(50_000),
+            (0..5_000)
+                .map(|i| format!("{}- ", "  ".repeat(i)))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "x",
+        ] {
+            let err = parse(&deep).expect_err("refused");
+            assert!(
+                err.message.contains("nested deeper") || !err.message.is_empty(),
+                "{}",
+                err.message
+            );
+        }
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+    }
 
     #[test]
     fn positions_are_bytes_even_after_non_ascii_text() {

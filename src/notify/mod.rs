@@ -2,6 +2,7 @@
 //! operation) and when it finishes; routing by severity comes from policy. The embedded
 //! default writes log lines and keeps what it sent, so the demo can print it.
 
+pub mod channels;
 pub mod email;
 pub mod pagerduty;
 pub mod router;
@@ -27,7 +28,7 @@ pub enum NotificationKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub kind: NotificationKind,
-    pub severity: crate::incident::Severity,
+    pub severity: crate::model::Severity,
     pub operation_id: String,
     pub title: String,
     pub body: String,

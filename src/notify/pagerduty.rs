@@ -6,13 +6,11 @@
 use super::router::{HttpEndpoint, DEFAULT_TIMEOUT};
 use super::templates::{kind_label, Message};
 use super::{Notification, NotificationKind, Notifier, NotifyError};
-use crate::incident::Severity;
+use crate::model::Severity;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::fmt;
 use std::time::Duration;
-
-pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventAction {
@@ -158,6 +156,7 @@ impl Notifier for PagerDutyNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::notify::DEFAULT_EVENTS_URL;
 
     fn notifier() -> PagerDutyNotifier {
         PagerDutyNotifier::new(DEFAULT_EVENTS_URL, "R0UTINGKEY").unwrap()

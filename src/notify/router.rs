@@ -8,7 +8,7 @@
 use super::templates::redact_url;
 use super::{LogNotifier, Notification, Notifier, NotifyError};
 use crate::config::escalation::{Channel, EscalationPolicy};
-use crate::incident::Severity;
+use crate::model::Severity;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;

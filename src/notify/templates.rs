@@ -3,7 +3,7 @@
 //! and a wording change is made once.
 
 use super::{Notification, NotificationKind};
-use crate::incident::Severity;
+use crate::model::Severity;
 
 /// PagerDuty rejects a summary longer than this.
 const PAGERDUTY_SUMMARY_MAX: usize = 1024;

@@ -3,16 +3,16 @@
 //! output before the next starts, so a resumed operation skips what is already done. A slow
 //! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
 
-use super::deliver::ValidationReport;
+use super::pr::ValidationReport;
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
-use crate::coord::{OpState, Operation};
+use crate::detect::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
+use crate::detect::{ErrorPattern, PatternMatch};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
 use crate::fix::revert::RevertMode;
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
-use crate::incident::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
-use crate::incident::{ErrorPattern, PatternMatch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
 use crate::rca::rank::RcaReport;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -310,7 +310,7 @@ impl Orchestrator {
                 .signals
                 .iter()
                 .find_map(|s| match s {
-                    crate::incident::Signal::Metric { metric, value, .. }
+                    crate::detect::Signal::Metric { metric, value, .. }
                         if metric == "error_rate" =>
                     {
                         Some(*value)
@@ -347,7 +347,7 @@ impl Orchestrator {
                         .unwrap_or(crate::topology::graph::DEFAULT_CRITICALITY),
                     lines_changed: lines as u32,
                     severity: spec.incident.severity,
-                    at: chrono::Utc::now(),
+                    at: self.clock.now(),
                 };
                 let choice = FixChoice {
                     service,
@@ -377,7 +377,7 @@ impl Orchestrator {
     }
 
     /// SapFix's order: each candidate in turn (revert, template, config) is validated, and the
-    /// first that passes is the fix. A forced template (`prefer_template`) is the only candidate.
+    /// first that passes is the fix.
     async fn select_fix(
         &self,
         op: &Operation,
@@ -387,23 +387,9 @@ impl Orchestrator {
         localization: &Localization,
         pattern: &str,
     ) -> Result<FixSelection, OrchestratorError> {
-        let found = match spec.prefer_template.as_deref() {
-            Some(id) => {
-                let mut c = Candidates::default();
-                match fix::propose(base, localization, pattern, &self.templates, Some(id)) {
-                    Ok(p) => c.candidates.push(FixCandidate {
-                        reason: format!("template {id} was asked for"),
-                        fix: Fix::Template(p),
-                    }),
-                    Err(e) => c.skipped.push(format!("template: {e}")),
-                }
-                c
-            }
-            None => {
-                self.fix_candidates(op, spec, base, base_sha, localization, pattern)
-                    .await?
-            }
-        };
+        let found = self
+            .fix_candidates(op, spec, base, base_sha, localization, pattern)
+            .await?;
         self.validate_candidates(op, spec, base_sha, found, pattern)
             .await
     }
@@ -602,7 +588,7 @@ impl Orchestrator {
 /// service itself: its settings are the ones a config fix can raise. Otherwise the escalation
 /// reason.
 fn without_trace(
-    incident: &crate::incident::Incident,
+    incident: &crate::detect::Incident,
     rca: &RcaReport,
 ) -> Result<PatternMatch, String> {
     let Some(p) = latency_pattern(incident, rca) else {
@@ -621,9 +607,9 @@ fn without_trace(
 /// The `high_latency` pattern of an incident with no stack trace: from its own signals (a
 /// latency alert or metric), else from the RCA when the root cause's worst metric is its p99
 /// over the objective. None for an incident whose signals include an error rate.
-fn latency_pattern(incident: &crate::incident::Incident, rca: &RcaReport) -> Option<PatternMatch> {
+fn latency_pattern(incident: &crate::detect::Incident, rca: &RcaReport) -> Option<PatternMatch> {
     let errors = incident.signals.iter().any(
-        |s| matches!(s, crate::incident::Signal::Metric { metric, .. } if metric == "error_rate"),
+        |s| matches!(s, crate::detect::Signal::Metric { metric, .. } if metric == "error_rate"),
     );
     if errors {
         return None;
@@ -682,12 +668,12 @@ mod tests {
 
     #[test]
     fn without_a_trace_only_a_latency_incident_on_its_root_cause_goes_on() {
-        use crate::incident::Signal;
+        use crate::detect::Signal;
         use crate::rca::rank::RankedService;
-        let incident = |signals: Vec<Signal>| crate::incident::Incident {
-            id: crate::incident::IncidentId("i".into()),
+        let incident = |signals: Vec<Signal>| crate::detect::Incident {
+            id: crate::model::IncidentId("i".into()),
             service: "payment-service".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "t".into(),
             detected_at: 0,
             signals,

@@ -1,11 +1,11 @@
 //! Before an operation takes its lock: the operations already running that it could hurt or be
-//! hurt by, through the dependency graph (`coord::conflict`). The policy's action decides:
+//! hurt by, through the dependency graph (`lock::conflict`). The policy's action decides:
 //! proceed, wait (a same-service wait is the lock's job), pause for a person, or abort.
 
 use super::{Orchestrator, OrchestratorError};
 use crate::config::ConflictAction;
-use crate::coord::conflict::{detect, ActiveOperation, ConflictKind, ConflictReport};
-use crate::coord::{OpState, Operation};
+use crate::lock::conflict::{detect, ActiveOperation, ConflictKind, ConflictReport};
+use crate::operation::{OpState, Operation};
 use crate::rca::rank::RcaReport;
 use std::time::{Duration, Instant};
 

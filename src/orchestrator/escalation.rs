@@ -37,7 +37,7 @@ impl Orchestrator {
                 }
                 let severity = Self::spec(&op)
                     .map(|s| s.incident.severity)
-                    .unwrap_or(crate::incident::Severity::High);
+                    .unwrap_or(crate::model::Severity::High);
                 let n = Notification {
                     kind: NotificationKind::Escalation,
                     severity,

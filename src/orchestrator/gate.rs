@@ -4,10 +4,10 @@
 
 use super::conflicts::ConflictOutcome;
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::lock::{retry_backend, LockError, LockGuard, LockResource};
-use crate::coord::{OpState, Operation};
 use crate::gates::{self, GateContext, GateReport, GateVerdict};
+use crate::lock::{retry_backend, LockError, LockGuard, LockResource};
 use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
 use crate::rca::rank::RcaReport;
 use serde_json::json;
 
@@ -183,7 +183,8 @@ impl Orchestrator {
     ) -> Result<GateContext, OrchestratorError> {
         let health = self.metrics.health().await?;
         let h = health.iter().find(|h| h.service == service);
-        let history = super::report::service_history(&self.journal, service, &op.id).await;
+        let now = self.clock.now();
+        let history = super::report::service_history(&self.journal, service, &op.id, now).await;
         let budget = &self.policies.gates.error_budget;
         let window = std::time::Duration::from_secs(u64::from(budget.window_days) * 86_400);
         let mean = self.metrics.slo_window_error_rate(service, window).await?;
@@ -198,7 +199,7 @@ impl Orchestrator {
             cpu_utilisation: h.map_or(0.0, |h| h.cpu_utilization),
             memory_utilisation: h.map_or(0.0, |h| h.memory_utilization),
             incidents_last_hour: history.incidents_last_hour,
-            now: chrono::Utc::now(),
+            now,
             changed_paths,
         })
     }
@@ -206,7 +207,7 @@ impl Orchestrator {
     /// Whether the incident's service still breaks a detection rule.
     async fn still_active(
         &self,
-        incident: &crate::incident::Incident,
+        incident: &crate::detect::Incident,
         service: &str,
     ) -> Result<bool, OrchestratorError> {
         let threshold = self

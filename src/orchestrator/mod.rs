@@ -4,19 +4,20 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
-mod argo;
+mod argo_mode;
+mod canary;
 mod conflicts;
-mod deliver;
 mod escalation;
 mod gate;
 mod ops;
 mod overrides;
+mod pr;
 mod pr_events;
 pub mod repo_configs;
 mod report;
-mod rollout;
+mod rollback;
 mod root_cause;
-pub mod session;
+mod verify;
 
 pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
@@ -27,12 +28,13 @@ pub fn pr_of(op: &Operation) -> Result<crate::forge::PrNumber, OrchestratorError
 }
 
 use crate::config::policy::PolicySet;
-use crate::coord::lock::{LockError, LockManager};
-use crate::coord::{Journal, JournalError, OpState, Operation, OperationId};
+use crate::detect::Incident;
 use crate::fix::template::FixTemplate;
-use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
-use crate::incident::Incident;
+use crate::forge::{Forge, ForgeError, RepoRef, Workspaces};
+use crate::lock::{LockError, LockManager};
+use crate::model::OperationId;
 use crate::notify::{Notification, NotificationKind, Notifier};
+use crate::operation::{Journal, JournalError, OpState, Operation};
 use crate::signals::{LogSource, MetricsSource, SignalError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -45,8 +47,6 @@ use std::time::Duration;
 pub struct OperationSpec {
     pub incident: Incident,
     pub repo: RepoRef,
-    /// Forces a fix template (the demo's bad-canary scenario uses this); normally `None`.
-    pub prefer_template: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,8 +61,6 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// Where worktrees for validation go.
     pub scratch: PathBuf,
-    /// Stops driving when an operation reaches this state (tests drop the orchestrator there).
-    pub stop_at: Option<OpState>,
 }
 
 impl Settings {
@@ -74,24 +72,7 @@ impl Settings {
             lock_ttl: Duration::from_secs(15 * 60),
             lock_wait: Duration::from_secs(60),
             scratch,
-            stop_at: None,
         }
-    }
-}
-
-/// Checked-out copies of repositories, for analysis and validation.
-#[async_trait]
-pub trait Workspaces: Send + Sync {
-    /// Writes the tree of `rev` of `repo` into `dest` and returns the full sha it resolved to.
-    async fn export(&self, repo: &RepoRef, rev: &str, dest: &Path)
-        -> Result<CommitSha, ForgeError>;
-
-    /// Makes `dest` a git checkout of `rev` of `repo` with its history, for blame and
-    /// revert, and returns whether it could: a provider that only exports trees (the GitHub
-    /// contents API) returns `false`, and no revert is proposed. Read-only on the forge.
-    async fn history(&self, repo: &RepoRef, rev: &str, dest: &Path) -> Result<bool, ForgeError> {
-        let _ = (repo, rev, dest);
-        Ok(false)
     }
 }
 
@@ -143,8 +124,6 @@ pub enum Progress {
     Waiting(OpState),
     /// Nothing more to do.
     Finished(OpState),
-    /// `Settings::stop_at` was reached.
-    Stopped(OpState),
 }
 
 pub struct Orchestrator {
@@ -155,6 +134,8 @@ pub struct Orchestrator {
     pub logs: Arc<dyn LogSource>,
     pub notifier: Arc<dyn Notifier>,
     pub workspaces: Arc<dyn Workspaces>,
+    /// Asks a service's `health_url` during verification.
+    pub health_probe: Arc<dyn crate::verify::HealthProbe>,
     pub reproducer: Option<Arc<dyn Reproducer>>,
     /// Replaced whole when discovery refreshes it; take `current()` for one stage's reads.
     pub graph: crate::topology::SharedGraph,
@@ -163,6 +144,8 @@ pub struct Orchestrator {
     pub settings: Settings,
     /// Each repository's `.github/healbot.yml`, read once.
     pub repo_configs: repo_configs::RepoConfigCache,
+    /// The time policy reads (peak hours, freeze windows, cooldowns, escalation).
+    pub clock: Arc<dyn crate::model::Clock>,
 }
 
 impl Orchestrator {
@@ -199,9 +182,6 @@ impl Orchestrator {
             if matches!(op.state, OpState::Deploying(_)) && Self::argo_managed(&op) {
                 // Argo runs the steps; its notifications move the operation on.
                 return Ok(Progress::Waiting(op.state));
-            }
-            if self.settings.stop_at == Some(op.state) {
-                return Ok(Progress::Stopped(op.state));
             }
             if let Err(e) = self.step(&op).await {
                 if let OrchestratorError::Journal(JournalError::Audit(_)) = e {
@@ -283,7 +263,7 @@ impl Orchestrator {
     ) {
         let severity = Self::spec(op)
             .map(|s| s.incident.severity)
-            .unwrap_or(crate::incident::Severity::High);
+            .unwrap_or(crate::model::Severity::High);
         let n = Notification {
             kind,
             severity,

@@ -4,8 +4,9 @@
 //! the same audited act (the person as actor, then the transition), minus the reply on the PR.
 
 use super::{Orchestrator, OrchestratorError, Progress};
-use crate::coord::{OpState, OperationId};
 use crate::forge::{HealCommand, Override, OverrideKind, PrNumber};
+use crate::model::OperationId;
+use crate::operation::OpState;
 use serde_json::json;
 
 impl Orchestrator {

@@ -3,8 +3,9 @@
 //! on the PR, and a replayed event (same source id) is recognised and not applied twice.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation, OperationId};
 use crate::forge::{HealCommand, Override, OverrideKind, ReviewState};
+use crate::model::OperationId;
+use crate::operation::{OpState, Operation};
 use serde_json::json;
 
 /// What applying an override did.
@@ -326,9 +327,9 @@ impl Orchestrator {
                     .artifact(
                         &op.id,
                         &format!("canary/{w}"),
-                        &crate::deploy::canary::CanaryReport {
+                        &crate::canary::CanaryReport {
                             score: 100.0,
-                            verdict: crate::deploy::canary::CanaryVerdict::Pass,
+                            verdict: crate::canary::CanaryVerdict::Pass,
                             metrics: Vec::new(),
                             reason: format!("promoted by {who}"),
                         },

@@ -3,8 +3,9 @@
 //! person as actor; a merge by a person starts the canary as an approval does.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::{OpState, Operation, OperationId};
 use crate::forge::{CommitSha, PrNumber, RepoRef};
+use crate::model::OperationId;
+use crate::operation::{OpState, Operation};
 use serde_json::json;
 
 impl Orchestrator {

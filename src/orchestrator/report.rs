@@ -4,12 +4,13 @@
 
 use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
-use crate::coord::{Journal, OpState, Operation, OperationId};
-use crate::deploy::canary::CanaryReport;
+use crate::canary::CanaryReport;
 use crate::fix::Patch;
 use crate::forge::CommitSha;
 use crate::gates::GateReport;
 use crate::localize::Localization;
+use crate::model::OperationId;
+use crate::operation::{Journal, OpState, Operation};
 use crate::plan::FixPlan;
 use crate::rca::rank::RcaReport;
 use std::fmt::Write;
@@ -44,7 +45,7 @@ pub(crate) fn pr_body(
     let patch: Patch = op.artifact("patch").ok_or_else(|| missing("patch"))?;
     let plan: FixPlan = op.artifact("plan").ok_or_else(|| missing("plan"))?;
     let gates: Option<GateReport> = op.artifact("gates");
-    let validation: Option<super::deliver::ValidationReport> = op.artifact("validation");
+    let validation: Option<super::pr::ValidationReport> = op.artifact("validation");
     let repro: Option<super::ReproOutcome> = op.artifact("reproduction");
     let inc = &spec.incident;
     let mut b = String::new();
@@ -58,7 +59,7 @@ pub(crate) fn pr_body(
     let pattern = inc
         .pattern
         .clone()
-        .or_else(|| op.artifact::<crate::incident::PatternMatch>("pattern"));
+        .or_else(|| op.artifact::<crate::detect::PatternMatch>("pattern"));
     if let Some(p) = &pattern {
         let _ = writeln!(
             b,
@@ -219,8 +220,8 @@ pub(crate) fn pr_body(
 }
 
 /// What kind of incident a config fix answers, in words: `latency` for `high_latency`.
-fn incident_kind(pattern: Option<&crate::incident::PatternMatch>) -> String {
-    use crate::incident::ErrorPattern;
+fn incident_kind(pattern: Option<&crate::detect::PatternMatch>) -> String {
+    use crate::detect::ErrorPattern;
     match pattern.map(|p| p.pattern) {
         Some(ErrorPattern::HighLatency) => "latency".into(),
         Some(p) => format!("`{}`", p.id()),
@@ -294,8 +295,8 @@ pub(crate) async fn service_history(
     journal: &Journal,
     service: &str,
     except: &OperationId,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceHistory {
-    let now = chrono::Utc::now();
     let mut ops: Vec<Operation> = journal
         .operations()
         .await
@@ -378,7 +379,7 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                 .entry(e.operation_id.clone())
                 .or_insert_with(|| "Detected".into());
             let action = match e.action.as_str() {
-                crate::coord::state::action::TRANSITION => {
+                crate::operation::state::action::TRANSITION => {
                     if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
                         *state = to.to_string();
                     }
@@ -388,10 +389,10 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                         e.detail["reason"].as_str().unwrap_or_default()
                     )
                 }
-                crate::coord::state::action::EFFECT => {
+                crate::operation::state::action::EFFECT => {
                     format!("done {}", e.detail["key"].as_str().unwrap_or_default())
                 }
-                crate::coord::state::action::ARTIFACT => {
+                crate::operation::state::action::ARTIFACT => {
                     format!("recorded {}", e.detail["name"].as_str().unwrap_or_default())
                 }
                 other => other.to_string(),
@@ -400,12 +401,12 @@ pub fn timeline(entries: &[AuditEntry], start: f64) -> Vec<TimelineRow> {
                 seconds: t - start,
                 operation: e.operation_id.clone(),
                 component: match e.action.as_str() {
-                    crate::coord::state::action::TRANSITION => "operation".into(),
-                    crate::coord::state::action::ARTIFACT => e.detail["name"]
+                    crate::operation::state::action::TRANSITION => "operation".into(),
+                    crate::operation::state::action::ARTIFACT => e.detail["name"]
                         .as_str()
                         .map(|n| n.split('/').next().unwrap_or(n).to_string())
                         .unwrap_or_default(),
-                    crate::coord::state::action::EFFECT => {
+                    crate::operation::state::action::EFFECT => {
                         effect_component(e.detail["key"].as_str().unwrap_or_default()).into()
                     }
                     other => component(other).to_string(),
@@ -429,9 +430,9 @@ pub fn mttr_breakdown(
         let t = chrono::DateTime::parse_from_rfc3339(&e.ts)
             .map(|t| t.timestamp_micros() as f64 / 1e6)
             .unwrap_or(detected_at);
-        if e.action == crate::coord::state::action::OPENED {
+        if e.action == crate::operation::state::action::OPENED {
             marks.push((OpState::Detected, t));
-        } else if e.action == crate::coord::state::action::TRANSITION {
+        } else if e.action == crate::operation::state::action::TRANSITION {
             if let Ok(to) = serde_json::from_value::<OpState>(e.detail["to"].clone()) {
                 marks.push((to, t));
             }
@@ -465,15 +466,15 @@ pub fn mttr_breakdown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{ErrorPattern, PatternMatch};
+    use crate::detect::{ErrorPattern, PatternMatch};
     use crate::plan::{FixChoice, FixKind, RiskInput};
 
     /// An operation as the config-only path records it: no localization, a `pattern`.
     fn config_only_op() -> (Operation, OperationSpec) {
-        let incident = crate::incident::Incident {
-            id: crate::incident::IncidentId("alert-payment-service".into()),
+        let incident = crate::detect::Incident {
+            id: crate::model::IncidentId("alert-payment-service".into()),
             service: "payment-service".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "payment-service: SlowP99".into(),
             detected_at: 0,
             signals: Vec::new(),
@@ -508,7 +509,7 @@ mod tests {
                 file: "deploy/rollout.yaml".into(),
                 path: "spec.replicas".into(),
             }),
-            validation: super::super::deliver::ValidationReport {
+            validation: super::super::pr::ValidationReport {
                 passed: true,
                 syntax: "re-parses without errors".into(),
                 check: None,
@@ -527,7 +528,7 @@ mod tests {
             &RiskInput {
                 criticality: 0.5,
                 lines_changed: 2,
-                severity: crate::incident::Severity::High,
+                severity: crate::model::Severity::High,
                 at: chrono::Utc::now(),
             },
             &crate::config::PolicySet::embedded().risk,
@@ -574,7 +575,6 @@ mod tests {
         let spec = OperationSpec {
             incident,
             repo: crate::forge::RepoRef("acme/payment-service".into()),
-            prefer_template: None,
         };
         (op, spec)
     }
@@ -583,7 +583,7 @@ mod tests {
     fn a_config_fix_without_a_code_location_says_so() {
         let (mut op, spec) = config_only_op();
         let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
+            include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )
         .unwrap();

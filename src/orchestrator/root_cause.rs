@@ -3,7 +3,7 @@
 //! from a recent deploy of an already anomalous service, ranked over the dependency graph.
 
 use super::{Orchestrator, OrchestratorError};
-use crate::coord::OpState;
+use crate::operation::OpState;
 use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
 
 impl Orchestrator {
@@ -15,8 +15,8 @@ impl Orchestrator {
     /// the incident.
     pub(super) async fn root_cause(
         &self,
-        incident: &crate::incident::Incident,
-        op: &crate::coord::OperationId,
+        incident: &crate::detect::Incident,
+        op: &crate::model::OperationId,
     ) -> Result<RcaReport, OrchestratorError> {
         const ANOMALOUS: f64 = 3.0;
         let slo = self.policies.gates.error_budget.slo_error_rate;
@@ -101,10 +101,10 @@ fn latency_evidence(h: &crate::signals::ServiceHealth, objective: f64) -> Servic
 
 /// The services the incident's error spans say the errors began in, as evidence: anomalous
 /// at least, more so the more erring spans point there.
-fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
+fn span_origins(incident: &crate::detect::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
     let mut by_origin: std::collections::BTreeMap<&str, u64> = Default::default();
     for s in &incident.signals {
-        if let crate::incident::Signal::ErrorSpan { origin, errors, .. } = s {
+        if let crate::detect::Signal::ErrorSpan { origin, errors, .. } = s {
             *by_origin.entry(origin.as_str()).or_default() += errors;
         }
     }
@@ -124,8 +124,8 @@ fn span_origins(incident: &crate::incident::Incident, anomalous: f64) -> Vec<Ser
 impl Orchestrator {
     /// Services healbot deployed within [`RECENT_DEPLOY_SECS`], with the age of that deploy
     /// in seconds.
-    async fn recent_deploys(&self, except: &crate::coord::OperationId) -> Vec<(String, i64)> {
-        let now = chrono::Utc::now();
+    async fn recent_deploys(&self, except: &crate::model::OperationId) -> Vec<(String, i64)> {
+        let now = self.clock.now();
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for op in self.journal.operations().await {
             if &op.id == except {
@@ -192,17 +192,17 @@ mod tests {
 
     #[test]
     fn error_spans_point_at_where_the_errors_begin() {
-        let span = |service: &str, origin: &str, errors| crate::incident::Signal::ErrorSpan {
+        let span = |service: &str, origin: &str, errors| crate::detect::Signal::ErrorSpan {
             service: service.into(),
             span: "POST /pay".into(),
             errors,
             origin: origin.into(),
             message: None,
         };
-        let incident = crate::incident::Incident {
-            id: crate::incident::IncidentId("i".into()),
+        let incident = crate::detect::Incident {
+            id: crate::model::IncidentId("i".into()),
             service: "api-gateway".into(),
-            severity: crate::incident::Severity::High,
+            severity: crate::model::Severity::High,
             title: "t".into(),
             detected_at: 0,
             signals: vec![
@@ -228,7 +228,7 @@ mod tests {
     /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
     fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
         let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
-            crate::demo::setup::CATALOG,
+            include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )
         .unwrap();

@@ -114,7 +114,7 @@ impl FixPlan {
 mod tests {
     use super::*;
     use crate::config::PolicySet;
-    use crate::incident::Severity;
+    use crate::model::Severity;
     use chrono::TimeZone;
 
     #[test]

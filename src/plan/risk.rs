@@ -3,7 +3,7 @@
 //! the PR can show why the number is what it is.
 
 use crate::config::risk::RiskPolicy;
-use crate::incident::Severity;
+use crate::model::Severity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -39,13 +39,12 @@ return 0
 impl DeliveryClaims {
     /// A lazy connection: a Redis that is down now is found out at the first claim.
     pub fn connect(url: &str, replica: &str) -> Result<DeliveryClaims, ClaimError> {
-        let shown = crate::coord::lock::redis::redacted(url);
+        let shown = crate::redis_conn::redacted(url);
         let err = |e: redis::RedisError| ClaimError {
             url: shown.clone(),
             reason: e.to_string(),
         };
-        let conn =
-            crate::coord::lock::redis::lazy_connection(url, Duration::from_secs(2)).map_err(err)?;
+        let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(2)).map_err(err)?;
         Ok(DeliveryClaims {
             conn,
             url: shown.clone(),

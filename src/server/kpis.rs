@@ -30,9 +30,9 @@
 //!   cannot be read. Verified again when the log's head moves, and at least once a minute.
 
 use crate::audit::{AuditEntry, AuditStore, ChainChecker};
-use crate::coord::lock::{LockInfo, LockManager};
-use crate::coord::state::action;
-use crate::coord::{Journal, OpState};
+use crate::lock::{LockInfo, LockManager};
+use crate::operation::state::action;
+use crate::operation::{Journal, OpState};
 use chrono::{DateTime, FixedOffset};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -498,8 +498,8 @@ impl KpiSource {
 mod tests {
     use super::*;
     use crate::audit::{verify_entries, MemoryAuditStore};
-    use crate::coord::lock::{LockResource, MemoryLockManager};
-    use crate::coord::OperationId;
+    use crate::lock::{LockResource, MemoryLockManager};
+    use crate::model::OperationId;
     use serde_json::json;
 
     /// Forces `ts` of every entry to `minute:second` offsets, re-chaining the log.

@@ -315,8 +315,8 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
         Source::Argo => &state.inbound.argo,
         _ => &state.inbound.alertmanager,
     };
-    if let Err(response) = bearer(&state, tokens, &headers) {
-        return response;
+    if let Some(refusal) = bearer(&state, tokens, &headers) {
+        return refusal;
     }
     let body = match state
         .read_body(&headers, body, MAX_INBOUND_BODY_BYTES)
@@ -351,15 +351,14 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
 }
 
 /// Checks `Authorization: Bearer <token>` against the configured tokens in constant time.
-/// No token configured: the route is disabled and answers 404 (fail closed).
-// The refusal is the response itself, built once on a path that is not hot.
-#[allow(clippy::result_large_err)]
-fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<(), Response> {
+/// No token configured: the route is disabled and answers 404 (fail closed). `Some` is the
+/// refusal to send.
+fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Option<Response> {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
     if tokens.is_empty() {
         state.metrics.count(Outcome::Rejected);
-        return Err(reply(
+        return Some(reply(
             StatusCode::NOT_FOUND,
             "disabled",
             "this route is disabled: no token is configured for it (healbot.yaml inbound:)",
@@ -376,7 +375,7 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<()
             "www-authenticate",
             axum::http::HeaderValue::from_static("Bearer"),
         );
-        return Err(response);
+        return Some(response);
     };
     // Equal-length digests, so neither the length nor a prefix of a token leaks in timing.
     let given = Sha256::digest(given.as_bytes());
@@ -384,14 +383,14 @@ fn bearer(state: &AppState, tokens: &[Secret], headers: &HeaderMap) -> Result<()
         any | Sha256::digest(t.expose()).ct_eq(&given)
     });
     if bool::from(matched) {
-        return Ok(());
+        return None;
     }
     let mut response = state.reject(StatusCode::UNAUTHORIZED, "wrong bearer token");
     response.headers_mut().insert(
         "www-authenticate",
         axum::http::HeaderValue::from_static("Bearer"),
     );
-    Err(response)
+    Some(response)
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

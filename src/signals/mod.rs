@@ -13,12 +13,9 @@ pub mod tempo;
 pub mod trace_source;
 pub mod traces;
 
+use crate::model::MetricSamples;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// Samples per metric name, the canary judge's input (`{"error_rate": [...], ...}`).
-pub type MetricSamples = BTreeMap<String, Vec<f64>>;
 
 /// A service's current readings over the source's recent window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -558,7 +558,7 @@ mod signed_log {
 
 mod through_the_app {
     use crate::support::app::{comment, fixture, person, with_repo, App};
-    use healbot::coord::OpState;
+    use healbot::operation::OpState;
     use serde_json::json;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! notification about a Rollout no operation deploys changes nothing.
 
 use crate::support::app::{App, AppOptions, REPO};
-use healbot::coord::OpState;
+use healbot::operation::OpState;
 use serde_json::{json, Value};
 
 const ARGO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/argo");

@@ -188,3 +188,82 @@ async fn log_prints_a_timeline_filtered_by_operation() {
     assert!(text.contains("Detected → Analyzing: step 3"), "{text}");
     assert!(text.contains("chain holds: 10 entries"), "{text}");
 }
+
+#[tokio::test]
+async fn verify_and_log_speak_json_for_scripts() {
+    let log = written_log().await;
+    let out = healbot(&["audit", "verify", "--format", "json"], &log.path);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["holds"], true);
+    assert_eq!(v["entries"], ENTRIES as u64);
+    assert_eq!(v["head"]["hash"], log.entries.last().unwrap().hash.as_str());
+    let out = healbot(
+        &["audit", "log", "--format", "json", "--operation", "op-1"],
+        &log.path,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<AuditEntry> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), ENTRIES / 2);
+    assert!(lines.iter().all(|e| e.operation_id == "op-1"));
+    // A broken chain: exit 1 and the break in the JSON.
+    let mut lines = log.lines();
+    lines.remove(3);
+    log.rewrite(&lines);
+    let out = healbot(&["audit", "verify", "--format", "json"], &log.path);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["holds"], false);
+    assert_eq!(v["broken"]["seq"], 5);
+}
+
+#[tokio::test]
+async fn backup_truncate_and_rebuild_as_an_operator_runs_them() {
+    let log = written_log().await;
+    let dir = log.path.parent().unwrap();
+    let backup = dir.join("backup.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["audit", "backup"])
+        .arg(&log.path)
+        .arg("--to")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(verify(&backup).0, 0);
+    // Cut the last three entries off: they are kept in a file and the cut is an entry.
+    let out = Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["audit", "truncate"])
+        .arg(&log.path)
+        .args([
+            "--at",
+            "8",
+            "--as",
+            "oncall",
+            "--reason",
+            "bad deploy entries",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text} {out:?}");
+    assert!(text.contains("cut 3 (seq 8 on)"), "{text}");
+    let (code, verified) = verify(&log.path);
+    assert_eq!(code, 0, "{verified}");
+    let last: AuditEntry = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last.seq, last.action.as_str(), last.actor.as_str()),
+        (8, "audit.truncated", "oncall")
+    );
+    // Rebuild needs the key.
+    let out = Command::new(env!("CARGO_BIN_EXE_healbot"))
+        .args(["audit", "rebuild"])
+        .arg(&log.path)
+        .args(["--from", "2", "--reason", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses without --key");
+}

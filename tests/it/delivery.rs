@@ -5,8 +5,8 @@
 
 use crate::support::app::{slow_p99_alert, App, AppOptions, REPO};
 use crate::support::prometheus::serve_http;
-use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
+use healbot::operation::OpState;
 use std::sync::Arc;
 
 /// Approves PR 1 at its head with production healed, and returns the bot's new comments.

@@ -6,12 +6,13 @@
 use crate::support::github::{FakeGithub, Injection, APP_ID, BOT_LOGIN, INSTALLATION_ID};
 use healbot::forge::github::{
     AppCredentials, AppId, AppKey, CheckConclusion, CheckRunSpec, CommentId, GithubConfig,
-    GithubForge, InstallationId, Permission, RetryPolicy,
+    GithubForge, InstallationId, RetryPolicy,
 };
 use healbot::forge::{
     CommitSha, FileChange, Forge, ForgeError, NewPullRequest, PrNumber, PrState, RepoRef,
     ReviewState,
 };
+use healbot::model::Permission;
 use std::time::{Duration, Instant};
 
 const REPO: &str = "acme/shop";

@@ -4,11 +4,12 @@
 //! the bot posts must be expected by the test, and the PR body and comments are snapshots.
 
 use crate::support::app::{
-    comment, fixture, person, pull_request, review, with_repo, App, FIXTURES, REPO, SERVICE_DIR,
+    comment, fixture, person, pull_request, review, with_repo, App, AppOptions, FIXTURES, REPO,
+    SERVICE_DIR,
 };
 use crate::support::github::FakeGithub;
-use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
+use healbot::operation::OpState;
 use serde_json::{json, Value};
 
 /// Hashes, shas, times and durations vary from run to run; snapshots see placeholders.
@@ -31,6 +32,34 @@ fn snapshot_comments(fake: &FakeGithub) -> String {
         .map(|c| normalize(c))
         .collect::<Vec<_>>()
         .join("\n\n----------------------------------------\n\n")
+}
+
+/// The risk's timing factor follows the app's clock, never the wall clock: the same alert
+/// scores 1.0 for timing on a Monday at 10:00 UTC (peak hours) and 0.3 on the harness's
+/// Sunday at 03:00, whatever the hour the test runs at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_timing_follows_the_app_clock_not_the_wall_clock() {
+    use chrono::TimeZone;
+    let peak = chrono::Utc.with_ymd_and_hms(2030, 1, 7, 10, 0, 0).unwrap();
+    let off_peak = crate::support::app::pinned_start();
+    for (start, timing) in [(peak, 1.0), (off_peak, 0.3)] {
+        let mut t = App::start_with(AppOptions {
+            clock_start: Some(start),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let ops = t.operations().await;
+        let plan: healbot::plan::FixPlan = ops[0].artifact("plan").unwrap();
+        let factor = plan.risk.factors.iter().find(|f| f.name == "timing");
+        assert_eq!(
+            factor.map(|f| f.value),
+            Some(timing),
+            "at {start}: {plan:?}"
+        );
+        t.fake.assert_clean();
+    }
 }
 
 /// Failure matrix row 1 (high error rate), run by `failure_matrix`.

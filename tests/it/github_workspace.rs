@@ -4,8 +4,8 @@
 
 use crate::support::github::{FakeGithub, APP_ID};
 use healbot::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
+use healbot::forge::Workspaces;
 use healbot::forge::{ForgeError, RepoRef};
-use healbot::orchestrator::Workspaces;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -20,7 +20,7 @@ fn root() -> PathBuf {
 }
 
 fn load_crd(name: &str) -> CrdSchema {
-    let path = root().join("../shared/spec/argo-rollouts").join(name);
+    let path = root().join("testdata/spec/argo-rollouts").join(name);
     CrdSchema::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -3,7 +3,7 @@
 //! what the log says, and the text is valid Prometheus exposition.
 
 use crate::support::app::{App, AppOptions};
-use healbot::coord::OpState;
+use healbot::operation::OpState;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -3,10 +3,11 @@
 //! through the real binary.
 
 use healbot::config::PolicySet;
-use healbot::coord::lock::{
-    check_order, retry_backend, LockError, LockManager, LockResource, LockScope, MemoryLockManager,
+use healbot::lock::{
+    check_order, retry_backend, LockError, LockManager, LockResource, MemoryLockManager,
     RedisLockConfig, RedisLockManager,
 };
+use healbot::model::LockScope;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -287,7 +288,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test]
                 async fn $behaviour() {
-                    super::$behaviour(&healbot::coord::lock::MemoryLockManager::new()).await;
+                    super::$behaviour(&healbot::lock::MemoryLockManager::new()).await;
                 }
             )*
         }

@@ -31,6 +31,7 @@ mod github_app;
 mod github_workspace;
 mod heal;
 mod kpis;
+mod layers;
 mod localize_eval;
 mod neo4j;
 mod notify_app;

@@ -2,7 +2,7 @@
 //! HTTP/1.1 server for the webhooks, a minimal SMTP server for email), and routing by severity.
 
 use healbot::config::escalation::{Channel, EscalationPolicy};
-use healbot::incident::Severity;
+use healbot::model::Severity;
 use healbot::notify::email::EmailNotifier;
 use healbot::notify::pagerduty::PagerDutyNotifier;
 use healbot::notify::router::RoutingNotifier;

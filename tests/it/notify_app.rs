@@ -6,7 +6,7 @@ use crate::support::app::{App, AppOptions};
 use crate::support::prometheus::{serve_http, Handler, Seen};
 use healbot::config::notify::{NotifyConfig, NotifyFile};
 use healbot::config::yaml::parse_strict;
-use healbot::coord::OpState;
+use healbot::operation::OpState;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 

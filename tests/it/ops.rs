@@ -90,11 +90,11 @@ fn a_person_pauses_then_approves_by_operation_id() {
 }
 
 /// An app whose only operation a gate (blast radius) paused before it had a PR.
-async fn paused_by_a_gate() -> (crate::support::app::App, healbot::coord::OperationId) {
+async fn paused_by_a_gate() -> (crate::support::app::App, healbot::model::OperationId) {
     let t = crate::safety::postgres_fails_under_payment_service().await;
     assert_eq!(
         t.states().await,
-        [healbot::coord::OpState::PausedForHumanReview]
+        [healbot::operation::OpState::PausedForHumanReview]
     );
     let id = t.operations().await[0].id.clone();
     (t, id)
@@ -104,8 +104,8 @@ async fn paused_by_a_gate() -> (crate::support::app::App, healbot::coord::Operat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_without_a_pr_is_resumed_or_cancelled_by_id() {
     use crate::support::app::REPO;
-    use healbot::coord::OpState;
     use healbot::forge::HealCommand;
+    use healbot::operation::OpState;
 
     let (t, id) = paused_by_a_gate().await;
     let orchestrator = t.app.orchestrator().clone();

@@ -5,14 +5,14 @@
 //! and another one finishes the operation. Nothing is done twice and the chain verifies.
 
 use crate::locks::RedisServer;
-use crate::support::app::{fixture, review, seed_repo, LOG, REPO, SECRET};
+use crate::support::app::{fixture, review, seed_repo, CATALOG, LOG, REPO, SECRET};
 use crate::support::github::{test_key_path, FakeGithub, APP_ID};
 use crate::support::prometheus::Prometheus;
 use healbot::audit::redis::RedisAuditStore;
 use healbot::audit::AuditStore;
-use healbot::coord::state::fold_all;
-use healbot::coord::OpState;
 use healbot::demo::exporter::Exporter;
+use healbot::operation::state::fold_all;
+use healbot::operation::OpState;
 use healbot::server::delivery_log::LogLine;
 use healbot::server::signature::sign;
 use healbot::signals::prometheus::PrometheusClient;
@@ -74,6 +74,7 @@ logs:
     payment-service: [{log}]
 canary_wait_seconds: 2
 repositories: [{REPO}]
+catalog: {CATALOG}
 ",
             key = test_key_path().display(),
             github = self.github,

@@ -48,7 +48,7 @@ async fn replica(state: &Path, redis: &str, name: &str, processed: Arc<Processed
 fn body(n: usize) -> Vec<u8> {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github-webhooks/issue_comment/created.payload.json"
+        "/testdata/github-webhooks/issue_comment/created.payload.json"
     );
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
@@ -279,7 +279,7 @@ async fn replicas_share_one_audit_chain_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_written_to_the_chain_on_redis() {
     use crate::support::app::App;
-    use healbot::coord::OpState;
+    use healbot::operation::OpState;
     let redis = RedisServer::start();
     let mut t = shared_app_with_a_fix_pr(&redis).await;
     t.production.heal();
@@ -307,7 +307,8 @@ async fn an_operation_written_to_the_chain_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journals_follow_each_others_appends() {
     use healbot::audit::redis::RedisAuditStore;
-    use healbot::coord::{Journal, OpState, OperationId};
+    use healbot::model::OperationId;
+    use healbot::operation::{Journal, OpState};
     let redis = RedisServer::start();
     let open = || Arc::new(RedisAuditStore::open(&redis.url(), "main", None).unwrap());
     let a = Journal::replay(open()).await.unwrap();
@@ -398,9 +399,9 @@ async fn a_mirror_is_kept_when_redis_lost_the_chain() {
 /// `healbot.yaml`, acts under the operation's lease, and leaves the replica's mirror alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_acts_on_the_shared_chain() {
-    use crate::support::app::{App, REPO};
+    use crate::support::app::{App, CATALOG, REPO};
     use crate::support::github::{test_key_path, APP_ID};
-    use healbot::coord::OpState;
+    use healbot::operation::OpState;
     let redis = RedisServer::start();
     let t = shared_app_with_a_fix_pr(&redis).await;
     let id = t.operations().await[0].id.clone();
@@ -420,6 +421,7 @@ prometheus: {{url: http://127.0.0.1:9}}
 redis_url: {redis}
 audit_on_redis: true
 repositories: [{REPO}]
+catalog: {CATALOG}
 ",
             key = test_key_path().display(),
             api = t.fake.url(),

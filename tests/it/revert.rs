@@ -3,10 +3,11 @@
 //! PR that reverts exactly that commit, validated, canaried and completed; a connection-pool
 //! incident must carry a config fix to a PR.
 
-use healbot::coord::OpState;
 use healbot::demo::{self, Demo, DemoOptions, DemoSession, Scenario};
+use healbot::detect::{ErrorPattern, Incident, PatternMatch, Signal};
 use healbot::forge::{Forge, LocalForge, PrState, PullRequest, RepoRef};
-use healbot::incident::{ErrorPattern, Incident, IncidentId, PatternMatch, Severity, Signal};
+use healbot::model::{IncidentId, Severity};
+use healbot::operation::OpState;
 use healbot::orchestrator::{OperationSpec, Progress};
 use std::path::Path;
 use std::time::Duration;
@@ -211,7 +212,6 @@ async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
         .open(OperationSpec {
             incident,
             repo: repo(),
-            prefer_template: None,
         })
         .await
         .unwrap();

@@ -6,9 +6,12 @@
 use crate::locks::RedisServer;
 use crate::support::app::{comment, App, AppOptions, LOG, REPO};
 use healbot::audit::file::FileAuditStore;
-use healbot::coord::{Journal, OpState, OperationId};
+use healbot::detect::Incident;
 use healbot::forge::RepoRef;
-use healbot::incident::{Incident, IncidentId, Severity};
+use healbot::model::Clock;
+use healbot::model::OperationId;
+use healbot::model::{IncidentId, Severity};
+use healbot::operation::{Journal, OpState};
 use healbot::orchestrator::OperationSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -269,7 +272,6 @@ pub(crate) async fn three_failures_in_a_row_pause_for_a_person() {
             let spec = OperationSpec {
                 incident,
                 repo: RepoRef(REPO.into()),
-                prefer_template: None,
             };
             let id = OperationId(format!("op-earlier-{n}"));
             journal
@@ -406,7 +408,7 @@ async fn waiting_for_a_person_escalates_at_15_30_and_60_minutes() {
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
     let orchestrator = t.app.orchestrator().clone();
-    let now = chrono::Utc::now();
+    let now = t.clock.now();
     let minutes = |m: i64| now + chrono::Duration::minutes(m);
     assert_eq!(orchestrator.escalate_waiting(minutes(10)).await.unwrap(), 0);
     assert_eq!(orchestrator.escalate_waiting(minutes(16)).await.unwrap(), 1);

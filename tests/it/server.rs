@@ -15,10 +15,7 @@ use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
 const INBOUND_TOKEN: &str = "test-inbound-token";
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
 
 fn config(state: &Path) -> BotConfig {
     BotConfig {
@@ -410,6 +407,34 @@ fn serve_without_a_secret_exits_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no webhook secret"), "{stderr}");
+}
+
+/// With GitHub credentials, `serve` works on the user's dependency graph or not at all: no
+/// catalog, no start, and the message says what to set.
+#[test]
+fn serve_with_github_credentials_and_no_catalog_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+    let key = crate::support::github::test_key_path();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "listen: 127.0.0.1:0\nstate_dir: state\nwebhook_secret_files: [secret]\n\
+             github: {{app_id: 1, private_key_file: {}, api_url: http://127.0.0.1:9}}\n\
+             prometheus: {{url: http://127.0.0.1:9}}\n",
+            key.display()
+        ),
+    );
+    let out = healbot()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no `catalog:`"), "{stderr}");
+    assert!(stderr.contains("set `catalog:`"), "{stderr}");
 }
 
 #[test]

@@ -7,8 +7,9 @@ use super::github::{test_key_path, FakeGithub, APP_ID};
 use async_trait::async_trait;
 use healbot::config::bot::{BotConfig, GithubApp, InboundTokens, Secret};
 use healbot::config::sources::{LogsSource, Sources};
-use healbot::coord::OpState;
 use healbot::forge::{PrNumber, RepoRef};
+use healbot::model::PinnedClock;
+use healbot::operation::OpState;
 use healbot::server::app::{build, AppHandler};
 use healbot::server::signature::sign;
 use healbot::server::{serve_on, DeliveryHandler, ServeOptions, ServerHandle};
@@ -34,9 +35,11 @@ pub const SECRET: &str = "app-test-secret";
 /// The bearer token Alertmanager and Argo send to the test app.
 pub const INBOUND_TOKEN: &str = "inbound-test-token";
 pub const REPO: &str = "acme/payment-service";
-pub const FIXTURES: &str = concat!(
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
+/// The payment shop's dependency catalog (the demo's too).
+pub const CATALOG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
+    "/testdata/services/payment-service/catalog.yaml"
 );
 pub const SERVICE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -277,14 +280,29 @@ pub struct AppOptions {
     pub logs: Vec<(String, String)>,
     /// Replaces the repository's `.github/healbot.yml`.
     pub repo_config: Option<String>,
-    /// The dependency catalog instead of the embedded one.
+    /// The dependency catalog instead of [`CATALOG`].
     pub catalog: Option<PathBuf>,
     /// Notification channels (`healbot.yaml`'s `notify:`); none (log only) by default.
     pub notify: Option<healbot::config::notify::NotifyConfig>,
+    /// Where the app's clock starts instead of [`pinned_start`].
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
+/// after every timestamp a test writes with the wall clock. The app's clock runs on from here
+/// (durations stay real), so a test passes at any time of day.
+pub fn pinned_start() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2030, 1, 6, 3, 0, 0)
+        .single()
+        .expect("a valid date")
 }
 
 pub struct App {
     pub fake: FakeGithub,
+    /// The time the app's policies read and its audit log is stamped with.
+    pub clock: Arc<PinnedClock>,
     pub server: ServerHandle,
     pub app: Arc<AppHandler>,
     pub production: Arc<ScriptedProduction>,
@@ -347,7 +365,12 @@ impl App {
                 logs: LogsSource::Files(log_files),
                 canary_wait: Duration::ZERO,
                 repositories: vec![REPO.to_string()],
-                catalog: options.catalog.clone(),
+                catalog: Some(
+                    options
+                        .catalog
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(CATALOG)),
+                ),
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),
@@ -358,8 +381,11 @@ impl App {
             ..BotConfig::new(App::state_dir(state.path()), vec![Secret::new(SECRET)])
         };
         let production = Arc::new(ScriptedProduction::default());
+        let clock = Arc::new(PinnedClock::starting_at(
+            options.clock_start.unwrap_or_else(pinned_start),
+        ));
         let app = Arc::new(
-            build::assemble(&config, production.clone())
+            build::assemble(&config, production.clone(), clock.clone())
                 .await
                 .unwrap()
                 .expect("credentials are configured"),
@@ -377,6 +403,7 @@ impl App {
         let server = serve_on(listener, config, options).await.unwrap();
         App {
             fake,
+            clock,
             server,
             app,
             production,
@@ -497,7 +524,7 @@ impl App {
     }
 
     /// Every operation, oldest first.
-    pub async fn operations(&self) -> Vec<healbot::coord::Operation> {
+    pub async fn operations(&self) -> Vec<healbot::operation::Operation> {
         let mut ops = self.app.orchestrator().journal.operations().await;
         ops.sort_by_key(|op| op.history.first().map(|h| h.0));
         ops

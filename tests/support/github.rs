@@ -4,7 +4,7 @@
 //! installation-token endpoint (which verifies the JWT with the test public key) and the App
 //! manifest flow (an owner's confirmation issues a code; its conversion returns the new App).
 //!
-//! It is kept honest by GitHub's own OpenAPI schemas (`../shared/spec/github-rest/`): every
+//! It is kept honest by GitHub's own OpenAPI schemas (copied into `testdata/spec/github-rest/`): every
 //! request body healbot sends and every response the fake returns is validated against the
 //! operation's schema, and [`FakeGithub::assert_clean`] fails the test on any mismatch, on any
 //! call to an operation outside the spec, and on any bot comment the test did not expect.
@@ -1729,7 +1729,7 @@ fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/spec/github-rest/github-rest-subset.json");
+            .join("testdata/spec/github-rest/github-rest-subset.json");
         let text = std::fs::read_to_string(&path).expect("github-rest-subset.json");
         let doc: Value = serde_json::from_str(&text).expect("spec JSON");
         let mut ops = Vec::new();

@@ -6,6 +6,7 @@ use super::client::Method;
 use super::wire::{IdReply, PermissionReply};
 use super::{enc_path, repo_path, to_forge, CheckRunId, CommentId, GithubForge};
 use crate::forge::{CommitSha, ForgeError, RepoRef};
+use crate::model::Permission;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -96,32 +97,6 @@ impl CheckRunSpec {
             body["status"] = json!("in_progress");
         }
         body
-    }
-}
-
-/// A collaborator's permission on a repository, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    None,
-    Read,
-    Triage,
-    Write,
-    Maintain,
-    Admin,
-}
-
-impl Permission {
-    fn parse(name: &str) -> Option<Permission> {
-        Some(match name {
-            "none" => Permission::None,
-            "read" | "pull" => Permission::Read,
-            "triage" => Permission::Triage,
-            "write" | "push" => Permission::Write,
-            "maintain" => Permission::Maintain,
-            "admin" => Permission::Admin,
-            _ => return None,
-        })
     }
 }
 

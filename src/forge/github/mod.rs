@@ -16,7 +16,7 @@ mod workspace;
 
 pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
 pub use client::{GithubClient, GithubConfig, GithubError};
-pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, Permission, SAFETY_GATES_CHECK};
+pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, SAFETY_GATES_CHECK};
 pub use ratelimit::RetryPolicy;
 
 use super::{

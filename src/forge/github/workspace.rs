@@ -7,8 +7,8 @@
 use super::client::Method;
 use super::wire::{CommitReply, ContentReply};
 use super::{enc_path, enc_query, repo_path, to_forge, GithubForge};
+use crate::forge::Workspaces;
 use crate::forge::{CommitSha, ForgeError, RepoRef};
-use crate::orchestrator::Workspaces;
 use async_trait::async_trait;
 use base64::Engine;
 use serde::Deserialize;

@@ -3,17 +3,18 @@
 //! the alerted service, and a resolved incident recorded on its operation.
 
 use super::{other, AppHandler};
-use crate::coord::OperationId;
+use crate::detect::grouping::GroupEvent;
+use crate::model::OperationId;
 use crate::orchestrator::OperationSpec;
 use crate::server::handler::{HandlerError, RawDelivery};
-use crate::signals::alertmanager::{parse_webhook, GroupEvent};
+use crate::signals::alertmanager::parse_webhook;
 use serde_json::json;
 
 impl AppHandler {
     pub(super) async fn alertmanager(&self, delivery: RawDelivery) -> Result<(), HandlerError> {
         let bytes = serde_json::to_vec(&delivery.body).map_err(other)?;
         let message = parse_webhook(&bytes).map_err(other)?;
-        let now = chrono::Utc::now().timestamp();
+        let now = self.orchestrator.clock.now().timestamp();
         let (events, incidents) = {
             let mut grouper = self.alerts.lock().await;
             let events = grouper.ingest(&message, now);
@@ -40,11 +41,7 @@ impl AppHandler {
                 continue;
             };
             tracing::info!(incident = %incident.id.0, repo = %repo.0, "incident opened from alerts");
-            let spec = OperationSpec {
-                incident,
-                repo,
-                prefer_template: None,
-            };
+            let spec = OperationSpec { incident, repo };
             // Another replica may be opening it from the same alert right now.
             let id = OperationId(format!("op-{}", spec.incident.id));
             let hold = self.drivers.hold(&self.orchestrator, &id).await?;

@@ -4,7 +4,7 @@
 //! notification for a Rollout no operation deploys is logged and ignored.
 
 use super::{other, AppHandler};
-use crate::deploy::argo::{from_value, ArgoError};
+use crate::canary::argo_notification::{from_value, ArgoError};
 use crate::server::handler::{HandlerError, RawDelivery};
 
 impl AppHandler {

@@ -7,29 +7,37 @@ use crate::audit::file::FileAuditStore;
 use crate::config::bot::BotConfig;
 use crate::config::policy::PolicySet;
 use crate::config::sources::LogsSource;
-use crate::coord::lease::Leases;
-use crate::coord::lock::memory::MemoryLockManager;
-use crate::coord::lock::redis::{RedisLockConfig, RedisLockManager};
-use crate::coord::lock::LockManager;
-use crate::coord::work_queue::WorkQueue;
-use crate::coord::Journal;
 use crate::fix::template::FixTemplate;
 use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
 use crate::forge::RepoRef;
-use crate::notify::router::RoutingNotifier;
+use crate::lock::memory::MemoryLockManager;
+use crate::lock::redis::{RedisLockConfig, RedisLockManager};
+use crate::lock::LockManager;
+use crate::model::{Clock, SystemClock};
 use crate::notify::Notifier;
+use crate::operation::lease::Leases;
+use crate::operation::work_queue::WorkQueue;
+use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
 use crate::signals::elasticsearch::ElasticsearchLogs;
 use crate::signals::logfile::LogFileSource;
 use crate::signals::loki::LokiLogs;
 use crate::signals::prometheus::{MetricQueries, PrometheusClient, PrometheusMetrics};
 use crate::signals::{LogSource, MetricsSource};
-use crate::topology::graph::DependencyGraph;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials.
+/// What `serve` says when it has GitHub credentials and no dependency graph.
+pub const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
+     set `catalog:` to the YAML catalog of your services (each with `name` and \
+     `depends_on`): root-cause analysis, blast radius and conflicts run on it";
+
+/// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials. With
+/// credentials and no catalog it refuses, naming what to set.
 pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
+    if config.github_credentials_present() && config.sources.catalog.is_none() {
+        anyhow::bail!(NO_CATALOG);
+    }
     let Some(prometheus) = &config.sources.prometheus else {
         return Ok(None);
     };
@@ -44,7 +52,7 @@ pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler
         .sources
         .canary_wait
         .max(prometheus.step * min_samples);
-    assemble(config, Arc::new(metrics)).await
+    assemble(config, Arc::new(metrics), Arc::new(SystemClock)).await
 }
 
 fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
@@ -54,10 +62,11 @@ fn policies(config: &BotConfig) -> anyhow::Result<PolicySet> {
     })
 }
 
-/// The app on `metrics` and everything else `config` names.
+/// The app on `metrics` and `clock` and everything else `config` names.
 pub async fn assemble(
     config: &BotConfig,
     metrics: Arc<dyn MetricsSource>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<AppHandler>> {
     let Some(app) = &config.github else {
         return Ok(None);
@@ -104,11 +113,12 @@ pub async fn assemble(
     {
         (Some(url), true) => {
             // One chain for every replica; `audit.jsonl` is this replica's mirror of it.
-            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?;
+            let store = crate::audit::redis::RedisAuditStore::open(url, "main", Some(&log))?
+                .with_clock(clock.clone());
             store.sync_mirror().await?;
             Arc::new(store)
         }
-        _ => Arc::new(FileAuditStore::open(&log)?),
+        _ => Arc::new(FileAuditStore::open_with_clock(&log, clock.clone())?),
     };
     let store = match &config.audit_signing {
         Some(signing) => signed(store, signing, config, &log).await?,
@@ -128,7 +138,10 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
-    let notifier = notifier(config, &policies)?;
+    let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::channels::router(
+        &config.notify,
+        &policies.escalation,
+    )?);
     let orchestrator = Arc::new(Orchestrator {
         journal,
         forge: github.clone(),
@@ -137,12 +150,14 @@ pub async fn assemble(
         logs,
         notifier,
         workspaces: github.clone(),
+        health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
         reproducer: None,
         graph: graph.clone(),
         policies: Arc::new(policies),
         templates: Arc::new(templates(config)?),
         settings,
         repo_configs: Default::default(),
+        clock,
     });
     let repos = sources.repositories.iter().cloned().map(RepoRef).collect();
     Ok(Some(AppHandler::new(
@@ -175,7 +190,7 @@ async fn signed(
         )?),
         _ => Box::new(CheckpointFile::open(&local)?),
     };
-    let transitions = [crate::coord::state::action::TRANSITION];
+    let transitions = [crate::operation::state::action::TRANSITION];
     let store = SignedStore::open(store, key, signing.every, &transitions, sink).await?;
     Ok(Arc::new(store))
 }
@@ -202,35 +217,15 @@ fn with_extra_templates(builtin: Vec<FixTemplate>, extra: Vec<FixTemplate>) -> V
     out
 }
 
-/// Routes by the escalation policy to the channels `healbot.yaml`'s `notify:` configures. Every
-/// notification is also a log line; one routed to a channel without configuration reaches only
-/// the log (with a warning each time), so say so once at startup too.
-fn notifier(config: &BotConfig, policies: &PolicySet) -> anyhow::Result<Arc<dyn Notifier>> {
-    let mut router = RoutingNotifier::new(policies.escalation.clone());
-    for (channel, notifier) in config.notify.notifiers()? {
-        router = router.with_channel(channel, notifier);
-    }
-    let missing = router.unconfigured();
-    if !missing.is_empty() {
-        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        tracing::warn!(
-            channels = %missing.join(", "),
-            "the escalation policy routes to channels healbot.yaml's notify: does not configure; \
-             their notifications reach only the log"
-        );
-    }
-    Ok(Arc::new(router))
-}
-
 /// The graph `serve` starts with, and the task that keeps it fresh: the catalog merged with
 /// what discovery finds (`topology:` and `traces:` in healbot.yaml); the last snapshot when
-/// discovery finds nothing now; the embedded example shop when nothing is configured.
+/// discovery finds nothing now. No fallback: RCA, blast radius and conflicts on a topology
+/// that is not the user's would be wrong without saying so.
 async fn dependency_graph(config: &BotConfig) -> anyhow::Result<crate::topology::SharedGraph> {
     use crate::topology::discover::{Discovery, Snapshot};
     let sources = &config.sources;
-    if sources.catalog.is_none() && !config.topology.discovers() {
-        let demo = DependencyGraph::from_catalog_yaml(crate::demo::setup::CATALOG, "catalog.yaml")?;
-        return Ok(demo.into());
+    if sources.catalog.is_none() {
+        anyhow::bail!(NO_CATALOG);
     }
     let discovery = Discovery::new(
         sources.catalog.clone(),

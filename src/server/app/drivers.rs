@@ -8,9 +8,9 @@
 //! replicas wrote to the chain, so every decision is made on the whole history.
 
 use super::{other, HandlerError};
-use crate::coord::lease::{Lease, Leases};
-use crate::coord::work_queue::{WorkItem, WorkQueue};
-use crate::coord::OperationId;
+use crate::model::OperationId;
+use crate::operation::lease::{Lease, Leases};
+use crate::operation::work_queue::{WorkItem, WorkQueue};
 use crate::orchestrator::Orchestrator;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -19,11 +19,11 @@ use super::events::{GithubEvent, PullRequestAction, PullRequestEvent};
 use super::handler::{
     DeliveryHandler, GithubDelivery, HandlerError, InstallationTracker, RawDelivery,
 };
-use crate::coord::OperationId;
+use crate::detect::grouping::AlertGrouper;
 use crate::forge::github::GithubForge;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
+use crate::model::OperationId;
 use crate::orchestrator::Orchestrator;
-use crate::signals::alertmanager::AlertGrouper;
 use async_trait::async_trait;
 use configs::RepoConfigs;
 use drivers::{ClockTurn, Drivers};
@@ -114,7 +114,10 @@ impl AppHandler {
                         continue;
                     }
                 };
-                match orchestrator.escalate_waiting(chrono::Utc::now()).await {
+                match orchestrator
+                    .escalate_waiting(orchestrator.clock.now())
+                    .await
+                {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
                     Err(e) => tracing::warn!(error = %e, "escalation clock"),

@@ -4,26 +4,16 @@
 
 use super::command_budget::{Verdict, COMMANDS_PER_WINDOW, WINDOW};
 use super::{other, AppHandler};
-use crate::config::repo::Permission as Required;
-use crate::coord::lock::LockError;
-use crate::forge::github::{CommentId, Permission};
+use crate::forge::github::CommentId;
 use crate::forge::{
     CommandError, Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState,
     MAX_COMMANDS_PER_COMMENT,
 };
+use crate::lock::LockError;
+use crate::model::Permission;
 use crate::orchestrator::OrchestratorError;
 use crate::server::events::GithubEvent;
 use crate::server::handler::{GithubDelivery, HandlerError};
-
-fn needed(required: Required) -> Permission {
-    match required {
-        Required::Read => Permission::Read,
-        Required::Triage => Permission::Triage,
-        Required::Write => Permission::Write,
-        Required::Maintain => Permission::Maintain,
-        Required::Admin => Permission::Admin,
-    }
-}
 
 /// How the act reads in an answer: "`/heal pause`", "an approving review".
 fn act(kind: &OverrideKind) -> String {
@@ -210,7 +200,7 @@ impl AppHandler {
             .permission(&ov.repo, &ov.actor)
             .await
             .map_err(|e| format!("your permission could not be checked ({e}); try again"))?;
-        let needs = needed(rules.permission);
+        let needs = rules.permission;
         if has >= needs {
             return Ok(());
         }

@@ -1,10 +1,7 @@
 use super::*;
 use serde_json::json;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/github-webhooks"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/github-webhooks");
 
 fn fixture(event: &str, file: &str) -> Value {
     let path = format!("{FIXTURES}/{event}/{file}");

@@ -1,0 +1,17 @@
+//! The shared vocabulary of the pipeline: types that several stages speak (severity, ids,
+//! metric samples, permissions, lock scopes, the clock). A leaf: it imports nothing else from
+//! the crate, so any module may use it without creating an import cycle.
+
+pub mod clock;
+pub mod ids;
+pub mod lock_scope;
+pub mod permission;
+pub mod samples;
+pub mod severity;
+
+pub use clock::{Clock, PinnedClock, SystemClock};
+pub use ids::{IncidentId, OperationId};
+pub use lock_scope::LockScope;
+pub use permission::Permission;
+pub use samples::MetricSamples;
+pub use severity::Severity;

@@ -1,0 +1,288 @@
+//! After merge: the canary's steps as commits to the service's Argo Rollout manifest, and the
+//! judge's verdict between them (`canary::progression` says what follows a verdict). With
+//! `rollout: argo`, Argo Rollouts runs the steps instead; healbot commits only the image and
+//! follows Argo's notifications (`argo_mode.rs`).
+
+use super::{Orchestrator, OrchestratorError};
+use crate::canary::progression::{self, Next};
+use crate::canary::{judge, CanaryReport};
+use crate::forge::{CommitSha, FileChange};
+use crate::gitops::rollout::RolloutManifest;
+use crate::notify::NotificationKind;
+use crate::operation::{OpState, Operation};
+use crate::rca::rank::RcaReport;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Which manifest the canary moves and between which images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutPlan {
+    pub manifest: String,
+    pub stable_tag: String,
+    pub canary_tag: String,
+    pub service: String,
+    /// Argo Rollouts runs the steps; healbot waits for its notifications.
+    #[serde(default)]
+    pub argo_managed: bool,
+}
+
+impl Orchestrator {
+    pub(super) async fn rollout_plan(
+        &self,
+        op: &Operation,
+    ) -> Result<RolloutPlan, OrchestratorError> {
+        let spec = Self::spec(op)?;
+        self.stage_output(op, "rollout", || async {
+            let rca: RcaReport = op
+                .artifact("rca")
+                .ok_or_else(|| OrchestratorError::stage("canary", "no RCA recorded"))?;
+            let config = self.repo_config(&spec).await?;
+            let argo_managed = config
+                .service(&rca.root_cause)
+                .is_some_and(|s| s.rollout == crate::config::repo::RolloutMode::Argo);
+            let manifest = config
+                .service(&rca.root_cause)
+                .and_then(|s| s.manifests.first())
+                .ok_or_else(|| {
+                    OrchestratorError::stage(
+                        "canary",
+                        format!(
+                            ".github/healbot.yml names no manifest for {}",
+                            rca.root_cause
+                        ),
+                    )
+                })?
+                .to_string();
+            let merged: CommitSha = op
+                .effect(&format!("{}/merge", op.id))
+                .ok_or_else(|| OrchestratorError::stage("canary", "no merge recorded"))?;
+            let text = self.read_manifest(&spec.repo, &manifest).await?;
+            let rollout = RolloutManifest::parse(&text, &manifest)
+                .map_err(|e| OrchestratorError::stage("canary", e))?;
+            let stable_tag = rollout
+                .image_tag()
+                .ok_or_else(|| {
+                    OrchestratorError::stage("canary", format!("{manifest}: the image has no tag"))
+                })?
+                .to_string();
+            Ok(RolloutPlan {
+                manifest,
+                stable_tag,
+                canary_tag: merged.short().to_string(),
+                service: rca.root_cause,
+                argo_managed,
+            })
+        })
+        .await
+    }
+
+    async fn read_manifest(
+        &self,
+        repo: &crate::forge::RepoRef,
+        path: &str,
+    ) -> Result<String, OrchestratorError> {
+        let branch = self.forge.default_branch(repo).await?;
+        self.forge
+            .read_file(repo, &branch, path)
+            .await?
+            .ok_or_else(|| {
+                OrchestratorError::stage("canary", format!("{path} not found on {branch}"))
+            })
+    }
+
+    /// Commits the manifest with `tag` at `weight` percent, once per key.
+    pub(super) async fn commit_manifest(
+        &self,
+        op: &Operation,
+        plan: &RolloutPlan,
+        effect: &str,
+        tag: &str,
+        weight: u8,
+        message: &str,
+    ) -> Result<CommitSha, OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let guard = self.ensure_lock(op).await?;
+        self.once(op, effect, |key| async move {
+            // Fencing: a holder whose lock lapsed must not move production.
+            self.locks.validate(&guard).await?;
+            let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
+            let updated = RolloutManifest::parse(&text, &plan.manifest)
+                .and_then(|m| m.with_image_and_weight(tag, u32::from(weight)))
+                .map_err(|e| OrchestratorError::stage("canary", e))?;
+            let branch = self.forge.default_branch(&spec.repo).await?;
+            let change = FileChange {
+                path: plan.manifest.clone(),
+                content: Some(updated),
+            };
+            Ok(self
+                .forge
+                .commit(&spec.repo, &branch, message, &[change], &key)
+                .await?)
+        })
+        .await
+    }
+
+    /// Whether Argo Rollouts runs this operation's steps (healbot then waits in `Deploying`).
+    pub(crate) fn argo_managed(op: &Operation) -> bool {
+        op.artifact::<RolloutPlan>("rollout")
+            .is_some_and(|p| p.argo_managed)
+    }
+
+    pub(crate) async fn start_canary(&self, op: &Operation) -> Result<(), OrchestratorError> {
+        let plan = self.rollout_plan(op).await?;
+        if plan.argo_managed {
+            return self.hand_to_argo(op, &plan).await;
+        }
+        let first = progression::first_step(&self.settings.canary_steps)
+            .ok_or_else(|| OrchestratorError::stage("canary", "no canary steps configured"))?;
+        self.step_to(op, first).await
+    }
+
+    async fn step_to(&self, op: &Operation, weight: u8) -> Result<(), OrchestratorError> {
+        let plan = self.rollout_plan(op).await?;
+        let sha = self
+            .commit_manifest(
+                op,
+                &plan,
+                &format!("canary/{weight}"),
+                &plan.canary_tag,
+                weight,
+                &format!(
+                    "deploy({}): canary {} at {weight}%",
+                    plan.service, plan.canary_tag
+                ),
+            )
+            .await?;
+        let pr = Self::pr_of(op)?;
+        self.mirror(
+            op,
+            pr,
+            &format!("canary-{weight}"),
+            "canary.step",
+            json!({"weight": weight, "commit": sha, "image_tag": plan.canary_tag}),
+            &format!(
+                "Canary step: `{}` now takes {weight}% of traffic (commit {}).",
+                plan.canary_tag,
+                sha.short()
+            ),
+        )
+        .await?;
+        self.transition(
+            op,
+            OpState::Deploying(weight),
+            &format!("canary {} at {weight}% ({})", plan.canary_tag, sha.short()),
+        )
+        .await
+    }
+
+    pub(crate) async fn judge_step(
+        &self,
+        op: &Operation,
+        weight: u8,
+    ) -> Result<(), OrchestratorError> {
+        if !progression::is_judged(weight) {
+            return self
+                .transition(op, OpState::Verifying, "promoted to 100%; verifying")
+                .await;
+        }
+        let plan = self.rollout_plan(op).await?;
+        let report: CanaryReport = self
+            .stage_output(op, &format!("canary/{weight}"), || async {
+                tokio::time::sleep(self.settings.canary_wait).await;
+                let seen = self.metrics.canary_samples(&plan.service).await?;
+                Ok(judge(&seen.baseline, &seen.canary, &self.policies.canary))
+            })
+            .await?;
+        let pr = Self::pr_of(op)?;
+        self.mirror(
+            op,
+            pr,
+            &format!("verdict-{weight}"),
+            "canary.judged",
+            json!({"weight": weight, "score": report.score, "verdict": report.verdict}),
+            &super::report::canary_comment(weight, &report),
+        )
+        .await?;
+        match progression::after(&self.settings.canary_steps, weight, &report) {
+            Next::StepTo(next) => self.step_to(op, next).await,
+            Next::Verify => {
+                self.transition(op, OpState::Verifying, "canary passed at every step")
+                    .await
+            }
+            Next::RollBack(why) => self.transition(op, OpState::RollingBack, &why).await,
+            Next::AskAPerson(why) => {
+                self.transition(op, OpState::PausedForHumanReview, &why)
+                    .await?;
+                self.notify(
+                    op,
+                    NotificationKind::Escalation,
+                    "healbot canary needs a person",
+                    &format!("{why}. `/heal promote` to go on, `/heal rollback` to roll back."),
+                )
+                .await;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Orchestrator {
+    /// Argo-managed: the new image goes into the Rollout (its weights untouched), and Argo runs
+    /// the strategy's steps; healbot follows its notifications until it completes or aborts.
+    async fn hand_to_argo(
+        &self,
+        op: &Operation,
+        plan: &RolloutPlan,
+    ) -> Result<(), OrchestratorError> {
+        let spec = Self::spec(op)?;
+        let guard = self.ensure_lock(op).await?;
+        let sha: CommitSha = self
+            .once(op, "argo/image", |key| async move {
+                self.locks.validate(&guard).await?;
+                let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
+                let updated = RolloutManifest::parse(&text, &plan.manifest)
+                    .and_then(|m| m.with_image_tag(&plan.canary_tag))
+                    .map_err(|e| OrchestratorError::stage("canary", e))?;
+                let branch = self.forge.default_branch(&spec.repo).await?;
+                let change = FileChange {
+                    path: plan.manifest.clone(),
+                    content: Some(updated),
+                };
+                let message = format!(
+                    "deploy({}): {} (Argo Rollouts runs the canary steps)",
+                    plan.service, plan.canary_tag
+                );
+                Ok(self
+                    .forge
+                    .commit(&spec.repo, &branch, &message, &[change], &key)
+                    .await?)
+            })
+            .await?;
+        let pr = Self::pr_of(op)?;
+        self.mirror(
+            op,
+            pr,
+            "argo-handover",
+            "canary.handed_to_argo",
+            json!({"commit": sha, "image_tag": plan.canary_tag}),
+            &format!(
+                "Deploying `{}` (commit {}): Argo Rollouts runs the canary steps of `{}`; \
+                 healbot follows its notifications, verifies at 100% and rolls back on an abort.",
+                plan.canary_tag,
+                sha.short(),
+                plan.manifest
+            ),
+        )
+        .await?;
+        self.transition(
+            op,
+            OpState::Deploying(0),
+            &format!(
+                "{} handed to Argo Rollouts ({})",
+                plan.canary_tag,
+                sha.short()
+            ),
+        )
+        .await
+    }
+}
