@@ -5,7 +5,7 @@
 //! cargo run --example rca_eval -- generate DIR SEEDS          # DIR/<seed>.csv, catalogs, truth.csv
 //! cargo run --example rca_eval -- score DIR HEALBOT [--jobs N] # AC@1, AC@3, Avg@5 per configuration
 //! ```
-//! SEEDS is `A..B`. Seeds 0..60 are for tuning; the figures that count are on seeds the ranking
+//! SEEDS is `A..B`. Seeds 0..90 are for tuning; the figures that count are on seeds the ranking
 //! was never tuned on (`scripts/bench/rca-eval` uses 1000..1120). A seed picks the topology
 //! (`seed % 3`: Online Boutique, Sock Shop, Train Ticket) and the fault (`seed / 3 % 5`: CPU,
 //! memory, latency, error, packet loss); the faulty service is drawn from the seed.
