@@ -50,6 +50,7 @@ pub struct RcaArgs {
     /// Metric scores (robust z) at or above this count as anomalous in the text report.
     #[arg(long, default_value_t = DiagnoseOptions::default().anomaly_threshold)]
     pub threshold: f64,
+    /// `text` for people or `json` for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

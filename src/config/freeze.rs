@@ -1,6 +1,7 @@
 //! `policies/freeze.yaml`: change-freeze windows (a launch, the end of the year, Friday
 //! afternoons) during which healbot does not ship on its own. Both lists may be empty.
 
+use super::cron_window::CronWindow;
 use super::window::WeeklyWindow;
 use super::yaml::FieldError;
 use chrono::{DateTime, Utc};
@@ -31,11 +32,15 @@ pub struct FreezeWindow {
     pub services: Vec<String>,
 }
 
+/// A freeze that comes back: every week (`every:`) or on a cron schedule (`cron:`), one of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecurringFreeze {
     pub name: String,
-    pub every: WeeklyWindow,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<WeeklyWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<CronWindow>,
     #[serde(default)]
     pub action: FreezeAction,
     #[serde(default)]
@@ -58,6 +63,21 @@ pub struct ActiveFreeze {
     pub action: FreezeAction,
     /// When it was described (`until 2026-01-02T00:00:00Z`, `17:00–24:00 fri (+00:00)`).
     pub span: String,
+}
+
+impl RecurringFreeze {
+    fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.every.as_ref().is_some_and(|w| w.contains(at))
+            || self.cron.as_ref().is_some_and(|c| c.contains(at))
+    }
+
+    fn span(&self) -> String {
+        match (&self.every, &self.cron) {
+            (Some(w), _) => w.to_string(),
+            (None, Some(c)) => c.to_string(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 fn applies(services: &[String], service: &str) -> bool {
@@ -83,11 +103,11 @@ impl FreezePolicy {
         let weekly = self
             .recurring
             .iter()
-            .filter(|r| applies(&r.services, service) && r.every.contains(at))
+            .filter(|r| applies(&r.services, service) && r.contains(at))
             .map(|r| ActiveFreeze {
                 name: r.name.clone(),
                 action: r.action,
-                span: r.every.to_string(),
+                span: r.span(),
             });
         one_off.chain(weekly).max_by_key(|f| f.action)
     }
@@ -118,7 +138,16 @@ impl FreezePolicy {
                     "must not be empty",
                 ));
             }
-            r.every.validate(&format!("recurring[{i}].every"))?;
+            match (&r.every, &r.cron) {
+                (Some(every), None) => every.validate(&format!("recurring[{i}].every"))?,
+                (None, Some(cron)) => cron.validate(&format!("recurring[{i}].cron"))?,
+                _ => {
+                    return Err(FieldError::new(
+                        format!("recurring[{i}]"),
+                        "give exactly one of `every` (weekly) or `cron` (schedule and duration)",
+                    ))
+                }
+            }
         }
         Ok(())
     }
@@ -144,6 +173,9 @@ recurring:
   - name: friday-afternoon
     action: pause
     every: {utc_offset: "Z", days: [fri], start: "16:00", end: "24:00"}
+  - name: month-start-close
+    cron: {schedule: "0 9 1 * *", duration: 12h, time_zone: Europe/Berlin}
+    services: [ledger]
 "#;
 
     #[test]
@@ -167,6 +199,29 @@ recurring:
             p.active("payment-service", friday).unwrap().name,
             "friday-afternoon"
         );
+    }
+
+    #[test]
+    fn a_cron_freeze_follows_its_zone() {
+        let p: FreezePolicy = parse_strict(TEXT).unwrap();
+        p.validate().unwrap();
+        // 2026-07-01, 10:00 in Berlin (08:00 UTC): the month's first day.
+        let at = Utc.with_ymd_and_hms(2026, 7, 1, 8, 0, 0).unwrap();
+        let freeze = p.active("ledger", at).unwrap();
+        assert_eq!(freeze.name, "month-start-close");
+        assert!(freeze.span.contains("Europe/Berlin"), "{}", freeze.span);
+        // 08:30 in Berlin (06:30 UTC) is before it opens; the next day it is over.
+        let at = Utc.with_ymd_and_hms(2026, 7, 1, 6, 30, 0).unwrap();
+        assert!(p.active("ledger", at).is_none());
+        let at = Utc.with_ymd_and_hms(2026, 7, 2, 8, 0, 0).unwrap();
+        assert!(p.active("ledger", at).is_none());
+    }
+
+    #[test]
+    fn a_recurring_freeze_needs_exactly_one_schedule() {
+        let text = "recurring:\n  - name: x\n";
+        let p: FreezePolicy = parse_strict(text).unwrap();
+        assert_eq!(p.validate().unwrap_err().field, "recurring[0]");
     }
 
     #[test]

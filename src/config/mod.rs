@@ -4,6 +4,7 @@
 
 pub mod bot;
 pub mod conflicts;
+pub mod cron_window;
 pub mod detection;
 pub mod escalation;
 pub mod freeze;

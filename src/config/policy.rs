@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(e.field(), Some("rules[0].severity"));
         let e = broken("escalation.yaml", "after_minutes: 30", "after_minutes: 10");
         assert_eq!(e.field(), Some("waiting_for_person[1].after_minutes"));
-        let e = broken("protected-paths.yaml", "\".github/**\"", "\"a/[x]\"");
+        let e = broken("protected-paths.yaml", "\".github/**\"", "\"a/[x\"");
         assert_eq!(e.field(), Some("paths[0]"));
     }
 

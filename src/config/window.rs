@@ -1,6 +1,7 @@
-//! Weekly time windows in a fixed UTC offset ("08:00–20:00, Monday to Friday, +01:00"). Peak
-//! hours in the risk policy and recurring change freezes are both written this way, so they
-//! share one parser and one `contains`.
+//! Weekly time windows ("08:00–20:00, Monday to Friday, Europe/Berlin"). Peak hours in the risk
+//! policy and recurring change freezes are both written this way, so they share one parser and
+//! one `contains`. A window's clock is an IANA time zone (daylight saving followed, as people
+//! mean "Friday afternoon in Berlin") or a fixed UTC offset (the same hours all year).
 
 use super::yaml::FieldError;
 use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
@@ -41,8 +42,7 @@ impl fmt::Display for ClockTime {
     }
 }
 
-/// A fixed offset from UTC, written `+01:00`, `-05:30` or `Z`. Fixed on purpose: a policy must
-/// mean the same hours all year, whatever a daylight-saving table says.
+/// A fixed offset from UTC, written `+01:00`, `-05:30` or `Z`: the same hours all year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UtcOffset(pub FixedOffset);
@@ -75,6 +75,66 @@ impl From<UtcOffset> for String {
     }
 }
 
+/// An IANA time zone by name (`Europe/Berlin`, `America/New_York`, `UTC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZoneName(pub chrono_tz::Tz);
+
+impl TryFrom<String> for TimeZoneName {
+    type Error = String;
+    fn try_from(text: String) -> Result<TimeZoneName, String> {
+        text.parse::<chrono_tz::Tz>()
+            .map(TimeZoneName)
+            .map_err(|_| {
+                format!("expected an IANA time zone such as Europe/Berlin or UTC, got {text:?}")
+            })
+    }
+}
+
+impl From<TimeZoneName> for String {
+    fn from(z: TimeZoneName) -> String {
+        z.0.name().to_string()
+    }
+}
+
+/// The clock a window is read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Iana(chrono_tz::Tz),
+    Fixed(FixedOffset),
+}
+
+impl Zone {
+    /// `time_zone` or `utc_offset` as a file gives them (at most one; neither is UTC).
+    pub fn of(time_zone: Option<TimeZoneName>, utc_offset: Option<UtcOffset>) -> Zone {
+        match (time_zone, utc_offset) {
+            (Some(z), _) => Zone::Iana(z.0),
+            (None, Some(o)) => Zone::Fixed(o.0),
+            (None, None) => Zone::Iana(chrono_tz::UTC),
+        }
+    }
+
+    /// Weekday and minute of the day at `at` on this clock.
+    fn local(self, at: DateTime<Utc>) -> (chrono::Weekday, u16) {
+        fn parts<T: Datelike + Timelike>(t: T) -> (chrono::Weekday, u16) {
+            (t.weekday(), (t.hour() * 60 + t.minute()) as u16)
+        }
+        match self {
+            Zone::Iana(tz) => parts(at.with_timezone(&tz)),
+            Zone::Fixed(offset) => parts(at.with_timezone(&offset)),
+        }
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Iana(tz) => f.write_str(tz.name()),
+            Zone::Fixed(offset) => write!(f, "{offset}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
@@ -101,27 +161,37 @@ impl Day {
     }
 }
 
-/// `[start, end)` on each listed day, in local time at `utc_offset`.
+/// `[start, end)` on each listed day, in local time in `time_zone` (IANA) or at `utc_offset`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyWindow {
-    pub utc_offset: UtcOffset,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<TimeZoneName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<UtcOffset>,
     pub days: Vec<Day>,
     pub start: ClockTime,
     pub end: ClockTime,
 }
 
 impl WeeklyWindow {
+    pub fn zone(&self) -> Zone {
+        Zone::of(self.time_zone, self.utc_offset)
+    }
+
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        let local = at.with_timezone(&self.utc_offset.0);
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        self.days.contains(&Day::of(local.weekday()))
-            && minute >= self.start.0
-            && minute < self.end.0
+        let (day, minute) = self.zone().local(at);
+        self.days.contains(&Day::of(day)) && minute >= self.start.0 && minute < self.end.0
     }
 
     /// `field` is the path of this window in its file, for the error.
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        if self.time_zone.is_some() && self.utc_offset.is_some() {
+            return Err(FieldError::new(
+                format!("{field}.utc_offset"),
+                "give time_zone or utc_offset, not both",
+            ));
+        }
         if self.days.is_empty() {
             return Err(FieldError::new(
                 format!("{field}.days"),
@@ -154,7 +224,7 @@ impl fmt::Display for WeeklyWindow {
             self.start,
             self.end,
             days.join(","),
-            self.utc_offset.0
+            self.zone()
         )
     }
 }
@@ -166,7 +236,8 @@ mod tests {
 
     fn window(offset: &str) -> WeeklyWindow {
         WeeklyWindow {
-            utc_offset: UtcOffset::try_from(offset.to_string()).unwrap(),
+            time_zone: None,
+            utc_offset: Some(UtcOffset::try_from(offset.to_string()).unwrap()),
             days: vec![Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri],
             start: ClockTime::try_from("08:00".to_string()).unwrap(),
             end: ClockTime::try_from("20:00".to_string()).unwrap(),
@@ -205,6 +276,39 @@ mod tests {
         // Saturday.
         let at = Utc.with_ymd_and_hms(2024, 1, 6, 12, 0, 0).unwrap();
         assert!(!window("Z").contains(at));
+    }
+
+    #[test]
+    fn an_iana_zone_follows_daylight_saving() {
+        let mut friday = window("Z");
+        friday.utc_offset = None;
+        friday.time_zone = Some(TimeZoneName::try_from("Europe/Berlin".to_string()).unwrap());
+        friday.days = vec![Day::Fri];
+        friday.start = ClockTime(16 * 60);
+        friday.end = ClockTime(24 * 60);
+        // 16:30 in Berlin: 15:30 UTC in winter (CET), 14:30 UTC in summer (CEST).
+        let winter = Utc.with_ymd_and_hms(2026, 1, 9, 15, 30, 0).unwrap();
+        let summer = Utc.with_ymd_and_hms(2026, 7, 10, 14, 30, 0).unwrap();
+        assert!(friday.contains(winter));
+        assert!(friday.contains(summer));
+        // A fixed +01:00 is an hour off in summer.
+        let mut fixed = friday.clone();
+        fixed.time_zone = None;
+        fixed.utc_offset = Some(UtcOffset::try_from("+01:00".to_string()).unwrap());
+        assert!(fixed.contains(winter));
+        assert!(!fixed.contains(summer));
+        assert_eq!(friday.to_string(), "16:00–24:00 fri (Europe/Berlin)");
+    }
+
+    #[test]
+    fn unknown_zones_and_both_clocks_are_refused() {
+        assert!(TimeZoneName::try_from("Mars/Olympus".to_string()).is_err());
+        let mut w = window("Z");
+        w.time_zone = Some(TimeZoneName::try_from("UTC".to_string()).unwrap());
+        assert_eq!(
+            w.validate("peak_hours").unwrap_err().field,
+            "peak_hours.utc_offset"
+        );
     }
 
     #[test]
