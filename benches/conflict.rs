@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use healbot::config::PolicySet;
 use healbot::lock::conflict::{detect, ActiveOperation};
-use healbot::rca::graph::DependencyGraph;
+use healbot::topology::graph::DependencyGraph;
 use std::fmt::Write;
 
 const SERVICES: usize = 10_000;

@@ -23,4 +23,5 @@ pub mod rca;
 pub mod redis_conn;
 pub mod server;
 pub mod signals;
+pub mod topology;
 pub mod verify;

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod duration;
 pub mod fix;
 pub mod format;
+pub mod graph;
 pub mod heal;
 pub mod localize;
 pub mod locks;
@@ -82,6 +83,9 @@ pub enum Command {
     Ops(ops::OpsCommand),
     /// Rank the services of a metrics CSV by how likely each is the root cause.
     Rca(rca::RcaArgs),
+    /// Show, refresh or export the dependency graph healbot uses.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
     /// Set up healbot's GitHub App (GitHub's manifest flow).
     #[command(subcommand)]
     App(app::AppCommand),
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, log_format).await,
             Command::Locks(args) => locks::run(args).await,
             Command::Rca(args) => rca::run(args).await,
+            Command::Graph(cmd) => graph::run(cmd).await,
             Command::Ops(cmd) => ops::run(cmd).await,
             Command::App(cmd) => app::run(cmd).await,
             Command::Doctor(args) => doctor::run(args).await,

@@ -97,6 +97,15 @@ pub struct BotConfigFile {
     /// How repositories' check commands are isolated (bubblewrap by default).
     #[serde(default)]
     pub validation: Option<super::validation::ValidationFile>,
+    /// Where traces come from (Jaeger, Tempo or Hypertrace).
+    #[serde(default)]
+    pub traces: Option<super::topology::TracesFile>,
+    /// How the dependency graph is discovered and refreshed.
+    #[serde(default)]
+    pub topology: Option<super::topology::TopologyFile>,
+    /// How Prometheus series become RCA's columns.
+    #[serde(default)]
+    pub rca: Option<super::rca::RcaFile>,
     /// A second listener for `/webhooks/alertmanager`, `/webhooks/argo` and `/metrics`, so
     /// that only `/webhooks/github` faces the internet.
     #[serde(default)]
@@ -220,6 +229,8 @@ pub struct BotConfig {
     pub notify: super::notify::NotifyConfig,
     /// The sandbox for repositories' check commands.
     pub validation: super::validation::ValidationSettings,
+    pub topology: super::topology::TopologyConfig,
+    pub rca: super::rca::RcaFile,
     pub internal_listen: Option<SocketAddr>,
     pub inbound: InboundTokens,
     pub audit_signing: Option<AuditSigning>,
@@ -273,6 +284,8 @@ impl BotConfig {
             audit_signing: None,
             http: HttpLimits::default(),
             delivery_retention: Duration::from_secs(3 * 24 * 3600),
+            topology: Default::default(),
+            rca: Default::default(),
         }
     }
 
@@ -431,6 +444,11 @@ impl BotConfig {
                     path: shown.to_string(),
                     error,
                 })?;
+        let topology = super::topology::TopologyConfig::from_file(file.traces, file.topology, base)
+            .map_err(|error| BotConfigError::Field {
+                path: shown.to_string(),
+                error,
+            })?;
         let internal_listen = match &file.internal_listen {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 field(
@@ -466,6 +484,8 @@ impl BotConfig {
             audit_signing,
             http,
             delivery_retention,
+            rca: file.rca.unwrap_or_default(),
+            topology,
             notify,
             validation,
             sources,

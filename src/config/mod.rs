@@ -14,11 +14,13 @@ pub mod locks;
 pub mod notify;
 pub mod policy;
 pub mod protected_paths;
+pub mod rca;
 pub mod repo;
 pub mod risk;
 pub mod secrets;
 pub mod sources;
 pub mod validation;
+pub mod topology;
 pub mod window;
 pub mod yaml;
 

@@ -41,6 +41,9 @@ pub struct RepoService {
     /// Who runs the canary steps after the merge.
     #[serde(default)]
     pub rollout: RolloutMode,
+    /// The services it calls, by their names in the catalog: merged into the dependency graph.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// Who moves the canary: healbot, committing each weight and judging between steps, or Argo

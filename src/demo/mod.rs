@@ -28,8 +28,8 @@ use crate::lock::MemoryLockManager;
 use crate::notify::LogNotifier;
 use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
-use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource};
+use crate::topology::graph::DependencyGraph;
 use anyhow::Context;
 use async_trait::async_trait;
 use cluster::{ClusterConfig, EmbeddedCluster};
@@ -154,7 +154,7 @@ impl Demo {
             }),
             health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
             reproducer,
-            graph: Arc::new(graph),
+            graph: graph.into(),
             policies: Arc::new(policies),
             templates: Arc::new(templates_for(session.scenario)?),
             settings,
@@ -199,7 +199,7 @@ impl Demo {
         Ok(crate::detect::rules::incidents(
             &firings,
             &logs,
-            &self.orchestrator.graph,
+            &self.orchestrator.graph.current(),
             self.orchestrator.clock.now().timestamp(),
             id_prefix,
         ))

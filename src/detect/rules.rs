@@ -5,8 +5,8 @@
 
 use super::{pattern::classify, Incident, IncidentId, Severity, Signal};
 use crate::config::detection::{DetectedMetric, DetectionPolicy};
-use crate::rca::graph::DependencyGraph;
 use crate::signals::{ErrorLogLine, ServiceHealth};
+use crate::topology::graph::DependencyGraph;
 
 /// One rule that fired on one service.
 #[derive(Debug, Clone, PartialEq)]

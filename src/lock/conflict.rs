@@ -5,7 +5,7 @@
 //! pause for a person or abort. Pure: graph, policy and operations in, report out.
 
 use crate::config::{ConflictAction, ConflictsPolicy};
-use crate::rca::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use serde::Serialize;
 use std::collections::HashSet;
 

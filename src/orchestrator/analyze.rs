@@ -342,14 +342,17 @@ impl Orchestrator {
         let plan: FixPlan = self
             .stage_output(op, "plan", || async {
                 let service = rca.root_cause.clone();
-                let blast_radius = self.graph.blast_radius(&service);
+                let graph = self.graph.current();
+                let blast_radius = graph.blast_radius(&service);
                 let lines: usize = chosen
                     .patches
                     .iter()
                     .map(|p| p.lines_added + p.lines_removed)
                     .sum();
                 let input = RiskInput {
-                    criticality: self.graph.criticality(&service).unwrap_or(0.5),
+                    criticality: graph
+                        .criticality(&service)
+                        .unwrap_or(crate::topology::graph::DEFAULT_CRITICALITY),
                     lines_changed: lines as u32,
                     severity: spec.incident.severity,
                     at: self.clock.now(),

@@ -73,7 +73,7 @@ impl Orchestrator {
             })
             .collect();
         Ok(detect(
-            &self.graph,
+            &self.graph.current(),
             &self.policies.conflicts,
             &candidate,
             &others,

@@ -193,7 +193,7 @@ impl Orchestrator {
             error_rate: h.map_or(0.0, |h| h.error_rate),
             // Unknown history is no data: the gate pauses rather than guess.
             error_budget_consumed: mean.map_or(f64::NAN, |m| budget.consumed(m)),
-            blast_radius: self.graph.blast_radius(service),
+            blast_radius: self.graph.current().blast_radius(service),
             consecutive_failures: history.consecutive_failures,
             seconds_since_last_deploy: history.seconds_since_last_deploy.map(|s| s.max(0) as u64),
             cpu_utilisation: h.map_or(0.0, |h| h.cpu_utilization),

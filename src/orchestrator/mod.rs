@@ -35,7 +35,6 @@ use crate::lock::{LockError, LockManager};
 use crate::model::OperationId;
 use crate::notify::{Notification, NotificationKind, Notifier};
 use crate::operation::{Journal, JournalError, OpState, Operation};
-use crate::rca::graph::DependencyGraph;
 use crate::signals::{LogSource, MetricsSource, SignalError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -141,7 +140,8 @@ pub struct Orchestrator {
     /// Asks a service's `health_url` during verification.
     pub health_probe: Arc<dyn crate::verify::HealthProbe>,
     pub reproducer: Option<Arc<dyn Reproducer>>,
-    pub graph: Arc<DependencyGraph>,
+    /// Replaced whole when discovery refreshes it; take `current()` for one stage's reads.
+    pub graph: crate::topology::SharedGraph,
     pub policies: Arc<PolicySet>,
     pub templates: Arc<Vec<FixTemplate>>,
     pub settings: Settings,

@@ -263,7 +263,7 @@ impl Orchestrator {
             spec,
             &CommitSha(base_sha.clone()),
             head,
-            &self.graph,
+            &self.graph.current(),
             permalink,
         )?;
         let plan: crate::plan::FixPlan = fresh

@@ -33,7 +33,7 @@ pub(crate) fn pr_body(
     spec: &OperationSpec,
     base: &CommitSha,
     audit_head: Option<(u64, String)>,
-    graph: &crate::rca::graph::DependencyGraph,
+    graph: &crate::topology::graph::DependencyGraph,
     permalink: Option<String>,
 ) -> Result<String, OrchestratorError> {
     let rca: RcaReport = op.artifact("rca").ok_or_else(|| missing("RCA"))?;
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn a_config_fix_without_a_code_location_says_so() {
         let (mut op, spec) = config_only_op();
-        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+        let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
             include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )

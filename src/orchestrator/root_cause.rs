@@ -68,7 +68,8 @@ impl Orchestrator {
             anomaly_threshold: ANOMALOUS,
             symptom: Some(incident.service.clone()),
         };
-        rank(&self.graph, &evidence, &options).map_err(|e| OrchestratorError::stage("rca", e))
+        rank(&self.graph.current(), &evidence, &options)
+            .map_err(|e| OrchestratorError::stage("rca", e))
     }
 }
 
@@ -226,7 +227,7 @@ mod tests {
 
     /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
     fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
-        let graph = crate::rca::graph::DependencyGraph::from_catalog_yaml(
+        let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
             include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )

@@ -26,7 +26,8 @@ impl Orchestrator {
                     Some(url) => Some(self.health_probe.probe(&url).await),
                     None => None,
                 };
-                let dependencies = self.graph.dependencies(&plan.service);
+                let graph = self.graph.current();
+                let dependencies = graph.dependencies(&plan.service);
                 let readings = Readings {
                     service: &plan.service,
                     health: &health,

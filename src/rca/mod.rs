@@ -1,14 +1,20 @@
-//! Root-cause analysis: which service the incident started in. The dependency graph says who
-//! calls whom; metric evidence says who misbehaves; the ranking combines them so that a failing
-//! dependency is named before the callers it drags down. The report carries the causal chain,
-//! the evidence and a confidence, and knows nothing of the stages after it.
+//! Root-cause analysis: which service the incident started in. Metric evidence says who
+//! misbehaves (robust scores against a normal window, found by change-point detection when
+//! nobody says when it began), the dependency graph ([`crate::topology`]) says who explains
+//! whose symptoms, and traces say where errors and latency begin. The ranking names what each
+//! signal contributed, and knows nothing of the stages after it.
 
-pub mod baro;
-pub mod graph;
-pub mod neo4j;
+pub mod changepoint;
+pub mod diagnose;
+pub mod labels;
+pub mod metrics;
 pub mod rank;
-pub mod simulate;
+pub mod robust;
+pub mod series;
+pub mod table;
+pub mod traces;
+pub mod walk;
 
-pub use baro::{MetricScore, MetricTable};
-pub use graph::{DependencyGraph, GraphError, ServiceNode};
+pub use diagnose::{diagnose, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource};
 pub use rank::{rank, RankOptions, RankedService, RcaError, RcaReport, ServiceEvidence};
+pub use table::{MetricTable, TableError};

@@ -3,7 +3,7 @@
 //! services the one whose own dependencies are healthy is the likely origin, and its anomalous
 //! callers are symptoms: it ranks above them even when their numbers look worse.
 
-use super::graph::DependencyGraph;
+use crate::topology::graph::DependencyGraph;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 

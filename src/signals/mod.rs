@@ -1,12 +1,16 @@
-//! Where healbot reads the state of production: metrics and error logs. The orchestrator sees
-//! only these traits; the demo's traffic simulator and (later) Prometheus, Loki and
-//! Elasticsearch implement them.
+//! Where healbot reads the state of production: metrics, error logs and traces. The
+//! orchestrator sees only these traits; the demo's traffic simulator, Prometheus, Loki,
+//! Elasticsearch, log files, Jaeger, Tempo and Hypertrace implement them.
 
 pub mod alertmanager;
 pub mod elasticsearch;
+pub mod hypertrace;
+pub mod jaeger;
 pub mod logfile;
 pub mod loki;
 pub mod prometheus;
+pub mod tempo;
+pub mod trace_source;
 pub mod traces;
 
 use crate::model::MetricSamples;

@@ -1,9 +1,8 @@
 //! Distributed traces as evidence: OTLP JSON (`resourceSpans`, what the OpenTelemetry
 //! collector's file exporter writes) and Jaeger's JSON API (`data[].spans`). Spans whose parent
-//! sits in another service are calls between services: they give the dependency graph (edges
-//! weighted by calls and errors), and the deepest erroring span names where an error began.
+//! sits in another service are calls between services: [`crate::topology::spans`] makes the
+//! dependency graph of them, and the deepest erroring span names where an error began.
 
-use crate::rca::graph::DependencyGraph;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +48,11 @@ pub fn parse_traces(text: &str) -> Result<Vec<Span>, TraceError> {
             "neither OTLP JSON (`resourceSpans`) nor Jaeger JSON (`data`)",
         ))
     }
+}
+
+/// OTLP JSON already parsed (an object with `resourceSpans`), as trace backends embed it.
+pub fn parse_otlp_value(value: &Value) -> Result<Vec<Span>, TraceError> {
+    otlp(value)
 }
 
 pub fn parse_otlp_json(text: &str) -> Result<Vec<Span>, TraceError> {
@@ -111,12 +115,8 @@ fn otlp(root: &Value) -> Result<Vec<Span>, TraceError> {
             .iter()
             .find(|a| a.get("key").and_then(Value::as_str) == Some("service.name"))
             .and_then(|a| a.get("value").and_then(any_value))
-            .ok_or_else(|| {
-                invalid(
-                    format!("{at}.resource.attributes"),
-                    "no `service.name` attribute",
-                )
-            })?;
+            // What OpenTelemetry SDKs report when nobody named the service.
+            .unwrap_or_else(|| "unknown_service".to_string());
         // `instrumentationLibrarySpans` is the name before OTLP 0.15.
         let scopes = match rs.get("scopeSpans") {
             Some(_) => array(rs, "scopeSpans", &at)?,
@@ -219,67 +219,11 @@ fn jaeger(root: &Value) -> Result<Vec<Span>, TraceError> {
     Ok(spans)
 }
 
-/// Calls from one service to another, counted over the spans.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallEdge {
-    pub caller: String,
-    pub callee: String,
-    pub calls: u64,
-    /// Calls whose callee span erred.
-    pub errors: u64,
-}
-
-/// A dependency graph derived from traces, with the call counts behind each edge.
-#[derive(Debug, Clone)]
-pub struct TraceGraph {
-    pub graph: DependencyGraph,
-    /// Sorted by caller, then callee.
-    pub edges: Vec<CallEdge>,
-}
-
 fn by_id(spans: &[Span]) -> HashMap<(&str, &str), &Span> {
     spans
         .iter()
         .map(|s| ((s.trace_id.as_str(), s.span_id.as_str()), s))
         .collect()
-}
-
-/// Every parent → child span pair that crosses services becomes (or weighs) an edge from the
-/// parent's service to the child's.
-pub fn dependency_graph(spans: &[Span]) -> TraceGraph {
-    let index = by_id(spans);
-    let mut counts: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-    let mut graph = DependencyGraph::new();
-    for span in spans {
-        graph.add_service(&span.service, None);
-        let Some(parent) = span
-            .parent_id
-            .as_deref()
-            .and_then(|p| index.get(&(span.trace_id.as_str(), p)))
-        else {
-            continue;
-        };
-        if parent.service != span.service {
-            let c = counts
-                .entry((parent.service.as_str(), span.service.as_str()))
-                .or_default();
-            c.0 += 1;
-            c.1 += u64::from(span.error);
-        }
-    }
-    let edges = counts
-        .into_iter()
-        .map(|((caller, callee), (calls, errors))| {
-            graph.add_dependency(caller, callee);
-            CallEdge {
-                caller: caller.to_string(),
-                callee: callee.to_string(),
-                calls,
-                errors,
-            }
-        })
-        .collect();
-    TraceGraph { graph, edges }
 }
 
 /// Where an error began: an erroring span none of whose children erred, the deepest first.
@@ -349,15 +293,6 @@ mod tests {
     fn otlp_gives_the_graph_and_the_error_origin() {
         let spans = parse_traces(&fixture("otlp.json")).unwrap();
         assert_eq!(spans.len(), 6);
-        let g = dependency_graph(&spans);
-        assert_eq!(g.graph.dependencies("frontend"), ["checkout"]);
-        assert_eq!(g.graph.dependencies("checkout"), ["payments", "postgres"]);
-        let edge = g
-            .edges
-            .iter()
-            .find(|e| e.caller == "checkout" && e.callee == "payments")
-            .unwrap();
-        assert_eq!((edge.calls, edge.errors), (2, 1));
         let origin = deepest_error(&spans).unwrap();
         assert_eq!(origin.service, "payments");
         assert_eq!(origin.depth, 2);
@@ -368,9 +303,6 @@ mod tests {
     fn jaeger_gives_the_same_shape() {
         let spans = parse_traces(&fixture("jaeger.json")).unwrap();
         assert_eq!(spans.len(), 4);
-        let g = dependency_graph(&spans);
-        assert_eq!(g.graph.dependencies("frontend"), ["orders"]);
-        assert_eq!(g.graph.dependencies("orders"), ["orders-db"]);
         let origin = deepest_error(&spans).unwrap();
         assert_eq!(origin.service, "orders-db");
         assert_eq!(origin.span, "SELECT orders");
@@ -378,7 +310,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse_traces(r#"{"resourceSpans":[{"resource":{"attributes":[]}}]}"#)
+        let e = parse_traces(r#"{"resourceSpans":[{"resource":{"attributes":{}}}]}"#)
             .unwrap_err()
             .to_string();
         assert!(e.contains("resourceSpans[0].resource.attributes"), "{e}");

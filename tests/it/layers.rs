@@ -19,9 +19,10 @@ const LAYERS: &[&[&str]] = &[
     &["audit"],
     // The operation's state machine and journal over the audit log, leases, work queue.
     &["operation"],
-    &["topology", "rca"],
     // Adapters that read production.
     &["signals"],
+    // The dependency graph (discovered from the signals) and the root-cause ranking.
+    &["topology", "rca"],
     &["detect"],
     &["localize", "gitops", "forge"],
     // The stages after localization, and what they lean on.

@@ -18,6 +18,7 @@ mod repair;
 mod server;
 mod signals;
 mod templates;
+mod topology;
 
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]

@@ -1,6 +1,6 @@
 //! The Neo4j import against a real server. No Neo4j can be installed here, so this runs only in
 //! a build with `--features neo4j` and with `NEO4J_URI` set (see the README); it writes a small
-//! catalog under a label prefix of its own, reads it back through `healbot::rca::neo4j::load`,
+//! catalog under a label prefix of its own, reads it back through `healbot::topology::neo4j::load`,
 //! and deletes it.
 
 #[cfg(feature = "neo4j")]
@@ -28,7 +28,7 @@ async fn the_graph_is_read_from_neo4j() {
     )
     .await
     .expect("create");
-    let graph = healbot::rca::neo4j::load(&uri, &user, &password)
+    let graph = healbot::topology::neo4j::load(&uri, &user, &password)
         .await
         .expect("load");
     db.run(

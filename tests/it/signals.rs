@@ -1,5 +1,6 @@
 //! Integration tests: the real signal sources against a real Prometheus and loopback servers
-//! that answer as Loki and Elasticsearch document, and `healbot rca` on simulated faults.
+//! that answer as Loki and Elasticsearch document, and `healbot rca` on a generated fault and
+//! on Prometheus series.
 
 use crate::support::prometheus::{
     exporter, serve_http, ExporterState, Handler, Prometheus, Traffic,
@@ -10,6 +11,7 @@ use healbot::signals::prometheus::{
     MetricQueries, PrometheusClient, PrometheusError, PrometheusMetrics,
 };
 use healbot::signals::{LogSource, MetricsSource};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -233,36 +235,142 @@ async fn elasticsearch_hits_become_error_lines() {
 
 #[test]
 fn rca_command_ranks_the_injected_fault_first() {
-    let case = healbot::rca::simulate::simulate(3);
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("metrics.csv");
-    std::fs::write(&csv, healbot::rca::simulate::to_csv(&case.table)).unwrap();
-    let catalog = dir.path().join("catalog.yaml");
-    let mut yaml = String::from("services:\n");
-    for s in case.graph.services() {
-        let deps: Vec<String> = case
-            .graph
-            .dependencies(s)
-            .iter()
-            .map(|d| format!("{d:?}"))
-            .collect();
-        yaml.push_str(&format!(
-            "  - {{name: {s:?}, criticality: 0.5, depends_on: [{}]}}\n",
-            deps.join(", ")
-        ));
+    // A generated Sock Shop run (testdata/rca/README.md): memory fault in user-db.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rca");
+    let rca = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
+            .args(["rca", "--format", "json", "--metrics"])
+            .arg(dir.join("sock-shop-memory.csv"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let catalog = dir.join("sock-shop.yaml");
+    let catalog = catalog.to_str().unwrap();
+    for extra in [
+        &["--anomaly-start", "1700400528"][..],
+        &[],
+        &["--graph", catalog],
+        &["--graph", catalog, "--anomaly-start", "1700400528"],
+    ] {
+        let ranking = rca(extra);
+        let first = &ranking[0];
+        assert_eq!(first["service"], "user-db", "{extra:?}: {ranking:#}");
+        assert_eq!(first["metric"], "mem", "{extra:?}");
+        assert!(first["score"].is_number());
+        // Each line says what each signal contributed and when the anomaly started.
+        let evidence = &first["evidence"];
+        assert!(evidence["metrics"]["contribution"].is_number(), "{first:#}");
+        assert_eq!(evidence["metrics"]["columns"][0]["column"], "user-db_mem");
+        assert_eq!(evidence["graph"].is_number(), extra.contains(&"--graph"));
+        // Given, it is the first sample at or after it; found, it is near (the database's
+        // memory climbs for a while before it is unmistakable).
+        let start = first["anomaly_start"].as_f64().unwrap();
+        let given = extra.contains(&"--anomaly-start");
+        assert!(
+            if given {
+                start == 1700400528.0
+            } else {
+                (start - 1700400528.0).abs() <= 120.0
+            },
+            "{extra:?}: start {start}"
+        );
     }
-    std::fs::write(&catalog, yaml).unwrap();
+
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
-        .args(["rca", "--metrics"])
-        .arg(&csv)
-        .arg("--graph")
-        .arg(&catalog)
+        .args(["rca", "--metrics", "/nonexistent.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.csv"));
+}
+
+/// `healbot rca --prometheus`: a real Prometheus scrapes per-pod CPU counters; one pod's
+/// Deployment starts burning CPU; the label map names the pods' owners and the ranking puts
+/// that Deployment first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rca_reads_prometheus_through_the_label_map() {
+    use crate::support::prometheus::Seen;
+    // (scrapes so far, unix time the hog started)
+    let state: Arc<Mutex<(u64, Option<f64>)>> = Arc::default();
+    let exporter_state = state.clone();
+    let handler: Handler = Arc::new(move |req: &Seen| {
+        if !req.target.starts_with("/metrics") {
+            return (404, "text/plain".into(), String::new());
+        }
+        let mut s = exporter_state.lock().unwrap();
+        s.0 += 1;
+        let n = s.0 as f64;
+        // cart's pods use 0.1 CPU seconds a scrape until the 8th scrape, then 1.0 each.
+        let hog_after = 8.0;
+        if n > hog_after && s.1.is_none() {
+            s.1 = Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64(),
+            );
+        }
+        let cart = 0.1 * n.min(hog_after) + 1.0 * (n - hog_after).max(0.0);
+        let orders = 0.1 * n;
+        let body = format!(
+            "# TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"cart-5b7c9d8f6d-aaaaa\",container=\"cart\"}} {cart}\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"orders-7d9f8b6c4-x2k9q\",container=\"orders\"}} {orders}\n\
+             container_cpu_usage_seconds_total{{namespace=\"shop\",pod=\"\",container=\"\"}} 1\n"
+        );
+        (200, "text/plain; version=0.0.4".into(), body)
+    });
+    let (addr, _) = serve_http(handler).await;
+    let prometheus = Prometheus::start(addr).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let started = loop {
+        let s = *state.lock().unwrap();
+        if let (n, Some(at)) = s {
+            if n >= 16 {
+                break at;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exporter was not scraped 16 times"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+    let config = dir.path().join("healbot.yaml");
+    std::fs::write(
+        &config,
+        "state_dir: state\nwebhook_secret_files: [secret]\n\
+         rca:\n  label_map: [{label: pod}]\n  queries:\n    cpu_seconds_total: container_cpu_usage_seconds_total\n",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
         .args([
-            "--anomaly-start",
-            &case.anomaly_start.to_string(),
+            "rca",
             "--format",
             "json",
+            "--step",
+            "1",
+            "--prometheus",
+            &prometheus.url,
         ])
+        .args(["--from", &format!("{}", (started - 8.0).floor())])
+        .args(["--to", &format!("{}", now.floor())])
+        .args(["--anomaly-start", &format!("{}", started.ceil() + 1.0)])
+        .arg("--config")
+        .arg(&config)
         .output()
         .unwrap();
     assert!(
@@ -271,17 +379,17 @@ fn rca_command_ranks_the_injected_fault_first() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ranking: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ranking[0]["service"], "cart", "{ranking:#}");
+    assert_eq!(ranking[0]["metric"], "cpu_seconds_total");
     assert_eq!(
-        ranking[0]["service"],
-        case.root_cause.as_str(),
-        "{ranking:#}"
+        ranking[0]["evidence"]["metrics"]["columns"][0]["rate"],
+        true
     );
-    assert!(ranking[0]["metric"].is_string() && ranking[0]["score"].is_number());
-
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"))
-        .args(["rca", "--metrics", "/nonexistent.csv"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.csv"));
+    assert_eq!(ranking[1]["service"], "orders");
+    // The series without a pod matched no rule and is said to be left out.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 series matched no rule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -19,7 +19,6 @@ use crate::operation::lease::Leases;
 use crate::operation::work_queue::WorkQueue;
 use crate::operation::Journal;
 use crate::orchestrator::{Orchestrator, Settings};
-use crate::rca::graph::DependencyGraph;
 use crate::signals::elasticsearch::ElasticsearchLogs;
 use crate::signals::logfile::LogFileSource;
 use crate::signals::loki::LokiLogs;
@@ -30,7 +29,7 @@ use std::time::Duration;
 
 /// What `serve` says when it has GitHub credentials and no dependency graph.
 pub const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
-     set `catalog:` to the YAML catalog of your services (each with `criticality` and \
+     set `catalog:` to the YAML catalog of your services (each with `name` and \
      `depends_on`): root-cause analysis, blast radius and conflicts run on it";
 
 /// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials. With
@@ -102,12 +101,7 @@ pub async fn assemble(
             Arc::new(source)
         }
     };
-    // No fallback: RCA, blast radius and conflicts on a topology that is not the user's would
-    // be wrong without saying so.
-    let graph = match &sources.catalog {
-        Some(path) => DependencyGraph::load_catalog(path)?,
-        None => anyhow::bail!(NO_CATALOG),
-    };
+    let graph = dependency_graph(config).await?;
     let locks: Arc<dyn LockManager> = match &config.redis_url {
         Some(url) => Arc::new(RedisLockManager::connect(RedisLockConfig::new(url)).await?),
         None => Arc::new(MemoryLockManager::new()),
@@ -159,7 +153,7 @@ pub async fn assemble(
         workspaces: github.clone(),
         health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
         reproducer: None,
-        graph: Arc::new(graph),
+        graph: graph.clone(),
         policies: Arc::new(policies),
         templates: Arc::new(templates(config)?),
         settings,
@@ -222,6 +216,48 @@ fn with_extra_templates(builtin: Vec<FixTemplate>, extra: Vec<FixTemplate>) -> V
         .collect();
     out.extend(extra);
     out
+}
+
+/// The graph `serve` starts with, and the task that keeps it fresh: the catalog merged with
+/// what discovery finds (`topology:` and `traces:` in healbot.yaml); the last snapshot when
+/// discovery finds nothing now. No fallback: RCA, blast radius and conflicts on a topology
+/// that is not the user's would be wrong without saying so.
+async fn dependency_graph(config: &BotConfig) -> anyhow::Result<crate::topology::SharedGraph> {
+    use crate::topology::discover::{Discovery, Snapshot};
+    let sources = &config.sources;
+    if sources.catalog.is_none() {
+        anyhow::bail!(NO_CATALOG);
+    }
+    let discovery = Discovery::new(
+        sources.catalog.clone(),
+        config.topology.clone(),
+        sources.prometheus.as_ref().map(|p| p.url.as_str()),
+    )?;
+    let snapshot = config.state_dir.join("topology.json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let found = discovery.discover(now).await;
+    for problem in &found.problems {
+        tracing::warn!("dependency graph discovery: {problem}");
+    }
+    let graph = if !found.graph.is_empty() {
+        found.graph
+    } else if let Ok(s) = Snapshot::read(&snapshot) {
+        s.graph()
+    } else {
+        anyhow::bail!(
+            "no dependency graph: the catalog and discovery gave no service ({})",
+            found.problems.join("; ")
+        );
+    };
+    let shared = crate::topology::SharedGraph::new(graph);
+    tokio::spawn(crate::topology::shared::keep_fresh(
+        shared.clone(),
+        discovery,
+        snapshot,
+    ));
+    Ok(shared)
 }
 
 #[cfg(test)]

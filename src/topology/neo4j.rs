@@ -1,7 +1,8 @@
-//! The dependency graph from Neo4j, for teams that keep their service catalog there: every
+//! The dependency graph in Neo4j, for teams that keep their service catalog there: every
 //! `(:Service)` node (with optional `criticality` and `kind`) and every
-//! `(a:Service)-[:DEPENDS_ON]->(b:Service)` relation. The Bolt client is behind the `neo4j`
-//! cargo feature; turning rows into a graph is plain code and always built.
+//! `(a:Service)-[:DEPENDS_ON]->(b:Service)` relation, read (import) or written (export,
+//! `healbot graph export`). The Bolt client is behind the `neo4j` cargo feature; turning rows
+//! into a graph is plain code and always built.
 
 use super::graph::DependencyGraph;
 
@@ -100,6 +101,61 @@ pub async fn load(uri: &str, user: &str, password: &str) -> Result<DependencyGra
         ));
     }
     graph_from_rows(&services, &edges)
+}
+
+/// The statement that writes one service (created if new, its properties set when known).
+pub const SERVICE_MERGE: &str = "MERGE (s:Service {name: $name}) \
+     SET s.criticality = coalesce($criticality, s.criticality), s.kind = coalesce($kind, s.kind)";
+/// The statement that writes one dependency.
+pub const EDGE_MERGE: &str = "MATCH (a:Service {name: $caller}), (b:Service {name: $callee}) \
+     MERGE (a)-[:DEPENDS_ON]->(b)";
+
+/// Writes `graph` to the server at `uri` (MERGE: what is there already stays).
+#[cfg(feature = "neo4j")]
+pub async fn export(
+    uri: &str,
+    user: &str,
+    password: &str,
+    graph: &DependencyGraph,
+) -> Result<(), Neo4jError> {
+    use neo4rs::{query, Graph};
+    let err = |e: &dyn std::fmt::Display| Neo4jError::Query {
+        uri: uri.to_string(),
+        reason: e.to_string(),
+    };
+    let db = Graph::new(uri, user, password).await.map_err(|e| err(&e))?;
+    for name in graph.services() {
+        let node = graph.node(name);
+        db.run(
+            query(SERVICE_MERGE)
+                .param("name", name)
+                .param("criticality", node.and_then(|n| n.criticality))
+                .param("kind", node.and_then(|n| n.kind.clone())),
+        )
+        .await
+        .map_err(|e| err(&e))?;
+    }
+    for (caller, callee) in graph.edges() {
+        db.run(
+            query(EDGE_MERGE)
+                .param("caller", caller)
+                .param("callee", callee),
+        )
+        .await
+        .map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// Without the feature: a clear error instead of writing nothing.
+#[cfg(not(feature = "neo4j"))]
+pub async fn export(
+    _uri: &str,
+    _user: &str,
+    _password: &str,
+    _graph: &DependencyGraph,
+) -> Result<(), Neo4jError> {
+    Err(Neo4jError::NotBuilt)
 }
 
 /// Without the feature: a clear error instead of a silent empty graph.

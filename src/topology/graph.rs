@@ -48,7 +48,10 @@ struct Catalog {
 #[serde(deny_unknown_fields)]
 struct CatalogService {
     name: String,
-    criticality: f64,
+    /// In [0, 1]; optional: a service without one is treated as of middling criticality
+    /// ([`DEFAULT_CRITICALITY`]) where criticality matters.
+    #[serde(default)]
+    criticality: Option<f64>,
     #[serde(default)]
     kind: Option<String>,
     /// Accepted for catalogs that carry it; criticality is what healbot uses.
@@ -58,6 +61,9 @@ struct CatalogService {
     #[serde(default)]
     depends_on: Vec<String>,
 }
+
+/// The criticality of a service whose source does not say.
+pub const DEFAULT_CRITICALITY: f64 = 0.5;
 
 /// Above this many services, the Mermaid view shows only the highlighted service's
 /// neighbourhood: a PR body has a size limit and people cannot read a thousand boxes.
@@ -77,7 +83,7 @@ impl DependencyGraph {
         DependencyGraph::from_catalog_yaml(&text, &file)
     }
 
-    /// Parses a catalog (`services: [{name, criticality, kind?, depends_on}]`); `source_name`
+    /// Parses a catalog (`services: [{name, depends_on?, criticality?, kind?}]`); `source_name`
     /// names the file in errors. Every dependency must be a listed service.
     pub fn from_catalog_yaml(text: &str, source_name: &str) -> Result<DependencyGraph, GraphError> {
         let invalid = |error| GraphError::Invalid {
@@ -99,8 +105,10 @@ impl DependencyGraph {
                     format!("duplicate service {:?}", s.name),
                 )));
             }
-            check_unit(&format!("services[{i}].criticality"), s.criticality).map_err(invalid)?;
-            let node = graph.insert_service(&s.name, Some(s.criticality));
+            if let Some(c) = s.criticality {
+                check_unit(&format!("services[{i}].criticality"), c).map_err(invalid)?;
+            }
+            let node = graph.insert_service(&s.name, s.criticality);
             graph.graph[node].kind = s.kind.clone();
         }
 
@@ -197,6 +205,32 @@ impl DependencyGraph {
 
     pub fn criticality(&self, service: &str) -> Option<f64> {
         self.node(service).and_then(|n| n.criticality)
+    }
+
+    /// Every edge as `(caller, dependency)`, in the order they were added.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.graph.edge_indices().filter_map(|e| {
+            let (a, b) = self.graph.edge_endpoints(e)?;
+            Some((self.graph[a].name.as_str(), self.graph[b].name.as_str()))
+        })
+    }
+
+    /// Adds every service and edge of `other`; what `other` says of a service's criticality
+    /// and kind fills in only what this graph does not know.
+    pub fn merge(&mut self, other: &DependencyGraph) {
+        for node in other.graph.node_weights() {
+            let index = self.insert_service(&node.name, None);
+            let mine = &mut self.graph[index];
+            if mine.criticality.is_none() {
+                mine.criticality = node.criticality;
+            }
+            if mine.kind.is_none() {
+                mine.kind = node.kind.clone();
+            }
+        }
+        for (a, b) in other.edges() {
+            self.add_dependency(a, b);
+        }
     }
 
     /// What `service` calls directly, by name.
@@ -483,11 +517,13 @@ mod tests {
         );
         let e = error("services:\n  - {name: a, criticality: 0.5, depends_on: [a]}\n");
         assert!(e.contains("cannot depend on itself"), "{e}");
-        let e = error("services:\n  - {name: a}\n");
-        assert!(
-            e.contains("services[0]: missing field `criticality`"),
-            "{e}"
-        );
+        let g = DependencyGraph::from_catalog_yaml(
+            "services:\n  - {name: a, depends_on: [b]}\n  - name: b\n",
+            "catalog.yaml",
+        )
+        .unwrap();
+        assert_eq!((g.len(), g.criticality("a")), (2, None));
+        assert_eq!(g.dependencies("a"), ["b"]);
     }
 
     #[test]

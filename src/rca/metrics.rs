@@ -1,0 +1,286 @@
+//! Metric evidence per service: each column becomes a series (counters as rates), fitted on
+//! the normal window, and scored by how far the anomaly window sits from it in the direction
+//! that counts. A service's score is its strongest column, and the column is named, so a
+//! person sees "memory of orders-db", not a bare number.
+
+use super::robust::{fit, quantile, Baseline, FloorOptions, ScaleFloor};
+use super::series::{is_counter, rates, resolution, Direction, MetricKind};
+use super::table::{split_column, MetricTable};
+use crate::topology::DependencyGraph;
+use serde::Serialize;
+
+/// How columns are scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    pub floor: FloorOptions,
+    /// A gauge's shift is read at this quantile of the anomaly window's robust z-scores (and
+    /// the mirror one for drops): a shift held through the window scores, a spike or a burst
+    /// that covers a fraction of it does not. A rate (a counter's) is read as its trimmed
+    /// mean instead: events are sparse, and the median of a rare event's rate is zero.
+    pub window_quantile: f64,
+    /// How much a move against the bad direction counts (a memory drop after a restart).
+    pub against_direction: f64,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> ScoreOptions {
+        ScoreOptions {
+            floor: FloorOptions::default(),
+            window_quantile: 0.5,
+            against_direction: 0.0,
+        }
+    }
+}
+
+/// One column's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnScore {
+    pub column: String,
+    pub service: String,
+    pub metric: String,
+    pub kind: MetricKind,
+    /// Whether the column was a counter, scored as a per-second rate.
+    pub rate: bool,
+    /// Robust z of the shift, in the bad direction; 0 when the column moved the other way.
+    pub score: f64,
+    /// The normal window's median, and the anomaly window's median (rates for counters).
+    pub before: f64,
+    pub after: f64,
+    pub scale_floor: ScaleFloor,
+}
+
+/// A service's evidence from its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceMetrics {
+    pub service: String,
+    /// The column that drove the score.
+    pub metric: String,
+    pub kind: MetricKind,
+    pub score: f64,
+    /// Strongest column of a kind that stays in the service (CPU, memory, network, disk).
+    pub local: f64,
+    /// Strongest column of a kind that travels up to callers (latency, errors, traffic).
+    pub propagating: f64,
+    /// Whether any column of such a kind was measured (a database often has none).
+    pub has_propagating: bool,
+    /// Its columns, strongest first.
+    pub columns: Vec<ColumnScore>,
+}
+
+/// A column as the scorer sees it: rates for counters, and its quantum.
+pub struct Series {
+    pub column: String,
+    pub service: String,
+    pub metric: String,
+    pub kind: MetricKind,
+    pub rate: bool,
+    pub values: Vec<f64>,
+    pub resolution: Option<f64>,
+}
+
+/// Every column of the table as a series (counters turned into rates).
+pub fn series(table: &MetricTable, graph: Option<&DependencyGraph>) -> Vec<Series> {
+    table
+        .columns
+        .iter()
+        .zip(&table.values)
+        .map(|(column, raw)| {
+            let (service, metric) = split_column(column, graph);
+            let rate = is_counter(&metric);
+            let values = if rate {
+                rates(&table.times, raw)
+            } else {
+                raw.clone()
+            };
+            // A counter's quantum is one event per interval: read it off the raw counter.
+            let resolution = if rate {
+                let step = median_step(&table.times);
+                resolution(raw).map(|r| r / step)
+            } else {
+                resolution(raw)
+            };
+            Series {
+                column: column.clone(),
+                service,
+                kind: MetricKind::of(&metric),
+                metric,
+                rate,
+                values,
+                resolution,
+            }
+        })
+        .collect()
+}
+
+fn median_step(times: &[f64]) -> f64 {
+    let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if steps.is_empty() {
+        return 1.0;
+    }
+    steps.sort_by(f64::total_cmp);
+    quantile(&steps, 0.5).max(f64::EPSILON)
+}
+
+/// Scores one series: rows before `start` are normal, rows from `start` on are scored.
+pub fn score_series(s: &Series, start: usize, options: &ScoreOptions) -> Option<ColumnScore> {
+    let (normal, window) = s.values.split_at(start.min(s.values.len()));
+    let baseline: Baseline = fit(normal, s.resolution, options.floor)?;
+    let mut z: Vec<f64> = window
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|&x| baseline.z(x))
+        .collect();
+    if z.is_empty() {
+        return None;
+    }
+    z.sort_by(f64::total_cmp);
+    let (up, down) = if s.rate {
+        let m = trimmed_mean(&z, 0.1);
+        (m.max(0.0), (-m).max(0.0))
+    } else {
+        (
+            quantile(&z, options.window_quantile).max(0.0),
+            (-quantile(&z, 1.0 - options.window_quantile)).max(0.0),
+        )
+    };
+    let score = match s.kind.direction() {
+        Direction::Up => up + options.against_direction * down,
+        Direction::Both => up.max(down),
+    };
+    let mut after: Vec<f64> = window.iter().copied().filter(|x| x.is_finite()).collect();
+    after.sort_by(f64::total_cmp);
+    Some(ColumnScore {
+        column: s.column.clone(),
+        service: s.service.clone(),
+        metric: s.metric.clone(),
+        kind: s.kind,
+        rate: s.rate,
+        score,
+        before: baseline.median,
+        after: quantile(&after, 0.5),
+        scale_floor: baseline.floor,
+    })
+}
+
+/// The mean of `sorted` without the `share` smallest and largest values.
+fn trimmed_mean(sorted: &[f64], share: f64) -> f64 {
+    let cut = (sorted.len() as f64 * share) as usize;
+    let kept = &sorted[cut..sorted.len() - cut];
+    if kept.is_empty() {
+        return quantile(sorted, 0.5);
+    }
+    kept.iter().sum::<f64>() / kept.len() as f64
+}
+
+/// Groups column scores by service, strongest service first.
+pub fn by_service(columns: Vec<ColumnScore>) -> Vec<ServiceMetrics> {
+    let mut services: Vec<ServiceMetrics> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for c in columns {
+        let i = *index.entry(c.service.clone()).or_insert_with(|| {
+            services.push(ServiceMetrics {
+                service: c.service.clone(),
+                metric: String::new(),
+                kind: MetricKind::Other,
+                score: f64::NEG_INFINITY,
+                local: 0.0,
+                propagating: 0.0,
+                has_propagating: false,
+                columns: Vec::new(),
+            });
+            services.len() - 1
+        });
+        let s = &mut services[i];
+        if c.kind.propagates() {
+            s.has_propagating = true;
+            s.propagating = s.propagating.max(c.score);
+        } else {
+            s.local = s.local.max(c.score);
+        }
+        if c.score > s.score {
+            s.score = c.score;
+            s.metric = c.metric.clone();
+            s.kind = c.kind;
+        }
+        s.columns.push(c);
+    }
+    for s in &mut services {
+        s.columns
+            .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.column.cmp(&b.column)));
+    }
+    services.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.service.cmp(&b.service)));
+    services
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(columns: &[(&str, Vec<f64>)]) -> MetricTable {
+        let rows = columns[0].1.len();
+        MetricTable {
+            times: (0..rows).map(|t| 1000.0 + t as f64).collect(),
+            columns: columns.iter().map(|(c, _)| c.to_string()).collect(),
+            values: columns.iter().map(|(_, v)| v.clone()).collect(),
+        }
+    }
+
+    fn wiggle(n: usize, level: f64, sd: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| level + sd * (((i * 7919) % 13) as f64 / 6.0 - 1.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_flat_database_step_does_not_outscore_a_real_shift() {
+        let mut db = vec![1_048_576_000.0; 100];
+        for x in &mut db[80..] {
+            *x *= 1.3;
+        }
+        let mut cpu = wiggle(100, 0.2, 0.01);
+        for x in &mut cpu[60..] {
+            *x += 0.3;
+        }
+        let t = table(&[("orders-db_mem", db), ("payment_cpu", cpu)]);
+        let scored: Vec<ColumnScore> = series(&t, None)
+            .iter()
+            .filter_map(|s| score_series(s, 60, &ScoreOptions::default()))
+            .collect();
+        let services = by_service(scored);
+        assert_eq!(services[0].service, "payment", "{services:#?}");
+        assert_eq!(services[0].metric, "cpu");
+        let db = &services[1];
+        assert!(db.score < 10.0, "{db:#?}");
+        assert_eq!(db.columns[0].scale_floor, ScaleFloor::Resolution);
+    }
+
+    #[test]
+    fn memory_drops_do_not_count_and_counters_are_rates() {
+        let mut mem = wiggle(100, 500.0, 5.0);
+        for x in &mut mem[60..] {
+            *x = 100.0;
+        }
+        let requests: Vec<f64> = (0..100)
+            .map(|t| {
+                if t < 60 {
+                    10.0 * t as f64
+                } else {
+                    600.0 + 30.0 * (t - 60) as f64
+                }
+            })
+            .collect();
+        let t = table(&[("a_mem", mem), ("b_requests_total", requests)]);
+        let s = series(&t, None);
+        assert!(!s[0].rate && s[1].rate);
+        let a = score_series(&s[0], 60, &ScoreOptions::default()).unwrap();
+        assert_eq!(a.score, 0.0);
+        let b = score_series(&s[1], 60, &ScoreOptions::default()).unwrap();
+        assert_eq!((b.before, b.after), (10.0, 30.0));
+        // The counter only ever moved in steps of 10 per second: 30 is two steps above 10.
+        assert_eq!(
+            (b.score, b.scale_floor),
+            (2.0, ScaleFloor::Resolution),
+            "{b:?}"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The graph `serve` works with, replaced whole when discovery finds a new one: readers take
+//! the current graph (an `Arc`) and keep it for as long as they need, so a refresh never
+//! changes a graph under an operation that is halfway through reading it.
+
+use super::discover::{Discovery, Snapshot};
+use super::graph::DependencyGraph;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Default)]
+pub struct SharedGraph(Arc<RwLock<Arc<DependencyGraph>>>);
+
+impl SharedGraph {
+    pub fn new(graph: DependencyGraph) -> SharedGraph {
+        SharedGraph(Arc::new(RwLock::new(Arc::new(graph))))
+    }
+
+    pub fn current(&self) -> Arc<DependencyGraph> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            // A writer that panicked left a whole graph behind all the same.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace(&self, graph: DependencyGraph) {
+        let graph = Arc::new(graph);
+        match self.0.write() {
+            Ok(mut g) => *g = graph,
+            Err(poisoned) => *poisoned.into_inner() = graph,
+        }
+    }
+}
+
+impl From<DependencyGraph> for SharedGraph {
+    fn from(graph: DependencyGraph) -> SharedGraph {
+        SharedGraph::new(graph)
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Refreshes `shared` on `discovery`'s schedule, and whenever `snapshot` (written by
+/// `healbot graph refresh`) is newer than what `serve` last loaded. A discovery that finds no
+/// service at all keeps the graph there is.
+pub async fn keep_fresh(shared: SharedGraph, discovery: Discovery, snapshot: PathBuf) {
+    let every = discovery.config.refresh;
+    let tick = Duration::from_secs(10).min(every.unwrap_or(Duration::from_secs(10)));
+    let mut last_discovery = std::time::Instant::now();
+    let mut last_snapshot = modified(&snapshot);
+    loop {
+        tokio::time::sleep(tick).await;
+        let changed = modified(&snapshot);
+        if changed.is_some() && changed != last_snapshot {
+            last_snapshot = changed;
+            match Snapshot::read(&snapshot) {
+                Ok(s) if !s.services.is_empty() => {
+                    tracing::info!(
+                        services = s.services.len(),
+                        "dependency graph reloaded from {}",
+                        snapshot.display()
+                    );
+                    shared.replace(s.graph());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("dependency graph snapshot: {e}"),
+            }
+        }
+        if every.is_some_and(|e| last_discovery.elapsed() >= e) {
+            last_discovery = std::time::Instant::now();
+            let found = discovery.discover(now()).await;
+            for problem in &found.problems {
+                tracing::warn!("dependency graph discovery: {problem}");
+            }
+            if found.graph.is_empty() {
+                continue;
+            }
+            tracing::info!(
+                services = found.graph.len(),
+                edges = found.graph.edge_count(),
+                "dependency graph refreshed"
+            );
+            let snap = found.snapshot();
+            if let Err(e) = snap.write(&snapshot) {
+                tracing::warn!("{e}");
+            }
+            last_snapshot = modified(&snapshot);
+            shared.replace(found.graph);
+        }
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_keep_the_graph_they_took() {
+        let shared = SharedGraph::new(DependencyGraph::new());
+        let before = shared.current();
+        let mut g = DependencyGraph::new();
+        g.add_dependency("a", "b");
+        shared.replace(g);
+        assert!(before.is_empty());
+        assert_eq!(shared.current().dependencies("a"), ["b"]);
+    }
+}
