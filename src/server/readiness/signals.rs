@@ -151,7 +151,7 @@ pub(super) async fn prometheus(
 
 fn first_catalog_service(config: &BotConfig) -> Option<String> {
     let path = config.sources.catalog.as_ref()?;
-    let graph = crate::rca::graph::DependencyGraph::load_catalog(path).ok()?;
+    let graph = crate::topology::DependencyGraph::load_catalog(path).ok()?;
     let first = graph.services().next().map(str::to_string);
     first
 }

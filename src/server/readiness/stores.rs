@@ -78,7 +78,7 @@ pub(super) fn templates(config: &BotConfig) -> Check {
 
 pub(super) fn catalog(config: &BotConfig) -> Check {
     match &config.sources.catalog {
-        Some(path) => match crate::rca::graph::DependencyGraph::load_catalog(path) {
+        Some(path) => match crate::topology::DependencyGraph::load_catalog(path) {
             Ok(graph) => Check::ok(
                 "catalog",
                 format!("{}: {} services", path.display(), graph.len()),
