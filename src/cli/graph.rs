@@ -36,6 +36,7 @@ pub struct GraphArgs {
     /// A catalog file alone, without healbot.yaml.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+    /// `text` for people or `json` for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

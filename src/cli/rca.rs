@@ -26,8 +26,10 @@ pub struct RcaArgs {
     /// the label map and queries of healbot.yaml's `rca:` section (`--config`) or the defaults.
     #[arg(long, requires_all = ["from", "to"])]
     pub prometheus: Option<String>,
+    /// Start of the Prometheus range, unix seconds.
     #[arg(long)]
     pub from: Option<f64>,
+    /// End of the Prometheus range, unix seconds.
     #[arg(long)]
     pub to: Option<f64>,
     /// Seconds between samples read from Prometheus.
