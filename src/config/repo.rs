@@ -82,6 +82,21 @@ pub struct ApproversConfig {
     /// If not empty, only these logins count, whatever their permission.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// What a push to healbot's PR branch by anyone else does to the operation.
+    #[serde(default)]
+    pub on_push: OnPush,
+}
+
+/// An approval holds only for the commit healbot validated. When someone else pushes to the
+/// fix branch, the operation is cancelled (the default: the PR is a person's change now), or
+/// the pushed head goes through the repository's check again and, if it passes, waits for an
+/// approval by someone who did not push.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPush {
+    #[default]
+    Cancel,
+    Revalidate,
 }
 
 /// Knobs a repository may turn, each only in the safe direction.
@@ -210,6 +225,16 @@ impl RepoConfig {
             1.0,
             MAX_VALIDATION_SECONDS as f64,
         )?;
+        if self.approvers.permission < Permission::Write {
+            return Err(FieldError::new(
+                "approvers.permission",
+                format!(
+                    "must be write, maintain or admin (got {:?}): an approval merges into \
+                     production, and anyone who can read the repository would have it",
+                    self.approvers.permission
+                ),
+            ));
+        }
         for (i, login) in self.approvers.allow.iter().enumerate() {
             if !is_github_login(login) {
                 return Err(FieldError::new(
@@ -358,6 +383,28 @@ mod tests {
                 .map(|s| s.name.as_str()),
             Some("payment-service")
         );
+    }
+
+    #[test]
+    fn an_approver_permission_below_write_is_refused() {
+        for weak in ["read", "triage"] {
+            let e = error(&sample().replace("permission: write", &format!("permission: {weak}")));
+            assert!(
+                e.contains("approvers.permission: must be write, maintain or admin"),
+                "{e}"
+            );
+        }
+        let ok = sample().replace("permission: write", "permission: maintain");
+        assert!(RepoConfig::parse(&ok, "x").is_ok());
+    }
+
+    #[test]
+    fn a_push_cancels_unless_the_repository_asks_for_revalidation() {
+        let c = RepoConfig::parse(&sample(), "x").unwrap();
+        assert_eq!(c.approvers.on_push, OnPush::Cancel);
+        let text = sample().replace("allow: []", "allow: []\n  on_push: revalidate");
+        let c = RepoConfig::parse(&text, "x").unwrap();
+        assert_eq!(c.approvers.on_push, OnPush::Revalidate);
     }
 
     #[test]

