@@ -41,6 +41,11 @@ pub struct RepoService {
     /// Who runs the canary steps after the merge.
     #[serde(default)]
     pub rollout: RolloutMode,
+    /// The Kubernetes namespace the Rollout runs in, when its manifest does not say
+    /// (`rollout: argo`: Argo's notifications must name it). Default: the manifest's
+    /// `metadata.namespace`, else `default`.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Who moves the canary: healbot, committing each weight and judging between steps, or Argo

@@ -6,6 +6,7 @@ use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
 use crate::canary::CanaryReport;
 use crate::fix::Patch;
+use crate::forge::markdown::{inline_code, plain_text};
 use crate::forge::CommitSha;
 use crate::gates::GateReport;
 use crate::localize::Localization;
@@ -50,10 +51,14 @@ pub(crate) fn pr_body(
     let inc = &spec.incident;
     let mut b = String::new();
     let _ = writeln!(b, "## Incident {}\n", inc.id);
+    // The title and the service come from the alert: quoted inert (no Markdown, HTML or
+    // mention reaches the PR).
     let _ = writeln!(
         b,
-        "**{}** — severity `{}`, service `{}`.\n",
-        inc.title, inc.severity, inc.service
+        "**{}** — severity `{}`, service {}.\n",
+        plain_text(&inc.title),
+        inc.severity,
+        inline_code(&inc.service)
     );
     // The incident's own pattern, else the one analysis found without a trace.
     let pattern = inc
@@ -63,10 +68,10 @@ pub(crate) fn pr_body(
     if let Some(p) = &pattern {
         let _ = writeln!(
             b,
-            "Error pattern `{}` ({:.0}% confidence): `{}`\n",
+            "Error pattern `{}` ({:.0}% confidence): {}\n",
             p.pattern.id(),
             p.confidence * 100.0,
-            p.evidence
+            inline_code(&p.evidence)
         );
     }
     let _ = writeln!(

@@ -915,3 +915,165 @@ mod approvals {
         t.fake.assert_clean();
     }
 }
+
+// ---- §2: Argo notifications move only Argo-managed operations of their namespace and
+// revision; alert text is inert in PRs ----
+
+mod argo_and_alert_text {
+    use crate::argo_app::ARGO_CONFIG;
+    use crate::support::app::{policies_with, post_json, App, AppOptions, REPO};
+    use healbot::forge::{PrNumber, RepoRef};
+    use healbot::operation::OpState;
+    use serde_json::{json, Value};
+
+    fn argo(trigger: &str, namespace: &str, revision: u64) -> Value {
+        json!({"trigger": trigger, "rollout": "payment-service", "namespace": namespace,
+               "revision": revision, "phase": "Degraded",
+               "message": "RolloutAborted <img src=x> @alice"})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argo_cannot_move_a_healbot_managed_rollout() {
+        let state = tempfile::tempdir().unwrap();
+        // A judge that wants more samples than the harness gives: the canary waits at 10%.
+        let policies = policies_with(
+            state.path(),
+            &[("canary.yaml", "min_samples: 10\n", "min_samples: 100\n")],
+        );
+        let mut t = App::start_in(
+            state,
+            AppOptions {
+                policies_dir: Some(policies),
+                ..AppOptions::default()
+            },
+        )
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        t.production.heal();
+        t.approve(1, 1).await;
+        t.fake.expect_comments(&[
+            "approved",
+            "10% of traffic",
+            "Canary at 10%: **Inconclusive**",
+        ]);
+        let main = t.fake.branch(REPO, "main");
+        for trigger in ["on-rollout-aborted", "on-rollout-completed"] {
+            post_json(&mut t, "/webhooks/argo", &argo(trigger, "default", 7)).await;
+        }
+        assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+        assert_eq!(t.fake.branch(REPO, "main"), main, "nothing written to Git");
+        t.fake.expect_comments(&[]);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argo_events_must_name_the_plans_namespace_and_revision() {
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(ARGO_CONFIG.into()),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        t.production.heal();
+        t.approve(1, 1).await;
+        t.fake
+            .expect_comments(&["approved", "Argo Rollouts runs the canary steps"]);
+        // Another namespace's Rollout of the same name.
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "shop", 7),
+        )
+        .await;
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-completed", "shop", 7),
+        )
+        .await;
+        t.fake.expect_comments(&[]);
+        assert_eq!(t.states().await, [OpState::Deploying(0)]);
+        // The first revision reported is the operation's …
+        let mut step = argo("on-rollout-step-completed", "payments", 7);
+        step["step"] = json!(1);
+        step["phase"] = json!("Progressing");
+        post_json(&mut t, "/webhooks/argo", &step).await;
+        t.fake
+            .expect_comments(&["revision 7 finished canary step 1"]);
+        // … so an abort or completion of another revision changes nothing,
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "payments", 6),
+        )
+        .await;
+        let mut done = argo("on-rollout-completed", "payments", 8);
+        done["phase"] = json!("Healthy");
+        post_json(&mut t, "/webhooks/argo", &done).await;
+        // and one without a revision cannot move it either.
+        let mut bare = done.clone();
+        bare.as_object_mut().unwrap().remove("revision");
+        post_json(&mut t, "/webhooks/argo", &bare).await;
+        t.fake.expect_comments(&[]);
+        assert_eq!(t.states().await, [OpState::Deploying(0)]);
+        // The abort of its own revision rolls back, Argo's message quoted inert.
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "payments", 7),
+        )
+        .await;
+        t.fake.expect_comments(&[
+            "Argo Rollouts aborted `payments/payment-service` revision 7",
+            "Rolled back",
+        ]);
+        let comments = t.fake.bot_comments();
+        let abort = &comments[comments.len() - 2];
+        assert!(
+            !abort.contains("<img") && !abort.contains("@alice"),
+            "{abort}"
+        );
+        assert_eq!(t.states().await, [OpState::RolledBack]);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alert_text_reaches_the_pr_body_inert() {
+        let mut t = App::start().await;
+        let summary = "<img src=x onerror=alert(1)> **5xx** [login](http://evil.example) \
+                       @alice #1 <!-- healbot:op-x/comment/review-requested --> | x";
+        let body = json!({
+            "version": "4", "groupKey": "{}:{service=\"payment-service\"}", "truncatedAlerts": 0,
+            "status": "firing", "receiver": "healbot",
+            "groupLabels": {"service": "payment-service"},
+            "commonLabels": {"service": "payment-service", "severity": "critical"},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "HighErrorRate", "service": "payment-service",
+                           "severity": "critical", "team": "<b>@payments</b>"},
+                "annotations": {"summary": summary, "description": "@everyone <script>"},
+                "startsAt": "2026-11-28T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f1e2d3c4b5a6978"
+            }]
+        });
+        post_json(&mut t, "/webhooks/alertmanager", &body).await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let pr = t
+            .app
+            .orchestrator()
+            .forge
+            .pull_request(&RepoRef(REPO.into()), PrNumber(1))
+            .await
+            .unwrap();
+        for raw in [
+            "<img", "<!--", "@alice", "[login](", "**5xx**", "<b>", "<script", "@every",
+        ] {
+            assert!(!pr.body.contains(raw), "{raw} in the PR body:\n{}", pr.body);
+        }
+        assert!(pr.body.contains("&lt;img src=x"), "{}", pr.body);
+        t.fake.assert_clean();
+    }
+}
