@@ -65,7 +65,8 @@ impl LockResource {
             LockScope::Incident => "incident",
             LockScope::Deployment => "deployment",
         };
-        format!("{scope}:{}", self.name)
+        // Names come from alert labels: made safe, so one cannot spell another's key.
+        format!("{scope}:{}", crate::model::safe_id(&self.name))
     }
 }
 

@@ -204,7 +204,7 @@ impl Orchestrator {
             .artifact("base")
             .ok_or_else(|| OrchestratorError::stage("pr", "no base revision recorded"))?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
-        let branch = format!("healbot/{}", spec.incident.id);
+        let branch = format!("healbot/{}", crate::model::safe_id(&spec.incident.id.0));
         let (spec, patch, branch, changes) = (&spec, &patch, &branch, &changes);
         let chosen = &chosen;
 

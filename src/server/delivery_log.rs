@@ -182,7 +182,7 @@ impl DeliveryLog {
         }
         let body_file = match body {
             Some(body) => {
-                let rel = format!("{BODY_DIR}/{id}.json");
+                let rel = format!("{BODY_DIR}/{}.json", crate::model::safe_id(id));
                 let full = self.dir.join(&rel);
                 let mut f = File::create(&full).map_err(|e| io_err(&full, e))?;
                 f.write_all(body).map_err(|e| io_err(&full, e))?;

@@ -1077,3 +1077,49 @@ mod argo_and_alert_text {
         t.fake.assert_clean();
     }
 }
+
+// ---- §5: ids from alerts cannot leave their folder or spell another branch or key ----
+
+mod hostile_ids {
+    use crate::support::app::{post_json, App};
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fingerprint_with_dot_dot_stays_inside_the_scratch_folder() {
+        let mut t = App::start().await;
+        let fingerprint = "/../../../x/";
+        let body = json!({
+            "version": "4", "groupKey": "{}:{service=\"payment-service\"}", "truncatedAlerts": 0,
+            "status": "firing", "receiver": "healbot",
+            "groupLabels": {"service": "payment-service"},
+            "commonLabels": {"service": "payment-service", "severity": "critical"},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "HighErrorRate", "service": "payment-service"},
+                "annotations": {"summary": "5xx ratio 16% for 2 minutes"},
+                "startsAt": "2026-11-28T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph", "fingerprint": fingerprint
+            }]
+        });
+        post_json(&mut t, "/webhooks/alertmanager", &body).await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let op = t.operations().await.remove(0);
+        let safe = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !s.contains("..")
+        };
+        assert!(safe(&op.id.0), "{}", op.id);
+        assert!(safe(&op.correlation_id), "{}", op.correlation_id);
+        // The branch exists under its safe name.
+        let branch = format!("healbot/{}", op.correlation_id);
+        assert!(t.fake.branch(crate::support::app::REPO, &branch).is_some());
+        // The export and the check ran in the scratch folder, not two levels above it.
+        let escaped = t.state.path().join("x");
+        assert!(!escaped.exists(), "{} was written", escaped.display());
+        let scratch = App::state_dir(t.state.path()).join("scratch");
+        assert!(scratch.join(&op.id.0).join("patched").is_dir());
+        t.fake.assert_clean();
+    }
+}
