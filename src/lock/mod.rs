@@ -65,8 +65,7 @@ impl LockResource {
             LockScope::Incident => "incident",
             LockScope::Deployment => "deployment",
         };
-        // Names come from alert labels: made safe, so one cannot spell another's key.
-        format!("{scope}:{}", crate::model::safe_id(&self.name))
+        format!("{scope}:{}", self.name)
     }
 }
 
