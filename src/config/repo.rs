@@ -84,12 +84,42 @@ pub struct ValidationConfig {
 pub struct ApproversConfig {
     /// The least repository permission a reviewer needs for an approval or `/heal` to count.
     pub permission: Permission,
-    /// If not empty, only these logins count, whatever their permission.
+    /// If not empty, only these people count, whatever their permission: numeric GitHub user
+    /// ids (which cannot be renamed or re-registered; prefer them) or logins.
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<Approver>,
     /// What a push to healbot's PR branch by anyone else does to the operation.
     #[serde(default)]
     pub on_push: OnPush,
+}
+
+/// One entry of `approvers.allow`: a GitHub user id (`583231`) or a login (`alice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Approver {
+    Id(u64),
+    Login(String),
+}
+
+impl Approver {
+    /// Whether the person `login` with user id `id` (when known) is this entry. An id entry
+    /// matches only that id (an unknown id matches nothing); a login entry matches whoever
+    /// holds the login now, which is why ids are preferred.
+    pub fn matches(&self, login: &str, id: Option<u64>) -> bool {
+        match self {
+            Approver::Id(want) => id == Some(*want),
+            Approver::Login(want) => want.eq_ignore_ascii_case(login),
+        }
+    }
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::Id(id) => write!(f, "user id {id}"),
+            Approver::Login(login) => f.write_str(login),
+        }
+    }
 }
 
 /// An approval holds only for the commit healbot validated. When someone else pushes to the
@@ -240,7 +270,10 @@ impl RepoConfig {
                 ),
             ));
         }
-        for (i, login) in self.approvers.allow.iter().enumerate() {
+        for (i, entry) in self.approvers.allow.iter().enumerate() {
+            let Approver::Login(login) = entry else {
+                continue;
+            };
             if !is_github_login(login) {
                 return Err(FieldError::new(
                     format!("approvers.allow[{i}]"),
@@ -410,6 +443,21 @@ mod tests {
         let text = sample().replace("allow: []", "allow: []\n  on_push: revalidate");
         let c = RepoConfig::parse(&text, "x").unwrap();
         assert_eq!(c.approvers.on_push, OnPush::Revalidate);
+    }
+
+    #[test]
+    fn approvers_may_be_user_ids_or_logins() {
+        let text = sample().replace("allow: []", "allow: [583231, alice]");
+        let c = RepoConfig::parse(&text, "x").unwrap();
+        assert_eq!(
+            c.approvers.allow,
+            [Approver::Id(583231), Approver::Login("alice".into())]
+        );
+        // A renamed account that took the login `bob` is not user 583231.
+        assert!(c.approvers.allow[0].matches("bob", Some(583231)));
+        assert!(!c.approvers.allow[0].matches("bob", Some(999)));
+        assert!(!c.approvers.allow[0].matches("bob", None));
+        assert!(c.approvers.allow[1].matches("Alice", None));
     }
 
     #[test]

@@ -241,6 +241,10 @@ pub struct Override {
     pub repo: RepoRef,
     pub pr: PrNumber,
     pub actor: String,
+    /// The person's numeric user id, when the channel knows it (GitHub's signed `sender.id`):
+    /// logins can be renamed and re-registered, ids cannot.
+    #[serde(default)]
+    pub actor_id: Option<u64>,
     pub kind: OverrideKind,
     /// The PR head when the person acted: an approval holds for that commit only.
     pub head_sha: CommitSha,

@@ -387,6 +387,7 @@ impl GithubEvent {
                     repo: RepoRef(repo.clone()),
                     pr: PrNumber(e.pull_request.number),
                     actor: e.sender.login.clone(),
+                    actor_id: e.sender.id,
                     kind: OverrideKind::Review { state },
                     head_sha: CommitSha(
                         e.review
@@ -416,6 +417,7 @@ impl GithubEvent {
                             repo: RepoRef(repo.clone()),
                             pr: PrNumber(e.issue.number),
                             actor: e.sender.login.clone(),
+                            actor_id: e.sender.id,
                             kind: OverrideKind::Command { command },
                             // Not in the payload: the handler reads the PR head before acting.
                             head_sha: CommitSha(String::new()),
@@ -449,6 +451,7 @@ impl GithubEvent {
                         repo: RepoRef(repo.clone()),
                         pr: PrNumber(pr.number),
                         actor: e.sender.login.clone(),
+                        actor_id: e.sender.id,
                         kind: OverrideKind::Command {
                             command: command.clone(),
                         },

@@ -1123,3 +1123,78 @@ mod hostile_ids {
         t.fake.assert_clean();
     }
 }
+
+// ---- §9: approvers by user id; health_url only to allowed hosts, generic on the PR ----
+
+mod smaller_ones {
+    use crate::delivery::{approve, assert_rolled_back};
+    use crate::support::app::{review, App, AppOptions, FULL_ROLLOUT, SERVICE_DIR};
+    use crate::support::prometheus::serve_http;
+    use healbot::operation::OpState;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allowed_user_id_is_not_whoever_holds_the_login_now() {
+        // alice is user 1005 in the harness (`person`).
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: [1005]");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let head = t.head(1).await;
+        // Someone who took over the login `alice` after a rename: another id.
+        let mut impostor = review(1, "alice", "approved", &head, 9301);
+        impostor["sender"]["id"] = json!(424242);
+        impostor["review"]["user"]["id"] = json!(424242);
+        t.deliver("pull_request_review", "r-impostor", &impostor)
+            .await;
+        t.fake.expect_comments(&["only `user id 1005` may"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        t.production.heal();
+        t.approve(1, 9302).await;
+        t.fake.expect_comments(&FULL_ROLLOUT);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_health_url_outside_the_allowlist_is_not_fetched_or_shown() {
+        let (addr, seen) = serve_http(Arc::new(|_| {
+            (200, "text/plain".into(), "internal admin".into())
+        }))
+        .await;
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace(
+                "manifests: [\"deploy/rollout.yaml\"]",
+                &format!(
+                    "manifests: [\"deploy/rollout.yaml\"]\n    health_url: http://{addr}/admin"
+                ),
+            );
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let comments = approve(&mut t).await;
+        assert!(seen.lock().unwrap().is_empty(), "healbot asked {addr}");
+        let verification = comments
+            .iter()
+            .find(|c| c.starts_with("Verification at 100%"))
+            .unwrap();
+        assert!(verification.contains("not allowed"), "{verification}");
+        assert!(!verification.contains(&addr.to_string()), "{verification}");
+        assert_rolled_back(&t, &comments, "verification at 100% failed").await;
+        let mut expected = FULL_ROLLOUT.to_vec();
+        expected.push("Rolled back");
+        t.fake.expect_comments(&expected);
+        t.fake.assert_clean();
+    }
+}

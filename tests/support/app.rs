@@ -286,6 +286,8 @@ pub struct AppOptions {
     pub notify: Option<healbot::config::notify::NotifyConfig>,
     /// Where the app's clock starts instead of [`pinned_start`].
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Hosts a `health_url` may name (`health_url_hosts` in healbot.yaml).
+    pub health_url_hosts: Vec<String>,
 }
 
 /// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
@@ -374,6 +376,7 @@ impl App {
                 ..Sources::default()
             },
             notify: options.notify.clone().unwrap_or_default(),
+            health_url_hosts: options.health_url_hosts.clone(),
             inbound: InboundTokens {
                 alertmanager: vec![Secret::new(INBOUND_TOKEN)],
                 argo: vec![Secret::new(INBOUND_TOKEN)],
