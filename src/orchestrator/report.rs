@@ -16,12 +16,13 @@ use crate::plan::FixPlan;
 use crate::rca::rank::RcaReport;
 use std::fmt::Write;
 
-/// The footer every bot comment ends with, naming the audit entry it mirrors.
+/// The footer every bot comment ends with, naming the audit entry it mirrors by its full
+/// hash: every PR is then an outside anchor of the chain (`healbot audit verify
+/// --expect-head SEQ:HASH` checks one).
 pub fn footer(entry: &AuditEntry) -> String {
     format!(
         "<sub>healbot audit · seq {} · hash {}</sub>",
-        entry.seq,
-        &entry.hash[..entry.hash.len().min(16)]
+        entry.seq, entry.hash
     )
 }
 
@@ -217,8 +218,7 @@ pub(crate) fn pr_body(
     if let Some((seq, hash)) = audit_head {
         let _ = writeln!(
             b,
-            "\n---\n<sub>healbot audit head · seq {seq} · hash {}</sub>",
-            &hash[..hash.len().min(16)]
+            "\n---\n<sub>healbot audit head · seq {seq} · hash {hash}</sub>"
         );
     }
     Ok(b)
