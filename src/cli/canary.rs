@@ -39,6 +39,7 @@ pub struct JudgeArgs {
     /// Judge config (YAML or JSON): per-metric direction, critical, thresholds, weights…
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `text` for people or `json` for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

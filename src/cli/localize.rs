@@ -18,6 +18,7 @@ pub struct LocalizeArgs {
     /// How many candidate locations to print.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub top: u64,
+    /// `text` for people or `json` for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -2,6 +2,7 @@
 //! one resource, or clear locks left behind by a dead replica. Works on the shared Redis
 //! backend; an unreachable Redis is one line on stderr and a non-zero exit.
 
+use super::format::Format;
 use crate::lock::{LockManager, LockResource, RedisLockConfig, RedisLockManager};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -25,15 +26,19 @@ pub enum LocksCommand {
     /// List held locks: resource, owner, fencing token, age, TTL left.
     List {
         /// `text` (aligned columns) or `json`.
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Free one resource (`service:payment-service`) whatever its holder.
-    Release { resource: String },
-    /// Free every lock held for at least SECS seconds.
+    Release {
+        /// The lock's resource, `kind:name` as `locks list` prints it.
+        resource: String,
+    },
+    /// Free every lock held for at least the given time.
     ForceRelease {
-        #[arg(long, value_name = "SECS")]
-        older_than: u64,
+        /// How long a lock must have been held: `30m`, `2h`, `90s` (a bare number is seconds).
+        #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
+        older_than: Duration,
     },
 }
 
@@ -50,9 +55,9 @@ pub async fn run(args: LocksArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         LocksCommand::List { format } => {
             let list = locks.list().await?;
-            match format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&list)?),
-                "text" => {
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Format::Text => {
                     println!(
                         "{:<40} {:<24} {:>8} {:>10} {:>10}",
                         "RESOURCE", "OWNER", "FENCING", "AGE_S", "TTL_LEFT_S"
@@ -68,7 +73,6 @@ pub async fn run(args: LocksArgs) -> anyhow::Result<ExitCode> {
                         );
                     }
                 }
-                other => anyhow::bail!("--format {other:?}: expected text or json"),
             }
         }
         LocksCommand::Release { .. } => {
@@ -82,15 +86,14 @@ pub async fn run(args: LocksArgs) -> anyhow::Result<ExitCode> {
             }
         }
         LocksCommand::ForceRelease { older_than } => {
-            let released = locks
-                .force_release_older_than(Duration::from_secs(older_than))
-                .await?;
+            let released = locks.force_release_older_than(older_than).await?;
             for r in &released {
                 println!("released {r}");
             }
             println!(
-                "{} lock(s) older than {older_than} s released",
-                released.len()
+                "{} lock(s) older than {} released",
+                released.len(),
+                super::duration::show(older_than)
             );
         }
     }

@@ -5,15 +5,18 @@ pub mod app;
 pub mod audit;
 pub mod canary;
 pub mod demo;
+pub mod duration;
 pub mod format;
 pub mod heal;
 pub mod localize;
 pub mod locks;
+pub mod logging;
 pub mod ops;
 pub mod policy;
 pub mod pr;
 pub mod rca;
 pub mod serve;
+pub mod state_dir;
 pub mod templates;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +29,19 @@ use std::process::ExitCode;
     about = "Turns a production incident into a reviewed, canaried fix"
 )]
 pub struct Cli {
+    /// Log lines as `text` or `json` [default: json for `serve`, text otherwise]; `HEALBOT_LOG`
+    /// sets the filter (for example `debug` or `healbot=trace`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "HEALBOT_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<logging::LogFormat>,
+    /// Worker threads of the async runtime [default: the number of cores].
+    #[arg(long, global = true, env = "HEALBOT_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,14 +81,37 @@ pub enum Command {
     /// Set up healbot's GitHub App (GitHub's manifest flow).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Print a shell completion script (`healbot completions bash > /etc/bash_completion.d/healbot`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A listing piped into `head` ends quietly when the pipe closes, as Unix tools do,
+        // instead of panicking in println!. The server keeps Rust's default: a closed socket
+        // is an error to handle, never a reason to die.
+        // SAFETY: setting a signal disposition before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    let log_format = cli.log_format;
+    tracing::dispatcher::set_global_default(logging::dispatch(
+        log_format.unwrap_or(logging::LogFormat::Text),
+        "warn",
+    ))
+    .ok();
+    let threads = cli
+        .worker_threads
+        .map(|n| n.get())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(2);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
     {
@@ -92,11 +131,16 @@ pub fn main() -> ExitCode {
             Command::Localize(args) => localize::run(args).await,
             Command::Templates(cmd) => templates::run(cmd).await,
             Command::Policy(cmd) => policy::run(cmd).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(args, log_format).await,
             Command::Locks(args) => locks::run(args).await,
             Command::Rca(args) => rca::run(args).await,
             Command::Ops(cmd) => ops::run(cmd).await,
             Command::App(cmd) => app::run(cmd).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "healbot", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {
@@ -108,11 +152,32 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HEALBOT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every argument of every subcommand says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "healbot", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
 }

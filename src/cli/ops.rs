@@ -4,6 +4,7 @@
 //! orchestrator's override path, for when GitHub is down or the operation has no PR yet. They
 //! append to the log, so they refuse to run while a server holds it.
 
+use super::format::Format;
 use crate::audit::AuditEntry;
 use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
 use crate::forge::{HealCommand, PrNumber, BOT_AUTHOR};
@@ -37,7 +38,8 @@ pub enum OpsCommand {
 pub struct StateArgs {
     /// The state directory (its `audit.jsonl`) [default: the config's `state_dir`, else
     /// `.healbot`].
-    #[arg(long, env = "HEALBOT_STATE", value_name = "DIR")]
+    #[arg(long = "state-dir", alias = "state", env = "HEALBOT_STATE", value_name = "DIR",
+          value_parser = super::state_dir::parse)]
     pub state: Option<PathBuf>,
     /// The bot's configuration (`healbot.yaml`), to reach GitHub for a `serve` state directory.
     #[arg(long, value_name = "FILE")]
@@ -49,6 +51,9 @@ pub struct ListArgs {
     /// Only operations that have not finished.
     #[arg(long)]
     pub open: bool,
+    /// `text` (aligned columns) or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -93,7 +98,7 @@ fn read_log(state: &Path) -> anyhow::Result<Vec<AuditEntry>> {
     let path = state.join("audit.jsonl");
     let file = std::fs::File::open(&path).with_context(|| {
         format!(
-            "{} has no audit log; pass the state directory with --state or --config",
+            "{} has no audit log; pass the state directory with --state-dir or --config",
             state.display()
         )
     })?;
@@ -126,36 +131,65 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         .filter(|op| !args.open || !op.state.is_terminal())
         .collect();
     ops.sort_by_key(|op| op.history.first().map(|h| h.0));
+    let now = chrono::Utc::now();
+    let rows: Vec<ListedOperation> = ops.iter().map(|op| listed(op, &entries, now)).collect();
+    if args.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if ops.is_empty() {
         println!("no operations in {}", state.display());
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_list(&ops, &entries, chrono::Utc::now()));
+    print!("{}", render_list(&rows));
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_list(
-    ops: &[Operation],
+/// One row of `ops list`, as text columns or a JSON object.
+#[derive(serde::Serialize)]
+struct ListedOperation {
+    id: String,
+    state: String,
+    service: Option<String>,
+    pr: Option<u64>,
+    opened_at: Option<String>,
+    age_seconds: Option<i64>,
+}
+
+fn listed(
+    op: &Operation,
     entries: &[AuditEntry],
     now: chrono::DateTime<chrono::Utc>,
-) -> String {
-    let rows: Vec<[String; 5]> = ops
+) -> ListedOperation {
+    let opened_seq = op.history.first().map(|h| h.0);
+    let opened = entries.iter().find(|e| Some(e.seq) == opened_seq);
+    let age_seconds = opened
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.ts).ok())
+        .map(|t| (now - t.to_utc()).num_seconds().max(0));
+    ListedOperation {
+        id: op.id.0.clone(),
+        state: op.state.to_string(),
+        service: op.opened["incident"]["service"].as_str().map(String::from),
+        pr: op
+            .effect::<PrNumber>(&format!("{}/pr", op.id))
+            .map(|pr| pr.0),
+        opened_at: opened.map(|e| e.ts.clone()),
+        age_seconds,
+    }
+}
+
+fn render_list(listed: &[ListedOperation]) -> String {
+    let dash = || "-".to_string();
+    let rows: Vec<[String; 5]> = listed
         .iter()
         .map(|op| {
-            let opened = op.history.first().map(|h| h.0);
-            let age = entries
-                .iter()
-                .find(|e| Some(e.seq) == opened)
-                .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.ts).ok())
-                .map_or("-".to_string(), |t| age((now - t.to_utc()).num_seconds()));
-            let service = op.opened["incident"]["service"]
-                .as_str()
-                .unwrap_or("-")
-                .to_string();
-            let pr = op
-                .effect::<PrNumber>(&format!("{}/pr", op.id))
-                .map_or("-".to_string(), |pr| pr.to_string());
-            [op.id.0.clone(), op.state.to_string(), service, pr, age]
+            [
+                op.id.clone(),
+                op.state.clone(),
+                op.service.clone().unwrap_or_else(dash),
+                op.pr.map_or_else(dash, |pr| format!("#{pr}")),
+                op.age_seconds.map_or_else(dash, age),
+            ]
         })
         .collect();
     let header = ["ID", "STATE", "SERVICE", "PR", "AGE"].map(String::from);

@@ -3,6 +3,7 @@
 //! orchestrator as an [`Override`], the same path a GitHub webhook takes, so both channels
 //! behave alike.
 
+use super::format::Format;
 use crate::forge::{
     parse_commands, Forge, LocalForge, Override, OverrideKind, PrNumber, PrState, PullRequest,
     RepoRef, Review, ReviewState, BOT_AUTHOR,
@@ -30,12 +31,13 @@ pub enum PrCommand {
 pub struct ForgeArgs {
     /// The state directory that holds the local forge.
     #[arg(
-        long,
+        long = "state-dir",
         env = "HEALBOT_STATE",
         default_value = ".healbot",
-        value_name = "DIR"
+        value_name = "DIR",
+        value_parser = super::state_dir::parse
     )]
-    pub state: PathBuf,
+    pub state_dir: PathBuf,
     /// Who you are on the PR [default: $USER, else `operator`].
     #[arg(long = "as", value_name = "NAME")]
     pub actor: Option<String>,
@@ -46,8 +48,41 @@ pub struct ForgeArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Only pull requests in this state [default: all].
+    #[arg(long, value_enum)]
+    pub state: Option<StateFilter>,
+    /// `text` (aligned columns) or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
     #[command(flatten)]
     pub forge: ForgeArgs,
+}
+
+/// `pr list --state`, the words `gh pr list --state` takes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    Open,
+    Closed,
+    Merged,
+    All,
+}
+
+impl StateFilter {
+    fn admits(self, state: PrState) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Open => state == PrState::Open,
+            StateFilter::Closed => state == PrState::Closed,
+            StateFilter::Merged => state == PrState::Merged,
+        }
+    }
+}
+
+/// The old spelling of `--state-dir` on the subcommands that have no `--state` filter.
+#[derive(Args)]
+pub struct LegacyStateDir {
+    #[arg(long = "state", hide = true, value_name = "DIR", value_parser = super::state_dir::parse)]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -55,8 +90,13 @@ pub struct ShowArgs {
     /// The PR number (`3` or `#3`).
     #[arg(value_parser = parse_pr_number)]
     pub number: PrNumber,
+    /// `text` or `json` (the pull request with its comments and reviews).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
     #[command(flatten)]
     pub forge: ForgeArgs,
+    #[command(flatten)]
+    pub legacy: LegacyStateDir,
 }
 
 #[derive(Args)]
@@ -76,6 +116,8 @@ pub struct ReviewArgs {
     pub message: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
+    #[command(flatten)]
+    pub legacy: LegacyStateDir,
 }
 
 #[derive(Args)]
@@ -87,6 +129,8 @@ pub struct CommentArgs {
     pub body: String,
     #[command(flatten)]
     pub forge: ForgeArgs,
+    #[command(flatten)]
+    pub legacy: LegacyStateDir,
 }
 
 pub async fn run(cmd: PrCommand) -> anyhow::Result<ExitCode> {
@@ -99,7 +143,7 @@ pub async fn run(cmd: PrCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let forge = open_forge(&args.forge.state)?;
+    let forge = open_forge(&args.forge.state_dir)?;
     let repos = match &args.forge.repo {
         Some(name) => vec![RepoRef(name.clone())],
         None => {
@@ -110,9 +154,39 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             repos
         }
     };
-    let several = repos.len() > 1;
+    let filter = args.state.unwrap_or(StateFilter::All);
+    let mut listed = Vec::new();
     for repo in repos {
-        let prs = forge.list_prs(&repo)?;
+        let prs: Vec<PullRequest> = forge
+            .list_prs(&repo)?
+            .into_iter()
+            .filter(|pr| filter.admits(pr.state))
+            .collect();
+        listed.push((repo, prs));
+    }
+    if args.format == Format::Json {
+        let rows: Vec<serde_json::Value> = listed
+            .iter()
+            .flat_map(|(repo, prs)| {
+                prs.iter().map(move |pr| {
+                    serde_json::json!({
+                        "repo": repo.0,
+                        "number": pr.number,
+                        "state": state_name(pr.state),
+                        "title": pr.title,
+                        "head": pr.head,
+                        "base": pr.base,
+                        "head_sha": pr.head_sha,
+                        "review": review_status(pr),
+                    })
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let several = listed.len() > 1;
+    for (repo, prs) in listed {
         if several {
             println!("{}:", repo.0);
         }
@@ -126,15 +200,21 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let forge = open_forge(&args.forge.state)?;
+    let forge = open_forge(state_dir(&args.forge, &args.legacy))?;
     let repo = resolve_repo(&forge, args.forge.repo.as_deref(), args.number)?;
     let pr = forge.pull_request(&repo, args.number).await?;
-    print!("{}", render_pr(&repo, &pr));
+    match args.format {
+        Format::Text => print!("{}", render_pr(&repo, &pr)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"repo": repo.0, "pull_request": pr}))?
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let forge = open_forge(&args.forge.state)?;
+    let forge = open_forge(state_dir(&args.forge, &args.legacy))?;
     let actor = acting_person(&args.forge)?;
     let repo = resolve_repo(&forge, args.forge.repo.as_deref(), args.number)?;
     let state = if args.approve {
@@ -159,12 +239,12 @@ async fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         kind: OverrideKind::Review { state },
         head_sha: review.commit_sha,
     };
-    let handed = hand_over(&args.forge.state, ov).await;
+    let handed = hand_over(state_dir(&args.forge, &args.legacy), ov).await;
     Ok(exit_code(handed))
 }
 
 async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
-    let forge = open_forge(&args.forge.state)?;
+    let forge = open_forge(state_dir(&args.forge, &args.legacy))?;
     let actor = acting_person(&args.forge)?;
     let repo = resolve_repo(&forge, args.forge.repo.as_deref(), args.number)?;
     let comment = forge.add_comment_as(&repo, args.number, &actor, &args.body)?;
@@ -190,7 +270,7 @@ async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
                         index + 1
                     ),
                 };
-                all_handed &= hand_over(&args.forge.state, ov).await;
+                all_handed &= hand_over(state_dir(&args.forge, &args.legacy), ov).await;
             }
             Err(reply) => {
                 let reply = reply.reply();
@@ -234,6 +314,11 @@ fn exit_code(success: bool) -> ExitCode {
     }
 }
 
+/// `--state-dir`, or the old `--state DIR` where it was given.
+fn state_dir<'a>(forge: &'a ForgeArgs, legacy: &'a LegacyStateDir) -> &'a Path {
+    legacy.state.as_deref().unwrap_or(&forge.state_dir)
+}
+
 fn open_forge(state_dir: &Path) -> anyhow::Result<LocalForge> {
     LocalForge::open(state_dir)
         .with_context(|| format!("opening the local forge in {}", state_dir.display()))
@@ -241,7 +326,7 @@ fn open_forge(state_dir: &Path) -> anyhow::Result<LocalForge> {
 
 fn no_repos_message(forge: &LocalForge) -> String {
     format!(
-        "no repository is registered in the local forge at {} (run `healbot demo` first, or pass --state DIR)",
+        "no repository is registered in the local forge at {} (run `healbot demo` first, or pass --state-dir DIR)",
         forge.root().display()
     )
 }

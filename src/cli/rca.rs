@@ -26,6 +26,7 @@ pub struct RcaArgs {
     /// Scores at or above this count as anomalous when the graph is read.
     #[arg(long, default_value_t = BARO_ANOMALY_THRESHOLD)]
     pub threshold: f64,
+    /// `text` for people or `json` for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

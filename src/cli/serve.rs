@@ -1,6 +1,7 @@
 //! `healbot serve --config FILE [--listen ADDR]`: runs the GitHub App's webhook server until
-//! interrupted. Logs are JSON lines on stderr, for log collectors; secrets never appear in them.
+//! interrupted. Logs are JSON lines on stderr (`--log-format text` for people), for log collectors; secrets never appear in them.
 
+use super::logging::{self, LogFormat};
 use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
 use crate::server::{self, ServeOptions};
 use anyhow::Context;
@@ -20,25 +21,14 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
 }
 
-/// JSON logs for the server, filtered by `HEALBOT_LOG` (default `info`).
-fn json_logger() -> tracing::Dispatch {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HEALBOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .finish();
-    tracing::Dispatch::new(subscriber)
-}
-
-pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// The server's logs: JSON unless `--log-format text`, filtered by `HEALBOT_LOG` (default `info`).
+pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
     let env_secret = std::env::var(WEBHOOK_SECRET_ENV).ok();
     let mut config = BotConfig::load(&args.config, env_secret.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let dispatch = json_logger();
+    let dispatch = logging::dispatch(log_format.unwrap_or(LogFormat::Json), "info");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

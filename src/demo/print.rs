@@ -95,14 +95,14 @@ pub(super) async fn report(
     if let Some(pr) = outcome.waiting_for_review {
         let dir = demo.state_dir.display();
         println!("\nPR {pr} waits for you. Look at it and approve it:");
-        println!("  healbot pr show {} --state {dir}", pr.0);
+        println!("  healbot pr show {} --state-dir {dir}", pr.0);
         println!(
-            "  healbot pr comment {} \"/heal approve\" --state {dir}",
+            "  healbot pr comment {} \"/heal approve\" --state-dir {dir}",
             pr.0
         );
     } else {
         println!(
-            "\nInspect: healbot pr list --state {}",
+            "\nInspect: healbot pr list --state-dir {}",
             demo.state_dir.display()
         );
         println!(

@@ -86,7 +86,7 @@ fn healbot(state: &Path, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_healbot"))
         .arg("pr")
         .args(args)
-        .arg("--state")
+        .arg("--state-dir")
         .arg(state)
         .env_remove("HEALBOT_STATE")
         .output()
@@ -234,7 +234,7 @@ async fn the_person_defaults_to_user_then_operator() {
     let s = setup().await;
     let run = |user: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_healbot"));
-        cmd.args(["pr", "comment", "1", "hello", "--state"])
+        cmd.args(["pr", "comment", "1", "hello", "--state-dir"])
             .arg(&s.state)
             .env_remove("HEALBOT_STATE");
         match user {

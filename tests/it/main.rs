@@ -24,6 +24,7 @@ mod support;
 mod app_setup;
 mod argo_app;
 mod chart;
+mod cli;
 mod delivery;
 mod demo_prometheus;
 mod github_app;
