@@ -46,7 +46,7 @@ impl HttpHealthProbe {
             return false;
         };
         let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        matches!(parsed.scheme(), "http" | "https") && self.allowed_hosts.iter().any(|h| *h == host)
+        matches!(parsed.scheme(), "http" | "https") && self.allowed_hosts.contains(&host)
     }
 }
 

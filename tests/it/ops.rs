@@ -32,7 +32,14 @@ fn only_row(state: &Path) -> (String, String) {
     assert_eq!(cells[2], "payment-service", "{listed}");
     assert_eq!(cells[3], "#1", "{listed}");
     // The same row for scripts.
-    let json = ok(&["ops", "list", "--format", "json", "--state-dir", state.to_str().unwrap()]);
+    let json = ok(&[
+        "ops",
+        "list",
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(rows.len(), 1, "{json}");
     assert_eq!(rows[0]["id"], cells[0], "{json}");
