@@ -21,7 +21,11 @@ async fn once() -> Duration {
     let head = t.head(1).await;
     let forge = t.app.orchestrator().forge.clone();
     let merge = forge
-        .merge(&RepoRef(REPO.into()), PrNumber(1))
+        .merge(
+            &RepoRef(REPO.into()),
+            PrNumber(1),
+            &healbot::forge::CommitSha(head.clone()),
+        )
         .await
         .expect("merge");
     t.production.heal();

@@ -231,6 +231,7 @@ async fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         review.id
     );
     let ov = Override {
+        actor_id: None,
         source_id: format!("local:{}:pr{}:review:{}", repo.0, args.number.0, review.id),
         repo,
         pr: args.number,
@@ -255,6 +256,7 @@ async fn comment(args: CommentArgs) -> anyhow::Result<ExitCode> {
         match parsed {
             Ok(command) => {
                 let ov = Override {
+                    actor_id: None,
                     repo: repo.clone(),
                     pr: args.number,
                     actor: actor.clone(),

@@ -122,6 +122,9 @@ pub struct BotConfigFile {
     /// Days a handled delivery's body is kept in the delivery log (default 3).
     #[serde(default)]
     pub delivery_retention_days: Option<u64>,
+    /// Hosts a repository's `health_url` may name; any other is not fetched.
+    #[serde(default)]
+    pub health_url_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -237,6 +240,9 @@ pub struct BotConfig {
     pub http: HttpLimits,
     /// How long a handled delivery's body stays in the delivery log.
     pub delivery_retention: Duration,
+    /// Hosts a repository's `health_url` may name (healbot fetches it from its own network
+    /// position, so a repository must not point it anywhere); empty: none is fetched.
+    pub health_url_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +292,7 @@ impl BotConfig {
             delivery_retention: Duration::from_secs(3 * 24 * 3600),
             topology: Default::default(),
             rca: Default::default(),
+            health_url_hosts: Vec::new(),
         }
     }
 
@@ -479,6 +486,11 @@ impl BotConfig {
         let delivery_retention =
             Duration::from_secs(file.delivery_retention_days.unwrap_or(3) * 24 * 3600);
         Ok(BotConfig {
+            health_url_hosts: file
+                .health_url_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
             internal_listen,
             inbound,
             audit_signing,

@@ -44,6 +44,11 @@ pub struct RepoService {
     /// The services it calls, by their names in the catalog: merged into the dependency graph.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// The Kubernetes namespace the Rollout runs in, when its manifest does not say
+    /// (`rollout: argo`: Argo's notifications must name it). Default: the manifest's
+    /// `metadata.namespace`, else `default`.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Who moves the canary: healbot, committing each weight and judging between steps, or Argo
@@ -82,9 +87,54 @@ pub struct ValidationConfig {
 pub struct ApproversConfig {
     /// The least repository permission a reviewer needs for an approval or `/heal` to count.
     pub permission: Permission,
-    /// If not empty, only these logins count, whatever their permission.
+    /// If not empty, only these people count, whatever their permission: numeric GitHub user
+    /// ids (which cannot be renamed or re-registered; prefer them) or logins.
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<Approver>,
+    /// What a push to healbot's PR branch by anyone else does to the operation.
+    #[serde(default)]
+    pub on_push: OnPush,
+}
+
+/// One entry of `approvers.allow`: a GitHub user id (`583231`) or a login (`alice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Approver {
+    Id(u64),
+    Login(String),
+}
+
+impl Approver {
+    /// Whether the person `login` with user id `id` (when known) is this entry. An id entry
+    /// matches only that id (an unknown id matches nothing); a login entry matches whoever
+    /// holds the login now, which is why ids are preferred.
+    pub fn matches(&self, login: &str, id: Option<u64>) -> bool {
+        match self {
+            Approver::Id(want) => id == Some(*want),
+            Approver::Login(want) => want.eq_ignore_ascii_case(login),
+        }
+    }
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::Id(id) => write!(f, "user id {id}"),
+            Approver::Login(login) => f.write_str(login),
+        }
+    }
+}
+
+/// An approval holds only for the commit healbot validated. When someone else pushes to the
+/// fix branch, the operation is cancelled (the default: the PR is a person's change now), or
+/// the pushed head goes through the repository's check again and, if it passes, waits for an
+/// approval by someone who did not push.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPush {
+    #[default]
+    Cancel,
+    Revalidate,
 }
 
 /// Knobs a repository may turn, each only in the safe direction.
@@ -213,7 +263,20 @@ impl RepoConfig {
             1.0,
             MAX_VALIDATION_SECONDS as f64,
         )?;
-        for (i, login) in self.approvers.allow.iter().enumerate() {
+        if self.approvers.permission < Permission::Write {
+            return Err(FieldError::new(
+                "approvers.permission",
+                format!(
+                    "must be write, maintain or admin (got {:?}): an approval merges into \
+                     production, and anyone who can read the repository would have it",
+                    self.approvers.permission
+                ),
+            ));
+        }
+        for (i, entry) in self.approvers.allow.iter().enumerate() {
+            let Approver::Login(login) = entry else {
+                continue;
+            };
             if !is_github_login(login) {
                 return Err(FieldError::new(
                     format!("approvers.allow[{i}]"),
@@ -361,6 +424,43 @@ mod tests {
                 .map(|s| s.name.as_str()),
             Some("payment-service")
         );
+    }
+
+    #[test]
+    fn an_approver_permission_below_write_is_refused() {
+        for weak in ["read", "triage"] {
+            let e = error(&sample().replace("permission: write", &format!("permission: {weak}")));
+            assert!(
+                e.contains("approvers.permission: must be write, maintain or admin"),
+                "{e}"
+            );
+        }
+        let ok = sample().replace("permission: write", "permission: maintain");
+        assert!(RepoConfig::parse(&ok, "x").is_ok());
+    }
+
+    #[test]
+    fn a_push_cancels_unless_the_repository_asks_for_revalidation() {
+        let c = RepoConfig::parse(&sample(), "x").unwrap();
+        assert_eq!(c.approvers.on_push, OnPush::Cancel);
+        let text = sample().replace("allow: []", "allow: []\n  on_push: revalidate");
+        let c = RepoConfig::parse(&text, "x").unwrap();
+        assert_eq!(c.approvers.on_push, OnPush::Revalidate);
+    }
+
+    #[test]
+    fn approvers_may_be_user_ids_or_logins() {
+        let text = sample().replace("allow: []", "allow: [583231, alice]");
+        let c = RepoConfig::parse(&text, "x").unwrap();
+        assert_eq!(
+            c.approvers.allow,
+            [Approver::Id(583231), Approver::Login("alice".into())]
+        );
+        // A renamed account that took the login `bob` is not user 583231.
+        assert!(c.approvers.allow[0].matches("bob", Some(583231)));
+        assert!(!c.approvers.allow[0].matches("bob", Some(999)));
+        assert!(!c.approvers.allow[0].matches("bob", None));
+        assert!(c.approvers.allow[1].matches("Alice", None));
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl Demo {
         for command in parse_commands(&comment.body) {
             let command = command.map_err(|e| anyhow::anyhow!("{e}"))?;
             let ov = Override {
+                actor_id: None,
                 repo: repo.clone(),
                 pr,
                 actor: REVIEWER.into(),

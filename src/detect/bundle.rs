@@ -524,9 +524,9 @@ pub fn incident_with(
         },
     };
     let id = match (&bundle.id, &grouped) {
-        (Some(id), _) => IncidentId(id.clone()),
+        (Some(id), _) => IncidentId::new(id),
         (None, Some(g)) => g.id.clone(),
-        (None, None) => IncidentId(format!("bundle-{service}-{detected_at}")),
+        (None, None) => IncidentId::new(&format!("bundle-{service}-{detected_at}")),
     };
     let (c, _, _) = confidence(&signals, &service);
     Ok(Incident {

@@ -138,10 +138,10 @@ impl AlertGrouper {
             (AlertStatus::Firing, None) => {
                 let detected_at = alert.starts_at.map_or(now, |t| t.timestamp());
                 let short = fingerprint.get(..12).unwrap_or(&fingerprint);
-                let mut id = IncidentId(format!("alert-{service}-{short}-{detected_at}"));
+                let mut id = IncidentId::new(&format!("alert-{service}-{short}-{detected_at}"));
                 if self.get(&id).is_some() {
                     // The same alert fires again after its incident resolved.
-                    id = IncidentId(format!("{}-{}", id.0, self.incidents.len() + 1));
+                    id = IncidentId::new(&format!("{}-{}", id.0, self.incidents.len() + 1));
                 }
                 let summary = alert.summary(common_annotations);
                 let title = if summary.is_empty() {

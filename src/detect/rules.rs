@@ -152,7 +152,7 @@ pub fn incidents(
             };
             let pattern = log.map(|l| classify(l.stacktrace.as_deref().unwrap_or(&l.message)));
             Incident {
-                id: IncidentId(format!("{id_prefix}-{now}-{}", n + 1)),
+                id: IncidentId::new(&format!("{id_prefix}-{now}-{}", n + 1)),
                 service: carrier.to_string(),
                 severity,
                 title,

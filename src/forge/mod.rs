@@ -189,8 +189,15 @@ pub trait Forge: Send + Sync {
     async fn open_pr(&self, repo: &RepoRef, pr: &NewPullRequest) -> Result<PrNumber, ForgeError>;
     async fn pull_request(&self, repo: &RepoRef, pr: PrNumber) -> Result<PullRequest, ForgeError>;
     async fn comment(&self, repo: &RepoRef, pr: PrNumber, body: &str) -> Result<u64, ForgeError>;
-    /// Merges with a merge commit; an already merged PR returns its merge commit.
-    async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError>;
+    /// Merges with a merge commit, only while the PR head is `head` (the commit healbot
+    /// validated): a head moved since is a [`ForgeError::Conflict`]. An already merged PR
+    /// returns its merge commit.
+    async fn merge(
+        &self,
+        repo: &RepoRef,
+        pr: PrNumber,
+        head: &CommitSha,
+    ) -> Result<CommitSha, ForgeError>;
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError>;
     /// The login healbot's own comments appear under. Hidden markers and footers count only
     /// in comments by this account: anyone can write `<!-- healbot:… -->` in a comment.
@@ -234,6 +241,10 @@ pub struct Override {
     pub repo: RepoRef,
     pub pr: PrNumber,
     pub actor: String,
+    /// The person's numeric user id, when the channel knows it (GitHub's signed `sender.id`):
+    /// logins can be renamed and re-registered, ids cannot.
+    #[serde(default)]
+    pub actor_id: Option<u64>,
     pub kind: OverrideKind,
     /// The PR head when the person acted: an approval holds for that commit only.
     pub head_sha: CommitSha,

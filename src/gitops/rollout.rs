@@ -87,6 +87,14 @@ impl RolloutManifest {
         &self.name
     }
 
+    /// `metadata.namespace`, when the manifest names one.
+    pub fn namespace(&self) -> Option<String> {
+        self.doc
+            .get("metadata.namespace")
+            .ok()
+            .filter(|n| !n.is_empty())
+    }
+
     pub fn source(&self) -> &str {
         self.doc.file()
     }

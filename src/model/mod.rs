@@ -10,7 +10,7 @@ pub mod samples;
 pub mod severity;
 
 pub use clock::{Clock, PinnedClock, SystemClock};
-pub use ids::{IncidentId, OperationId};
+pub use ids::{path_under, safe_id, IncidentId, OperationId};
 pub use lock_scope::LockScope;
 pub use permission::Permission;
 pub use samples::MetricSamples;

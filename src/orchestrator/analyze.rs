@@ -193,7 +193,8 @@ impl Orchestrator {
     }
 
     pub(crate) fn worktree(&self, op: &Operation, name: &str) -> PathBuf {
-        self.settings.scratch.join(&op.id.0).join(name)
+        // Ids come from alerts: each part is made safe, so the folder stays under scratch.
+        crate::model::path_under(&self.settings.scratch, &[&op.id.0, name])
     }
 
     pub(crate) async fn analyze(&self, op: &Operation) -> Result<(), OrchestratorError> {

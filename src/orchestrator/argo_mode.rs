@@ -8,6 +8,7 @@
 use super::canary::RolloutPlan;
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::argo_notification::{RolloutEvent, RolloutNotification, RolloutPhase};
+use crate::forge::markdown::{inline_code, plain_text};
 use crate::gitops::rollout::RolloutManifest;
 use crate::model::OperationId;
 use crate::operation::{OpState, Operation};
@@ -46,9 +47,9 @@ fn identity(n: &RolloutNotification, delivery: &str) -> String {
     format!("argo-{}-{}-r{revision}-{what}", n.namespace, n.rollout)
 }
 
-/// The PR comment for a notification.
+/// The PR comment for a notification. Argo's names and messages are quoted inert.
 fn comment(n: &RolloutNotification, rolls_back: bool) -> String {
-    let name = format!("`{}/{}`", n.namespace, n.rollout);
+    let name = inline_code(&format!("{}/{}", n.namespace, n.rollout));
     let revision = n
         .revision
         .map(|r| format!(" revision {r}"))
@@ -65,11 +66,14 @@ fn comment(n: &RolloutNotification, rolls_back: bool) -> String {
             "Argo Rollouts paused {name}{revision}{}.",
             reason
                 .as_ref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", plain_text(r)))
                 .unwrap_or_default()
         ),
         RolloutEvent::Aborted { reason } => {
-            format!("Argo Rollouts aborted {name}{revision}: {reason}")
+            format!(
+                "Argo Rollouts aborted {name}{revision}: {}",
+                plain_text(reason)
+            )
         }
         RolloutEvent::Completed => {
             format!("Argo Rollouts fully promoted {name}{revision}.")
@@ -78,7 +82,7 @@ fn comment(n: &RolloutNotification, rolls_back: bool) -> String {
             "Argo Rollouts: analysis{} failed for {name}{revision}.",
             analysis_run
                 .as_ref()
-                .map(|r| format!(" run `{r}`"))
+                .map(|r| format!(" run {}", inline_code(r)))
                 .unwrap_or_default()
         ),
     };
@@ -91,13 +95,17 @@ fn comment(n: &RolloutNotification, rolls_back: bool) -> String {
 }
 
 impl Orchestrator {
-    /// The live operation (merged, not finished) that deploys the notification's rollout: its
-    /// rollout plan names the service, or the service's manifest is that Rollout. The most
-    /// recent one when several do.
+    /// The live operation (merged, not finished) whose service Argo Rollouts deploys
+    /// (`rollout: argo`) in the notification's namespace, and whose rollout plan names the
+    /// service or whose manifest is that Rollout. The most recent one when several do. A
+    /// healbot-managed rollout is never moved by Argo's notifications.
     pub async fn argo_operation(&self, n: &RolloutNotification) -> Option<Operation> {
         let mut found = None;
         for op in self.journal.operations().await {
-            if Self::live(&op) && self.deploys(&op, &n.rollout).await {
+            let in_namespace = op
+                .artifact::<RolloutPlan>("rollout")
+                .is_some_and(|p| p.argo_managed && p.namespace == n.namespace);
+            if in_namespace && Self::live(&op) && self.deploys(&op, &n.rollout).await {
                 let newer = found.as_ref().is_none_or(|f: &Operation| {
                     op.history.first().map(|h| h.0) > f.history.first().map(|h| h.0)
                 });
@@ -125,8 +133,33 @@ impl Orchestrator {
                 "argo notification for an operation no longer deploying; ignored");
             return Ok(None);
         }
+        if !Self::argo_managed(&op) {
+            tracing::warn!(operation = %op.id, trigger = %n.trigger,
+                "argo notification for a healbot-managed rollout; ignored");
+            return Ok(None);
+        }
         let aborted = matches!(n.event, RolloutEvent::Aborted { .. })
             || n.phase == Some(RolloutPhase::Degraded);
+        let moves = aborted || n.event == RolloutEvent::Completed;
+        // The first revision Argo reports for this deploy is the operation's; a notification
+        // about another revision (someone else's deploy, or a replay) does not move it.
+        let pin = format!("{}/argo-revision", op.id);
+        match (n.revision, op.effect::<u64>(&pin)) {
+            (Some(got), Some(pinned)) if got != pinned => {
+                tracing::warn!(operation = %op.id, got, pinned, trigger = %n.trigger,
+                    "argo notification for another revision; ignored");
+                return Ok(None);
+            }
+            (Some(got), None) => {
+                self.journal.effect(&op.id, &pin, &got).await?;
+            }
+            (None, _) if moves => {
+                tracing::warn!(operation = %op.id, trigger = %n.trigger,
+                    "argo notification without a revision cannot move an operation; ignored");
+                return Ok(None);
+            }
+            _ => {}
+        }
         let action = format!("argo.{}", event_name(&n.event));
         let detail = detail(n, delivery);
         let text = comment(n, aborted);
@@ -147,6 +180,8 @@ impl Orchestrator {
                     RolloutEvent::Aborted { reason } => reason.clone(),
                     _ => n.message.clone().unwrap_or_else(|| "Degraded".into()),
                 };
+                // The reason reaches the revert PR and `/heal status`: quoted inert.
+                let why = plain_text(&why);
                 self.transition(
                     &op,
                     OpState::RollingBack,

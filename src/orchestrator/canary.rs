@@ -24,6 +24,13 @@ pub struct RolloutPlan {
     /// Argo Rollouts runs the steps; healbot waits for its notifications.
     #[serde(default)]
     pub argo_managed: bool,
+    /// The namespace the Rollout runs in: Argo's notifications must name it.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    "default".into()
 }
 
 impl Orchestrator {
@@ -65,12 +72,18 @@ impl Orchestrator {
                     OrchestratorError::stage("canary", format!("{manifest}: the image has no tag"))
                 })?
                 .to_string();
+            let namespace = config
+                .service(&rca.root_cause)
+                .and_then(|s| s.namespace.clone())
+                .or_else(|| rollout.namespace())
+                .unwrap_or_else(default_namespace);
             Ok(RolloutPlan {
                 manifest,
                 stable_tag,
                 canary_tag: merged.short().to_string(),
                 service: rca.root_cause,
                 argo_managed,
+                namespace,
             })
         })
         .await

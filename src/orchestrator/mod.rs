@@ -154,7 +154,7 @@ pub struct Orchestrator {
 impl Orchestrator {
     /// Opens an operation for an incident; an incident that already has one gets it back.
     pub async fn open(&self, spec: OperationSpec) -> Result<OperationId, OrchestratorError> {
-        let id = OperationId(format!("op-{}", spec.incident.id));
+        let id = OperationId::for_incident(&spec.incident.id);
         if self.journal.operation(&id).await.is_ok() {
             return Ok(id);
         }

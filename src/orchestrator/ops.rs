@@ -23,6 +23,7 @@ impl Orchestrator {
         if let Some(pr) = op.effect::<PrNumber>(&format!("{}/pr", op.id)) {
             let head_sha = self.forge.pull_request(&spec.repo, pr).await?.head_sha;
             let ov = Override {
+                actor_id: None,
                 repo: spec.repo,
                 pr,
                 actor: actor.to_string(),

@@ -180,6 +180,26 @@ impl Orchestrator {
                 }
                 let spec = Self::spec(op)?;
                 let pr = self.forge.pull_request(&spec.repo, ov.pr).await?;
+                if Self::pushers(op)
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(who))
+                {
+                    return Ok(format!(
+                        "@{who}: you pushed to this PR's branch, so your approval does not \
+                         count; someone else must approve it."
+                    ));
+                }
+                let validated = Self::validated_head(op);
+                if validated.as_ref() != Some(&pr.head_sha) {
+                    return Ok(format!(
+                        "@{who}: the PR head {} is not the commit healbot validated{}; \
+                         nothing was merged.",
+                        pr.head_sha.short(),
+                        validated
+                            .map(|v| format!(" ({})", v.short()))
+                            .unwrap_or_default()
+                    ));
+                }
                 if pr.head_sha != ov.head_sha {
                     return Ok(format!(
                         "@{who}: your approval was for {}, but the PR head is now {}; approve again.",

@@ -129,16 +129,7 @@ impl Orchestrator {
                 }
             }
         }
-        let config = self.repo_config(spec).await?;
-        let v = &config.validation;
-        let request = CheckRequest {
-            repo: Some(&spec.repo.0),
-            ..CheckRequest::new(&patched, &v.command, Duration::from_secs(v.timeout_seconds))
-        };
-        let check = Some((
-            v.command.clone(),
-            run_check(&self.settings.sandbox, request).await,
-        ));
+        let check = Some(self.repo_check(spec, &patched).await?);
         let passed = check.as_ref().is_none_or(|(_, c)| c.passed);
         let summary = match &check {
             Some((cmd, c)) if c.refused.is_some() => format!(
@@ -173,6 +164,22 @@ impl Orchestrator {
         })
     }
 
+    /// Runs the repository's check command in `dir`: the command and what it did.
+    pub(crate) async fn repo_check(
+        &self,
+        spec: &OperationSpec,
+        dir: &std::path::Path,
+    ) -> Result<(String, CheckOutcome), OrchestratorError> {
+        let config = self.repo_config(spec).await?;
+        let v = &config.validation;
+        let request = CheckRequest {
+            repo: Some(&spec.repo.0),
+            ..CheckRequest::new(dir, &v.command, Duration::from_secs(v.timeout_seconds))
+        };
+        let outcome = run_check(&self.settings.sandbox, request).await;
+        Ok((v.command.clone(), outcome))
+    }
+
     pub(crate) async fn open_pull_request(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let guard = self.ensure_lock(op).await?;
         let spec = Self::spec(op)?;
@@ -205,7 +212,7 @@ impl Orchestrator {
             .artifact("base")
             .ok_or_else(|| OrchestratorError::stage("pr", "no base revision recorded"))?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
-        let branch = format!("healbot/{}", spec.incident.id);
+        let branch = format!("healbot/{}", crate::model::safe_id(&spec.incident.id.0));
         let (spec, patch, branch, changes) = (&spec, &patch, &branch, &changes);
         let chosen = &chosen;
 
@@ -349,9 +356,12 @@ impl Orchestrator {
         let pr = Self::pr_of(op)?;
         let guard = self.ensure_lock(op).await?;
         self.locks.validate(&guard).await?;
+        let validated = Self::validated_head(op)
+            .ok_or_else(|| OrchestratorError::stage("merge", "no validated commit recorded"))?;
+        let validated = &validated;
         let sha: CommitSha = self
             .once(op, "merge", |_| async {
-                Ok(self.forge.merge(&spec.repo, pr).await?)
+                Ok(self.forge.merge(&spec.repo, pr, validated).await?)
             })
             .await?;
         self.transition(
@@ -360,6 +370,19 @@ impl Orchestrator {
             &format!("{pr} approved by {approver}, merged as {}", sha.short()),
         )
         .await
+    }
+
+    /// The commit an approval may merge: healbot's own fix commit, or the head it checked
+    /// again after someone pushed (`approvers.on_push: revalidate`).
+    pub(crate) fn validated_head(op: &Operation) -> Option<CommitSha> {
+        op.effect::<CommitSha>(&format!("{}/revalidated", op.id))
+            .or_else(|| op.effect::<CommitSha>(&format!("{}/commit", op.id)))
+    }
+
+    /// Everyone but healbot who pushed to the fix branch: none of them may approve it.
+    pub(crate) fn pushers(op: &Operation) -> Vec<String> {
+        op.effect::<Vec<String>>(&format!("{}/pushers", op.id))
+            .unwrap_or_default()
     }
 
     pub(crate) fn pr_of(op: &Operation) -> Result<PrNumber, OrchestratorError> {

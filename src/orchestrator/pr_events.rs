@@ -3,6 +3,7 @@
 //! person as actor; a merge by a person starts the canary as an approval does.
 
 use super::{Orchestrator, OrchestratorError};
+use crate::config::repo::OnPush;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
 use crate::model::OperationId;
 use crate::operation::{OpState, Operation};
@@ -24,6 +25,7 @@ impl Orchestrator {
         repo: &RepoRef,
         pr: PrNumber,
         merge_sha: &CommitSha,
+        head: &CommitSha,
         actor: &str,
     ) -> Result<Option<OperationId>, OrchestratorError> {
         let Some(op) = self.operation_for(repo, pr).await else {
@@ -31,6 +33,31 @@ impl Orchestrator {
         };
         let merge_key = format!("{}/merge", op.id);
         if op.effects.contains_key(&merge_key) || op.state.is_terminal() {
+            return Ok(Some(op.id));
+        }
+        if !head.0.is_empty() && Self::validated_head(&op).as_ref() != Some(head) {
+            // A person merged a head healbot never validated: that is their change, and
+            // healbot does not take it to production.
+            self.journal
+                .note(
+                    &op.id,
+                    actor,
+                    "pr.merged_unvalidated",
+                    json!({"pr": pr, "merge_sha": merge_sha, "head_sha": head}),
+                )
+                .await?;
+            self.journal
+                .transition(
+                    &op.id,
+                    OpState::Cancelled,
+                    actor,
+                    &format!(
+                        "{pr} merged by {actor} at {}, a commit healbot did not validate",
+                        head.short()
+                    ),
+                )
+                .await?;
+            self.release_lock(&op).await;
             return Ok(Some(op.id));
         }
         let awaiting = op.state == OpState::AwaitingReview
@@ -95,8 +122,10 @@ impl Orchestrator {
         Ok(Some(op.id))
     }
 
-    /// Someone pushed to the PR's branch. Approvals are bound to the head they were given on,
-    /// so the push voids any earlier one; recorded so the history says why.
+    /// Someone other than healbot pushed to the PR's branch. Approvals are bound to the commit
+    /// healbot validated, so the push voids any earlier one, and the pusher may not approve.
+    /// Before the merge, the repository's `approvers.on_push` says what follows: the operation
+    /// is cancelled (the default), or the pushed head goes through the check again.
     pub async fn pr_head_moved(
         &self,
         repo: &RepoRef,
@@ -107,7 +136,7 @@ impl Orchestrator {
         let Some(op) = self.operation_for(repo, pr).await else {
             return Ok(None);
         };
-        if op.state.is_terminal() {
+        if op.state.is_terminal() || Self::validated_head(&op).as_ref() == Some(head) {
             return Ok(Some(op.id));
         }
         self.journal
@@ -118,7 +147,104 @@ impl Orchestrator {
                 json!({"pr": pr, "head_sha": head, "approvals": "void"}),
             )
             .await?;
-        Ok(Some(op.id))
+        if op.effects.contains_key(&format!("{}/merge", op.id)) || Self::deployed(&op) {
+            // Merged already: what reached production is the validated commit.
+            return Ok(Some(op.id));
+        }
+        let mut pushers = Self::pushers(&op);
+        if !pushers.iter().any(|p| p.eq_ignore_ascii_case(actor)) {
+            pushers.push(actor.to_string());
+            self.journal
+                .effect(&op.id, &format!("{}/pushers", op.id), &pushers)
+                .await?;
+        }
+        let op = self.journal.operation(&op.id).await?;
+        let spec = Self::spec(&op)?;
+        let policy = match self.repo_config(&spec).await {
+            Ok(config) => config.approvers.on_push,
+            Err(e) => {
+                tracing::warn!(operation = %op.id, error = %e, "no repository config; a push cancels");
+                OnPush::Cancel
+            }
+        };
+        let name = format!("push-{}", head.0);
+        match policy {
+            OnPush::Cancel => {
+                let text = format!(
+                    "@{actor} pushed {} to the fix branch. healbot validated only {}, so it no \
+                     longer acts on this PR (`approvers.on_push: cancel` in \
+                     `.github/healbot.yml`): the operation is cancelled and the service lock \
+                     released. Merging it is now a person's change like any other.",
+                    head.short(),
+                    Self::validated_head(&op)
+                        .map(|v| v.short().to_string())
+                        .unwrap_or_else(|| "another commit".into())
+                );
+                self.mirror(
+                    &op,
+                    pr,
+                    &name,
+                    "pr.push_cancelled",
+                    json!({"head_sha": head}),
+                    &text,
+                )
+                .await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::Cancelled,
+                        actor,
+                        &format!("{actor} pushed {} to the fix branch", head.short()),
+                    )
+                    .await?;
+                self.release_lock(&op).await;
+                Ok(Some(op.id))
+            }
+            OnPush::Revalidate => {
+                let dir = self.worktree(&op, "pushed");
+                self.workspaces.export(&spec.repo, &head.0, &dir).await?;
+                let (command, outcome) = self.repo_check(&spec, &dir).await?;
+                let detail = json!({
+                    "head_sha": head,
+                    "command": command,
+                    "passed": outcome.passed,
+                    "exit_code": outcome.exit_code,
+                    "timed_out": outcome.timed_out,
+                });
+                if outcome.passed {
+                    self.journal
+                        .effect(&op.id, &format!("{}/revalidated", op.id), head)
+                        .await?;
+                    let text = format!(
+                        "@{actor} pushed {}: healbot ran the check on it again and it passed. \
+                         Approvals given before do not count; someone who did not push to this \
+                         branch must approve {} to merge it.",
+                        head.short(),
+                        head.short()
+                    );
+                    self.mirror(&op, pr, &name, "pr.revalidated", detail, &text)
+                        .await?;
+                    return Ok(Some(op.id));
+                }
+                let text = format!(
+                    "@{actor} pushed {}: healbot ran the check on it again and it failed, so \
+                     the operation is cancelled and the service lock released.",
+                    head.short()
+                );
+                self.mirror(&op, pr, &name, "pr.revalidation_failed", detail, &text)
+                    .await?;
+                self.journal
+                    .transition(
+                        &op.id,
+                        OpState::Cancelled,
+                        actor,
+                        &format!("the check failed on {} pushed by {actor}", head.short()),
+                    )
+                    .await?;
+                self.release_lock(&op).await;
+                Ok(Some(op.id))
+            }
+        }
     }
 
     pub(crate) fn deployed(op: &Operation) -> bool {

@@ -6,6 +6,7 @@ use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
 use crate::canary::CanaryReport;
 use crate::fix::Patch;
+use crate::forge::markdown::{inline_code, plain_text};
 use crate::forge::CommitSha;
 use crate::gates::GateReport;
 use crate::localize::Localization;
@@ -15,12 +16,13 @@ use crate::plan::FixPlan;
 use crate::rca::rank::RcaReport;
 use std::fmt::Write;
 
-/// The footer every bot comment ends with, naming the audit entry it mirrors.
+/// The footer every bot comment ends with, naming the audit entry it mirrors by its full
+/// hash: every PR is then an outside anchor of the chain (`healbot audit verify
+/// --expect-head SEQ:HASH` checks one).
 pub fn footer(entry: &AuditEntry) -> String {
     format!(
         "<sub>healbot audit · seq {} · hash {}</sub>",
-        entry.seq,
-        &entry.hash[..entry.hash.len().min(16)]
+        entry.seq, entry.hash
     )
 }
 
@@ -50,10 +52,14 @@ pub(crate) fn pr_body(
     let inc = &spec.incident;
     let mut b = String::new();
     let _ = writeln!(b, "## Incident {}\n", inc.id);
+    // The title and the service come from the alert: quoted inert (no Markdown, HTML or
+    // mention reaches the PR).
     let _ = writeln!(
         b,
-        "**{}** — severity `{}`, service `{}`.\n",
-        inc.title, inc.severity, inc.service
+        "**{}** — severity `{}`, service {}.\n",
+        plain_text(&inc.title),
+        inc.severity,
+        inline_code(&inc.service)
     );
     // The incident's own pattern, else the one analysis found without a trace.
     let pattern = inc
@@ -63,10 +69,10 @@ pub(crate) fn pr_body(
     if let Some(p) = &pattern {
         let _ = writeln!(
             b,
-            "Error pattern `{}` ({:.0}% confidence): `{}`\n",
+            "Error pattern `{}` ({:.0}% confidence): {}\n",
             p.pattern.id(),
             p.confidence * 100.0,
-            p.evidence
+            inline_code(&p.evidence)
         );
     }
     let _ = writeln!(
@@ -212,8 +218,7 @@ pub(crate) fn pr_body(
     if let Some((seq, hash)) = audit_head {
         let _ = writeln!(
             b,
-            "\n---\n<sub>healbot audit head · seq {seq} · hash {}</sub>",
-            &hash[..hash.len().min(16)]
+            "\n---\n<sub>healbot audit head · seq {seq} · hash {hash}</sub>"
         );
     }
     Ok(b)

@@ -543,6 +543,7 @@ impl GithubEvent {
                     repo: RepoRef(repo.clone()),
                     pr: PrNumber(e.pull_request.number),
                     actor: e.sender.login.clone(),
+                    actor_id: e.sender.id,
                     kind: OverrideKind::Review { state },
                     head_sha: CommitSha(
                         e.review
@@ -572,6 +573,7 @@ impl GithubEvent {
                             repo: RepoRef(repo.clone()),
                             pr: PrNumber(e.issue.number),
                             actor: e.sender.login.clone(),
+                            actor_id: e.sender.id,
                             kind: OverrideKind::Command { command },
                             // Not in the payload: the handler reads the PR head before acting.
                             head_sha: CommitSha(String::new()),
@@ -605,6 +607,7 @@ impl GithubEvent {
                         repo: RepoRef(repo.clone()),
                         pr: PrNumber(pr.number),
                         actor: e.sender.login.clone(),
+                        actor_id: e.sender.id,
                         kind: OverrideKind::Command {
                             command: command.clone(),
                         },

@@ -31,7 +31,7 @@ impl Rollback<'_> {
 
     /// The branch of the revert PR.
     pub fn branch(&self) -> String {
-        format!("healbot/revert-{}", self.incident)
+        format!("healbot/revert-{}", crate::model::safe_id(&self.incident.0))
     }
 
     pub fn commit_message(&self) -> String {

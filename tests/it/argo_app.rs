@@ -9,37 +9,36 @@ use serde_json::{json, Value};
 
 const ARGO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/argo");
 
-/// The embedded policies with a canary judge that wants more samples than the harness's
-/// production gives, so the first canary step is Inconclusive and the operation waits there.
-fn patient_policies(root: &std::path::Path) -> std::path::PathBuf {
-    crate::support::app::policies_with(
-        root,
-        &[("canary.yaml", "min_samples: 10\n", "min_samples: 100\n")],
-    )
-}
+/// `.github/healbot.yml` with the payment service's canary run by Argo Rollouts in the
+/// `payments` namespace.
+pub(crate) const ARGO_CONFIG: &str = "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\"]
+    rollout: argo
+    namespace: payments
+validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+";
 
-/// An operation merged and paused at its 10% canary step, as Argo runs the rollout.
+/// An operation merged and handed to Argo Rollouts, waiting for its notifications.
 async fn deploying() -> App {
-    let state = tempfile::tempdir().unwrap();
-    let policies = patient_policies(state.path());
-    let mut t = App::start_in(
-        state,
-        AppOptions {
-            policies_dir: Some(policies),
-            ..AppOptions::default()
-        },
-    )
+    let mut t = App::start_with(AppOptions {
+        repo_config: Some(ARGO_CONFIG.into()),
+        ..AppOptions::default()
+    })
     .await;
     t.alert().await;
     t.fake.expect_comments(&["The fix is ready for review"]);
     t.production.heal();
     t.approve(1, 1).await;
-    t.fake.expect_comments(&[
-        "approved",
-        "10% of traffic",
-        "Canary at 10%: **Inconclusive**",
-    ]);
-    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    t.fake
+        .expect_comments(&["approved", "Argo Rollouts runs the canary steps"]);
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
     t
 }
 
@@ -84,7 +83,7 @@ async fn a_step_notification_is_mirrored_on_the_pr_and_audited() {
         argo,
         [("healbot".to_string(), "argo.step_completed".to_string())]
     );
-    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
     t.fake.assert_clean();
 }
 
@@ -94,7 +93,6 @@ async fn an_abort_writes_git_back_to_the_stable_image() {
     let before = manifest_on_main(&t);
     let image = before.lines().find(|l| l.contains("image:")).unwrap();
     assert!(!image.contains("v1.4.2"), "the canary is on main: {image}");
-    assert!(before.contains("setWeight: 10"), "{before}");
     notify(&mut t, "aborted.json", "payment-service").await;
     t.fake.expect_comments(&[
         "Argo Rollouts aborted `payments/payment-service` revision 7",
@@ -135,7 +133,7 @@ async fn a_notification_for_an_unknown_rollout_changes_nothing() {
     notify(&mut t, "aborted.json", "checkout").await;
     notify(&mut t, "step-completed.json", "checkout").await;
     t.fake.expect_comments(&[]);
-    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
     assert_eq!(manifest_on_main(&t), manifest);
     assert_eq!(t.audit_actions().await.len(), actions);
     assert_eq!(t.fake.pr_numbers(REPO), vec![1]);
@@ -146,18 +144,7 @@ async fn a_notification_for_an_unknown_rollout_changes_nothing() {
 /// (Argo's own steps move the weight), waits for Argo, and verifies once Argo says completed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argo_managed_services_are_handed_to_argo_and_verified_when_it_completes() {
-    let config = "services:
-  - name: payment-service
-    language: python
-    paths: [\".\"]
-    manifests: [\"deploy/rollout.yaml\"]
-    rollout: argo
-validation:
-  command: \"python3 -m unittest discover -s tests -q\"
-  timeout_seconds: 60
-approvers:
-  permission: write
-";
+    let config = ARGO_CONFIG;
     let mut t = App::start_with(AppOptions {
         repo_config: Some(config.into()),
         ..AppOptions::default()

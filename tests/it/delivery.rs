@@ -29,7 +29,7 @@ fn image_on_main(t: &App) -> String {
         .to_string()
 }
 
-async fn assert_rolled_back(t: &App, comments: &[String], why: &str) {
+pub(crate) async fn assert_rolled_back(t: &App, comments: &[String], why: &str) {
     assert_eq!(t.states().await, [OpState::RolledBack], "{comments:#?}");
     let reasons: Vec<String> = t.operations().await[0]
         .history
@@ -98,6 +98,7 @@ approvers:
     );
     let mut t = App::start_with(AppOptions {
         repo_config: Some(config),
+        health_url_hosts: vec!["127.0.0.1".into()],
         ..AppOptions::default()
     })
     .await;
@@ -107,7 +108,7 @@ approvers:
     assert!(
         comments
             .iter()
-            .any(|c| c.contains("❌ HTTP health check") && c.contains("→ 500")),
+            .any(|c| c.contains("❌ HTTP health check") && c.contains("answered 500")),
         "{comments:#?}"
     );
     assert_rolled_back(&t, &comments, "verification at 100% failed").await;

@@ -67,7 +67,7 @@ fn assert_comments_mirror_audit(workdir: &Path, pr: &PullRequest) {
         .lines()
         .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
         .collect();
-    let footer = regex::Regex::new(r"healbot audit · seq (\d+) · hash ([0-9a-f]{16})").unwrap();
+    let footer = regex::Regex::new(r"healbot audit · seq (\d+) · hash ([0-9a-f]{64})").unwrap();
     let bot: Vec<_> = pr
         .comments
         .iter()
@@ -83,7 +83,11 @@ fn assert_comments_mirror_audit(workdir: &Path, pr: &PullRequest) {
             .iter()
             .find(|e| e["seq"] == seq)
             .unwrap_or_else(|| panic!("footer names seq {seq}, which is not in the log"));
-        assert!(entry["hash"].as_str().unwrap().starts_with(&caps[2]));
+        assert_eq!(
+            entry["hash"].as_str().unwrap(),
+            &caps[2],
+            "the footer quotes the full hash"
+        );
     }
 }
 

@@ -174,7 +174,7 @@ async fn a_full_forge_walk_is_idempotent_and_schema_clean() {
     assert_eq!(loaded.reviews[0].commit_sha, first);
     insta::assert_snapshot!("github_pr_body", loaded.body);
 
-    let merge = forge.merge(&repo, pr).await.expect("merge");
+    let merge = forge.merge(&repo, pr, &first).await.expect("merge");
     assert_eq!(
         fake.commit_parents(&merge.0),
         vec![main.0.clone(), first.0.clone()]
@@ -184,7 +184,10 @@ async fn a_full_forge_walk_is_idempotent_and_schema_clean() {
         fake.file(REPO, "main", "app/handler.py").as_deref(),
         Some("def handle(x):\n    return x[0] if x else None\n")
     );
-    assert_eq!(forge.merge(&repo, pr).await.expect("merge again"), merge);
+    assert_eq!(
+        forge.merge(&repo, pr, &first).await.expect("merge again"),
+        merge
+    );
     let merged = forge.pull_request(&repo, pr).await.expect("load merged");
     assert_eq!(merged.state, PrState::Merged);
     assert_eq!(merged.merge_sha, Some(merge.clone()));
@@ -228,7 +231,7 @@ async fn a_full_forge_walk_is_idempotent_and_schema_clean() {
         PrState::Closed
     );
     assert!(
-        forge.merge(&repo, pr2).await.is_err(),
+        forge.merge(&repo, pr2, &head).await.is_err(),
         "a closed PR is not merged"
     );
     assert!(matches!(

@@ -296,6 +296,8 @@ pub struct AppOptions {
     pub extra_files: Vec<(String, String)>,
     /// Where the app's clock starts instead of [`pinned_start`].
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Hosts a `health_url` may name (`health_url_hosts` in healbot.yaml).
+    pub health_url_hosts: Vec<String>,
 }
 
 /// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
@@ -385,6 +387,7 @@ impl App {
             },
             notify: options.notify.clone().unwrap_or_default(),
             validation: options.validation.clone().unwrap_or_default(),
+            health_url_hosts: options.health_url_hosts.clone(),
             inbound: InboundTokens {
                 alertmanager: vec![Secret::new(INBOUND_TOKEN)],
                 argo: vec![Secret::new(INBOUND_TOKEN)],

@@ -137,6 +137,8 @@ struct State {
     manifest_codes: HashMap<String, (String, Value)>,
     /// Apps created through the manifest flow, as the conversion returned them.
     created_apps: Vec<Value>,
+    /// The bodies of every merge call (`PUT /pulls/N/merge`), in order.
+    merge_calls: Vec<Value>,
 }
 
 impl State {
@@ -221,6 +223,11 @@ impl FakeGithub {
             r.refs.insert(format!("heads/{branch}"), sha.clone());
         }
         sha
+    }
+
+    /// The bodies of the merge calls so far (`sha` pins the head GitHub may merge).
+    pub fn merge_calls(&self) -> Vec<Value> {
+        self.lock().merge_calls.clone()
     }
 
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
@@ -1436,6 +1443,7 @@ impl Handlers<'_> {
     }
 
     fn merge(&self, s: &mut State, number: u64, body: &Value) -> Reply {
+        s.merge_calls.push(body.clone());
         let Some(pr) = s.prs.get(&number).filter(|p| p.repo == self.repo).cloned() else {
             return error(404, "Not Found");
         };

@@ -191,8 +191,13 @@ impl Forge for GithubForge {
         self.post_comment(repo, pr, body).await.map(|c| c.0)
     }
 
-    async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError> {
-        self.merge_pull(repo, pr).await
+    async fn merge(
+        &self,
+        repo: &RepoRef,
+        pr: PrNumber,
+        head: &CommitSha,
+    ) -> Result<CommitSha, ForgeError> {
+        self.merge_pull(repo, pr, head).await
     }
 
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError> {

@@ -170,6 +170,7 @@ impl GithubForge {
         &self,
         repo: &RepoRef,
         pr: PrNumber,
+        head: &CommitSha,
     ) -> Result<CommitSha, ForgeError> {
         let current = self.get_pull(repo, pr).await?;
         if current.is_merged() {
@@ -187,8 +188,17 @@ impl GithubForge {
             )));
         }
         let path = format!("{}/pulls/{}/merge", repo_path(repo)?, pr.0);
-        // Pinned to the head we saw, so a push in between is not merged unreviewed.
-        let body = json!({ "merge_method": "merge", "sha": current.head.sha });
+        // Pinned to the commit healbot validated: GitHub answers 409 when the head moved, so
+        // a push in between is never merged unvalidated.
+        if current.head.sha != head.0 {
+            return Err(ForgeError::Conflict(format!(
+                "PR {pr} in repository {}: the head is {}, not the validated {}",
+                repo.0,
+                CommitSha(current.head.sha.clone()).short(),
+                head.short()
+            )));
+        }
+        let body = json!({ "merge_method": "merge", "sha": head.0 });
         let merged: Result<MergeReply, _> = self
             .client
             .repo_call(repo, Method::Put, &path, Some(&body))

@@ -266,7 +266,12 @@ impl LocalForge {
         Ok(number)
     }
 
-    fn merge_sync(&self, repo: &RepoRef, number: PrNumber) -> Result<CommitSha, ForgeError> {
+    fn merge_sync(
+        &self,
+        repo: &RepoRef,
+        number: PrNumber,
+        head: &CommitSha,
+    ) -> Result<CommitSha, ForgeError> {
         let git = self.git(repo)?;
         let lock = self.store.lock()?;
         let mut pr = self.load(&git, repo, number)?;
@@ -280,6 +285,14 @@ impl LocalForge {
                     state_name(state)
                 )))
             }
+        }
+        if &pr.head_sha != head {
+            return Err(ForgeError::Conflict(format!(
+                "PR {number} in repository {}: the head is {}, not the validated {}",
+                repo.0,
+                pr.head_sha.short(),
+                head.short()
+            )));
         }
         let message = format!(
             "Merge pull request {number} from {}\n\n{}",
@@ -365,8 +378,13 @@ impl Forge for LocalForge {
             .map(|c| c.id)
     }
 
-    async fn merge(&self, repo: &RepoRef, pr: PrNumber) -> Result<CommitSha, ForgeError> {
-        self.merge_sync(repo, pr)
+    async fn merge(
+        &self,
+        repo: &RepoRef,
+        pr: PrNumber,
+        head: &CommitSha,
+    ) -> Result<CommitSha, ForgeError> {
+        self.merge_sync(repo, pr, head)
     }
 
     async fn close(&self, repo: &RepoRef, pr: PrNumber) -> Result<(), ForgeError> {

@@ -242,7 +242,7 @@ async fn merge_makes_a_two_parent_commit_on_main_and_updates_the_folder() {
     let main_before = f.forge.branch_head(&f.repo, "main").await.unwrap();
     let pr = f.forge.open_pr(&f.repo, &new_pr("fix")).await.unwrap();
 
-    let merge = f.forge.merge(&f.repo, pr).await.unwrap();
+    let merge = f.forge.merge(&f.repo, pr, &head).await.unwrap();
 
     let git = Repository::open(&f.work).unwrap();
     let commit = git
@@ -262,7 +262,7 @@ async fn merge_makes_a_two_parent_commit_on_main_and_updates_the_folder() {
     assert_eq!(merged.state, PrState::Merged);
     assert_eq!(merged.merge_sha.as_ref(), Some(&merge));
     // Merging again is a replay: same commit, nothing new on main.
-    assert_eq!(f.forge.merge(&f.repo, pr).await.unwrap(), merge);
+    assert_eq!(f.forge.merge(&f.repo, pr, &head).await.unwrap(), merge);
     assert_eq!(f.forge.branch_head(&f.repo, "main").await.unwrap(), merge);
 }
 
@@ -299,8 +299,9 @@ async fn a_conflicting_merge_names_the_files_and_leaves_the_pr_open() {
         .unwrap();
     let main_before = f.forge.branch_head(&f.repo, "main").await.unwrap();
     let pr = f.forge.open_pr(&f.repo, &new_pr("fix")).await.unwrap();
+    let head = f.forge.pull_request(&f.repo, pr).await.unwrap().head_sha;
 
-    let err = f.forge.merge(&f.repo, pr).await.unwrap_err();
+    let err = f.forge.merge(&f.repo, pr, &head).await.unwrap_err();
     match &err {
         ForgeError::Conflict(msg) => {
             assert!(msg.contains("src/lib.py"), "{msg}");
@@ -468,7 +469,8 @@ async fn closed_and_merged_prs_refuse_what_they_cannot_do() {
     let pr = f.forge.open_pr(&f.repo, &new_pr("fix")).await.unwrap();
     f.forge.close(&f.repo, pr).await.unwrap();
     f.forge.close(&f.repo, pr).await.unwrap();
-    let err = f.forge.merge(&f.repo, pr).await.unwrap_err();
+    let head = f.forge.pull_request(&f.repo, pr).await.unwrap().head_sha;
+    let err = f.forge.merge(&f.repo, pr, &head).await.unwrap_err();
     assert!(err.to_string().contains("closed"), "{err}");
     let err = f
         .forge

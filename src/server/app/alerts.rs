@@ -43,7 +43,7 @@ impl AppHandler {
             tracing::info!(incident = %incident.id.0, repo = %repo.0, "incident opened from alerts");
             let spec = OperationSpec { incident, repo };
             // Another replica may be opening it from the same alert right now.
-            let id = OperationId(format!("op-{}", spec.incident.id));
+            let id = OperationId::for_incident(&spec.incident.id);
             let hold = self.drivers.hold(&self.orchestrator, &id).await?;
             let id = self.orchestrator.open(spec).await.map_err(other)?;
             drop(hold);
@@ -52,7 +52,7 @@ impl AppHandler {
         for event in events {
             match event {
                 GroupEvent::Resolved(id) => {
-                    let op = OperationId(format!("op-{}", id.0));
+                    let op = OperationId::for_incident(&id);
                     let _hold = self.drivers.hold(&self.orchestrator, &op).await?;
                     if self.orchestrator.journal.operation(&op).await.is_ok() {
                         self.orchestrator

@@ -151,7 +151,9 @@ pub async fn assemble(
         logs,
         notifier,
         workspaces: github.clone(),
-        health_probe: Arc::new(crate::verify::HttpHealthProbe::default()),
+        health_probe: Arc::new(crate::verify::HttpHealthProbe::allowing(
+            config.health_url_hosts.clone(),
+        )),
         reproducer: None,
         graph: graph.clone(),
         policies: Arc::new(policies),

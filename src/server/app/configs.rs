@@ -139,7 +139,13 @@ fn describe(config: &RepoConfig) -> String {
             config.approvers.permission
         )
     } else {
-        config.approvers.allow.join(", ")
+        config
+            .approvers
+            .allow
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     out.push_str(&format!(
         "\nValidation: `{}` (timeout {} s). Approvers: {approvers}.\n",

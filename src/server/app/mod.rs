@@ -196,7 +196,10 @@ impl AppHandler {
         let result = match e.action {
             PullRequestAction::Closed if e.pull_request.merged == Some(true) => {
                 let sha = CommitSha(e.pull_request.merge_commit_sha.clone().unwrap_or_default());
-                self.orchestrator.pr_merged(&repo, pr, &sha, actor).await
+                let head = CommitSha(e.pull_request.head.sha.clone());
+                self.orchestrator
+                    .pr_merged(&repo, pr, &sha, &head, actor)
+                    .await
             }
             PullRequestAction::Closed => self.orchestrator.pr_closed(&repo, pr, actor).await,
             PullRequestAction::Synchronize if !e.sender.is_bot() => {

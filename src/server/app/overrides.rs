@@ -181,7 +181,7 @@ impl AppHandler {
             if rules
                 .allow
                 .iter()
-                .any(|a| a.eq_ignore_ascii_case(&ov.actor))
+                .any(|a| a.matches(&ov.actor, ov.actor_id))
             {
                 return Ok(());
             }
