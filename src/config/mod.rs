@@ -19,8 +19,8 @@ pub mod repo;
 pub mod risk;
 pub mod secrets;
 pub mod sources;
-pub mod validation;
 pub mod topology;
+pub mod validation;
 pub mod window;
 pub mod yaml;
 

@@ -290,8 +290,12 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     };
     let parsed = match GithubEvent::parse_slice(event_name, &body) {
         Ok(parsed) => parsed,
-        Err(e @ BodyError::Malformed(_)) => return state.reject(Source::Github, StatusCode::BAD_REQUEST, e),
-        Err(BodyError::Shape(e)) => return state.reject(Source::Github, StatusCode::BAD_REQUEST, e),
+        Err(e @ BodyError::Malformed(_)) => {
+            return state.reject(Source::Github, StatusCode::BAD_REQUEST, e)
+        }
+        Err(BodyError::Shape(e)) => {
+            return state.reject(Source::Github, StatusCode::BAD_REQUEST, e)
+        }
     };
     let action = parsed.action.as_deref();
     // Only what healbot acts on is queued, with its body; the rest is one line of the log.
