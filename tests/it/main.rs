@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod audit;
+mod audit_against_pr;
 mod canary;
 mod demo;
 mod fix_cli;

@@ -3,6 +3,7 @@
 //! `log` prints the chain as a timeline a person can read during an incident review;
 //! `backup`, `truncate` and `rebuild` look after the log itself.
 
+mod against_pr;
 mod maintain;
 mod verify;
 
@@ -48,6 +49,13 @@ pub enum AuditCommand {
         /// head recorded elsewhere); repeatable.
         #[arg(long = "expect-head", value_name = "SEQ:HASH")]
         expect_head: Vec<ExpectedEntry>,
+        /// A pull request healbot commented on, `owner/name#N` (repeatable): every footer of
+        /// healbot's own comments there must be an entry of the log. Needs `--config`.
+        #[arg(long = "against-pr", value_name = "REPO#N", requires = "config")]
+        against_pr: Vec<against_pr::PrRef>,
+        /// healbot.yaml, for the GitHub App credentials `--against-pr` reads the PRs with.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Text for people, or one JSON object for scripts.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -132,9 +140,17 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             chain,
             keys,
             checkpoints,
-            expect_head,
+            mut expect_head,
+            against_pr,
+            config,
             format,
         } => {
+            if let Some(config) = &config {
+                for (pr, expected) in against_pr::expected_entries(config, &against_pr).await? {
+                    tracing::info!(pr = %format!("{}{}", pr.repo.0, pr.number), seq = expected.seq, "footer");
+                    expect_head.push(expected);
+                }
+            }
             let anchors = Anchors { keys, expect_head };
             match (file, redis) {
                 (_, Some(url)) => verify_redis(&url, &chain, anchors, format).await,
