@@ -64,6 +64,11 @@ pub struct MetricConfig {
     /// A significant fall fails only when the mean ratio is below this (1.0, or e.g. 0.9).
     #[serde(alias = "allowedDecrease")]
     pub allowed_decrease: f64,
+    /// A significant shift fails only when its Hodges–Lehmann estimate is at least this large,
+    /// in the metric's own unit (e.g. 5 for `latency_ms`): on sub-millisecond latencies a 25 %
+    /// rise is scheduling noise that no user notices. 0: any significant shift counts.
+    #[serde(alias = "minShift")]
+    pub min_shift: f64,
     /// Absolute upper limit for the canary (Flagger's `thresholdRange.max`).
     pub max: Option<f64>,
     /// Absolute lower limit for the canary (Flagger's `thresholdRange.min`).
@@ -83,6 +88,7 @@ impl Default for MetricConfig {
             group: DEFAULT_GROUP.to_string(),
             allowed_increase: 1.0,
             allowed_decrease: 1.0,
+            min_shift: 0.0,
             max: None,
             min: None,
             threshold_on: ThresholdStat::Mean,
@@ -220,6 +226,7 @@ impl JudgeConfig {
         for (name, m) in &self.metrics {
             let field = |f: &str| format!("metrics.{name}.{f}");
             non_negative(&field("weight"), m.weight)?;
+            non_negative(&field("min_shift"), m.min_shift)?;
             if m.group.trim().is_empty() {
                 return Err(ConfigError::invalid(field("group"), "must not be empty"));
             }

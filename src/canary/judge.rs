@@ -340,10 +340,12 @@ fn classify(
     // With a baseline mean of 0 the ratio is unbounded in the direction of the canary's mean.
     let beyond_increase = v
         .effect_size
-        .map_or(canary_mean > 0.0, |r| r > mc.allowed_increase);
+        .map_or(canary_mean > 0.0, |r| r > mc.allowed_increase)
+        && hl.estimate >= mc.min_shift;
     let beyond_decrease = v
         .effect_size
-        .map_or(canary_mean < 0.0, |r| r < mc.allowed_decrease);
+        .map_or(canary_mean < 0.0, |r| r < mc.allowed_decrease)
+        && -hl.estimate >= mc.min_shift;
     let watches_increase = matches!(mc.direction, Direction::Increase | Direction::Either);
     let watches_decrease = matches!(mc.direction, Direction::Decrease | Direction::Either);
 
@@ -352,8 +354,10 @@ fn classify(
             format!("higher ({ratio}), but only a decrease counts")
         } else if !beyond_increase {
             format!(
-                "higher but within allowed_increase {} ({ratio})",
-                short(mc.allowed_increase)
+                "higher but within allowed_increase {} and min_shift {} ({ratio}, shift {})",
+                short(mc.allowed_increase),
+                short(mc.min_shift),
+                short(hl.estimate)
             )
         } else {
             let why =
@@ -367,8 +371,10 @@ fn classify(
             format!("lower ({ratio}), but only an increase counts")
         } else if !beyond_decrease {
             format!(
-                "lower but within allowed_decrease {} ({ratio})",
-                short(mc.allowed_decrease)
+                "lower but within allowed_decrease {} and min_shift {} ({ratio}, shift {})",
+                short(mc.allowed_decrease),
+                short(mc.min_shift),
+                short(hl.estimate)
             )
         } else {
             let why =
@@ -605,6 +611,27 @@ mod tests {
                 MetricClassification::Low
             );
         }
+    }
+
+    #[test]
+    fn a_shift_below_min_shift_passes() {
+        // 0.10 ms → 0.14 ms: significant and 40 % up, but far below a 5 ms floor.
+        let mut baseline = healthy(1);
+        baseline.insert("latency_p99".into(), around(5, 60, 0.10, 0.01));
+        let mut canary = healthy(100);
+        canary.insert("latency_p99".into(), around(6, 60, 0.14, 0.01));
+        let strict = config("metrics:\n  latency_p99:\n    allowed_increase: 1.25\n");
+        let r = judge(&baseline, &canary, &strict);
+        assert_eq!(
+            metric(&r, "latency_p99").classification,
+            MetricClassification::High
+        );
+        let floored =
+            config("metrics:\n  latency_p99:\n    allowed_increase: 1.25\n    min_shift: 5\n");
+        let r = judge(&baseline, &canary, &floored);
+        let m = metric(&r, "latency_p99");
+        assert_eq!(m.classification, MetricClassification::Pass);
+        assert!(m.reason.contains("min_shift"), "{}", m.reason);
     }
 
     #[test]

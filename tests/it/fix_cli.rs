@@ -6,11 +6,31 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A healbot.yaml whose `validation:` section gives the sandboxed check this machine's Rust
+/// toolchain (read-only), as an installation names its toolchains.
+fn sandbox_config() -> &'static Path {
+    static CONFIG: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    let (_, path) = CONFIG.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let validation: String = crate::support::toolchain::rust_yaml()
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect();
+        let path = dir.path().join("healbot.yaml");
+        std::fs::write(&path, format!("state_dir: s\nvalidation:\n{validation}")).unwrap();
+        (dir, path)
+    });
+    path
+}
+
 fn healbot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_healbot"))
-        .args(args)
-        .output()
-        .expect("the healbot binary runs")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healbot"));
+    cmd.args(args);
+    if args.first() == Some(&"fix") {
+        cmd.arg("--config").arg(sandbox_config());
+    }
+    cmd.output().expect("the healbot binary runs")
 }
 
 fn text(o: &Output) -> String {

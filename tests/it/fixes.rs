@@ -295,16 +295,24 @@ fn candidates_come_revert_first_then_templates_then_config() {
         history: &[],
         bounds: &bounds,
     };
-    // The faulty line itself is old, so no revert: the template comes first.
+    // The faulty line itself is old, but localization follows the divisor to where it is set
+    // (line 19), which the suspect commit changed: its revert comes first, then the template.
     let found = candidates(&input);
     assert!(
-        matches!(found.candidates[0].fix, Fix::Template(_)),
+        matches!(&found.candidates[0].fix, Fix::Revert(r) if r.mode == RevertMode::Hunk),
         "{found:?}"
     );
     assert!(
-        found.skipped.iter().any(|s| s.starts_with("revert:")),
-        "{:?}",
-        found.skipped
+        found.candidates[0].reason.contains("app.py:19"),
+        "{}",
+        found.candidates[0].reason
+    );
+    assert!(
+        found
+            .candidates
+            .iter()
+            .any(|c| matches!(c.fix, Fix::Template(_))),
+        "{found:?}"
     );
 
     // The line above it (the one the commit changed) is a localized candidate too.

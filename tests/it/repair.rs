@@ -66,7 +66,8 @@ async fn rust_sample_patch_reparses_and_cargo_check_passes() {
         "{}",
         patch.diff
     );
-    assert!(patch.diff.contains(".ok_or("), "{}", patch.diff);
+    // The function returns Result<_, String>: the None becomes its own error.
+    assert!(patch.diff.contains(".ok_or_else("), "{}", patch.diff);
     check_syntax(&patch.file, &patch.patched).unwrap();
 
     let work = tempfile::tempdir().unwrap();

@@ -668,7 +668,12 @@ fn dockerfile_passes_hadolint_and_workflows_pass_actionlint() {
         let mut on_disk: Vec<String> = fs::read_dir(repo().join(dir))
             .unwrap()
             .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                // A folder with a main.rs is a target of its own name, as cargo finds it.
+                if e.path().join("main.rs").is_file() {
+                    return Some(name);
+                }
                 name.strip_suffix(".rs").map(str::to_string)
             })
             .collect();
