@@ -68,9 +68,22 @@ struct Site {
 impl Site {
     /// A place found from `from`, at `line` of `file`.
     fn derived(from: &Site, file: String, line: u32, function: String, score: f64) -> Site {
+        Site::derived_at(from.frame, from.depth, file, line, function, score)
+    }
+
+    /// A place found by reasoning rather than read off a frame; `frame` and `depth` place it
+    /// among the frames (`0, usize::MAX`: below every frame).
+    fn derived_at(
+        frame: usize,
+        depth: usize,
+        file: String,
+        line: u32,
+        function: String,
+        score: f64,
+    ) -> Site {
         Site {
-            frame: from.frame,
-            depth: from.depth,
+            frame,
+            depth,
             origin: Origin::Derived,
             file,
             line,

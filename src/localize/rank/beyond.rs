@@ -588,24 +588,7 @@ fn message_literals(
                 _ => None,
             })
             .unwrap_or_default();
-        let mut s = Site {
-            frame: 0,
-            depth: usize::MAX,
-            origin: Origin::Derived,
-            file,
-            line,
-            info: None,
-            function,
-            source: None,
-            rust: None,
-            score,
-            factor: 1.0,
-            expression: None,
-            none_name: None,
-            panic: None,
-            in_closure: false,
-            reasons: Vec::new(),
-        };
+        let mut s = Site::derived_at(0, usize::MAX, file, line, function, score);
         s.reasons.push(why);
         found.push(s);
     }
