@@ -1,6 +1,6 @@
 //! Distributed traces as evidence: OTLP JSON (`resourceSpans`, what the OpenTelemetry
 //! collector's file exporter writes) and Jaeger's JSON API (`data[].spans`). Spans whose parent
-//! sits in another service are calls between services: [`crate::topology::spans`] makes the
+//! sits in another service are calls between services: `topology::spans` makes the
 //! dependency graph of them, and the deepest erroring span names where an error began.
 
 use serde::{Deserialize, Serialize};
