@@ -506,9 +506,18 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The verification comment is mirrored before the transition is appended: wait for the
+    // operation to end before reading its state.
     let chain = RedisAuditStore::open(&redis.url(), "main", None).unwrap();
-    let ops = fold_all(&chain.entries().await.unwrap()).unwrap();
-    let states: Vec<OpState> = ops.values().map(|op| op.state).collect();
+    let ended = Instant::now();
+    let states: Vec<OpState> = loop {
+        let ops = fold_all(&chain.entries().await.unwrap()).unwrap();
+        let states: Vec<OpState> = ops.values().map(|op| op.state).collect();
+        if states.iter().all(|s| s.is_terminal()) || ended.elapsed() > Duration::from_secs(30) {
+            break states;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(states, [OpState::Completed], "{}", logs(&replicas));
 
     // The killed replica comes back and finishes the deliveries it had recorded.
