@@ -7,10 +7,11 @@
 use super::format::Format;
 use crate::audit::AuditEntry;
 use crate::config::bot::{BotConfig, WEBHOOK_SECRET_ENV};
-use crate::forge::{HealCommand, PrNumber, BOT_AUTHOR};
+use crate::forge::{HealCommand, BOT_AUTHOR};
 use crate::model::OperationId;
 use crate::operation::state::fold_all;
 use crate::operation::Operation;
+use crate::orchestrator::artifacts::{self, in_scan};
 use crate::orchestrator::Orchestrator;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -170,9 +171,7 @@ fn listed(
         id: op.id.0.clone(),
         state: op.state.to_string(),
         service: op.opened["incident"]["service"].as_str().map(String::from),
-        pr: op
-            .effect::<PrNumber>(&format!("{}/pr", op.id))
-            .map(|pr| pr.0),
+        pr: in_scan(op.effect(&artifacts::PR)).map(|pr| pr.0),
         opened_at: opened.map(|e| e.ts.clone()),
         age_seconds,
     }

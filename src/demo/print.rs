@@ -4,6 +4,7 @@
 use super::run::DemoOutcome;
 use super::Demo;
 use crate::detect::Incident;
+use crate::orchestrator::artifacts::{self, in_scan};
 use std::time::Duration;
 
 /// Fails on a bad `HEALBOT_DEMO_NETWORK_WAIT_MS`, before any traffic runs.
@@ -124,10 +125,10 @@ pub(super) async fn report(
 /// The kind of fix an operation chose: `fix: revert of 1a2b3c4d5e ("…")`, `fix: template
 /// python.none-guard`, `fix: config config.pool-size`.
 fn fix_line(op: &crate::operation::Operation) -> Option<String> {
-    let plan: crate::plan::FixPlan = op.artifact("plan")?;
+    let plan = in_scan(op.artifact(&artifacts::PLAN))?;
     Some(match &plan.reverted_commit {
         Some(sha) => {
-            let summary = op.artifacts.get("fix").and_then(|f| {
+            let summary = op.artifacts.get(artifacts::FIX.name()).and_then(|f| {
                 f["chosen"]["reverted"]["summary"]
                     .as_str()
                     .map(|s| format!(" (\"{s}\")"))

@@ -3,6 +3,7 @@
 //! table before it is appended, so an illegal one never reaches the log. When other replicas
 //! append to the same chain (a shared store), [`Journal::sync`] folds what they wrote.
 
+use super::record::{Artifact, Effect};
 use super::state::{action, fold_all, FoldError, IllegalTransition, OpState, Operation};
 use crate::audit::{AuditEntry, AuditError, AuditStore, NewEntry};
 use crate::model::OperationId;
@@ -234,9 +235,11 @@ impl Journal {
     pub async fn effect<T: Serialize>(
         &self,
         id: &OperationId,
-        key: &str,
+        effect: &Effect<T>,
         result: &T,
     ) -> Result<AuditEntry, JournalError> {
+        let key = effect.key(id);
+        let key = key.as_str();
         let entry = self
             .write(
                 id,
@@ -259,14 +262,14 @@ impl Journal {
     pub async fn artifact<T: Serialize>(
         &self,
         id: &OperationId,
-        name: &str,
+        key: &Artifact<T>,
         value: &T,
     ) -> Result<AuditEntry, JournalError> {
         self.write(
             id,
             "healbot",
             action::ARTIFACT,
-            json!({ "name": name, "value": value }),
+            json!({ "name": key.name(), "value": value }),
             None,
         )
         .await

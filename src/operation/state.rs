@@ -1,9 +1,10 @@
 //! An operation's state is never stored: it is the fold of its audit entries. This file holds the
 //! states, the transition table that every event is checked against, and the fold itself.
 
+use super::record::{Artifact, Effect, RecordKind, Unreadable};
 use crate::audit::AuditEntry;
 use crate::model::OperationId;
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -216,16 +217,48 @@ impl Operation {
         Ok(())
     }
 
-    pub fn artifact<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.artifacts
-            .get(name)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    /// The recorded output `key`, if the stage has run. A record that does not decode to the
+    /// key's type is an error naming the key, not `None`: `None` would run the stage again.
+    pub fn artifact<T: DeserializeOwned>(
+        &self,
+        key: &Artifact<T>,
+    ) -> Result<Option<T>, Unreadable> {
+        self.decode(&self.artifacts, key.name(), RecordKind::StageOutput)
     }
 
-    pub fn effect<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.effects
-            .get(key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    /// The recorded result of effect `key`, if it is done. A record that does not decode is
+    /// an error naming the key: the effect must not run a second time.
+    pub fn effect<T: DeserializeOwned>(&self, key: &Effect<T>) -> Result<Option<T>, Unreadable> {
+        self.decode(&self.effects, &key.key(&self.id), RecordKind::Effect)
+    }
+
+    /// Whether effect `key` is done, whatever its recorded result.
+    pub fn has_effect<T>(&self, key: &Effect<T>) -> bool {
+        self.effects.contains_key(&key.key(&self.id))
+    }
+
+    /// Whether stage output `key` is recorded, whatever its value.
+    pub fn has_artifact<T>(&self, key: &Artifact<T>) -> bool {
+        self.artifacts.contains_key(key.name())
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        records: &BTreeMap<String, serde_json::Value>,
+        key: &str,
+        kind: RecordKind,
+    ) -> Result<Option<T>, Unreadable> {
+        let Some(value) = records.get(key) else {
+            return Ok(None);
+        };
+        T::deserialize(value)
+            .map(Some)
+            .map_err(|source| Unreadable {
+                operation: self.id.clone(),
+                kind,
+                key: key.to_string(),
+                source,
+            })
     }
 }
 
@@ -415,7 +448,48 @@ mod tests {
         ];
         let ops = fold_all(&entries).unwrap();
         let op = &ops[&OperationId("op-1".into())];
-        assert_eq!(op.effect::<u64>("op-1/pr"), Some(7));
+        assert_eq!(op.effect(&Effect::<u64>::new("pr")).unwrap(), Some(7));
         assert_eq!(op.artifacts["rca"]["root"], "payment-service");
+        assert!(op.has_effect(&Effect::<u64>::new("pr")));
+        assert_eq!(op.effect(&Effect::<u64>::new("merge")).unwrap(), None);
+    }
+
+    /// A record that no longer decodes is an error naming the key and serde's reason, never
+    /// `None` (which would run the stage or the side effect again).
+    #[test]
+    fn a_record_that_does_not_decode_is_an_error_naming_its_key() {
+        #[derive(Debug, Deserialize)]
+        struct Root {
+            #[allow(dead_code)]
+            root: String,
+        }
+        let entries = vec![
+            entry(1, action::OPENED, serde_json::json!({})),
+            entry(
+                2,
+                action::EFFECT,
+                serde_json::json!({"key": "op-1/pr", "result": "seven"}),
+            ),
+            entry(
+                3,
+                action::ARTIFACT,
+                serde_json::json!({"name": "rca", "value": {"root": 42}}),
+            ),
+        ];
+        let ops = fold_all(&entries).unwrap();
+        let op = &ops[&OperationId("op-1".into())];
+
+        let err = op.effect(&Effect::<u64>::new("pr")).unwrap_err();
+        assert_eq!(err.key, "op-1/pr");
+        assert_eq!(err.kind, RecordKind::Effect);
+        let text = err.to_string();
+        assert!(text.contains("`op-1/pr`"), "{text}");
+        assert!(text.contains("invalid type: string \"seven\""), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
+
+        let err = op.artifact(&Artifact::<Root>::new("rca")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("stage output `rca`"), "{text}");
+        assert!(text.contains("invalid type: integer `42`"), "{text}");
     }
 }

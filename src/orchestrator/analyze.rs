@@ -3,6 +3,7 @@
 //! output before the next starts, so a resumed operation skips what is already done. A slow
 //! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
 
+use super::artifacts;
 use super::pr::ValidationReport;
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::detect::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
@@ -12,7 +13,7 @@ use crate::fix::revert_cause::RevertMode;
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
-use crate::operation::{OpState, Operation};
+use crate::operation::{Artifact, OpState, Operation};
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
 use crate::rca::rank::RcaReport;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -173,10 +174,11 @@ impl ChosenFix {
 
 impl Orchestrator {
     /// Returns the stage output `name`, computing and recording it first if the log lacks it.
+    /// A recorded output that does not decode fails the operation rather than be recomputed.
     pub(crate) async fn stage_output<T, F, Fut>(
         &self,
         op: &Operation,
-        name: &str,
+        key: &Artifact<T>,
         compute: F,
     ) -> Result<T, OrchestratorError>
     where
@@ -184,11 +186,11 @@ impl Orchestrator {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, OrchestratorError>>,
     {
-        if let Some(done) = op.artifact::<T>(name) {
+        if let Some(done) = op.artifact(key)? {
             return Ok(done);
         }
         let value = compute().await?;
-        self.journal.artifact(&op.id, name, &value).await?;
+        self.journal.artifact(&op.id, key, &value).await?;
         Ok(value)
     }
 
@@ -200,10 +202,12 @@ impl Orchestrator {
     pub(crate) async fn analyze(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let spec = Self::spec(op)?;
         let rca: RcaReport = self
-            .stage_output(op, "rca", || self.root_cause(&spec.incident, &op.id))
+            .stage_output(op, &artifacts::RCA, || {
+                self.root_cause(&spec.incident, &op.id)
+            })
             .await?;
         let trace: Option<String> = self
-            .stage_output(op, "trace", || async {
+            .stage_output(op, &artifacts::TRACE, || async {
                 Ok(match spec.incident.stacktrace() {
                     Some(t) => Some(t.to_string()),
                     // An alert carries no trace: the root cause's error logs may.
@@ -225,7 +229,10 @@ impl Orchestrator {
             // A slow service without a trace: no code to find, but a setting may be what ran
             // out. Recorded so the PR body can name it.
             None => match without_trace(&spec.incident, &rca) {
-                Ok(p) => self.stage_output(op, "pattern", || async { Ok(p) }).await?,
+                Ok(p) => {
+                    self.stage_output(op, &artifacts::PATTERN, || async { Ok(p) })
+                        .await?
+                }
                 Err(why) => return self.escalate(op, &why).await,
             },
         };
@@ -246,7 +253,7 @@ impl Orchestrator {
 
         let base = self.worktree(op, "base");
         let base_sha = self
-            .stage_output(op, "base", || async {
+            .stage_output(op, &artifacts::BASE, || async {
                 let sha = self.workspaces.export(&spec.repo, "HEAD", &base).await?;
                 Ok(sha.0)
             })
@@ -260,7 +267,7 @@ impl Orchestrator {
         let localization: Option<Localization> = match &trace {
             Some(trace) => {
                 let l: Localization = self
-                    .stage_output(op, "localization", || async {
+                    .stage_output(op, &artifacts::LOCALIZATION, || async {
                         localize::localize_detailed(&base, trace, 5)
                             .map_err(|e| OrchestratorError::stage("localize", e))
                     })
@@ -279,7 +286,7 @@ impl Orchestrator {
         };
 
         let selection: FixSelection = self
-            .stage_output(op, "fix", || async {
+            .stage_output(op, &artifacts::FIX, || async {
                 match &localization {
                     Some(l) => {
                         self.select_fix(op, &spec, &base, &base_sha, l, pattern.pattern.id())
@@ -301,15 +308,19 @@ impl Orchestrator {
         };
         // The primary patch and the validation, under the names later stages read.
         let patch: Patch = self
-            .stage_output(op, "patch", || async { Ok(chosen.patches[0].clone()) })
+            .stage_output(op, &artifacts::PATCH, || async {
+                Ok(chosen.patches[0].clone())
+            })
             .await?;
         let _validation: ValidationReport = self
-            .stage_output(op, "validation", || async { Ok(chosen.validation.clone()) })
+            .stage_output(op, &artifacts::VALIDATION, || async {
+                Ok(chosen.validation.clone())
+            })
             .await?;
 
         if let Some(reproducer) = &self.reproducer {
             let repro: ReproOutcome = self
-                .stage_output(op, "reproduction", || async {
+                .stage_output(op, &artifacts::REPRODUCTION, || async {
                     let patched = self.worktree(op, "patched");
                     Ok(reproducer.reproduce(&patched).await?)
                 })
@@ -341,7 +352,7 @@ impl Orchestrator {
         }
 
         let plan: FixPlan = self
-            .stage_output(op, "plan", || async {
+            .stage_output(op, &artifacts::PLAN, || async {
                 let service = rca.root_cause.clone();
                 let graph = self.graph.current();
                 let blast_radius = graph.blast_radius(&service);
@@ -415,7 +426,7 @@ impl Orchestrator {
     ) -> Result<FixSelection, OrchestratorError> {
         let config_files = self.config_files(op, spec).await;
         let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
-        let applied = self.applied_config_fixes(op).await;
+        let applied = self.applied_config_fixes(op).await?;
         let found = fix::config_candidates(&ConfigInput {
             repo: base,
             pattern,
@@ -530,7 +541,7 @@ impl Orchestrator {
         let service = spec.incident.service.as_str();
         let config_files = self.config_files(op, spec).await;
         let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
-        let applied = self.applied_config_fixes(op).await;
+        let applied = self.applied_config_fixes(op).await?;
         let input = CandidateInput {
             repo: &repo,
             localization,
@@ -568,16 +579,22 @@ impl Orchestrator {
         }
     }
 
-    /// Config fixes that earlier operations carried through to the end.
-    async fn applied_config_fixes(&self, op: &Operation) -> Vec<AppliedConfigFix> {
-        self.journal
-            .operations()
-            .await
-            .into_iter()
-            .filter(|o| o.id != op.id && o.state == OpState::Completed)
-            .filter_map(|o| o.artifact::<FixSelection>("fix"))
-            .filter_map(|s| s.chosen.and_then(|c| c.applied))
-            .collect()
+    /// Config fixes that earlier operations carried through to the end. One whose fix record
+    /// cannot be read is an error: leaving it out could let a fix repeat past its limit.
+    async fn applied_config_fixes(
+        &self,
+        op: &Operation,
+    ) -> Result<Vec<AppliedConfigFix>, OrchestratorError> {
+        let mut applied = Vec::new();
+        for o in self.journal.operations().await {
+            if o.id == op.id || o.state != OpState::Completed {
+                continue;
+            }
+            if let Some(fix) = o.artifact(&artifacts::FIX)?.and_then(|s| s.chosen) {
+                applied.extend(fix.applied);
+            }
+        }
+        Ok(applied)
     }
 
     pub(crate) async fn escalate(

@@ -5,7 +5,7 @@
 //! stable one). The write-back is the ordinary rollback: stable image at weight 0, revert PR,
 //! a person told.
 
-use super::canary::RolloutPlan;
+use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::argo_notification::{RolloutEvent, RolloutNotification, RolloutPhase};
 use crate::forge::markdown::{inline_code, plain_text};
@@ -102,8 +102,7 @@ impl Orchestrator {
     pub async fn argo_operation(&self, n: &RolloutNotification) -> Option<Operation> {
         let mut found = None;
         for op in self.journal.operations().await {
-            let in_namespace = op
-                .artifact::<RolloutPlan>("rollout")
+            let in_namespace = in_scan(op.artifact(&artifacts::ROLLOUT))
                 .is_some_and(|p| p.argo_managed && p.namespace == n.namespace);
             if in_namespace && Self::live(&op) && self.deploys(&op, &n.rollout).await {
                 let newer = found.as_ref().is_none_or(|f: &Operation| {
@@ -133,7 +132,7 @@ impl Orchestrator {
                 "argo notification for an operation no longer deploying; ignored");
             return Ok(None);
         }
-        if !Self::argo_managed(&op) {
+        if !Self::argo_managed(&op)? {
             tracing::warn!(operation = %op.id, trigger = %n.trigger,
                 "argo notification for a healbot-managed rollout; ignored");
             return Ok(None);
@@ -143,8 +142,8 @@ impl Orchestrator {
         let moves = aborted || n.event == RolloutEvent::Completed;
         // The first revision Argo reports for this deploy is the operation's; a notification
         // about another revision (someone else's deploy, or a replay) does not move it.
-        let pin = format!("{}/argo-revision", op.id);
-        match (n.revision, op.effect::<u64>(&pin)) {
+        let pin = artifacts::ARGO_REVISION;
+        match (n.revision, op.effect(&pin)?) {
             (Some(got), Some(pinned)) if got != pinned => {
                 tracing::warn!(operation = %op.id, got, pinned, trigger = %n.trigger,
                     "argo notification for another revision; ignored");
@@ -163,12 +162,12 @@ impl Orchestrator {
         let action = format!("argo.{}", event_name(&n.event));
         let detail = detail(n, delivery);
         let text = comment(n, aborted);
-        match Self::pr_of(&op) {
-            Ok(pr) => {
+        match op.effect(&artifacts::PR)? {
+            Some(pr) => {
                 self.mirror(&op, pr, &identity(n, delivery), &action, detail, &text)
                     .await?;
             }
-            Err(_) => {
+            None => {
                 self.journal
                     .note(&op.id, &self.settings.actor, &action, detail)
                     .await?;
@@ -218,14 +217,10 @@ impl Orchestrator {
 
     /// Whether `op` deploys the Rollout named `rollout`.
     async fn deploys(&self, op: &Operation, rollout: &str) -> bool {
-        let plan: Option<RolloutPlan> = op.artifact("rollout");
+        let plan = in_scan(op.artifact(&artifacts::ROLLOUT));
         let service = match &plan {
             Some(plan) => Some(plan.service.clone()),
-            None => op
-                .artifacts
-                .get("rca")
-                .and_then(|r| r["root_cause"].as_str())
-                .map(str::to_string),
+            None => in_scan(op.artifact(&artifacts::RCA)).map(|r| r.root_cause),
         };
         if service.as_deref() == Some(rollout) {
             return true;

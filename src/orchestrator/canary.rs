@@ -3,13 +3,14 @@
 //! `rollout: argo`, Argo Rollouts runs the steps instead; healbot commits only the image and
 //! follows Argo's notifications (`argo_mode.rs`).
 
+use super::artifacts;
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::progression::{self, Next};
 use crate::canary::{judge, CanaryReport};
 use crate::forge::{CommitSha, FileChange};
 use crate::gitops::rollout::RolloutManifest;
 use crate::notify::NotificationKind;
-use crate::operation::{OpState, Operation};
+use crate::operation::{Effect, OpState, Operation};
 use crate::rca::rank::RcaReport;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -39,9 +40,9 @@ impl Orchestrator {
         op: &Operation,
     ) -> Result<RolloutPlan, OrchestratorError> {
         let spec = Self::spec(op)?;
-        self.stage_output(op, "rollout", || async {
+        self.stage_output(op, &artifacts::ROLLOUT, || async {
             let rca: RcaReport = op
-                .artifact("rca")
+                .artifact(&artifacts::RCA)?
                 .ok_or_else(|| OrchestratorError::stage("canary", "no RCA recorded"))?;
             let config = self.repo_config(&spec).await?;
             let argo_managed = config
@@ -61,7 +62,7 @@ impl Orchestrator {
                 })?
                 .to_string();
             let merged: CommitSha = op
-                .effect(&format!("{}/merge", op.id))
+                .effect(&artifacts::MERGE)?
                 .ok_or_else(|| OrchestratorError::stage("canary", "no merge recorded"))?;
             let text = self.read_manifest(&spec.repo, &manifest).await?;
             let rollout = RolloutManifest::parse(&text, &manifest)
@@ -108,7 +109,7 @@ impl Orchestrator {
         &self,
         op: &Operation,
         plan: &RolloutPlan,
-        effect: &str,
+        effect: &Effect<CommitSha>,
         tag: &str,
         weight: u8,
         message: &str,
@@ -136,9 +137,10 @@ impl Orchestrator {
     }
 
     /// Whether Argo Rollouts runs this operation's steps (healbot then waits in `Deploying`).
-    pub(crate) fn argo_managed(op: &Operation) -> bool {
-        op.artifact::<RolloutPlan>("rollout")
-            .is_some_and(|p| p.argo_managed)
+    pub(crate) fn argo_managed(op: &Operation) -> Result<bool, OrchestratorError> {
+        Ok(op
+            .artifact(&artifacts::ROLLOUT)?
+            .is_some_and(|p| p.argo_managed))
     }
 
     pub(crate) async fn start_canary(&self, op: &Operation) -> Result<(), OrchestratorError> {
@@ -157,7 +159,7 @@ impl Orchestrator {
             .commit_manifest(
                 op,
                 &plan,
-                &format!("canary/{weight}"),
+                &artifacts::canary_commit(weight),
                 &plan.canary_tag,
                 weight,
                 &format!(
@@ -199,13 +201,20 @@ impl Orchestrator {
                 .await;
         }
         let plan = self.rollout_plan(op).await?;
-        let report: CanaryReport = self
-            .stage_output(op, &format!("canary/{weight}"), || async {
+        // A step a person resumed has a `null` verdict: it is judged again on fresh samples.
+        let key = artifacts::canary_verdict(weight);
+        let report: CanaryReport = match op.artifact(&key)?.flatten() {
+            Some(report) => report,
+            None => {
                 tokio::time::sleep(self.settings.canary_wait).await;
                 let seen = self.metrics.canary_samples(&plan.service).await?;
-                Ok(judge(&seen.baseline, &seen.canary, &self.policies.canary))
-            })
-            .await?;
+                let report = judge(&seen.baseline, &seen.canary, &self.policies.canary);
+                self.journal
+                    .artifact(&op.id, &key, &Some(report.clone()))
+                    .await?;
+                report
+            }
+        };
         let pr = Self::pr_of(op)?;
         self.mirror(
             op,
@@ -250,7 +259,7 @@ impl Orchestrator {
         let spec = Self::spec(op)?;
         let guard = self.ensure_lock(op).await?;
         let sha: CommitSha = self
-            .once(op, "argo/image", |key| async move {
+            .once(op, &artifacts::ARGO_IMAGE, |key| async move {
                 self.locks.validate(&guard).await?;
                 let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
                 let updated = RolloutManifest::parse(&text, &plan.manifest)

@@ -2,11 +2,11 @@
 //! hurt by, through the dependency graph (`lock::conflict`). The policy's action decides:
 //! proceed, wait (a same-service wait is the lock's job), pause for a person, or abort.
 
+use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::config::ConflictAction;
 use crate::lock::conflict::{detect, ActiveOperation, ConflictKind, ConflictReport};
 use crate::operation::{OpState, Operation};
-use crate::rca::rank::RcaReport;
 use std::time::{Duration, Instant};
 
 /// What the operation does about its conflicts.
@@ -18,7 +18,7 @@ pub(crate) enum ConflictOutcome {
 
 /// The service an operation changes: its root cause once known, else the incident's.
 fn service_of(op: &Operation) -> Option<String> {
-    if let Some(rca) = op.artifact::<RcaReport>("rca") {
+    if let Some(rca) = in_scan(op.artifact(&artifacts::RCA)) {
         return Some(rca.root_cause);
     }
     Orchestrator::spec(op).ok().map(|s| s.incident.service)
@@ -26,7 +26,7 @@ fn service_of(op: &Operation) -> Option<String> {
 
 /// An operation still able to change production (not finished, not handed to a person).
 fn active(op: &Operation) -> bool {
-    !op.state.is_terminal() && op.state != OpState::Escalated && op.artifacts.contains_key("rca")
+    !op.state.is_terminal() && op.state != OpState::Escalated && op.has_artifact(&artifacts::RCA)
 }
 
 fn deploying(state: OpState) -> bool {
@@ -99,7 +99,9 @@ impl Orchestrator {
                         .map_err(|e| OrchestratorError::stage("conflicts", e))?,
                 )
                 .await?;
-            self.journal.artifact(&op.id, "conflicts", &report).await?;
+            self.journal
+                .artifact(&op.id, &artifacts::CONFLICTS, &report)
+                .await?;
         }
         while report.action == ConflictAction::Wait && waits_beyond_lock(&report) {
             if started.elapsed() >= self.settings.lock_wait {

@@ -31,8 +31,8 @@ impl Orchestrator {
             };
             let waited = (now - *since).to_std().unwrap_or_default();
             for step in self.policies.escalation.steps_due(waited) {
-                let key = format!("{}/escalation/{since_seq}/{}", op.id, step.after_minutes);
-                if op.effects.contains_key(&key) {
+                let key = super::artifacts::escalation_sent(since_seq, step.after_minutes);
+                if op.has_effect(&key) {
                     continue;
                 }
                 let severity = Self::spec(&op)

@@ -2,6 +2,7 @@
 //! service lock. A gate that blocks escalates, one that pauses waits for a person, and a lock
 //! held by another operation is waited for (audited) up to the policy's limit.
 
+use super::artifacts::{self, LOCK};
 use super::conflicts::ConflictOutcome;
 use super::{Orchestrator, OrchestratorError};
 use crate::gates::{self, GateContext, GateReport, GateVerdict};
@@ -26,22 +27,14 @@ fn gate_summary(report: &GateReport) -> String {
         .join("; ")
 }
 
-/// Effect key of the operation's lock guard.
-pub(crate) fn lock_key(op: &Operation) -> String {
-    format!("{}/lock", op.id)
-}
-
 impl Orchestrator {
     pub(crate) async fn gate_and_lock(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let spec = Self::spec(op)?;
         let rca: RcaReport = op
-            .artifact("rca")
+            .artifact(&artifacts::RCA)?
             .ok_or_else(|| OrchestratorError::stage("gates", "no RCA recorded"))?;
         let service = rca.root_cause.clone();
-        let changed: Vec<String> = match op
-            .artifact::<super::analyze::FixSelection>("fix")
-            .and_then(|s| s.chosen)
-        {
+        let changed: Vec<String> = match op.artifact(&artifacts::FIX)?.and_then(|s| s.chosen) {
             // Every file the fix writes or deletes, for the protected-paths gate.
             Some(c) => c
                 .patches
@@ -50,10 +43,8 @@ impl Orchestrator {
                 .chain(c.deleted)
                 .collect(),
             None => op
-                .artifacts
-                .get("patch")
-                .and_then(|p| p["file"].as_str())
-                .map(|f| vec![f.to_string()])
+                .artifact(&artifacts::PATCH)?
+                .map(|p| vec![p.file])
                 .unwrap_or_default(),
         };
 
@@ -68,7 +59,9 @@ impl Orchestrator {
             let ctx = self.gate_context(op, &service, changed).await?;
             let policies = self.policies_for(&spec).await?;
             let report: GateReport = gates::evaluate_policies(&ctx, &policies);
-            self.journal.artifact(&op.id, "gates", &report).await?;
+            self.journal
+                .artifact(&op.id, &artifacts::GATES, &report)
+                .await?;
             match report.verdict {
                 GateVerdict::Block => {
                     let why = gate_summary(&report);
@@ -166,7 +159,7 @@ impl Orchestrator {
             }
             Err(e) => return Err(e.into()),
         };
-        self.journal.effect(&op.id, &lock_key(op), &guard).await?;
+        self.journal.effect(&op.id, &LOCK, &guard).await?;
         self.transition(
             op,
             OpState::Locked,
@@ -227,26 +220,24 @@ impl Orchestrator {
     /// (a restart with the in-memory backend) and nobody else does. Side effects call this
     /// first: without a valid lock nothing is written (fail closed).
     pub(crate) async fn ensure_lock(&self, op: &Operation) -> Result<LockGuard, OrchestratorError> {
-        let recorded: Option<LockGuard> = op.effect(&lock_key(op));
-        if let Some(g) = &recorded {
-            if self.locks.validate(g).await.is_ok() {
-                return Ok(g.clone());
+        if let Some(g) = op.effect(&LOCK)? {
+            if self.locks.validate(&g).await.is_ok() {
+                return Ok(g);
             }
         }
         let service = op
-            .artifacts
-            .get("rca")
-            .and_then(|r| r["root_cause"].as_str())
+            .artifact(&artifacts::RCA)?
+            .map(|r| r.root_cause)
             .ok_or_else(|| OrchestratorError::stage("lock", "no RCA recorded"))?;
         let guard = self
             .locks
             .try_acquire(
-                &LockResource::service(service),
+                &LockResource::service(&service),
                 &op.id.0,
                 self.settings.lock_ttl,
             )
             .await?;
-        self.journal.effect(&op.id, &lock_key(op), &guard).await?;
+        self.journal.effect(&op.id, &LOCK, &guard).await?;
         Ok(guard)
     }
 
@@ -254,8 +245,14 @@ impl Orchestrator {
         let Ok(fresh) = self.journal.operation(&op.id).await else {
             return;
         };
-        let Some(guard) = fresh.effect::<LockGuard>(&lock_key(&fresh)) else {
-            return;
+        let guard = match fresh.effect(&LOCK) {
+            Ok(Some(guard)) => guard,
+            Ok(None) => return,
+            // Nothing to release by: the lock lapses at its TTL. Said loudly, not skipped.
+            Err(e) => {
+                tracing::error!(operation = %op.id, error = %e, "lock not released");
+                return;
+            }
         };
         if self.locks.release(&guard).await.is_ok() {
             let _ = self

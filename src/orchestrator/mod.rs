@@ -5,6 +5,7 @@
 
 mod analyze;
 mod argo_mode;
+pub mod artifacts;
 mod canary;
 mod conflicts;
 mod escalation;
@@ -103,6 +104,10 @@ pub enum OrchestratorError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Signal(#[from] SignalError),
+    /// A recorded stage output or effect that no longer decodes: the operation fails rather
+    /// than redo what the record stood for.
+    #[error(transparent)]
+    Record(#[from] crate::operation::Unreadable),
     #[error("operation {0} has no valid spec in its opening entry")]
     Spec(OperationId),
     #[error("{stage}: {reason}")]
@@ -182,11 +187,19 @@ impl Orchestrator {
             if op.state.is_waiting() {
                 return Ok(Progress::Waiting(op.state));
             }
-            if matches!(op.state, OpState::Deploying(_)) && Self::argo_managed(&op) {
+            let argo = match op.state {
+                OpState::Deploying(_) => Self::argo_managed(&op),
+                _ => Ok(false),
+            };
+            if let Ok(true) = argo {
                 // Argo runs the steps; its notifications move the operation on.
                 return Ok(Progress::Waiting(op.state));
             }
-            if let Err(e) = self.step(&op).await {
+            let stepped = match argo {
+                Ok(_) => self.step(&op).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stepped {
                 if let OrchestratorError::Journal(JournalError::Audit(_)) = e {
                     // Without a durable log nothing may go on, not even recording the failure.
                     return Err(e);

@@ -4,7 +4,7 @@
 //! the same audited act (the person as actor, then the transition), minus the reply on the PR.
 
 use super::{Orchestrator, OrchestratorError, Progress};
-use crate::forge::{HealCommand, Override, OverrideKind, PrNumber};
+use crate::forge::{HealCommand, Override, OverrideKind};
 use crate::model::OperationId;
 use crate::operation::OpState;
 use serde_json::json;
@@ -20,7 +20,7 @@ impl Orchestrator {
     ) -> Result<Vec<String>, OrchestratorError> {
         let op = self.journal.operation(id).await?;
         let spec = Self::spec(&op)?;
-        if let Some(pr) = op.effect::<PrNumber>(&format!("{}/pr", op.id)) {
+        if let Some(pr) = op.effect(&super::artifacts::PR)? {
             let head_sha = self.forge.pull_request(&spec.repo, pr).await?.head_sha;
             let ov = Override {
                 actor_id: None,

@@ -2,7 +2,7 @@
 //! or the local CLI, becomes an audited act with the person as actor. Every command is answered
 //! on the PR, and a replayed event (same source id) is recognised and not applied twice.
 
-use super::{Orchestrator, OrchestratorError};
+use super::{artifacts, Orchestrator, OrchestratorError};
 use crate::forge::{HealCommand, Override, OverrideKind, ReviewState};
 use crate::model::OperationId;
 use crate::operation::{OpState, Operation};
@@ -56,15 +56,23 @@ impl Orchestrator {
         if ov.actor == self.settings.actor || ov.actor.ends_with("[bot]") {
             return Ok(Applied::nothing(op.id));
         }
-        let seen_key = format!("{}/override/{}", op.id, ov.source_id);
-        if op.effects.contains_key(&seen_key) {
+        let seen_key = artifacts::override_seen(&ov.source_id);
+        if op.has_effect(&seen_key) {
             return Ok(Applied {
                 operation: op.id,
                 replies: vec![format!("{} was already handled", ov.source_id)],
                 drive: false,
             });
         }
-        let reply = self.apply(&op, &ov).await?;
+        let reply = match self.apply(&op, &ov).await {
+            Ok(reply) => reply,
+            // A record that cannot be read stops the operation here as it would in a step.
+            Err(e @ OrchestratorError::Record(_)) => {
+                self.fail(&op, &e.to_string()).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         // Marked handled only after it took effect: a crash in between re-applies it, and
         // every act is a no-op in the state it leads to.
         self.journal
@@ -119,8 +127,8 @@ impl Orchestrator {
         let Some(op) = self.operation_for_pr(ov).await else {
             return Ok(None);
         };
-        let seen_key = format!("{}/override/{}", op.id, ov.source_id);
-        if op.effects.contains_key(&seen_key) {
+        let seen_key = artifacts::override_seen(&ov.source_id);
+        if op.has_effect(&seen_key) {
             return Ok(Some(op.id));
         }
         self.journal
@@ -180,7 +188,7 @@ impl Orchestrator {
                 }
                 let spec = Self::spec(op)?;
                 let pr = self.forge.pull_request(&spec.repo, ov.pr).await?;
-                if Self::pushers(op)
+                if Self::pushers(op)?
                     .iter()
                     .any(|p| p.eq_ignore_ascii_case(who))
                 {
@@ -189,7 +197,7 @@ impl Orchestrator {
                          count; someone else must approve it."
                     ));
                 }
-                let validated = Self::validated_head(op);
+                let validated = Self::validated_head(op)?;
                 if validated.as_ref() != Some(&pr.head_sha) {
                     return Ok(format!(
                         "@{who}: the PR head {} is not the commit healbot validated{}; \
@@ -262,7 +270,7 @@ impl Orchestrator {
                 if let OpState::Deploying(w) = back {
                     // Resuming a canary step means judging it again on fresh samples.
                     self.journal
-                        .artifact(&op.id, &format!("canary/{w}"), &serde_json::Value::Null)
+                        .artifact(&op.id, &artifacts::canary_verdict(w), &None)
                         .await?;
                 }
                 self.journal
@@ -346,13 +354,13 @@ impl Orchestrator {
                 self.journal
                     .artifact(
                         &op.id,
-                        &format!("canary/{w}"),
-                        &crate::canary::CanaryReport {
+                        &artifacts::canary_verdict(w),
+                        &Some(crate::canary::CanaryReport {
                             score: 100.0,
                             verdict: crate::canary::CanaryVerdict::Pass,
                             metrics: Vec::new(),
                             reason: format!("promoted by {who}"),
-                        },
+                        }),
                     )
                     .await?;
                 self.journal

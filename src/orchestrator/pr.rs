@@ -2,13 +2,14 @@
 //! review request, and the merge once a person approved. Every forge write is keyed, so a
 //! replay finds what an earlier run already did.
 
+use super::artifacts::{self, BASE, COMMIT, FIX, GATES, LOCALIZATION, PATCH, PLAN, PR};
 use super::{OperationSpec, Orchestrator, OrchestratorError};
 use crate::config::repo::RepoConfig;
 use crate::fix::validate::{check_syntax, run_check, CheckOutcome, CheckRequest};
 use crate::fix::Patch;
 use crate::forge::{CommitSha, FileChange, GateCheck, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
-use crate::operation::{OpState, Operation};
+use crate::operation::{Effect, OpState, Operation};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
@@ -24,10 +25,11 @@ pub struct ValidationReport {
 
 impl Orchestrator {
     /// Runs `f` once per operation and key: a recorded result is returned as it is.
+    /// A record that does not decode fails the operation: `f` runs only when none exists.
     pub(crate) async fn once<T, F, Fut>(
         &self,
         op: &Operation,
-        effect: &str,
+        effect: &Effect<T>,
         f: F,
     ) -> Result<T, OrchestratorError>
     where
@@ -35,12 +37,11 @@ impl Orchestrator {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<T, OrchestratorError>>,
     {
-        let key = format!("{}/{effect}", op.id);
-        if let Some(done) = op.effect::<T>(&key) {
+        if let Some(done) = op.effect(effect)? {
             return Ok(done);
         }
-        let value = f(key.clone()).await?;
-        self.journal.effect(&op.id, &key, &value).await?;
+        let value = f(effect.key(&op.id)).await?;
+        self.journal.effect(&op.id, effect, &value).await?;
         Ok(value)
     }
 
@@ -184,13 +185,11 @@ impl Orchestrator {
         let guard = self.ensure_lock(op).await?;
         let spec = Self::spec(op)?;
         let patch: Patch = op
-            .artifact("patch")
+            .artifact(&PATCH)?
             .ok_or_else(|| OrchestratorError::stage("pr", "no patch recorded"))?;
         // Every file of the chosen fix (a revert may touch several); an operation recorded
         // before fixes had kinds has the one patch.
-        let chosen = op
-            .artifact::<super::analyze::FixSelection>("fix")
-            .and_then(|s| s.chosen);
+        let chosen = op.artifact(&FIX)?.and_then(|s| s.chosen);
         let changes: Vec<FileChange> = match &chosen {
             Some(c) => c
                 .patches
@@ -209,7 +208,7 @@ impl Orchestrator {
             .as_ref()
             .map_or(crate::plan::FixKind::Template, |c| c.kind);
         let base_sha: String = op
-            .artifact("base")
+            .artifact(&BASE)?
             .ok_or_else(|| OrchestratorError::stage("pr", "no base revision recorded"))?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
         let branch = format!("healbot/{}", crate::model::safe_id(&spec.incident.id.0));
@@ -217,7 +216,7 @@ impl Orchestrator {
         let chosen = &chosen;
 
         self.locks.validate(&guard).await?;
-        self.once(op, "branch", |_| async {
+        self.once(op, &artifacts::BRANCH, |_| async {
             self.forge
                 .create_branch(&spec.repo, branch, &CommitSha(base_sha.clone()))
                 .await?;
@@ -225,7 +224,7 @@ impl Orchestrator {
         })
         .await?;
         let commit: CommitSha = self
-            .once(op, "commit", |key| async move {
+            .once(op, &COMMIT, |key| async move {
                 let message = match chosen.as_ref().and_then(|c| c.reverted.as_ref()) {
                     // What `git revert` writes, so tools that look for it find it.
                     Some(r) => format!(
@@ -256,7 +255,7 @@ impl Orchestrator {
         let fresh = self.journal.operation(&op.id).await?;
         // The faulty line; without a code location (a config fix for a slow service with no
         // trace), the setting the fix raises.
-        let location = match fresh.artifact::<crate::localize::Localization>("localization") {
+        let location = match fresh.artifact(&LOCALIZATION)? {
             Some(l) => l.candidates.into_iter().next().map(|c| (c.file, c.line)),
             None if kind == crate::plan::FixKind::Config => Some((patch.file.clone(), patch.line)),
             None => None,
@@ -274,10 +273,10 @@ impl Orchestrator {
             permalink,
         )?;
         let plan: crate::plan::FixPlan = fresh
-            .artifact("plan")
+            .artifact(&PLAN)?
             .ok_or_else(|| OrchestratorError::stage("pr", "no plan recorded"))?;
         let pr: PrNumber = self
-            .once(op, "pr", |_| async {
+            .once(op, &PR, |_| async {
                 let new = NewPullRequest {
                     title: format!(
                         "healbot {kind} fix: {} ({})",
@@ -292,7 +291,7 @@ impl Orchestrator {
                 Ok(self.forge.open_pr(&spec.repo, &new).await?)
             })
             .await?;
-        if let Some(gates) = fresh.artifact::<crate::gates::GateReport>("gates") {
+        if let Some(gates) = fresh.artifact(&GATES)? {
             let passed = gates.verdict == crate::gates::GateVerdict::Pass;
             let check = GateCheck {
                 title: if passed {
@@ -304,7 +303,7 @@ impl Orchestrator {
                 passed,
             };
             let (check, commit) = (&check, &commit);
-            self.once(op, "check/safety-gates", |_| async move {
+            self.once(op, &artifacts::GATES_CHECK, |_| async move {
                 Ok(self.forge.publish_gates(&spec.repo, commit, check).await?)
             })
             .await?;
@@ -356,11 +355,11 @@ impl Orchestrator {
         let pr = Self::pr_of(op)?;
         let guard = self.ensure_lock(op).await?;
         self.locks.validate(&guard).await?;
-        let validated = Self::validated_head(op)
+        let validated = Self::validated_head(op)?
             .ok_or_else(|| OrchestratorError::stage("merge", "no validated commit recorded"))?;
         let validated = &validated;
         let sha: CommitSha = self
-            .once(op, "merge", |_| async {
+            .once(op, &artifacts::MERGE, |_| async {
                 Ok(self.forge.merge(&spec.repo, pr, validated).await?)
             })
             .await?;
@@ -374,19 +373,20 @@ impl Orchestrator {
 
     /// The commit an approval may merge: healbot's own fix commit, or the head it checked
     /// again after someone pushed (`approvers.on_push: revalidate`).
-    pub(crate) fn validated_head(op: &Operation) -> Option<CommitSha> {
-        op.effect::<CommitSha>(&format!("{}/revalidated", op.id))
-            .or_else(|| op.effect::<CommitSha>(&format!("{}/commit", op.id)))
+    pub(crate) fn validated_head(op: &Operation) -> Result<Option<CommitSha>, OrchestratorError> {
+        match op.effect(&artifacts::REVALIDATED)? {
+            Some(head) => Ok(Some(head)),
+            None => Ok(op.effect(&COMMIT)?),
+        }
     }
 
     /// Everyone but healbot who pushed to the fix branch: none of them may approve it.
-    pub(crate) fn pushers(op: &Operation) -> Vec<String> {
-        op.effect::<Vec<String>>(&format!("{}/pushers", op.id))
-            .unwrap_or_default()
+    pub(crate) fn pushers(op: &Operation) -> Result<Vec<String>, OrchestratorError> {
+        Ok(op.effect(&artifacts::PUSHERS)?.unwrap_or_default())
     }
 
     pub(crate) fn pr_of(op: &Operation) -> Result<PrNumber, OrchestratorError> {
-        op.effect::<PrNumber>(&format!("{}/pr", op.id))
+        op.effect(&PR)?
             .ok_or_else(|| OrchestratorError::stage("pr", "no PR recorded"))
     }
 
@@ -403,7 +403,7 @@ impl Orchestrator {
         text: &str,
     ) -> Result<u64, OrchestratorError> {
         let spec = Self::spec(op)?;
-        self.once(op, &format!("comment/{name}"), |key| async move {
+        self.once(op, &artifacts::comment(name), |key| async move {
             let marker = format!("<!-- healbot:{key} -->");
             let existing = self.forge.pull_request(&spec.repo, pr).await?;
             // Only healbot's own comments count: an outsider's copy of the marker must not

@@ -2,6 +2,7 @@
 //! forge, closes it without merging, or pushes to its branch. Each is an audit entry with the
 //! person as actor; a merge by a person starts the canary as an approval does.
 
+use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::config::repo::OnPush;
 use crate::forge::{CommitSha, PrNumber, RepoRef};
@@ -14,7 +15,7 @@ impl Orchestrator {
     pub async fn operation_for(&self, repo: &RepoRef, pr: PrNumber) -> Option<Operation> {
         self.journal.operations().await.into_iter().find(|op| {
             Self::spec(op).is_ok_and(|s| &s.repo == repo)
-                && op.effect::<PrNumber>(&format!("{}/pr", op.id)) == Some(pr)
+                && in_scan(op.effect(&artifacts::PR)) == Some(pr)
         })
     }
 
@@ -31,11 +32,10 @@ impl Orchestrator {
         let Some(op) = self.operation_for(repo, pr).await else {
             return Ok(None);
         };
-        let merge_key = format!("{}/merge", op.id);
-        if op.effects.contains_key(&merge_key) || op.state.is_terminal() {
+        if op.has_effect(&artifacts::MERGE) || op.state.is_terminal() {
             return Ok(Some(op.id));
         }
-        if !head.0.is_empty() && Self::validated_head(&op).as_ref() != Some(head) {
+        if !head.0.is_empty() && Self::validated_head(&op)?.as_ref() != Some(head) {
             // A person merged a head healbot never validated: that is their change, and
             // healbot does not take it to production.
             self.journal
@@ -71,7 +71,9 @@ impl Orchestrator {
                 json!({"pr": pr, "merge_sha": merge_sha}),
             )
             .await?;
-        self.journal.effect(&op.id, &merge_key, merge_sha).await?;
+        self.journal
+            .effect(&op.id, &artifacts::MERGE, merge_sha)
+            .await?;
         if !awaiting {
             // Merged while healbot was not waiting for it (before its review request, say):
             // recorded, and the operation carries on from where it is.
@@ -136,7 +138,7 @@ impl Orchestrator {
         let Some(op) = self.operation_for(repo, pr).await else {
             return Ok(None);
         };
-        if op.state.is_terminal() || Self::validated_head(&op).as_ref() == Some(head) {
+        if op.state.is_terminal() || Self::validated_head(&op)?.as_ref() == Some(head) {
             return Ok(Some(op.id));
         }
         self.journal
@@ -147,15 +149,15 @@ impl Orchestrator {
                 json!({"pr": pr, "head_sha": head, "approvals": "void"}),
             )
             .await?;
-        if op.effects.contains_key(&format!("{}/merge", op.id)) || Self::deployed(&op) {
+        if op.has_effect(&artifacts::MERGE) || Self::deployed(&op) {
             // Merged already: what reached production is the validated commit.
             return Ok(Some(op.id));
         }
-        let mut pushers = Self::pushers(&op);
+        let mut pushers = Self::pushers(&op)?;
         if !pushers.iter().any(|p| p.eq_ignore_ascii_case(actor)) {
             pushers.push(actor.to_string());
             self.journal
-                .effect(&op.id, &format!("{}/pushers", op.id), &pushers)
+                .effect(&op.id, &artifacts::PUSHERS, &pushers)
                 .await?;
         }
         let op = self.journal.operation(&op.id).await?;
@@ -176,7 +178,7 @@ impl Orchestrator {
                      `.github/healbot.yml`): the operation is cancelled and the service lock \
                      released. Merging it is now a person's change like any other.",
                     head.short(),
-                    Self::validated_head(&op)
+                    Self::validated_head(&op)?
                         .map(|v| v.short().to_string())
                         .unwrap_or_else(|| "another commit".into())
                 );
@@ -213,7 +215,7 @@ impl Orchestrator {
                 });
                 if outcome.passed {
                     self.journal
-                        .effect(&op.id, &format!("{}/revalidated", op.id), head)
+                        .effect(&op.id, &artifacts::REVALIDATED, head)
                         .await?;
                     let text = format!(
                         "@{actor} pushed {}: healbot ran the check on it again and it passed. \

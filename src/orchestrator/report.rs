@@ -2,6 +2,7 @@
 //! comments with the audit footer, status and explain replies, and the timeline with its MTTR
 //! breakdown. Text only: nothing here changes state.
 
+use super::artifacts::{self, in_scan};
 use super::{OperationSpec, OrchestratorError};
 use crate::audit::AuditEntry;
 use crate::canary::CanaryReport;
@@ -38,17 +39,23 @@ pub(crate) fn pr_body(
     graph: &crate::topology::graph::DependencyGraph,
     permalink: Option<String>,
 ) -> Result<String, OrchestratorError> {
-    let rca: RcaReport = op.artifact("rca").ok_or_else(|| missing("RCA"))?;
-    let loc: Option<Localization> = op.artifact("localization");
-    let selection: Option<super::analyze::FixSelection> = op.artifact("fix");
+    let rca: RcaReport = op
+        .artifact(&artifacts::RCA)?
+        .ok_or_else(|| missing("RCA"))?;
+    let loc: Option<Localization> = op.artifact(&artifacts::LOCALIZATION)?;
+    let selection = op.artifact(&artifacts::FIX)?;
     let chosen = selection.as_ref().and_then(|s| s.chosen.as_ref());
     // Only a config fix stands without a code location (a slow service with no trace).
     let config_only = chosen.filter(|c| c.kind == crate::plan::FixKind::Config);
-    let patch: Patch = op.artifact("patch").ok_or_else(|| missing("patch"))?;
-    let plan: FixPlan = op.artifact("plan").ok_or_else(|| missing("plan"))?;
-    let gates: Option<GateReport> = op.artifact("gates");
-    let validation: Option<super::pr::ValidationReport> = op.artifact("validation");
-    let repro: Option<super::ReproOutcome> = op.artifact("reproduction");
+    let patch: Patch = op
+        .artifact(&artifacts::PATCH)?
+        .ok_or_else(|| missing("patch"))?;
+    let plan: FixPlan = op
+        .artifact(&artifacts::PLAN)?
+        .ok_or_else(|| missing("plan"))?;
+    let gates: Option<GateReport> = op.artifact(&artifacts::GATES)?;
+    let validation = op.artifact(&artifacts::VALIDATION)?;
+    let repro = op.artifact(&artifacts::REPRODUCTION)?;
     let inc = &spec.incident;
     let mut b = String::new();
     let _ = writeln!(b, "## Incident {}\n", inc.id);
@@ -62,10 +69,10 @@ pub(crate) fn pr_body(
         inline_code(&inc.service)
     );
     // The incident's own pattern, else the one analysis found without a trace.
-    let pattern = inc
-        .pattern
-        .clone()
-        .or_else(|| op.artifact::<crate::detect::PatternMatch>("pattern"));
+    let pattern = match &inc.pattern {
+        Some(p) => Some(p.clone()),
+        None => op.artifact(&artifacts::PATTERN)?,
+    };
     if let Some(p) = &pattern {
         let _ = writeln!(
             b,
@@ -268,22 +275,35 @@ pub(crate) fn status(op: &Operation) -> String {
 
 pub(crate) fn explain(op: &Operation) -> String {
     let mut s = status(op);
-    if let Some(rca) = op.artifact::<RcaReport>("rca") {
-        let _ = write!(
-            s,
-            "\n\nRoot cause `{}`: {}",
-            rca.root_cause,
-            rca.evidence.join("; ")
-        );
+    // A reply to a person: a record that cannot be read is said, not left out.
+    match op.artifact(&artifacts::RCA) {
+        Ok(Some(rca)) => {
+            let _ = write!(
+                s,
+                "\n\nRoot cause `{}`: {}",
+                rca.root_cause,
+                rca.evidence.join("; ")
+            );
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = write!(s, "\n\n{e}");
+        }
     }
-    if let Some(plan) = op.artifact::<FixPlan>("plan") {
-        let _ = write!(
-            s,
-            "\n\nRisk {:.2}, strategy {:?}: {}",
-            plan.risk.total,
-            plan.decision.strategy,
-            plan.decision.reasons.join("; ")
-        );
+    match op.artifact(&artifacts::PLAN) {
+        Ok(Some(plan)) => {
+            let _ = write!(
+                s,
+                "\n\nRisk {:.2}, strategy {:?}: {}",
+                plan.risk.total,
+                plan.decision.strategy,
+                plan.decision.reasons.join("; ")
+            );
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = write!(s, "\n\n{e}");
+        }
     }
     s
 }
@@ -308,10 +328,7 @@ pub(crate) async fn service_history(
         .into_iter()
         .filter(|op| &op.id != except)
         .filter(|op| {
-            op.artifacts
-                .get("rca")
-                .and_then(|r| r["root_cause"].as_str())
-                == Some(service)
+            in_scan(op.artifact(&artifacts::RCA)).is_some_and(|r| r.root_cause == service)
                 || op.opened["incident"]["service"].as_str() == Some(service)
         })
         .collect();
@@ -614,10 +631,12 @@ mod tests {
 
         // Without a localization only a config fix stands: anything else is an error, not a
         // panic.
-        let mut selection: super::super::analyze::FixSelection = op.artifact("fix").unwrap();
+        let mut selection = op.artifact(&artifacts::FIX).unwrap().unwrap();
         selection.chosen.as_mut().unwrap().kind = FixKind::Template;
-        op.artifacts
-            .insert("fix".into(), serde_json::to_value(&selection).unwrap());
+        op.artifacts.insert(
+            artifacts::FIX.name().into(),
+            serde_json::to_value(&selection).unwrap(),
+        );
         let err = pr_body(&op, &spec, &base, None, &graph, None).unwrap_err();
         assert!(
             err.to_string().contains("no localization recorded"),

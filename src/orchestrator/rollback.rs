@@ -2,7 +2,7 @@
 //! and a person asked to take over. What is written comes from `verify::rollback`; each write
 //! is an effect done once.
 
-use super::{Orchestrator, OrchestratorError};
+use super::{artifacts, Orchestrator, OrchestratorError};
 use crate::fix::Patch;
 use crate::forge::{CommitSha, FileChange, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
@@ -30,7 +30,7 @@ impl Orchestrator {
             .commit_manifest(
                 op,
                 &plan,
-                "rollback/manifest",
+                &artifacts::ROLLBACK_MANIFEST,
                 &plan.stable_tag,
                 0,
                 &rollback.manifest_message(),
@@ -40,13 +40,13 @@ impl Orchestrator {
         let base_branch = self.forge.default_branch(&spec.repo).await?;
         let branch = rollback.branch();
         let (spec, undo, branch) = (&spec, &undo, &branch);
-        self.once(op, "rollback/branch", |_| async {
+        self.once(op, &artifacts::ROLLBACK_BRANCH, |_| async {
             let head = self.forge.branch_head(&spec.repo, &base_branch).await?;
             self.forge.create_branch(&spec.repo, branch, &head).await?;
             Ok(branch.clone())
         })
         .await?;
-        self.once(op, "rollback/commit", |key| async move {
+        self.once(op, &artifacts::ROLLBACK_COMMIT, |key| async move {
             let message = rollback.commit_message();
             Ok(self
                 .forge
@@ -57,7 +57,7 @@ impl Orchestrator {
         .map(|_: CommitSha| ())?;
         let fix_pr = Self::pr_of(op)?;
         let revert: PrNumber = self
-            .once(op, "rollback/pr", |_| async {
+            .once(op, &artifacts::ROLLBACK_PR, |_| async {
                 let pr = NewPullRequest {
                     title: rollback.pr_title(),
                     body: rollback.pr_body(fix_pr, &manifest_sha),
@@ -103,12 +103,10 @@ impl Orchestrator {
         op: &Operation,
         spec: &super::OperationSpec,
     ) -> Result<Vec<FileChange>, OrchestratorError> {
-        let chosen = op
-            .artifact::<super::analyze::FixSelection>("fix")
-            .and_then(|s| s.chosen);
+        let chosen = op.artifact(&artifacts::FIX)?.and_then(|s| s.chosen);
         let Some(chosen) = chosen else {
             let patch: Patch = op
-                .artifact("patch")
+                .artifact(&artifacts::PATCH)?
                 .ok_or_else(|| OrchestratorError::stage("rollback", "no patch recorded"))?;
             return Ok(restore([(patch.file, patch.original)], []));
         };
@@ -116,7 +114,7 @@ impl Orchestrator {
         let mut deleted = Vec::new();
         if !chosen.deleted.is_empty() {
             let base: String = op
-                .artifact("base")
+                .artifact(&artifacts::BASE)?
                 .ok_or_else(|| OrchestratorError::stage("rollback", "no base recorded"))?;
             for path in chosen.deleted {
                 let content = self.forge.read_file(&spec.repo, &base, &path).await?;

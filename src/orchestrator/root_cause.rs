@@ -2,6 +2,7 @@
 //! p99 latency against the detection rule), from where the incident's error spans begin, and
 //! from a recent deploy of an already anomalous service, ranked over the dependency graph.
 
+use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::operation::OpState;
 use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
@@ -131,7 +132,7 @@ impl Orchestrator {
             if &op.id == except {
                 continue;
             }
-            let Some(service) = op.artifact::<RcaReport>("rca").map(|r| r.root_cause) else {
+            let Some(service) = in_scan(op.artifact(&artifacts::RCA)).map(|r| r.root_cause) else {
                 continue;
             };
             for (seq, state, _) in &op.history {

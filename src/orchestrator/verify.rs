@@ -11,7 +11,7 @@ impl Orchestrator {
     pub(crate) async fn verify(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let plan = self.rollout_plan(op).await?;
         let verification: Verification = self
-            .stage_output(op, "verification", || async {
+            .stage_output(op, &super::artifacts::VERIFICATION, || async {
                 let health = self.metrics.health().await?;
                 let limits = Limits {
                     slo_error_rate: self.policies.gates.error_budget.slo_error_rate,

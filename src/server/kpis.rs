@@ -582,7 +582,7 @@ mod tests {
     async fn plan(j: &Journal, id: &OperationId) {
         j.artifact(
             id,
-            "plan",
+            &crate::operation::Artifact::new("plan"),
             &json!({"service": "payment-service", "fix_kind": "template",
                     "template_id": "python.none-guard"}),
         )

@@ -9,6 +9,7 @@ use crate::support::app::{
 use crate::support::github::FakeGithub;
 use healbot::forge::{PrNumber, RepoRef};
 use healbot::operation::OpState;
+use healbot::orchestrator::artifacts;
 use serde_json::{json, Value};
 
 /// Hashes, shas, times and durations vary from run to run; snapshots see placeholders.
@@ -50,7 +51,7 @@ async fn risk_timing_follows_the_app_clock_not_the_wall_clock() {
         t.alert().await;
         t.fake.expect_comments(&["The fix is ready for review"]);
         let ops = t.operations().await;
-        let plan: healbot::plan::FixPlan = ops[0].artifact("plan").unwrap();
+        let plan = ops[0].artifact(&artifacts::PLAN).unwrap().unwrap();
         let factor = plan.risk.factors.iter().find(|f| f.name == "timing");
         assert_eq!(
             factor.map(|f| f.value),

@@ -41,6 +41,7 @@ mod localize_eval;
 mod neo4j;
 mod notify_app;
 mod ops;
+mod records;
 mod replica_crash;
 mod replicas;
 mod revert;

@@ -8,7 +8,7 @@ use healbot::detect::{ErrorPattern, Incident, PatternMatch, Signal};
 use healbot::forge::{Forge, LocalForge, PrState, PullRequest, RepoRef};
 use healbot::model::{IncidentId, Severity};
 use healbot::operation::OpState;
-use healbot::orchestrator::{OperationSpec, Progress};
+use healbot::orchestrator::{artifacts, OperationSpec, Progress};
 use std::path::Path;
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
         "{:?}",
         op.history
     );
-    let plan: healbot::plan::FixPlan = op.artifact("plan").unwrap();
+    let plan = op.artifact(&artifacts::PLAN).unwrap().unwrap();
     assert_eq!(plan.fix_kind, healbot::plan::FixKind::Config);
 
     let pr = healbot::orchestrator::pr_of(&op).unwrap();

@@ -1,0 +1,109 @@
+//! Every record an operation keeps in its log, by name and type, in one place: the stage
+//! outputs a resumed operation reads instead of recomputing them, and the side effects that
+//! must happen once. Readers and writers name a key from here, never a string, so they agree
+//! on what a record holds; a record that no longer decodes fails the operation with the key's
+//! name (`operation::record`). The types the stages store are re-exported next to their keys.
+
+use crate::operation::{Artifact, Effect};
+
+pub(crate) use super::analyze::FixSelection;
+pub use super::canary::RolloutPlan;
+pub use super::pr::ValidationReport;
+pub use super::ReproOutcome;
+pub use crate::canary::CanaryReport;
+pub use crate::detect::PatternMatch;
+pub use crate::fix::Patch;
+pub use crate::forge::{CommitSha, PrNumber};
+pub use crate::gates::GateReport;
+pub use crate::localize::Localization;
+pub use crate::lock::conflict::ConflictReport;
+pub use crate::lock::LockGuard;
+pub use crate::plan::FixPlan;
+pub use crate::rca::rank::RcaReport;
+pub use crate::verify::Verification;
+
+// Stage outputs, in the order analysis records them.
+
+pub const RCA: Artifact<RcaReport> = Artifact::new("rca");
+/// The stack trace analysis worked from: the incident's, or one from the root cause's logs.
+pub const TRACE: Artifact<Option<String>> = Artifact::new("trace");
+/// The pattern analysis found for an incident without a trace (a slow service).
+pub const PATTERN: Artifact<PatternMatch> = Artifact::new("pattern");
+/// The base revision every validation and the fix branch start from.
+pub const BASE: Artifact<String> = Artifact::new("base");
+pub const LOCALIZATION: Artifact<Localization> = Artifact::new("localization");
+/// Every candidate fix, what became of it, and the one chosen.
+pub(crate) const FIX: Artifact<FixSelection> = Artifact::new("fix");
+/// The chosen fix's primary patch.
+pub const PATCH: Artifact<Patch> = Artifact::new("patch");
+pub const VALIDATION: Artifact<ValidationReport> = Artifact::new("validation");
+pub const REPRODUCTION: Artifact<ReproOutcome> = Artifact::new("reproduction");
+pub const PLAN: Artifact<FixPlan> = Artifact::new("plan");
+pub const GATES: Artifact<GateReport> = Artifact::new("gates");
+pub const CONFLICTS: Artifact<ConflictReport> = Artifact::new("conflicts");
+pub const ROLLOUT: Artifact<RolloutPlan> = Artifact::new("rollout");
+pub const VERIFICATION: Artifact<Verification> = Artifact::new("verification");
+
+/// The canary's verdict at `weight` percent. `None` (a `null` record) when a person resumed
+/// the step: it is judged again on fresh samples.
+pub fn canary_verdict(weight: u8) -> Artifact<Option<CanaryReport>> {
+    Artifact::named(format!("canary/{weight}"))
+}
+
+// Side effects, keyed `<operation>/<name>` in the log.
+
+/// The service lock the operation holds.
+pub const LOCK: Effect<LockGuard> = Effect::new("lock");
+/// The fix branch's name.
+pub const BRANCH: Effect<String> = Effect::new("branch");
+/// healbot's fix commit on the branch.
+pub const COMMIT: Effect<CommitSha> = Effect::new("commit");
+pub const PR: Effect<PrNumber> = Effect::new("pr");
+/// The safety-gate check run next to the fix commit (`None` where the forge has no checks).
+pub const GATES_CHECK: Effect<Option<u64>> = Effect::new("check/safety-gates");
+/// The fix's merge commit, by healbot or by a person.
+pub const MERGE: Effect<CommitSha> = Effect::new("merge");
+/// A head someone else pushed that healbot checked again and found passing.
+pub const REVALIDATED: Effect<CommitSha> = Effect::new("revalidated");
+/// Everyone but healbot who pushed to the fix branch.
+pub const PUSHERS: Effect<Vec<String>> = Effect::new("pushers");
+/// The image commit handed to Argo Rollouts.
+pub const ARGO_IMAGE: Effect<CommitSha> = Effect::new("argo/image");
+/// The first revision Argo reported for this deploy.
+pub const ARGO_REVISION: Effect<u64> = Effect::new("argo-revision");
+/// The manifest commit back to the stable image.
+pub const ROLLBACK_MANIFEST: Effect<CommitSha> = Effect::new("rollback/manifest");
+pub const ROLLBACK_BRANCH: Effect<String> = Effect::new("rollback/branch");
+pub const ROLLBACK_COMMIT: Effect<CommitSha> = Effect::new("rollback/commit");
+pub const ROLLBACK_PR: Effect<PrNumber> = Effect::new("rollback/pr");
+
+/// The manifest commit that moves the canary to `weight` percent.
+pub fn canary_commit(weight: u8) -> Effect<CommitSha> {
+    Effect::named(format!("canary/{weight}"))
+}
+
+/// A PR comment healbot posted, by the name that keeps it to one post; its id.
+pub fn comment(name: &str) -> Effect<u64> {
+    Effect::named(format!("comment/{name}"))
+}
+
+/// An override (review, `/heal` command, button) that was handled or refused.
+pub fn override_seen(source_id: &str) -> Effect<serde_json::Value> {
+    Effect::named(format!("override/{source_id}"))
+}
+
+/// An escalation step sent for the wait that began at entry `since_seq`.
+pub fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serde_json::Value> {
+    Effect::named(format!("escalation/{since_seq}/{after_minutes}"))
+}
+
+/// A record read while scanning every operation (which one owns a PR, deploys a Rollout, …).
+/// One that cannot be read is logged with its key and counts as absent there, so one damaged
+/// operation does not stop webhooks for all the others; that operation's own steps still
+/// fail on it.
+pub(crate) fn in_scan<T>(read: Result<Option<T>, crate::operation::Unreadable>) -> Option<T> {
+    read.unwrap_or_else(|e| {
+        tracing::error!(operation = %e.operation, key = %e.key, error = %e, "unreadable record skipped");
+        None
+    })
+}
