@@ -269,7 +269,7 @@ impl Orchestrator {
                 let l: Localization = self
                     .stage_output(op, &artifacts::LOCALIZATION, || async {
                         localize::localize_detailed(&base, trace, 5)
-                            .map_err(|e| OrchestratorError::stage("localize", e))
+                            .map_err(|e| OrchestratorError::stage_from("localize", e))
                     })
                     .await?;
                 if l.candidates.is_empty() {
@@ -425,7 +425,8 @@ impl Orchestrator {
         pattern: &str,
     ) -> Result<FixSelection, OrchestratorError> {
         let config_files = self.config_files(op, spec).await;
-        let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
+        let bounds =
+            ConfigBounds::embedded().map_err(|e| OrchestratorError::stage_from("fix", e))?;
         let applied = self.applied_config_fixes(op).await?;
         let found = fix::config_candidates(&ConfigInput {
             repo: base,
@@ -540,7 +541,8 @@ impl Orchestrator {
         };
         let service = spec.incident.service.as_str();
         let config_files = self.config_files(op, spec).await;
-        let bounds = ConfigBounds::embedded().map_err(|e| OrchestratorError::stage("fix", e))?;
+        let bounds =
+            ConfigBounds::embedded().map_err(|e| OrchestratorError::stage_from("fix", e))?;
         let applied = self.applied_config_fixes(op).await?;
         let input = CandidateInput {
             repo: &repo,

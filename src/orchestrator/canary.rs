@@ -66,7 +66,7 @@ impl Orchestrator {
                 .ok_or_else(|| OrchestratorError::stage("canary", "no merge recorded"))?;
             let text = self.read_manifest(&spec.repo, &manifest).await?;
             let rollout = RolloutManifest::parse(&text, &manifest)
-                .map_err(|e| OrchestratorError::stage("canary", e))?;
+                .map_err(|e| OrchestratorError::stage_from("canary", e))?;
             let stable_tag = rollout
                 .image_tag()
                 .ok_or_else(|| {
@@ -122,7 +122,7 @@ impl Orchestrator {
             let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
             let updated = RolloutManifest::parse(&text, &plan.manifest)
                 .and_then(|m| m.with_image_and_weight(tag, u32::from(weight)))
-                .map_err(|e| OrchestratorError::stage("canary", e))?;
+                .map_err(|e| OrchestratorError::stage_from("canary", e))?;
             let branch = self.forge.default_branch(&spec.repo).await?;
             let change = FileChange {
                 path: plan.manifest.clone(),
@@ -264,7 +264,7 @@ impl Orchestrator {
                 let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
                 let updated = RolloutManifest::parse(&text, &plan.manifest)
                     .and_then(|m| m.with_image_tag(&plan.canary_tag))
-                    .map_err(|e| OrchestratorError::stage("canary", e))?;
+                    .map_err(|e| OrchestratorError::stage_from("canary", e))?;
                 let branch = self.forge.default_branch(&spec.repo).await?;
                 let change = FileChange {
                     path: plan.manifest.clone(),

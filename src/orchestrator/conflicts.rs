@@ -96,7 +96,7 @@ impl Orchestrator {
                     &self.settings.actor,
                     "conflict.detected",
                     serde_json::to_value(&report)
-                        .map_err(|e| OrchestratorError::stage("conflicts", e))?,
+                        .map_err(|e| OrchestratorError::stage_from("conflicts", e))?,
                 )
                 .await?;
             self.journal

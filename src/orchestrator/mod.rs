@@ -111,7 +111,13 @@ pub enum OrchestratorError {
     #[error("operation {0} has no valid spec in its opening entry")]
     Spec(OperationId),
     #[error("{stage}: {reason}")]
-    Stage { stage: &'static str, reason: String },
+    Stage {
+        stage: &'static str,
+        reason: String,
+        /// The error underneath, kept for the log's cause chain; `reason` says it in words.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("no operation owns PR {0} of {1}")]
     NoOperationForPr(u64, String),
 }
@@ -121,6 +127,33 @@ impl OrchestratorError {
         OrchestratorError::Stage {
             stage,
             reason: reason.to_string(),
+            source: None,
+        }
+    }
+
+    /// A stage failed on `error`: its text is the reason, and it stays the source.
+    fn stage_from(
+        stage: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        OrchestratorError::Stage {
+            stage,
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// A stage failed on `error` about `what` (a file, a path): the reason is `what: error`,
+    /// and the error stays the source.
+    fn stage_in(
+        stage: &'static str,
+        what: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        OrchestratorError::Stage {
+            stage,
+            reason: format!("{what}: {error}"),
+            source: Some(Box::new(error)),
         }
     }
 }
@@ -164,7 +197,7 @@ impl Orchestrator {
             return Ok(id);
         }
         let detail =
-            serde_json::to_value(&spec).map_err(|e| OrchestratorError::stage("open", e))?;
+            serde_json::to_value(&spec).map_err(|e| OrchestratorError::stage_from("open", e))?;
         self.journal
             .open(&id, &spec.incident.id.0, &self.settings.actor, detail)
             .await?;
@@ -204,7 +237,7 @@ impl Orchestrator {
                     // Without a durable log nothing may go on, not even recording the failure.
                     return Err(e);
                 }
-                self.fail(&op, &e.to_string()).await?;
+                self.fail(&op, &e).await?;
             }
         }
     }
@@ -250,8 +283,14 @@ impl Orchestrator {
         Ok(())
     }
 
-    async fn fail(&self, op: &Operation, reason: &str) -> Result<(), OrchestratorError> {
-        tracing::error!(operation = %op.id, %reason, "stage failed");
+    /// The error's message is the reason people read; the log gets its whole chain.
+    async fn fail(
+        &self,
+        op: &Operation,
+        error: &OrchestratorError,
+    ) -> Result<(), OrchestratorError> {
+        tracing::error!(operation = %op.id, error = %crate::model::Causes(error), "stage failed");
+        let reason = &error.to_string();
         let current = self.journal.state(&op.id).await?;
         if current.is_terminal() {
             return Ok(());
@@ -306,5 +345,30 @@ impl Orchestrator {
             .filter(|op| !op.state.is_terminal())
             .map(|op| op.id)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrchestratorError;
+    use std::error::Error;
+
+    /// The message people read is the same as before; the error underneath stays reachable.
+    #[test]
+    fn a_stage_error_keeps_what_caused_it() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "rollout.yaml is gone");
+        let e = OrchestratorError::stage_in("validate", "/scratch/op-1/patched", io());
+        assert_eq!(
+            e.to_string(),
+            "validate: /scratch/op-1/patched: rollout.yaml is gone"
+        );
+        let source = e.source().expect("the io error is the source");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        let e = OrchestratorError::stage_from("canary", io());
+        assert_eq!(e.to_string(), "canary: rollout.yaml is gone");
+        assert!(e.source().is_some());
+        assert!(OrchestratorError::stage("canary", "no RCA recorded")
+            .source()
+            .is_none());
     }
 }

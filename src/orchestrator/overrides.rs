@@ -68,7 +68,7 @@ impl Orchestrator {
             Ok(reply) => reply,
             // A record that cannot be read stops the operation here as it would in a step.
             Err(e @ OrchestratorError::Record(_)) => {
-                self.fail(&op, &e.to_string()).await?;
+                self.fail(&op, &e).await?;
                 return Err(e);
             }
             Err(e) => return Err(e),

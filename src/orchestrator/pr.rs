@@ -57,7 +57,7 @@ impl Orchestrator {
                 format!("{} has no .github/healbot.yml", spec.repo.0),
             )),
             Err(super::repo_configs::ConfigLookupError::Forge(e)) => Err(e.into()),
-            Err(e) => Err(OrchestratorError::stage("config", e)),
+            Err(e) => Err(OrchestratorError::stage_from("config", e)),
         }
     }
 
@@ -75,9 +75,7 @@ impl Orchestrator {
             Some(p) => p
                 .apply_to(&self.policies)
                 .map(std::sync::Arc::new)
-                .map_err(|e| {
-                    OrchestratorError::stage("config", format!(".github/healbot.yml: {e}"))
-                }),
+                .map_err(|e| OrchestratorError::stage_in("config", ".github/healbot.yml", e)),
         }
     }
 
@@ -92,15 +90,14 @@ impl Orchestrator {
         let patched = self.worktree(op, "patched");
         if patched.exists() {
             // An earlier candidate's files must not leak into this one's check.
-            std::fs::remove_dir_all(&patched).map_err(|e| {
-                OrchestratorError::stage("validate", format!("{}: {e}", patched.display()))
-            })?;
+            std::fs::remove_dir_all(&patched)
+                .map_err(|e| OrchestratorError::stage_in("validate", patched.display(), e))?;
         }
         self.workspaces
             .export(&spec.repo, base_sha, &patched)
             .await?;
         let io = |path: &std::path::Path, e: std::io::Error| {
-            OrchestratorError::stage("validate", format!("{}: {e}", path.display()))
+            OrchestratorError::stage_in("validate", path.display(), e)
         };
         for patch in patches {
             let target = patched.join(&patch.file);

@@ -70,7 +70,7 @@ impl Orchestrator {
             symptom: Some(incident.service.clone()),
         };
         rank(&self.graph.current(), &evidence, &options)
-            .map_err(|e| OrchestratorError::stage("rca", e))
+            .map_err(|e| OrchestratorError::stage_from("rca", e))
     }
 }
 

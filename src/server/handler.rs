@@ -18,7 +18,8 @@ pub struct GithubDelivery {
     pub event: GithubEvent,
 }
 
-/// A delivery from Alertmanager or Argo, as JSON; its parsers come later.
+/// A delivery from Alertmanager or Argo, as JSON; the handler parses it (`signals::alertmanager`,
+/// `canary::argo_notification`).
 #[derive(Debug, Clone)]
 pub struct RawDelivery {
     pub id: String,
@@ -27,12 +28,17 @@ pub struct RawDelivery {
 }
 
 /// A handler failure: logged and counted by the worker, never sent to the webhook's caller.
+/// Each keeps the error underneath as its source, so the log shows the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    #[error("installations state {path}: {reason}")]
-    State { path: String, reason: String },
-    #[error("{0}")]
-    Other(String),
+    #[error("installations state {path}: {source}")]
+    State {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Handles deliveries after they are recorded. Must be idempotent: after a crash, a delivery
@@ -91,13 +97,13 @@ impl InstallationTracker {
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| HandlerError::State {
                 path: path.display().to_string(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Installations::new(),
             Err(e) => {
                 return Err(HandlerError::State {
                     path: path.display().to_string(),
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 })
             }
         };
@@ -113,16 +119,18 @@ impl InstallationTracker {
 
     /// Write-then-rename, so a crash leaves the old map or the new one.
     async fn save(&self, state: &Installations) -> Result<(), HandlerError> {
-        let err = |e: &dyn std::fmt::Display| HandlerError::State {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| HandlerError::State {
             path: self.path.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         };
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(&e))?;
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(e.into()))?;
         let tmp = self.path.with_extension("json.tmp");
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| err(&e))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| err(e.into()))?;
         tokio::fs::rename(&tmp, &self.path)
             .await
-            .map_err(|e| err(&e))
+            .map_err(|e| err(e.into()))
     }
 }
 
@@ -183,5 +191,40 @@ impl DeliveryHandler for InstallationTracker {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HandlerError;
+    use std::error::Error;
+
+    #[test]
+    fn handler_errors_keep_their_source() {
+        let bad = serde_json::from_str::<u64>("\"x\"").unwrap_err();
+        let text = bad.to_string();
+        let e = HandlerError::State {
+            path: "installations.json".into(),
+            source: Box::new(bad),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("installations state installations.json: {text}")
+        );
+        assert!(e
+            .source()
+            .unwrap()
+            .downcast_ref::<serde_json::Error>()
+            .is_some());
+
+        // `Other` is the error itself: same message, same chain.
+        let inner = HandlerError::State {
+            path: "p".into(),
+            source: "gone".into(),
+        };
+        let shown = inner.to_string();
+        let e = HandlerError::Other(Box::new(inner));
+        assert_eq!(e.to_string(), shown);
+        assert_eq!(e.source().unwrap().to_string(), "gone");
     }
 }

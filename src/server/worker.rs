@@ -169,7 +169,7 @@ async fn run_one(shared: &Shared, job: Job) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             shared.metrics.handler_error(source);
-            tracing::warn!(delivery = %id, error = %e, "handler failed");
+            tracing::warn!(delivery = %id, error = %crate::model::Causes(&e), "handler failed");
         }
         Err(e) => {
             shared.metrics.handler_error(source);

@@ -218,8 +218,9 @@ impl AppHandler {
     }
 }
 
-fn other(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Other(e.to_string())
+/// Keeps the error as the source: the worker logs its whole chain.
+fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> HandlerError {
+    HandlerError::Other(e.into())
 }
 
 #[async_trait]
