@@ -46,19 +46,11 @@ impl Orchestrator {
                     json!({"pr": pr, "merge_sha": merge_sha, "head_sha": head}),
                 )
                 .await?;
-            self.journal
-                .transition(
-                    &op.id,
-                    OpState::Cancelled,
-                    actor,
-                    &format!(
-                        "{pr} merged by {actor} at {}, a commit healbot did not validate",
-                        head.short()
-                    ),
-                )
-                .await?;
-            self.release_lock(&op).await;
-            return Ok(Some(op.id));
+            let why = format!(
+                "{pr} merged by {actor} at {}, a commit healbot did not validate",
+                head.short()
+            );
+            return self.cancel_by(&op, actor, &why).await;
         }
         let awaiting = op.state == OpState::AwaitingReview
             || (op.state == OpState::PausedForHumanReview
@@ -112,16 +104,8 @@ impl Orchestrator {
         self.journal
             .note(&op.id, actor, "pr.closed", json!({"pr": pr}))
             .await?;
-        self.journal
-            .transition(
-                &op.id,
-                OpState::Cancelled,
-                actor,
-                &format!("{pr} closed without merging by {actor}"),
-            )
-            .await?;
-        self.release_lock(&op).await;
-        Ok(Some(op.id))
+        let why = format!("{pr} closed without merging by {actor}");
+        self.cancel_by(&op, actor, &why).await
     }
 
     /// Someone other than healbot pushed to the PR's branch. Approvals are bound to the commit
@@ -191,16 +175,8 @@ impl Orchestrator {
                     &text,
                 )
                 .await?;
-                self.journal
-                    .transition(
-                        &op.id,
-                        OpState::Cancelled,
-                        actor,
-                        &format!("{actor} pushed {} to the fix branch", head.short()),
-                    )
-                    .await?;
-                self.release_lock(&op).await;
-                Ok(Some(op.id))
+                let why = format!("{actor} pushed {} to the fix branch", head.short());
+                self.cancel_by(&op, actor, &why).await
             }
             OnPush::Revalidate => {
                 let dir = self.worktree(&op, "pushed");
@@ -235,18 +211,25 @@ impl Orchestrator {
                 );
                 self.mirror(&op, pr, &name, "pr.revalidation_failed", detail, &text)
                     .await?;
-                self.journal
-                    .transition(
-                        &op.id,
-                        OpState::Cancelled,
-                        actor,
-                        &format!("the check failed on {} pushed by {actor}", head.short()),
-                    )
-                    .await?;
-                self.release_lock(&op).await;
-                Ok(Some(op.id))
+                let why = format!("the check failed on {} pushed by {actor}", head.short());
+                self.cancel_by(&op, actor, &why).await
             }
         }
+    }
+
+    /// A person's act on the PR ends the operation: cancelled with `reason` as `actor`, and
+    /// the service lock released.
+    async fn cancel_by(
+        &self,
+        op: &Operation,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Option<OperationId>, OrchestratorError> {
+        self.journal
+            .transition(&op.id, OpState::Cancelled, actor, reason)
+            .await?;
+        self.release_lock(op).await;
+        Ok(Some(op.id.clone()))
     }
 
     pub(crate) fn deployed(op: &Operation) -> bool {
