@@ -94,19 +94,7 @@ impl InstallationTracker {
     /// Loads `<state_dir>/installations.json`, empty when absent.
     pub fn open(state_dir: &Path) -> Result<InstallationTracker, HandlerError> {
         let path = state_dir.join(Self::FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| HandlerError::State {
-                path: path.display().to_string(),
-                source: Box::new(e),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Installations::new(),
-            Err(e) => {
-                return Err(HandlerError::State {
-                    path: path.display().to_string(),
-                    source: Box::new(e),
-                })
-            }
-        };
+        let state = super::state_file::load(&path)?;
         Ok(InstallationTracker {
             path,
             state: Mutex::new(state),
@@ -117,20 +105,8 @@ impl InstallationTracker {
         self.state.lock().await.clone()
     }
 
-    /// Write-then-rename, so a crash leaves the old map or the new one.
     async fn save(&self, state: &Installations) -> Result<(), HandlerError> {
-        let err = |e: Box<dyn std::error::Error + Send + Sync>| HandlerError::State {
-            path: self.path.display().to_string(),
-            source: e,
-        };
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(e.into()))?;
-        let tmp = self.path.with_extension("json.tmp");
-        tokio::fs::write(&tmp, bytes)
-            .await
-            .map_err(|e| err(e.into()))?;
-        tokio::fs::rename(&tmp, &self.path)
-            .await
-            .map_err(|e| err(e.into()))
+        super::state_file::save(&self.path, state).await
     }
 }
 
