@@ -17,6 +17,7 @@ pub mod repo_configs;
 mod report;
 mod rollback;
 mod root_cause;
+pub mod runbook;
 mod verify;
 
 pub use overrides::Applied;
