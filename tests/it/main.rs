@@ -41,6 +41,7 @@ mod localize_eval;
 mod neo4j;
 mod notify_app;
 mod ops;
+mod ops_serve;
 mod replica_crash;
 mod replicas;
 mod revert;
