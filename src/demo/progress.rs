@@ -143,11 +143,7 @@ pub(crate) fn step(entry: &AuditEntry) -> Option<Step> {
         ),
         _ => return None,
     };
-    Some(Step {
-        done,
-        next,
-        canary,
-    })
+    Some(Step { done, next, canary })
 }
 
 /// The running display; [`Progress::finish`] shows the last entries and stops it.
@@ -295,16 +291,25 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(canary.canary, Some(10));
-        assert_eq!(canary.done.as_deref(), Some("Deploying(10%): canary abc at 10%"));
+        assert_eq!(
+            canary.done.as_deref(),
+            Some("Deploying(10%): canary abc at 10%")
+        );
         let judged = step(&entry(
             "canary.judged",
             json!({"weight": 10, "verdict": "Pass", "score": 100.0}),
         ))
         .unwrap();
-        assert_eq!(judged.done.as_deref(), Some("canary at 10%: Pass (score 100.0)"));
+        assert_eq!(
+            judged.done.as_deref(),
+            Some("canary at 10%: Pass (score 100.0)")
+        );
         assert_eq!(step(&entry("notify.sent", json!({}))), None);
         assert_eq!(
-            step(&entry(action::EFFECT, json!({"key": "op-1/pr", "result": 1}))),
+            step(&entry(
+                action::EFFECT,
+                json!({"key": "op-1/pr", "result": 1})
+            )),
             None
         );
     }

@@ -440,11 +440,19 @@ mod tests {
     #[test]
     fn only_a_forced_transition_completes_from_anywhere() {
         let forced = |seq, to: OpState| {
-            entry(seq, action::TRANSITION, serde_json::json!({"to": to, "forced": true}))
+            entry(
+                seq,
+                action::TRANSITION,
+                serde_json::json!({"to": to, "forced": true}),
+            )
         };
         let mut op = Operation::open(&entry(1, action::OPENED, serde_json::json!({})));
-        op.apply(&entry(2, action::TRANSITION, serde_json::json!({"to": Analyzing})))
-            .unwrap();
+        op.apply(&entry(
+            2,
+            action::TRANSITION,
+            serde_json::json!({"to": Analyzing}),
+        ))
+        .unwrap();
         // Unforced, Analyzing -> Completed breaks the table.
         let plain = entry(3, action::TRANSITION, serde_json::json!({"to": Completed}));
         assert!(op.clone().apply(&plain).is_err());

@@ -187,7 +187,14 @@ impl Orchestrator {
                 // Argo runs the steps; its notifications move the operation on.
                 return Ok(Progress::Waiting(op.state));
             }
-            if let Err(e) = self.step(&op).await {
+            // Every log line of the step carries the operation's id, incident and state.
+            let span = tracing::info_span!(
+                "operation_step",
+                operation_id = %op.id,
+                correlation_id = %op.correlation_id,
+                state = %op.state
+            );
+            if let Err(e) = tracing::Instrument::instrument(self.step(&op), span).await {
                 if let OrchestratorError::Journal(JournalError::Audit(_)) = e {
                     // Without a durable log nothing may go on, not even recording the failure.
                     return Err(e);

@@ -72,7 +72,9 @@ impl Orchestrator {
             op.state
         )];
         if matches!(op.state, OpState::Deploying(_) | OpState::RollingBack)
-            || op.paused_from.is_some_and(|s| matches!(s, OpState::Deploying(_)))
+            || op
+                .paused_from
+                .is_some_and(|s| matches!(s, OpState::Deploying(_)))
         {
             lines.push(
                 "the Rollout manifest was left as it is: check which image production runs"
@@ -84,7 +86,10 @@ impl Orchestrator {
                 "@{actor} marked this operation completed by hand (it was {}): {reason}",
                 op.state
             );
-            lines.extend(self.answer_best_effort(id, pr, "force-completed", &text).await);
+            lines.extend(
+                self.answer_best_effort(id, pr, "force-completed", &text)
+                    .await,
+            );
         }
         Ok(Acted {
             lines,

@@ -4,6 +4,7 @@
 mod adversarial;
 mod audit;
 mod audit_against_pr;
+mod audit_shipping;
 mod canary;
 mod demo;
 mod fix_cli;

@@ -184,7 +184,10 @@ fn a_person_reads_why_it_waits_and_force_completes_it() {
         (vec!["promote", &id], "cannot promote"),
         (vec!["resume", &id], "it is not paused"),
         (vec!["rollback", &id, "--to", "v1.4.1"], "never deployed"),
-        (vec!["force-complete", &id, "--reason", " "], "--reason needs a text"),
+        (
+            vec!["force-complete", &id, "--reason", " "],
+            "--reason needs a text",
+        ),
         (vec!["promote", "op-nope"], "no operation op-nope"),
     ] {
         let mut full = vec!["ops"];
@@ -221,7 +224,10 @@ fn a_person_reads_why_it_waits_and_force_completes_it() {
         .find(|e| e["action"] == "operation.force_completed")
         .expect("an audit entry for the act");
     assert_eq!(forced["actor"], "alice");
-    assert_eq!(forced["detail"]["reason"], "fixed by hand in the hotfix release");
+    assert_eq!(
+        forced["detail"]["reason"],
+        "fixed by hand in the hotfix release"
+    );
     let last_transition = entries
         .iter()
         .rev()
@@ -230,7 +236,13 @@ fn a_person_reads_why_it_waits_and_force_completes_it() {
     assert_eq!(last_transition["detail"]["to"]["state"], "Completed");
     assert_eq!(last_transition["detail"]["forced"], true);
     let again = healbot(&[
-        "ops", "force-complete", &id, "--reason", "x", "--state-dir", workdir,
+        "ops",
+        "force-complete",
+        &id,
+        "--reason",
+        "x",
+        "--state-dir",
+        workdir,
     ]);
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already Completed"),

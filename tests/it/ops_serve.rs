@@ -67,8 +67,11 @@ async fn canary_waiting_for_a_person(redis: &RedisServer) -> App {
     t.approve(1, 1).await;
     t.settle().await;
     assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
-    t.fake
-        .expect_comments(&["approved", "10% of traffic", "Canary at 10%: **Inconclusive**"]);
+    t.fake.expect_comments(&[
+        "approved",
+        "10% of traffic",
+        "Canary at 10%: **Inconclusive**",
+    ]);
     t.production.edit(|s| s.canary_samples = 30);
     t
 }
@@ -94,7 +97,10 @@ async fn a_canary_promoted_from_the_cli_is_carried_on_by_the_server() {
         "{rows}"
     );
     assert!(
-        waiting["next"][0].as_str().unwrap().starts_with("healbot ops promote"),
+        waiting["next"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("healbot ops promote"),
         "{rows}"
     );
 
@@ -123,7 +129,10 @@ async fn a_canary_promoted_from_the_cli_is_carried_on_by_the_server() {
     let again = ops(&config, &["promote", &id, "--as", "alice"]);
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("cannot promote") && err.contains("Completed"), "{err}");
+    assert!(
+        err.contains("cannot promote") && err.contains("Completed"),
+        "{err}"
+    );
     let unknown = ops(&config, &["force-complete", "op-nope", "--reason", "x"]);
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("no operation op-nope"),
@@ -141,12 +150,18 @@ async fn a_rollback_to_a_named_revision_is_carried_out_by_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = cli_config(&t, &redis, dir.path());
 
-    let bad = ops(&config, &["rollback", &id, "--to", "v1 beta", "--as", "alice"]);
+    let bad = ops(
+        &config,
+        &["rollback", &id, "--to", "v1 beta", "--as", "alice"],
+    );
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("\"v1 beta\" is not an image tag"), "{err}");
 
-    let out = ops(&config, &["rollback", &id, "--to", "v1.4.0", "--as", "alice"]);
+    let out = ops(
+        &config,
+        &["rollback", &id, "--to", "v1.4.0", "--as", "alice"],
+    );
     assert!(out.status.success(), "{out:?}");
     t.settle().await;
     t.app.orchestrator().journal.sync().await.unwrap();

@@ -163,8 +163,7 @@ fn refusal(command: &HealCommand, op: &Operation) -> Option<String> {
         .filter(|_| state == OpState::PausedForHumanReview);
     let why = match command {
         HealCommand::Approve
-            if state != OpState::AwaitingReview
-                && paused_from != Some(OpState::AwaitingReview) =>
+            if state != OpState::AwaitingReview && paused_from != Some(OpState::AwaitingReview) =>
         {
             "only an operation whose PR awaits review can be approved"
         }
@@ -176,9 +175,7 @@ fn refusal(command: &HealCommand, op: &Operation) -> Option<String> {
             "promote applies to a canary step paused for a person"
         }
         HealCommand::Rollback if state.is_terminal() => "it has finished",
-        HealCommand::Rollback
-            if has_pr && !state.can_go(OpState::RollingBack, op.paused_from) =>
-        {
+        HealCommand::Rollback if has_pr && !state.can_go(OpState::RollingBack, op.paused_from) => {
             "nothing was deployed yet (reject the PR, or `/heal reject`, to stop it)"
         }
         _ => return None,
@@ -289,7 +286,11 @@ mod tests {
         };
         let mut entries = vec![entry(1, action::OPENED, json!({}))];
         if pr {
-            entries.push(entry(2, action::EFFECT, json!({"key": "op-1/pr", "result": 1})));
+            entries.push(entry(
+                2,
+                action::EFFECT,
+                json!({"key": "op-1/pr", "result": 1}),
+            ));
         }
         for to in states {
             let seq = entries.len() as u64 + 1;
@@ -320,7 +321,11 @@ mod tests {
         ]);
         let paused = op_through(&path, true);
         assert_eq!(refusal(&HealCommand::Promote, &paused), None);
-        path.extend([OpState::Deploying(10), OpState::Verifying, OpState::Completed]);
+        path.extend([
+            OpState::Deploying(10),
+            OpState::Verifying,
+            OpState::Completed,
+        ]);
         let done = op_through(&path, true);
         let why = refusal(&HealCommand::Promote, &done).unwrap();
         assert!(why.contains("Completed"), "{why}");

@@ -192,7 +192,11 @@ fn render(listed: &[ListedOperation]) -> String {
             ];
             if let Some(w) = &op.waiting {
                 row.push(w.waited_seconds.map_or_else(dash, age));
-                row.push(if w.by.is_empty() { dash() } else { w.by.clone() });
+                row.push(if w.by.is_empty() {
+                    dash()
+                } else {
+                    w.by.clone()
+                });
                 row.push(w.reason.clone());
             }
             row
@@ -315,11 +319,18 @@ mod tests {
         assert_eq!(w.waited_seconds, Some(1200));
         assert_eq!(w.escalations_sent, [15]);
         assert_eq!(w.paused_from.as_deref(), Some("Deploying(10%)"));
-        assert!(w.next[0].starts_with("healbot ops promote op-1"), "{:?}", w.next);
+        assert!(
+            w.next[0].starts_with("healbot ops promote op-1"),
+            "{:?}",
+            w.next
+        );
         let text = render(&[row]);
         assert!(text.starts_with("ID"), "{text}");
         assert!(text.contains("REASON"), "{text}");
-        assert!(text.contains("20m     healbot  canary marginal at 10%"), "{text}");
+        assert!(
+            text.contains("20m     healbot  canary marginal at 10%"),
+            "{text}"
+        );
         assert!(text.contains("    escalated: 15 min"), "{text}");
     }
 }

@@ -154,7 +154,10 @@ impl AppHandler {
     where
         F: FnOnce(Arc<Orchestrator>) -> Fut,
         Fut: std::future::Future<
-            Output = Result<crate::orchestrator::runbook::Acted, crate::orchestrator::OrchestratorError>,
+            Output = Result<
+                crate::orchestrator::runbook::Acted,
+                crate::orchestrator::OrchestratorError,
+            >,
         >,
     {
         let hold = self.drivers.hold(&self.orchestrator, id).await?;
