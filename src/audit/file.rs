@@ -189,7 +189,9 @@ impl AuditStore for FileAuditStore {
             .ok_or(AuditError::WriterGone)?
             .send(AppendRequest { entry, reply })
             .map_err(|_| AuditError::WriterGone)?;
-        answer.await.map_err(|_| AuditError::WriterGone)?
+        let entry = answer.await.map_err(|_| AuditError::WriterGone)??;
+        super::log_event::emit(&entry);
+        Ok(entry)
     }
 
     async fn entries(&self) -> Result<Vec<AuditEntry>, AuditError> {

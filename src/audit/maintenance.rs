@@ -58,6 +58,7 @@ pub struct Backup {
 
 /// Copies the log's whole lines (and its checkpoints) to `dest`, durably, without stopping a
 /// server that appends to it: a line being written at that moment is left for the next backup.
+/// The copy is read back and verified to the same head before it counts.
 pub fn backup(log: &Path, dest: &Path) -> Result<Backup, MaintenanceError> {
     if dest.exists() {
         return Err(refused(dest, "exists already; a backup never overwrites"));
@@ -70,6 +71,18 @@ pub fn backup(log: &Path, dest: &Path) -> Result<Backup, MaintenanceError> {
     data.truncate(whole);
     let report = verify_reader(&data[..]).map_err(|e| io(log, e))?;
     write_new(dest, &data)?;
+    // Read back what reached the disk: the copy must be the same chain, to the same head.
+    let mut copied = Vec::new();
+    File::open(dest)
+        .and_then(|mut f| f.read_to_end(&mut copied))
+        .map_err(|e| io(dest, e))?;
+    let reread = verify_reader(&copied[..]).map_err(|e| io(dest, e))?;
+    if copied != data || reread.entries != report.entries || reread.head != report.head {
+        return Err(refused(
+            dest,
+            "the copy read back differs from what was written; the backup is not usable",
+        ));
+    }
     let checkpoints = read_checkpoints(&checkpoints_path(log))?;
     if !checkpoints.is_empty() {
         write_new(&checkpoints_path(dest), &checkpoint_lines(&checkpoints)?)?;

@@ -64,6 +64,7 @@ impl AuditStore for MemoryAuditStore {
             super::file::timestamp_now(&*self.clock),
         );
         entries.push(chained.clone());
+        super::log_event::emit(&chained);
         Ok(chained)
     }
 

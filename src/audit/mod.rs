@@ -4,8 +4,10 @@
 //! (`operation::state`), so this log is also healbot's only durable memory.
 
 pub mod checkpoint;
+pub mod elasticsearch;
 mod entry;
 pub mod file;
+pub mod log_event;
 pub mod maintenance;
 pub mod memory;
 pub mod redis;

@@ -284,6 +284,7 @@ impl AuditStore for RedisAuditStore {
                 .await
                 .map_err(|e| self.err(e))?;
             if appended == 1 {
+                super::log_event::emit(&entry);
                 self.catch_up().await?;
                 return Ok(entry);
             }

@@ -73,6 +73,9 @@ pub(crate) async fn run_on(args: &FixArgs, trace: String) -> anyhow::Result<Exit
     let sandbox = Sandbox::new(settings, Redactor::new(secrets::taken_values()));
     match prepare(args) {
         Ok((check, templates)) => {
+            // Validation can take minutes: what runs now goes to stderr as it happens.
+            let display = crate::demo::progress::Sink::for_stderr();
+            let say = |text: &str| display.stage(text);
             let input = SearchInput {
                 repo: &args.repo,
                 trace: &trace,
@@ -82,8 +85,11 @@ pub(crate) async fn run_on(args: &FixArgs, trace: String) -> anyhow::Result<Exit
                 timeout: args.timeout,
                 templates: &templates,
                 sandbox: &sandbox,
+                progress: Some(&say),
             };
-            match search(&input).await {
+            let found = search(&input).await;
+            display.finish();
+            match found {
                 Ok(report) => {
                     match args.format {
                         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -38,6 +38,9 @@ pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Resu
     } else {
         "missing (deliveries are verified, recorded and parsed only)"
     };
+    // The audit shipper's settings, kept before the config goes to the server.
+    let shipping = config.audit_elasticsearch.clone();
+    let shipping_cursor = config.state_dir.join("audit-shipped-elasticsearch");
     // Built under the JSON logger, so its startup warnings reach the log.
     let build = server::app::build::from_config(&config);
     let app = tracing::instrument::WithSubscriber::with_subscriber(build, dispatch.clone())
@@ -68,6 +71,15 @@ pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Resu
         }
         None => None,
     };
+    let shipper = match (&app, &shipping) {
+        (Some(app), Some(target)) => {
+            let _guard = tracing::dispatcher::set_default(&dispatch);
+            let cursor = shipping_cursor.clone();
+            let shipper = crate::audit::elasticsearch::EsShipper::new(target.clone(), cursor)?;
+            Some(shipper.spawn(app.orchestrator().journal.store().clone()))
+        }
+        _ => None,
+    };
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(addr = %handle.addr, github_credentials = credentials, "healbot serve listening");
     });
@@ -75,6 +87,9 @@ pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Resu
     tracing::dispatcher::with_default(&dispatch, || tracing::info!("shutting down"));
     if let Some(clock) = clock {
         clock.abort();
+    }
+    if let Some(shipper) = shipper {
+        shipper.abort();
     }
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)

@@ -116,6 +116,9 @@ pub struct BotConfigFile {
     /// Signed checkpoints of the audit chain.
     #[serde(default)]
     pub audit: Option<AuditFile>,
+    /// Ship audit entries to Elasticsearch too (the chain stays the record).
+    #[serde(default)]
+    pub audit_elasticsearch: Option<AuditElasticsearchFile>,
     /// Connection limits and timeouts of the HTTP listeners.
     #[serde(default)]
     pub http: Option<HttpFile>,
@@ -146,6 +149,31 @@ pub struct AuditFile {
     /// Sign the head at least every this many entries (default 100), and at each transition.
     #[serde(default)]
     pub checkpoint_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditElasticsearchFile {
+    /// The cluster, e.g. `http://elasticsearch:9200`.
+    pub url: String,
+    /// The index entries go to (default `healbot-audit`).
+    #[serde(default)]
+    pub index: Option<String>,
+    /// A file holding an API key (sent as `Authorization: ApiKey …`).
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// How often new entries are shipped (default 10).
+    #[serde(default)]
+    pub every_seconds: Option<u64>,
+}
+
+/// Where audit entries are shipped besides the chain (`audit::elasticsearch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditElasticsearch {
+    pub url: String,
+    pub index: String,
+    pub api_key: Option<Secret>,
+    pub every: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -237,6 +265,7 @@ pub struct BotConfig {
     pub internal_listen: Option<SocketAddr>,
     pub inbound: InboundTokens,
     pub audit_signing: Option<AuditSigning>,
+    pub audit_elasticsearch: Option<AuditElasticsearch>,
     pub http: HttpLimits,
     /// How long a handled delivery's body stays in the delivery log.
     pub delivery_retention: Duration,
@@ -288,6 +317,7 @@ impl BotConfig {
             internal_listen: None,
             inbound: InboundTokens::default(),
             audit_signing: None,
+            audit_elasticsearch: None,
             http: HttpLimits::default(),
             delivery_retention: Duration::from_secs(3 * 24 * 3600),
             topology: Default::default(),
@@ -470,6 +500,10 @@ impl BotConfig {
             key_file: base.join(a.signing_key_file),
             every: a.checkpoint_every.unwrap_or(100).max(1),
         });
+        let audit_elasticsearch = match file.audit_elasticsearch {
+            Some(es) => Some(audit_elasticsearch(es, base, &field)?),
+            None => None,
+        };
         let defaults = HttpLimits::default();
         let http = match file.http {
             Some(h) => HttpLimits {
@@ -494,6 +528,7 @@ impl BotConfig {
             internal_listen,
             inbound,
             audit_signing,
+            audit_elasticsearch,
             http,
             delivery_retention,
             rca: file.rca.unwrap_or_default(),
@@ -555,6 +590,13 @@ impl BotConfig {
             if let Ok(key) = std::fs::read_to_string(&signing.key_file) {
                 secrets.push(key.trim().to_string());
             }
+        }
+        if let Some(key) = self
+            .audit_elasticsearch
+            .as_ref()
+            .and_then(|e| e.api_key.as_ref())
+        {
+            secrets.push(key.expose_str().to_string());
         }
         if let Some(g) = &self.github {
             if let Ok(pem) = std::fs::read_to_string(&g.private_key_file) {
@@ -640,6 +682,52 @@ fn protected_paths(file: &BotConfigFile, base: &Path) -> Vec<Protected> {
 }
 
 /// Tokens from files and from the environment (comma-separated), each non-empty.
+fn audit_elasticsearch(
+    file: AuditElasticsearchFile,
+    base: &Path,
+    field: &dyn Fn(&str, String) -> BotConfigError,
+) -> Result<AuditElasticsearch, BotConfigError> {
+    let url = file.url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(field(
+            "audit_elasticsearch.url",
+            format!("not an http(s) URL: {:?}", file.url),
+        ));
+    }
+    let index = file.index.unwrap_or_else(|| "healbot-audit".to_string());
+    // Elasticsearch's own rule: lower case, no spaces or \ / * ? " < > | , #, not starting with - _ +.
+    let bad_index = index.is_empty()
+        || index.starts_with(['-', '_', '+'])
+        || index
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || " \\/*?\"<>|,#:".contains(c));
+    if bad_index {
+        return Err(field(
+            "audit_elasticsearch.index",
+            format!("{index:?} is not an Elasticsearch index name (lower case, no spaces or \\/*?\"<>|,#:)"),
+        ));
+    }
+    let api_key = match file.api_key_file {
+        Some(path) => {
+            let full = base.join(&path);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                field(
+                    "audit_elasticsearch.api_key_file",
+                    format!("cannot read {}: {e}", full.display()),
+                )
+            })?;
+            Some(Secret::new(text.trim()))
+        }
+        None => None,
+    };
+    Ok(AuditElasticsearch {
+        url,
+        index,
+        api_key,
+        every: Duration::from_secs(file.every_seconds.unwrap_or(10).max(1)),
+    })
+}
+
 fn inbound_tokens(
     file: InboundFile,
     base: &Path,

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod exporter;
 mod print;
+pub mod progress;
 pub mod prometheus;
 mod run;
 pub(crate) mod setup;

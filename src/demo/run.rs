@@ -86,15 +86,24 @@ pub async fn run_with(
     };
     super::print::header(&demo, opts.resume)?;
     let start_ts = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    let store = demo.orchestrator.journal.store().clone();
+    let progress =
+        super::progress::Progress::follow(store, demo.orchestrator.settings.canary_wait).await;
 
     // A demo interrupted before its incident was opened starts over from detection.
     let nothing_opened = demo.orchestrator.journal.operations().await.is_empty();
     if nothing_opened {
         let incidents = match opts.incident {
             Some(recorded) => vec![recorded],
-            None => demo.detect("inc").await?,
+            None => {
+                progress.stage(&format!(
+                    "running {} requests of traffic through payment-service and checking the detection rules",
+                    demo.session.requests
+                ));
+                demo.detect("inc").await?
+            }
         };
-        super::print::detected(&incidents);
+        progress.suspend(|| super::print::detected(&incidents));
         let Some(first) = incidents.into_iter().next() else {
             anyhow::bail!("no detection rule fired on the demo traffic; nothing to heal");
         };
@@ -124,6 +133,7 @@ pub async fn run_with(
             }
         }
     }
+    progress.finish().await;
     let mut outcome = outcome(&demo, waiting).await;
     let chain_holds = super::print::report(&demo, &outcome, start_ts, started.elapsed()).await?;
     outcome.as_expected &= chain_holds;

@@ -36,6 +36,8 @@ pub struct SearchInput<'a> {
     pub templates: &'a [FixTemplate],
     /// Where the check runs: the repository's code is never trusted.
     pub sandbox: &'a Sandbox,
+    /// Told what runs now (the baseline check, each patch validated), for a progress display.
+    pub progress: Option<&'a (dyn Fn(&str) + Send + Sync)>,
 }
 
 /// The result, in the JSON shape of the contract.
@@ -137,8 +139,14 @@ pub async fn search(input: &SearchInput<'_>) -> Result<SearchReport, SearchError
         repo: input.repo.to_path_buf(),
         source,
     })?;
+    let say = |text: &str| {
+        if let Some(progress) = input.progress {
+            progress(text);
+        }
+    };
     let baseline = match input.check {
         Some(cmd) => {
+            say(&format!("running `{cmd}` on the unpatched copy"));
             let outcome =
                 run_check(input.sandbox, CheckRequest::new(&tree, cmd, input.timeout)).await;
             if outcome.passed {
@@ -150,9 +158,18 @@ pub async fn search(input: &SearchInput<'_>) -> Result<SearchReport, SearchError
         }
         None => None,
     };
-    let mut tried = attempts.into_iter();
-    for attempt in tried.by_ref() {
+    let total = attempts.len();
+    let mut tried = attempts.into_iter().enumerate();
+    for (i, attempt) in tried.by_ref() {
         let mut attempt = attempt;
+        let r = &attempt.report;
+        say(&format!(
+            "validating patch {}/{total}: {} at {}:{}",
+            i + 1,
+            r.template.as_deref().unwrap_or(r.kind),
+            r.file,
+            r.line
+        ));
         let result = try_one(&tree, &attempt.fix, input).await;
         match result {
             Ok(check) => {
@@ -180,7 +197,7 @@ pub async fn search(input: &SearchInput<'_>) -> Result<SearchReport, SearchError
             }
         }
     }
-    for mut rest in tried {
+    for (_, mut rest) in tried {
         rest.report.outcome = "not tried".into();
         report.candidates.push(rest.report);
     }

@@ -191,15 +191,7 @@ impl RolloutManifest {
     }
 
     fn image_with_tag(&self, tag: &str) -> Result<String, GitopsError> {
-        let valid = tag.len() <= 128
-            && tag
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !valid {
+        if !is_image_tag(tag) {
             return Err(self.invalid(
                 "image tag",
                 tag,
@@ -240,6 +232,18 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
         Some(i) => (&name[..slash + i], Some(&name[slash + i + 1..]), digest),
         None => (name, None, digest),
     }
+}
+
+/// Whether `tag` is an image tag as registries take it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_image_tag(tag: &str) -> bool {
+    tag.len() <= 128
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 #[cfg(test)]

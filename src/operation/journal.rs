@@ -231,6 +231,36 @@ impl Journal {
         Ok(entry)
     }
 
+    /// Declares a live operation `Completed` as a person (`healbot ops force-complete`): the
+    /// transition is marked `forced`, which the fold accepts from any live state and nowhere
+    /// else, so healbot's own steps can never take this way out.
+    pub async fn force_complete(
+        &self,
+        id: &OperationId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AuditEntry, JournalError> {
+        let slot = self.slot(id).await?;
+        let mut op = slot.lock().await;
+        op.check_forced(OpState::Completed)?;
+        let entry = self
+            .append(NewEntry {
+                operation_id: id.0.clone(),
+                correlation_id: op.correlation_id.clone(),
+                actor: actor.to_string(),
+                action: action::TRANSITION.to_string(),
+                detail: json!({
+                    "from": op.state,
+                    "to": OpState::Completed,
+                    "reason": reason,
+                    "forced": true,
+                }),
+            })
+            .await?;
+        op.apply(&entry)?;
+        Ok(entry)
+    }
+
     /// Records that a side effect is done, under its idempotency key.
     pub async fn effect<T: Serialize>(
         &self,

@@ -174,6 +174,20 @@ impl Operation {
         }
     }
 
+    /// Checks a person's forced completion (`healbot ops force-complete`): any live state may
+    /// be declared done, outside the table, and only with the transition marked `forced`.
+    pub fn check_forced(&self, to: OpState) -> Result<(), IllegalTransition> {
+        if to == OpState::Completed && !self.state.is_terminal() {
+            Ok(())
+        } else {
+            Err(IllegalTransition {
+                operation: self.id.clone(),
+                from: self.state,
+                to,
+            })
+        }
+    }
+
     /// Folds one more entry of this operation.
     pub fn apply(&mut self, entry: &AuditEntry) -> Result<(), FoldError> {
         let malformed = |reason: &str| FoldError::Malformed {
@@ -184,7 +198,11 @@ impl Operation {
             action::TRANSITION => {
                 let to: OpState = serde_json::from_value(entry.detail["to"].clone())
                     .map_err(|_| malformed("transition without a valid `to`"))?;
-                self.check(to)?;
+                if entry.detail["forced"] == serde_json::Value::Bool(true) {
+                    self.check_forced(to)?;
+                } else {
+                    self.check(to)?;
+                }
                 if to == OpState::PausedForHumanReview {
                     self.paused_from = Some(self.state);
                 } else if self.state == OpState::PausedForHumanReview {
@@ -491,5 +509,31 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("stage output `rca`"), "{text}");
         assert!(text.contains("invalid type: integer `42`"), "{text}");
+    }
+
+    #[test]
+    fn only_a_forced_transition_completes_from_anywhere() {
+        let forced = |seq, to: OpState| {
+            entry(
+                seq,
+                action::TRANSITION,
+                serde_json::json!({"to": to, "forced": true}),
+            )
+        };
+        let mut op = Operation::open(&entry(1, action::OPENED, serde_json::json!({})));
+        op.apply(&entry(
+            2,
+            action::TRANSITION,
+            serde_json::json!({"to": Analyzing}),
+        ))
+        .unwrap();
+        // Unforced, Analyzing -> Completed breaks the table.
+        let plain = entry(3, action::TRANSITION, serde_json::json!({"to": Completed}));
+        assert!(op.clone().apply(&plain).is_err());
+        // Forced, it is a person's call; but only to Completed, and never out of an end.
+        assert!(op.clone().apply(&forced(3, Merged)).is_err());
+        op.apply(&forced(3, Completed)).unwrap();
+        assert_eq!(op.state, Completed);
+        assert!(op.apply(&forced(4, Completed)).is_err());
     }
 }

@@ -43,6 +43,8 @@ pub const GATES: Artifact<GateReport> = Artifact::new("gates");
 pub const CONFLICTS: Artifact<ConflictReport> = Artifact::new("conflicts");
 pub const ROLLOUT: Artifact<RolloutPlan> = Artifact::new("rollout");
 pub const VERIFICATION: Artifact<Verification> = Artifact::new("verification");
+/// The image tag a person chose to roll back to (`healbot ops rollback --to`).
+pub const ROLLBACK_TARGET: Artifact<String> = Artifact::new("rollback/to");
 
 /// The canary's verdict at `weight` percent. `None` (a `null` record) when a person resumed
 /// the step: it is judged again on fresh samples.

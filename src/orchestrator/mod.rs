@@ -18,6 +18,7 @@ pub mod repo_configs;
 mod report;
 mod rollback;
 mod root_cause;
+pub mod runbook;
 mod verify;
 
 pub use overrides::Applied;
@@ -228,8 +229,15 @@ impl Orchestrator {
                 // Argo runs the steps; its notifications move the operation on.
                 return Ok(Progress::Waiting(op.state));
             }
+            // Every log line of the step carries the operation's id, incident and state.
+            let span = tracing::info_span!(
+                "operation_step",
+                operation_id = %op.id,
+                correlation_id = %op.correlation_id,
+                state = %op.state
+            );
             let stepped = match argo {
-                Ok(_) => self.step(&op).await,
+                Ok(_) => tracing::Instrument::instrument(self.step(&op), span).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = stepped {

@@ -3,6 +3,7 @@
 //! PR the act takes the same override path as a review or a `/heal` command; without one it is
 //! the same audited act (the person as actor, then the transition), minus the reply on the PR.
 
+use super::runbook::Acted;
 use super::{Orchestrator, OrchestratorError, Progress};
 use crate::forge::{HealCommand, Override, OverrideKind};
 use crate::model::OperationId;
@@ -18,6 +19,23 @@ impl Orchestrator {
         actor: &str,
         command: HealCommand,
     ) -> Result<Vec<String>, OrchestratorError> {
+        let acted = self.apply_operation_override(id, actor, command).await?;
+        let mut lines = acted.lines;
+        if acted.drive {
+            let progress: Progress = self.drive(id).await?;
+            lines.push(format!("{id}: {progress:?}"));
+        }
+        Ok(lines)
+    }
+
+    /// Applies `command` to operation `id` as `actor` without driving it on: `drive` says
+    /// whether it can go on now (a server hands that to whichever replica takes it).
+    pub async fn apply_operation_override(
+        &self,
+        id: &OperationId,
+        actor: &str,
+        command: HealCommand,
+    ) -> Result<Acted, OrchestratorError> {
         let op = self.journal.operation(id).await?;
         let spec = Self::spec(&op)?;
         if let Some(pr) = op.effect(&super::artifacts::PR)? {
@@ -32,7 +50,11 @@ impl Orchestrator {
                 kind: OverrideKind::Command { command },
                 head_sha,
             };
-            return self.handle_override(ov).await;
+            let applied = self.apply_override(ov).await?;
+            return Ok(Acted {
+                lines: applied.replies,
+                drive: applied.drive,
+            });
         }
         let note = |action: &'static str| {
             self.journal
@@ -88,11 +110,9 @@ impl Orchestrator {
                 false,
             ),
         };
-        let mut lines = vec![reply];
-        if drive {
-            let progress: Progress = self.drive(&op.id).await?;
-            lines.push(format!("{}: {progress:?}", op.id));
-        }
-        Ok(lines)
+        Ok(Acted {
+            lines: vec![reply],
+            drive,
+        })
     }
 }

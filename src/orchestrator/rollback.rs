@@ -19,11 +19,15 @@ impl Orchestrator {
             .last()
             .map(|(_, _, r)| r.clone())
             .unwrap_or_default();
+        // A person may have named the image to go back to (`healbot ops rollback --to`).
+        let target: String = op
+            .artifact(&artifacts::ROLLBACK_TARGET)?
+            .unwrap_or_else(|| plan.stable_tag.clone());
         let rollback = Rollback {
             incident: &spec.incident.id,
             service: &plan.service,
             reason: &reason,
-            stable_tag: &plan.stable_tag,
+            stable_tag: &target,
             manifest: &plan.manifest,
         };
         let manifest_sha = self
@@ -31,7 +35,7 @@ impl Orchestrator {
                 op,
                 &plan,
                 &artifacts::ROLLBACK_MANIFEST,
-                &plan.stable_tag,
+                &target,
                 0,
                 &rollback.manifest_message(),
             )
@@ -80,7 +84,14 @@ impl Orchestrator {
         self.transition(
             op,
             OpState::RolledBack,
-            &format!("stable {} restored; revert PR {revert}", plan.stable_tag),
+            &format!(
+                "{} {target} restored; revert PR {revert}",
+                if target == plan.stable_tag {
+                    "stable"
+                } else {
+                    "revision"
+                }
+            ),
         )
         .await?;
         self.release_lock(op).await;

@@ -154,13 +154,18 @@ async fn run_one(shared: &Shared, job: Job) {
     let id = job.id().to_string();
     let source = job.source();
     let h = shared.handler.clone();
-    let call = async move {
-        match job {
-            Job::Github(d) => h.handle(d).await,
-            Job::Raw(d) if d.source == Source::Alertmanager => h.handle_alertmanager(d).await,
-            Job::Raw(d) => h.handle_argo(d).await,
-        }
-    };
+    // Every log line of the delivery's handling carries its id (and the source it came from).
+    let span = tracing::info_span!("delivery", delivery_id = %id, source = ?source);
+    let call = tracing::Instrument::instrument(
+        async move {
+            match job {
+                Job::Github(d) => h.handle(d).await,
+                Job::Raw(d) if d.source == Source::Alertmanager => h.handle_alertmanager(d).await,
+                Job::Raw(d) => h.handle_argo(d).await,
+            }
+        },
+        span,
+    );
     let result = match &shared.dispatch {
         Some(d) => tokio::spawn(call.with_subscriber(d.clone())).await,
         None => tokio::spawn(call).await,
@@ -315,5 +320,69 @@ mod tests {
         let most = probe.most.load(std::sync::atomic::Ordering::SeqCst);
         assert!(most > 1, "different rollouts ran one at a time");
         assert_eq!(metrics.queue_depth(), 0);
+    }
+
+    /// Logs one line while it handles a delivery.
+    struct Talker;
+
+    #[async_trait]
+    impl DeliveryHandler for Talker {
+        async fn handle(&self, _: GithubDelivery) -> Result<(), HandlerError> {
+            Ok(())
+        }
+
+        async fn handle_argo(&self, _: RawDelivery) -> Result<(), HandlerError> {
+            tracing::info!("handling");
+            Ok(())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_logs_inside_a_span_with_the_delivery_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter("info")
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = spawn(
+            rx,
+            Arc::new(Talker),
+            Arc::new(log),
+            metrics.clone(),
+            Some(dispatch),
+        );
+        metrics.enqueued();
+        tx.send(argo("d-42", "r1")).unwrap();
+        drop(tx);
+        worker.await.unwrap();
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("handling"))
+            .unwrap_or_else(|| panic!("no handler line in {text}"));
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["span"]["name"], "delivery", "{line}");
+        assert_eq!(event["span"]["delivery_id"], "d-42", "{line}");
     }
 }

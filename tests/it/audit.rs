@@ -233,6 +233,10 @@ async fn backup_truncate_and_rebuild_as_an_operator_runs_them() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("read back and verified"),
+        "{out:?}"
+    );
     assert_eq!(verify(&backup).0, 0);
     // Cut the last three entries off: they are kept in a file and the cut is an entry.
     let out = Command::new(env!("CARGO_BIN_EXE_healbot"))

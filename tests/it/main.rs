@@ -4,6 +4,7 @@
 mod adversarial;
 mod audit;
 mod audit_against_pr;
+mod audit_shipping;
 mod canary;
 mod demo;
 mod fix_cli;
@@ -41,6 +42,7 @@ mod localize_eval;
 mod neo4j;
 mod notify_app;
 mod ops;
+mod ops_serve;
 mod records;
 mod replica_crash;
 mod replicas;

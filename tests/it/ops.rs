@@ -152,3 +152,104 @@ async fn an_operation_without_a_pr_is_resumed_or_cancelled_by_id() {
     assert!(actions.contains(&("alice".into(), "operation.rollback_requested".into())));
     assert!(t.fake.pr_numbers(REPO).is_empty());
 }
+
+/// The runbook acts on a demo waiting for review: `list --reasons` says why it waits, acts that
+/// do not apply are refused with exit 1 and nothing written, and `force-complete` ends it as the
+/// person, with their reason in the audit chain.
+#[test]
+fn a_person_reads_why_it_waits_and_force_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().to_str().unwrap();
+    ok(&[
+        "demo",
+        "--workdir",
+        workdir,
+        "--requests",
+        "200",
+        "--pause-for-review",
+    ]);
+    let (id, _) = only_row(dir.path());
+    let reasons = ok(&["ops", "list", "--reasons", "--state-dir", workdir]);
+    let header = reasons.lines().next().unwrap();
+    assert!(header.ends_with("WAITED  BY       REASON"), "{reasons}");
+    assert!(reasons.contains("AwaitingReview"), "{reasons}");
+    assert!(
+        reasons.contains(&format!("    next: healbot ops approve {id}")),
+        "{reasons}"
+    );
+    let log = dir.path().join("audit.jsonl");
+    let before = std::fs::read_to_string(&log).unwrap();
+
+    for (args, says) in [
+        (vec!["promote", &id], "cannot promote"),
+        (vec!["resume", &id], "it is not paused"),
+        (vec!["rollback", &id, "--to", "v1.4.1"], "never deployed"),
+        (
+            vec!["force-complete", &id, "--reason", " "],
+            "--reason needs a text",
+        ),
+        (vec!["promote", "op-nope"], "no operation op-nope"),
+    ] {
+        let mut full = vec!["ops"];
+        full.extend(&args);
+        full.extend(["--state-dir", workdir, "--as", "alice"]);
+        let out = healbot(&full);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+
+    let done = ok(&[
+        "ops",
+        "force-complete",
+        &id,
+        "--reason",
+        "fixed by hand in the hotfix release",
+        "--state-dir",
+        workdir,
+        "--as",
+        "alice",
+    ]);
+    assert!(done.contains("alice force-completed"), "{done}");
+    assert!(done.contains(&format!("{id}: Completed")), "{done}");
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forced = entries
+        .iter()
+        .find(|e| e["action"] == "operation.force_completed")
+        .expect("an audit entry for the act");
+    assert_eq!(forced["actor"], "alice");
+    assert_eq!(
+        forced["detail"]["reason"],
+        "fixed by hand in the hotfix release"
+    );
+    let last_transition = entries
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "operation.transition")
+        .unwrap();
+    assert_eq!(last_transition["detail"]["to"]["state"], "Completed");
+    assert_eq!(last_transition["detail"]["forced"], true);
+    let again = healbot(&[
+        "ops",
+        "force-complete",
+        &id,
+        "--reason",
+        "x",
+        "--state-dir",
+        workdir,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already Completed"),
+        "{}",
+        text(&again)
+    );
+    let none = ok(&["ops", "list", "--reasons", "--state-dir", workdir]);
+    assert!(none.contains("waits for a person"), "{none}");
+    ok(&["audit", "verify", log.to_str().unwrap()]);
+}

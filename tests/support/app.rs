@@ -77,6 +77,9 @@ pub struct Script {
     pub canary_error_rate: f64,
     pub canary_latency_ms: f64,
     pub latency_p99_ms: f64,
+    /// Samples per canary metric on each side (fewer than the policy's `min_samples`: the
+    /// judge cannot tell, and a person decides).
+    pub canary_samples: usize,
 }
 
 impl Default for ScriptedProduction {
@@ -99,6 +102,7 @@ impl Default for ScriptedProduction {
                 canary_error_rate: 0.001,
                 canary_latency_ms: 80.0,
                 latency_p99_ms: 120.0,
+                canary_samples: 30,
             }),
         }
     }
@@ -115,8 +119,8 @@ impl ScriptedProduction {
     }
 }
 
-fn series(base: f64) -> Vec<f64> {
-    (0..30)
+fn series(base: f64, n: usize) -> Vec<f64> {
+    (0..n)
         .map(|i| base * (1.0 + (i % 5) as f64 * 0.01))
         .collect()
 }
@@ -143,8 +147,8 @@ impl MetricsSource for ScriptedProduction {
         let s = self.script.lock().unwrap();
         let samples = |error: f64, latency: f64| {
             BTreeMap::from([
-                ("error_rate".to_string(), series(error)),
-                ("latency_ms".to_string(), series(latency)),
+                ("error_rate".to_string(), series(error, s.canary_samples)),
+                ("latency_ms".to_string(), series(latency, s.canary_samples)),
             ])
         };
         Ok(CanaryObservation {

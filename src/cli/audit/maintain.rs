@@ -54,7 +54,7 @@ pub(super) async fn backup(
                 .map(|(s, h)| format!("head seq {s} hash {h}"))
                 .unwrap_or_else(|| "empty".into());
             println!(
-                "backed up {} entries of {source} ({head}, {} checkpoints) to {}",
+                "backed up {} entries of {source} ({head}, {} checkpoints) to {}; read back and verified",
                 b.entries,
                 b.checkpoints,
                 to.display()

@@ -83,6 +83,7 @@ async fn the_first_patch_that_passes_the_check_wins_and_the_repository_is_untouc
         timeout: Duration::from_secs(60),
         templates: &templates,
         sandbox: &crate::fix::Sandbox::new(Default::default(), Default::default()),
+        progress: None,
     };
     let report = search(&input).await.unwrap();
     assert!(report.validated, "{report:#?}");
@@ -124,6 +125,7 @@ async fn a_check_that_never_passes_validates_nothing() {
         timeout: Duration::from_secs(60),
         templates: &templates,
         sandbox: &crate::fix::Sandbox::new(Default::default(), Default::default()),
+        progress: None,
     };
     let report = search(&input).await.unwrap();
     assert!(!report.validated && report.fix.is_none() && report.diff.is_empty());

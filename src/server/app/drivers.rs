@@ -128,6 +128,18 @@ impl Drivers {
         });
     }
 
+    /// Puts `id` on the shared work queue and waits until it is there; `false` when there is
+    /// no queue (a single server drives its operations itself).
+    pub(crate) async fn queue(&self, id: &OperationId) -> Result<bool, HandlerError> {
+        match &self.shared {
+            Some(shared) => {
+                shared.queue.push(id).await.map_err(other)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Drives `id` as far as it goes; `false` when it could not even be taken (the lease
     /// backend or the chain failed), so that its queue entry is tried again later.
     async fn drive(&self, orchestrator: &Orchestrator, id: &OperationId) -> bool {

@@ -142,11 +142,42 @@ impl AppHandler {
         actor: &str,
         command: crate::forge::HealCommand,
     ) -> anyhow::Result<Vec<String>> {
-        let _hold = self.drivers.hold(&self.orchestrator, id).await?;
-        Ok(self
-            .orchestrator
-            .override_operation(id, actor, command)
-            .await?)
+        self.runbook_act(id, |orchestrator| async move {
+            orchestrator
+                .apply_operation_override(id, actor, command)
+                .await
+        })
+        .await
+    }
+
+    /// A person's runbook act on operation `id` (`healbot ops`), taken under the operation's
+    /// lease like a webhook's. When the act lets the operation go on, it is handed on the way
+    /// a webhook's would be: with replicas, onto the shared work queue, where a running
+    /// server takes it; alone, driven here (no server can run on a state directory this
+    /// process holds).
+    pub async fn runbook_act<F, Fut>(&self, id: &OperationId, act: F) -> anyhow::Result<Vec<String>>
+    where
+        F: FnOnce(Arc<Orchestrator>) -> Fut,
+        Fut: std::future::Future<
+            Output = Result<
+                crate::orchestrator::runbook::Acted,
+                crate::orchestrator::OrchestratorError,
+            >,
+        >,
+    {
+        let hold = self.drivers.hold(&self.orchestrator, id).await?;
+        let acted = act(self.orchestrator.clone()).await?;
+        drop(hold);
+        let mut lines = acted.lines;
+        if acted.drive {
+            if self.drivers.queue(id).await? {
+                lines.push(format!("{id}: queued for the running healbot server"));
+            } else {
+                let progress = self.orchestrator.drive(id).await?;
+                lines.push(format!("{id}: {progress:?}"));
+            }
+        }
+        Ok(lines)
     }
 
     /// Returns once no operation is being driven.
