@@ -33,6 +33,7 @@ mod delivery;
 mod demo_prometheus;
 mod doctor;
 mod github_app;
+mod github_clone;
 mod github_workspace;
 mod heal;
 mod kpis;
