@@ -6,6 +6,7 @@ mod audit;
 mod audit_against_pr;
 mod canary;
 mod demo;
+mod deploy_repo;
 mod fix_cli;
 mod fixes;
 mod forge;

@@ -253,6 +253,13 @@ impl FakeGithub {
         sha
     }
 
+    /// Creates `branch` at commit `sha`, as a person would.
+    pub fn create_branch(&self, repo: &str, branch: &str, sha: &str) {
+        if let Some(r) = self.lock().repos.get_mut(repo) {
+            r.refs.insert(format!("heads/{branch}"), sha.to_string());
+        }
+    }
+
     /// The bodies of the merge calls so far (`sha` pins the head GitHub may merge).
     pub fn merge_calls(&self) -> Vec<Value> {
         self.lock().merge_calls.clone()

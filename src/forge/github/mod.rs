@@ -239,6 +239,19 @@ impl Forge for GithubForge {
         self.close_pull(repo, pr).await
     }
 
+    async fn installed_on(&self, repo: &RepoRef) -> Result<bool, ForgeError> {
+        repo_path(repo)?;
+        let installation = self
+            .client
+            .current_installation(repo)
+            .await
+            .map_err(to_forge)?;
+        if let Some(id) = installation {
+            self.client.set_installation(repo, id);
+        }
+        Ok(installation.is_some())
+    }
+
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
         Some(format!(
             "{}/{}/blob/{}/{}#L{line}",
