@@ -16,6 +16,10 @@ use std::time::Duration;
 /// The environment variable that may carry the webhook secret(s), comma-separated.
 pub const WEBHOOK_SECRET_ENV: &str = "HEALBOT_WEBHOOK_SECRET";
 
+/// How many commits of history each repository's clone keeps by default: far enough back for
+/// the commits a revert or blame looks at (hours to days of work on a busy repository).
+pub const DEFAULT_CLONE_DEPTH: u32 = 200;
+
 /// Where `serve` listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
@@ -298,7 +302,7 @@ impl BotConfig {
             topology: Default::default(),
             rca: Default::default(),
             health_url_hosts: Vec::new(),
-            clone_depth: crate::forge::github::DEFAULT_CLONE_DEPTH,
+            clone_depth: DEFAULT_CLONE_DEPTH,
         }
     }
 
@@ -395,7 +399,7 @@ impl BotConfig {
             .github
             .as_ref()
             .and_then(|g| g.clone_depth)
-            .unwrap_or(crate::forge::github::DEFAULT_CLONE_DEPTH);
+            .unwrap_or(DEFAULT_CLONE_DEPTH);
         let github = match file.github {
             Some(GithubAppFile {
                 app_id: Some(app_id),

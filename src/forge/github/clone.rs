@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// How deep a clone's history reaches by default: far enough back for the commits a revert
-/// or blame looks at (hours to days of work on a busy repository).
-pub const DEFAULT_CLONE_DEPTH: u32 = 200;
+pub use crate::config::bot::DEFAULT_CLONE_DEPTH;
 
 /// Where the clones live and how much history they keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
