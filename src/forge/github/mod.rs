@@ -9,6 +9,7 @@ mod client;
 mod clone;
 mod extras;
 mod git;
+mod jwt_crypto;
 pub mod manifest;
 mod pulls;
 mod ratelimit;
@@ -20,6 +21,7 @@ pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
 pub use client::{GithubClient, GithubConfig, GithubError};
 pub use clone::{CloneSettings, DEFAULT_CLONE_DEPTH};
 pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, SAFETY_GATES_CHECK};
+pub use jwt_crypto::install_jwt_crypto;
 pub use ratelimit::RetryPolicy;
 
 use super::{
