@@ -16,6 +16,10 @@ use std::time::Duration;
 /// The environment variable that may carry the webhook secret(s), comma-separated.
 pub const WEBHOOK_SECRET_ENV: &str = "HEALBOT_WEBHOOK_SECRET";
 
+/// How many commits of history each repository's clone keeps by default: far enough back for
+/// the commits a revert or blame looks at (hours to days of work on a busy repository).
+pub const DEFAULT_CLONE_DEPTH: u32 = 200;
+
 /// Where `serve` listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
@@ -235,6 +239,9 @@ pub struct GithubAppFile {
     pub private_key_file: Option<PathBuf>,
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Commits of history each repository's clone keeps (default 200; 0: all of it).
+    #[serde(default)]
+    pub clone_depth: Option<u32>,
 }
 
 /// The bot's configuration, checked and with secrets loaded.
@@ -272,6 +279,8 @@ pub struct BotConfig {
     /// Hosts a repository's `health_url` may name (healbot fetches it from its own network
     /// position, so a repository must not point it anywhere); empty: none is fetched.
     pub health_url_hosts: Vec<String>,
+    /// Commits of history each repository's clone under `state_dir/git` keeps; 0: all.
+    pub clone_depth: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +332,7 @@ impl BotConfig {
             topology: Default::default(),
             rca: Default::default(),
             health_url_hosts: Vec::new(),
+            clone_depth: DEFAULT_CLONE_DEPTH,
         }
     }
 
@@ -415,11 +425,17 @@ impl BotConfig {
                 path: shown.to_string(),
             });
         }
+        let clone_depth = file
+            .github
+            .as_ref()
+            .and_then(|g| g.clone_depth)
+            .unwrap_or(DEFAULT_CLONE_DEPTH);
         let github = match file.github {
             Some(GithubAppFile {
                 app_id: Some(app_id),
                 private_key_file: Some(key),
                 api_url,
+                ..
             }) => {
                 let api_url = api_url.unwrap_or_else(|| "https://api.github.com".to_string());
                 if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
@@ -520,6 +536,7 @@ impl BotConfig {
         let delivery_retention =
             Duration::from_secs(file.delivery_retention_days.unwrap_or(3) * 24 * 3600);
         Ok(BotConfig {
+            clone_depth,
             health_url_hosts: file
                 .health_url_hosts
                 .iter()

@@ -38,9 +38,11 @@ pub struct RepoService {
     /// Checked after the rollout reaches 100%: anything but a 2xx rolls the fix back.
     #[serde(default)]
     pub health_url: Option<String>,
-    /// Who runs the canary steps after the merge.
+    /// Who runs the canary steps after the merge (`healbot` or `argo`), or, for manifests kept
+    /// in a separate GitOps repository, where they are:
+    /// `{repo: acme/deploy, branch: main, path: apps/payment/rollout.yaml, mode: healbot}`.
     #[serde(default)]
-    pub rollout: RolloutMode,
+    pub rollout: RolloutConfig,
     /// The services it calls, by their names in the catalog: merged into the dependency graph.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
@@ -60,6 +62,83 @@ pub enum RolloutMode {
     #[default]
     Healbot,
     Argo,
+}
+
+/// `rollout:` as written: a mode alone (the manifests are the service's `manifests`, in its own
+/// repository), or the manifest's place in a GitOps repository with the mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RolloutConfig {
+    Mode(RolloutMode),
+    Elsewhere(RolloutTarget),
+}
+
+impl Default for RolloutConfig {
+    fn default() -> RolloutConfig {
+        RolloutConfig::Mode(RolloutMode::Healbot)
+    }
+}
+
+impl RolloutConfig {
+    pub fn mode(&self) -> RolloutMode {
+        match self {
+            RolloutConfig::Mode(m) => *m,
+            RolloutConfig::Elsewhere(t) => t.mode,
+        }
+    }
+
+    /// The manifest in a separate repository, if it lives in one.
+    pub fn target(&self) -> Option<&RolloutTarget> {
+        match self {
+            RolloutConfig::Mode(_) => None,
+            RolloutConfig::Elsewhere(t) => Some(t),
+        }
+    }
+}
+
+/// A Rollout manifest kept in another repository (the one Argo CD watches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutTarget {
+    /// `owner/name`; the App must be installed on it.
+    pub repo: String,
+    /// The branch Argo CD deploys from; the repository's default branch when left out.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The Rollout manifest, relative to that repository's root.
+    pub path: String,
+    #[serde(default)]
+    pub mode: RolloutMode,
+}
+
+impl<'de> Deserialize<'de> for RolloutConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RolloutConfig, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RolloutConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`healbot`, `argo`, or {repo, branch, path, mode}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RolloutConfig, E> {
+                match v {
+                    "healbot" => Ok(RolloutConfig::Mode(RolloutMode::Healbot)),
+                    "argo" => Ok(RolloutConfig::Mode(RolloutMode::Argo)),
+                    other => Err(E::custom(format!(
+                        "unknown rollout {other:?}: expected `healbot`, `argo`, or \
+                         {{repo, branch, path, mode}}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RolloutConfig, A::Error> {
+                RolloutTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RolloutConfig::Elsewhere)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -233,6 +312,26 @@ impl RepoConfig {
             }
             for (j, p) in s.manifests.iter().enumerate() {
                 check_relative(&format!("services[{i}].manifests[{j}]"), p)?;
+            }
+            if let Some(t) = s.rollout.target() {
+                let mut parts = t.repo.split('/');
+                let owner_name = matches!(
+                    (parts.next(), parts.next(), parts.next()),
+                    (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty()
+                );
+                if !owner_name {
+                    return Err(FieldError::new(
+                        format!("services[{i}].rollout.repo"),
+                        format!("not of the form owner/name: {:?}", t.repo),
+                    ));
+                }
+                if t.branch.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                    return Err(FieldError::new(
+                        format!("services[{i}].rollout.branch"),
+                        "must not be empty (leave it out for the default branch)",
+                    ));
+                }
+                check_relative(&format!("services[{i}].rollout.path"), &t.path)?;
             }
             if let Some(url) = &s.health_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -468,6 +567,52 @@ mod tests {
         assert!(e.contains("approvers.alow: unknown field `alow`"), "{e}");
         let e = error(&sample().replace("allow: []", "allow: [\"not a login\"]"));
         assert!(e.contains("approvers.allow[0]"), "{e}");
+    }
+
+    #[test]
+    fn rollout_is_a_mode_or_a_manifest_in_another_repository() {
+        let with = |rollout: &str| {
+            sample().replace(
+                "manifests: [\"deploy/rollout.yaml\"]",
+                &format!("manifests: [\"deploy/rollout.yaml\"]\n    rollout: {rollout}"),
+            )
+        };
+        let c = RepoConfig::parse(&with("argo"), "x").unwrap();
+        let s = c.service("payment-service").unwrap();
+        assert_eq!(
+            (s.rollout.mode(), s.rollout.target()),
+            (RolloutMode::Argo, None)
+        );
+        let c = RepoConfig::parse(
+            &with("{repo: acme/deploy, branch: main, path: apps/payment/rollout.yaml}"),
+            "x",
+        )
+        .unwrap();
+        let s = c.service("payment-service").unwrap();
+        assert_eq!(s.rollout.mode(), RolloutMode::Healbot);
+        let t = s.rollout.target().unwrap();
+        assert_eq!(
+            (t.repo.as_str(), t.branch.as_deref(), t.path.as_str()),
+            ("acme/deploy", Some("main"), "apps/payment/rollout.yaml")
+        );
+        for (bad, field) in [
+            ("argoo", "services[0].rollout: unknown rollout \"argoo\""),
+            (
+                "{repo: deploy, path: a.yaml}",
+                "services[0].rollout.repo: not of the form",
+            ),
+            (
+                "{repo: acme/deploy, path: ../a.yaml}",
+                "services[0].rollout.path",
+            ),
+            (
+                "{repo: acme/deploy, path: a.yaml, brnch: x}",
+                "unknown field `brnch`",
+            ),
+        ] {
+            let e = error(&with(bad));
+            assert!(e.contains(field), "{bad}: {e}");
+        }
     }
 
     #[test]

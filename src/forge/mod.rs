@@ -202,6 +202,12 @@ pub trait Forge: Send + Sync {
     /// The login healbot's own comments appear under. Hidden markers and footers count only
     /// in comments by this account: anyone can write `<!-- healbot:… -->` in a comment.
     async fn own_login(&self) -> Result<String, ForgeError>;
+    /// Whether healbot may write to `repo` at all (on GitHub: the App is installed on it). A
+    /// forge without installations answers `true`.
+    async fn installed_on(&self, repo: &RepoRef) -> Result<bool, ForgeError> {
+        let _ = repo;
+        Ok(true)
+    }
     /// A link to `line` of `path` at `sha` in the forge's web view, where it has one.
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
         let _ = (repo, sha, path, line);

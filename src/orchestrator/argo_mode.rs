@@ -229,14 +229,10 @@ impl Orchestrator {
         let (Some(plan), Ok(spec)) = (plan, Self::spec(op)) else {
             return false;
         };
-        let Ok(branch) = self.forge.default_branch(&spec.repo).await else {
+        let Ok((repo, branch)) = self.manifest_home(&spec.repo, &plan).await else {
             return false;
         };
-        match self
-            .forge
-            .read_file(&spec.repo, &branch, &plan.manifest)
-            .await
-        {
+        match self.forge.read_file(&repo, &branch, &plan.manifest).await {
             Ok(Some(text)) => {
                 RolloutManifest::parse(&text, &plan.manifest).is_ok_and(|m| m.name() == rollout)
             }

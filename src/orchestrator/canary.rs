@@ -7,7 +7,7 @@ use super::artifacts;
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::progression::{self, Next};
 use crate::canary::{judge, CanaryReport};
-use crate::forge::{CommitSha, FileChange};
+use crate::forge::{CommitSha, FileChange, RepoRef};
 use crate::gitops::rollout::RolloutManifest;
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
@@ -28,6 +28,12 @@ pub struct RolloutPlan {
     /// The namespace the Rollout runs in: Argo's notifications must name it.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// The GitOps repository holding the manifest, when it is not the service's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_repo: Option<RepoRef>,
+    /// The branch the manifest is committed to; `None`: that repository's default branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_branch: Option<String>,
 }
 
 fn default_namespace() -> String {
@@ -47,10 +53,19 @@ impl Orchestrator {
             let config = self.repo_config(&spec).await?;
             let argo_managed = config
                 .service(&rca.root_cause)
-                .is_some_and(|s| s.rollout == crate::config::repo::RolloutMode::Argo);
-            let manifest = config
+                .is_some_and(|s| s.rollout.mode() == crate::config::repo::RolloutMode::Argo);
+            let target = config
                 .service(&rca.root_cause)
-                .and_then(|s| s.manifests.first())
+                .and_then(|s| s.rollout.target())
+                .cloned();
+            let manifest = target
+                .as_ref()
+                .map(|t| &t.path)
+                .or_else(|| {
+                    config
+                        .service(&rca.root_cause)
+                        .and_then(|s| s.manifests.first())
+                })
                 .ok_or_else(|| {
                     OrchestratorError::stage(
                         "canary",
@@ -64,7 +79,15 @@ impl Orchestrator {
             let merged: CommitSha = op
                 .effect(&artifacts::MERGE)?
                 .ok_or_else(|| OrchestratorError::stage("canary", "no merge recorded"))?;
-            let text = self.read_manifest(&spec.repo, &manifest).await?;
+            let manifest_repo = target.as_ref().map(|t| RepoRef(t.repo.clone()));
+            let manifest_branch = target.and_then(|t| t.branch);
+            let home = manifest_repo.as_ref().unwrap_or(&spec.repo);
+            self.check_installed(home, &spec.repo).await?;
+            let branch = match &manifest_branch {
+                Some(b) => b.clone(),
+                None => self.forge.default_branch(home).await?,
+            };
+            let text = self.read_manifest(home, &branch, &manifest).await?;
             let rollout = RolloutManifest::parse(&text, &manifest)
                 .map_err(|e| OrchestratorError::stage_from("canary", e))?;
             let stable_tag = rollout
@@ -85,6 +108,8 @@ impl Orchestrator {
                 service: rca.root_cause,
                 argo_managed,
                 namespace,
+                manifest_repo,
+                manifest_branch,
             })
         })
         .await
@@ -92,16 +117,33 @@ impl Orchestrator {
 
     async fn read_manifest(
         &self,
-        repo: &crate::forge::RepoRef,
+        repo: &RepoRef,
+        branch: &str,
         path: &str,
     ) -> Result<String, OrchestratorError> {
-        let branch = self.forge.default_branch(repo).await?;
         self.forge
-            .read_file(repo, &branch, path)
+            .read_file(repo, branch, path)
             .await?
             .ok_or_else(|| {
-                OrchestratorError::stage("canary", format!("{path} not found on {branch}"))
+                OrchestratorError::stage(
+                    "canary",
+                    format!("{path} not found on {branch} of {}", repo.0),
+                )
             })
+    }
+
+    /// The repository and branch `plan`'s manifest is read from and committed to.
+    pub(super) async fn manifest_home(
+        &self,
+        own: &RepoRef,
+        plan: &RolloutPlan,
+    ) -> Result<(RepoRef, String), OrchestratorError> {
+        let repo = plan.manifest_repo.clone().unwrap_or_else(|| own.clone());
+        let branch = match &plan.manifest_branch {
+            Some(b) => b.clone(),
+            None => self.forge.default_branch(&repo).await?,
+        };
+        Ok((repo, branch))
     }
 
     /// Commits the manifest with `tag` at `weight` percent, once per key.
@@ -119,18 +161,18 @@ impl Orchestrator {
         self.once(op, effect, |key| async move {
             // Fencing: a holder whose lock lapsed must not move production.
             self.locks.validate(&guard).await?;
-            let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
+            let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
+            let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
             let updated = RolloutManifest::parse(&text, &plan.manifest)
                 .and_then(|m| m.with_image_and_weight(tag, u32::from(weight)))
                 .map_err(|e| OrchestratorError::stage_from("canary", e))?;
-            let branch = self.forge.default_branch(&spec.repo).await?;
             let change = FileChange {
                 path: plan.manifest.clone(),
                 content: Some(updated),
             };
             Ok(self
                 .forge
-                .commit(&spec.repo, &branch, message, &[change], &key)
+                .commit(&repo, &branch, message, &[change], &key)
                 .await?)
         })
         .await
@@ -261,11 +303,11 @@ impl Orchestrator {
         let sha: CommitSha = self
             .once(op, &artifacts::ARGO_IMAGE, |key| async move {
                 self.locks.validate(&guard).await?;
-                let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
+                let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
+                let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
                 let updated = RolloutManifest::parse(&text, &plan.manifest)
                     .and_then(|m| m.with_image_tag(&plan.canary_tag))
                     .map_err(|e| OrchestratorError::stage_from("canary", e))?;
-                let branch = self.forge.default_branch(&spec.repo).await?;
                 let change = FileChange {
                     path: plan.manifest.clone(),
                     content: Some(updated),
@@ -276,7 +318,7 @@ impl Orchestrator {
                 );
                 Ok(self
                     .forge
-                    .commit(&spec.repo, &branch, &message, &[change], &key)
+                    .commit(&repo, &branch, &message, &[change], &key)
                     .await?)
             })
             .await?;

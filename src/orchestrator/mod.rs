@@ -8,6 +8,7 @@ mod argo_mode;
 pub mod artifacts;
 mod canary;
 mod conflicts;
+pub mod deploy_repo;
 mod escalation;
 mod gate;
 mod ops;
@@ -65,6 +66,8 @@ pub struct Settings {
     pub scratch: PathBuf,
     /// Where repositories' check commands run (bubblewrap by default).
     pub sandbox: crate::fix::Sandbox,
+    /// GitOps repositories the App cannot write to, for `/healthz`.
+    pub deploy_access: std::sync::Arc<deploy_repo::DeployAccess>,
 }
 
 impl Settings {
@@ -77,6 +80,7 @@ impl Settings {
             lock_wait: Duration::from_secs(60),
             scratch,
             sandbox: crate::fix::Sandbox::default(),
+            deploy_access: Default::default(),
         }
     }
 }

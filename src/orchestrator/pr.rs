@@ -315,6 +315,27 @@ impl Orchestrator {
 
     pub(crate) async fn request_review(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let pr = Self::pr_of(op)?;
+        if let Some(why) = self.deploy_repo_problem(op).await? {
+            // Merging would ship a fix nobody can deploy: a person installs the App first.
+            self.mirror(
+                op,
+                pr,
+                "deploy-repo-not-installed",
+                "deploy.repository_unreachable",
+                serde_json::json!({ "reason": why }),
+                &format!("This fix cannot be deployed yet: {why}."),
+            )
+            .await?;
+            // Escalated is reached from review (the state machine has no PrOpen → Escalated);
+            // `/heal retry` later runs this check again.
+            self.transition(
+                op,
+                OpState::AwaitingReview,
+                &format!("{pr} opened; its deploy repository is unreachable"),
+            )
+            .await?;
+            return self.escalate(op, &why).await;
+        }
         let text = "The fix is ready for review. Approve it (review, or `/heal approve`) to merge \
                     and start the canary; `/heal reject <reason>` closes it; `/heal help` lists \
                     every command.";

@@ -66,6 +66,12 @@ pub trait DeliveryHandler: Send + Sync + 'static {
         Ok(())
     }
 
+    /// What an operator must fix that `/healthz` should show (a GitOps repository the App is
+    /// not installed on); empty when nothing is wrong.
+    fn health_problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The orchestrator whose audit log and locks `/metrics` reports KPIs on, if any.
     fn kpi_source(&self) -> Option<std::sync::Arc<crate::orchestrator::Orchestrator>> {
         None

@@ -482,6 +482,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         "sandbox": state.sandbox,
         "queue_depth": state.metrics.queue_depth(),
         "inbound": state.inbound_status,
+        "problems": state.handler.health_problems(),
     }))
     .into_response()
 }

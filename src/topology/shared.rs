@@ -45,14 +45,19 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Refreshes `shared` on `discovery`'s schedule, and whenever `snapshot` (written by
-/// `healbot graph refresh`) is newer than what `serve` last loaded. A discovery that finds no
+/// Refreshes `shared` on `discovery`'s schedule, whenever the catalog file changes, and
+/// whenever `snapshot` (written by `healbot graph refresh`) is newer than what `serve` last
+/// loaded. A discovery that finds no
 /// service at all keeps the graph there is.
 pub async fn keep_fresh(shared: SharedGraph, discovery: Discovery, snapshot: PathBuf) {
     let every = discovery.config.refresh;
-    let tick = Duration::from_secs(10).min(every.unwrap_or(Duration::from_secs(10)));
+    // A stat of two files: cheap enough to notice an edited catalog within seconds.
+    let tick = Duration::from_secs(2).min(every.unwrap_or(Duration::from_secs(2)));
     let mut last_discovery = std::time::Instant::now();
     let mut last_snapshot = modified(&snapshot);
+    // Unknown at first: the first tick rediscovers once, so that an edit made between the
+    // caller's first discovery and this loop is not missed.
+    let mut last_catalog = None;
     loop {
         tokio::time::sleep(tick).await;
         let changed = modified(&snapshot);
@@ -71,7 +76,12 @@ pub async fn keep_fresh(shared: SharedGraph, discovery: Discovery, snapshot: Pat
                 Err(e) => tracing::warn!("dependency graph snapshot: {e}"),
             }
         }
-        if every.is_some_and(|e| last_discovery.elapsed() >= e) {
+        // The catalog is the user's own statement of the topology: an edit applies at once,
+        // without a restart and whatever the discovery schedule.
+        let catalog = discovery.catalog.as_deref().and_then(modified);
+        let edited = catalog.is_some() && catalog != last_catalog;
+        if edited || every.is_some_and(|e| last_discovery.elapsed() >= e) {
+            last_catalog = catalog;
             last_discovery = std::time::Instant::now();
             let found = discovery.discover(now()).await;
             for problem in &found.problems {
@@ -102,6 +112,68 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_edited_catalog_replaces_the_graph_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("catalog.yaml");
+        let write = |deps: &str, age_secs: i64| {
+            std::fs::write(
+                &catalog,
+                format!(
+                    "services:\n  - name: a\n    depends_on: [{deps}]\n  - name: b\n  - name: c\n"
+                ),
+            )
+            .unwrap();
+            // Distinct modification times even on a coarse clock.
+            let at = if age_secs >= 0 {
+                SystemTime::now() - Duration::from_secs(age_secs.unsigned_abs())
+            } else {
+                SystemTime::now() + Duration::from_secs(age_secs.unsigned_abs())
+            };
+            std::fs::File::options()
+                .write(true)
+                .open(&catalog)
+                .and_then(|f| f.set_modified(at))
+                .unwrap();
+        };
+        write("b", 60);
+        let discovery = Discovery::new(Some(catalog.clone()), Default::default(), None).unwrap();
+        let first = discovery.discover(now()).await;
+        assert_eq!(first.graph.dependencies("a"), ["b"]);
+        let shared = SharedGraph::new(first.graph);
+        let task = tokio::spawn(keep_fresh(
+            shared.clone(),
+            discovery,
+            dir.path().join("topology.json"),
+        ));
+        // Edited before the loop's first look, then again while it runs.
+        write("b, c", 0);
+        let wait_for = |n: usize| {
+            let shared = shared.clone();
+            async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while shared.current().dependencies("a").len() != n
+                    && std::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        wait_for(2).await;
+        let graph = shared.current();
+        let mut deps = graph.dependencies("a");
+        deps.sort();
+        assert_eq!(deps, ["b", "c"], "the first edit was picked up");
+        write("c", -5);
+        wait_for(1).await;
+        task.abort();
+        assert_eq!(
+            shared.current().dependencies("a"),
+            ["c"],
+            "the second edit too"
+        );
+    }
 
     #[test]
     fn readers_keep_the_graph_they_took() {

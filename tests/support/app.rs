@@ -197,6 +197,16 @@ pub fn seed_repo(fake: &FakeGithub, repo_config: Option<&str>) {
 
 /// [`seed_repo`] with `extra` files (path, contents) added.
 pub fn seed_repo_with(fake: &FakeGithub, repo_config: Option<&str>, extra: &[(String, String)]) {
+    seed_repo_at(fake, repo_config, extra, None);
+}
+
+/// [`seed_repo_with`] with the first commit dated `time` (unix seconds; `None`: now).
+pub fn seed_repo_at(
+    fake: &FakeGithub,
+    repo_config: Option<&str>,
+    extra: &[(String, String)],
+    time: Option<i64>,
+) {
     let mut files = service_files();
     files.extend(extra.iter().cloned());
     if let Some(config) = repo_config {
@@ -210,7 +220,7 @@ pub fn seed_repo_with(fake: &FakeGithub, repo_config: Option<&str>, extra: &[(St
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    fake.add_repo(REPO, "main", &refs);
+    fake.add_repo_at(REPO, "main", &refs, time);
     fake.set_permission(REPO, "alice", "write");
     fake.set_permission(REPO, "mallory", "read");
 }
@@ -302,6 +312,8 @@ pub struct AppOptions {
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// Hosts a `health_url` may name (`health_url_hosts` in healbot.yaml).
     pub health_url_hosts: Vec<String>,
+    /// The date (unix seconds) of the repository's first commit; `None`: now.
+    pub seeded_at: Option<i64>,
 }
 
 /// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
@@ -351,7 +363,12 @@ impl App {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
         let fake = FakeGithub::start().await;
-        seed_repo_with(&fake, options.repo_config.as_deref(), &options.extra_files);
+        seed_repo_at(
+            &fake,
+            options.repo_config.as_deref(),
+            &options.extra_files,
+            options.seeded_at,
+        );
 
         let mut logs = options.logs.clone();
         if !logs.iter().any(|(s, _)| s == "payment-service") {

@@ -9,6 +9,7 @@
 //! operation's schema, and [`FakeGithub::assert_clean`] fails the test on any mismatch, on any
 //! call to an operation outside the spec, and on any bot comment the test did not expect.
 
+use super::git_http::blob_sha;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
@@ -139,6 +140,10 @@ struct State {
     created_apps: Vec<Value>,
     /// The bodies of every merge call (`PUT /pulls/N/merge`), in order.
     merge_calls: Vec<Value>,
+    /// The git objects of every repository, and the smart-HTTP server of their refs.
+    git: super::git_http::GitObjects,
+    /// Git requests refused for want of a valid installation token.
+    git_refused: usize,
     /// Login → user id where a test changed who holds a login; others follow the harness's
     /// `1000 + len(login)` (`support::app::person`).
     users: HashMap<String, u64>,
@@ -194,13 +199,24 @@ impl FakeGithub {
         default_branch: &str,
         files: &[(&str, &str)],
     ) -> String {
+        self.add_repo_at(full_name, default_branch, files, None)
+    }
+
+    /// [`FakeGithub::add_repo`] with its first commit dated `time` (unix seconds; `None`: now).
+    pub fn add_repo_at(
+        &self,
+        full_name: &str,
+        default_branch: &str,
+        files: &[(&str, &str)],
+        time: Option<i64>,
+    ) -> String {
         let mut s = self.lock();
         let tree: BTreeMap<String, String> = files
             .iter()
             .map(|(p, c)| (p.to_string(), c.to_string()))
             .collect();
         let tree_sha = store_tree(&mut s, tree);
-        let sha = store_commit(&mut s, tree_sha, vec![], "Initial commit\n".into());
+        let sha = store_commit_at(&mut s, tree_sha, vec![], "Initial commit\n".into(), time);
         let id = s.next_id();
         s.repos.insert(
             full_name.to_string(),
@@ -216,6 +232,18 @@ impl FakeGithub {
 
     /// Pushes a commit to `branch` as a person would (outside healbot).
     pub fn push(&self, repo: &str, branch: &str, files: &[(&str, &str)], message: &str) -> String {
+        self.push_at(repo, branch, files, message, None)
+    }
+
+    /// [`FakeGithub::push`] of a commit dated `time` (unix seconds; `None`: now).
+    pub fn push_at(
+        &self,
+        repo: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+        time: Option<i64>,
+    ) -> String {
         let mut s = self.lock();
         let parent = s.repos[repo].refs[&format!("heads/{branch}")].clone();
         let mut tree = s.trees[&s.commits[&parent].tree].clone();
@@ -223,11 +251,18 @@ impl FakeGithub {
             tree.insert(p.to_string(), c.to_string());
         }
         let tree_sha = store_tree(&mut s, tree);
-        let sha = store_commit(&mut s, tree_sha, vec![parent], message.into());
+        let sha = store_commit_at(&mut s, tree_sha, vec![parent], message.into(), time);
         if let Some(r) = s.repos.get_mut(repo) {
             r.refs.insert(format!("heads/{branch}"), sha.clone());
         }
         sha
+    }
+
+    /// Creates `branch` at commit `sha`, as a person would.
+    pub fn create_branch(&self, repo: &str, branch: &str, sha: &str) {
+        if let Some(r) = self.lock().repos.get_mut(repo) {
+            r.refs.insert(format!("heads/{branch}"), sha.to_string());
+        }
     }
 
     /// The bodies of the merge calls so far (`sha` pins the head GitHub may merge).
@@ -285,6 +320,26 @@ impl FakeGithub {
     /// How long new installation tokens live.
     pub fn set_token_ttl(&self, secs: u64) {
         self.lock().token_ttl_secs = secs;
+    }
+
+    /// Every installation token the fake has issued (what a leak test searches for).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
+    }
+
+    /// Git requests refused for want of a valid installation token.
+    pub fn git_refused(&self) -> usize {
+        self.lock().git_refused
+    }
+
+    /// A token the fake accepts, as an installation token would be (for a test's own git
+    /// client).
+    pub fn issue_token(&self) -> String {
+        let mut s = self.lock();
+        let token = format!("ghs_test{}", s.next_id());
+        let exp = unix_now() + s.token_ttl_secs;
+        s.tokens.insert(token.clone(), exp);
+        token
     }
 
     pub fn token_requests(&self) -> usize {
@@ -497,14 +552,24 @@ fn hash(parts: &[&str]) -> String {
 }
 
 fn store_tree(s: &mut State, tree: BTreeMap<String, String>) -> String {
-    let flat: Vec<String> = tree.iter().map(|(p, c)| format!("{p}\u{0}{c}")).collect();
-    let sha = hash(&["tree", &flat.join("\u{1}")]);
+    let sha = s.git.tree(&tree);
     s.trees.insert(sha.clone(), tree);
     sha
 }
 
 fn store_commit(s: &mut State, tree: String, parents: Vec<String>, message: String) -> String {
-    let sha = hash(&["commit", &tree, &parents.join(","), &message]);
+    store_commit_at(s, tree, parents, message, None)
+}
+
+/// [`store_commit`] dated `time` (unix seconds) rather than now.
+fn store_commit_at(
+    s: &mut State,
+    tree: String,
+    parents: Vec<String>,
+    message: String,
+    time: Option<i64>,
+) -> String {
+    let sha = s.git.commit(&tree, &parents, &message, time);
     s.commits.insert(
         sha.clone(),
         FakeCommit {
@@ -602,6 +667,9 @@ impl Respond for Responder {
             at: Instant::now(),
             body: String::from_utf8_lossy(&request.body).into_owned(),
         });
+        if let Some((repo, rest)) = path.split_once(".git/") {
+            return self.git(&mut s, request, repo.trim_start_matches('/'), rest);
+        }
         let Some((op, params)) = spec().find(&method, &path) else {
             s.violations.push(format!(
                 "{} {path}: not an operation in the spec",
@@ -690,6 +758,58 @@ fn injected(i: &Injection) -> Option<ResponseTemplate> {
 }
 
 impl Responder {
+    /// Git's smart HTTP for `repo`, as github.com serves it: the installation token as the
+    /// password of HTTP Basic (user `x-access-token`), 401 without it.
+    fn git(&self, s: &mut State, request: &Request, repo: &str, rest: &str) -> ResponseTemplate {
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let valid = token
+            .as_deref()
+            .and_then(|t| t.strip_prefix("x-access-token:"))
+            .and_then(|t| s.tokens.get(t))
+            .is_some_and(|&exp| exp > unix_now());
+        if !valid {
+            s.git_refused += 1;
+            return ResponseTemplate::new(401)
+                .insert_header("www-authenticate", "Basic realm=\"GitHub\"")
+                .set_body_string("Invalid username or token.\n");
+        }
+        let Some(r) = s.repos.get(repo) else {
+            return ResponseTemplate::new(404).set_body_string("Repository not found.\n");
+        };
+        let (refs, default_branch) = (r.refs.clone(), r.default_branch.clone());
+        let content_type = request
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let out = s.git.serve(
+            repo,
+            &refs,
+            &default_branch,
+            request.method.as_str(),
+            &format!("/{rest}"),
+            request.url.query().unwrap_or(""),
+            content_type,
+            &request.body,
+        );
+        let mut template = ResponseTemplate::new(out.status);
+        let mut kind = "application/octet-stream".to_string();
+        for (k, v) in out.headers {
+            if k == "content-type" {
+                kind = v;
+            } else {
+                template = template.insert_header(k.as_str(), v.as_str());
+            }
+        }
+        template.set_body_raw(out.body, &kind)
+    }
+
     fn finish(&self, s: &mut State, op_id: &str, op: &Value, out: Reply) -> ResponseTemplate {
         let mut template = ResponseTemplate::new(out.status)
             .insert_header("x-ratelimit-limit", "5000")
@@ -1009,6 +1129,7 @@ impl Handlers<'_> {
                 "owner": self.user(owner, 1),
                 "default_branch": r.default_branch,
                 "private": true,
+                "clone_url": format!("{}/{}.git", self.base, self.repo),
             }),
         )
     }
@@ -1077,7 +1198,7 @@ impl Handlers<'_> {
             },
             _ => content.to_string(),
         };
-        let sha = hash(&["blob", &text]);
+        let sha = blob_sha(&text);
         s.blobs.insert(sha.clone(), text);
         reply(
             201,
@@ -1114,7 +1235,7 @@ impl Handlers<'_> {
         let entries: Vec<Value> = tree
             .iter()
             .map(|(path, c)| {
-                let sha = hash(&["blob", c]);
+                let sha = blob_sha(c);
                 json!({ "path": path, "mode": "100644", "type": "blob", "sha": sha, "size": c.len(), "url": self.api(&format!("git/blobs/{sha}")) })
             })
             .collect();
@@ -1214,7 +1335,7 @@ impl Handlers<'_> {
             .chunks(60)
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect();
-        let blob = hash(&["blob", content]);
+        let blob = blob_sha(content);
         let url = self.api(&format!("contents/{path}"));
         reply(
             200,
@@ -1273,7 +1394,7 @@ impl Handlers<'_> {
                 let url = self.api(&format!("contents/{path}"));
                 let (kind, size, sha, git_url, html_url, download_url) = match content {
                     Some(c) => {
-                        let blob = hash(&["blob", c]);
+                        let blob = blob_sha(c);
                         (
                             "file",
                             c.len(),

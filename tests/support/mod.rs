@@ -1,5 +1,6 @@
 //! Test support: servers and fakes the integration tests start, and what they share.
 pub mod app;
+pub mod git_http;
 pub mod github;
 pub mod prometheus;
 pub mod toolchain;

@@ -29,6 +29,9 @@ pub struct GithubConfig {
     pub retry: RetryPolicy,
     /// How many commits back from a branch tip an idempotency key is looked for.
     pub commit_search_depth: usize,
+    /// Where repositories are cloned and how deep; `None` clones into a temporary directory
+    /// that lives as long as the forge (tests, one-shot commands).
+    pub clones: Option<super::clone::CloneSettings>,
 }
 
 impl GithubConfig {
@@ -39,6 +42,7 @@ impl GithubConfig {
             token_refresh_margin: Duration::from_secs(5 * 60),
             retry: RetryPolicy::default(),
             commit_search_depth: 50,
+            clones: None,
         }
     }
 }

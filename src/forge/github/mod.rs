@@ -6,6 +6,7 @@
 
 mod auth;
 mod client;
+mod clone;
 mod extras;
 mod git;
 mod jwt_crypto;
@@ -18,6 +19,7 @@ mod workspace;
 
 pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
 pub use client::{GithubClient, GithubConfig, GithubError};
+pub use clone::{CloneSettings, DEFAULT_CLONE_DEPTH};
 pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, SAFETY_GATES_CHECK};
 pub use jwt_crypto::install_jwt_crypto;
 pub use ratelimit::RetryPolicy;
@@ -66,14 +68,47 @@ pub struct GithubForge {
     client: GithubClient,
     /// `<app slug>[bot]`, read once from `GET /app`.
     own_login: tokio::sync::OnceCell<String>,
+    clones: clone::CloneCache,
+    /// The clones' directory when the configuration names none; removed with the forge.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl GithubForge {
     pub fn new(config: GithubConfig) -> Result<GithubForge, ForgeError> {
+        let (settings, scratch) = match &config.clones {
+            Some(settings) => (settings.clone(), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("healbot-clones-")
+                    .tempdir()
+                    .map_err(|e| ForgeError::State {
+                        path: std::env::temp_dir().display().to_string(),
+                        reason: format!("a directory for clones: {e}"),
+                    })?;
+                let settings = CloneSettings {
+                    dir: dir.path().to_path_buf(),
+                    depth: DEFAULT_CLONE_DEPTH,
+                };
+                (settings, Some(dir))
+            }
+        };
         Ok(GithubForge {
             client: GithubClient::new(config).map_err(to_forge)?,
             own_login: tokio::sync::OnceCell::new(),
+            clones: clone::CloneCache::new(settings),
+            _scratch: scratch,
         })
+    }
+
+    /// The web root the API belongs to: github.com serves its API from api.github.com, GitHub
+    /// Enterprise from `<host>/api/v3`.
+    fn web_root(&self) -> String {
+        let api = self.client().config().base_url.trim_end_matches('/');
+        if let Some(rest) = api.strip_prefix("https://api.") {
+            format!("https://{rest}")
+        } else {
+            api.trim_end_matches("/api/v3").to_string()
+        }
     }
 
     /// The HTTP client, for installation and token management.
@@ -206,16 +241,23 @@ impl Forge for GithubForge {
         self.close_pull(repo, pr).await
     }
 
+    async fn installed_on(&self, repo: &RepoRef) -> Result<bool, ForgeError> {
+        repo_path(repo)?;
+        let installation = self
+            .client
+            .current_installation(repo)
+            .await
+            .map_err(to_forge)?;
+        if let Some(id) = installation {
+            self.client.set_installation(repo, id);
+        }
+        Ok(installation.is_some())
+    }
+
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {
-        let api = self.client().config().base_url.trim_end_matches('/');
-        // github.com serves its API from api.github.com; GitHub Enterprise from <host>/api/v3.
-        let web = if let Some(rest) = api.strip_prefix("https://api.") {
-            format!("https://{rest}")
-        } else {
-            api.trim_end_matches("/api/v3").to_string()
-        };
         Some(format!(
-            "{web}/{}/blob/{}/{}#L{line}",
+            "{}/{}/blob/{}/{}#L{line}",
+            self.web_root(),
             repo.0,
             sha.0,
             enc_path(path.trim_start_matches('/'))

@@ -6,6 +6,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct RepoReply {
     pub default_branch: String,
+    /// `https://github.com/owner/name.git`: where git fetches from.
+    #[serde(default)]
+    pub clone_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

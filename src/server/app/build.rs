@@ -8,7 +8,9 @@ use crate::config::bot::BotConfig;
 use crate::config::policy::PolicySet;
 use crate::config::sources::LogsSource;
 use crate::fix::template::FixTemplate;
-use crate::forge::github::{AppCredentials, AppId, AppKey, GithubConfig, GithubForge};
+use crate::forge::github::{
+    AppCredentials, AppId, AppKey, CloneSettings, GithubConfig, GithubForge,
+};
 use crate::forge::RepoRef;
 use crate::lock::memory::MemoryLockManager;
 use crate::lock::redis::{RedisLockConfig, RedisLockManager};
@@ -79,10 +81,12 @@ pub async fn assemble(
         app_id: AppId(app.app_id),
         key,
     };
-    let github = Arc::new(GithubForge::new(GithubConfig::new(
-        app.api_url.clone(),
-        credentials,
-    ))?);
+    let mut github_config = GithubConfig::new(app.api_url.clone(), credentials);
+    github_config.clones = Some(CloneSettings {
+        dir: config.state_dir.join("git"),
+        depth: config.clone_depth,
+    });
+    let github = Arc::new(GithubForge::new(github_config)?);
     let sources = &config.sources;
     let policies = policies(config)?;
     let timeout = Duration::from_secs(10);

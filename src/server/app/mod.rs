@@ -308,4 +308,8 @@ impl DeliveryHandler for AppHandler {
     fn kpi_source(&self) -> Option<Arc<Orchestrator>> {
         Some(self.orchestrator.clone())
     }
+
+    fn health_problems(&self) -> Vec<String> {
+        self.orchestrator.settings.deploy_access.problems()
+    }
 }
