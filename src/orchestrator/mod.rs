@@ -9,6 +9,7 @@ mod canary;
 mod conflicts;
 mod escalation;
 mod gate;
+mod lock_keeper;
 mod ops;
 mod overrides;
 mod pr;
@@ -19,6 +20,7 @@ mod rollback;
 mod root_cause;
 mod verify;
 
+pub use lock_keeper::KeptLocks;
 pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
 

@@ -38,6 +38,7 @@ mod heal;
 mod kpis;
 mod layers;
 mod localize_eval;
+mod long_locks;
 mod neo4j;
 mod notify_app;
 mod ops;

@@ -42,12 +42,17 @@ pub struct AppHandler {
     /// Reads the shared work queue, with several replicas.
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     commands: command_budget::CommandBudget,
+    /// Renews the service locks of live operations (`Orchestrator::keep_locks`).
+    keeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for AppHandler {
     fn drop(&mut self) {
         if let Some(consumer) = self.consumer.get_mut().take() {
             consumer.abort();
+        }
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
         }
     }
 }
@@ -61,7 +66,11 @@ impl AppHandler {
         configured_repos: Vec<RepoRef>,
         shared: Option<SharedWork>,
     ) -> Result<AppHandler, HandlerError> {
+        let keeper = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| keep_locks(orchestrator.clone()));
         Ok(AppHandler {
+            keeper,
             installations: InstallationTracker::open(state_dir)?,
             configs: RepoConfigs::new(github.clone(), orchestrator.clone()),
             orchestrator,
@@ -216,6 +225,34 @@ impl AppHandler {
         }
         Ok(())
     }
+}
+
+/// Runs the lock keeper every third of the lock TTL for as long as the app lives. Every replica
+/// runs it: a renewal is idempotent and fenced by the holder's token.
+fn keep_locks(orchestrator: Arc<Orchestrator>) -> tokio::task::JoinHandle<()> {
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let keeper = async move {
+        let mut tick = tokio::time::interval(orchestrator.lock_renewal_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // Other replicas may have taken locks for operations this one has not read yet.
+            if let Err(e) = orchestrator.journal.sync().await {
+                tracing::warn!(error = %e, "lock keeper");
+                continue;
+            }
+            match orchestrator.keep_locks().await {
+                Ok(kept) if kept.retaken + kept.lost > 0 => {
+                    tracing::warn!(?kept, "lock keeper")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "lock keeper"),
+            }
+        }
+    };
+    tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+        keeper, dispatch,
+    ))
 }
 
 fn other(e: impl std::fmt::Display) -> HandlerError {
