@@ -123,10 +123,8 @@ impl AppHandler {
                         continue;
                     }
                 };
-                match orchestrator
-                    .escalate_waiting(orchestrator.clock.now())
-                    .await
-                {
+                let now = orchestrator.clock.now();
+                match clock_tick(&orchestrator, &drivers, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
                     Err(e) => tracing::warn!(error = %e, "escalation clock"),
@@ -136,6 +134,13 @@ impl AppHandler {
         tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
             clock, dispatch,
         ))
+    }
+
+    /// One turn of the escalation clock at `now` (what `start_escalation_clock` runs): Argo
+    /// steps past their timeout pause for a person, then the escalation steps due go out.
+    /// Returns how many of both.
+    pub async fn clock_tick(&self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<usize> {
+        clock_tick(&self.orchestrator, &self.drivers, now).await
     }
 
     /// A person's command on operation `id` from the runbook CLI (`healbot ops`), taken under
@@ -225,6 +230,22 @@ impl AppHandler {
         }
         Ok(())
     }
+}
+
+async fn clock_tick(
+    orchestrator: &Arc<Orchestrator>,
+    drivers: &Drivers,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for id in orchestrator.stalled_argo_steps(now).await {
+        // Under the operation's hold: a notification arriving now must not race the pause.
+        let _hold = drivers.hold(orchestrator, &id).await?;
+        if orchestrator.argo_step_timed_out(&id, now).await? {
+            done += 1;
+        }
+    }
+    Ok(done + orchestrator.escalate_waiting(now).await?)
 }
 
 /// Runs the lock keeper every third of the lock TTL for as long as the app lives. Every replica
