@@ -120,7 +120,7 @@ impl Orchestrator {
             self.locks.validate(&guard).await?;
             let text = self.read_manifest(&spec.repo, &plan.manifest).await?;
             let updated = RolloutManifest::parse(&text, &plan.manifest)
-                .and_then(|m| m.with_image_and_weight(tag, u32::from(weight)))
+                .and_then(|m| m.with_canary_step(tag, u32::from(weight)))
                 .map_err(|e| OrchestratorError::stage("canary", e))?;
             let branch = self.forge.default_branch(&spec.repo).await?;
             let change = FileChange {
