@@ -125,6 +125,10 @@ pub struct BotConfigFile {
     /// Hosts a repository's `health_url` may name; any other is not fetched.
     #[serde(default)]
     pub health_url_hosts: Vec<String>,
+    /// A file holding the container registry credential healbot checks images with (the
+    /// password of the token flow); anonymous pulls without it.
+    #[serde(default)]
+    pub registry_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -243,6 +247,8 @@ pub struct BotConfig {
     /// Hosts a repository's `health_url` may name (healbot fetches it from its own network
     /// position, so a repository must not point it anywhere); empty: none is fetched.
     pub health_url_hosts: Vec<String>,
+    /// `registry_token_file`, relative paths resolved against the config file's directory.
+    pub registry_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +299,7 @@ impl BotConfig {
             topology: Default::default(),
             rca: Default::default(),
             health_url_hosts: Vec::new(),
+            registry_token_file: None,
         }
     }
 
@@ -486,6 +493,7 @@ impl BotConfig {
         let delivery_retention =
             Duration::from_secs(file.delivery_retention_days.unwrap_or(3) * 24 * 3600);
         Ok(BotConfig {
+            registry_token_file: file.registry_token_file.as_ref().map(|f| base.join(f)),
             health_url_hosts: file
                 .health_url_hosts
                 .iter()

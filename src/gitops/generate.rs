@@ -130,7 +130,10 @@ pub fn analysis_template(
         kind: "AnalysisTemplate",
         metadata: Metadata::named(&analysis_template_name(service), service),
         spec: AnalysisSpec {
-            args: vec![Arg::new("service-name", service), Arg::given(CANARY_HASH_ARG)],
+            args: vec![
+                Arg::new("service-name", service),
+                Arg::given(CANARY_HASH_ARG),
+            ],
             metrics: vec![
                 metric("error-rate", error_rate, thresholds.max_error_rate),
                 metric("latency-p99", p99, thresholds.max_p99_latency_seconds),

@@ -135,6 +135,13 @@ impl RolloutManifest {
         Ok(self.doc.set(&self.image_path(), &image)?)
     }
 
+    /// The text with the container's image set to `image`, a tag or a whole reference (Argo
+    /// runs the steps; the weights stay as they are).
+    pub fn with_canary_image(&self, image: &str) -> Result<String, GitopsError> {
+        let image = self.image_for(image)?;
+        Ok(self.doc.set(&self.image_path(), &image)?)
+    }
+
     /// The text with the first `setWeight` set to `weight` (0–100).
     pub fn with_canary_weight(&self, weight: u32) -> Result<String, GitopsError> {
         let path = self.weight_path(weight)?;
@@ -163,8 +170,11 @@ impl RolloutManifest {
     ///   `duration`, so Argo finishes the steps on its own and promotes the new ReplicaSet to
     ///   stable. A trailing `pause: {}` would leave the Rollout paused at full weight with the
     ///   old ReplicaSet still stable, waiting for a promote that never comes.
-    pub fn with_canary_step(&self, tag: &str, weight: u32) -> Result<String, GitopsError> {
-        let image = self.image_with_tag(tag)?;
+    ///
+    /// `image` is a tag (the manifest's repository keeps) or a whole reference (a service's
+    /// image template, or the stable image it replaced).
+    pub fn with_canary_step(&self, image: &str, weight: u32) -> Result<String, GitopsError> {
+        let image = self.image_for(image)?;
         let first = self.weight_path(weight)?;
         let weight_step = self.weight_step.unwrap_or_default();
         let mut edits = vec![(self.image_path(), image), (first, weight.to_string())];
@@ -185,9 +195,7 @@ impl RolloutManifest {
             return edited.without_indefinite_pauses();
         }
         let next = weight_step + 1;
-        let held = edited
-            .steps_where(|s| s.indefinite_pause)?
-            .contains(&next);
+        let held = edited.steps_where(|s| s.indefinite_pause)?.contains(&next);
         if held {
             return Ok(text);
         }
@@ -285,6 +293,24 @@ impl RolloutManifest {
             }
         }
         Ok(())
+    }
+
+    /// A whole reference as it is (its tag checked), or the manifest's repository with `tag`.
+    fn image_for(&self, tag_or_reference: &str) -> Result<String, GitopsError> {
+        if !tag_or_reference.contains(['/', ':']) {
+            return self.image_with_tag(tag_or_reference);
+        }
+        match split_image(tag_or_reference) {
+            (name, Some(tag), None) if !name.is_empty() => {
+                self.image_with_tag(tag)?;
+                Ok(tag_or_reference.to_string())
+            }
+            _ => Err(self.invalid(
+                "image reference",
+                tag_or_reference,
+                "a reference is repository:tag (no digest)",
+            )),
+        }
     }
 
     fn image_with_tag(&self, tag: &str) -> Result<String, GitopsError> {

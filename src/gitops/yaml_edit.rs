@@ -383,7 +383,9 @@ impl YamlDoc {
         let mut end = text[last..].find('\n').map_or(text.len(), |i| last + i + 1);
         let mut cursor = end;
         while cursor < text.len() {
-            let line_end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i + 1);
+            let line_end = text[cursor..]
+                .find('\n')
+                .map_or(text.len(), |i| cursor + i + 1);
             let line = &text[cursor..line_end];
             let body = line.trim_start_matches(' ');
             if !body.trim().is_empty() {

@@ -320,7 +320,9 @@ fn removes_and_inserts_block_sequence_items_by_their_lines() {
         .insert_item("spec.steps", 1, "pause: {}")
         .unwrap();
     assert_eq!(back, SAMPLE);
-    let first = d.insert_item("spec.steps", 0, "pause: {duration: 1m}").unwrap();
+    let first = d
+        .insert_item("spec.steps", 0, "pause: {duration: 1m}")
+        .unwrap();
     assert!(first.contains("  steps:\n  - pause: {duration: 1m}\n  - setWeight: 0\n"));
     assert!(d.insert_item("spec.steps", 3, "pause: {}").is_err());
     assert!(matches!(
@@ -346,7 +348,8 @@ fn removes_and_inserts_flow_sequence_items() {
         "steps: [{setWeight: 10}, {pause: {}}]\n"
     );
     assert_eq!(
-        d.insert_item("steps", 1, "{pause: {duration: 1m}}").unwrap(),
+        d.insert_item("steps", 1, "{pause: {duration: 1m}}")
+            .unwrap(),
         "steps: [{setWeight: 10}, {pause: {duration: 1m}}, {pause: {}}, {setWeight: 50}]\n"
     );
 }

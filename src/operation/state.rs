@@ -61,7 +61,8 @@ impl OpState {
             (Locked, PrOpen | Escalated | AwaitingGates) => true,
             (PrOpen, AwaitingReview) => true,
             (AwaitingReview, Merged | PausedForHumanReview | Escalated) => true,
-            (Merged, Deploying(_) | RollingBack) => true,
+            // PausedForHumanReview: the image the canary needs never reached the registry.
+            (Merged, Deploying(_) | RollingBack | PausedForHumanReview) => true,
             (Deploying(a), Deploying(b)) => b > a,
             (Deploying(_), Verifying | RollingBack | PausedForHumanReview) => true,
             (Verifying, Completed | RollingBack) => true,

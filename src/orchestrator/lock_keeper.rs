@@ -91,7 +91,8 @@ impl Orchestrator {
         }
         tracing::error!(operation = %op.id, resource = %guard.resource, %why,
             "lock lost; the next write is refused");
-        let detail = json!({"resource": guard.resource.key(), "fencing": guard.fencing, "why": why});
+        let detail =
+            json!({"resource": guard.resource.key(), "fencing": guard.fencing, "why": why});
         self.journal.effect(&op.id, &key, &detail).await?;
         Ok(())
     }

@@ -10,6 +10,7 @@ mod canary;
 mod conflicts;
 mod escalation;
 mod gate;
+mod image_wait;
 mod lock_keeper;
 mod ops;
 mod overrides;
@@ -66,6 +67,8 @@ pub struct Settings {
     pub scratch: PathBuf,
     /// Where repositories' check commands run (bubblewrap by default).
     pub sandbox: crate::fix::Sandbox,
+    /// Asks registries whether a service's templated image exists (anonymous by default).
+    pub registry: crate::gitops::image::RegistryClient,
 }
 
 impl Settings {
@@ -78,6 +81,7 @@ impl Settings {
             lock_wait: Duration::from_secs(60),
             scratch,
             sandbox: crate::fix::Sandbox::default(),
+            registry: Default::default(),
         }
     }
 }

@@ -31,7 +31,7 @@ impl Orchestrator {
                 op,
                 &plan,
                 "rollback/manifest",
-                &plan.stable_tag,
+                plan.stable_ref(),
                 0,
                 &rollback.manifest_message(),
             )

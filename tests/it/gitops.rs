@@ -139,8 +139,20 @@ fn every_canary_state_validates_and_the_last_one_completes() {
         states,
         [
             s(&["setWeight 0", "pause 5m", "setWeight 0", "pause {}"]),
-            s(&["setWeight 10", "pause {}", "pause 5m", "setWeight 0", "pause {}"]),
-            s(&["setWeight 50", "pause {}", "pause 5m", "setWeight 0", "pause {}"]),
+            s(&[
+                "setWeight 10",
+                "pause {}",
+                "pause 5m",
+                "setWeight 0",
+                "pause {}"
+            ]),
+            s(&[
+                "setWeight 50",
+                "pause {}",
+                "pause 5m",
+                "setWeight 0",
+                "pause {}"
+            ]),
             s(&["setWeight 100", "pause 5m", "setWeight 100"]),
             s(&["setWeight 0", "pause {}", "pause 5m", "setWeight 100"]),
         ]
@@ -150,9 +162,21 @@ fn every_canary_state_validates_and_the_last_one_completes() {
     let states = every_state(&generated, "generated.yaml", "9b1f3c7", "v1.4.2");
     assert_eq!(
         states.last().unwrap(),
-        &s(&["setWeight 0", "pause {}", "pause 2m", "analysis", "setWeight 100", "analysis", "setWeight 100"])
+        &s(&[
+            "setWeight 0",
+            "pause {}",
+            "pause 2m",
+            "analysis",
+            "setWeight 100",
+            "analysis",
+            "setWeight 100"
+        ])
     );
-    assert!(!states[3].contains(&"pause {}".to_string()), "{:?}", states[3]);
+    assert!(
+        !states[3].contains(&"pause {}".to_string()),
+        "{:?}",
+        states[3]
+    );
 }
 
 #[test]
@@ -203,7 +227,10 @@ fn the_generated_analysis_template_validates() {
     let err = analysis_template("payment-service", "http://p:9090", &bad_label)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("pod-template-hash") && err.contains("Prometheus label"), "{err}");
+    assert!(
+        err.contains("pod-template-hash") && err.contains("Prometheus label"),
+        "{err}"
+    );
     assert!(analysis_template(
         "Payment_Service",
         "http://p:9090",
@@ -275,7 +302,10 @@ fn the_generated_rollout_validates() {
     })
     .unwrap_err()
     .to_string();
-    assert!(err.contains("pause without duration after setWeight 100"), "{err}");
+    assert!(
+        err.contains("pause without duration after setWeight 100"),
+        "{err}"
+    );
 }
 
 /// A hand-written file: a Service and a Rollout in one file, indentless lists, a quoted image

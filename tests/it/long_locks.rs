@@ -85,10 +85,7 @@ async fn a_review_longer_than_the_lock_ttl_keeps_the_lock_and_a_second_incident_
     t.production.heal();
     t.approve(1, 1).await;
     t.expect_full_rollout();
-    assert_eq!(
-        t.states().await,
-        [OpState::Completed, OpState::Escalated]
-    );
+    assert_eq!(t.states().await, [OpState::Completed, OpState::Escalated]);
     assert!(
         locks.list().await.unwrap().is_empty(),
         "released when it completed"

@@ -35,6 +35,7 @@ mod doctor;
 mod github_app;
 mod github_workspace;
 mod heal;
+mod image_gate;
 mod kpis;
 mod layers;
 mod localize_eval;

@@ -298,6 +298,8 @@ pub struct AppOptions {
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// Hosts a `health_url` may name (`health_url_hosts` in healbot.yaml).
     pub health_url_hosts: Vec<String>,
+    /// `registry_token_file` in healbot.yaml: the container registry credential.
+    pub registry_token_file: Option<PathBuf>,
 }
 
 /// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
@@ -388,6 +390,7 @@ impl App {
             notify: options.notify.clone().unwrap_or_default(),
             validation: options.validation.clone().unwrap_or_default(),
             health_url_hosts: options.health_url_hosts.clone(),
+            registry_token_file: options.registry_token_file.clone(),
             inbound: InboundTokens {
                 alertmanager: vec![Secret::new(INBOUND_TOKEN)],
                 argo: vec![Secret::new(INBOUND_TOKEN)],
