@@ -56,7 +56,7 @@ impl Orchestrator {
             .operations()
             .await
             .into_iter()
-            .filter(|op| Self::waits_on_argo(op))
+            .filter(Self::waits_on_argo)
             .filter(|op| {
                 Self::argo_step_since(op)
                     .is_some_and(|since| (now - since).to_std().unwrap_or_default() >= timeout)
