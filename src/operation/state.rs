@@ -286,7 +286,14 @@ mod tests {
             (AwaitingReview, &[Merged, PausedForHumanReview, Escalated]),
             (
                 Merged,
-                &[Deploying(10), Deploying(50), Deploying(100), RollingBack],
+                &[
+                    Deploying(10),
+                    Deploying(50),
+                    Deploying(100),
+                    RollingBack,
+                    // The canary's image never reached the registry.
+                    PausedForHumanReview,
+                ],
             ),
             (
                 Deploying(10),
