@@ -159,6 +159,8 @@ pub struct FakeGithub {
 
 impl FakeGithub {
     pub async fn start() -> FakeGithub {
+        // The App's JWTs are checked with healbot's own RS256 provider (ring).
+        healbot::forge::github::install_jwt_crypto();
         let state = Arc::new(Mutex::new(State {
             token_ttl_secs: 3600,
             next_id: 1000,
