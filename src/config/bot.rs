@@ -132,6 +132,10 @@ pub struct BotConfigFile {
     /// Hosts a repository's `health_url` may name; any other is not fetched.
     #[serde(default)]
     pub health_url_hosts: Vec<String>,
+    /// A file holding the container registry credential healbot checks images with (the
+    /// password of the token flow); anonymous pulls without it.
+    #[serde(default)]
+    pub registry_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -281,6 +285,8 @@ pub struct BotConfig {
     pub health_url_hosts: Vec<String>,
     /// Commits of history each repository's clone under `state_dir/git` keeps; 0: all.
     pub clone_depth: u32,
+    /// `registry_token_file`, relative paths resolved against the config file's directory.
+    pub registry_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -333,6 +339,7 @@ impl BotConfig {
             rca: Default::default(),
             health_url_hosts: Vec::new(),
             clone_depth: DEFAULT_CLONE_DEPTH,
+            registry_token_file: None,
         }
     }
 
@@ -537,6 +544,7 @@ impl BotConfig {
             Duration::from_secs(file.delivery_retention_days.unwrap_or(3) * 24 * 3600);
         Ok(BotConfig {
             clone_depth,
+            registry_token_file: file.registry_token_file.as_ref().map(|f| base.join(f)),
             health_url_hosts: file
                 .health_url_hosts
                 .iter()

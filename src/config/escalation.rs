@@ -13,6 +13,23 @@ pub struct EscalationPolicy {
     /// Steps in increasing `after_minutes`.
     pub waiting_for_person: Vec<EscalationStep>,
     pub routing: SeverityRouting,
+    /// With `rollout: argo`, how long healbot waits for Argo Rollouts to report progress (a
+    /// step completed, the rollout updated, paused, completed or aborted) before it stops
+    /// waiting and asks a person. Each report starts the clock again.
+    #[serde(default = "default_argo_step_timeout_minutes")]
+    pub argo_step_timeout_minutes: u32,
+    /// With a service `image:` template, how long healbot waits for the registry to have the
+    /// merged commit's image before the first canary step; past it a person is asked.
+    #[serde(default = "default_image_wait_seconds")]
+    pub image_wait_seconds: u64,
+}
+
+fn default_image_wait_seconds() -> u64 {
+    900
+}
+
+fn default_argo_step_timeout_minutes() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,7 +89,22 @@ impl EscalationPolicy {
             .filter(move |s| u64::from(s.after_minutes) <= minutes)
     }
 
+    pub fn image_wait(&self) -> Duration {
+        Duration::from_secs(self.image_wait_seconds)
+    }
+
+    /// How long an Argo-managed step may run without a notification.
+    pub fn argo_step_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.argo_step_timeout_minutes) * 60)
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
+        check_at_least("image_wait_seconds", self.image_wait_seconds, 1)?;
+        check_at_least(
+            "argo_step_timeout_minutes",
+            u64::from(self.argo_step_timeout_minutes),
+            1,
+        )?;
         if self.waiting_for_person.is_empty() {
             return Err(FieldError::new(
                 "waiting_for_person",

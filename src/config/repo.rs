@@ -51,6 +51,12 @@ pub struct RepoService {
     /// `metadata.namespace`, else `default`.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The image CI builds for a commit, as a template: `ghcr.io/acme/payment:{sha}` or
+    /// `…:{short_sha}`. healbot writes it into the Rollout and waits until the registry has it
+    /// before the first canary step. Without it: the manifest's repository, tagged with the
+    /// merge commit's short sha, unchecked.
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 /// Who moves the canary: healbot, committing each weight and judging between steps, or Argo
@@ -332,6 +338,16 @@ impl RepoConfig {
                     ));
                 }
                 check_relative(&format!("services[{i}].rollout.path"), &t.path)?;
+            }
+            if let Some(image) = &s.image {
+                if !(image.contains("{sha}") || image.contains("{short_sha}")) {
+                    return Err(FieldError::new(
+                        format!("services[{i}].image"),
+                        format!(
+                            "{image:?} names no commit: put {{sha}} or {{short_sha}} in the tag"
+                        ),
+                    ));
+                }
             }
             if let Some(url) = &s.health_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -25,6 +25,10 @@ pub struct AnalysisThresholds {
     pub inconclusive_limit: u32,
     /// PromQL rate window (`2m`).
     pub window: String,
+    /// The Prometheus label that carries the pods' `rollouts-pod-template-hash` (what a
+    /// `labelmap` of Kubernetes pod labels makes of it). The queries select the canary's pods
+    /// by it, so the stable pods' healthy traffic cannot dilute a failing canary.
+    pub canary_label: String,
 }
 
 impl Default for AnalysisThresholds {
@@ -37,18 +41,26 @@ impl Default for AnalysisThresholds {
             failure_limit: 1,
             inconclusive_limit: 2,
             window: "2m".to_string(),
+            canary_label: "rollouts_pod_template_hash".to_string(),
         }
     }
 }
+
+/// The AnalysisTemplate argument that names the canary's pod template hash. Every analysis
+/// healbot writes into a Rollout passes it with `valueFrom.podTemplateHashValue: Latest`
+/// (docs/features/specification.md, the `analysis.args` block), so Argo fills in the hash of
+/// the ReplicaSet being rolled out.
+pub const CANARY_HASH_ARG: &str = "canary-hash";
 
 /// Name of the AnalysisTemplate healbot writes for `service`.
 pub fn analysis_template_name(service: &str) -> String {
     format!("{service}-healbot-canary")
 }
 
-/// An `AnalysisTemplate` measuring error rate and p99 latency from Prometheus, over the usual
-/// HTTP metrics (`http_requests_total` with `service` and `code` labels, and the
-/// `http_request_duration_seconds` histogram). A measurement with no traffic (NaN or no
+/// An `AnalysisTemplate` measuring the canary's error rate and p99 latency from Prometheus,
+/// over the usual HTTP metrics (`http_requests_total` with `service` and `code` labels, and the
+/// `http_request_duration_seconds` histogram), restricted to the canary's pods by their pod
+/// template hash ([`CANARY_HASH_ARG`], [`AnalysisThresholds::canary_label`]). A measurement with no traffic (NaN or no
 /// series) meets neither condition, so Argo counts it inconclusive instead of failing the
 /// canary on empty data.
 pub fn analysis_template(
@@ -77,7 +89,21 @@ pub fn analysis_template(
         }
     }
     let window = &thresholds.window;
-    let selector = r#"service="{{args.service-name}}""#;
+    let label = &thresholds.canary_label;
+    let label_ok = label
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !label_ok {
+        return Err(invalid_input(
+            "canary label",
+            label,
+            "must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+        ));
+    }
+    let selector =
+        format!(r#"service="{{{{args.service-name}}}}",{label}="{{{{args.{CANARY_HASH_ARG}}}}}""#);
     let error_rate = format!(
         r#"sum(rate(http_requests_total{{{selector},code=~"5.."}}[{window}])) / sum(rate(http_requests_total{{{selector}}}[{window}]))"#
     );
@@ -104,7 +130,10 @@ pub fn analysis_template(
         kind: "AnalysisTemplate",
         metadata: Metadata::named(&analysis_template_name(service), service),
         spec: AnalysisSpec {
-            args: vec![Arg::new("service-name", service)],
+            args: vec![
+                Arg::new("service-name", service),
+                Arg::given(CANARY_HASH_ARG),
+            ],
             metrics: vec![
                 metric("error-rate", error_rate, thresholds.max_error_rate),
                 metric("latency-p99", p99, thresholds.max_p99_latency_seconds),
@@ -162,6 +191,20 @@ impl CanaryStep {
 /// A whole Rollout with the given canary steps.
 pub fn rollout_with_steps(spec: &RolloutSpec) -> Result<String, GitopsError> {
     check_name(&spec.name)?;
+    let full = spec
+        .steps
+        .iter()
+        .position(|s| *s == CanaryStep::SetWeight(100));
+    if let Some(i) = full {
+        if let Some(j) = (i..spec.steps.len()).find(|&j| spec.steps[j] == CanaryStep::Pause(None)) {
+            return Err(invalid_input(
+                "canary steps",
+                &format!("step {j}: pause without duration after setWeight 100 (step {i})"),
+                "Argo would hold the Rollout at full weight, unpromoted, until someone promotes \
+                 it; end with `setWeight: 100` or give the pause a duration",
+            ));
+        }
+    }
     let steps = spec
         .steps
         .iter()
@@ -244,7 +287,7 @@ pub(crate) fn background_analysis(
             template_name: template.to_string(),
         }],
         starting_step: 1,
-        args: args.iter().map(|(n, v)| Arg::new(n, v)).collect(),
+        args: rollout_args(args.iter().map(|(n, v)| Arg::new(n, v))),
     })
 }
 
@@ -292,18 +335,56 @@ struct AnalysisSpec {
 }
 
 #[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
 struct Arg {
     name: String,
-    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_from: Option<ArgFrom>,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct ArgFrom {
+    pod_template_hash_value: &'static str,
 }
 
 impl Arg {
     fn new(name: &str, value: &str) -> Self {
         Arg {
             name: name.to_string(),
-            value: value.to_string(),
+            value: Some(value.to_string()),
+            value_from: None,
         }
     }
+
+    /// A template argument without a default: the Rollout passes it.
+    fn given(name: &str) -> Self {
+        Arg {
+            name: name.to_string(),
+            value: None,
+            value_from: None,
+        }
+    }
+
+    /// The canary's pod template hash, filled in by Argo Rollouts.
+    fn canary_hash() -> Self {
+        Arg {
+            name: CANARY_HASH_ARG.to_string(),
+            value: None,
+            value_from: Some(ArgFrom {
+                pod_template_hash_value: "Latest",
+            }),
+        }
+    }
+}
+
+/// `args` as Rollout analysis arguments, with the canary's pod template hash added.
+fn rollout_args(args: impl Iterator<Item = Arg>) -> Vec<Arg> {
+    args.filter(|a| a.name != CANARY_HASH_ARG)
+        .chain(std::iter::once(Arg::canary_hash()))
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -455,7 +536,7 @@ impl Step {
                     templates: vec![TemplateRef {
                         template_name: template.clone(),
                     }],
-                    args: args.iter().map(|(n, v)| Arg::new(n, v)).collect(),
+                    args: rollout_args(args.iter().map(|(n, v)| Arg::new(n, v))),
                 }),
                 ..Step::default()
             },

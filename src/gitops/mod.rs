@@ -4,6 +4,7 @@
 //! healbot owns, and wraps the few git operations the pipeline needs around a repository.
 
 pub mod generate;
+pub mod image;
 pub mod rollout;
 pub mod workspace;
 pub mod yaml_edit;

@@ -67,6 +67,16 @@ impl RolloutManifest {
         };
         manifest.image = manifest.doc.get(&manifest.image_path())?;
         manifest.read_weight()?;
+        if let Some(weight_step) = manifest.weight_step {
+            let blocking = manifest.steps_where(|s| s.indefinite_pause)?;
+            if let Some(i) = blocking.into_iter().find(|&i| i < weight_step) {
+                return Err(not_rollout(&format!(
+                    "canary step {i} is a `pause` without `duration` before the first \
+                     `setWeight` (step {weight_step}): Argo would wait there for a promote and \
+                     never reach the weight healbot sets"
+                )));
+            }
+        }
         Ok(manifest)
     }
 
@@ -125,6 +135,13 @@ impl RolloutManifest {
         Ok(self.doc.set(&self.image_path(), &image)?)
     }
 
+    /// The text with the container's image set to `image`, a tag or a whole reference (Argo
+    /// runs the steps; the weights stay as they are).
+    pub fn with_canary_image(&self, image: &str) -> Result<String, GitopsError> {
+        let image = self.image_for(image)?;
+        Ok(self.doc.set(&self.image_path(), &image)?)
+    }
+
     /// The text with the first `setWeight` set to `weight` (0–100).
     pub fn with_canary_weight(&self, weight: u32) -> Result<String, GitopsError> {
         let path = self.weight_path(weight)?;
@@ -140,6 +157,94 @@ impl RolloutManifest {
         Ok(self
             .doc
             .set_many(&[(&self.image_path(), &image), (&weight_path, &weight)])?)
+    }
+
+    /// The text of one state of healbot's canary: the image at `tag` and the first `setWeight`
+    /// at `weight`, shaped so Argo Rollouts does what healbot means (docs/argo-rollouts.md):
+    ///
+    /// * below 100 (a canary step, or 0 for a rollback): the weight step is followed by a
+    ///   `pause: {}`, inserted when missing, so Argo holds the canary at that weight while
+    ///   healbot judges it. Argo restarts the steps from step 0 on every edit of `steps`; step
+    ///   0 up to the weight step then runs again, which lands on the same weight.
+    /// * at 100 (the last step): every `setWeight` is 100 and no `pause` waits without a
+    ///   `duration`, so Argo finishes the steps on its own and promotes the new ReplicaSet to
+    ///   stable. A trailing `pause: {}` would leave the Rollout paused at full weight with the
+    ///   old ReplicaSet still stable, waiting for a promote that never comes.
+    ///
+    /// `image` is a tag (the manifest's repository keeps) or a whole reference (a service's
+    /// image template, or the stable image it replaced).
+    pub fn with_canary_step(&self, image: &str, weight: u32) -> Result<String, GitopsError> {
+        let image = self.image_for(image)?;
+        let first = self.weight_path(weight)?;
+        let weight_step = self.weight_step.unwrap_or_default();
+        let mut edits = vec![(self.image_path(), image), (first, weight.to_string())];
+        if weight == 100 {
+            for i in self.steps_where(|s| s.weight.is_some_and(|w| w != 100))? {
+                if i != weight_step {
+                    edits.push((format!("{STEPS}[{i}].setWeight"), "100".to_string()));
+                }
+            }
+        }
+        let pairs: Vec<(&str, &str)> = edits
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.as_str()))
+            .collect();
+        let text = self.doc.set_many(&pairs)?;
+        let edited = self.reparse(&text)?;
+        if weight == 100 {
+            return edited.without_indefinite_pauses();
+        }
+        let next = weight_step + 1;
+        let held = edited.steps_where(|s| s.indefinite_pause)?.contains(&next);
+        if held {
+            return Ok(text);
+        }
+        Ok(edited.doc.insert_item(STEPS, next, "pause: {}")?)
+    }
+
+    /// The text with every `pause` that has no `duration` removed.
+    fn without_indefinite_pauses(&self) -> Result<String, GitopsError> {
+        let mut current = self.reparse(self.text())?;
+        // From the last, so earlier indexes stay valid.
+        for i in self.steps_where(|s| s.indefinite_pause)?.into_iter().rev() {
+            let text = current.doc.remove_item(STEPS, i)?;
+            current = self.reparse(&text)?;
+        }
+        Ok(current.text().to_string())
+    }
+
+    /// Indexes of the canary steps for which `pick` holds.
+    fn steps_where(&self, pick: impl Fn(&StepKind) -> bool) -> Result<Vec<usize>, GitopsError> {
+        let count = match self.doc.contains(STEPS)? {
+            true => self.doc.seq_len(STEPS)?,
+            false => 0,
+        };
+        let mut found = Vec::new();
+        for i in 0..count {
+            let weight_path = format!("{STEPS}[{i}].setWeight");
+            let weight = match self.doc.contains(&weight_path)? {
+                true => self.doc.get(&weight_path)?.parse::<u32>().ok(),
+                false => None,
+            };
+            let pause = self.doc.contains(&format!("{STEPS}[{i}].pause"))?;
+            let timed = self.doc.contains(&format!("{STEPS}[{i}].pause.duration"))?;
+            let kind = StepKind {
+                weight,
+                indefinite_pause: pause && !timed,
+            };
+            if pick(&kind) {
+                found.push(i);
+            }
+        }
+        Ok(found)
+    }
+
+    /// `text` read again as this Rollout (same document, same container).
+    fn reparse(&self, text: &str) -> Result<RolloutManifest, GitopsError> {
+        let mut again = RolloutManifest::parse(text, self.source())?;
+        again.container = self.container;
+        again.image = again.doc.get(&again.image_path())?;
+        Ok(again)
     }
 
     /// The text with a background analysis (`spec.strategy.canary.analysis`) that runs
@@ -190,6 +295,24 @@ impl RolloutManifest {
         Ok(())
     }
 
+    /// A whole reference as it is (its tag checked), or the manifest's repository with `tag`.
+    fn image_for(&self, tag_or_reference: &str) -> Result<String, GitopsError> {
+        if !tag_or_reference.contains(['/', ':']) {
+            return self.image_with_tag(tag_or_reference);
+        }
+        match split_image(tag_or_reference) {
+            (name, Some(tag), None) if !name.is_empty() => {
+                self.image_with_tag(tag)?;
+                Ok(tag_or_reference.to_string())
+            }
+            _ => Err(self.invalid(
+                "image reference",
+                tag_or_reference,
+                "a reference is repository:tag (no digest)",
+            )),
+        }
+    }
+
     fn image_with_tag(&self, tag: &str) -> Result<String, GitopsError> {
         if !is_image_tag(tag) {
             return Err(self.invalid(
@@ -209,6 +332,13 @@ impl RolloutManifest {
             reason: reason.to_string(),
         }
     }
+}
+
+/// What healbot needs to know of one canary step.
+struct StepKind {
+    weight: Option<u32>,
+    /// A `pause` without `duration`: Argo waits there until someone promotes.
+    indefinite_pause: bool,
 }
 
 /// Index of the container called `name`.

@@ -153,3 +153,73 @@ fn adds_a_background_analysis_keeping_the_rest() {
         "1"
     );
 }
+
+/// Whether step `i` of `text` is a `pause` without `duration`.
+fn indefinite_pauses(text: &str) -> Vec<usize> {
+    RolloutManifest::parse(text, FILE)
+        .unwrap()
+        .steps_where(|s| s.indefinite_pause)
+        .unwrap()
+}
+
+#[test]
+fn a_canary_step_holds_at_its_weight_and_the_last_step_completes_on_its_own() {
+    let m = manifest();
+    let mut text = ROLLOUT.to_string();
+    for w in [10, 50] {
+        text = RolloutManifest::parse(&text, FILE)
+            .unwrap()
+            .with_canary_step("3f9c2ab", w)
+            .unwrap();
+        assert_eq!(indefinite_pauses(&text), [1], "held at {w}% by step 1");
+    }
+    let last = RolloutManifest::parse(&text, FILE)
+        .unwrap()
+        .with_canary_step("3f9c2ab", 100)
+        .unwrap();
+    assert!(indefinite_pauses(&last).is_empty(), "{last}");
+    assert!(!last.contains("pause"), "{last}");
+    assert!(last.contains("        - setWeight: 100\n"), "{last}");
+    // The next canary (or a rollback) puts the pause back where it was: the file returns byte
+    // for byte to what the person wrote.
+    let back = RolloutManifest::parse(&last, FILE)
+        .unwrap()
+        .with_canary_step("v1.4.2", 0)
+        .unwrap();
+    assert_eq!(back, ROLLOUT);
+    assert_eq!(m.with_canary_step("v1.4.2", 0).unwrap(), ROLLOUT);
+}
+
+#[test]
+fn the_last_step_raises_every_weight_and_keeps_timed_pauses() {
+    let text = include_str!("../../testdata/manifests/checkout-rollout.yaml");
+    let m = RolloutManifest::parse(text, "checkout-rollout.yaml").unwrap();
+    let last = m.with_canary_step("c0ffee1", 100).unwrap();
+    let steps: Vec<&str> = last
+        .lines()
+        .skip_while(|l| !l.contains("steps:"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "      # the first weight is the one healbot moves",
+            "      - setWeight: 100",
+            "      - pause: {duration: 5m}",
+            "      - setWeight: 100 # a second weight step: healbot leaves it alone",
+        ]
+    );
+}
+
+#[test]
+fn an_indefinite_pause_before_the_weight_is_refused() {
+    let text = ROLLOUT.replace(
+        "        - setWeight: 0\n",
+        "        - pause: {}\n        - setWeight: 0\n",
+    );
+    let err = RolloutManifest::parse(&text, FILE).unwrap_err().to_string();
+    assert!(
+        err.contains("canary step 0 is a `pause` without `duration` before the first `setWeight`"),
+        "{err}"
+    );
+}

@@ -271,6 +271,134 @@ impl YamlDoc {
         Ok(text)
     }
 
+    /// New text without item `index` of the sequence at `seq_path`. In a block sequence the
+    /// item's lines go (its `-` line and the deeper-indented lines under it); comments at the
+    /// sequence's own indentation stay.
+    pub fn remove_item(&self, seq_path: &str, index: usize) -> Result<String, YamlEditError> {
+        let node = self.resolve(seq_path)?.node;
+        let NodeKind::Seq(items) = &node.kind else {
+            return Err(self.wrong_kind(seq_path, &node.kind, "a sequence"));
+        };
+        let item_path = format!("{seq_path}[{index}]");
+        let item = items.get(index).ok_or_else(|| YamlEditError::NotFound {
+            file: self.file.clone(),
+            path: item_path.clone(),
+            missing: item_path.clone(),
+        })?;
+        let (start, end) = if node.flow {
+            let end_of = |n: &Node| {
+                n.end
+                    .ok_or_else(|| self.unsupported(&item_path, "the item's end is unknown"))
+            };
+            match (index.checked_sub(1), items.get(index + 1)) {
+                (_, Some(next)) => (item.start, next.start),
+                (Some(prev), None) => (end_of(&items[prev])?, end_of(item)?),
+                (None, None) => (item.start, end_of(item)?),
+            }
+        } else {
+            let (line_start, dash_col) = self.dash_line(&item_path, item)?;
+            (line_start, self.block_end(item, dash_col))
+        };
+        let mut text = self.text.clone();
+        text.replace_range(start..end, "");
+        if self.reparse(&text)?.seq_len(seq_path)? + 1 != items.len() {
+            return Err(self.unsupported(&item_path, "removing it did not shorten the sequence"));
+        }
+        Ok(text)
+    }
+
+    /// New text with `item_yaml` inserted as item `index` of the sequence at `seq_path` (before
+    /// the item now at `index`; `index` equal to the length appends).
+    pub fn insert_item(
+        &self,
+        seq_path: &str,
+        index: usize,
+        item_yaml: &str,
+    ) -> Result<String, YamlEditError> {
+        let node = self.resolve(seq_path)?.node;
+        let NodeKind::Seq(items) = &node.kind else {
+            return Err(self.wrong_kind(seq_path, &node.kind, "a sequence"));
+        };
+        let Some(before) = items.get(index) else {
+            if index == items.len() {
+                return self.push_item(seq_path, item_yaml);
+            }
+            return Err(self.bad_path(
+                &format!("{seq_path}[{index}]"),
+                &format!("the sequence has {} items", items.len()),
+            ));
+        };
+        let fragment = self.check_fragment(seq_path, item_yaml)?;
+        let (at, piece) = if node.flow {
+            let fragment = self.single_line(seq_path, fragment)?;
+            (before.start, format!("{fragment}, "))
+        } else {
+            let (line_start, dash_col) = self.dash_line(&format!("{seq_path}[{index}]"), before)?;
+            let pad = " ".repeat(dash_col);
+            let eol = self.eol();
+            let mut lines = fragment.split('\n');
+            let first = lines.next().unwrap_or_default().trim_end_matches('\r');
+            let rest: Vec<&str> = lines.collect();
+            let mut rendered = format!("{pad}- {first}");
+            if !rest.is_empty() {
+                rendered.push_str(&indent_lines(&rest.join("\n"), &format!("{pad}  "), eol));
+            }
+            rendered.push_str(eol);
+            (line_start, rendered)
+        };
+        let mut text = self.text.clone();
+        text.insert_str(at, &piece);
+        if self.reparse(&text)?.seq_len(seq_path)? != items.len() + 1 {
+            return Err(self.bad_value(
+                seq_path,
+                item_yaml,
+                "the item did not land in the sequence",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The byte offset of the line that holds a block sequence item's `-`, and the `-`'s
+    /// column. The `-` must open its line (`- - x` is not edited).
+    fn dash_line(&self, path: &str, item: &Node) -> Result<(usize, usize), YamlEditError> {
+        let text = &self.text;
+        let dash = text[..item.start]
+            .trim_end_matches([' ', '\t', '\n', '\r'])
+            .len()
+            .checked_sub(1)
+            .filter(|&d| text.as_bytes()[d] == b'-')
+            .ok_or_else(|| self.unsupported(path, "no `-` before the item"))?;
+        let line_start = text[..dash].rfind('\n').map_or(0, |i| i + 1);
+        if !text[line_start..dash].chars().all(|c| c == ' ') {
+            return Err(self.unsupported(path, "the item's `-` does not open its line"));
+        }
+        Ok((line_start, dash - line_start))
+    }
+
+    /// Just past the last line of a block item whose `-` is at column `dash_col`: the line of
+    /// its last token and the deeper-indented lines after it, line break included.
+    fn block_end(&self, item: &Node, dash_col: usize) -> usize {
+        let text = &self.text;
+        let last = item.end.unwrap_or(item.start);
+        let mut end = text[last..].find('\n').map_or(text.len(), |i| last + i + 1);
+        let mut cursor = end;
+        while cursor < text.len() {
+            let line_end = text[cursor..]
+                .find('\n')
+                .map_or(text.len(), |i| cursor + i + 1);
+            let line = &text[cursor..line_end];
+            let body = line.trim_start_matches(' ');
+            if !body.trim().is_empty() {
+                if line.len() - body.len() <= dash_col {
+                    break;
+                }
+                end = line_end;
+            }
+            cursor = line_end;
+        }
+        end
+    }
+
     fn reparse(&self, text: &str) -> Result<YamlDoc, YamlEditError> {
         let mut doc = YamlDoc::parse(text, &self.file)?;
         doc.select_document(self.current)?;

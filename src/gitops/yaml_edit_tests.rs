@@ -300,3 +300,56 @@ fn inserts_into_a_list_item_and_at_the_root() {
     let out = doc("a: 1").insert_key("", "z", "2").unwrap();
     assert_eq!(out, "a: 1\nz: 2");
 }
+
+#[test]
+fn removes_and_inserts_block_sequence_items_by_their_lines() {
+    let d = doc(SAMPLE);
+    let removed = d.remove_item("spec.steps", 1).unwrap();
+    assert_only_changed(SAMPLE, &removed, "  - pause: {}\n", "");
+    // A multi-line item goes with the lines under it; the comment above the list stays.
+    let removed = d.remove_item("spec.containers", 0).unwrap();
+    assert_only_changed(
+        SAMPLE,
+        &removed,
+        "    - name: sidecar\n      image: \"reg.example.com/side:1.0\"\n",
+        "",
+    );
+    assert!(removed.contains("  # the containers\n"));
+    // Inserted before an item, at its indentation; the end appends.
+    let back = doc(&d.remove_item("spec.steps", 1).unwrap())
+        .insert_item("spec.steps", 1, "pause: {}")
+        .unwrap();
+    assert_eq!(back, SAMPLE);
+    let first = d
+        .insert_item("spec.steps", 0, "pause: {duration: 1m}")
+        .unwrap();
+    assert!(first.contains("  steps:\n  - pause: {duration: 1m}\n  - setWeight: 0\n"));
+    assert!(d.insert_item("spec.steps", 3, "pause: {}").is_err());
+    assert!(matches!(
+        d.remove_item("spec.steps", 2),
+        Err(YamlEditError::NotFound { .. })
+    ));
+    assert!(matches!(
+        d.remove_item("kind", 0),
+        Err(YamlEditError::WrongKind { .. })
+    ));
+}
+
+#[test]
+fn removes_and_inserts_flow_sequence_items() {
+    let text = "steps: [{setWeight: 10}, {pause: {}}, {setWeight: 50}]\n";
+    let d = doc(text);
+    assert_eq!(
+        d.remove_item("steps", 1).unwrap(),
+        "steps: [{setWeight: 10}, {setWeight: 50}]\n"
+    );
+    assert_eq!(
+        d.remove_item("steps", 2).unwrap(),
+        "steps: [{setWeight: 10}, {pause: {}}]\n"
+    );
+    assert_eq!(
+        d.insert_item("steps", 1, "{pause: {duration: 1m}}")
+            .unwrap(),
+        "steps: [{setWeight: 10}, {pause: {duration: 1m}}, {pause: {}}, {setWeight: 50}]\n"
+    );
+}

@@ -62,7 +62,8 @@ impl OpState {
             (Locked, PrOpen | Escalated | AwaitingGates) => true,
             (PrOpen, AwaitingReview) => true,
             (AwaitingReview, Merged | PausedForHumanReview | Escalated) => true,
-            (Merged, Deploying(_) | RollingBack) => true,
+            // PausedForHumanReview: the image the canary needs never reached the registry.
+            (Merged, Deploying(_) | RollingBack | PausedForHumanReview) => true,
             (Deploying(a), Deploying(b)) => b > a,
             (Deploying(_), Verifying | RollingBack | PausedForHumanReview) => true,
             (Verifying, Completed | RollingBack) => true,
@@ -336,7 +337,14 @@ mod tests {
             (AwaitingReview, &[Merged, PausedForHumanReview, Escalated]),
             (
                 Merged,
-                &[Deploying(10), Deploying(50), Deploying(100), RollingBack],
+                &[
+                    Deploying(10),
+                    Deploying(50),
+                    Deploying(100),
+                    RollingBack,
+                    // The canary's image never reached the registry.
+                    PausedForHumanReview,
+                ],
             ),
             (
                 Deploying(10),

@@ -159,6 +159,8 @@ impl Orchestrator {
             }
             _ => {}
         }
+        // Any word from Argo about this revision starts the step clock again.
+        self.argo_progress(&op, &identity(n, delivery)).await?;
         let action = format!("argo.{}", event_name(&n.event));
         let detail = detail(n, delivery);
         let text = comment(n, aborted);

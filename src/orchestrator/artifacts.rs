@@ -103,6 +103,24 @@ pub fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serde_json:
 /// One that cannot be read is logged with its key and counts as absent there, so one damaged
 /// operation does not stop webhooks for all the others; that operation's own steps still
 /// fail on it.
+/// When healbot saw the canary image `reference` in its registry.
+pub fn image_ready(reference: &str) -> Effect<serde_json::Value> {
+    Effect::named(format!("image-ready/{reference}"))
+}
+
+/// When the Argo notification `identity` first arrived (the step clock restarts there).
+pub fn argo_progress(identity: &str) -> Effect<serde_json::Value> {
+    Effect::named(format!("{ARGO_PROGRESS}/{identity}"))
+}
+
+/// The prefix of [`argo_progress`] keys, to find the latest.
+pub const ARGO_PROGRESS: &str = "argo-progress";
+
+/// That the lock granted with `fencing` was found lost (recorded once).
+pub fn lock_lost(fencing: u64) -> Effect<serde_json::Value> {
+    Effect::named(format!("lock-lost/{fencing}"))
+}
+
 pub(crate) fn in_scan<T>(read: Result<Option<T>, crate::operation::Unreadable>) -> Option<T> {
     read.unwrap_or_else(|e| {
         tracing::error!(operation = %e.operation, key = %e.key, error = %e, "unreadable record skipped");

@@ -8,6 +8,7 @@ use super::{Orchestrator, OrchestratorError};
 use crate::canary::progression::{self, Next};
 use crate::canary::{judge, CanaryReport};
 use crate::forge::{CommitSha, FileChange, RepoRef};
+use crate::gitops::image::{ImageRef, ImageTemplate};
 use crate::gitops::rollout::RolloutManifest;
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
@@ -34,6 +35,26 @@ pub struct RolloutPlan {
     /// The branch the manifest is committed to; `None`: that repository's default branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_branch: Option<String>,
+    /// The whole canary image reference, from the service's `image:` template; the registry
+    /// must have it before the first step. `None`: the manifest's repository at `canary_tag`.
+    #[serde(default)]
+    pub canary_image: Option<String>,
+    /// The whole image reference the canary replaces (what a rollback writes back), recorded
+    /// with `canary_image`.
+    #[serde(default)]
+    pub stable_image: Option<String>,
+}
+
+impl RolloutPlan {
+    /// What a canary step writes as the image: the whole templated reference, or the tag.
+    pub fn canary_ref(&self) -> &str {
+        self.canary_image.as_deref().unwrap_or(&self.canary_tag)
+    }
+
+    /// What a rollback writes as the image.
+    pub fn stable_ref(&self) -> &str {
+        self.stable_image.as_deref().unwrap_or(&self.stable_tag)
+    }
 }
 
 fn default_namespace() -> String {
@@ -101,15 +122,36 @@ impl Orchestrator {
                 .and_then(|s| s.namespace.clone())
                 .or_else(|| rollout.namespace())
                 .unwrap_or_else(default_namespace);
+            let template = config
+                .service(&rca.root_cause)
+                .and_then(|s| s.image.as_deref())
+                .map(ImageTemplate::parse)
+                .transpose()
+                .map_err(|e| OrchestratorError::stage("canary", e))?;
+            let (canary_tag, canary_image, stable_image) = match template {
+                Some(t) => {
+                    let reference = t.reference(&merged.0);
+                    let image = ImageRef::parse(&reference)
+                        .map_err(|e| OrchestratorError::stage("canary", e))?;
+                    (
+                        image.tag,
+                        Some(reference),
+                        Some(rollout.image().to_string()),
+                    )
+                }
+                None => (merged.short().to_string(), None, None),
+            };
             Ok(RolloutPlan {
                 manifest,
                 stable_tag,
-                canary_tag: merged.short().to_string(),
+                canary_tag,
                 service: rca.root_cause,
                 argo_managed,
                 namespace,
                 manifest_repo,
                 manifest_branch,
+                canary_image,
+                stable_image,
             })
         })
         .await
@@ -164,7 +206,7 @@ impl Orchestrator {
             let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
             let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
             let updated = RolloutManifest::parse(&text, &plan.manifest)
-                .and_then(|m| m.with_image_and_weight(tag, u32::from(weight)))
+                .and_then(|m| m.with_canary_step(tag, u32::from(weight)))
                 .map_err(|e| OrchestratorError::stage_from("canary", e))?;
             let change = FileChange {
                 path: plan.manifest.clone(),
@@ -187,6 +229,9 @@ impl Orchestrator {
 
     pub(crate) async fn start_canary(&self, op: &Operation) -> Result<(), OrchestratorError> {
         let plan = self.rollout_plan(op).await?;
+        if !self.image_is_ready(op, &plan).await? {
+            return Ok(());
+        }
         if plan.argo_managed {
             return self.hand_to_argo(op, &plan).await;
         }
@@ -202,7 +247,7 @@ impl Orchestrator {
                 op,
                 &plan,
                 &artifacts::canary_commit(weight),
-                &plan.canary_tag,
+                plan.canary_ref(),
                 weight,
                 &format!(
                     "deploy({}): canary {} at {weight}%",
@@ -306,7 +351,7 @@ impl Orchestrator {
                 let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
                 let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
                 let updated = RolloutManifest::parse(&text, &plan.manifest)
-                    .and_then(|m| m.with_image_tag(&plan.canary_tag))
+                    .and_then(|m| m.with_canary_image(plan.canary_ref()))
                     .map_err(|e| OrchestratorError::stage_from("canary", e))?;
                 let change = FileChange {
                     path: plan.manifest.clone(),

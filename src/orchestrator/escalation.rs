@@ -1,6 +1,8 @@
-//! Waiting for a person has a clock: after 15, 30 and 60 minutes (policies/escalation.yaml) the
-//! people on the next step's channels hear about it. Each step goes out once per wait; a step
-//! sent is an effect in the audit log, so a restart never sends it again.
+//! Waiting has a clock: after 15, 30 and 60 minutes (policies/escalation.yaml) the people on the
+//! next step's channels hear about it. It covers every state in which healbot does not act on
+//! its own: waiting for a person, and waiting for Argo Rollouts in `rollout: argo` mode (whose
+//! steps also time out, `argo_clock.rs`). Each step goes out once per wait; a step sent is an
+//! effect in the audit log, so a restart never sends it again.
 
 use super::{Orchestrator, OrchestratorError};
 use crate::notify::{Notification, NotificationKind};
@@ -15,7 +17,7 @@ impl Orchestrator {
             .operations()
             .await
             .into_iter()
-            .filter(|op| op.state.is_waiting())
+            .filter(|op| op.state.is_waiting() || Self::waits_on_argo(op))
             .collect();
         if waiting.is_empty() {
             return Ok(0);
@@ -43,8 +45,14 @@ impl Orchestrator {
                     severity,
                     operation_id: op.id.0.clone(),
                     title: format!(
-                        "healbot has waited {} min for a person ({})",
-                        step.after_minutes, op.state
+                        "healbot has waited {} min for {} ({})",
+                        step.after_minutes,
+                        if op.state.is_waiting() {
+                            "a person"
+                        } else {
+                            "Argo Rollouts"
+                        },
+                        op.state
                     ),
                     body: reason.clone(),
                 };

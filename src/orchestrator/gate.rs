@@ -6,7 +6,8 @@ use super::artifacts::{self, LOCK};
 use super::conflicts::ConflictOutcome;
 use super::{Orchestrator, OrchestratorError};
 use crate::gates::{self, GateContext, GateReport, GateVerdict};
-use crate::lock::{retry_backend, LockError, LockGuard, LockResource};
+use crate::lock::{check_order, retry_backend, LockError, LockGuard, LockResource};
+use crate::model::LockScope;
 use crate::notify::NotificationKind;
 use crate::operation::{OpState, Operation};
 use crate::rca::rank::RcaReport;
@@ -25,6 +26,15 @@ fn gate_summary(report: &GateReport) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The scopes of the locks `op` holds now (its service lock, from `Locked` until it finishes or
+/// escalates).
+fn held_scopes(op: &Operation) -> Vec<LockScope> {
+    artifacts::in_scan(op.effect(&LOCK))
+        .filter(|_| super::lock_keeper::holds_lock(op))
+        .map(|g| vec![g.resource.scope])
+        .unwrap_or_default()
 }
 
 impl Orchestrator {
@@ -95,6 +105,9 @@ impl Orchestrator {
         }
 
         let resource = LockResource::service(&service);
+        // The lock order of policies/locks.yaml: an operation that still holds a lock may take
+        // only a later scope (`lock::check_order`), so two operations never wait on each other.
+        check_order(&held_scopes(op), resource.scope)?;
         let owner = op.id.0.clone();
         let first_try = retry_backend(&self.policies.locks, || {
             self.locks

@@ -4,6 +4,7 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
+mod argo_clock;
 mod argo_mode;
 pub mod artifacts;
 mod canary;
@@ -11,6 +12,8 @@ mod conflicts;
 pub mod deploy_repo;
 mod escalation;
 mod gate;
+mod image_wait;
+mod lock_keeper;
 mod ops;
 mod overrides;
 mod pr;
@@ -22,6 +25,7 @@ mod root_cause;
 pub mod runbook;
 mod verify;
 
+pub use lock_keeper::KeptLocks;
 pub use overrides::Applied;
 pub use report::{mttr_breakdown, timeline, TimelineRow};
 
@@ -68,6 +72,8 @@ pub struct Settings {
     pub sandbox: crate::fix::Sandbox,
     /// GitOps repositories the App cannot write to, for `/healthz`.
     pub deploy_access: std::sync::Arc<deploy_repo::DeployAccess>,
+    /// Asks registries whether a service's templated image exists (anonymous by default).
+    pub registry: crate::gitops::image::RegistryClient,
 }
 
 impl Settings {
@@ -81,6 +87,7 @@ impl Settings {
             scratch,
             sandbox: crate::fix::Sandbox::default(),
             deploy_access: Default::default(),
+            registry: Default::default(),
         }
     }
 }

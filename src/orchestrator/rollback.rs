@@ -22,7 +22,7 @@ impl Orchestrator {
         // A person may have named the image to go back to (`healbot ops rollback --to`).
         let target: String = op
             .artifact(&artifacts::ROLLBACK_TARGET)?
-            .unwrap_or_else(|| plan.stable_tag.clone());
+            .unwrap_or_else(|| plan.stable_ref().to_string());
         let rollback = Rollback {
             incident: &spec.incident.id,
             service: &plan.service,

@@ -4,6 +4,7 @@
 //! notification about a Rollout no operation deploys changes nothing.
 
 use crate::support::app::{App, AppOptions, REPO};
+use healbot::model::Clock;
 use healbot::operation::OpState;
 use serde_json::{json, Value};
 
@@ -175,5 +176,49 @@ async fn argo_managed_services_are_handed_to_argo_and_verified_when_it_completes
     t.fake
         .expect_comments(&["payment-service", "Verification at 100%"]);
     assert_eq!(t.states().await, [OpState::Completed]);
+    t.fake.assert_clean();
+}
+
+/// Argo-managed mode cannot stall (issue 15 §7): the escalation clock runs while healbot waits
+/// for Argo, each notification starts the step's clock again, and a step with no word from Argo
+/// for `argo_step_timeout_minutes` (10 by default) pauses the operation for a person, said on
+/// the PR and in a notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argo_step_without_progress_times_out_and_asks_a_person() {
+    let mut t = deploying().await;
+    let start = t.clock.now();
+    let at = |m: i64| start + chrono::Duration::minutes(m);
+    assert_eq!(t.app.clock_tick(at(9)).await.unwrap(), 0, "within the step");
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
+
+    // Argo finishes a step 8 minutes in: the next step has its own 10 minutes.
+    t.clock.advance(chrono::Duration::minutes(8));
+    notify(&mut t, "step-completed.json", "payment-service").await;
+    t.fake.expect_comments(&["finished canary step 2"]);
+    // 15 minutes of waiting on Argo: the first escalation step goes out (Deploying counts as
+    // waiting), while the step itself, 7 minutes old, has not timed out.
+    assert_eq!(t.app.clock_tick(at(15)).await.unwrap(), 1);
+    assert_eq!(t.states().await, [OpState::Deploying(0)]);
+    let ops = t.operations().await;
+    assert!(
+        ops[0].effects.keys().any(|k| k.contains("/escalation/")),
+        "{:?}",
+        ops[0].effects.keys()
+    );
+    t.fake.expect_comments(&[]);
+
+    // 11 minutes after the last notification: the step timed out.
+    assert_eq!(t.app.clock_tick(at(19)).await.unwrap(), 1);
+    assert_eq!(t.states().await, [OpState::PausedForHumanReview]);
+    t.fake
+        .expect_comments(&["reported no progress on `deploy/rollout.yaml`"]);
+    let actions = t.audit_actions().await;
+    assert!(actions.iter().any(|(_, a)| a == "argo.step_timed_out"));
+    let last_notify = actions.iter().rposition(|(_, a)| a == "notify.sent");
+    let timed_out = actions.iter().position(|(_, a)| a == "argo.step_timed_out");
+    assert!(last_notify > timed_out, "a person is told");
+    // Once is enough: the next turns send the ladder for the pause, never a second pause.
+    assert_eq!(t.app.clock_tick(at(20)).await.unwrap(), 0);
+    t.fake.expect_comments(&[]);
     t.fake.assert_clean();
 }

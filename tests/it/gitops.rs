@@ -52,29 +52,130 @@ fn the_payment_service_rollout_validates() {
     assert_valid(&ROLLOUT_CRD, &payment_rollout());
 }
 
-#[test]
-fn every_canary_step_and_the_rollback_validate() {
-    let original = payment_rollout();
-    let manifest = RolloutManifest::parse(&original, ROLLOUT_FILE).expect("parses");
-    let stable = manifest.image_tag().expect("has a tag").to_string();
-    let mut text = manifest.with_image_tag("9b1f3c7").expect("new image");
-    assert_valid(&ROLLOUT_CRD, &text);
+/// The steps of `text`'s Rollout as (kind, value) pairs: `setWeight 10`, `pause {}`,
+/// `pause 5m`, `analysis`.
+fn steps_of(text: &str) -> Vec<String> {
+    let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML"))
+        .collect();
+    let rollout = docs
+        .iter()
+        .find(|d| d["kind"] == "Rollout")
+        .expect("a Rollout");
+    rollout["spec"]["strategy"]["canary"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            if let Some(w) = s.get("setWeight") {
+                format!("setWeight {w}")
+            } else if let Some(p) = s.get("pause") {
+                match p.get("duration") {
+                    Some(d) => format!("pause {}", d.as_str().unwrap_or_default()),
+                    None => "pause {}".to_string(),
+                }
+            } else {
+                "analysis".to_string()
+            }
+        })
+        .collect()
+}
+
+/// Drives `original` through healbot's canary (10, 50, 100, then a rollback to `stable`),
+/// validating every state against the Rollout CRD, and returns the states' steps.
+fn every_state(original: &str, file: &str, canary: &str, stable: &str) -> Vec<Vec<String>> {
+    assert_valid(&ROLLOUT_CRD, original);
+    let mut states = vec![steps_of(original)];
+    let mut text = original.to_string();
     for weight in [10, 50, 100] {
-        text = RolloutManifest::parse(&text, ROLLOUT_FILE)
-            .and_then(|m| m.with_canary_weight(weight))
-            .expect("weight step");
+        text = RolloutManifest::parse(&text, file)
+            .and_then(|m| m.with_canary_step(canary, weight))
+            .unwrap_or_else(|e| panic!("{weight}%: {e}"));
         assert_valid(&ROLLOUT_CRD, &text);
-        let step = RolloutManifest::parse(&text, ROLLOUT_FILE).expect("reparses");
+        let step = RolloutManifest::parse(&text, file).expect("reparses");
         assert_eq!(step.canary_weight(), Some(weight));
-        assert_eq!(step.image_tag(), Some("9b1f3c7"));
+        assert_eq!(step.image_tag(), Some(canary));
+        states.push(steps_of(&text));
     }
-    let rolled_back = RolloutManifest::parse(&text, ROLLOUT_FILE)
-        .and_then(|m| m.with_image_and_weight(&stable, 0))
+    let rolled_back = RolloutManifest::parse(&text, file)
+        .and_then(|m| m.with_canary_step(stable, 0))
         .expect("rollback");
     assert_valid(&ROLLOUT_CRD, &rolled_back);
+    states.push(steps_of(&rolled_back));
+    states
+}
+
+/// Issue 15 §8: each state below 100% holds the canary at its weight with a `pause: {}`, and
+/// the last state is one Argo completes on its own (no pause without a duration, every weight
+/// 100), so the new ReplicaSet becomes stable; every state passes the CRD.
+#[test]
+fn every_canary_state_validates_and_the_last_one_completes() {
+    let original = payment_rollout();
+    let states = every_state(&original, ROLLOUT_FILE, "9b1f3c7", "v1.4.2");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        rolled_back, original,
-        "a rollback restores the file byte for byte"
+        states,
+        [
+            s(&["setWeight 0", "pause {}"]),
+            s(&["setWeight 10", "pause {}"]),
+            s(&["setWeight 50", "pause {}"]),
+            s(&["setWeight 100"]),
+            s(&["setWeight 0", "pause {}"]),
+        ]
+    );
+    // From the last state, the rollback writes back the file the person wrote, byte for byte.
+    let mut text = original.clone();
+    for (tag, weight) in [("9b1f3c7", 10), ("9b1f3c7", 100), ("v1.4.2", 0)] {
+        text = RolloutManifest::parse(&text, ROLLOUT_FILE)
+            .and_then(|m| m.with_canary_step(tag, weight))
+            .unwrap();
+    }
+    assert_eq!(text, original);
+
+    let checkout = std::fs::read_to_string(root().join("testdata/manifests/checkout-rollout.yaml"))
+        .expect("read checkout-rollout.yaml");
+    let states = every_state(&checkout, "checkout-rollout.yaml", "c0ffee1", "2024.06.1");
+    assert_eq!(
+        states,
+        [
+            s(&["setWeight 0", "pause 5m", "setWeight 0", "pause {}"]),
+            s(&[
+                "setWeight 10",
+                "pause {}",
+                "pause 5m",
+                "setWeight 0",
+                "pause {}"
+            ]),
+            s(&[
+                "setWeight 50",
+                "pause {}",
+                "pause 5m",
+                "setWeight 0",
+                "pause {}"
+            ]),
+            s(&["setWeight 100", "pause 5m", "setWeight 100"]),
+            s(&["setWeight 0", "pause {}", "pause 5m", "setWeight 100"]),
+        ]
+    );
+
+    let generated = rollout_with_steps(&payment_spec()).expect("generates");
+    let states = every_state(&generated, "generated.yaml", "9b1f3c7", "v1.4.2");
+    assert_eq!(
+        states.last().unwrap(),
+        &s(&[
+            "setWeight 0",
+            "pause {}",
+            "pause 2m",
+            "analysis",
+            "setWeight 100",
+            "analysis",
+            "setWeight 100"
+        ])
+    );
+    assert!(
+        !states[3].contains(&"pause {}".to_string()),
+        "{:?}",
+        states[3]
     );
 }
 
@@ -109,6 +210,27 @@ fn the_generated_analysis_template_validates() {
         "{text}"
     );
     assert!(text.contains("result[0] <= 0.5"), "{text}");
+    // Every query reads the canary's pods only, by the pod template hash Argo passes in.
+    let queries: Vec<&str> = text.lines().filter(|l| l.contains("query:")).collect();
+    assert_eq!(queries.len(), 2);
+    for q in queries {
+        let selectors = q.matches("{service=").count();
+        let scoped = q
+            .matches(r#"rollouts_pod_template_hash="{{args.canary-hash}}""#)
+            .count();
+        assert!(selectors > 0 && scoped == selectors, "{q}");
+    }
+    let bad_label = AnalysisThresholds {
+        canary_label: "pod-template-hash".into(),
+        ..AnalysisThresholds::default()
+    };
+    let err = analysis_template("payment-service", "http://p:9090", &bad_label)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pod-template-hash") && err.contains("Prometheus label"),
+        "{err}"
+    );
     assert!(analysis_template(
         "Payment_Service",
         "http://p:9090",
@@ -123,7 +245,6 @@ fn the_generated_analysis_template_validates() {
 fn payment_spec() -> RolloutSpec {
     let mut steps = CanaryStep::default_steps("payment-service");
     steps.insert(1, CanaryStep::Pause(Some("2m".to_string())));
-    steps.push(CanaryStep::Pause(None));
     RolloutSpec {
         name: "payment-service".to_string(),
         image: "registry.example.com/shop/payment-service:v1.4.2".to_string(),
@@ -169,9 +290,22 @@ fn the_generated_rollout_validates() {
     );
     let bad = RolloutSpec {
         steps: vec![CanaryStep::SetWeight(150)],
-        ..spec
+        ..spec.clone()
     };
     assert!(rollout_with_steps(&bad).is_err());
+    // A pause with no duration after full weight would never complete: refused, saying why.
+    let mut stalls = spec.steps.clone();
+    stalls.push(CanaryStep::Pause(None));
+    let err = rollout_with_steps(&RolloutSpec {
+        steps: stalls,
+        ..spec
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("pause without duration after setWeight 100"),
+        "{err}"
+    );
 }
 
 /// A hand-written file: a Service and a Rollout in one file, indentless lists, a quoted image

@@ -314,6 +314,8 @@ pub struct AppOptions {
     pub health_url_hosts: Vec<String>,
     /// The date (unix seconds) of the repository's first commit; `None`: now.
     pub seeded_at: Option<i64>,
+    /// `registry_token_file` in healbot.yaml: the container registry credential.
+    pub registry_token_file: Option<PathBuf>,
 }
 
 /// Where the app's clock starts: a Sunday at 03:00 UTC, off-peak on any policy's peak hours,
@@ -409,6 +411,7 @@ impl App {
             notify: options.notify.clone().unwrap_or_default(),
             validation: options.validation.clone().unwrap_or_default(),
             health_url_hosts: options.health_url_hosts.clone(),
+            registry_token_file: options.registry_token_file.clone(),
             inbound: InboundTokens {
                 alertmanager: vec![Secret::new(INBOUND_TOKEN)],
                 argo: vec![Secret::new(INBOUND_TOKEN)],

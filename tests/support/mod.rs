@@ -3,6 +3,7 @@ pub mod app;
 pub mod git_http;
 pub mod github;
 pub mod prometheus;
+pub mod registry;
 pub mod toolchain;
 
 /// A finished `healbot` command's stdout and stderr, for an assertion message.

@@ -143,6 +143,12 @@ pub async fn assemble(
     settings.canary_wait = sources.canary_wait;
     settings.lock_ttl = Duration::from_secs(policies.locks.ttl_seconds);
     settings.lock_wait = Duration::from_secs(policies.locks.wait_timeout_seconds);
+    if let Some(file) = &config.registry_token_file {
+        let token = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("registry_token_file {}: {e}", file.display()))?;
+        settings.registry =
+            crate::gitops::image::RegistryClient::new(Some(token.trim().to_string()));
+    }
     let notifier: Arc<dyn Notifier> = Arc::new(crate::notify::channels::router(
         &config.notify,
         &policies.escalation,

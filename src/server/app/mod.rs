@@ -43,12 +43,17 @@ pub struct AppHandler {
     /// Reads the shared work queue, with several replicas.
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     commands: command_budget::CommandBudget,
+    /// Renews the service locks of live operations (`Orchestrator::keep_locks`).
+    keeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for AppHandler {
     fn drop(&mut self) {
         if let Some(consumer) = self.consumer.get_mut().take() {
             consumer.abort();
+        }
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
         }
     }
 }
@@ -62,7 +67,11 @@ impl AppHandler {
         configured_repos: Vec<RepoRef>,
         shared: Option<SharedWork>,
     ) -> Result<AppHandler, HandlerError> {
+        let keeper = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| keep_locks(orchestrator.clone()));
         Ok(AppHandler {
+            keeper,
             installations: InstallationTracker::open(state_dir)?,
             configs: RepoConfigs::new(
                 github.clone(),
@@ -119,10 +128,8 @@ impl AppHandler {
                         continue;
                     }
                 };
-                match orchestrator
-                    .escalate_waiting(orchestrator.clock.now())
-                    .await
-                {
+                let now = orchestrator.clock.now();
+                match clock_tick(&orchestrator, &drivers, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(steps = n, "escalations sent"),
                     Err(e) => tracing::warn!(error = %e, "escalation clock"),
@@ -132,6 +139,13 @@ impl AppHandler {
         tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
             clock, dispatch,
         ))
+    }
+
+    /// One turn of the escalation clock at `now` (what `start_escalation_clock` runs): Argo
+    /// steps past their timeout pause for a person, then the escalation steps due go out.
+    /// Returns how many of both.
+    pub async fn clock_tick(&self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<usize> {
+        clock_tick(&self.orchestrator, &self.drivers, now).await
     }
 
     /// A person's command on operation `id` from the runbook CLI (`healbot ops`), taken under
@@ -252,6 +266,50 @@ impl AppHandler {
         }
         Ok(())
     }
+}
+
+async fn clock_tick(
+    orchestrator: &Arc<Orchestrator>,
+    drivers: &Drivers,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for id in orchestrator.stalled_argo_steps(now).await {
+        // Under the operation's hold: a notification arriving now must not race the pause.
+        let _hold = drivers.hold(orchestrator, &id).await?;
+        if orchestrator.argo_step_timed_out(&id, now).await? {
+            done += 1;
+        }
+    }
+    Ok(done + orchestrator.escalate_waiting(now).await?)
+}
+
+/// Runs the lock keeper every third of the lock TTL for as long as the app lives. Every replica
+/// runs it: a renewal is idempotent and fenced by the holder's token.
+fn keep_locks(orchestrator: Arc<Orchestrator>) -> tokio::task::JoinHandle<()> {
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let keeper = async move {
+        let mut tick = tokio::time::interval(orchestrator.lock_renewal_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // Other replicas may have taken locks for operations this one has not read yet.
+            if let Err(e) = orchestrator.journal.sync().await {
+                tracing::warn!(error = %e, "lock keeper");
+                continue;
+            }
+            match orchestrator.keep_locks().await {
+                Ok(kept) if kept.retaken + kept.lost > 0 => {
+                    tracing::warn!(?kept, "lock keeper")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "lock keeper"),
+            }
+        }
+    };
+    tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+        keeper, dispatch,
+    ))
 }
 
 /// Keeps the error as the source: the worker logs its whole chain.
