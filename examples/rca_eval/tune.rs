@@ -27,7 +27,8 @@ fn options() -> DiagnoseOptions {
     o
 }
 
-pub fn tune(dir: &Path, verbose: bool) -> Result<(), String> {
+/// `verbose` lists the cases where the root cause is not first; `all` lists every case.
+pub fn tune(dir: &Path, verbose: bool, all: bool) -> Result<(), String> {
     let truth = std::fs::read_to_string(dir.join("truth.csv")).map_err(|e| e.to_string())?;
     let options = options();
     let cases: Vec<Vec<String>> = truth
@@ -144,10 +145,10 @@ pub fn tune(dir: &Path, verbose: bool) -> Result<(), String> {
             a5 / n
         );
     }
-    if verbose {
+    if verbose || all {
         for (c, r) in cases.iter().zip(&results) {
             for (ci, name) in names.iter().enumerate() {
-                if r[ci].0 != Some(0) {
+                if r[ci].0 != Some(0) || all {
                     println!(
                         "{} {} {} {} [{name}] rank {:?}: {}",
                         c[0],

@@ -4,7 +4,9 @@
 //! contributed, so a person can see why a service is first.
 
 use super::changepoint::{pettitt, vote};
-use super::metrics::{by_service, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics};
+use super::metrics::{
+    by_service, restarts, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics,
+};
 use super::rank::{RankedService, RcaReport};
 use super::table::MetricTable;
 use super::traces::{evidence as trace_evidence, TraceEvidence};
@@ -154,9 +156,17 @@ pub fn diagnose(
             (row.saturating_sub(FOUND_START_GUARD), StartSource::Found)
         }
     };
+    let restarted = restarts(&all, start_row);
     let columns: Vec<ColumnScore> = all
         .iter()
-        .filter_map(|s| score_series(s, start_row, &options.score))
+        .filter_map(|s| {
+            score_series(
+                s,
+                start_row,
+                restarted.get(&s.service).copied(),
+                &options.score,
+            )
+        })
         .filter(|c| c.score.is_finite())
         .collect();
     if columns.is_empty() {
