@@ -18,6 +18,7 @@ fn options() -> DiagnoseOptions {
             "level" => o.score.floor.level_share = v,
             "q" => o.score.window_quantile = v,
             "against" => o.score.against_direction = v,
+            "parts" => o.score.parts = v as usize,
             "graph" => o.graph_weight = v,
             "backward" => o.walk.backward = v,
             "restart" => o.walk.restart = v,

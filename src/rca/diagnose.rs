@@ -157,6 +157,12 @@ pub fn diagnose(
         }
     };
     let restarted = restarts(&all, start_row);
+    // A found start may land early, and the first part of the window then holds normal
+    // samples: persistence is only asked of a window known to begin with the fault.
+    let mut score_options = options.score;
+    if source == StartSource::Found {
+        score_options.parts = 1;
+    }
     let columns: Vec<ColumnScore> = all
         .iter()
         .filter_map(|s| {
@@ -164,7 +170,7 @@ pub fn diagnose(
                 s,
                 start_row,
                 restarted.get(&s.service).copied(),
-                &options.score,
+                &score_options,
             )
         })
         .filter(|c| c.score.is_finite())

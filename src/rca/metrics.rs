@@ -21,6 +21,9 @@ pub struct ScoreOptions {
     pub window_quantile: f64,
     /// How much a move against the bad direction counts (a memory drop after a restart).
     pub against_direction: f64,
+    /// The window is cut into this many consecutive parts and a column scores its weakest
+    /// part: a fault persists, a batch job or a burst does not.
+    pub parts: usize,
 }
 
 impl Default for ScoreOptions {
@@ -29,6 +32,7 @@ impl Default for ScoreOptions {
             floor: FloorOptions::default(),
             window_quantile: 0.5,
             against_direction: 0.0,
+            parts: 2,
         }
     }
 }
@@ -174,28 +178,40 @@ pub fn score_series(
     let start = start.min(end);
     let (normal, window) = (&s.values[..start], &s.values[start..end]);
     let baseline: Baseline = fit(normal, s.resolution, options.floor)?;
-    let mut z: Vec<f64> = window
-        .iter()
-        .filter(|x| x.is_finite())
-        .map(|&x| baseline.z(x))
-        .collect();
-    if z.is_empty() {
-        return None;
-    }
-    z.sort_by(f64::total_cmp);
-    let (up, down) = if s.rate {
-        let m = trimmed_mean(&z, 0.1);
-        (m.max(0.0), (-m).max(0.0))
-    } else {
-        (
-            quantile(&z, options.window_quantile).max(0.0),
-            (-quantile(&z, 1.0 - options.window_quantile)).max(0.0),
-        )
+    let shift = |part: &[f64]| -> Option<f64> {
+        let mut z: Vec<f64> = part
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| baseline.z(x))
+            .collect();
+        if z.is_empty() {
+            return None;
+        }
+        z.sort_by(f64::total_cmp);
+        let (up, down) = if s.rate {
+            let m = trimmed_mean(&z, 0.1);
+            (m.max(0.0), (-m).max(0.0))
+        } else {
+            (
+                quantile(&z, options.window_quantile).max(0.0),
+                (-quantile(&z, 1.0 - options.window_quantile)).max(0.0),
+            )
+        };
+        Some(match s.kind.direction() {
+            Direction::Up => up + options.against_direction * down,
+            Direction::Both => up.max(down),
+        })
     };
-    let score = match s.kind.direction() {
-        Direction::Up => up + options.against_direction * down,
-        Direction::Both => up.max(down),
-    };
+    // A fault lasts until someone mends it: the shift must hold in every part of the window,
+    // where a neighbour's batch job or a burst of users comes and goes within it.
+    let parts = options.parts.clamp(1, window.len().max(1));
+    let chunk = window.len().div_ceil(parts).max(1);
+    let score = window
+        .chunks(chunk)
+        .filter_map(shift)
+        .fold(None, |acc: Option<f64>, x| {
+            Some(acc.map_or(x, |a| a.min(x)))
+        })?;
     let mut after: Vec<f64> = window.iter().copied().filter(|x| x.is_finite()).collect();
     after.sort_by(f64::total_cmp);
     Some(ColumnScore {
