@@ -96,24 +96,13 @@ pub struct ApproversConfig {
     pub on_push: OnPush,
 }
 
-/// One entry of `approvers.allow`: a GitHub user id (`583231`) or a login (`alice`).
+/// One entry of `approvers.allow`: a GitHub user id (`583231`) or a login (`alice`). `serve`
+/// pins a login to the user id that held it when the config was first read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Approver {
     Id(u64),
     Login(String),
-}
-
-impl Approver {
-    /// Whether the person `login` with user id `id` (when known) is this entry. An id entry
-    /// matches only that id (an unknown id matches nothing); a login entry matches whoever
-    /// holds the login now, which is why ids are preferred.
-    pub fn matches(&self, login: &str, id: Option<u64>) -> bool {
-        match self {
-            Approver::Id(want) => id == Some(*want),
-            Approver::Login(want) => want.eq_ignore_ascii_case(login),
-        }
-    }
 }
 
 impl std::fmt::Display for Approver {
@@ -456,11 +445,6 @@ mod tests {
             c.approvers.allow,
             [Approver::Id(583231), Approver::Login("alice".into())]
         );
-        // A renamed account that took the login `bob` is not user 583231.
-        assert!(c.approvers.allow[0].matches("bob", Some(583231)));
-        assert!(!c.approvers.allow[0].matches("bob", Some(999)));
-        assert!(!c.approvers.allow[0].matches("bob", None));
-        assert!(c.approvers.allow[1].matches("Alice", None));
     }
 
     #[test]

@@ -88,19 +88,7 @@ impl InstallationTracker {
     /// Loads `<state_dir>/installations.json`, empty when absent.
     pub fn open(state_dir: &Path) -> Result<InstallationTracker, HandlerError> {
         let path = state_dir.join(Self::FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| HandlerError::State {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Installations::new(),
-            Err(e) => {
-                return Err(HandlerError::State {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })
-            }
-        };
+        let state = super::state_file::load(&path)?;
         Ok(InstallationTracker {
             path,
             state: Mutex::new(state),
@@ -111,18 +99,8 @@ impl InstallationTracker {
         self.state.lock().await.clone()
     }
 
-    /// Write-then-rename, so a crash leaves the old map or the new one.
     async fn save(&self, state: &Installations) -> Result<(), HandlerError> {
-        let err = |e: &dyn std::fmt::Display| HandlerError::State {
-            path: self.path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(&e))?;
-        let tmp = self.path.with_extension("json.tmp");
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| err(&e))?;
-        tokio::fs::rename(&tmp, &self.path)
-            .await
-            .map_err(|e| err(&e))
+        super::state_file::save(&self.path, state).await
     }
 }
 

@@ -18,6 +18,7 @@ pub mod process_metrics;
 pub mod readiness;
 mod routes;
 pub mod signature;
+mod state_file;
 mod worker;
 
 pub use delivery_log::{DeliveryLog, Source};

@@ -1164,6 +1164,44 @@ mod smaller_ones {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_allowed_login_stays_with_the_user_who_held_it_when_the_config_was_read() {
+        let config = std::fs::read_to_string(format!("{SERVICE_DIR}/.github/healbot.yml"))
+            .unwrap()
+            .replace("allow: []", "allow: [alice]");
+        let mut t = App::start_with(AppOptions {
+            repo_config: Some(config),
+            ..AppOptions::default()
+        })
+        .await;
+        // The alert makes healbot read the config: `alice` is pinned to user 1005.
+        t.alert().await;
+        t.fake.expect_comments(&["The fix is ready for review"]);
+        let head = t.head(1).await;
+        // alice renames her account to alice-2; someone else registers `alice`.
+        t.fake.set_user_id("alice", 424242);
+        let mut impostor = review(1, "alice", "approved", &head, 9301);
+        impostor["sender"]["id"] = json!(424242);
+        impostor["review"]["user"]["id"] = json!(424242);
+        t.deliver("pull_request_review", "r-impostor", &impostor)
+            .await;
+        t.fake
+            .expect_comments(&["`alice` in `approvers.allow` is user id 1005, pinned"]);
+        assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+        let pins =
+            std::fs::read_to_string(App::state_dir(t.state.path()).join("approver-ids.json"))
+                .unwrap();
+        assert!(pins.contains("\"alice\": 1005"), "{pins}");
+        // alice, under her new login, is still the one the entry means.
+        t.production.heal();
+        let mut alice = review(1, "alice-2", "approved", &head, 9302);
+        alice["sender"]["id"] = json!(1005);
+        alice["review"]["user"]["id"] = json!(1005);
+        t.deliver("pull_request_review", "r-renamed", &alice).await;
+        t.fake.expect_comments(&FULL_ROLLOUT);
+        t.fake.assert_clean();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_health_url_outside_the_allowlist_is_not_fetched_or_shown() {
         let (addr, seen) = serve_http(Arc::new(|_| {
             (200, "text/plain".into(), "internal admin".into())

@@ -456,6 +456,163 @@ async fn pytest_runs_inside() {
     );
 }
 
+/// `go test` with a dependency from a module cache that healbot.yaml mounts read-only. The
+/// cache is filled outside the sandbox from a file proxy (the layout `GOPROXY=file://` reads),
+/// as an operator's warm cache would be; inside, the network and the proxy are off.
+#[tokio::test]
+async fn go_test_runs_inside_with_a_read_only_module_cache() {
+    let proxy = tempfile::tempdir().unwrap();
+    let versions = proxy.path().join("example.com/greet/@v");
+    std::fs::create_dir_all(&versions).unwrap();
+    let greet_mod = "module example.com/greet\n\ngo 1.19\n";
+    std::fs::write(versions.join("list"), "v1.0.0\n").unwrap();
+    std::fs::write(
+        versions.join("v1.0.0.info"),
+        r#"{"Version":"v1.0.0","Time":"2026-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    std::fs::write(versions.join("v1.0.0.mod"), greet_mod).unwrap();
+    // A module zip: every file under `<module>@<version>/`.
+    let zipped = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1], 'w')\n\
+             z.writestr('example.com/greet@v1.0.0/go.mod', sys.argv[2])\n\
+             z.writestr('example.com/greet@v1.0.0/greet.go', \
+             'package greet\\n\\nfunc Hello(n string) string { return \"hello, \" + n }\\n')\n\
+             z.close()\n",
+        )
+        .arg(versions.join("v1.0.0.zip"))
+        .arg(greet_mod)
+        .status()
+        .unwrap();
+    assert!(zipped.success());
+
+    let modcache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("go.mod"),
+        "module example.com/app\n\ngo 1.19\n\nrequire example.com/greet v1.0.0\n",
+    )
+    .unwrap();
+    let app = "package app\n\nimport \"example.com/greet\"\n\n\
+               func Welcome() string { return greet.Hello(\"sre\") }\n";
+    std::fs::write(work.path().join("app.go"), app).unwrap();
+    std::fs::write(
+        work.path().join("app_test.go"),
+        "package app\n\nimport \"testing\"\n\nfunc TestWelcome(t *testing.T) {\n\
+         \tif got := Welcome(); got != \"hello, sre\" {\n\t\tt.Fatalf(\"got %q\", got)\n\t}\n}\n",
+    )
+    .unwrap();
+    let gocache = tempfile::tempdir().unwrap();
+    let fetched = Command::new("go")
+        .args(["mod", "download", "-x", "all"])
+        .current_dir(work.path())
+        .env("GOMODCACHE", modcache.path())
+        .env("GOCACHE", gocache.path())
+        .env("GOPROXY", format!("file://{}", proxy.path().display()))
+        .env("GOSUMDB", "off")
+        .env("GOFLAGS", "-mod=mod -modcacherw")
+        .output()
+        .expect("go is installed (scripts/test installs golang-go)");
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let tidied = Command::new("go")
+        .args(["mod", "tidy"])
+        .current_dir(work.path())
+        .env("GOMODCACHE", modcache.path())
+        .env("GOCACHE", gocache.path())
+        .env("GOPROXY", "off")
+        .env("GOSUMDB", "off")
+        .output()
+        .unwrap();
+    assert!(
+        tidied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tidied.stderr)
+    );
+
+    let sandbox = bwrap(&format!(
+        "caches: [{{path: {}, env: GOMODCACHE}}]\nenv: {{GOFLAGS: -mod=readonly}}\n",
+        modcache.path().display()
+    ));
+    let out = check(
+        &sandbox,
+        work.path(),
+        "go test ./...",
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(out.passed, "{}", out.output_tail);
+    assert!(
+        out.output_tail.contains("ok  \texample.com/app"),
+        "{}",
+        out.output_tail
+    );
+    std::fs::write(work.path().join("app.go"), app.replace("sre", "dev")).unwrap();
+    let out = check(
+        &sandbox,
+        work.path(),
+        "go test ./...",
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(
+        !out.passed && out.output_tail.contains("FAIL"),
+        "{}",
+        out.output_tail
+    );
+}
+
+/// `npm test` with `node_modules` present, as a repository that installed its dependencies
+/// has it; npm's offline and update-check settings come from the sandbox.
+#[tokio::test]
+async fn npm_test_runs_inside_with_node_modules_present() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("package.json"),
+        r#"{"name": "app", "version": "1.0.0", "private": true,
+            "scripts": {"test": "node --test"}, "dependencies": {"greet": "1.0.0"}}"#,
+    )
+    .unwrap();
+    let module = work.path().join("node_modules/greet");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(
+        module.join("package.json"),
+        r#"{"name": "greet", "version": "1.0.0", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        module.join("index.js"),
+        "exports.hello = (n) => `hello, ${n}`;\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(work.path().join("test")).unwrap();
+    let test = "const test = require('node:test');\nconst assert = require('node:assert');\n\
+                const { hello } = require('greet');\n\
+                test('hello', () => assert.strictEqual(hello('sre'), 'hello, sre'));\n";
+    std::fs::write(work.path().join("test/greet.test.js"), test).unwrap();
+    let sandbox = bwrap("sandbox: bwrap\n");
+    let out = check(&sandbox, work.path(), "npm test", Duration::from_secs(120)).await;
+    assert!(out.passed, "{}", out.output_tail);
+    assert!(out.output_tail.contains("pass 1"), "{}", out.output_tail);
+    std::fs::write(
+        work.path().join("test/greet.test.js"),
+        test.replace("'hello, sre'", "'bye'"),
+    )
+    .unwrap();
+    let out = check(&sandbox, work.path(), "npm test", Duration::from_secs(120)).await;
+    assert!(
+        !out.passed && out.output_tail.contains("fail 1"),
+        "{}",
+        out.output_tail
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Through `serve`'s handler, against the fake GitHub.
 

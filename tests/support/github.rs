@@ -139,6 +139,9 @@ struct State {
     created_apps: Vec<Value>,
     /// The bodies of every merge call (`PUT /pulls/N/merge`), in order.
     merge_calls: Vec<Value>,
+    /// Login → user id where a test changed who holds a login; others follow the harness's
+    /// `1000 + len(login)` (`support::app::person`).
+    users: HashMap<String, u64>,
 }
 
 impl State {
@@ -156,6 +159,8 @@ pub struct FakeGithub {
 
 impl FakeGithub {
     pub async fn start() -> FakeGithub {
+        // The App's JWTs are checked with healbot's own RS256 provider (ring).
+        healbot::forge::github::install_jwt_crypto();
         let state = Arc::new(Mutex::new(State {
             token_ttl_secs: 3600,
             next_id: 1000,
@@ -228,6 +233,11 @@ impl FakeGithub {
     /// The bodies of the merge calls so far (`sha` pins the head GitHub may merge).
     pub fn merge_calls(&self) -> Vec<Value> {
         self.lock().merge_calls.clone()
+    }
+
+    /// `login` now belongs to user `id` (a rename and re-registration).
+    pub fn set_user_id(&self, login: &str, id: u64) {
+        self.lock().users.insert(login.to_ascii_lowercase(), id);
     }
 
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
@@ -780,8 +790,15 @@ impl Responder {
         let body = body.unwrap_or(Value::Null);
         let p = |k: &str| params.get(k).cloned().unwrap_or_default();
         let repo = format!("{}/{}", p("owner"), p("repo"));
-        if !app_call && !s.repos.contains_key(&repo) {
+        let per_repo = !app_call && op_id != "users/get-by-username";
+        if per_repo && !s.repos.contains_key(&repo) {
             return error(404, "Not Found");
+        }
+        if op_id == "users/get-by-username" {
+            let login = p("username");
+            let id = s.users.get(&login.to_ascii_lowercase()).copied();
+            let id = id.unwrap_or(1000 + login.len() as u64);
+            return reply(200, json!({ "login": login, "id": id, "type": "User" }));
         }
         let num = |k: &str| p(k).parse::<u64>().unwrap_or(0);
         let h = Handlers {

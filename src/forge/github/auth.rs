@@ -39,6 +39,7 @@ impl fmt::Debug for AppKey {
 impl AppKey {
     /// Parses a PEM private key; `source_name` says where it came from in errors.
     pub fn from_pem(pem: &[u8], source_name: &str) -> Result<AppKey, AuthError> {
+        super::install_jwt_crypto();
         // jsonwebtoken's error names the problem, never the key bytes.
         let key = EncodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Key {
             source_name: source_name.to_string(),
@@ -93,6 +94,7 @@ impl AppCredentials {
             exp: now + JWT_LIFETIME_SECS,
             iss: self.app_id.0.to_string(),
         };
+        super::install_jwt_crypto();
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key.key)
             .map_err(|e| AuthError::Sign(e.to_string()))
     }

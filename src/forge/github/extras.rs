@@ -1,6 +1,7 @@
 //! GitHub-only calls the webhook side needs next to the [`Forge`](crate::forge::Forge) trait:
 //! the `healbot/safety-gates` check run with its Approve/Rollback buttons (a second override
-//! channel), the 👀 reaction that acknowledges a `/heal` command, and the commenter's permission.
+//! channel), the 👀 reaction that acknowledges a `/heal` command, the commenter's permission,
+//! and the user id behind a login.
 
 use super::client::Method;
 use super::wire::{IdReply, PermissionReply};
@@ -181,5 +182,20 @@ impl GithubForge {
                 reply.permission, repo.0
             ))
         })
+    }
+
+    /// The user id that holds `login` now (`GET /users/{login}`); `None` when nobody does.
+    /// Asked through `repo`'s installation token: any token may read public profiles.
+    pub async fn user_id(&self, repo: &RepoRef, login: &str) -> Result<Option<u64>, ForgeError> {
+        let path = format!("/users/{}", enc_path(login).replace('/', "%2F"));
+        match self
+            .client
+            .repo_call::<IdReply>(repo, Method::Get, &path, None)
+            .await
+        {
+            Ok(reply) => Ok(Some(reply.id)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(to_forge(e)),
+        }
     }
 }

@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod extras;
 mod git;
+mod jwt_crypto;
 pub mod manifest;
 mod pulls;
 mod ratelimit;
@@ -18,6 +19,7 @@ mod workspace;
 pub use auth::{AppCredentials, AppKey, AuthError, InstallationToken};
 pub use client::{GithubClient, GithubConfig, GithubError};
 pub use extras::{CheckAction, CheckConclusion, CheckRunSpec, SAFETY_GATES_CHECK};
+pub use jwt_crypto::install_jwt_crypto;
 pub use ratelimit::RetryPolicy;
 
 use super::{

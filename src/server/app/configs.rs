@@ -1,9 +1,11 @@
 //! The app's view of each repository's `.github/healbot.yml`: looked up in the orchestrator's
 //! cache (forgotten on a push to the default branch), the repository that declares an alerted
 //! service, and the `healbot/config` check run that validates the file on a PR that edits it,
-//! so a broken config is caught before it merges.
+//! so a broken config is caught before it merges. Logins in `approvers.allow` are pinned to
+//! their user ids as soon as a config naming them is read.
 
-use crate::config::repo::{RepoConfig, REPO_CONFIG_PATH};
+use super::approver_pins::{ApproverPins, PinError};
+use crate::config::repo::{Approver, RepoConfig, REPO_CONFIG_PATH};
 use crate::config::PolicySet;
 use crate::forge::github::{CheckConclusion, CheckRunSpec, GithubForge};
 use crate::forge::{CommitSha, Forge, ForgeError, RepoRef};
@@ -18,13 +20,19 @@ pub(crate) struct RepoConfigs {
     forge: Arc<GithubForge>,
     /// The orchestrator's cache: the pipeline and the app read each file once between them.
     orchestrator: Arc<Orchestrator>,
+    pins: ApproverPins,
 }
 
 impl RepoConfigs {
-    pub(crate) fn new(forge: Arc<GithubForge>, orchestrator: Arc<Orchestrator>) -> RepoConfigs {
+    pub(crate) fn new(
+        forge: Arc<GithubForge>,
+        orchestrator: Arc<Orchestrator>,
+        pins: ApproverPins,
+    ) -> RepoConfigs {
         RepoConfigs {
             forge,
             orchestrator,
+            pins,
         }
     }
 
@@ -34,10 +42,43 @@ impl RepoConfigs {
         &self,
         repo: &RepoRef,
     ) -> Result<Option<Arc<RepoConfig>>, ConfigLookupError> {
-        self.orchestrator
+        let config = self
+            .orchestrator
             .repo_configs
             .get(self.orchestrator.forge.as_ref(), repo)
-            .await
+            .await?;
+        if let Some(config) = &config {
+            self.pin_logins(repo, config).await;
+        }
+        Ok(config)
+    }
+
+    /// The user id an `approvers.allow` login of `repo` stands for (see `approver_pins`).
+    pub(crate) async fn approver_id(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+    ) -> Result<Option<u64>, PinError> {
+        self.pins.user_id(&self.forge, repo, login).await
+    }
+
+    /// Pins every login `config` allows, so the id is the one that held the login when the
+    /// config was read, not when someone first uses it. A failure here is retried at use.
+    async fn pin_logins(&self, repo: &RepoRef, config: &RepoConfig) -> Vec<(String, Option<u64>)> {
+        let mut pinned = Vec::new();
+        for entry in &config.approvers.allow {
+            let Approver::Login(login) = entry else {
+                continue;
+            };
+            match self.approver_id(repo, login).await {
+                Ok(id) => pinned.push((login.clone(), id)),
+                Err(e) => {
+                    tracing::warn!(repo = %repo.0, login = %login, error = %e,
+                        "an approver's login could not be pinned to a user id yet")
+                }
+            }
+        }
+        pinned
     }
 
     /// Drops the cached config of `repo`: its default branch moved.
@@ -96,11 +137,14 @@ impl RepoConfigs {
                     None => Ok(c),
                 }
             }) {
-                Ok(config) => (
-                    CheckConclusion::Success,
-                    format!("{REPO_CONFIG_PATH} is valid"),
-                    describe(&config),
-                ),
+                Ok(config) => {
+                    let pinned = self.pin_logins(repo, &config).await;
+                    (
+                        CheckConclusion::Success,
+                        format!("{REPO_CONFIG_PATH} is valid"),
+                        describe(&config, &pinned),
+                    )
+                }
                 Err(e) => (
                     CheckConclusion::Failure,
                     format!("{REPO_CONFIG_PATH} is not valid"),
@@ -121,8 +165,8 @@ impl RepoConfigs {
     }
 }
 
-/// What a valid config means, in a few lines.
-fn describe(config: &RepoConfig) -> String {
+/// What a valid config means, in a few lines; `pinned` holds the user id each login stands for.
+fn describe(config: &RepoConfig, pinned: &[(String, Option<u64>)]) -> String {
     let mut out = String::from("| Service | Language | Paths | Manifests |\n|---|---|---|---|\n");
     for s in &config.services {
         out.push_str(&format!(
@@ -143,7 +187,14 @@ fn describe(config: &RepoConfig) -> String {
             .approvers
             .allow
             .iter()
-            .map(ToString::to_string)
+            .map(|entry| match entry {
+                Approver::Login(login) => match pinned.iter().find(|(l, _)| l == login) {
+                    Some((_, Some(id))) => format!("{login} (user id {id})"),
+                    Some((_, None)) => format!("{login} (no such GitHub user)"),
+                    None => login.clone(),
+                },
+                Approver::Id(_) => entry.to_string(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -4,6 +4,7 @@
 //! events are tracked. Operations are driven by tasks of their own ([`drivers`]).
 
 mod alerts;
+mod approver_pins;
 mod argo;
 pub mod build;
 mod command_budget;
@@ -63,7 +64,11 @@ impl AppHandler {
     ) -> Result<AppHandler, HandlerError> {
         Ok(AppHandler {
             installations: InstallationTracker::open(state_dir)?,
-            configs: RepoConfigs::new(github.clone(), orchestrator.clone()),
+            configs: RepoConfigs::new(
+                github.clone(),
+                orchestrator.clone(),
+                approver_pins::ApproverPins::open(state_dir)?,
+            ),
             orchestrator,
             github,
             configured_repos,

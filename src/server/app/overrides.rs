@@ -4,6 +4,7 @@
 
 use super::command_budget::{Verdict, COMMANDS_PER_WINDOW, WINDOW};
 use super::{other, AppHandler};
+use crate::config::repo::Approver;
 use crate::forge::github::CommentId;
 use crate::forge::{
     CommandError, Forge, HealCommand, Override, OverrideKind, PrNumber, RepoRef, ReviewState,
@@ -178,11 +179,7 @@ impl AppHandler {
         };
         let rules = &config.approvers;
         if !rules.allow.is_empty() {
-            if rules
-                .allow
-                .iter()
-                .any(|a| a.matches(&ov.actor, ov.actor_id))
-            {
+            if self.allowed(ov, &rules.allow).await? {
                 return Ok(());
             }
             return Err(format!(
@@ -211,6 +208,36 @@ impl AppHandler {
             ov.repo.0,
             name(has)
         ))
+    }
+
+    /// Whether `ov`'s actor is one of `allow`: by user id, a login entry by the id pinned for
+    /// it. `Err` when the actor holds an allowed login but who that login is cannot be told.
+    async fn allowed(&self, ov: &Override, allow: &[Approver]) -> Result<bool, String> {
+        for entry in allow {
+            let id = match entry {
+                Approver::Id(id) => Some(*id),
+                Approver::Login(login) => match self.configs.approver_id(&ov.repo, login).await {
+                    Ok(id) => id,
+                    Err(e) if login.eq_ignore_ascii_case(&ov.actor) => {
+                        return Err(format!("{e}; try again"))
+                    }
+                    Err(_) => None,
+                },
+            };
+            if id.is_some() && id == ov.actor_id {
+                return Ok(true);
+            }
+            if let (Approver::Login(login), Some(id)) = (entry, id) {
+                if login.eq_ignore_ascii_case(&ov.actor) {
+                    return Err(format!(
+                        "`{login}` in `approvers.allow` is user id {id}, pinned when healbot \
+                         first read the config, and you are not that user (was the login \
+                         renamed and taken?); name user ids in `approvers.allow`"
+                    ));
+                }
+            }
+        }
+        Ok(false)
     }
 }
 
