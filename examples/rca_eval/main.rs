@@ -81,9 +81,11 @@ fn main() -> ExitCode {
                 .unwrap_or(2);
             score::score(Path::new(&args[1]), &PathBuf::from(&args[2]), jobs)
         }
-        Some("tune") if args.len() >= 2 => {
-            tune::tune(Path::new(&args[1]), args.iter().any(|a| a == "-v"))
-        }
+        Some("tune") if args.len() >= 2 => tune::tune(
+            Path::new(&args[1]),
+            args.iter().any(|a| a == "-v"),
+            args.iter().any(|a| a == "-a"),
+        ),
         _ => {
             Err("usage: rca_eval generate DIR A..B | rca_eval score DIR HEALBOT [--jobs N]".into())
         }

@@ -18,6 +18,7 @@ fn options() -> DiagnoseOptions {
             "level" => o.score.floor.level_share = v,
             "q" => o.score.window_quantile = v,
             "against" => o.score.against_direction = v,
+            "parts" => o.score.parts = v as usize,
             "graph" => o.graph_weight = v,
             "backward" => o.walk.backward = v,
             "restart" => o.walk.restart = v,
@@ -27,7 +28,8 @@ fn options() -> DiagnoseOptions {
     o
 }
 
-pub fn tune(dir: &Path, verbose: bool) -> Result<(), String> {
+/// `verbose` lists the cases where the root cause is not first; `all` lists every case.
+pub fn tune(dir: &Path, verbose: bool, all: bool) -> Result<(), String> {
     let truth = std::fs::read_to_string(dir.join("truth.csv")).map_err(|e| e.to_string())?;
     let options = options();
     let cases: Vec<Vec<String>> = truth
@@ -144,10 +146,10 @@ pub fn tune(dir: &Path, verbose: bool) -> Result<(), String> {
             a5 / n
         );
     }
-    if verbose {
+    if verbose || all {
         for (c, r) in cases.iter().zip(&results) {
             for (ci, name) in names.iter().enumerate() {
-                if r[ci].0 != Some(0) {
+                if r[ci].0 != Some(0) || all {
                     println!(
                         "{} {} {} {} [{name}] rank {:?}: {}",
                         c[0],

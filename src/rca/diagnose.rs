@@ -4,8 +4,12 @@
 //! contributed, so a person can see why a service is first.
 
 use super::changepoint::{pettitt, vote};
-use super::metrics::{by_service, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics};
-use super::rank::{RankedService, RcaReport};
+use super::metrics::{
+    by_service, restarts, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics,
+};
+use super::rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
+use super::robust::ScaleFloor;
+use super::series::MetricKind;
 use super::table::MetricTable;
 use super::traces::{evidence as trace_evidence, TraceEvidence};
 use super::walk::{settle, WalkOptions};
@@ -45,6 +49,8 @@ impl Default for DiagnoseOptions {
 pub enum StartSource {
     Given,
     Found,
+    /// `healbot serve`: the readings are of the moment the incident was detected.
+    Detected,
 }
 
 /// One line of the ranking: `{service, metric, score}` as the contract says, with the
@@ -154,9 +160,23 @@ pub fn diagnose(
             (row.saturating_sub(FOUND_START_GUARD), StartSource::Found)
         }
     };
+    let restarted = restarts(&all, start_row);
+    // A found start may land early, and the first part of the window then holds normal
+    // samples: persistence is only asked of a window known to begin with the fault.
+    let mut score_options = options.score;
+    if source == StartSource::Found {
+        score_options.parts = 1;
+    }
     let columns: Vec<ColumnScore> = all
         .iter()
-        .filter_map(|s| score_series(s, start_row, &options.score))
+        .filter_map(|s| {
+            score_series(
+                s,
+                start_row,
+                restarted.get(&s.service).copied(),
+                &score_options,
+            )
+        })
         .filter(|c| c.score.is_finite())
         .collect();
     if columns.is_empty() {
@@ -296,6 +316,106 @@ fn explaining(graph: &DependencyGraph, services: &[ServiceMetrics], top: f64) ->
 const UNSEEN_SHARE: f64 = 0.9;
 const UNSEEN_SHARE_ONE_CALLER: f64 = 0.6;
 
+/// The ranking `healbot serve` makes from the readings of its live sources: each piece of
+/// evidence (an error rate over the SLO, a p99 over the latency objective, where the error
+/// spans begin, a recent deploy) is a column scored against its objective, and the columns go
+/// through the same [`combine`] as `healbot rca`'s, graph and all. With nothing anomalous
+/// (no score at `threshold`), the evidence points nowhere, and the service the incident was
+/// raised on (`symptom`) is a better guess than whichever healthy service scores highest.
+pub fn rank_evidence(
+    graph: &DependencyGraph,
+    evidence: &[ServiceEvidence],
+    symptom: Option<&str>,
+    threshold: f64,
+    detected_at: f64,
+) -> Result<RcaReport, RcaError> {
+    let columns: Vec<ColumnScore> = evidence
+        .iter()
+        .filter(|e| e.score.is_finite())
+        .map(|e| ColumnScore {
+            column: format!("{}_{}", e.service, e.metric),
+            service: e.service.clone(),
+            metric: e.metric.clone(),
+            kind: evidence_kind(&e.metric),
+            rate: false,
+            score: e.score.max(0.0),
+            before: 1.0,
+            after: e.score,
+            scale_floor: ScaleFloor::Objective,
+        })
+        .collect();
+    if columns.is_empty() {
+        return Err(RcaError::NoEvidence);
+    }
+    let services = by_service(columns);
+    let quiet = services.iter().all(|s| s.score < threshold);
+    let mut ranking = combine(
+        services,
+        Some(graph),
+        None,
+        &DiagnoseOptions::default(),
+        detected_at,
+    );
+    let mut fallback = None;
+    if let Some(symptom) = symptom.filter(|_| quiet) {
+        let at = ranking.iter().position(|c| c.service == symptom);
+        let culprit = match at {
+            Some(i) => ranking.remove(i),
+            None => Culprit {
+                service: symptom.to_string(),
+                metric: "alert".into(),
+                score: 0.0,
+                anomaly_start: detected_at,
+                evidence: Evidence {
+                    metrics: MetricContribution {
+                        contribution: 0.0,
+                        z: 0.0,
+                        columns: Vec::new(),
+                    },
+                    graph: None,
+                    traces: None,
+                },
+            },
+        };
+        ranking.insert(0, culprit);
+        fallback = Some(symptom);
+    }
+    let diagnosis = Diagnosis {
+        anomaly_start: detected_at,
+        start: StartSource::Detected,
+        ranking,
+    };
+    let mut report = diagnosis.report(Some(graph), threshold);
+    if let Some(symptom) = fallback {
+        report.causal_chain = vec![symptom.to_string()];
+        report.confidence = report.confidence.min(0.3);
+        report.evidence.push(format!(
+            "no service reaches the anomaly threshold {threshold}; {symptom} is named because \
+             the incident was raised on it"
+        ));
+    } else if quiet {
+        report.confidence = report.confidence.min(0.3);
+        report.evidence.push(format!(
+            "no service reaches the anomaly threshold {threshold}; {} only scores highest",
+            report.root_cause
+        ));
+    }
+    for e in evidence.iter().filter_map(|e| e.detail.as_deref()) {
+        report.evidence.push(e.to_string());
+    }
+    Ok(report)
+}
+
+/// What kind of signal a piece of `serve`'s evidence is: errors and where they begin travel up
+/// to callers, as latency does; a deploy stays with its service.
+fn evidence_kind(metric: &str) -> MetricKind {
+    match metric {
+        "error_span_origin" => MetricKind::Errors,
+        "recent_deploy" => MetricKind::Other,
+        m => MetricKind::of(m),
+    }
+}
+
 impl Diagnosis {
     /// The report the pipeline and `healbot rca`'s text output use: the root cause, the
     /// anomalous callers it explains, and the evidence in sentences.
@@ -324,6 +444,7 @@ impl Diagnosis {
             match self.start {
                 StartSource::Given => "given",
                 StartSource::Found => "found from the change in the series",
+                StartSource::Detected => "when the incident was detected",
             }
         )];
         for r in self.ranking.iter().take(5) {
@@ -368,5 +489,83 @@ impl Diagnosis {
             evidence,
             confidence,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(service: &str, metric: &str, score: f64) -> ServiceEvidence {
+        ServiceEvidence {
+            service: service.into(),
+            metric: metric.into(),
+            score,
+            detail: None,
+        }
+    }
+
+    fn shop() -> DependencyGraph {
+        let mut g = DependencyGraph::new();
+        g.add_dependency("api-gateway", "order-service");
+        g.add_dependency("order-service", "payment-service");
+        g.add_dependency("order-service", "user-service");
+        g
+    }
+
+    #[test]
+    fn serve_evidence_goes_through_the_same_ranking() {
+        // The gateway and orders are slow because payment is: payment comes first.
+        let report = rank_evidence(
+            &shop(),
+            &[
+                ev("api-gateway", "latency_p99", 3.6),
+                ev("order-service", "latency_p99", 3.4),
+                ev("payment-service", "latency_p99", 3.2),
+                ev("user-service", "error_rate", 0.5),
+            ],
+            Some("api-gateway"),
+            3.0,
+            1000.0,
+        )
+        .unwrap();
+        assert_eq!(report.root_cause, "payment-service", "{report:#?}");
+        assert_eq!(
+            report.causal_chain,
+            ["payment-service", "order-service", "api-gateway"]
+        );
+        assert!(
+            report.evidence.iter().any(|l| l.contains("graph")),
+            "{:?}",
+            report.evidence
+        );
+    }
+
+    #[test]
+    fn without_anomalies_the_symptom_is_named() {
+        let quiet = [
+            ev("api-gateway", "error_rate", 2.0),
+            ev("user-service", "cpu", 2.5),
+        ];
+        let report = rank_evidence(&shop(), &quiet, Some("payment-service"), 3.0, 0.0).unwrap();
+        assert_eq!(report.root_cause, "payment-service");
+        assert_eq!(report.ranking[0].metric, "alert");
+        assert_eq!(report.causal_chain, ["payment-service"]);
+        assert!(report.confidence <= 0.3);
+        assert!(
+            report
+                .evidence
+                .iter()
+                .any(|l| l
+                    .ends_with("payment-service is named because the incident was raised on it"))
+        );
+        // An anomalous service outranks the symptom.
+        let loud = [ev("user-service", "error_rate", 8.0)];
+        let report = rank_evidence(&shop(), &loud, Some("payment-service"), 3.0, 0.0).unwrap();
+        assert_eq!(report.root_cause, "user-service");
+        assert_eq!(
+            rank_evidence(&shop(), &[], None, 3.0, 0.0),
+            Err(RcaError::NoEvidence)
+        );
     }
 }

@@ -8,6 +8,7 @@ use super::series::{is_counter, rates, resolution, Direction, MetricKind};
 use super::table::{split_column, MetricTable};
 use crate::topology::DependencyGraph;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// How columns are scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,6 +21,9 @@ pub struct ScoreOptions {
     pub window_quantile: f64,
     /// How much a move against the bad direction counts (a memory drop after a restart).
     pub against_direction: f64,
+    /// The window is cut into this many consecutive parts and a column scores its weakest
+    /// part: a fault persists, a batch job or a burst does not.
+    pub parts: usize,
 }
 
 impl Default for ScoreOptions {
@@ -28,6 +32,7 @@ impl Default for ScoreOptions {
             floor: FloorOptions::default(),
             window_quantile: 0.5,
             against_direction: 0.0,
+            parts: 2,
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct Series {
     pub rate: bool,
     pub values: Vec<f64>,
     pub resolution: Option<f64>,
+    /// Rows where a counter fell: it began again from zero (empty for gauges).
+    pub resets: Vec<usize>,
 }
 
 /// Every column of the table as a series (counters turned into rates).
@@ -107,6 +114,7 @@ pub fn series(table: &MetricTable, graph: Option<&DependencyGraph>) -> Vec<Serie
                 rate,
                 values,
                 resolution,
+                resets: if rate { resets(raw) } else { Vec::new() },
             }
         })
         .collect()
@@ -121,32 +129,89 @@ fn median_step(times: &[f64]) -> f64 {
     quantile(&steps, 0.5).max(f64::EPSILON)
 }
 
-/// Scores one series: rows before `start` are normal, rows from `start` on are scored.
-pub fn score_series(s: &Series, start: usize, options: &ScoreOptions) -> Option<ColumnScore> {
-    let (normal, window) = s.values.split_at(start.min(s.values.len()));
-    let baseline: Baseline = fit(normal, s.resolution, options.floor)?;
-    let mut z: Vec<f64> = window
-        .iter()
-        .filter(|x| x.is_finite())
-        .map(|&x| baseline.z(x))
-        .collect();
-    if z.is_empty() {
-        return None;
+/// Rows where a cumulative counter is below its last present sample.
+fn resets(counter: &[f64]) -> Vec<usize> {
+    let mut last: Option<f64> = None;
+    let mut out = Vec::new();
+    for (i, &x) in counter.iter().enumerate().filter(|(_, x)| x.is_finite()) {
+        if last.is_some_and(|l| x < l) {
+            out.push(i);
+        }
+        last = Some(x);
     }
-    z.sort_by(f64::total_cmp);
-    let (up, down) = if s.rate {
-        let m = trimmed_mean(&z, 0.1);
-        (m.max(0.0), (-m).max(0.0))
-    } else {
-        (
-            quantile(&z, options.window_quantile).max(0.0),
-            (-quantile(&z, 1.0 - options.window_quantile)).max(0.0),
-        )
+    out
+}
+
+/// The first row at or after `start` where a service restarted, per service: most of its
+/// counters began again from zero at once (a container killed, for running out of memory
+/// most often). What the service did before that row is the fault's; after it, a fresh
+/// container that has not met the fault yet, or not fully.
+pub fn restarts(series: &[Series], start: usize) -> HashMap<String, usize> {
+    let mut counters: HashMap<&str, usize> = HashMap::new();
+    let mut at: HashMap<(&str, usize), usize> = HashMap::new();
+    for s in series.iter().filter(|s| s.rate) {
+        *counters.entry(&s.service).or_default() += 1;
+        for &r in s.resets.iter().filter(|&&r| r > start) {
+            *at.entry((&s.service, r)).or_default() += 1;
+        }
+    }
+    let mut out: HashMap<String, usize> = HashMap::new();
+    for ((service, row), n) in at {
+        let total = counters[service];
+        if total >= 2 && 2 * n > total {
+            let first = out.entry(service.to_string()).or_insert(row);
+            *first = (*first).min(row);
+        }
+    }
+    out
+}
+
+/// Scores one series: rows before `start` are normal, rows from `start` up to `end` (all
+/// the rest when `None`) are scored.
+pub fn score_series(
+    s: &Series,
+    start: usize,
+    end: Option<usize>,
+    options: &ScoreOptions,
+) -> Option<ColumnScore> {
+    let end = end.unwrap_or(s.values.len()).min(s.values.len());
+    let start = start.min(end);
+    let (normal, window) = (&s.values[..start], &s.values[start..end]);
+    let baseline: Baseline = fit(normal, s.resolution, options.floor)?;
+    let shift = |part: &[f64]| -> Option<f64> {
+        let mut z: Vec<f64> = part
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| baseline.z(x))
+            .collect();
+        if z.is_empty() {
+            return None;
+        }
+        z.sort_by(f64::total_cmp);
+        let (up, down) = if s.rate {
+            let m = trimmed_mean(&z, 0.1);
+            (m.max(0.0), (-m).max(0.0))
+        } else {
+            (
+                quantile(&z, options.window_quantile).max(0.0),
+                (-quantile(&z, 1.0 - options.window_quantile)).max(0.0),
+            )
+        };
+        Some(match s.kind.direction() {
+            Direction::Up => up + options.against_direction * down,
+            Direction::Both => up.max(down),
+        })
     };
-    let score = match s.kind.direction() {
-        Direction::Up => up + options.against_direction * down,
-        Direction::Both => up.max(down),
-    };
+    // A fault lasts until someone mends it: the shift must hold in every part of the window,
+    // where a neighbour's batch job or a burst of users comes and goes within it.
+    let parts = options.parts.clamp(1, window.len().max(1));
+    let chunk = window.len().div_ceil(parts).max(1);
+    let score = window
+        .chunks(chunk)
+        .filter_map(shift)
+        .fold(None, |acc: Option<f64>, x| {
+            Some(acc.map_or(x, |a| a.min(x)))
+        })?;
     let mut after: Vec<f64> = window.iter().copied().filter(|x| x.is_finite()).collect();
     after.sort_by(f64::total_cmp);
     Some(ColumnScore {
@@ -175,7 +240,7 @@ fn trimmed_mean(sorted: &[f64], share: f64) -> f64 {
 /// Groups column scores by service, strongest service first.
 pub fn by_service(columns: Vec<ColumnScore>) -> Vec<ServiceMetrics> {
     let mut services: Vec<ServiceMetrics> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for c in columns {
         let i = *index.entry(c.service.clone()).or_insert_with(|| {
             services.push(ServiceMetrics {
@@ -244,7 +309,7 @@ mod tests {
         let t = table(&[("orders-db_mem", db), ("payment_cpu", cpu)]);
         let scored: Vec<ColumnScore> = series(&t, None)
             .iter()
-            .filter_map(|s| score_series(s, 60, &ScoreOptions::default()))
+            .filter_map(|s| score_series(s, 60, None, &ScoreOptions::default()))
             .collect();
         let services = by_service(scored);
         assert_eq!(services[0].service, "payment", "{services:#?}");
@@ -272,9 +337,9 @@ mod tests {
         let t = table(&[("a_mem", mem), ("b_requests_total", requests)]);
         let s = series(&t, None);
         assert!(!s[0].rate && s[1].rate);
-        let a = score_series(&s[0], 60, &ScoreOptions::default()).unwrap();
+        let a = score_series(&s[0], 60, None, &ScoreOptions::default()).unwrap();
         assert_eq!(a.score, 0.0);
-        let b = score_series(&s[1], 60, &ScoreOptions::default()).unwrap();
+        let b = score_series(&s[1], 60, None, &ScoreOptions::default()).unwrap();
         assert_eq!((b.before, b.after), (10.0, 30.0));
         // The counter only ever moved in steps of 10 per second: 30 is two steps above 10.
         assert_eq!(
@@ -282,5 +347,41 @@ mod tests {
             (2.0, ScaleFloor::Resolution),
             "{b:?}"
         );
+    }
+
+    #[test]
+    fn a_restart_ends_the_window_of_the_service_that_restarted() {
+        // b's memory climbs from row 60, the container is killed at 70 and comes back fresh:
+        // its counters begin again from zero, its memory is as before.
+        let mut mem = wiggle(100, 500.0, 5.0);
+        for (i, x) in mem[60..70].iter_mut().enumerate() {
+            *x += 60.0 * (i + 1) as f64;
+        }
+        let counter = |rate: f64| -> Vec<f64> {
+            (0..100)
+                .map(|t| {
+                    if t < 70 {
+                        1e4 + rate * t as f64
+                    } else {
+                        rate * (t - 69) as f64
+                    }
+                })
+                .collect()
+        };
+        let t = table(&[
+            ("b_mem", mem),
+            ("b_requests_total", counter(10.0)),
+            ("b_errors_total", counter(1.0)),
+            ("c_requests_total", counter(5.0)[..].to_vec()),
+        ]);
+        let s = series(&t, None);
+        let r = restarts(&s, 60);
+        assert_eq!(r.get("b"), Some(&70), "{r:?}");
+        // c has one counter: a reset of one counter is no restart.
+        assert_eq!(r.get("c"), None);
+        let whole = score_series(&s[0], 60, None, &ScoreOptions::default()).unwrap();
+        let before_kill = score_series(&s[0], 60, Some(70), &ScoreOptions::default()).unwrap();
+        assert!(whole.score < 1.0, "{whole:?}");
+        assert!(before_kill.score > 5.0, "{before_kill:?}");
     }
 }

@@ -15,6 +15,8 @@ pub mod table;
 pub mod traces;
 pub mod walk;
 
-pub use diagnose::{diagnose, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource};
-pub use rank::{rank, RankOptions, RankedService, RcaError, RcaReport, ServiceEvidence};
+pub use diagnose::{
+    diagnose, rank_evidence, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource,
+};
+pub use rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
 pub use table::{MetricTable, TableError};

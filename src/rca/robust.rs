@@ -24,6 +24,9 @@ pub enum ScaleFloor {
     Resolution,
     /// Nothing better: the series is zero and flat.
     Absolute,
+    /// Not a spread: the score is a reading over its objective (an error rate over the SLO,
+    /// a p99 over the latency objective), as `healbot serve` reads its live sources.
+    Objective,
 }
 
 /// How the spread is floored.
