@@ -10,7 +10,6 @@ use crate::operation::{OpState, Operation};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-
 impl Orchestrator {
     /// Whether `op` waits on Argo Rollouts (merged, handed over, not yet completed).
     pub(crate) fn waits_on_argo(op: &Operation) -> bool {
@@ -29,7 +28,7 @@ impl Orchestrator {
         op: &Operation,
         identity: &str,
     ) -> Result<(), OrchestratorError> {
-        let key = artifacts::argo_progress(&identity);
+        let key = artifacts::argo_progress(identity);
         if !op.effects.contains_key(&key.key(&op.id)) {
             self.journal
                 .effect(&op.id, &key, &json!({"at": self.clock.now()}))
