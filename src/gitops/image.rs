@@ -54,7 +54,7 @@ impl ImageRef {
             .map(|i| slash + i)
             .ok_or_else(|| bad("no tag (`name:tag`)"))?;
         let (name, tag) = (&reference[..colon], &reference[colon + 1..]);
-        if !valid_tag(tag) {
+        if !super::rollout::is_image_tag(tag) {
             return Err(bad("a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
         }
         let (registry, repository) = match name.split_once('/') {
@@ -109,17 +109,6 @@ impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}:{}", self.registry, self.repository, self.tag)
     }
-}
-
-fn valid_tag(tag: &str) -> bool {
-    tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// A per-service image template: a reference whose tag holds `{sha}` or `{short_sha}`.

@@ -5,15 +5,13 @@
 use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::operation::OpState;
-use crate::rca::diagnose::rank_evidence;
-use crate::rca::rank::{RcaReport, ServiceEvidence};
+use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
 
 impl Orchestrator {
     /// Ranks services by their error rate against the SLO and their p99 latency against the
-    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), read through the
-    /// graph by the same ranking as `healbot rca` ([`rank_evidence`]): a service whose
-    /// dependencies explain its symptoms passes the blame down, and with none anomalous the
-    /// alerted service is named. Two more kinds of evidence count: the service where the incident's
+    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), then by the graph:
+    /// an anomalous service with healthy dependencies is the cause, and with none anomalous the
+    /// alerted service is. Two more kinds of evidence count: the service where the incident's
     /// error spans begin (the deepest erroring span), and a deploy of a service shortly before
     /// the incident.
     pub(super) async fn root_cause(
@@ -67,14 +65,12 @@ impl Orchestrator {
                 });
             }
         }
-        rank_evidence(
-            &self.graph.current(),
-            &evidence,
-            Some(&incident.service),
-            ANOMALOUS,
-            incident.detected_at as f64,
-        )
-        .map_err(|e| OrchestratorError::stage_from("rca", e))
+        let options = RankOptions {
+            anomaly_threshold: ANOMALOUS,
+            symptom: Some(incident.service.clone()),
+        };
+        rank(&self.graph.current(), &evidence, &options)
+            .map_err(|e| OrchestratorError::stage_from("rca", e))
     }
 }
 
@@ -237,6 +233,10 @@ mod tests {
             "catalog.yaml",
         )
         .unwrap();
-        rank_evidence(&graph, evidence, Some("api-gateway"), 3.0, 0.0).unwrap()
+        let options = RankOptions {
+            anomaly_threshold: 3.0,
+            symptom: Some("api-gateway".into()),
+        };
+        rank(&graph, evidence, &options).unwrap()
     }
 }

@@ -18,5 +18,5 @@ pub mod walk;
 pub use diagnose::{
     diagnose, rank_evidence, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource,
 };
-pub use rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
+pub use rank::{rank, RankOptions, RankedService, RcaError, RcaReport, ServiceEvidence};
 pub use table::{MetricTable, TableError};
