@@ -87,6 +87,24 @@ pub fn hash_entry(e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
+#[cfg(test)]
+impl AuditEntry {
+    /// An unchained entry of operation `op-1`, for unit tests that fold or render entries.
+    pub(crate) fn for_test(seq: u64, action: &str, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            seq,
+            ts: String::new(),
+            operation_id: "op-1".into(),
+            correlation_id: "c".into(),
+            actor: "healbot".into(),
+            action: action.into(),
+            detail,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+}
+
 impl AuditEntry {
     /// Builds the next entry after `(prev_seq, prev_hash)` and computes its hash.
     pub fn chain(new: NewEntry, seq: u64, prev_hash: &str, ts: String) -> AuditEntry {

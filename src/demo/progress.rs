@@ -263,17 +263,7 @@ mod tests {
     use serde_json::json;
 
     fn entry(action: &str, detail: serde_json::Value) -> AuditEntry {
-        AuditEntry {
-            seq: 1,
-            ts: String::new(),
-            operation_id: "op-1".into(),
-            correlation_id: "c".into(),
-            actor: "healbot".into(),
-            action: action.into(),
-            detail,
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
+        AuditEntry::for_test(1, action, detail)
     }
 
     #[test]

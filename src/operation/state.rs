@@ -405,17 +405,7 @@ mod tests {
     }
 
     fn entry(seq: u64, action: &str, detail: serde_json::Value) -> AuditEntry {
-        AuditEntry {
-            seq,
-            ts: String::new(),
-            operation_id: "op-1".into(),
-            correlation_id: "c".into(),
-            actor: "healbot".into(),
-            action: action.into(),
-            detail,
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
+        AuditEntry::for_test(seq, action, detail)
     }
 
     #[test]

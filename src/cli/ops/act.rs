@@ -273,17 +273,7 @@ mod tests {
     use serde_json::json;
 
     fn op_through(states: &[OpState], pr: bool) -> Operation {
-        let entry = |seq: u64, action: &str, detail: serde_json::Value| AuditEntry {
-            seq,
-            ts: String::new(),
-            operation_id: "op-1".into(),
-            correlation_id: "c".into(),
-            actor: "healbot".into(),
-            action: action.into(),
-            detail,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
+        let entry = AuditEntry::for_test;
         let mut entries = vec![entry(1, action::OPENED, json!({}))];
         if pr {
             entries.push(entry(
