@@ -1,7 +1,8 @@
 //! A fake OCI registry for the image check: `HEAD /v2/<name>/manifests/<tag>` behind the Docker
 //! token flow (401 with a Bearer challenge, `GET /token` with Basic credentials, then the
-//! request again with the token), as `../shared/spec/oci-distribution/README.md` describes. A
-//! repository's images appear only from a chosen moment, like a CI push that lands late.
+//! request again with the token), as the OCI distribution spec and the registry token spec
+//! (distribution/distribution, `docs/spec/auth/token.md`) describe. A repository's images
+//! appear only from a chosen moment, like a CI push that lands late.
 
 use base64::Engine;
 use std::collections::HashMap;
