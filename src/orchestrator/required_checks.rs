@@ -94,8 +94,9 @@ impl Orchestrator {
         op: &Operation,
         approver: &str,
     ) -> Result<MergeOutcome, OrchestratorError> {
-        if let Some(sha) = op.effect(&artifacts::MERGE)? {
-            return Ok(MergeOutcome::Merged(sha));
+        if op.has_effect(&artifacts::MERGE) {
+            // Merged before a crash: only the transition is left to do.
+            return Ok(MergeOutcome::Merged(self.merge(op, approver).await?));
         }
         let head = Self::validated_head(op)?
             .ok_or_else(|| OrchestratorError::stage("merge", "no validated commit recorded"))?;

@@ -48,6 +48,7 @@ mod notify_app;
 mod ops;
 mod ops_serve;
 mod protected_branches;
+mod real_installation;
 mod records;
 mod replica_crash;
 mod replicas;
