@@ -1012,7 +1012,7 @@ impl Responder {
             "repos/get-branch-protection" => {
                 match s
                     .ci
-                    .protection_json(&repo, &p("branch"), &h.api("").trim_end_matches('/'))
+                    .protection_json(&repo, &p("branch"), h.api("").trim_end_matches('/'))
                 {
                     Ok(json) => reply(200, json),
                     Err((status, message)) => error(status, message),
@@ -1872,7 +1872,7 @@ impl Handlers<'_> {
         });
         s.next_id += ids;
         let mut runs =
-            s.ci.check_runs(self.repo, &sha, &self.api("").trim_end_matches('/'));
+            s.ci.check_runs(self.repo, &sha, self.api("").trim_end_matches('/'));
         runs.extend(
             s.check_runs
                 .iter()
