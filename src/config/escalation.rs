@@ -22,6 +22,23 @@ pub struct EscalationPolicy {
     /// merged commit's image before the first canary step; past it a person is asked.
     #[serde(default = "default_image_wait_seconds")]
     pub image_wait_seconds: u64,
+    /// Where a canary or rollback commit must go through a pull request (a protected branch),
+    /// how long its step PR may take to pass its required checks and merge; past it a person
+    /// is asked.
+    #[serde(default = "default_step_merge_timeout_seconds")]
+    pub step_merge_timeout_seconds: u64,
+    /// How long an approved fix PR waits for its required checks to pass before healbot
+    /// escalates.
+    #[serde(default = "default_required_checks_timeout_seconds")]
+    pub required_checks_timeout_seconds: u64,
+}
+
+fn default_step_merge_timeout_seconds() -> u64 {
+    1800
+}
+
+fn default_required_checks_timeout_seconds() -> u64 {
+    3600
 }
 
 fn default_image_wait_seconds() -> u64 {
@@ -93,6 +110,14 @@ impl EscalationPolicy {
         Duration::from_secs(self.image_wait_seconds)
     }
 
+    pub fn step_merge_timeout(&self) -> Duration {
+        Duration::from_secs(self.step_merge_timeout_seconds)
+    }
+
+    pub fn required_checks_timeout(&self) -> Duration {
+        Duration::from_secs(self.required_checks_timeout_seconds)
+    }
+
     /// How long an Argo-managed step may run without a notification.
     pub fn argo_step_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.argo_step_timeout_minutes) * 60)
@@ -100,6 +125,16 @@ impl EscalationPolicy {
 
     pub fn validate(&self) -> Result<(), FieldError> {
         check_at_least("image_wait_seconds", self.image_wait_seconds, 1)?;
+        check_at_least(
+            "step_merge_timeout_seconds",
+            self.step_merge_timeout_seconds,
+            1,
+        )?;
+        check_at_least(
+            "required_checks_timeout_seconds",
+            self.required_checks_timeout_seconds,
+            1,
+        )?;
         check_at_least(
             "argo_step_timeout_minutes",
             u64::from(self.argo_step_timeout_minutes),

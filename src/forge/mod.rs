@@ -3,12 +3,14 @@
 //! it. Every write takes an idempotency key so that a replay after a crash finds the earlier
 //! write instead of doing it again.
 
+pub mod checks;
 pub mod command;
 pub mod github;
 pub mod local;
 pub mod markdown;
 pub mod trailer;
 
+pub use checks::{BranchRules, CheckResult, CheckState, ChecksVerdict, CommitChecks};
 pub use command::{
     parse_commands, parse_comment, CommandError, CommentCommands, HealCommand, COMMAND_PREFIX,
     MAX_COMMANDS_PER_COMMENT,
@@ -207,6 +209,22 @@ pub trait Forge: Send + Sync {
     async fn installed_on(&self, repo: &RepoRef) -> Result<bool, ForgeError> {
         let _ = repo;
         Ok(true)
+    }
+    /// What `branch` of `repo` requires before a change lands (protection and rulesets). A
+    /// forge without protection answers an open branch.
+    async fn branch_rules(&self, repo: &RepoRef, branch: &str) -> Result<BranchRules, ForgeError> {
+        let _ = (repo, branch);
+        Ok(BranchRules::default())
+    }
+    /// The checks reported on `sha` (check runs, suites, commit statuses). A forge without
+    /// CI answers none.
+    async fn commit_checks(
+        &self,
+        repo: &RepoRef,
+        sha: &CommitSha,
+    ) -> Result<CommitChecks, ForgeError> {
+        let _ = (repo, sha);
+        Ok(CommitChecks::default())
     }
     /// A link to `line` of `path` at `sha` in the forge's web view, where it has one.
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {

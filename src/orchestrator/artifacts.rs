@@ -8,7 +8,9 @@ use crate::operation::{Artifact, Effect};
 
 pub(crate) use super::analyze::FixSelection;
 pub use super::canary::RolloutPlan;
+pub use super::landing::{Landing, StepPr};
 pub use super::pr::ValidationReport;
+pub use super::required_checks::Approval;
 pub use super::ReproOutcome;
 pub use crate::canary::CanaryReport;
 pub use crate::detect::PatternMatch;
@@ -63,6 +65,8 @@ pub const COMMIT: Effect<CommitSha> = Effect::new("commit");
 pub const PR: Effect<PrNumber> = Effect::new("pr");
 /// The safety-gate check run next to the fix commit (`None` where the forge has no checks).
 pub const GATES_CHECK: Effect<Option<u64>> = Effect::new("check/safety-gates");
+/// The latest approval of the fix: the merge waits for its head's required checks.
+pub const APPROVAL: Effect<Approval> = Effect::new("approval");
 /// The fix's merge commit, by healbot or by a person.
 pub const MERGE: Effect<CommitSha> = Effect::new("merge");
 /// A head someone else pushed that healbot checked again and found passing.
@@ -82,6 +86,27 @@ pub const ROLLBACK_PR: Effect<PrNumber> = Effect::new("rollback/pr");
 /// The manifest commit that moves the canary to `weight` percent.
 pub fn canary_commit(weight: u8) -> Effect<CommitSha> {
     Effect::named(format!("canary/{weight}"))
+}
+
+/// How the manifest commit `step` (a canary step, the hand-over, the rollback) lands:
+/// straight on the branch or through a step PR.
+pub fn step_route(step: &str) -> Effect<Landing> {
+    Effect::named(format!("step/{step}/route"))
+}
+
+/// The `healbot/step-…` branch of a step that goes through a PR.
+pub fn step_branch(step: &str) -> Effect<String> {
+    Effect::named(format!("step/{step}/branch"))
+}
+
+/// The manifest commit on a step's branch.
+pub fn step_commit(step: &str) -> Effect<CommitSha> {
+    Effect::named(format!("step/{step}/commit"))
+}
+
+/// The step PR, and when it was opened.
+pub fn step_pr(step: &str) -> Effect<StepPr> {
+    Effect::named(format!("step/{step}/pr"))
 }
 
 /// A PR comment healbot posted, by the name that keeps it to one post; its id.

@@ -7,7 +7,7 @@ use super::artifacts;
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::progression::{self, Next};
 use crate::canary::{judge, CanaryReport};
-use crate::forge::{CommitSha, FileChange, RepoRef};
+use crate::forge::{CommitSha, RepoRef};
 use crate::gitops::image::{ImageRef, ImageTemplate};
 use crate::gitops::rollout::RolloutManifest;
 use crate::notify::NotificationKind;
@@ -157,7 +157,7 @@ impl Orchestrator {
         .await
     }
 
-    async fn read_manifest(
+    pub(super) async fn read_manifest(
         &self,
         repo: &RepoRef,
         branch: &str,
@@ -188,7 +188,8 @@ impl Orchestrator {
         Ok((repo, branch))
     }
 
-    /// Commits the manifest with `tag` at `weight` percent, once per key.
+    /// Lands the manifest with `tag` at `weight` percent, once per key (`landing.rs`): the
+    /// commit now on the branch, or `None` when a step PR did not merge in time.
     pub(super) async fn commit_manifest(
         &self,
         op: &Operation,
@@ -197,27 +198,13 @@ impl Orchestrator {
         tag: &str,
         weight: u8,
         message: &str,
-    ) -> Result<CommitSha, OrchestratorError> {
-        let spec = Self::spec(op)?;
-        let guard = self.ensure_lock(op).await?;
-        self.once(op, effect, |key| async move {
-            // Fencing: a holder whose lock lapsed must not move production.
-            self.locks.validate(&guard).await?;
-            let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
-            let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
-            let updated = RolloutManifest::parse(&text, &plan.manifest)
+    ) -> Result<Option<CommitSha>, OrchestratorError> {
+        let edit = |text: &str| {
+            RolloutManifest::parse(text, &plan.manifest)
                 .and_then(|m| m.with_canary_step(tag, u32::from(weight)))
-                .map_err(|e| OrchestratorError::stage_from("canary", e))?;
-            let change = FileChange {
-                path: plan.manifest.clone(),
-                content: Some(updated),
-            };
-            Ok(self
-                .forge
-                .commit(&repo, &branch, message, &[change], &key)
-                .await?)
-        })
-        .await
+                .map_err(|e| OrchestratorError::stage_from("canary", e))
+        };
+        self.land_manifest(op, plan, effect, message, &edit).await
     }
 
     /// Whether Argo Rollouts runs this operation's steps (healbot then waits in `Deploying`).
@@ -242,7 +229,7 @@ impl Orchestrator {
 
     async fn step_to(&self, op: &Operation, weight: u8) -> Result<(), OrchestratorError> {
         let plan = self.rollout_plan(op).await?;
-        let sha = self
+        let Some(sha) = self
             .commit_manifest(
                 op,
                 &plan,
@@ -254,7 +241,10 @@ impl Orchestrator {
                     plan.service, plan.canary_tag
                 ),
             )
-            .await?;
+            .await?
+        else {
+            return Ok(());
+        };
         let pr = Self::pr_of(op)?;
         self.mirror(
             op,
@@ -343,30 +333,21 @@ impl Orchestrator {
         op: &Operation,
         plan: &RolloutPlan,
     ) -> Result<(), OrchestratorError> {
-        let spec = Self::spec(op)?;
-        let guard = self.ensure_lock(op).await?;
-        let sha: CommitSha = self
-            .once(op, &artifacts::ARGO_IMAGE, |key| async move {
-                self.locks.validate(&guard).await?;
-                let (repo, branch) = self.manifest_home(&spec.repo, plan).await?;
-                let text = self.read_manifest(&repo, &branch, &plan.manifest).await?;
-                let updated = RolloutManifest::parse(&text, &plan.manifest)
-                    .and_then(|m| m.with_canary_image(plan.canary_ref()))
-                    .map_err(|e| OrchestratorError::stage_from("canary", e))?;
-                let change = FileChange {
-                    path: plan.manifest.clone(),
-                    content: Some(updated),
-                };
-                let message = format!(
-                    "deploy({}): {} (Argo Rollouts runs the canary steps)",
-                    plan.service, plan.canary_tag
-                );
-                Ok(self
-                    .forge
-                    .commit(&repo, &branch, &message, &[change], &key)
-                    .await?)
-            })
-            .await?;
+        let edit = |text: &str| {
+            RolloutManifest::parse(text, &plan.manifest)
+                .and_then(|m| m.with_canary_image(plan.canary_ref()))
+                .map_err(|e| OrchestratorError::stage_from("canary", e))
+        };
+        let message = format!(
+            "deploy({}): {} (Argo Rollouts runs the canary steps)",
+            plan.service, plan.canary_tag
+        );
+        let Some(sha) = self
+            .land_manifest(op, plan, &artifacts::ARGO_IMAGE, &message, &edit)
+            .await?
+        else {
+            return Ok(());
+        };
         let pr = Self::pr_of(op)?;
         self.mirror(
             op,

@@ -222,11 +222,8 @@ impl Orchestrator {
                         .await?;
                 }
                 let op = self.journal.operation(&op.id).await?;
-                self.merge(&op, who).await?;
-                Ok(format!(
-                    "@{who} approved {}: merged; the canary starts now.",
-                    ov.head_sha.short()
-                ))
+                let outcome = self.approve_and_merge(&op, who).await?;
+                Ok(outcome.reply(who, &ov.head_sha))
             }
             OverrideKind::Review {
                 state: ReviewState::ChangesRequested,
@@ -372,6 +369,24 @@ impl Orchestrator {
                     )
                     .await?;
                 Ok(format!("@{who} promoted the canary past {w}%."))
+            }
+            OverrideKind::Command {
+                command: HealCommand::Retry,
+            } if op.state == OpState::AwaitingReview && op.has_effect(&artifacts::APPROVAL) => {
+                // An approved fix whose checks failed or ran long: look again now, and the
+                // timeout starts over.
+                record("operation.retried").await?;
+                let approval = op.effect(&artifacts::APPROVAL)?;
+                if let Some(mut approval) = approval {
+                    approval.at = self.clock.now();
+                    self.journal
+                        .effect(&op.id, &artifacts::APPROVAL, &approval)
+                        .await?;
+                }
+                let op = self.journal.operation(&op.id).await?;
+                let head = Self::validated_head(&op)?.unwrap_or(ov.head_sha.clone());
+                let outcome = self.merge_when_green(&op).await?;
+                Ok(outcome.retry_reply(who, &head))
             }
             OverrideKind::Command {
                 command: HealCommand::Retry,

@@ -364,11 +364,13 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Merges the validated head (its checks passed, `required_checks.rs`) and moves the
+    /// operation on; returns the merge commit.
     pub(crate) async fn merge(
         &self,
         op: &Operation,
         approver: &str,
-    ) -> Result<(), OrchestratorError> {
+    ) -> Result<CommitSha, OrchestratorError> {
         let spec = Self::spec(op)?;
         let pr = Self::pr_of(op)?;
         let guard = self.ensure_lock(op).await?;
@@ -386,7 +388,8 @@ impl Orchestrator {
             OpState::Merged,
             &format!("{pr} approved by {approver}, merged as {}", sha.short()),
         )
-        .await
+        .await?;
+        Ok(sha)
     }
 
     /// The commit an approval may merge: healbot's own fix commit, or the head it checked

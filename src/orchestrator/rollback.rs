@@ -30,7 +30,7 @@ impl Orchestrator {
             stable_tag: &target,
             manifest: &plan.manifest,
         };
-        let manifest_sha = self
+        let Some(manifest_sha) = self
             .commit_manifest(
                 op,
                 &plan,
@@ -39,7 +39,11 @@ impl Orchestrator {
                 0,
                 &rollback.manifest_message(),
             )
-            .await?;
+            .await?
+        else {
+            // The rollback's step PR did not merge in time: a person has been asked.
+            return Ok(());
+        };
         let undo = self.undo_changes(op, &spec).await?;
         let base_branch = self.forge.default_branch(&spec.repo).await?;
         let branch = rollback.branch();

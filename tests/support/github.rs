@@ -147,6 +147,8 @@ struct State {
     /// Login → user id where a test changed who holds a login; others follow the harness's
     /// `1000 + len(login)` (`support::app::person`).
     users: HashMap<String, u64>,
+    /// Branch protection, rulesets, CI runs and commit statuses.
+    ci: super::github_ci::CiState,
 }
 
 impl State {
@@ -271,6 +273,43 @@ impl FakeGithub {
     }
 
     /// `login` now belongs to user `id` (a rename and re-registration).
+    /// Protects `branch` of `repo` (classic branch protection).
+    pub fn protect(&self, repo: &str, branch: &str, protection: super::github_ci::Protection) {
+        self.lock().ci.protect(repo, branch, protection);
+    }
+
+    /// Adds a ruleset rule (`{"type": …, "parameters": …}`) that applies to `branch`.
+    pub fn add_ruleset_rule(&self, repo: &str, branch: &str, rule: Value) {
+        self.lock().ci.add_ruleset_rule(repo, branch, rule);
+    }
+
+    /// CI job `name` of `repo` behaves as `ci` on commits it has not reported on yet.
+    pub fn set_ci(&self, repo: &str, name: &str, ci: super::github_ci::Ci) {
+        self.lock().ci.set_job(repo, name, ci);
+    }
+
+    /// A person re-runs CI job `name` on `sha`.
+    pub fn rerun(&self, repo: &str, sha: &str, name: &str, ci: super::github_ci::Ci) {
+        let mut s = self.lock();
+        let id = s.next_id();
+        s.ci.rerun(repo, sha, name, ci, id);
+    }
+
+    /// A commit status (`context` = `state`) on `sha`.
+    pub fn set_status(&self, repo: &str, sha: &str, context: &str, state: &str) {
+        self.lock().ci.set_status(repo, sha, context, state);
+    }
+
+    /// Open PRs of `repo` by head branch: (number, head branch, open).
+    pub fn prs_of(&self, repo: &str) -> Vec<(u64, String, bool)> {
+        let s = self.lock();
+        s.prs
+            .values()
+            .filter(|p| p.repo == repo)
+            .map(|p| (p.number, p.head.clone(), p.open))
+            .collect()
+    }
+
     pub fn set_user_id(&self, login: &str, id: u64) {
         self.lock().users.insert(login.to_ascii_lowercase(), id);
     }
@@ -970,6 +1009,21 @@ impl Responder {
             "checks/create" => h.create_check(s, &body),
             "checks/update" => h.update_check(s, num("check_run_id"), &body),
             "repos/get-collaborator-permission-level" => h.permission(s, &p("username")),
+            "repos/get-branch-protection" => {
+                match s
+                    .ci
+                    .protection_json(&repo, &p("branch"), h.api("").trim_end_matches('/'))
+                {
+                    Ok(json) => reply(200, json),
+                    Err((status, message)) => error(status, message),
+                }
+            }
+            "repos/get-branch-rules" => {
+                reply(200, Value::Array(s.ci.rules_json(&repo, &p("branch"))))
+            }
+            "checks/list-for-ref" => h.check_runs_for(s, &p("ref")),
+            "checks/list-suites-for-ref" => h.suites_for(s, &p("ref")),
+            "repos/get-combined-status-for-ref" => h.combined_status(s, &p("ref")),
             other => {
                 s.violations
                     .push(format!("{other}: the fake does not implement it"));
@@ -1182,6 +1236,11 @@ impl Handlers<'_> {
         }
         if !force && !ancestors(s, &sha).contains(&current) {
             return error(422, "Update is not a fast forward");
+        }
+        if let Some(why) =
+            s.ci.refuses_push(self.repo, name.trim_start_matches("heads/"))
+        {
+            return error(422, &why);
         }
         if let Some(repo) = s.repos.get_mut(self.repo) {
             repo.refs.insert(name.to_string(), sha.clone());
@@ -1601,6 +1660,25 @@ impl Handlers<'_> {
                 "Head branch was modified. Review and try the merge again.",
             );
         }
+        let approvals = s
+            .reviews
+            .iter()
+            .filter(|r| r.repo == self.repo && r.pr == number && r.state == "APPROVED")
+            .count() as u32;
+        let own: Vec<(String, Option<String>)> = s
+            .check_runs
+            .iter()
+            .filter(|r| r["head_sha"] == json!(head))
+            .map(|r| {
+                let name = r["name"].as_str().unwrap_or_default().to_string();
+                (name, r["conclusion"].as_str().map(str::to_string))
+            })
+            .collect();
+        if let Some(why) =
+            s.ci.refuses_merge(self.repo, &pr.base, &head, approvals, &own)
+        {
+            return error(405, &why);
+        }
         let Some(ancestor) = merge_base(s, &base, &head) else {
             return error(405, "Pull Request is not mergeable");
         };
@@ -1780,6 +1858,61 @@ impl Handlers<'_> {
             }
         }
         v
+    }
+
+    fn check_runs_for(&self, s: &mut State, git_ref: &str) -> Reply {
+        let Some(sha) = resolve(s, self.repo, git_ref) else {
+            return error(404, "No commit found for SHA");
+        };
+        let mut ids = 0;
+        let base = s.next_id;
+        s.ci.observe(self.repo, &sha, || {
+            ids += 1;
+            base + ids
+        });
+        s.next_id += ids;
+        let mut runs =
+            s.ci.check_runs(self.repo, &sha, self.api("").trim_end_matches('/'));
+        runs.extend(
+            s.check_runs
+                .iter()
+                .filter(|r| r["head_sha"] == json!(sha))
+                .map(|r| self.check_json(r)),
+        );
+        reply(
+            200,
+            json!({ "total_count": runs.len(), "check_runs": runs }),
+        )
+    }
+
+    fn suites_for(&self, s: &State, git_ref: &str) -> Reply {
+        let Some(sha) = resolve(s, self.repo, git_ref) else {
+            return error(404, "No commit found for SHA");
+        };
+        let suites = s.ci.suites(self.repo, &sha);
+        reply(
+            200,
+            json!({ "total_count": suites.len(), "check_suites": suites }),
+        )
+    }
+
+    fn combined_status(&self, s: &State, git_ref: &str) -> Reply {
+        let Some(sha) = resolve(s, self.repo, git_ref) else {
+            return error(404, "No commit found for SHA");
+        };
+        let (state, statuses) = s.ci.combined(self.repo, &sha);
+        reply(
+            200,
+            json!({
+                "state": state,
+                "sha": sha,
+                "total_count": statuses.len(),
+                "statuses": statuses,
+                "repository": { "id": s.repos[self.repo].id, "full_name": self.repo },
+                "commit_url": self.api(&format!("commits/{sha}")),
+                "url": self.api(&format!("commits/{sha}/status")),
+            }),
+        )
     }
 
     fn create_check(&self, s: &mut State, body: &Value) -> Reply {

@@ -2,6 +2,7 @@
 pub mod app;
 pub mod git_http;
 pub mod github;
+pub mod github_ci;
 pub mod prometheus;
 pub mod registry;
 pub mod toolchain;

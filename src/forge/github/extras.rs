@@ -11,8 +11,7 @@ use crate::model::Permission;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// The name of the check run that carries the gate table.
-pub const SAFETY_GATES_CHECK: &str = "healbot/safety-gates";
+pub use crate::forge::checks::SAFETY_GATES_CHECK;
 
 /// A button on a check run; GitHub sends a `check_run` `requested_action` event with its
 /// identifier when someone presses it.

@@ -5,6 +5,7 @@
 //! inherent methods rather than part of the trait.
 
 mod auth;
+mod checks;
 mod client;
 mod clone;
 mod extras;
@@ -252,6 +253,22 @@ impl Forge for GithubForge {
             self.client.set_installation(repo, id);
         }
         Ok(installation.is_some())
+    }
+
+    async fn branch_rules(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+    ) -> Result<super::BranchRules, ForgeError> {
+        self.rules_of(repo, branch).await
+    }
+
+    async fn commit_checks(
+        &self,
+        repo: &RepoRef,
+        sha: &CommitSha,
+    ) -> Result<super::CommitChecks, ForgeError> {
+        self.checks_of(repo, sha).await
     }
 
     fn permalink(&self, repo: &RepoRef, sha: &CommitSha, path: &str, line: u32) -> Option<String> {

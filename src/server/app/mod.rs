@@ -270,10 +270,26 @@ impl AppHandler {
 
 async fn clock_tick(
     orchestrator: &Arc<Orchestrator>,
-    drivers: &Drivers,
+    drivers: &Arc<Drivers>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<usize> {
     let mut done = 0;
+    for id in orchestrator.approved_unmerged().await {
+        // Approved fixes whose checks were still running: merge the green ones, escalate the
+        // ones that waited too long.
+        let merged = {
+            let _hold = drivers.hold(orchestrator, &id).await?;
+            orchestrator.recheck_approved(&id, now).await
+        };
+        match merged {
+            Ok(true) => {
+                done += 1;
+                drivers.kick(orchestrator, id);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(operation = %id, error = %e, "checking an approved fix"),
+        }
+    }
     for id in orchestrator.stalled_argo_steps(now).await {
         // Under the operation's hold: a notification arriving now must not race the pause.
         let _hold = drivers.hold(orchestrator, &id).await?;
