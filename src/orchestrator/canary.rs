@@ -235,9 +235,20 @@ impl Orchestrator {
         if plan.argo_managed {
             return self.hand_to_argo(op, &plan).await;
         }
-        let first = progression::first_step(&self.settings.canary_steps)
+        let steps = self.steps_for(op)?;
+        let first = progression::first_step(&steps)
             .ok_or_else(|| OrchestratorError::stage("canary", "no canary steps configured"))?;
         self.step_to(op, first).await
+    }
+
+    /// The weights this operation's rollout goes through: DIRECT goes to 100% in one step
+    /// (verification still judges it there); CANARY and MANUAL_REVIEW take the canary steps.
+    fn steps_for(&self, op: &Operation) -> Result<Vec<u8>, OrchestratorError> {
+        let strategy = op.artifact(&artifacts::PLAN)?.map(|p| p.decision.strategy);
+        Ok(match strategy {
+            Some(crate::plan::Strategy::Direct) => vec![100],
+            _ => self.settings.canary_steps.clone(),
+        })
     }
 
     async fn step_to(&self, op: &Operation, weight: u8) -> Result<(), OrchestratorError> {
@@ -312,7 +323,7 @@ impl Orchestrator {
             &super::report::canary_comment(weight, &report),
         )
         .await?;
-        match progression::after(&self.settings.canary_steps, weight, &report) {
+        match progression::after(&self.steps_for(op)?, weight, &report) {
             Next::StepTo(next) => self.step_to(op, next).await,
             Next::Verify => {
                 self.transition(op, OpState::Verifying, "canary passed at every step")

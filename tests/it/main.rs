@@ -20,6 +20,7 @@ mod policy;
 mod repair;
 mod server;
 mod signals;
+mod strategy;
 mod templates;
 mod topology;
 
