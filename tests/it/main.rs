@@ -6,6 +6,7 @@ mod audit;
 mod audit_against_pr;
 mod audit_shipping;
 mod canary;
+mod declared_graph;
 mod demo;
 mod deploy_repo;
 mod fix_cli;
