@@ -5,6 +5,7 @@ mod adversarial;
 mod audit;
 mod audit_against_pr;
 mod audit_shipping;
+mod blue_green;
 mod canary;
 mod declared_graph;
 mod demo;
