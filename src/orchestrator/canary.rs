@@ -337,7 +337,13 @@ impl Orchestrator {
             &format!("verdict-{weight}"),
             "canary.judged",
             json!({"weight": weight, "score": report.score, "verdict": report.verdict}),
-            &super::report::canary_comment(weight, &report),
+            &super::report::canary_comment(
+                &match plan.blue_green {
+                    Some(_) => "Blue-green preview".to_string(),
+                    None => format!("Canary at {weight}%"),
+                },
+                &report,
+            ),
         )
         .await?;
         match progression::after(&self.steps_for(op, &plan)?, weight, &report) {

@@ -246,9 +246,10 @@ fn table_cell(text: &str) -> String {
     text.replace('\n', " ").replace('|', "\\|")
 }
 
-pub(crate) fn canary_comment(weight: u8, r: &CanaryReport) -> String {
+/// The judge's verdict on a step, titled `what` ("Canary at 10%", "Blue-green preview").
+pub(crate) fn canary_comment(what: &str, r: &CanaryReport) -> String {
     let mut s = format!(
-        "Canary at {weight}%: **{:?}** (score {:.0}). {}\n\n| metric | classification | p-value | effect size |\n|---|---|---|---|\n",
+        "{what}: **{:?}** (score {:.0}). {}\n\n| metric | classification | p-value | effect size |\n|---|---|---|---|\n",
         r.verdict, r.score, r.reason
     );
     for m in &r.metrics {

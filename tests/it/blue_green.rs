@@ -88,7 +88,7 @@ async fn a_blue_green_service_is_previewed_then_promoted() {
     t.fake.expect_comments(&[
         "approved",
         "Blue-green preview: ",
-        "Canary at 0%: **Pass**",
+        "Blue-green preview: **Pass**",
         "Blue-green promotion: ",
         "Verification at 100%",
     ]);
@@ -118,7 +118,7 @@ async fn a_failed_preview_is_aborted_before_any_promotion() {
     t.fake.expect_comments(&[
         "approved",
         "Blue-green preview: ",
-        "Canary at 0%: **Fail**",
+        "Blue-green preview: **Fail**",
         "Rolled back: `v1.4.2` is stable again",
     ]);
     assert_eq!(t.states().await, [OpState::RolledBack]);
@@ -130,4 +130,35 @@ async fn a_failed_preview_is_aborted_before_any_promotion() {
         "never promoted: {states:?}"
     );
     t.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_that_fails_verification_goes_back_to_the_stable_image() {
+    let mut t = start().await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    // The preview looks like the stable version, but production does not recover.
+    t.approve(1, 1).await;
+    let comments = t.fake.bot_comments();
+    assert!(
+        comments.iter().any(|c| c.contains("Blue-green promotion: ")),
+        "{comments:#?}"
+    );
+    assert!(
+        comments.last().unwrap().contains("Rolled back: `v1.4.2` is stable again"),
+        "{comments:#?}"
+    );
+    assert_eq!(t.states().await, [OpState::RolledBack]);
+    let states = states(&t);
+    let fix = &states[1].0;
+    assert_eq!(
+        states,
+        [
+            ("v1.4.2".to_string(), Some(false)),
+            (fix.clone(), Some(false)),
+            (fix.clone(), Some(true)),
+            ("v1.4.2".to_string(), Some(false)),
+        ],
+        "stable, preview, promoted, aborted"
+    );
 }
