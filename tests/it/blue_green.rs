@@ -141,11 +141,16 @@ async fn a_promotion_that_fails_verification_goes_back_to_the_stable_image() {
     t.approve(1, 1).await;
     let comments = t.fake.bot_comments();
     assert!(
-        comments.iter().any(|c| c.contains("Blue-green promotion: ")),
+        comments
+            .iter()
+            .any(|c| c.contains("Blue-green promotion: ")),
         "{comments:#?}"
     );
     assert!(
-        comments.last().unwrap().contains("Rolled back: `v1.4.2` is stable again"),
+        comments
+            .last()
+            .unwrap()
+            .contains("Rolled back: `v1.4.2` is stable again"),
         "{comments:#?}"
     );
     assert_eq!(t.states().await, [OpState::RolledBack]);
