@@ -3,6 +3,7 @@
 //! error names the file and the field, because a wrong safety threshold must never pass quietly.
 
 pub mod bot;
+pub mod codeowners;
 pub mod conflicts;
 pub mod cron_window;
 pub mod detection;

@@ -230,6 +230,13 @@ pub struct RepoPolicy {
     /// May only be raised.
     #[serde(default)]
     pub cooldown_minutes: Option<u32>,
+    /// Approvals a MANUAL_REVIEW fix needs; may only be raised.
+    #[serde(default)]
+    pub manual_review_approvals: Option<u32>,
+    /// `false` forbids DIRECT for this repository; `true` cannot allow what the global policy
+    /// forbids.
+    #[serde(default)]
+    pub direct_allowed: Option<bool>,
     /// Added to the global protected paths.
     #[serde(default)]
     pub protected_paths: Vec<Glob>,
@@ -435,6 +442,23 @@ impl RepoPolicy {
                     s.manual_review_above, s.canary_above
                 ),
             ));
+        }
+        if let Some(v) = self.manual_review_approvals {
+            s.manual_review_approvals = tighten(
+                "policy.manual_review_approvals",
+                f64::from(s.manual_review_approvals),
+                f64::from(v),
+                Dir::Up,
+            )? as u32;
+        }
+        if let Some(allowed) = self.direct_allowed {
+            if allowed && !s.direct_allowed {
+                return Err(FieldError::new(
+                    "policy.direct_allowed",
+                    "the global policy forbids DIRECT; a repository may not allow it",
+                ));
+            }
+            s.direct_allowed = allowed;
         }
         if let Some(v) = self.cooldown_minutes {
             let c = &mut set.gates.cooldown.min_minutes_since_deploy;
@@ -677,5 +701,33 @@ approvers: {permission: write}
             loose.apply_to(&base).unwrap_err().field,
             "policy.manual_review_above"
         );
+    }
+
+    #[test]
+    fn repo_policy_may_raise_approvals_and_forbid_direct_but_not_the_reverse() {
+        let base = PolicySet::embedded();
+        let tight = RepoPolicy {
+            manual_review_approvals: Some(3),
+            direct_allowed: Some(false),
+            ..RepoPolicy::default()
+        };
+        let set = tight.apply_to(&base).unwrap();
+        assert_eq!(set.risk.strategy.manual_review_approvals, 3);
+        assert!(!set.risk.strategy.direct_allowed);
+
+        let fewer = RepoPolicy {
+            manual_review_approvals: Some(1),
+            ..RepoPolicy::default()
+        };
+        assert_eq!(
+            fewer.apply_to(&base).unwrap_err().field,
+            "policy.manual_review_approvals"
+        );
+        let allow = RepoPolicy {
+            direct_allowed: Some(true),
+            ..RepoPolicy::default()
+        };
+        let forbidding = allow.apply_to(&set).unwrap_err();
+        assert_eq!(forbidding.field, "policy.direct_allowed");
     }
 }

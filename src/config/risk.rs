@@ -36,6 +36,25 @@ pub struct StrategyThresholds {
     pub min_confidence: f64,
     /// A root cause whose blast radius is over this always goes to a person.
     pub max_blast_radius: f64,
+    /// Approvals a MANUAL_REVIEW fix needs, from distinct people, before healbot merges it;
+    /// at least 2, so one person never ships a fix healbot found risky.
+    #[serde(default = "default_manual_review_approvals")]
+    pub manual_review_approvals: u32,
+    /// Whether a low-risk fix may go out DIRECT (one step to 100% and verification); when
+    /// `false` it gets the canary instead.
+    #[serde(default = "default_direct_allowed")]
+    pub direct_allowed: bool,
+}
+
+/// Fewest approvals `manual_review_approvals` may ask for.
+pub const MIN_MANUAL_REVIEW_APPROVALS: u32 = 2;
+
+fn default_manual_review_approvals() -> u32 {
+    MIN_MANUAL_REVIEW_APPROVALS
+}
+
+fn default_direct_allowed() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +110,11 @@ impl RiskPolicy {
         }
         check_unit("strategy.min_confidence", s.min_confidence)?;
         check_unit("strategy.max_blast_radius", s.max_blast_radius)?;
+        check_at_least(
+            "strategy.manual_review_approvals",
+            u64::from(s.manual_review_approvals),
+            u64::from(MIN_MANUAL_REVIEW_APPROVALS),
+        )?;
 
         check_at_least(
             "change_size.full_at_lines",

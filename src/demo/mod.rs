@@ -79,6 +79,8 @@ pub struct Demo {
 
 /// The name the scripted reviewer acts under.
 pub const REVIEWER: &str = "demo-reviewer";
+/// The demo's review panel, in the order they approve.
+pub const REVIEWERS: [&str; 2] = [REVIEWER, "demo-reviewer-2"];
 
 impl Demo {
     /// Sets up a fresh work directory for `session`.
@@ -206,17 +208,37 @@ impl Demo {
         ))
     }
 
-    /// The scripted reviewer: `/heal approve` as a PR comment, through the same parser and path
-    /// a person's comment takes. A PR it already approved is left alone.
+    /// The scripted reviewers: `/heal approve` as a PR comment, through the same parser and
+    /// path a person's comment takes. The second approves only while the PR is still open
+    /// after the first (MANUAL_REVIEW needs two people by default).
     pub async fn review(&self, pr: PrNumber) -> anyhow::Result<Vec<String>> {
+        let mut replies = Vec::new();
+        for reviewer in REVIEWERS {
+            let current = self.forge.pull_request(&self.session.repo, pr).await?;
+            // A reviewer who already commented is replayed (a resumed demo picks up where it
+            // crashed); a new one is asked only while the PR still waits.
+            let commented = current.comments.iter().any(|c| c.author == reviewer);
+            if current.state != crate::forge::PrState::Open && !commented {
+                break;
+            }
+            replies.extend(self.review_as(reviewer, &current).await?);
+        }
+        Ok(replies)
+    }
+
+    async fn review_as(
+        &self,
+        reviewer: &str,
+        current: &crate::forge::PullRequest,
+    ) -> anyhow::Result<Vec<String>> {
         let repo = &self.session.repo;
-        let current = self.forge.pull_request(repo, pr).await?;
-        let comment = match current.comments.iter().find(|c| c.author == REVIEWER) {
+        let pr = current.number;
+        let comment = match current.comments.iter().find(|c| c.author == reviewer) {
             Some(c) => c.clone(),
             None => self.forge.add_comment_as(
                 repo,
                 pr,
-                REVIEWER,
+                reviewer,
                 "Looks right to me.\n\n/heal approve",
             )?,
         };
@@ -227,7 +249,7 @@ impl Demo {
                 actor_id: None,
                 repo: repo.clone(),
                 pr,
-                actor: REVIEWER.into(),
+                actor: reviewer.into(),
                 kind: OverrideKind::Command { command },
                 head_sha: current.head_sha.clone(),
                 source_id: format!("comment-{}", comment.id),

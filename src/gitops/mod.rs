@@ -3,6 +3,7 @@
 //! place (comments and formatting kept, only the changed bytes differ), generates the manifests
 //! healbot owns, and wraps the few git operations the pipeline needs around a repository.
 
+pub mod blue_green;
 pub mod generate;
 pub mod image;
 pub mod rollout;
@@ -17,6 +18,7 @@ mod yaml_tree;
 #[cfg(test)]
 pub mod crd;
 
+pub use blue_green::BlueGreenRollout;
 pub use generate::{
     analysis_template, analysis_template_name, rollout_with_steps, AnalysisThresholds, CanaryStep,
     RolloutSpec,

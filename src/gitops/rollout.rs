@@ -342,7 +342,7 @@ struct StepKind {
 }
 
 /// Index of the container called `name`.
-fn container_index(doc: &YamlDoc, name: &str) -> Result<Option<usize>, GitopsError> {
+pub(super) fn container_index(doc: &YamlDoc, name: &str) -> Result<Option<usize>, GitopsError> {
     let count = doc.seq_len(CONTAINERS)?;
     Ok((0..count).find(|i| {
         doc.get(&format!("{CONTAINERS}[{i}].name"))
@@ -352,7 +352,7 @@ fn container_index(doc: &YamlDoc, name: &str) -> Result<Option<usize>, GitopsErr
 
 /// Splits an image reference into repository, tag and digest. A `:` before the last `/` is a
 /// registry port, not a tag.
-fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+pub(super) fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     let (name, digest) = match image.split_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (image, None),

@@ -10,6 +10,7 @@ use crate::canary::{judge, CanaryReport};
 use crate::forge::{CommitSha, RepoRef};
 use crate::gitops::image::{ImageRef, ImageTemplate};
 use crate::gitops::rollout::RolloutManifest;
+use crate::gitops::BlueGreenRollout;
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
 use crate::rca::rank::RcaReport;
@@ -43,6 +44,16 @@ pub struct RolloutPlan {
     /// with `canary_image`.
     #[serde(default)]
     pub stable_image: Option<String>,
+    /// The Rollout uses Argo's `blueGreen` strategy: a preview, then a promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenServices>,
+}
+
+/// The Services of a blue-green Rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlueGreenServices {
+    pub active: String,
+    pub preview: String,
 }
 
 impl RolloutPlan {
@@ -109,10 +120,9 @@ impl Orchestrator {
                 None => self.forge.default_branch(home).await?,
             };
             let text = self.read_manifest(home, &branch, &manifest).await?;
-            let rollout = RolloutManifest::parse(&text, &manifest)
-                .map_err(|e| OrchestratorError::stage_from("canary", e))?;
+            let (rollout, blue_green) = read_rollout(&text, &manifest)?;
             let stable_tag = rollout
-                .image_tag()
+                .tag
                 .ok_or_else(|| {
                     OrchestratorError::stage("canary", format!("{manifest}: the image has no tag"))
                 })?
@@ -120,7 +130,7 @@ impl Orchestrator {
             let namespace = config
                 .service(&rca.root_cause)
                 .and_then(|s| s.namespace.clone())
-                .or_else(|| rollout.namespace())
+                .or_else(|| rollout.namespace.clone())
                 .unwrap_or_else(default_namespace);
             let template = config
                 .service(&rca.root_cause)
@@ -133,11 +143,7 @@ impl Orchestrator {
                     let reference = t.reference(&merged.0);
                     let image = ImageRef::parse(&reference)
                         .map_err(|e| OrchestratorError::stage("canary", e))?;
-                    (
-                        image.tag,
-                        Some(reference),
-                        Some(rollout.image().to_string()),
-                    )
+                    (image.tag, Some(reference), Some(rollout.image.clone()))
                 }
                 None => (merged.short().to_string(), None, None),
             };
@@ -152,6 +158,7 @@ impl Orchestrator {
                 manifest_branch,
                 canary_image,
                 stable_image,
+                blue_green,
             })
         })
         .await
@@ -200,9 +207,19 @@ impl Orchestrator {
         message: &str,
     ) -> Result<Option<CommitSha>, OrchestratorError> {
         let edit = |text: &str| {
-            RolloutManifest::parse(text, &plan.manifest)
-                .and_then(|m| m.with_canary_step(tag, u32::from(weight)))
-                .map_err(|e| OrchestratorError::stage_from("canary", e))
+            match &plan.blue_green {
+                // 0: the preview (or, with the stable image, the abort); 100: the promotion.
+                Some(_) => BlueGreenRollout::parse(text, &plan.manifest).and_then(|m| {
+                    if weight >= 100 {
+                        m.promote(tag)
+                    } else {
+                        m.preview(tag)
+                    }
+                }),
+                None => RolloutManifest::parse(text, &plan.manifest)
+                    .and_then(|m| m.with_canary_step(tag, u32::from(weight))),
+            }
+            .map_err(|e| OrchestratorError::stage_from("canary", e))
         };
         self.land_manifest(op, plan, effect, message, &edit).await
     }
@@ -222,9 +239,24 @@ impl Orchestrator {
         if plan.argo_managed {
             return self.hand_to_argo(op, &plan).await;
         }
-        let first = progression::first_step(&self.settings.canary_steps)
+        let steps = self.steps_for(op, &plan)?;
+        let first = progression::first_step(&steps)
             .ok_or_else(|| OrchestratorError::stage("canary", "no canary steps configured"))?;
         self.step_to(op, first).await
+    }
+
+    /// The weights this operation's rollout goes through: DIRECT goes to 100% in one step
+    /// (verification still judges it there); CANARY and MANUAL_REVIEW take the canary steps.
+    fn steps_for(&self, op: &Operation, plan: &RolloutPlan) -> Result<Vec<u8>, OrchestratorError> {
+        if plan.blue_green.is_some() {
+            // Blue-green has no partial traffic: the preview is judged, then promoted.
+            return Ok(vec![0, 100]);
+        }
+        let strategy = op.artifact(&artifacts::PLAN)?.map(|p| p.decision.strategy);
+        Ok(match strategy {
+            Some(crate::plan::Strategy::Direct) => vec![100],
+            _ => self.settings.canary_steps.clone(),
+        })
     }
 
     async fn step_to(&self, op: &Operation, weight: u8) -> Result<(), OrchestratorError> {
@@ -252,11 +284,7 @@ impl Orchestrator {
             &format!("canary-{weight}"),
             "canary.step",
             json!({"weight": weight, "commit": sha, "image_tag": plan.canary_tag}),
-            &format!(
-                "Canary step: `{}` now takes {weight}% of traffic (commit {}).",
-                plan.canary_tag,
-                sha.short()
-            ),
+            &step_text(&plan, weight, &sha),
         )
         .await?;
         self.transition(
@@ -299,10 +327,16 @@ impl Orchestrator {
             &format!("verdict-{weight}"),
             "canary.judged",
             json!({"weight": weight, "score": report.score, "verdict": report.verdict}),
-            &super::report::canary_comment(weight, &report),
+            &super::report::canary_comment(
+                &match plan.blue_green {
+                    Some(_) => "Blue-green preview".to_string(),
+                    None => format!("Canary at {weight}%"),
+                },
+                &report,
+            ),
         )
         .await?;
-        match progression::after(&self.settings.canary_steps, weight, &report) {
+        match progression::after(&self.steps_for(op, &plan)?, weight, &report) {
             Next::StepTo(next) => self.step_to(op, next).await,
             Next::Verify => {
                 self.transition(op, OpState::Verifying, "canary passed at every step")
@@ -323,6 +357,70 @@ impl Orchestrator {
             }
         }
     }
+}
+
+/// What a step means, for the PR.
+fn step_text(plan: &RolloutPlan, weight: u8, sha: &CommitSha) -> String {
+    match &plan.blue_green {
+        Some(bg) if weight >= 100 => format!(
+            "Blue-green promotion: `{}` passed its preview; Argo now promotes it to the active \
+             Service `{}` (commit {}, `autoPromotionEnabled: true`).",
+            plan.canary_tag,
+            bg.active,
+            sha.short()
+        ),
+        Some(bg) => format!(
+            "Blue-green preview: `{}` runs behind the preview Service `{}` while the active \
+             Service `{}` keeps serving the stable version (commit {}).",
+            plan.canary_tag,
+            bg.preview,
+            bg.active,
+            sha.short()
+        ),
+        None => format!(
+            "Canary step: `{}` now takes {weight}% of traffic (commit {}).",
+            plan.canary_tag,
+            sha.short()
+        ),
+    }
+}
+
+/// What the plan needs of a Rollout of either strategy.
+struct RolloutFacts {
+    tag: Option<String>,
+    image: String,
+    namespace: Option<String>,
+}
+
+fn read_rollout(
+    text: &str,
+    manifest: &str,
+) -> Result<(RolloutFacts, Option<BlueGreenServices>), OrchestratorError> {
+    let e = |e| OrchestratorError::stage_from("canary", e);
+    if BlueGreenRollout::is_blue_green(text) {
+        let r = BlueGreenRollout::parse(text, manifest).map_err(e)?;
+        let namespace = crate::gitops::YamlDoc::parse(text, manifest)
+            .ok()
+            .and_then(|d| d.get("metadata.namespace").ok())
+            .filter(|n| !n.is_empty());
+        let services = BlueGreenServices {
+            active: r.active_service().to_string(),
+            preview: r.preview_service().to_string(),
+        };
+        let facts = RolloutFacts {
+            tag: r.image_tag().map(str::to_string),
+            image: r.image().to_string(),
+            namespace,
+        };
+        return Ok((facts, Some(services)));
+    }
+    let r = RolloutManifest::parse(text, manifest).map_err(e)?;
+    let facts = RolloutFacts {
+        tag: r.image_tag().map(str::to_string),
+        image: r.image().to_string(),
+        namespace: r.namespace(),
+    };
+    Ok((facts, None))
 }
 
 impl Orchestrator {

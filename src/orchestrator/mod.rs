@@ -4,6 +4,7 @@
 //! started on the same audit log carries on where a crashed one stopped.
 
 mod analyze;
+mod approvals;
 mod argo_clock;
 mod argo_mode;
 pub mod artifacts;

@@ -216,6 +216,17 @@ impl Orchestrator {
                     ));
                 }
                 record("review.approved").await?;
+                self.record_approval(op, who, &pr.head_sha).await?;
+                let op = self.journal.operation(&op.id).await?;
+                let need = self.approval_need(&op).await?;
+                if let super::approvals::ApprovalStatus::Missing(what) =
+                    Self::approval_status(&op, &need, &pr.head_sha)
+                {
+                    return Ok(format!(
+                        "@{who} approved {}; not merged yet: {what}.",
+                        ov.head_sha.short()
+                    ));
+                }
                 if op.state == OpState::PausedForHumanReview {
                     self.journal
                         .transition(&op.id, OpState::AwaitingReview, who, "resumed by approval")

@@ -261,6 +261,7 @@ impl Orchestrator {
             self.forge
                 .permalink(&spec.repo, &CommitSha(base_sha.clone()), &file, line)
         });
+        let need = self.approval_need(&fresh).await?;
         let body = super::report::pr_body(
             &fresh,
             spec,
@@ -268,6 +269,7 @@ impl Orchestrator {
             head,
             &self.graph.current(),
             permalink,
+            &need.describe(&self.settings.canary_steps),
         )?;
         let plan: crate::plan::FixPlan = fresh
             .artifact(&PLAN)?
@@ -336,9 +338,21 @@ impl Orchestrator {
             .await?;
             return self.escalate(op, &why).await;
         }
-        let text = "The fix is ready for review. Approve it (review, or `/heal approve`) to merge \
-                    and start the canary; `/heal reject <reason>` closes it; `/heal help` lists \
-                    every command.";
+        let need = self.approval_need(op).await?;
+        let who = if need.approvals > 1 {
+            format!(
+                "It needs {} approvals from distinct people (review, or `/heal approve`; \
+                 strategy {})",
+                need.approvals, need.strategy
+            )
+        } else {
+            "Approve it (review, or `/heal approve`)".to_string()
+        };
+        let text = format!(
+            "The fix is ready for review. {who} to merge and start the rollout; \
+             `/heal reject <reason>` closes it; `/heal help` lists every command."
+        );
+        let text = text.as_str();
         self.mirror(
             op,
             pr,

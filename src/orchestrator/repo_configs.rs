@@ -1,9 +1,13 @@
 //! Each repository's `.github/healbot.yml`, read from its default branch once and kept until
 //! it is forgotten (a push to that branch). The pipeline reads it at several stages and the
-//! GitHub App on every command; one cache serves both.
+//! GitHub App on every command; one cache serves both. Each config read from GitHub also
+//! declares its services' `depends_on:` into the dependency graph `serve` works on, so an edit
+//! pushed to the default branch reaches the graph without a restart.
 
 use crate::config::repo::{RepoConfig, REPO_CONFIG_PATH};
 use crate::forge::{Forge, ForgeError, RepoRef};
+use crate::topology::discover::declared_by;
+use crate::topology::SharedGraph;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -19,9 +23,28 @@ pub enum ConfigLookupError {
 #[derive(Default)]
 pub struct RepoConfigCache {
     configs: Mutex<HashMap<RepoRef, Arc<RepoConfig>>>,
+    /// Where the repositories' `depends_on:` go; `None`: nowhere (the demo, CLI commands).
+    graph: Option<SharedGraph>,
 }
 
 impl RepoConfigCache {
+    /// A cache that declares every config's `depends_on:` into `graph` when it reads one.
+    pub fn declaring_into(graph: SharedGraph) -> RepoConfigCache {
+        RepoConfigCache {
+            configs: Default::default(),
+            graph: Some(graph),
+        }
+    }
+
+    fn declare(&self, repo: &RepoRef, config: Option<&RepoConfig>) {
+        if let Some(graph) = &self.graph {
+            let declared = config.map(declared_by).unwrap_or_default();
+            tracing::info!(repo = %repo.0, services = declared.len(),
+                edges = declared.edge_count(), "dependencies declared in {REPO_CONFIG_PATH}");
+            graph.declare(&repo.0, declared);
+        }
+    }
+
     fn cached(&self, repo: &RepoRef) -> Option<Arc<RepoConfig>> {
         let configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
         configs.get(repo).cloned()
@@ -39,10 +62,13 @@ impl RepoConfigCache {
         }
         let branch = forge.default_branch(repo).await?;
         let Some(text) = forge.read_file(repo, &branch, REPO_CONFIG_PATH).await? else {
+            self.declare(repo, None);
             return Ok(None);
         };
+        // A broken file keeps the last declarations: they are the user's latest valid word.
         let config = RepoConfig::parse(&text, &format!("{}:{REPO_CONFIG_PATH}", repo.0))
             .map_err(|e| ConfigLookupError::Invalid(e.to_string()))?;
+        self.declare(repo, Some(&config));
         let config = Arc::new(config);
         let mut configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
         configs.insert(repo.clone(), config.clone());

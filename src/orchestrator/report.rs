@@ -38,6 +38,7 @@ pub(crate) fn pr_body(
     audit_head: Option<(u64, String)>,
     graph: &crate::topology::graph::DependencyGraph,
     permalink: Option<String>,
+    rollout: &str,
 ) -> Result<String, OrchestratorError> {
     let rca: RcaReport = op
         .artifact(&artifacts::RCA)?
@@ -200,11 +201,7 @@ pub(crate) fn pr_body(
             r.error_rate * 100.0
         );
     }
-    let _ = writeln!(
-        b,
-        "## Risk: {:.2} ({}) → strategy `{:?}`\n",
-        plan.risk.total, plan.risk.level, plan.decision.strategy
-    );
+    let _ = writeln!(b, "## Risk: {:.2} ({})\n", plan.risk.total, plan.risk.level);
     let _ = writeln!(
         b,
         "| factor | value | weight | contribution |\n|---|---|---|---|"
@@ -216,9 +213,12 @@ pub(crate) fn pr_body(
             f.name, f.value, f.weight, f.contribution
         );
     }
+    // Which rollout, why, and what it means for this PR.
+    let _ = writeln!(b, "\n## Strategy: {}\n", plan.decision.strategy);
     for r in &plan.decision.reasons {
-        let _ = writeln!(b, "\n- {r}");
+        let _ = writeln!(b, "- {r}");
     }
+    let _ = writeln!(b, "\n{rollout}");
     if let Some(g) = &gates {
         let _ = writeln!(b, "\n## Safety gates\n\n{}", g.to_markdown_table());
     }
@@ -246,9 +246,10 @@ fn table_cell(text: &str) -> String {
     text.replace('\n', " ").replace('|', "\\|")
 }
 
-pub(crate) fn canary_comment(weight: u8, r: &CanaryReport) -> String {
+/// The judge's verdict on a step, titled `what` ("Canary at 10%", "Blue-green preview").
+pub(crate) fn canary_comment(what: &str, r: &CanaryReport) -> String {
     let mut s = format!(
-        "Canary at {weight}%: **{:?}** (score {:.0}). {}\n\n| metric | classification | p-value | effect size |\n|---|---|---|---|\n",
+        "{what}: **{:?}** (score {:.0}). {}\n\n| metric | classification | p-value | effect size |\n|---|---|---|---|\n",
         r.verdict, r.score, r.reason
     );
     for m in &r.metrics {
@@ -611,7 +612,7 @@ mod tests {
         .unwrap();
         let base = CommitSha("1f2c7ecd6731727e258a1f56068ce2756f188ee9".into());
         let url = "https://github.example/acme/payment-service/blob/1f2c7ec/deploy/rollout.yaml#L2";
-        let body = pr_body(&op, &spec, &base, None, &graph, Some(url.into())).unwrap();
+        let body = pr_body(&op, &spec, &base, None, &graph, Some(url.into()), "").unwrap();
         assert!(
             body.contains("Error pattern `high_latency` (75% confidence): `alert SlowP99`"),
             "{body}"
@@ -637,7 +638,7 @@ mod tests {
             artifacts::FIX.name().into(),
             serde_json::to_value(&selection).unwrap(),
         );
-        let err = pr_body(&op, &spec, &base, None, &graph, None).unwrap_err();
+        let err = pr_body(&op, &spec, &base, None, &graph, None, "").unwrap_err();
         assert!(
             err.to_string().contains("no localization recorded"),
             "{err}"

@@ -77,12 +77,17 @@ pub fn choose(
         )
     };
 
-    let strategy = if forced.is_empty() {
+    let mut strategy = if forced.is_empty() {
         by_risk
     } else {
         Strategy::ManualReview
     };
     let mut reasons = forced;
+    if strategy == Strategy::Direct && !t.direct_allowed {
+        strategy = Strategy::Canary;
+        reasons
+            .push("DIRECT is forbidden by policy (strategy.direct_allowed: false) → CANARY".into());
+    }
     reasons.push(format!("{risk_reason} → {by_risk}"));
     StrategyDecision { strategy, reasons }
 }
@@ -135,6 +140,24 @@ mod tests {
         assert_eq!(pick(0.1, 0.9, 0.2), Strategy::Direct);
         assert_eq!(pick(0.1, 0.9, 0.201), Strategy::ManualReview);
         assert_eq!(pick(0.5, 0.9, f64::NAN), Strategy::ManualReview);
+    }
+
+    #[test]
+    fn a_policy_that_forbids_direct_gets_the_canary_and_says_why() {
+        let mut policy = PolicySet::embedded().risk;
+        policy.strategy.direct_allowed = false;
+        let d = choose(&risk(0.1), 0.9, 0.0, &policy);
+        assert_eq!(d.strategy, Strategy::Canary);
+        assert!(
+            d.reasons[0].contains("DIRECT is forbidden"),
+            "{:?}",
+            d.reasons
+        );
+        // Riskier fixes are not touched by it.
+        assert_eq!(
+            choose(&risk(0.9), 0.9, 0.0, &policy).strategy,
+            Strategy::ManualReview
+        );
     }
 
     #[test]

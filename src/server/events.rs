@@ -291,6 +291,34 @@ pub struct PushEvent {
     pub repository: Repository,
     #[serde(default)]
     pub installation: Option<InstallationRef>,
+    /// The pushed commits, with the files each added, modified and removed.
+    #[serde(default)]
+    pub commits: Vec<PushCommit>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PushCommit {
+    #[serde(default)]
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub modified: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
+}
+
+impl PushEvent {
+    /// Whether the push may have changed `path`: a commit lists it, or the payload lists no
+    /// commits to tell (a force push to an older commit).
+    pub fn touches(&self, path: &str) -> bool {
+        self.commits.is_empty()
+            || self.commits.iter().any(|c| {
+                c.added
+                    .iter()
+                    .chain(&c.modified)
+                    .chain(&c.removed)
+                    .any(|p| p == path)
+            })
+    }
 }
 
 /// One event healbot knows, by its `X-GitHub-Event` name.

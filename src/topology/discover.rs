@@ -137,16 +137,7 @@ impl Discovery {
         for dir in &self.config.repositories {
             let file = dir.join(".github/healbot.yml");
             match RepoConfig::load(&file) {
-                Ok(repo) => {
-                    let mut g = DependencyGraph::new();
-                    for s in &repo.services {
-                        g.add_service(&s.name, None);
-                        for d in &s.depends_on {
-                            g.add_dependency(&s.name, d);
-                        }
-                    }
-                    found.add("repository", &g);
-                }
+                Ok(repo) => found.add("repository", &declared_by(&repo)),
                 Err(e) => found.problems.push(e.to_string()),
             }
         }
@@ -268,6 +259,18 @@ impl Snapshot {
         std::fs::write(&tmp, text).map_err(|e| error(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| error(e.to_string()))
     }
+}
+
+/// The services a repository's `.github/healbot.yml` declares and what each `depends_on`.
+pub fn declared_by(repo: &RepoConfig) -> DependencyGraph {
+    let mut g = DependencyGraph::new();
+    for s in &repo.services {
+        g.add_service(&s.name, None);
+        for d in &s.depends_on {
+            g.add_dependency(&s.name, d);
+        }
+    }
+    g
 }
 
 #[cfg(test)]

@@ -4,32 +4,76 @@
 
 use super::discover::{Discovery, Snapshot};
 use super::graph::DependencyGraph;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Default)]
-pub struct SharedGraph(Arc<RwLock<Arc<DependencyGraph>>>);
+pub struct SharedGraph(Arc<RwLock<Layers>>);
+
+/// What the graph is made of: what discovery found (the catalog and the other sources), and
+/// what each repository declares in its `.github/healbot.yml` as `serve` last read it from
+/// GitHub; `merged` is their union, rebuilt on every change.
+#[derive(Debug, Default)]
+struct Layers {
+    discovered: DependencyGraph,
+    declared: BTreeMap<String, DependencyGraph>,
+    merged: Arc<DependencyGraph>,
+}
+
+impl Layers {
+    fn rebuild(&mut self) {
+        let mut merged = self.discovered.clone();
+        for g in self.declared.values() {
+            merged.merge(g);
+        }
+        self.merged = Arc::new(merged);
+    }
+}
 
 impl SharedGraph {
     pub fn new(graph: DependencyGraph) -> SharedGraph {
-        SharedGraph(Arc::new(RwLock::new(Arc::new(graph))))
+        let mut layers = Layers {
+            discovered: graph,
+            ..Layers::default()
+        };
+        layers.rebuild();
+        SharedGraph(Arc::new(RwLock::new(layers)))
     }
 
     pub fn current(&self) -> Arc<DependencyGraph> {
         match self.0.read() {
-            Ok(g) => g.clone(),
+            Ok(g) => g.merged.clone(),
             // A writer that panicked left a whole graph behind all the same.
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Err(poisoned) => poisoned.into_inner().merged.clone(),
         }
     }
 
+    /// Replaces what discovery found; what repositories declared stays merged in.
     pub fn replace(&self, graph: DependencyGraph) {
-        let graph = Arc::new(graph);
-        match self.0.write() {
-            Ok(mut g) => *g = graph,
-            Err(poisoned) => *poisoned.into_inner() = graph,
-        }
+        self.edit(|l| l.discovered = graph);
+    }
+
+    /// Replaces what the repository `repo` declares (its services' `depends_on:`); an empty
+    /// graph takes its declarations out.
+    pub fn declare(&self, repo: &str, graph: DependencyGraph) {
+        self.edit(|l| {
+            if graph.is_empty() {
+                l.declared.remove(repo);
+            } else {
+                l.declared.insert(repo.to_string(), graph);
+            }
+        });
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Layers)) {
+        let mut layers = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut layers);
+        layers.rebuild();
     }
 }
 
@@ -173,6 +217,28 @@ mod tests {
             ["c"],
             "the second edit too"
         );
+    }
+
+    #[test]
+    fn declarations_merge_with_discovery_and_survive_its_refresh() {
+        let mut catalog = DependencyGraph::new();
+        catalog.add_dependency("a", "b");
+        let shared = SharedGraph::new(catalog.clone());
+        let mut declared = DependencyGraph::new();
+        declared.add_dependency("a", "c");
+        shared.declare("acme/a", declared);
+        let graph = shared.current();
+        let mut deps = graph.dependencies("a");
+        deps.sort();
+        assert_eq!(deps, ["b", "c"]);
+        shared.replace(catalog);
+        assert_eq!(
+            shared.current().dependencies("a").len(),
+            2,
+            "kept on refresh"
+        );
+        shared.declare("acme/a", DependencyGraph::new());
+        assert_eq!(shared.current().dependencies("a"), ["b"]);
     }
 
     #[test]

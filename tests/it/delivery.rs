@@ -14,6 +14,19 @@ pub(crate) async fn approve(t: &mut App) -> Vec<String> {
     let before = t.fake.bot_comments().len();
     t.production.heal();
     t.approve(1, 1).await;
+    // A MANUAL_REVIEW fix needs a second person (two by default): bob approves as well.
+    let waits_for_more = t
+        .fake
+        .bot_comments()
+        .last()
+        .is_some_and(|c| c.contains("not merged yet: 1 of 2 approvals"));
+    if waits_for_more {
+        t.fake
+            .expect_comments(&["not merged yet: 1 of 2 approvals"]);
+        t.fake.set_permission(REPO, "bob", "write");
+        let bob = crate::support::app::comment(&t.fake, 1, "bob", "/heal approve");
+        t.deliver("issue_comment", "bob-approves-1", &bob).await;
+    }
     t.fake.bot_comments()[before..].to_vec()
 }
 

@@ -3,7 +3,7 @@
 //! lines they mean to; and the git helpers must work on a real repository.
 
 #[path = "../../src/gitops/crd.rs"]
-mod crd;
+pub(crate) mod crd;
 
 use crd::{CrdError, CrdSchema};
 use healbot::gitops::{

@@ -5,7 +5,9 @@ mod adversarial;
 mod audit;
 mod audit_against_pr;
 mod audit_shipping;
+mod blue_green;
 mod canary;
+mod declared_graph;
 mod demo;
 mod deploy_repo;
 mod fix_cli;
@@ -20,6 +22,7 @@ mod policy;
 mod repair;
 mod server;
 mod signals;
+mod strategy;
 mod templates;
 mod topology;
 

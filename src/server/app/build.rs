@@ -169,7 +169,7 @@ pub async fn assemble(
         policies: Arc::new(policies),
         templates: Arc::new(templates(config)?),
         settings,
-        repo_configs: Default::default(),
+        repo_configs: crate::orchestrator::repo_configs::RepoConfigCache::declaring_into(graph),
         clock,
     });
     let repos = sources.repositories.iter().cloned().map(RepoRef).collect();

@@ -96,6 +96,12 @@ impl AppHandler {
     /// the work queue's job: this replica reads it from here on, starting with what it took
     /// before a restart, and takes over what a dead replica left.
     pub async fn resume(&self) {
+        // Every configured repository's `depends_on:` joins the graph before the first alert.
+        for repo in &self.configured_repos {
+            if let Err(e) = self.configs.get(repo).await {
+                tracing::warn!(repo = %repo.0, error = %e, "repository config unusable");
+            }
+        }
         if let Some(consumer) = self.drivers.start_consumer(&self.orchestrator) {
             *self.consumer.lock().await = Some(consumer);
             return;
@@ -351,6 +357,12 @@ impl DeliveryHandler for AppHandler {
                 let default = p.repository.default_branch.as_deref().unwrap_or("main");
                 if p.git_ref == format!("refs/heads/{default}") {
                     self.configs.forget(&repo);
+                    if p.touches(crate::config::repo::REPO_CONFIG_PATH) {
+                        // Read it again now: its `depends_on:` reach the graph at once.
+                        if let Err(e) = self.configs.get(&repo).await {
+                            tracing::warn!(repo = %repo.0, error = %e, "repository config unusable");
+                        }
+                    }
                 }
                 Ok(())
             }
