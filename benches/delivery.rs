@@ -31,7 +31,7 @@ async fn once() -> Duration {
     t.production.heal();
     let body = serde_json::to_vec(&pull_request("closed", 1, "alice", &head, Some(&merge.0)))
         .expect("json");
-    let client = reqwest::Client::new();
+    let client = healbot::http_client::client();
     let started = Instant::now();
     let resp = client
         .post(t.url("/webhooks/github"))

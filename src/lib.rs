@@ -12,6 +12,7 @@ pub mod fix;
 pub mod forge;
 pub mod gates;
 pub mod gitops;
+pub mod http_client;
 pub mod localize;
 pub mod lock;
 pub mod model;

@@ -36,7 +36,7 @@ pub struct EsShipper {
 impl EsShipper {
     /// `cursor_file` keeps the last seq shipped between runs.
     pub fn new(target: EsTarget, cursor_file: PathBuf) -> Result<EsShipper, ShipError> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ShipError::Request {

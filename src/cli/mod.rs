@@ -15,6 +15,7 @@ pub mod localize;
 pub mod locks;
 pub mod logging;
 pub mod ops;
+pub mod otlp;
 pub mod policy;
 pub mod pr;
 pub mod rca;

@@ -28,7 +28,15 @@ pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Resu
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let dispatch = logging::dispatch(log_format.unwrap_or(LogFormat::Json), "info");
+    let (otlp, otlp_layer) = match &config.otlp {
+        Some(target) => {
+            let (export, layer) = super::otlp::OtlpExport::start(target)?;
+            (Some(export), Some(layer))
+        }
+        None => (None, None),
+    };
+    let dispatch =
+        logging::dispatch_with(log_format.unwrap_or(LogFormat::Json), "info", otlp_layer);
     warn_about_the_sandbox(&config, &dispatch);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -92,6 +100,9 @@ pub async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Resu
         shipper.abort();
     }
     handle.shutdown().await?;
+    if let Some(otlp) = otlp {
+        otlp.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

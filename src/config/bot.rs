@@ -123,6 +123,9 @@ pub struct BotConfigFile {
     /// Ship audit entries to Elasticsearch too (the chain stays the record).
     #[serde(default)]
     pub audit_elasticsearch: Option<AuditElasticsearchFile>,
+    /// Export healbot's own spans over OTLP/HTTP.
+    #[serde(default)]
+    pub otlp: Option<super::otlp::OtlpFile>,
     /// Connection limits and timeouts of the HTTP listeners.
     #[serde(default)]
     pub http: Option<HttpFile>,
@@ -277,6 +280,8 @@ pub struct BotConfig {
     pub inbound: InboundTokens,
     pub audit_signing: Option<AuditSigning>,
     pub audit_elasticsearch: Option<AuditElasticsearch>,
+    /// Where healbot's own spans go, if anywhere.
+    pub otlp: Option<super::otlp::Otlp>,
     pub http: HttpLimits,
     /// How long a handled delivery's body stays in the delivery log.
     pub delivery_retention: Duration,
@@ -333,6 +338,7 @@ impl BotConfig {
             inbound: InboundTokens::default(),
             audit_signing: None,
             audit_elasticsearch: None,
+            otlp: None,
             http: HttpLimits::default(),
             delivery_retention: Duration::from_secs(3 * 24 * 3600),
             topology: Default::default(),
@@ -527,6 +533,12 @@ impl BotConfig {
             Some(es) => Some(audit_elasticsearch(es, base, &field)?),
             None => None,
         };
+        let otlp = match file.otlp {
+            Some(o) => Some(
+                super::otlp::Otlp::from_file(o, base).map_err(|(name, why)| field(&name, why))?,
+            ),
+            None => None,
+        };
         let defaults = HttpLimits::default();
         let http = match file.http {
             Some(h) => HttpLimits {
@@ -554,6 +566,7 @@ impl BotConfig {
             inbound,
             audit_signing,
             audit_elasticsearch,
+            otlp,
             http,
             delivery_retention,
             rca: file.rca.unwrap_or_default(),
@@ -622,6 +635,9 @@ impl BotConfig {
             .and_then(|e| e.api_key.as_ref())
         {
             secrets.push(key.expose_str().to_string());
+        }
+        if let Some(otlp) = &self.otlp {
+            secrets.extend(otlp.headers.iter().map(|(_, v)| v.expose_str().to_string()));
         }
         if let Some(g) = &self.github {
             if let Ok(pem) = std::fs::read_to_string(&g.private_key_file) {
@@ -696,6 +712,25 @@ fn protected_paths(file: &BotConfigFile, base: &Path) -> Vec<Protected> {
                 what: "an inbound webhook token".into(),
             });
         }
+    }
+    let other_secret_files = [
+        file.audit_elasticsearch
+            .as_ref()
+            .and_then(|e| e.api_key_file.as_ref())
+            .map(|p| (p, "the Elasticsearch API key")),
+        file.otlp
+            .as_ref()
+            .and_then(|o| o.headers_file.as_ref())
+            .map(|p| (p, "the OTLP headers")),
+        file.registry_token_file
+            .as_ref()
+            .map(|p| (p, "the container registry credential")),
+    ];
+    for (path, what) in other_secret_files.into_iter().flatten() {
+        out.push(Protected {
+            path: base.join(path),
+            what: what.into(),
+        });
     }
     if let Some(audit) = &file.audit {
         out.push(Protected {

@@ -12,6 +12,7 @@ pub mod gates;
 pub mod glob;
 pub mod locks;
 pub mod notify;
+pub mod otlp;
 pub mod policy;
 pub mod protected_paths;
 pub mod rca;

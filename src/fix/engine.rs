@@ -188,7 +188,7 @@ fn choose(
     while let Some(m) = matches.next() {
         let mut captures = HashMap::new();
         let mut covers = false;
-        for c in m.captures {
+        for c in m.captures() {
             let name = names[c.index as usize];
             if name == t.anchor() {
                 covers |= c.node.start_position().row <= row && row <= c.node.end_position().row;
@@ -203,7 +203,7 @@ fn choose(
         };
         if !t.matcher.returns.is_empty() {
             let target = m
-                .captures
+                .captures()
                 .iter()
                 .find(|c| names[c.index as usize] == t.matcher.target);
             let returns = target.map_or(FnReturn::Other, |c| fn_return(t.language, c.node, source));

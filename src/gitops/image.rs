@@ -206,7 +206,7 @@ impl Default for RegistryClient {
 impl RegistryClient {
     /// `token`: the registry credential (from a file), or `None` for anonymous pulls.
     pub fn new(token: Option<String>) -> RegistryClient {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

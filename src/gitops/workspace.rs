@@ -100,7 +100,12 @@ pub fn log_paths(
         if now != before {
             out.push(CommitInfo {
                 sha: oid.to_string(),
-                summary: commit.summary().unwrap_or_default().to_string(),
+                summary: commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
                 author: commit.author().name().unwrap_or_default().to_string(),
                 time: commit.time().seconds(),
             });
@@ -147,7 +152,7 @@ fn export_entry(
     dir: &str,
     entry: &git2::TreeEntry,
 ) -> Result<usize, GitopsError> {
-    let name = entry.name().ok_or_else(|| GitopsError::Repo {
+    let name = entry.name().map_err(|_| GitopsError::Repo {
         repo: repo_path.to_path_buf(),
         reason: format!("non-UTF-8 file name in `{dir}`"),
     })?;

@@ -240,7 +240,7 @@ impl HttpEndpoint {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(fail(format!("endpoint {shown} must be http or https")));
         }
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()

@@ -36,7 +36,7 @@ impl ElasticsearchLogs {
     ) -> Result<ElasticsearchLogs, SignalError> {
         reqwest::Url::parse(base_url)
             .map_err(|e| logs_error(format!("base URL {base_url:?}: {e}")))?;
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| logs_error(e.to_string()))?;

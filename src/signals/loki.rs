@@ -28,7 +28,7 @@ impl LokiLogs {
     pub fn new(base_url: &str, timeout: Duration) -> Result<LokiLogs, SignalError> {
         reqwest::Url::parse(base_url)
             .map_err(|e| logs_error(format!("base URL {base_url:?}: {e}")))?;
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| logs_error(e.to_string()))?;

@@ -113,7 +113,7 @@ impl PrometheusClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(url_error("the scheme must be http or https".into()));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| url_error(e.to_string()))?;

@@ -77,7 +77,7 @@ impl Http {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(error("the scheme must be http or https".into()));
         }
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| error(e.to_string()))?;

@@ -62,7 +62,7 @@ impl HealthProbe for HttpHealthProbe {
                     .into(),
             };
         }
-        let client = match reqwest::Client::builder()
+        let client = match crate::http_client::builder()
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()

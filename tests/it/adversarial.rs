@@ -59,7 +59,7 @@ async fn post(
     token: Option<&str>,
     body: Vec<u8>,
 ) -> StatusCode {
-    let mut req = reqwest::Client::new()
+    let mut req = healbot::http_client::client()
         .post(format!("http://{addr}{path}"))
         .header("content-type", "application/json")
         .body(body);
@@ -109,7 +109,7 @@ async fn inbound_hooks_need_their_bearer_token_and_record_nothing_without_it() {
         post(h.addr, am, Some("am-new"), body.clone()).await,
         StatusCode::ACCEPTED
     );
-    let lower = reqwest::Client::new()
+    let lower = healbot::http_client::client()
         .post(format!("http://{}{am}", h.addr))
         .header("authorization", "bearer am-new")
         .body(body.clone())
@@ -149,7 +149,9 @@ async fn an_inbound_hook_without_a_token_is_disabled_and_healthz_says_so() {
             StatusCode::NOT_FOUND
         );
     }
-    let health: Value = reqwest::get(format!("http://{}/healthz", h.addr))
+    let health: Value = healbot::http_client::client()
+        .get(format!("http://{}/healthz", h.addr))
+        .send()
         .await
         .unwrap()
         .json()
@@ -232,7 +234,9 @@ async fn internal_listen_keeps_alertmanager_argo_and_metrics_off_the_public_list
         .await,
         StatusCode::NOT_FOUND
     );
-    let public_metrics = reqwest::get(format!("http://{}/metrics", h.addr))
+    let public_metrics = healbot::http_client::client()
+        .get(format!("http://{}/metrics", h.addr))
+        .send()
         .await
         .unwrap();
     assert_eq!(public_metrics.status(), StatusCode::NOT_FOUND);
@@ -240,7 +244,9 @@ async fn internal_listen_keeps_alertmanager_argo_and_metrics_off_the_public_list
         post(internal, "/webhooks/alertmanager", Some("am-new"), body).await,
         StatusCode::ACCEPTED
     );
-    let metrics = reqwest::get(format!("http://{internal}/metrics"))
+    let metrics = healbot::http_client::client()
+        .get(format!("http://{internal}/metrics"))
+        .send()
         .await
         .unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
@@ -332,7 +338,11 @@ async fn connections_beyond_the_limit_get_503_and_healthz_comes_back() {
     let mut ok = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(r) = reqwest::get(format!("http://{}/healthz", h.addr)).await {
+        if let Ok(r) = healbot::http_client::client()
+            .get(format!("http://{}/healthz", h.addr))
+            .send()
+            .await
+        {
             if r.status() == StatusCode::OK {
                 ok = true;
                 break;

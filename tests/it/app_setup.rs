@@ -74,7 +74,11 @@ struct Form {
 }
 
 async fn read_form(url: &str) -> Form {
-    let page = reqwest::get(url).await.unwrap();
+    let page = healbot::http_client::client()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     let action = Regex::new(r#"<form action="([^"]+)" method="post">"#)
@@ -147,14 +151,18 @@ async fn app_create_registers_the_app_and_writes_its_credentials_0600() {
     let code = fake.confirm_app_manifest("acme", &form.manifest).unwrap();
 
     // A redirect that does not carry the flow's state does nothing (and keeps the code).
-    let forged = reqwest::get(format!("{redirect}?code={code}&state=0123"))
+    let forged = healbot::http_client::client()
+        .get(format!("{redirect}?code={code}&state=0123"))
+        .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
     assert!(fake.created_apps().is_empty());
     assert!(!dir.join("private-key.pem").exists());
 
-    let back = reqwest::get(format!("{redirect}?code={code}&state={state}"))
+    let back = healbot::http_client::client()
+        .get(format!("{redirect}?code={code}&state={state}"))
+        .send()
         .await
         .unwrap();
     assert_eq!(back.status(), 200);
@@ -214,7 +222,10 @@ async fn app_create_registers_the_app_and_writes_its_credentials_0600() {
     );
 
     // The code worked once.
-    let again = reqwest::get(format!("{redirect}?code={code}&state={state}")).await;
+    let again = healbot::http_client::client()
+        .get(format!("{redirect}?code={code}&state={state}"))
+        .send()
+        .await;
     assert!(again.is_err(), "the page is gone once the App is set up");
     fake.assert_clean();
 }
@@ -233,7 +244,9 @@ async fn an_unknown_code_writes_nothing_and_says_why() {
     assert_eq!(manifest["name"], "healbot-test");
 
     // A code GitHub never issued (or one older than an hour).
-    let back = reqwest::get(format!("{url}callback?code=0badc0de&state={state}"))
+    let back = healbot::http_client::client()
+        .get(format!("{url}callback?code=0badc0de&state={state}"))
+        .send()
         .await
         .unwrap();
     assert_eq!(back.status(), 502);

@@ -42,7 +42,7 @@ fn main_log(workdir: &Path) -> Vec<(String, usize)> {
     walk.map(|oid| {
         let c = git.find_commit(oid.expect("oid")).expect("commit");
         (
-            c.summary().unwrap_or_default().to_string(),
+            c.summary().ok().flatten().unwrap_or_default().to_string(),
             c.parent_count(),
         )
     })

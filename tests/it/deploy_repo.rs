@@ -67,7 +67,9 @@ async fn canary_commits_go_to_the_deploy_repository_branch() {
         own_manifest,
         "the service repository's own manifest is not the one deployed"
     );
-    let health: Value = reqwest::get(t.url("/healthz"))
+    let health: Value = healbot::http_client::client()
+        .get(t.url("/healthz"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -90,7 +92,9 @@ async fn a_deploy_repository_without_the_app_stops_before_review() {
         "This fix cannot be deployed yet: the healbot App is not installed on acme/deploy",
     ]);
     assert_eq!(t.state_of_only_operation().await, OpState::Escalated);
-    let health: Value = reqwest::get(t.url("/healthz"))
+    let health: Value = healbot::http_client::client()
+        .get(t.url("/healthz"))
+        .send()
         .await
         .unwrap()
         .json()

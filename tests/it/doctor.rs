@@ -192,7 +192,7 @@ async fn readyz(redis_url: String, github: &FakeGithub) -> (u16, Value, String) 
     let handle = server::serve_on(listener, config, ServeOptions::default())
         .await
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = healbot::http_client::client();
     let base = format!("http://{}", handle.addr);
     let response = client.get(format!("{base}/readyz")).send().await.unwrap();
     let status = response.status().as_u16();
@@ -247,4 +247,81 @@ async fn readyz_is_200_with_its_dependencies_up_and_503_with_redis_down() {
     assert_eq!(body["ready"], false);
     assert!(!body.to_string().contains("hunter2"), "{body}");
     github.assert_clean();
+}
+
+/// The export targets get a dry run each: Elasticsearch's `GET /` with the API key, and an
+/// OTLP export with no spans; a refused key fails its row without showing the key.
+#[tokio::test]
+async fn doctor_dry_runs_the_audit_shipper_and_the_otlp_collector() {
+    use wiremock::matchers::{body_bytes, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let es = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/"))
+        .and(header("authorization", "ApiKey good-es-key"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"version": {"number": "8.15.0"}})),
+        )
+        .mount(&es)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&es)
+        .await;
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .and(header("authorization", "Bearer otlp-t0ken"))
+        .and(body_bytes(Vec::<u8>::new()))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), "webhook-secret-value\n").unwrap();
+    std::fs::write(
+        dir.path().join("otlp-headers"),
+        "Authorization: Bearer otlp-t0ken\n",
+    )
+    .unwrap();
+    let config = |key: &str| {
+        std::fs::write(dir.path().join("es-key"), key).unwrap();
+        let path = dir.path().join("healbot.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "state_dir: state\nwebhook_secret_files: [secret]\n\
+                 audit_elasticsearch: {{url: '{}', api_key_file: es-key}}\n\
+                 otlp: {{endpoint: '{}', headers_file: otlp-headers}}\n",
+                es.uri(),
+                collector.uri()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (_, json) = doctor(&config("good-es-key"), true).await;
+    let got = rows(&json);
+    assert_eq!(
+        status_of(&got, "audit shipping (elasticsearch)"),
+        "ok",
+        "{json}"
+    );
+    assert_eq!(status_of(&got, "otlp export"), "ok", "{json}");
+    assert!(json.contains("Elasticsearch 8.15.0"), "{json}");
+
+    let (code, json) = doctor(&config("stale-es-key"), true).await;
+    assert_ne!(code, Some(0), "{json}");
+    let got = rows(&json);
+    assert_eq!(
+        status_of(&got, "audit shipping (elasticsearch)"),
+        "fail",
+        "{json}"
+    );
+    assert!(json.contains("API key was refused"), "{json}");
+    assert!(
+        !json.contains("stale-es-key") && !json.contains("otlp-t0ken"),
+        "{json}"
+    );
 }

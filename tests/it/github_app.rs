@@ -280,7 +280,7 @@ async fn every_fixture_is_handled_by_the_app() {
             let body: Value =
                 serde_json::from_slice(&std::fs::read(file.unwrap().path()).unwrap()).unwrap();
             n += 1;
-            let unsigned = reqwest::Client::new()
+            let unsigned = healbot::http_client::client()
                 .post(t.url("/webhooks/github"))
                 .header("X-GitHub-Event", &event)
                 .header("X-GitHub-Delivery", format!("unsigned-{n}"))

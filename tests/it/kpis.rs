@@ -131,7 +131,9 @@ async fn metrics_show_the_kpis_of_a_completed_and_a_rolled_back_operation() {
         t.operations().await.last().map(|op| &op.history)
     );
 
-    let text = reqwest::get(t.url("/metrics"))
+    let text = healbot::http_client::client()
+        .get(t.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

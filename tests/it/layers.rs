@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     // The shared vocabulary: imports nothing from the crate.
     &["model"],
     // Pure libraries: the canary judge with its configuration; Redis connections.
-    &["canary", "redis_conn"],
+    &["canary", "redis_conn", "http_client"],
     // Parsing healbot.yaml, the policies and .github/healbot.yml.
     &["config"],
     &["audit"],

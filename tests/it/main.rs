@@ -47,6 +47,7 @@ mod neo4j;
 mod notify_app;
 mod ops;
 mod ops_serve;
+mod otlp;
 mod records;
 mod replica_crash;
 mod replicas;

@@ -128,7 +128,12 @@ impl Replica {
     async fn ready(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
-            if reqwest::get(self.url("/healthz")).await.is_ok() {
+            if healbot::http_client::client()
+                .get(self.url("/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -181,7 +186,7 @@ impl Drop for Replica {
 }
 
 async fn post(url: String, event: &str, id: &str, body: &[u8]) -> u16 {
-    reqwest::Client::new()
+    healbot::http_client::client()
         .post(url)
         .header("X-GitHub-Event", event)
         .header("X-GitHub-Delivery", id)
@@ -373,7 +378,7 @@ async fn a_replica_killed_mid_canary_is_taken_over_and_nothing_happens_twice() {
             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f1e2d3c4b5a6978"
         }]
     });
-    let sent = reqwest::Client::new()
+    let sent = healbot::http_client::client()
         .post(replicas[0].url("/webhooks/alertmanager"))
         .bearer_auth("alertmanager-token")
         .json(&alert)

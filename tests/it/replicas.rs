@@ -57,7 +57,7 @@ fn body(n: usize) -> Vec<u8> {
 }
 
 async fn post(h: &ServerHandle, id: &str, body: &[u8]) -> u16 {
-    reqwest::Client::new()
+    healbot::http_client::client()
         .post(format!("http://{}/webhooks/github", h.addr))
         .header("X-GitHub-Event", "issue_comment")
         .header("X-GitHub-Delivery", id)
@@ -155,7 +155,7 @@ async fn futures_join(chunk: &[(usize, String, Vec<u8>)], replicas: &[ServerHand
         let addr = replicas[*r].addr;
         let (id, body) = (id.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            reqwest::Client::new()
+            healbot::http_client::client()
                 .post(format!("http://{addr}/webhooks/github"))
                 .header("X-GitHub-Event", "issue_comment")
                 .header("X-GitHub-Delivery", id)

@@ -834,7 +834,7 @@ impl Serve {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         let start = Instant::now();
         loop {
-            if let Ok(r) = reqwest::get(&url).await {
+            if let Ok(r) = healbot::http_client::client().get(&url).send().await {
                 return r.json().await.unwrap();
             }
             assert!(
@@ -979,7 +979,7 @@ async fn serve_runs_a_hostile_check_with_its_secrets_out_of_reach() {
             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5f1e2d3c4b5a6978"
         }]
     });
-    let sent = reqwest::Client::new()
+    let sent = healbot::http_client::client()
         .post(format!(
             "http://127.0.0.1:{}/webhooks/alertmanager",
             serve.port
@@ -1013,7 +1013,7 @@ async fn serve_runs_a_hostile_check_with_its_secrets_out_of_reach() {
     // A signed delivery with the secret from the environment is still accepted: serve read
     // it before taking it out.
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
-    let signed = reqwest::Client::new()
+    let signed = healbot::http_client::client()
         .post(format!("http://127.0.0.1:{}/webhooks/github", serve.port))
         .header("X-GitHub-Event", "ping")
         .header("X-GitHub-Delivery", "sandbox-ping-1")

@@ -76,7 +76,7 @@ impl<'a> Post<'a> {
 }
 
 async fn post(h: &ServerHandle, p: Post<'_>) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = healbot::http_client::client()
         .post(format!("http://{}/webhooks/github", h.addr))
         .header("X-GitHub-Event", p.event)
         .header("X-GitHub-Delivery", p.id)
@@ -92,7 +92,9 @@ async fn post(h: &ServerHandle, p: Post<'_>) -> (StatusCode, Value) {
 }
 
 async fn get(h: &ServerHandle, path: &str) -> String {
-    reqwest::get(format!("http://{}{path}", h.addr))
+    healbot::http_client::client()
+        .get(format!("http://{}{path}", h.addr))
+        .send()
         .await
         .unwrap()
         .text()
@@ -324,7 +326,7 @@ async fn healthz_metrics_and_other_webhooks() {
     let metrics = get(&h, "/metrics").await;
     assert!(metrics.contains("# TYPE healbot_webhook_deliveries_total counter"));
 
-    let client = reqwest::Client::new();
+    let client = healbot::http_client::client();
     for route in ["alertmanager", "argo"] {
         let url = format!("http://{}/webhooks/{route}", h.addr);
         let ok = client

@@ -228,7 +228,7 @@ pub fn seed_repo_at(
 /// Posts `body` to healbot's `path` (Alertmanager, Argo), which must accept it, and waits
 /// until it is handled.
 pub async fn post_json(t: &mut App, path: &str, body: &Value) {
-    let resp = reqwest::Client::new()
+    let resp = healbot::http_client::client()
         .post(t.url(path))
         .bearer_auth(INBOUND_TOKEN)
         .json(body)
@@ -534,7 +534,7 @@ impl App {
             "externalURL": "http://alertmanager:9093",
             "alerts": alerts
         });
-        let resp = reqwest::Client::new()
+        let resp = healbot::http_client::client()
             .post(self.url("/webhooks/alertmanager"))
             .bearer_auth(INBOUND_TOKEN)
             .json(&body)
@@ -580,7 +580,7 @@ impl App {
     /// Sends a signed GitHub delivery; `id` repeats a delivery when reused.
     pub async fn deliver(&mut self, event: &str, id: &str, body: &Value) -> u16 {
         let bytes = serde_json::to_vec(body).unwrap();
-        let resp = reqwest::Client::new()
+        let resp = healbot::http_client::client()
             .post(self.url("/webhooks/github"))
             .header("X-GitHub-Event", event)
             .header("X-GitHub-Delivery", id)

@@ -133,7 +133,7 @@ impl GitObjects {
         let stale: Vec<String> = repo
             .references_glob("refs/heads/*")
             .expect("list refs")
-            .filter_map(|r| r.ok()?.name().map(str::to_string))
+            .filter_map(|r| r.ok()?.name().ok().map(str::to_string))
             .filter(|n| !refs.contains_key(n.trim_start_matches("refs/")))
             .collect();
         for name in stale {

@@ -195,7 +195,7 @@ impl Prometheus {
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
         };
-        let client = reqwest::Client::new();
+        let client = healbot::http_client::client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = client

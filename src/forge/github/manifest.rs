@@ -298,7 +298,7 @@ pub async fn convert(
         url: shown.clone(),
         reason: e.without_url().to_string(),
     };
-    let client = reqwest::Client::builder()
+    let client = crate::http_client::builder()
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("healbot/", env!("CARGO_PKG_VERSION")))
         .build()

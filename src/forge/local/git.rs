@@ -54,7 +54,7 @@ impl GitRepo {
             .repo
             .find_reference("HEAD")
             .map_err(|e| self.error("reading HEAD", e))?;
-        match head.symbolic_target() {
+        match head.symbolic_target().ok().flatten() {
             Some(target) => Ok(target
                 .strip_prefix("refs/heads/")
                 .unwrap_or(target)
@@ -285,7 +285,7 @@ impl GitRepo {
             .repo
             .find_reference("HEAD")
             .map_err(|e| self.error("reading HEAD", e))?;
-        if head.symbolic_target() != Some(format!("refs/heads/{branch}").as_str()) {
+        if head.symbolic_target().ok().flatten() != Some(format!("refs/heads/{branch}").as_str()) {
             return Ok(());
         }
         self.repo

@@ -4,6 +4,7 @@
 //! work now (Redis, GitHub, Prometheus). Both use this code, so what the doctor reports is what
 //! the probe sees. Each check has a time limit and its detail never holds a secret.
 
+mod exports;
 mod github;
 mod notify;
 mod probe;
@@ -158,6 +159,7 @@ pub async fn doctor(config: &BotConfig, limit: Duration) -> Report {
     checks.extend(signals::logs(config, limit).await);
     checks.push(signals::traces());
     checks.extend(notify::check(&config.notify, limit).await);
+    checks.extend(exports::check(config, limit).await);
     checks.push(within("sandbox", limit, sandbox::check(config.validation.clone())).await);
     Report { checks }
 }

@@ -16,7 +16,7 @@ const PROBE_SERVICE: &str = "healbot-doctor-probe";
 
 /// `GET /api/v1/status/buildinfo`: Prometheus answers, and which version it is.
 pub(super) async fn prometheus_up(url: &str, limit: Duration) -> Check {
-    let http = match reqwest::Client::builder().timeout(limit).build() {
+    let http = match crate::http_client::builder().timeout(limit).build() {
         Ok(h) => h,
         Err(e) => return Check::fail("prometheus", e.to_string()),
     };
@@ -48,7 +48,7 @@ pub(super) async fn prometheus_up(url: &str, limit: Duration) -> Check {
 
 /// An error with its causes ("error sending request: connection refused"), which reqwest's
 /// own message leaves out.
-fn causes(e: &dyn std::error::Error) -> String {
+pub(super) fn causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
