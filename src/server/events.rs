@@ -382,6 +382,12 @@ fn action_of(body: &[u8]) -> Result<Option<String>, BodyError> {
 }
 
 fn typed_slice<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, BodyError> {
+    // Every webhook is parsed before its 202, so the common case goes without path tracking
+    // (about a sixth of the parse in a perf profile); only a body that fails is parsed again
+    // to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.inner().classify() == serde_json::error::Category::Data {

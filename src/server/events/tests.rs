@@ -149,3 +149,29 @@ fn check_run_buttons_become_commands() {
     let body = fixture("check_run", "requested_action.payload.json");
     assert!(parse("check_run", &body).overrides().overrides.is_empty());
 }
+
+/// The route parses without path tracking first; a body that fails is parsed again, so the
+/// refusal still names the field that was wrong, and malformed JSON stays malformed.
+#[test]
+fn parse_slice_refusals_name_the_field_or_say_malformed() {
+    let body = br#"{"action":"created","issue":{"number":"seven"}}"#;
+    match GithubEvent::parse_slice("issue_comment", body) {
+        Err(BodyError::Shape(e)) => {
+            assert_eq!(e.event, "issue_comment");
+            assert!(e.field.starts_with("issue."), "{e}");
+        }
+        other => panic!("expected a shape error, got {other:?}"),
+    }
+    assert!(matches!(
+        GithubEvent::parse_slice("issue_comment", b"{\"action\": "),
+        Err(BodyError::Malformed(_))
+    ));
+    assert!(matches!(
+        GithubEvent::parse_slice("ping", b"{} trailing"),
+        Err(BodyError::Malformed(_))
+    ));
+    let fixture = std::fs::read(format!("{FIXTURES}/issue_comment/created.payload.json")).unwrap();
+    let parsed = GithubEvent::parse_slice("issue_comment", &fixture).unwrap();
+    assert_eq!(parsed.action.as_deref(), Some("created"));
+    assert!(matches!(parsed.event, Some(GithubEvent::IssueComment(_))));
+}
