@@ -17,7 +17,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Makes ring rustls's provider for this process; later calls change nothing.
-pub fn install_tls_provider() {
+pub(crate) fn install_tls_provider() {
     // `Err` means a provider is installed already (this one, by an earlier call).
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// A lazily connecting manager for healbot's other Redis users (claims, leases, the work queue,
 /// the audit chain): a Redis that is down now shows at the first command, and a command fails
 /// after `response` rather than hanging.
-pub fn lazy_connection(
+pub(crate) fn lazy_connection(
     url: &str,
     response: Duration,
 ) -> Result<ConnectionManager, ::redis::RedisError> {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 type HmacSha256 = Hmac<Sha256>;
 
 /// A key shorter than this is refused: HMAC-SHA256 wants at least the hash's length.
-pub const MIN_KEY_BYTES: usize = 32;
+pub(crate) const MIN_KEY_BYTES: usize = 32;
 
 /// What the MAC covers, so a checkpoint can never be taken for another kind of signature.
 const DOMAIN: &str = "healbot-audit-checkpoint/v1";
@@ -69,7 +69,7 @@ impl SigningKey {
     }
 
     /// `Err(len)` when the key is too short.
-    pub fn from_bytes(key: &[u8]) -> Result<SigningKey, usize> {
+    pub(crate) fn from_bytes(key: &[u8]) -> Result<SigningKey, usize> {
         if key.len() < MIN_KEY_BYTES {
             return Err(key.len());
         }
@@ -176,7 +176,7 @@ impl CheckpointFile {
 
 /// The checkpoints a file holds, in file order. A missing file is no checkpoints; a line that
 /// is not a checkpoint is an error naming it (a torn last line is skipped: a crash mid-write).
-pub fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, AuditError> {
+pub(crate) fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, AuditError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -217,7 +217,7 @@ fn io(path: &Path, source: std::io::Error) -> AuditError {
 
 /// What the checkpoints say about a chain that holds on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedReport {
+pub(crate) struct SignedReport {
     pub checkpoints: usize,
     /// The newest checkpoint that verified and matches the log.
     pub last_signed: Option<(u64, String)>,
@@ -234,7 +234,7 @@ impl SignedReport {
 
 /// Why the checkpoints do not vouch for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignedProblem {
+pub(crate) enum SignedProblem {
     /// No checkpoint at all, for a log longer than a signer would leave unsigned.
     NoCheckpoint { entries: u64 },
     /// A checkpoint signed by none of the keys given (forged, or a key not passed).
@@ -293,7 +293,7 @@ impl fmt::Display for SignedProblem {
 /// Checks `checkpoints` against a chain that holds, whose head is `head` and whose hash at a
 /// seq `hash_at` answers. Every checkpoint must verify under one of `keys` and name an entry of
 /// the log with the same hash.
-pub fn check_checkpoints(
+pub(crate) fn check_checkpoints(
     checkpoints: &[Checkpoint],
     keys: &[SigningKey],
     head: Option<(u64, &str)>,
@@ -362,7 +362,7 @@ pub struct ExpectedEntry {
 }
 
 /// Shortest hash prefix accepted: PR footers before full hashes carried 16 characters.
-pub const MIN_EXPECTED_HASH_CHARS: usize = 16;
+pub(crate) const MIN_EXPECTED_HASH_CHARS: usize = 16;
 
 impl std::str::FromStr for ExpectedEntry {
     type Err = String;
@@ -393,7 +393,7 @@ impl ExpectedEntry {
 }
 
 /// The hashes a JSONL log has at `seqs`, read in one pass without checking anything else.
-pub fn hashes_at(
+pub(crate) fn hashes_at(
     path: &Path,
     seqs: &std::collections::BTreeSet<u64>,
 ) -> Result<std::collections::BTreeMap<u64, String>, AuditError> {

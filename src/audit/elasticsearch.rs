@@ -137,7 +137,7 @@ impl EsShipper {
 }
 
 /// The `_bulk` body: a `create` with `_id` = seq, then the entry with `@timestamp`, per entry.
-pub fn bulk_body(index: &str, batch: &[AuditEntry]) -> String {
+pub(crate) fn bulk_body(index: &str, batch: &[AuditEntry]) -> String {
     let mut body = String::new();
     for e in batch {
         let action = serde_json::json!({"create": {"_index": index, "_id": e.seq.to_string()}});

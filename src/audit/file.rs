@@ -75,7 +75,7 @@ impl FileAuditStore {
 
     /// [`FileAuditStore::open`], stamping entries with `clock`'s time (the orchestrator's
     /// clock, so that ages computed from the log agree with the time policy reads).
-    pub fn open_with_clock(
+    pub(crate) fn open_with_clock(
         path: impl AsRef<Path>,
         clock: Arc<dyn Clock>,
     ) -> Result<FileAuditStore, AuditError> {

@@ -7,13 +7,13 @@
 use super::AuditEntry;
 
 /// The log target of audit events: `HEALBOT_LOG=healbot::audit=info` keeps just them.
-pub const TARGET: &str = "healbot::audit";
+pub(crate) const TARGET: &str = "healbot::audit";
 
 /// Longest detail a log event carries; the whole entry is in the chain.
 const DETAIL_BYTES: usize = 16 * 1024;
 
 /// Logs `entry` once it is in the chain.
-pub fn emit(entry: &AuditEntry) {
+pub(crate) fn emit(entry: &AuditEntry) {
     let detail = detail_text(&entry.detail);
     tracing::info!(
         target: TARGET,

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 /// Audit actions these tools write.
 pub mod action {
-    pub const TRUNCATED: &str = "audit.truncated";
-    pub const REBUILT: &str = "audit.rebuilt";
+    pub(crate) const TRUNCATED: &str = "audit.truncated";
+    pub(crate) const REBUILT: &str = "audit.rebuilt";
 }
 
 #[derive(Debug, thiserror::Error)]

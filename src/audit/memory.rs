@@ -26,7 +26,7 @@ impl MemoryAuditStore {
     }
 
     /// Stamps entries with `clock`'s time.
-    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryAuditStore {
+    pub(crate) fn with_clock(clock: Arc<dyn Clock>) -> MemoryAuditStore {
         MemoryAuditStore {
             entries: Mutex::new(Vec::new()),
             clock,

@@ -106,7 +106,7 @@ impl RedisAuditStore {
     }
 
     /// Stamps entries with `clock`'s time instead of the wall clock's.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedisAuditStore {
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedisAuditStore {
         self.clock = clock;
         self
     }
@@ -328,7 +328,7 @@ impl AuditStore for RedisAuditStore {
 /// Checkpoints of the chain replicas share, in a Redis list next to it, so that any replica's
 /// checkpoints vouch for the one chain (`healbot audit verify --redis URL --key FILE`). Each
 /// replica also keeps the ones it signed in its mirror's checkpoints file.
-pub struct RedisCheckpoints {
+pub(crate) struct RedisCheckpoints {
     conn: ConnectionManager,
     url: String,
     key: String,

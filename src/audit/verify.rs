@@ -427,7 +427,7 @@ impl ChainChecker {
     }
 
     /// The seq the next entry must have.
-    pub fn expected_seq(&self) -> u64 {
+    pub(crate) fn expected_seq(&self) -> u64 {
         self.prev_seq + 1
     }
 
@@ -438,7 +438,7 @@ impl ChainChecker {
 
     /// Checks one line without its newline. `complete` says whether it ended with a newline:
     /// a last line without one that does not parse was cut off.
-    pub fn check_line(&mut self, line: &[u8], complete: bool) -> Result<(), ChainBreak> {
+    pub(crate) fn check_line(&mut self, line: &[u8], complete: bool) -> Result<(), ChainBreak> {
         let view = match serde_json::from_slice::<EntryView<'_>>(line) {
             Ok(view) => view,
             Err(e) => return Err(self.unparseable(line.len(), e.to_string(), complete)),
@@ -453,12 +453,17 @@ impl ChainChecker {
         }
     }
 
-    pub fn check_entry(&mut self, entry: &AuditEntry) -> Result<(), ChainBreak> {
+    pub(crate) fn check_entry(&mut self, entry: &AuditEntry) -> Result<(), ChainBreak> {
         self.check(&Fields::of(entry))
     }
 
     /// Counts a line that is not an entry and says how it breaks the chain.
-    pub fn unparseable(&mut self, bytes: usize, error: String, complete: bool) -> ChainBreak {
+    pub(crate) fn unparseable(
+        &mut self,
+        bytes: usize,
+        error: String,
+        complete: bool,
+    ) -> ChainBreak {
         self.lines += 1;
         let reason = if complete {
             BreakReason::Malformed { error }

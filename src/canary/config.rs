@@ -168,7 +168,7 @@ impl ConfigError {
 impl JudgeConfig {
     /// Reads a config from YAML or JSON (a text starting with `{` is read as JSON, for its
     /// sharper error messages) and validates it. An empty text gives the defaults.
-    pub fn from_yaml_or_json(text: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn from_yaml_or_json(text: &str) -> Result<Self, ConfigError> {
         let trimmed = text.trim_start();
         let cfg: JudgeConfig = if trimmed.is_empty() {
             JudgeConfig::default()

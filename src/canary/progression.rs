@@ -18,13 +18,13 @@ pub enum Next {
 }
 
 /// The first step of `steps` (the weights in percent, in order).
-pub fn first_step(steps: &[u8]) -> Option<u8> {
+pub(crate) fn first_step(steps: &[u8]) -> Option<u8> {
     steps.first().copied()
 }
 
 /// Whether a step at `weight` is judged against the stable. At 100% the canary is the stable:
 /// nothing is left to compare it with, so from there on verification judges it.
-pub fn is_judged(weight: u8) -> bool {
+pub(crate) fn is_judged(weight: u8) -> bool {
     weight < 100
 }
 

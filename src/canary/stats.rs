@@ -88,7 +88,7 @@ pub fn compare(x: &[f64], y: &[f64], confidence: f64) -> Result<Comparison, Stat
 }
 
 /// [`compare`] for samples the caller has already sorted ascending (saves two sorts).
-pub fn compare_sorted(
+pub(crate) fn compare_sorted(
     x_sorted: &[f64],
     y_sorted: &[f64],
     confidence: f64,
@@ -130,13 +130,13 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// Upper tail of the standard normal distribution, `P(Z > z)` (scipy's `norm.sf`).
-pub fn norm_sf(z: f64) -> f64 {
+pub(crate) fn norm_sf(z: f64) -> f64 {
     0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
 }
 
 /// Quantile of the standard normal distribution (scipy's `norm.ppf`), by Wichura's AS 241
 /// (relative error about 1e-16). `p` outside [0, 1] gives NaN.
-pub fn norm_ppf(p: f64) -> f64 {
+pub(crate) fn norm_ppf(p: f64) -> f64 {
     // Coefficients of AS 241 (PPND16), lowest power first.
     const A: [f64; 8] = [
         3.3871328727963665,

@@ -67,10 +67,10 @@ pub struct CreateArgs {
 }
 
 /// The files written, in this order.
-pub const APP_ID_FILE: &str = "app-id";
-pub const PRIVATE_KEY_FILE: &str = "private-key.pem";
-pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
-pub const APP_JSON_FILE: &str = "app.json";
+pub(crate) const APP_ID_FILE: &str = "app-id";
+pub(crate) const PRIVATE_KEY_FILE: &str = "private-key.pem";
+pub(crate) const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
+pub(crate) const APP_JSON_FILE: &str = "app.json";
 
 pub async fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
     match cmd {

@@ -19,7 +19,7 @@ pub fn dispatch(format: LogFormat, default_level: &str) -> tracing::Dispatch {
 }
 
 /// [`dispatch`] plus another layer (the OTLP export), under the same level filter.
-pub fn dispatch_with(
+pub(crate) fn dispatch_with(
     format: LogFormat,
     default_level: &str,
     extra: Option<Box<dyn Layer<Registry> + Send + Sync>>,

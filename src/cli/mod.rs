@@ -32,7 +32,7 @@ use std::process::ExitCode;
     version,
     about = "Turns a production incident into a reviewed, canaried fix"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log lines as `text` or `json` [default: json for `serve`, text otherwise]; `HEALBOT_LOG`
     /// sets the filter (for example `debug` or `healbot=trace`).
     #[arg(

@@ -45,7 +45,7 @@ impl HttpClient for ClientOnRuntime {
 }
 
 /// A running export: the layer to add to the subscriber, and the provider to flush at exit.
-pub struct OtlpExport {
+pub(crate) struct OtlpExport {
     provider: SdkTracerProvider,
 }
 

@@ -64,7 +64,7 @@ pub enum Format {
 }
 
 /// A catalog, or a graph derived from the calls in a traces file (detected by its content).
-pub fn load_graph(path: &Path) -> anyhow::Result<DependencyGraph> {
+pub(crate) fn load_graph(path: &Path) -> anyhow::Result<DependencyGraph> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the graph {}", path.display()))?;
     if text.trim_start().starts_with('{') {

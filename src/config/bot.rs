@@ -21,7 +21,7 @@ pub const WEBHOOK_SECRET_ENV: &str = "HEALBOT_WEBHOOK_SECRET";
 pub const DEFAULT_CLONE_DEPTH: u32 = 200;
 
 /// Where `serve` listens when neither the file nor `--listen` says.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// A secret value. `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -202,8 +202,8 @@ pub struct HttpFile {
 }
 
 /// The environment variables that may carry inbound tokens, comma-separated for rotation.
-pub const ALERTMANAGER_TOKEN_ENV: &str = "HEALBOT_ALERTMANAGER_TOKEN";
-pub const ARGO_TOKEN_ENV: &str = "HEALBOT_ARGO_TOKEN";
+pub(crate) const ALERTMANAGER_TOKEN_ENV: &str = "HEALBOT_ALERTMANAGER_TOKEN";
+pub(crate) const ARGO_TOKEN_ENV: &str = "HEALBOT_ARGO_TOKEN";
 
 /// Tokens the inbound hooks accept. An empty list disables the route (it answers 404).
 #[derive(Debug, Clone, Default)]
@@ -366,7 +366,7 @@ impl BotConfig {
 
     /// Only the `validation:` section of the healbot.yaml at `path`, checked as `load` checks
     /// it (no secret needed): for commands that run checks without serving (`healbot fix`).
-    pub fn load_validation(
+    pub(crate) fn load_validation(
         path: &Path,
     ) -> Result<super::validation::ValidationSettings, BotConfigError> {
         let shown = path.display().to_string();
@@ -587,7 +587,7 @@ impl BotConfig {
     }
 
     /// Routes and listeners for `/healthz`: which inbound hooks are enabled.
-    pub fn inbound_status(&self) -> serde_json::Value {
+    pub(crate) fn inbound_status(&self) -> serde_json::Value {
         let state = |tokens: &[Secret]| {
             if tokens.is_empty() {
                 "disabled (no token configured)"
@@ -603,7 +603,7 @@ impl BotConfig {
 
     /// This replica's name among several: `HEALBOT_REPLICA`, else the host name (the pod's in
     /// Kubernetes), so that a restarted replica finds the work it had taken.
-    pub fn replica_name() -> String {
+    pub(crate) fn replica_name() -> String {
         ["HEALBOT_REPLICA", "HOSTNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))

@@ -7,16 +7,17 @@
 use super::glob::Glob;
 
 /// Where GitHub looks for the file, in its order: the first that exists is used.
-pub const CODEOWNERS_PATHS: [&str; 3] = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"];
+pub(crate) const CODEOWNERS_PATHS: [&str; 3] =
+    [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"];
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct CodeOwners {
+pub(crate) struct CodeOwners {
     rules: Vec<(Glob, Vec<String>)>,
 }
 
 /// An owner as written, without the `@`: a login (`alice`), a team (`acme/payments`) or an
 /// email address.
-pub type Owner = String;
+pub(crate) type Owner = String;
 
 impl CodeOwners {
     /// Lines GitHub would ignore as invalid are skipped with the reason, as GitHub does
@@ -64,7 +65,7 @@ fn within(path: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Whether `login` is among `owners` (logins compare case-insensitively, as on GitHub).
-pub fn is_owner(owners: &[Owner], login: &str) -> bool {
+pub(crate) fn is_owner(owners: &[Owner], login: &str) -> bool {
     owners.iter().any(|o| o.eq_ignore_ascii_case(login))
 }
 

@@ -45,7 +45,7 @@ pub enum DetectedMetric {
 }
 
 impl DetectedMetric {
-    pub fn is_ratio(self) -> bool {
+    pub(crate) fn is_ratio(self) -> bool {
         !matches!(
             self,
             DetectedMetric::LatencyP50Ms
@@ -81,7 +81,7 @@ impl DetectionRule {
 
 impl DetectionPolicy {
     /// The rules that watch `metric`, in file order.
-    pub fn rules_for(&self, metric: DetectedMetric) -> impl Iterator<Item = &DetectionRule> {
+    pub(crate) fn rules_for(&self, metric: DetectedMetric) -> impl Iterator<Item = &DetectionRule> {
         self.rules.iter().filter(move |r| r.metric == metric)
     }
 

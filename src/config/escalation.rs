@@ -89,7 +89,7 @@ impl fmt::Display for Channel {
 }
 
 impl EscalationPolicy {
-    pub fn channels_for(&self, severity: Severity) -> &[Channel] {
+    pub(crate) fn channels_for(&self, severity: Severity) -> &[Channel] {
         match severity {
             Severity::Low => &self.routing.low,
             Severity::Medium => &self.routing.medium,
@@ -99,27 +99,27 @@ impl EscalationPolicy {
     }
 
     /// The steps that are due once an operation has waited `waited` for a person.
-    pub fn steps_due(&self, waited: Duration) -> impl Iterator<Item = &EscalationStep> {
+    pub(crate) fn steps_due(&self, waited: Duration) -> impl Iterator<Item = &EscalationStep> {
         let minutes = waited.as_secs() / 60;
         self.waiting_for_person
             .iter()
             .filter(move |s| u64::from(s.after_minutes) <= minutes)
     }
 
-    pub fn image_wait(&self) -> Duration {
+    pub(crate) fn image_wait(&self) -> Duration {
         Duration::from_secs(self.image_wait_seconds)
     }
 
-    pub fn step_merge_timeout(&self) -> Duration {
+    pub(crate) fn step_merge_timeout(&self) -> Duration {
         Duration::from_secs(self.step_merge_timeout_seconds)
     }
 
-    pub fn required_checks_timeout(&self) -> Duration {
+    pub(crate) fn required_checks_timeout(&self) -> Duration {
         Duration::from_secs(self.required_checks_timeout_seconds)
     }
 
     /// How long an Argo-managed step may run without a notification.
-    pub fn argo_step_timeout(&self) -> Duration {
+    pub(crate) fn argo_step_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.argo_step_timeout_minutes) * 60)
     }
 

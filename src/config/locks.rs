@@ -31,7 +31,7 @@ pub struct LockRetryPolicy {
 }
 
 /// The order the code enforces.
-pub const LOCK_ORDER: [(&str, LockScope); 4] = [
+pub(crate) const LOCK_ORDER: [(&str, LockScope); 4] = [
     ("SYSTEM", LockScope::System),
     ("SERVICE", LockScope::Service),
     ("INCIDENT", LockScope::Incident),
@@ -41,10 +41,6 @@ pub const LOCK_ORDER: [(&str, LockScope); 4] = [
 impl LocksPolicy {
     pub fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_seconds)
-    }
-
-    pub fn wait_timeout(&self) -> Duration {
-        Duration::from_secs(self.wait_timeout_seconds)
     }
 
     /// Backoff before retry `attempt` (0-based): doubles from the initial value up to the cap.

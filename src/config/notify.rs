@@ -11,13 +11,13 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Environment variables that may carry a channel's secret instead of a file.
-pub const SLACK_WEBHOOK_URL_ENV: &str = "HEALBOT_SLACK_WEBHOOK_URL";
-pub const TEAMS_WEBHOOK_URL_ENV: &str = "HEALBOT_TEAMS_WEBHOOK_URL";
-pub const PAGERDUTY_ROUTING_KEY_ENV: &str = "HEALBOT_PAGERDUTY_ROUTING_KEY";
+pub(crate) const SLACK_WEBHOOK_URL_ENV: &str = "HEALBOT_SLACK_WEBHOOK_URL";
+pub(crate) const TEAMS_WEBHOOK_URL_ENV: &str = "HEALBOT_TEAMS_WEBHOOK_URL";
+pub(crate) const PAGERDUTY_ROUTING_KEY_ENV: &str = "HEALBOT_PAGERDUTY_ROUTING_KEY";
 
 /// PagerDuty's Events API v2 endpoint (US service region), when `api_url` is not set.
 pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
-pub const SMTP_PASSWORD_ENV: &str = "HEALBOT_SMTP_PASSWORD";
+pub(crate) const SMTP_PASSWORD_ENV: &str = "HEALBOT_SMTP_PASSWORD";
 
 /// `notify:` as written. A channel is configured by its section, or (Slack, Teams, PagerDuty)
 /// by its environment variable alone.
@@ -127,17 +127,17 @@ pub struct EmailChannel {
 }
 
 /// Reads an environment variable; `std::env::var` in production, a map in tests.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The process environment (what `main` took from it at startup), for
 /// [`NotifyConfig::from_file`].
-pub fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     super::secrets::env_secret(name)
 }
 
 impl NotifyFile {
     /// The files that hold secrets, for the sandbox's list of what a check must never read.
-    pub fn secret_files(&self) -> Vec<&PathBuf> {
+    pub(crate) fn secret_files(&self) -> Vec<&PathBuf> {
         fn webhook(w: &Option<WebhookFile>) -> Option<&PathBuf> {
             w.as_ref().and_then(|w| w.webhook_url_file.as_ref())
         }
@@ -410,7 +410,7 @@ impl NotifyConfig {
 impl EmailChannel {
     /// The lettre SMTP URL (`smtp://user:pass@host:587?tls=required`, `smtps://…`); a secret,
     /// since it carries the password.
-    pub fn smtp_url(&self) -> Secret {
+    pub(crate) fn smtp_url(&self) -> Secret {
         let (scheme, query) = match self.tls {
             SmtpTls::Starttls => ("smtp", Some("tls=required")),
             SmtpTls::Opportunistic => ("smtp", Some("tls=opportunistic")),

@@ -13,7 +13,7 @@ pub struct ProtectedPathsPolicy {
 
 impl ProtectedPathsPolicy {
     /// The first pattern that protects `path`, if any.
-    pub fn protecting(&self, path: &str) -> Option<&Glob> {
+    pub(crate) fn protecting(&self, path: &str) -> Option<&Glob> {
         self.paths.iter().find(|g| g.matches(path))
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Where the file lives in a repository.
-pub const REPO_CONFIG_PATH: &str = ".github/healbot.yml";
+pub(crate) const REPO_CONFIG_PATH: &str = ".github/healbot.yml";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +255,7 @@ pub enum RepoConfigError {
 }
 
 /// Longest time a validation command may be given; longer ones hold the lock too long.
-pub const MAX_VALIDATION_SECONDS: u64 = 3600;
+pub(crate) const MAX_VALIDATION_SECONDS: u64 = 3600;
 
 impl RepoConfig {
     pub fn load(path: &Path) -> Result<RepoConfig, RepoConfigError> {
@@ -282,6 +282,7 @@ impl RepoConfig {
         self.services.iter().find(|s| s.name == name)
     }
 
+    #[cfg(test)]
     /// The service whose source path contains `path` most specifically.
     pub fn service_for_path(&self, path: &str) -> Option<&RepoService> {
         let path = path.trim_start_matches("./");
@@ -413,7 +414,7 @@ impl RepoConfig {
 
 impl RepoPolicy {
     /// `base` with this repository's tightenings; loosening any knob is an error naming it.
-    pub fn apply_to(&self, base: &PolicySet) -> Result<PolicySet, FieldError> {
+    pub(crate) fn apply_to(&self, base: &PolicySet) -> Result<PolicySet, FieldError> {
         let mut set = base.clone();
         let s = &mut set.risk.strategy;
         if let Some(v) = self.min_confidence {

@@ -47,7 +47,7 @@ pub struct StrategyThresholds {
 }
 
 /// Fewest approvals `manual_review_approvals` may ask for.
-pub const MIN_MANUAL_REVIEW_APPROVALS: u32 = 2;
+pub(crate) const MIN_MANUAL_REVIEW_APPROVALS: u32 = 2;
 
 fn default_manual_review_approvals() -> u32 {
     MIN_MANUAL_REVIEW_APPROVALS
@@ -75,7 +75,7 @@ pub struct TimingPolicy {
 }
 
 /// How far the weights may sum away from 1 (YAML decimals are not exact).
-pub const WEIGHT_SUM_TOLERANCE: f64 = 0.01;
+pub(crate) const WEIGHT_SUM_TOLERANCE: f64 = 0.01;
 
 impl RiskPolicy {
     pub fn validate(&self) -> Result<(), FieldError> {

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 /// Variables healbot reads secrets from. Any other `HEALBOT_*` variable whose name ends like a
 /// secret's (`_SECRET`, `_TOKEN`, `_PASSWORD`, `_KEY`, `_URL`) is taken too.
-pub const SECRET_ENV_VARS: &[&str] = &[
+pub(crate) const SECRET_ENV_VARS: &[&str] = &[
     WEBHOOK_SECRET_ENV,
     SLACK_WEBHOOK_URL_ENV,
     TEAMS_WEBHOOK_URL_ENV,
@@ -34,15 +34,15 @@ pub const SECRET_ENV_VARS: &[&str] = &[
 const SECRET_SUFFIXES: &[&str] = &["_SECRET", "_TOKEN", "_PASSWORD", "_KEY", "_URL"];
 
 /// Secrets shorter than this are not redacted: they would blank out ordinary words.
-pub const MIN_REDACTED_LEN: usize = 4;
+pub(crate) const MIN_REDACTED_LEN: usize = 4;
 
 /// What a redacted secret becomes.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 static TAKEN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
 
 /// Whether healbot treats the variable `name` as a secret.
-pub fn is_secret_var(name: &str) -> bool {
+pub(crate) fn is_secret_var(name: &str) -> bool {
     SECRET_ENV_VARS.contains(&name)
         || (name.starts_with("HEALBOT_") && SECRET_SUFFIXES.iter().any(|s| name.ends_with(s)))
 }
@@ -80,7 +80,7 @@ pub fn env_secret(name: &str) -> Option<String> {
 }
 
 /// Every secret value taken from the environment, for the [`Redactor`].
-pub fn taken_values() -> Vec<String> {
+pub(crate) fn taken_values() -> Vec<String> {
     TAKEN
         .get()
         .map(|t| t.values().cloned().collect())

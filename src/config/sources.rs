@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a canary step runs before it is judged, unless `canary_wait_seconds` says.
-pub const DEFAULT_CANARY_WAIT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_CANARY_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

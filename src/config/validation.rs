@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Folders of the host every sandbox sees read-only (system binaries and libraries).
-pub const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"];
+pub(crate) const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"];
 
 /// Credential files toolchains keep at the top of their home (cargo, npm, pip, git, curl): a
 /// cache holding one would hand the check a token.
-pub const CREDENTIAL_FILES: &[&str] = &[
+pub(crate) const CREDENTIAL_FILES: &[&str] = &[
     "credentials.toml",
     "credentials",
     ".npmrc",
@@ -24,7 +24,7 @@ pub const CREDENTIAL_FILES: &[&str] = &[
 ];
 
 /// Variables the sandbox sets itself; `validation.env` cannot replace them.
-pub const RESERVED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR"];
+pub(crate) const RESERVED_ENV: &[&str] = &["PATH", "HOME", "TMPDIR"];
 
 /// `validation:` as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -284,7 +284,7 @@ impl ValidationSettings {
     }
 
     /// The commands `repo` may run, when healbot.yaml pins them (its own list, else `"*"`'s).
-    pub fn allowed_for(&self, repo: &str) -> Option<&[String]> {
+    pub(crate) fn allowed_for(&self, repo: &str) -> Option<&[String]> {
         self.allowed_commands
             .get(repo)
             .or_else(|| self.allowed_commands.get("*"))

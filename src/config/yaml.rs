@@ -67,7 +67,7 @@ fn without_path_prefix(message: &str, field: &str) -> String {
 }
 
 /// Checks that `value` is a finite number in `[low, high]`.
-pub fn check_range(field: &str, value: f64, low: f64, high: f64) -> Result<(), FieldError> {
+pub(crate) fn check_range(field: &str, value: f64, low: f64, high: f64) -> Result<(), FieldError> {
     if value.is_finite() && value >= low && value <= high {
         Ok(())
     } else {
@@ -79,12 +79,12 @@ pub fn check_range(field: &str, value: f64, low: f64, high: f64) -> Result<(), F
 }
 
 /// Checks a share or probability: a finite number in `[0, 1]`.
-pub fn check_unit(field: &str, value: f64) -> Result<(), FieldError> {
+pub(crate) fn check_unit(field: &str, value: f64) -> Result<(), FieldError> {
     check_range(field, value, 0.0, 1.0)
 }
 
 /// Checks that a count or duration is at least `low`.
-pub fn check_at_least(field: &str, value: u64, low: u64) -> Result<(), FieldError> {
+pub(crate) fn check_at_least(field: &str, value: u64, low: u64) -> Result<(), FieldError> {
     if value >= low {
         Ok(())
     } else {

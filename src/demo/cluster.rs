@@ -26,7 +26,7 @@ struct Served {
 
 /// Which revisions run, as Argo Rollouts would report it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutStatus {
+pub(crate) struct RolloutStatus {
     pub stable: String,
     pub canary: Option<String>,
     pub weight: u8,
@@ -74,7 +74,7 @@ impl EmbeddedCluster {
 
     /// Counts every production request from now on in `exporter` as well; its series start
     /// at zero now. Reproductions are not production traffic and are not counted.
-    pub fn export_to(&self, exporter: std::sync::Arc<super::exporter::Exporter>) {
+    pub(crate) fn export_to(&self, exporter: std::sync::Arc<super::exporter::Exporter>) {
         for service in [self.cfg.service.as_str(), "order-service", "user-service"] {
             exporter.register(service, "stable");
         }
@@ -103,7 +103,7 @@ impl EmbeddedCluster {
     }
 
     /// The modelled request rate of the service.
-    pub fn requests_per_second(&self) -> f64 {
+    pub(crate) fn requests_per_second(&self) -> f64 {
         self.cfg.requests_per_second
     }
 
@@ -116,7 +116,7 @@ impl EmbeddedCluster {
     }
 
     /// Reads the manifest at the branch head and moves the status as Argo would.
-    pub fn reconcile(&self) -> Result<RolloutStatus, SignalError> {
+    pub(crate) fn reconcile(&self) -> Result<RolloutStatus, SignalError> {
         let text = read_file_at(&self.cfg.repo_path, &self.cfg.branch, &self.cfg.manifest)?;
         let manifest = RolloutManifest::parse(&text, &self.cfg.manifest).map_err(metrics_err)?;
         let tag = manifest

@@ -20,7 +20,7 @@ use crate::config::policy::PolicySet;
 use crate::detect::ErrorPattern;
 use crate::detect::Incident;
 use crate::fix::template::{embedded_templates, FixTemplate};
-use crate::forge::local::{LocalForge, BOT_AUTHOR};
+use crate::forge::local::LocalForge;
 use crate::forge::Workspaces;
 use crate::forge::{
     parse_commands, CommitSha, Forge, ForgeError, Override, OverrideKind, PrNumber, RepoRef,
@@ -78,9 +78,9 @@ pub struct Demo {
 }
 
 /// The name the scripted reviewer acts under.
-pub const REVIEWER: &str = "demo-reviewer";
+pub(crate) const REVIEWER: &str = "demo-reviewer";
 /// The demo's review panel, in the order they approve.
-pub const REVIEWERS: [&str; 2] = [REVIEWER, "demo-reviewer-2"];
+pub(crate) const REVIEWERS: [&str; 2] = [REVIEWER, "demo-reviewer-2"];
 
 impl Demo {
     /// Sets up a fresh work directory for `session`.
@@ -177,7 +177,10 @@ impl Demo {
     /// Reads health, canary samples and the SLO window from Prometheus at `link` (which scrapes
     /// the demo's exporter) instead of the embedded cluster; traffic, logs and reproduction
     /// stay embedded.
-    pub fn read_metrics_from(mut self, link: prometheus::PrometheusLink) -> anyhow::Result<Demo> {
+    pub(crate) fn read_metrics_from(
+        mut self,
+        link: prometheus::PrometheusLink,
+    ) -> anyhow::Result<Demo> {
         let metrics = prometheus::PrometheusDemoMetrics::new(
             link,
             self.cluster.clone(),
@@ -339,11 +342,6 @@ impl LocalWorkspaces {
                 what: format!("repository {}", repo.0),
             })
     }
-}
-
-/// Whether a comment is healbot's own (never parsed for commands).
-pub fn is_bot(author: &str) -> bool {
-    author == BOT_AUTHOR
 }
 
 /// The demo's check runs healbot's own embedded sample, so on a host without bubblewrap it

@@ -18,7 +18,7 @@ const POLL: Duration = Duration::from_millis(150);
 
 /// Where progress goes: stderr, live on a terminal or as timestamped lines. `healbot fix` shows
 /// its validation with it too.
-pub enum Sink {
+pub(crate) enum Sink {
     /// A live spinner on the terminal.
     Live(ProgressBar),
     /// Plain lines with a timestamp, for logs and pipes.
@@ -26,7 +26,7 @@ pub enum Sink {
 }
 
 impl Sink {
-    pub fn for_stderr() -> Sink {
+    pub(crate) fn for_stderr() -> Sink {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner();
             let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}")
@@ -173,7 +173,7 @@ impl Progress {
     }
 
     /// Runs `f`, which prints to stdout, with the live line out of its way.
-    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         match &*self.sink {
             Sink::Live(bar) => bar.suspend(f),
             Sink::Lines => f(),

@@ -31,7 +31,7 @@ pub const SERVICES: [&str; 4] = [
 ];
 
 /// A reachable Prometheus that scrapes the demo's running exporter.
-pub struct PrometheusLink {
+pub(crate) struct PrometheusLink {
     pub url: String,
     pub client: PrometheusClient,
     pub exporter: Arc<Exporter>,
@@ -76,7 +76,7 @@ impl PrometheusLink {
     }
 
     /// Polls until Prometheus reads the request total the exporter counted for `service`.
-    pub async fn await_scrape(&self, service: &str) -> Result<(), SignalError> {
+    pub(crate) async fn await_scrape(&self, service: &str) -> Result<(), SignalError> {
         let want = self.exporter.requests(service) as f64;
         let deadline = Instant::now() + SCRAPE_TIMEOUT;
         loop {
@@ -105,7 +105,7 @@ impl PrometheusLink {
 }
 
 /// [`MetricsSource`] for the demo: embedded traffic, readings from Prometheus.
-pub struct PrometheusDemoMetrics {
+pub(crate) struct PrometheusDemoMetrics {
     link: PrometheusLink,
     cluster: Arc<EmbeddedCluster>,
     service: String,

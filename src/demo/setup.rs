@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::path::Path;
 
 /// The sample service, as in `testdata/services/payment-service`.
-pub const PAYMENT_SERVICE: &[(&str, &str)] = &[
+pub(crate) const PAYMENT_SERVICE: &[(&str, &str)] = &[
     (
         "payment_processor.py",
         include_str!("../../testdata/services/payment-service/payment_processor.py"),
@@ -64,7 +64,7 @@ const GUARDED: &str =
 /// for [`Scenario::BadDeploy`] it is a healthy release three days old ([`PREVIOUS_TAG`],
 /// customers without an email get no receipt) and, ten minutes before now, a commit that drops
 /// that check ([`BAD_COMMIT_SUMMARY`]): the path that worked breaks for them.
-pub fn create_service_repo(dir: &Path, scenario: Scenario) -> anyhow::Result<()> {
+pub(crate) fn create_service_repo(dir: &Path, scenario: Scenario) -> anyhow::Result<()> {
     let mut opts = git2::RepositoryInitOptions::new();
     opts.initial_head("main");
     let repo = git2::Repository::init_opts(dir, &opts)

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 /// The driver, written next to the service copies at run time.
-pub const DRIVER_PY: &str = include_str!("driver.py");
+pub(crate) const DRIVER_PY: &str = include_str!("driver.py");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RequestOutcome {
@@ -48,7 +48,7 @@ pub const NETWORK_WAIT_MS: f64 = 0.1;
 
 /// The network wait in force: `HEALBOT_DEMO_NETWORK_WAIT_MS` (milliseconds, 0 to 1000) or
 /// [`NETWORK_WAIT_MS`]. A value that is not such a number is refused, never silently replaced.
-pub fn network_wait_ms() -> Result<f64, TrafficError> {
+pub(crate) fn network_wait_ms() -> Result<f64, TrafficError> {
     match std::env::var("HEALBOT_DEMO_NETWORK_WAIT_MS") {
         Err(_) => Ok(NETWORK_WAIT_MS),
         Ok(v) => parse_network_wait(&v),
@@ -107,18 +107,12 @@ impl TrafficRun {
         rate(self.requests.iter(), |r| !r.ok)
     }
 
-    pub fn error_rate_for(&self, caller: &str) -> f64 {
-        rate(self.requests.iter().filter(|r| r.caller == caller), |r| {
-            !r.ok
-        })
-    }
-
     pub fn latencies(&self) -> Vec<f64> {
         self.requests.iter().map(|r| r.latency_ms).collect()
     }
 
     /// Error rate per batch of `batch` consecutive requests: the judge needs several samples.
-    pub fn batch_error_rates(&self, batch: usize) -> Vec<f64> {
+    pub(crate) fn batch_error_rates(&self, batch: usize) -> Vec<f64> {
         self.requests
             .chunks(batch.max(1))
             .filter(|c| c.len() == batch.max(1))

@@ -188,12 +188,12 @@ pub fn classify(text: &str) -> PatternMatch {
 
 /// How sure a latency incident's own signals make the `high_latency` pattern: they name the
 /// symptom, not its cause, so less than a matched exception.
-pub const LATENCY_CONFIDENCE: f64 = 0.75;
+pub(crate) const LATENCY_CONFIDENCE: f64 = 0.75;
 
 /// The `high_latency` pattern from an incident's own signals, for an incident with no stack
 /// trace to classify: a latency metric over its rule, or an alert whose name or summary says
 /// latency. None when a signal is an error rate: a failing service is not just slow.
-pub fn latency_from_signals(signals: &[Signal]) -> Option<PatternMatch> {
+pub(crate) fn latency_from_signals(signals: &[Signal]) -> Option<PatternMatch> {
     static ALERT: OnceLock<Regex> = OnceLock::new();
     let alert = ALERT.get_or_init(|| {
         Regex::new(r"(?i)latency|slow|p(50|9[059])\b|response.?time")

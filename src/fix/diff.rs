@@ -4,13 +4,13 @@
 /// A file's unified diff with `a/<file>` and `b/<file>` headers and how many lines it adds and
 /// removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDiff {
+pub(crate) struct FileDiff {
     pub unified: String,
     pub added: usize,
     pub removed: usize,
 }
 
-pub fn file_diff(file: &str, original: &str, patched: &str) -> FileDiff {
+pub(crate) fn file_diff(file: &str, original: &str, patched: &str) -> FileDiff {
     let diff = similar::TextDiff::from_lines(original, patched);
     let (mut added, mut removed) = (0, 0);
     for change in diff.iter_all_changes() {

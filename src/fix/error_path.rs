@@ -9,7 +9,7 @@
 use tree_sitter::Node;
 
 /// An error value for the fn around `node`, with `message` where the type takes one.
-pub fn rust_error_value(
+pub(crate) fn rust_error_value(
     root: Node<'_>,
     node: Node<'_>,
     source: &str,

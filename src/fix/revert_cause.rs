@@ -322,7 +322,7 @@ pub fn revert(
 
 /// `after` with the changes of the hunk (3 lines of context, as git groups them) that holds
 /// the 1-based `line` of `after` put back to `before`. `None` when no change covers the line.
-pub fn undo_hunk(before: &str, after: &str, line: u32) -> Option<String> {
+pub(crate) fn undo_hunk(before: &str, after: &str, line: u32) -> Option<String> {
     let diff = TextDiff::from_lines(before, after);
     let row = (line as usize).checked_sub(1)?;
     let group = diff.grouped_ops(3).into_iter().find(|g| {

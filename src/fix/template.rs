@@ -68,7 +68,7 @@ impl TemplateLanguage {
     }
 
     /// The language of a source file, from its extension.
-    pub fn of_path(path: &Path) -> Option<Self> {
+    pub(crate) fn of_path(path: &Path) -> Option<Self> {
         Some(match SourceLanguage::of_path(path)? {
             SourceLanguage::Python => TemplateLanguage::Python,
             SourceLanguage::Rust => TemplateLanguage::Rust,
@@ -79,7 +79,7 @@ impl TemplateLanguage {
     }
 
     /// A file name for a template's test case.
-    pub fn sample_file(self) -> &'static str {
+    pub(crate) fn sample_file(self) -> &'static str {
         match self {
             TemplateLanguage::Python => "case.py",
             TemplateLanguage::Rust => "case.rs",
@@ -90,7 +90,7 @@ impl TemplateLanguage {
     }
 
     /// The node kinds of an import statement in this grammar.
-    pub fn import_kinds(self) -> &'static [&'static str] {
+    pub(crate) fn import_kinds(self) -> &'static [&'static str] {
         match self {
             TemplateLanguage::Python => &["import_statement", "import_from_statement"],
             TemplateLanguage::Rust => &["use_declaration"],

@@ -24,7 +24,7 @@ pub struct BranchRules {
 
 impl BranchRules {
     /// Whether healbot may commit straight onto the branch.
-    pub fn allows_direct_commit(&self) -> bool {
+    pub(crate) fn allows_direct_commit(&self) -> bool {
         !self.requires_pr && self.required_checks.is_empty() && !self.unknown
     }
 

@@ -86,7 +86,7 @@ impl HealCommand {
     }
 
     /// The reply to `/heal help` and the tail of every parse error: Markdown, for a PR comment.
-    pub fn help_text() -> String {
+    pub(crate) fn help_text() -> String {
         let mut text = String::from(
             "healbot understands these commands, each on its own line at the start of a line \
              (not in a quote or code block):\n\n",

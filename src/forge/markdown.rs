@@ -9,7 +9,7 @@ pub const MAX_QUOTED_CHARS: usize = 200;
 /// `text` as one inline code span: newlines and control characters become spaces, the fence
 /// is longer than any run of backticks inside, so nothing in it is Markdown, HTML or a
 /// mention.
-pub fn inline_code(text: &str) -> String {
+pub(crate) fn inline_code(text: &str) -> String {
     let flat = flatten(text);
     let longest_run = flat.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run + 1);
@@ -24,7 +24,7 @@ pub fn inline_code(text: &str) -> String {
 
 /// `text` as plain text in running Markdown: HTML and Markdown punctuation escaped, mentions
 /// and references broken, on one line, cut to [`MAX_QUOTED_CHARS`].
-pub fn plain_text(text: &str) -> String {
+pub(crate) fn plain_text(text: &str) -> String {
     let flat = flatten(text);
     let mut out = String::with_capacity(flat.len() + 8);
     for c in flat.chars() {

@@ -256,7 +256,7 @@ pub struct GateCheck {
 }
 
 /// The trailer that marks a commit with its idempotency key.
-pub const IDEMPOTENCY_TRAILER: &str = "Healbot-Idempotency-Key";
+pub(crate) const IDEMPOTENCY_TRAILER: &str = "Healbot-Idempotency-Key";
 
 /// What a person did on a PR that healbot must react to. The GitHub webhook handler and the
 /// local forge's CLI both produce these, so both channels take the same path.

@@ -3,7 +3,7 @@
 
 use crate::forge::{ForgeError, IDEMPOTENCY_TRAILER};
 
-pub fn check_key(key: &str) -> Result<(), ForgeError> {
+pub(crate) fn check_key(key: &str) -> Result<(), ForgeError> {
     if key.trim().is_empty() || key.contains(['\n', '\r']) || key.trim() != key {
         return Err(ForgeError::Api(format!(
             "idempotency key {key:?} must be one non-empty line without surrounding spaces"
@@ -14,7 +14,7 @@ pub fn check_key(key: &str) -> Result<(), ForgeError> {
 
 /// The message with `Healbot-Idempotency-Key: <key>` as its last trailer. If the message already
 /// ends in a trailer block (`Signed-off-by: …`), the key joins that block so both stay trailers.
-pub fn with_trailer(message: &str, key: &str) -> String {
+pub(crate) fn with_trailer(message: &str, key: &str) -> String {
     let message = message.trim_end();
     let ends_in_trailers = git2::message_trailers_strs(message)
         .map(|t| t.len() > 0)
@@ -29,7 +29,7 @@ pub fn with_trailer(message: &str, key: &str) -> String {
     format!("{message}{separator}{IDEMPOTENCY_TRAILER}: {key}\n")
 }
 
-pub fn has_trailer(message: &str, key: &str) -> bool {
+pub(crate) fn has_trailer(message: &str, key: &str) -> bool {
     // Cheap filter first: parsing trailers of every commit is not.
     message.contains(key)
         && git2::message_trailers_strs(message)

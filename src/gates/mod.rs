@@ -116,7 +116,7 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    pub fn from_results(results: Vec<GateResult>) -> GateReport {
+    pub(crate) fn from_results(results: Vec<GateResult>) -> GateReport {
         let verdict = results
             .iter()
             .map(|r| r.verdict)
@@ -137,7 +137,7 @@ impl GateReport {
     }
 
     /// The gate table for the PR body and the check run.
-    pub fn to_markdown_table(&self) -> String {
+    pub(crate) fn to_markdown_table(&self) -> String {
         let mut out = String::from(
             "| Gate | Observed | Threshold | Verdict | Reason |\n|---|---|---|---|---|\n",
         );
@@ -200,7 +200,7 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with every gate policy of a policy set.
-pub fn evaluate_policies(ctx: &GateContext, policies: &PolicySet) -> GateReport {
+pub(crate) fn evaluate_policies(ctx: &GateContext, policies: &PolicySet) -> GateReport {
     evaluate(
         ctx,
         &policies.gates,

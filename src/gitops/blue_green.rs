@@ -29,7 +29,7 @@ pub struct BlueGreenRollout {
 
 impl BlueGreenRollout {
     /// Whether `text`'s Rollout uses the blue-green strategy (without checking the rest).
-    pub fn is_blue_green(text: &str) -> bool {
+    pub(crate) fn is_blue_green(text: &str) -> bool {
         YamlDoc::parse(text, "manifest").is_ok_and(|mut doc| {
             (0..doc.document_count()).any(|i| {
                 doc.select_document(i).is_ok()
@@ -93,11 +93,11 @@ impl BlueGreenRollout {
         split_image(&self.image).1
     }
 
-    pub fn preview_service(&self) -> &str {
+    pub(crate) fn preview_service(&self) -> &str {
         &self.preview_service
     }
 
-    pub fn active_service(&self) -> &str {
+    pub(crate) fn active_service(&self) -> &str {
         &self.active_service
     }
 

@@ -19,7 +19,7 @@ const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ImageError {
+pub(crate) enum ImageError {
     #[error("image template `{template}`: {reason}")]
     Template { template: String, reason: String },
     #[error("image reference `{reference}`: {reason}")]
@@ -30,7 +30,7 @@ pub enum ImageError {
 
 /// `registry/repository:tag`, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// Host (and port) of the registry's API.
     pub registry: String,
     pub repository: String,
@@ -113,7 +113,7 @@ impl fmt::Display for ImageRef {
 
 /// A per-service image template: a reference whose tag holds `{sha}` or `{short_sha}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageTemplate(String);
+pub(crate) struct ImageTemplate(String);
 
 impl ImageTemplate {
     pub fn parse(template: &str) -> Result<ImageTemplate, ImageError> {
@@ -160,6 +160,7 @@ impl ImageTemplate {
         self.0.replace("{short_sha}", short).replace("{sha}", sha)
     }
 
+    #[cfg(test)]
     /// The reference for commit `sha` (the full 40-hex sha; `{short_sha}` is its first 7).
     pub fn render(&self, sha: &str) -> Result<ImageRef, ImageError> {
         ImageRef::parse(&self.render_raw(sha))
@@ -174,7 +175,7 @@ impl fmt::Display for ImageTemplate {
 
 /// Whether the registry has the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImagePresence {
+pub(crate) enum ImagePresence {
     /// `200`: there, with its manifest digest when the registry sends one.
     Present { digest: Option<String> },
     /// `404`: not (yet) pushed.
@@ -214,7 +215,7 @@ impl RegistryClient {
     }
 
     /// `HEAD /v2/<name>/manifests/<tag>`, through the token flow on a `401`.
-    pub async fn presence(&self, image: &ImageRef) -> Result<ImagePresence, ImageError> {
+    pub(crate) async fn presence(&self, image: &ImageRef) -> Result<ImagePresence, ImageError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
             image.base_url(),
@@ -331,7 +332,7 @@ fn redact_query(url: &str) -> &str {
 }
 
 /// The parameters of `Bearer k="v",k2="v2"` (RFC 6750 §3), or `None` for another scheme.
-pub fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let rest = header.trim();
     let (scheme, rest) = rest.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {

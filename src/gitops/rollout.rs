@@ -80,6 +80,7 @@ impl RolloutManifest {
         Ok(manifest)
     }
 
+    #[cfg(test)]
     /// Picks the container by name (by default the one named like the Rollout, else the first).
     pub fn with_container(mut self, name: &str) -> Result<Self, GitopsError> {
         self.container = container_index(&self.doc, name)?.ok_or_else(|| {
@@ -128,6 +129,7 @@ impl RolloutManifest {
         self.weight
     }
 
+    #[cfg(test)]
     /// The text with the container's image set to `tag` (a digest, if any, is dropped: it
     /// would pin the old image).
     pub fn with_image_tag(&self, tag: &str) -> Result<String, GitopsError> {
@@ -137,11 +139,12 @@ impl RolloutManifest {
 
     /// The text with the container's image set to `image`, a tag or a whole reference (Argo
     /// runs the steps; the weights stay as they are).
-    pub fn with_canary_image(&self, image: &str) -> Result<String, GitopsError> {
+    pub(crate) fn with_canary_image(&self, image: &str) -> Result<String, GitopsError> {
         let image = self.image_for(image)?;
         Ok(self.doc.set(&self.image_path(), &image)?)
     }
 
+    #[cfg(test)]
     /// The text with the first `setWeight` set to `weight` (0–100).
     pub fn with_canary_weight(&self, weight: u32) -> Result<String, GitopsError> {
         let path = self.weight_path(weight)?;
@@ -365,7 +368,7 @@ pub(super) fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
 }
 
 /// Whether `tag` is an image tag as registries take it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_image_tag(tag: &str) -> bool {
+pub(crate) fn is_image_tag(tag: &str) -> bool {
     tag.len() <= 128
         && tag
             .chars()

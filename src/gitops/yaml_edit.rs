@@ -102,12 +102,12 @@ impl YamlDoc {
         &self.file
     }
 
-    pub fn document_count(&self) -> usize {
+    pub(crate) fn document_count(&self) -> usize {
         self.docs.len()
     }
 
     /// Selects the document (0-based) that later reads and edits address.
-    pub fn select_document(&mut self, index: usize) -> Result<(), YamlEditError> {
+    pub(crate) fn select_document(&mut self, index: usize) -> Result<(), YamlEditError> {
         if index >= self.docs.len() {
             return Err(YamlEditError::NoDocument {
                 file: self.file.clone(),
@@ -150,7 +150,7 @@ impl YamlDoc {
     }
 
     /// Number of items of the sequence at `path`.
-    pub fn seq_len(&self, path: &str) -> Result<usize, YamlEditError> {
+    pub(crate) fn seq_len(&self, path: &str) -> Result<usize, YamlEditError> {
         let node = self.resolve(path)?.node;
         match &node.kind {
             NodeKind::Seq(items) => Ok(items.len()),
@@ -164,7 +164,7 @@ impl YamlDoc {
     }
 
     /// Several scalar replacements at once (distinct paths), checked as one edit.
-    pub fn set_many(&self, edits: &[(&str, &str)]) -> Result<String, YamlEditError> {
+    pub(crate) fn set_many(&self, edits: &[(&str, &str)]) -> Result<String, YamlEditError> {
         let mut plans = Vec::with_capacity(edits.len());
         for &(path, value) in edits {
             plans.push((self.plan_replacement(path, value)?, path, value));
@@ -191,7 +191,7 @@ impl YamlDoc {
 
     /// New text with `key: value_yaml` added to the mapping at `map_path`, after its last entry
     /// and at its indentation. `value_yaml` is a YAML fragment written at indentation 0.
-    pub fn insert_key(
+    pub(crate) fn insert_key(
         &self,
         map_path: &str,
         key: &str,
@@ -239,7 +239,11 @@ impl YamlDoc {
     }
 
     /// New text with `item_yaml` appended to the sequence at `seq_path`.
-    pub fn push_item(&self, seq_path: &str, item_yaml: &str) -> Result<String, YamlEditError> {
+    pub(crate) fn push_item(
+        &self,
+        seq_path: &str,
+        item_yaml: &str,
+    ) -> Result<String, YamlEditError> {
         let node = self.resolve(seq_path)?.node;
         let NodeKind::Seq(items) = &node.kind else {
             return Err(self.wrong_kind(seq_path, &node.kind, "a sequence"));
@@ -274,7 +278,11 @@ impl YamlDoc {
     /// New text without item `index` of the sequence at `seq_path`. In a block sequence the
     /// item's lines go (its `-` line and the deeper-indented lines under it); comments at the
     /// sequence's own indentation stay.
-    pub fn remove_item(&self, seq_path: &str, index: usize) -> Result<String, YamlEditError> {
+    pub(crate) fn remove_item(
+        &self,
+        seq_path: &str,
+        index: usize,
+    ) -> Result<String, YamlEditError> {
         let node = self.resolve(seq_path)?.node;
         let NodeKind::Seq(items) = &node.kind else {
             return Err(self.wrong_kind(seq_path, &node.kind, "a sequence"));
@@ -309,7 +317,7 @@ impl YamlDoc {
 
     /// New text with `item_yaml` inserted as item `index` of the sequence at `seq_path` (before
     /// the item now at `index`; `index` equal to the length appends).
-    pub fn insert_item(
+    pub(crate) fn insert_item(
         &self,
         seq_path: &str,
         index: usize,

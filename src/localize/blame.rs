@@ -57,7 +57,12 @@ impl Blamer {
 impl Blamer {
     /// The lines in `start..=end` of `file` that recent commits (the rule of
     /// [`Blamer::recent_change`]) last changed, newest commit first.
-    pub fn recent_lines(&self, file: &str, start: u32, end: u32) -> Vec<(u32, RecentChange)> {
+    pub(crate) fn recent_lines(
+        &self,
+        file: &str,
+        start: u32,
+        end: u32,
+    ) -> Vec<(u32, RecentChange)> {
         let Some(repo) = self.repo.as_ref() else {
             return Vec::new();
         };

@@ -114,7 +114,7 @@ impl Fault {
 
     /// Whether the message is std's own wording rather than the program's (a program's
     /// message can be searched for in the source).
-    pub fn is_std_message(&self) -> bool {
+    pub(crate) fn is_std_message(&self) -> bool {
         !matches!(
             self,
             Fault::Other | Fault::Assertion { .. } | Fault::ErrValue { .. }
@@ -247,7 +247,7 @@ fn node_fault(msg: &str) -> Fault {
 
 /// What the raise site's line shows about the fault.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct SiteFacts {
+pub(crate) struct SiteFacts {
     /// The expression that held the bad value (`address`, `request["sku"]`, `total / n`).
     pub expression: Option<String>,
     /// A bare name that held None: when it is a parameter, the caller passed it.
@@ -258,7 +258,7 @@ pub struct SiteFacts {
 }
 
 /// Reads the raise site's line for the syntax the fault implies.
-pub fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -> SiteFacts {
+pub(crate) fn site_facts(src: &PythonSource, line: u32, fault: &Fault, frame: &Frame) -> SiteFacts {
     let marked = frame.highlighted();
     // The runtime's own marker decides between several candidates on one line.
     let pick = |texts: Vec<(String, String)>| -> Option<(String, String)> {

@@ -55,6 +55,7 @@ impl RepoIndex {
         Ok(RepoIndex { files })
     }
 
+    #[cfg(test)]
     /// An index over a given file list (tests, or a list from git).
     pub fn from_files<I: IntoIterator<Item = String>>(files: I) -> Self {
         let mut files: Vec<String> = files.into_iter().map(|f| f.replace('\\', "/")).collect();
@@ -127,7 +128,7 @@ fn suffix_is_enough(shared: usize, file: &str, wanted: &[&str]) -> bool {
 /// Whether a repository path is test or benchmark code (`tests/`, `test_x.py`, `x_test.go`,
 /// `x.test.js`, `x.spec.ts`, `src/test/java/`, `benches/`, `__tests__/`): never a place to fix
 /// and never where a product message is written.
-pub fn is_test_path(path: &str) -> bool {
+pub(crate) fn is_test_path(path: &str) -> bool {
     let p = path.replace('\\', "/");
     let dirs = [
         "tests",
@@ -157,14 +158,14 @@ pub fn is_test_path(path: &str) -> bool {
 
 /// Whether `line` (1-based) exists in `text`: a trace line past the end of the file means the
 /// path was mapped to the wrong file (or a very different version of it).
-pub fn line_exists(text: &str, line: u32) -> bool {
+pub(crate) fn line_exists(text: &str, line: u32) -> bool {
     line >= 1 && (line as usize) <= text.lines().count()
 }
 
 /// The crate and the path within it of a dependency path:
 /// `…/.cargo/registry/src/<index>/<crate>-<version>/src/x.rs` → (`crate`, `src/x.rs`), and
 /// `…/.cargo/git/checkouts/<crate>-<hash>/<rev>/src/x.rs` → (`crate`, `src/x.rs`).
-pub fn dependency_crate(printed: &str) -> Option<(String, String)> {
+pub(crate) fn dependency_crate(printed: &str) -> Option<(String, String)> {
     let p = normalize(printed);
     if let Some((_, rest)) = p.split_once(".cargo/registry/src/") {
         let mut parts = rest.splitn(3, '/');
@@ -192,7 +193,7 @@ fn crate_of_versioned(dir: &str) -> Option<&str> {
 /// The repository's own crates: `[package] name` of the root `Cargo.toml` and of every
 /// workspace member, each with its directory relative to the repository (`""` for the root).
 /// Crate names are given with `-` replaced by `_` as well, since paths keep the dash.
-pub fn own_crates(repo: &Path) -> Vec<(String, String)> {
+pub(crate) fn own_crates(repo: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let Ok(root) = std::fs::read_to_string(repo.join("Cargo.toml")) else {
         return out;
@@ -296,7 +297,7 @@ pub fn normalize(printed: &str) -> String {
 
 /// Removes the build and container prefixes that are common enough to know by name. The
 /// suffix match in [`RepoIndex::resolve`] covers every other prefix.
-pub fn strip_known_prefix(path: &str) -> &str {
+pub(crate) fn strip_known_prefix(path: &str) -> &str {
     const PREFIXES: &[&str] = &[
         "/app/",
         "/usr/src/app/",

@@ -29,7 +29,7 @@ pub struct RedisLockConfig {
 }
 
 impl RedisLockConfig {
-    pub const DEFAULT_PREFIX: &'static str = "healbot:lock:";
+    pub(crate) const DEFAULT_PREFIX: &'static str = "healbot:lock:";
 
     pub fn new(url: &str) -> RedisLockConfig {
         RedisLockConfig {

@@ -77,7 +77,7 @@ pub struct OperationId(pub String);
 
 impl OperationId {
     /// The operation for `incident`: `op-<incident id>`, made safe.
-    pub fn for_incident(incident: &IncidentId) -> OperationId {
+    pub(crate) fn for_incident(incident: &IncidentId) -> OperationId {
         OperationId(format!("op-{}", safe_id(&incident.0)))
     }
 }

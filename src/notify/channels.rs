@@ -15,7 +15,7 @@ use crate::config::notify::NotifyConfig;
 use std::sync::Arc;
 
 /// A notifier per configured channel.
-pub type ChannelNotifiers = Vec<(Channel, Arc<dyn Notifier>)>;
+pub(crate) type ChannelNotifiers = Vec<(Channel, Arc<dyn Notifier>)>;
 
 fn expose(secret: &Secret) -> &str {
     secret.expose_str()

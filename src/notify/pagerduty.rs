@@ -29,7 +29,7 @@ impl EventAction {
     }
 
     /// Resolved closes the alert; anything else opens it or adds to the open one.
-    pub fn for_kind(kind: NotificationKind) -> Self {
+    pub(crate) fn for_kind(kind: NotificationKind) -> Self {
         match kind {
             NotificationKind::Resolved => EventAction::Resolve,
             NotificationKind::Escalation | NotificationKind::Info => EventAction::Trigger,
@@ -38,7 +38,7 @@ impl EventAction {
 }
 
 /// healbot's severity as PagerDuty's (`critical`, `error`, `warning`, `info`).
-pub fn pagerduty_severity(s: Severity) -> &'static str {
+pub(crate) fn pagerduty_severity(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "critical",
         Severity::High => "error",
@@ -90,12 +90,6 @@ impl PagerDutyNotifier {
             routing_key: routing_key.to_string(),
             source: "healbot".into(),
         })
-    }
-
-    /// `payload.source`: the system the alert is about (defaults to `healbot`).
-    pub fn with_source(mut self, source: impl Into<String>) -> Self {
-        self.source = source.into();
-        self
     }
 
     /// The event body. A resolve or acknowledge needs only the key; a trigger carries the payload.

@@ -8,7 +8,6 @@
 use super::templates::redact_url;
 use super::{LogNotifier, Notification, Notifier, NotifyError};
 use crate::config::escalation::{Channel, EscalationPolicy};
-use crate::model::Severity;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a webhook call may take before the channel counts as failed.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest part of an error response body quoted in an error.
 const EXCERPT_MAX: usize = 200;
@@ -42,7 +41,7 @@ impl RoutingNotifier {
     }
 
     /// Shares a `LogNotifier` whose record someone else reads (the timeline).
-    pub fn with_log(policy: EscalationPolicy, log: Arc<LogNotifier>) -> Self {
+    pub(crate) fn with_log(policy: EscalationPolicy, log: Arc<LogNotifier>) -> Self {
         Self {
             policy,
             channels: HashMap::new(),
@@ -82,10 +81,6 @@ impl RoutingNotifier {
         missing
     }
 
-    pub fn channels_for(&self, severity: Severity) -> &[Channel] {
-        self.policy.channels_for(severity)
-    }
-
     /// Sends `n` to the channels routed for its severity; returns those that delivered.
     pub async fn send(&self, n: &Notification) -> Result<Vec<Channel>, RoutingError> {
         let channels = self.policy.channels_for(n.severity).to_vec();
@@ -94,7 +89,7 @@ impl RoutingNotifier {
 
     /// Sends `n` to the given channels (an escalation step's list), all of them even when
     /// some fail. The log always gets it, listed or not.
-    pub async fn send_to(
+    pub(crate) async fn send_to(
         &self,
         channels: &[Channel],
         n: &Notification,

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Failed sends per channel name (`slack`, `teams`, `pagerduty`, `email`).
-pub static NOTIFY_FAILURES: FailureCounts = FailureCounts(Mutex::new(BTreeMap::new()));
+pub(crate) static NOTIFY_FAILURES: FailureCounts = FailureCounts(Mutex::new(BTreeMap::new()));
 
-pub struct FailureCounts(Mutex<BTreeMap<String, u64>>);
+pub(crate) struct FailureCounts(Mutex<BTreeMap<String, u64>>);
 
 impl FailureCounts {
     pub fn failed(&self, channel: &str) {

@@ -21,7 +21,7 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn from_notification(n: &Notification) -> Self {
+    pub(crate) fn from_notification(n: &Notification) -> Self {
         Self {
             kind: n.kind,
             severity: n.severity,
@@ -44,7 +44,7 @@ impl Message {
     }
 
     /// Plain text for email and logs.
-    pub fn plain_text(&self) -> String {
+    pub(crate) fn plain_text(&self) -> String {
         let mut out = format!(
             "{}\n\nSeverity: {}\nKind: {}\nOperation: {}\n",
             self.title,
@@ -64,7 +64,7 @@ impl Message {
     }
 
     /// Slack mrkdwn for a section block (`<url|text>` links; `&`, `<`, `>` escaped).
-    pub fn slack_mrkdwn(&self) -> String {
+    pub(crate) fn slack_mrkdwn(&self) -> String {
         let mut out = format!(
             "*{}* · {} · operation `{}`",
             severity_label(self.severity),
@@ -95,12 +95,12 @@ impl Message {
     }
 
     /// PagerDuty's `payload.summary`: the subject, cut to the API's limit.
-    pub fn pagerduty_summary(&self) -> String {
+    pub(crate) fn pagerduty_summary(&self) -> String {
         truncate_chars(&self.subject(), PAGERDUTY_SUMMARY_MAX)
     }
 }
 
-pub fn severity_label(s: Severity) -> &'static str {
+pub(crate) fn severity_label(s: Severity) -> &'static str {
     match s {
         Severity::Low => "low",
         Severity::Medium => "medium",
@@ -109,7 +109,7 @@ pub fn severity_label(s: Severity) -> &'static str {
     }
 }
 
-pub fn kind_label(k: NotificationKind) -> &'static str {
+pub(crate) fn kind_label(k: NotificationKind) -> &'static str {
     match k {
         NotificationKind::Escalation => "needs a person",
         NotificationKind::Info => "update",
@@ -147,7 +147,7 @@ pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
 
 /// How an endpoint appears in errors and logs: scheme and host only, since webhook URLs carry
 /// their secret in the path or query and SMTP URLs in the userinfo.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s, r),
         None => return "<endpoint>".to_string(),

@@ -234,7 +234,7 @@ impl Journal {
     /// Declares a live operation `Completed` as a person (`healbot ops force-complete`): the
     /// transition is marked `forced`, which the fold accepts from any live state and nowhere
     /// else, so healbot's own steps can never take this way out.
-    pub async fn force_complete(
+    pub(crate) async fn force_complete(
         &self,
         id: &OperationId,
         actor: &str,

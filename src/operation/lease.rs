@@ -70,7 +70,7 @@ impl Leases {
     }
 
     /// Takes the lease on `name` if it is free.
-    pub async fn try_take(&self, name: &str) -> Result<Option<Lease>, LeaseError> {
+    pub(crate) async fn try_take(&self, name: &str) -> Result<Option<Lease>, LeaseError> {
         let key = format!("healbot:lease:{name}");
         let token = format!("{}/{}", self.holder, next_grant());
         let mut conn = self.conn.clone();

@@ -40,7 +40,7 @@ impl OpState {
     }
 
     /// States that wait for a person (or an outside event) rather than for healbot.
-    pub fn is_waiting(self) -> bool {
+    pub(crate) fn is_waiting(self) -> bool {
         matches!(
             self,
             OpState::AwaitingReview | OpState::PausedForHumanReview | OpState::Escalated
@@ -96,13 +96,13 @@ pub struct IllegalTransition {
 /// Audit actions the fold understands. Any other action is history only.
 pub mod action {
     /// Opens an operation; detail: `{"incident": Incident, "repo": path-or-slug}`.
-    pub const OPENED: &str = "operation.opened";
+    pub(crate) const OPENED: &str = "operation.opened";
     /// detail: `{"from": OpState, "to": OpState, "reason": str}`.
-    pub const TRANSITION: &str = "operation.transition";
+    pub(crate) const TRANSITION: &str = "operation.transition";
     /// A side effect that is done; detail: `{"key": str, "result": any}`.
-    pub const EFFECT: &str = "effect.done";
+    pub(crate) const EFFECT: &str = "effect.done";
     /// A stage's output kept for resume; detail: `{"name": str, "value": any}`.
-    pub const ARTIFACT: &str = "stage.output";
+    pub(crate) const ARTIFACT: &str = "stage.output";
 }
 
 /// The fold of one operation's entries.
@@ -177,7 +177,7 @@ impl Operation {
 
     /// Checks a person's forced completion (`healbot ops force-complete`): any live state may
     /// be declared done, outside the table, and only with the transition marked `forced`.
-    pub fn check_forced(&self, to: OpState) -> Result<(), IllegalTransition> {
+    pub(crate) fn check_forced(&self, to: OpState) -> Result<(), IllegalTransition> {
         if to == OpState::Completed && !self.state.is_terminal() {
             Ok(())
         } else {
@@ -252,12 +252,12 @@ impl Operation {
     }
 
     /// Whether effect `key` is done, whatever its recorded result.
-    pub fn has_effect<T>(&self, key: &Effect<T>) -> bool {
+    pub(crate) fn has_effect<T>(&self, key: &Effect<T>) -> bool {
         self.effects.contains_key(&key.key(&self.id))
     }
 
     /// Whether stage output `key` is recorded, whatever its value.
-    pub fn has_artifact<T>(&self, key: &Artifact<T>) -> bool {
+    pub(crate) fn has_artifact<T>(&self, key: &Artifact<T>) -> bool {
         self.artifacts.contains_key(key.name())
     }
 

@@ -103,7 +103,7 @@ impl WorkQueue {
     }
 
     /// What this consumer took before and never finished (after a restart under the same name).
-    pub async fn own_pending(&self) -> Result<Vec<WorkItem>, QueueError> {
+    pub(crate) async fn own_pending(&self) -> Result<Vec<WorkItem>, QueueError> {
         let reply: Value = self.read_group("0", None).await?;
         Ok(items_of_read(reply))
     }
@@ -131,7 +131,7 @@ impl WorkQueue {
     }
 
     /// Takes over entries another consumer left idle for `claim_after`: its replica died.
-    pub async fn claim_abandoned(&self) -> Result<Vec<WorkItem>, QueueError> {
+    pub(crate) async fn claim_abandoned(&self) -> Result<Vec<WorkItem>, QueueError> {
         let reply: Value = redis::cmd("XAUTOCLAIM")
             .arg(STREAM)
             .arg(GROUP)
@@ -178,7 +178,7 @@ impl WorkQueue {
     }
 
     /// Entries no replica has finished: pending with a consumer, or not read yet.
-    pub async fn outstanding(&self) -> Result<u64, QueueError> {
+    pub(crate) async fn outstanding(&self) -> Result<u64, QueueError> {
         let groups: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(STREAM)
@@ -199,7 +199,7 @@ impl WorkQueue {
     }
 
     /// How often a driver should [`touch`](Self::touch) its entry.
-    pub fn touch_every(&self) -> Duration {
+    pub(crate) fn touch_every(&self) -> Duration {
         self.claim_after / 3
     }
 

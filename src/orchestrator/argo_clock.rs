@@ -52,7 +52,10 @@ impl Orchestrator {
     }
 
     /// The operations whose Argo step has run past the timeout at `now`.
-    pub async fn stalled_argo_steps(&self, now: DateTime<Utc>) -> Vec<crate::model::OperationId> {
+    pub(crate) async fn stalled_argo_steps(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Vec<crate::model::OperationId> {
         let timeout = self.policies.escalation.argo_step_timeout();
         self.journal
             .operations()
@@ -69,7 +72,7 @@ impl Orchestrator {
 
     /// Pauses operation `id` for a person when its Argo step is still past the timeout at
     /// `now` (read again: a notification may have arrived meanwhile). Returns whether it did.
-    pub async fn argo_step_timed_out(
+    pub(crate) async fn argo_step_timed_out(
         &self,
         id: &crate::model::OperationId,
         now: DateTime<Utc>,

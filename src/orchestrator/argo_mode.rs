@@ -99,7 +99,7 @@ impl Orchestrator {
     /// (`rollout: argo`) in the notification's namespace, and whose rollout plan names the
     /// service or whose manifest is that Rollout. The most recent one when several do. A
     /// healbot-managed rollout is never moved by Argo's notifications.
-    pub async fn argo_operation(&self, n: &RolloutNotification) -> Option<Operation> {
+    pub(crate) async fn argo_operation(&self, n: &RolloutNotification) -> Option<Operation> {
         let mut found = None;
         for op in self.journal.operations().await {
             let in_namespace = in_scan(op.artifact(&artifacts::ROLLOUT))
@@ -119,7 +119,7 @@ impl Orchestrator {
     /// Records a notification on operation `id` (audit entry and PR comment, once per
     /// notification) and acts on it. Returns the operation when it must be driven on: to
     /// verification after a completed rollout, to rollback after an abort.
-    pub async fn argo_event(
+    pub(crate) async fn argo_event(
         &self,
         id: &OperationId,
         delivery: &str,

@@ -28,84 +28,84 @@ pub use crate::verify::Verification;
 
 pub const RCA: Artifact<RcaReport> = Artifact::new("rca");
 /// The stack trace analysis worked from: the incident's, or one from the root cause's logs.
-pub const TRACE: Artifact<Option<String>> = Artifact::new("trace");
+pub(crate) const TRACE: Artifact<Option<String>> = Artifact::new("trace");
 /// The pattern analysis found for an incident without a trace (a slow service).
-pub const PATTERN: Artifact<PatternMatch> = Artifact::new("pattern");
+pub(crate) const PATTERN: Artifact<PatternMatch> = Artifact::new("pattern");
 /// The base revision every validation and the fix branch start from.
-pub const BASE: Artifact<String> = Artifact::new("base");
-pub const LOCALIZATION: Artifact<Localization> = Artifact::new("localization");
+pub(crate) const BASE: Artifact<String> = Artifact::new("base");
+pub(crate) const LOCALIZATION: Artifact<Localization> = Artifact::new("localization");
 /// Every candidate fix, what became of it, and the one chosen.
 pub(crate) const FIX: Artifact<FixSelection> = Artifact::new("fix");
 /// The chosen fix's primary patch.
 pub const PATCH: Artifact<Patch> = Artifact::new("patch");
-pub const VALIDATION: Artifact<ValidationReport> = Artifact::new("validation");
-pub const REPRODUCTION: Artifact<ReproOutcome> = Artifact::new("reproduction");
+pub(crate) const VALIDATION: Artifact<ValidationReport> = Artifact::new("validation");
+pub(crate) const REPRODUCTION: Artifact<ReproOutcome> = Artifact::new("reproduction");
 pub const PLAN: Artifact<FixPlan> = Artifact::new("plan");
-pub const GATES: Artifact<GateReport> = Artifact::new("gates");
-pub const CONFLICTS: Artifact<ConflictReport> = Artifact::new("conflicts");
-pub const ROLLOUT: Artifact<RolloutPlan> = Artifact::new("rollout");
-pub const VERIFICATION: Artifact<Verification> = Artifact::new("verification");
+pub(crate) const GATES: Artifact<GateReport> = Artifact::new("gates");
+pub(crate) const CONFLICTS: Artifact<ConflictReport> = Artifact::new("conflicts");
+pub(crate) const ROLLOUT: Artifact<RolloutPlan> = Artifact::new("rollout");
+pub(crate) const VERIFICATION: Artifact<Verification> = Artifact::new("verification");
 /// The image tag a person chose to roll back to (`healbot ops rollback --to`).
-pub const ROLLBACK_TARGET: Artifact<String> = Artifact::new("rollback/to");
+pub(crate) const ROLLBACK_TARGET: Artifact<String> = Artifact::new("rollback/to");
 
 /// The canary's verdict at `weight` percent. `None` (a `null` record) when a person resumed
 /// the step: it is judged again on fresh samples.
-pub fn canary_verdict(weight: u8) -> Artifact<Option<CanaryReport>> {
+pub(crate) fn canary_verdict(weight: u8) -> Artifact<Option<CanaryReport>> {
     Artifact::named(format!("canary/{weight}"))
 }
 
 // Side effects, keyed `<operation>/<name>` in the log.
 
 /// The service lock the operation holds.
-pub const LOCK: Effect<LockGuard> = Effect::new("lock");
+pub(crate) const LOCK: Effect<LockGuard> = Effect::new("lock");
 /// The fix branch's name.
-pub const BRANCH: Effect<String> = Effect::new("branch");
+pub(crate) const BRANCH: Effect<String> = Effect::new("branch");
 /// healbot's fix commit on the branch.
-pub const COMMIT: Effect<CommitSha> = Effect::new("commit");
+pub(crate) const COMMIT: Effect<CommitSha> = Effect::new("commit");
 pub const PR: Effect<PrNumber> = Effect::new("pr");
 /// The safety-gate check run next to the fix commit (`None` where the forge has no checks).
-pub const GATES_CHECK: Effect<Option<u64>> = Effect::new("check/safety-gates");
+pub(crate) const GATES_CHECK: Effect<Option<u64>> = Effect::new("check/safety-gates");
 /// The latest approval of the fix: the merge waits for its head's required checks.
 pub const APPROVAL: Effect<Approval> = Effect::new("approval");
 /// The fix's merge commit, by healbot or by a person.
 pub const MERGE: Effect<CommitSha> = Effect::new("merge");
 /// A head someone else pushed that healbot checked again and found passing.
-pub const REVALIDATED: Effect<CommitSha> = Effect::new("revalidated");
+pub(crate) const REVALIDATED: Effect<CommitSha> = Effect::new("revalidated");
 /// Everyone but healbot who pushed to the fix branch.
-pub const PUSHERS: Effect<Vec<String>> = Effect::new("pushers");
+pub(crate) const PUSHERS: Effect<Vec<String>> = Effect::new("pushers");
 /// The image commit handed to Argo Rollouts.
-pub const ARGO_IMAGE: Effect<CommitSha> = Effect::new("argo/image");
+pub(crate) const ARGO_IMAGE: Effect<CommitSha> = Effect::new("argo/image");
 /// The first revision Argo reported for this deploy.
-pub const ARGO_REVISION: Effect<u64> = Effect::new("argo-revision");
+pub(crate) const ARGO_REVISION: Effect<u64> = Effect::new("argo-revision");
 /// The manifest commit back to the stable image.
-pub const ROLLBACK_MANIFEST: Effect<CommitSha> = Effect::new("rollback/manifest");
-pub const ROLLBACK_BRANCH: Effect<String> = Effect::new("rollback/branch");
-pub const ROLLBACK_COMMIT: Effect<CommitSha> = Effect::new("rollback/commit");
-pub const ROLLBACK_PR: Effect<PrNumber> = Effect::new("rollback/pr");
+pub(crate) const ROLLBACK_MANIFEST: Effect<CommitSha> = Effect::new("rollback/manifest");
+pub(crate) const ROLLBACK_BRANCH: Effect<String> = Effect::new("rollback/branch");
+pub(crate) const ROLLBACK_COMMIT: Effect<CommitSha> = Effect::new("rollback/commit");
+pub(crate) const ROLLBACK_PR: Effect<PrNumber> = Effect::new("rollback/pr");
 
 /// The manifest commit that moves the canary to `weight` percent.
-pub fn canary_commit(weight: u8) -> Effect<CommitSha> {
+pub(crate) fn canary_commit(weight: u8) -> Effect<CommitSha> {
     Effect::named(format!("canary/{weight}"))
 }
 
 /// How the manifest commit `step` (a canary step, the hand-over, the rollback) lands:
 /// straight on the branch or through a step PR.
-pub fn step_route(step: &str) -> Effect<Landing> {
+pub(crate) fn step_route(step: &str) -> Effect<Landing> {
     Effect::named(format!("step/{step}/route"))
 }
 
 /// The `healbot/step-…` branch of a step that goes through a PR.
-pub fn step_branch(step: &str) -> Effect<String> {
+pub(crate) fn step_branch(step: &str) -> Effect<String> {
     Effect::named(format!("step/{step}/branch"))
 }
 
 /// The manifest commit on a step's branch.
-pub fn step_commit(step: &str) -> Effect<CommitSha> {
+pub(crate) fn step_commit(step: &str) -> Effect<CommitSha> {
     Effect::named(format!("step/{step}/commit"))
 }
 
 /// The step PR, and when it was opened.
-pub fn step_pr(step: &str) -> Effect<StepPr> {
+pub(crate) fn step_pr(step: &str) -> Effect<StepPr> {
     Effect::named(format!("step/{step}/pr"))
 }
 
@@ -115,12 +115,12 @@ pub fn comment(name: &str) -> Effect<u64> {
 }
 
 /// An override (review, `/heal` command, button) that was handled or refused.
-pub fn override_seen(source_id: &str) -> Effect<serde_json::Value> {
+pub(crate) fn override_seen(source_id: &str) -> Effect<serde_json::Value> {
     Effect::named(format!("override/{source_id}"))
 }
 
 /// An escalation step sent for the wait that began at entry `since_seq`.
-pub fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serde_json::Value> {
+pub(crate) fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serde_json::Value> {
     Effect::named(format!("escalation/{since_seq}/{after_minutes}"))
 }
 
@@ -129,7 +129,7 @@ pub fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serde_json:
 /// operation does not stop webhooks for all the others; that operation's own steps still
 /// fail on it.
 /// When healbot saw the canary image `reference` in its registry.
-pub fn image_ready(reference: &str) -> Effect<serde_json::Value> {
+pub(crate) fn image_ready(reference: &str) -> Effect<serde_json::Value> {
     Effect::named(format!("image-ready/{reference}"))
 }
 
@@ -139,10 +139,10 @@ pub fn argo_progress(identity: &str) -> Effect<serde_json::Value> {
 }
 
 /// The prefix of [`argo_progress`] keys, to find the latest.
-pub const ARGO_PROGRESS: &str = "argo-progress";
+pub(crate) const ARGO_PROGRESS: &str = "argo-progress";
 
 /// That the lock granted with `fencing` was found lost (recorded once).
-pub fn lock_lost(fencing: u64) -> Effect<serde_json::Value> {
+pub(crate) fn lock_lost(fencing: u64) -> Effect<serde_json::Value> {
     Effect::named(format!("lock-lost/{fencing}"))
 }
 

@@ -58,12 +58,12 @@ pub struct BlueGreenServices {
 
 impl RolloutPlan {
     /// What a canary step writes as the image: the whole templated reference, or the tag.
-    pub fn canary_ref(&self) -> &str {
+    pub(crate) fn canary_ref(&self) -> &str {
         self.canary_image.as_deref().unwrap_or(&self.canary_tag)
     }
 
     /// What a rollback writes as the image.
-    pub fn stable_ref(&self) -> &str {
+    pub(crate) fn stable_ref(&self) -> &str {
         self.stable_image.as_deref().unwrap_or(&self.stable_tag)
     }
 }

@@ -40,7 +40,7 @@ pub(crate) fn holds_lock(op: &Operation) -> bool {
 impl Orchestrator {
     /// How often the keeper runs: a third of the lock TTL, so two renewals can fail before the
     /// lock lapses.
-    pub fn lock_renewal_interval(&self) -> Duration {
+    pub(crate) fn lock_renewal_interval(&self) -> Duration {
         (self.settings.lock_ttl / 3).max(Duration::from_millis(100))
     }
 

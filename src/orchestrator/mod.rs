@@ -359,7 +359,7 @@ impl Orchestrator {
     }
 
     /// Every operation that is neither finished nor waiting, e.g. after a restart.
-    pub async fn resumable(&self) -> Vec<OperationId> {
+    pub(crate) async fn resumable(&self) -> Vec<OperationId> {
         self.journal
             .operations()
             .await

@@ -30,7 +30,7 @@ impl Orchestrator {
 
     /// Applies `command` to operation `id` as `actor` without driving it on: `drive` says
     /// whether it can go on now (a server hands that to whichever replica takes it).
-    pub async fn apply_operation_override(
+    pub(crate) async fn apply_operation_override(
         &self,
         id: &OperationId,
         actor: &str,

@@ -30,12 +30,15 @@ impl Applied {
 
 impl Orchestrator {
     /// The operation whose fix PR is the override's PR.
-    pub async fn operation_for_pr(&self, ov: &Override) -> Option<Operation> {
+    pub(crate) async fn operation_for_pr(&self, ov: &Override) -> Option<Operation> {
         self.operation_for(&ov.repo, ov.pr).await
     }
 
     /// Applies one override and drives the operation on; returns the replies for the person.
-    pub async fn handle_override(&self, ov: Override) -> Result<Vec<String>, OrchestratorError> {
+    pub(crate) async fn handle_override(
+        &self,
+        ov: Override,
+    ) -> Result<Vec<String>, OrchestratorError> {
         let applied = self.apply_override(ov).await?;
         let mut lines = applied.replies;
         if applied.drive {
@@ -48,7 +51,7 @@ impl Orchestrator {
     /// Applies one override and answers it on the PR, without driving the operation on: a
     /// server hands the driving to a task of its own so that a canary's wait does not hold
     /// up the next webhook.
-    pub async fn apply_override(&self, ov: Override) -> Result<Applied, OrchestratorError> {
+    pub(crate) async fn apply_override(&self, ov: Override) -> Result<Applied, OrchestratorError> {
         let op = self
             .operation_for_pr(&ov)
             .await
@@ -119,7 +122,7 @@ impl Orchestrator {
 
     /// A person who may not act on the PR tried to: the refusal is an audit entry with that
     /// person as actor, and the answer on the PR says why.
-    pub async fn refuse_override(
+    pub(crate) async fn refuse_override(
         &self,
         ov: &Override,
         reason: &str,

@@ -12,7 +12,7 @@ use serde_json::json;
 
 impl Orchestrator {
     /// The operation whose fix PR is `pr` in `repo`.
-    pub async fn operation_for(&self, repo: &RepoRef, pr: PrNumber) -> Option<Operation> {
+    pub(crate) async fn operation_for(&self, repo: &RepoRef, pr: PrNumber) -> Option<Operation> {
         self.journal.operations().await.into_iter().find(|op| {
             Self::spec(op).is_ok_and(|s| &s.repo == repo)
                 && in_scan(op.effect(&artifacts::PR)) == Some(pr)
@@ -21,7 +21,7 @@ impl Orchestrator {
 
     /// The PR was merged. When healbot merged it, this is the echo of its own write; when a
     /// person merged it (the forge let them, so they may), it counts as their approval.
-    pub async fn pr_merged(
+    pub(crate) async fn pr_merged(
         &self,
         repo: &RepoRef,
         pr: PrNumber,
@@ -89,7 +89,7 @@ impl Orchestrator {
 
     /// The PR was closed without a merge: before anything reached production that cancels the
     /// operation and frees its lock; afterwards it is only recorded.
-    pub async fn pr_closed(
+    pub(crate) async fn pr_closed(
         &self,
         repo: &RepoRef,
         pr: PrNumber,
@@ -112,7 +112,7 @@ impl Orchestrator {
     /// healbot validated, so the push voids any earlier one, and the pusher may not approve.
     /// Before the merge, the repository's `approvers.on_push` says what follows: the operation
     /// is cancelled (the default), or the pushed head goes through the check again.
-    pub async fn pr_head_moved(
+    pub(crate) async fn pr_head_moved(
         &self,
         repo: &RepoRef,
         pr: PrNumber,

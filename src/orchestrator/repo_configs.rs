@@ -29,7 +29,7 @@ pub struct RepoConfigCache {
 
 impl RepoConfigCache {
     /// A cache that declares every config's `depends_on:` into `graph` when it reads one.
-    pub fn declaring_into(graph: SharedGraph) -> RepoConfigCache {
+    pub(crate) fn declaring_into(graph: SharedGraph) -> RepoConfigCache {
         RepoConfigCache {
             configs: Default::default(),
             graph: Some(graph),

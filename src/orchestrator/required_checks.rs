@@ -25,7 +25,7 @@ pub struct Approval {
 
 /// What an approval led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MergeOutcome {
+pub(crate) enum MergeOutcome {
     Merged(CommitSha),
     /// Required checks still running (named).
     Waiting(Vec<String>),
@@ -56,7 +56,7 @@ impl MergeOutcome {
     }
 
     /// The answer to `/heal retry` from `who` on an approved fix at `head`.
-    pub fn retry_reply(&self, who: &str, head: &CommitSha) -> String {
+    pub(crate) fn retry_reply(&self, who: &str, head: &CommitSha) -> String {
         match self {
             MergeOutcome::Merged(_) => format!(
                 "@{who}: the checks on {} pass now: merged; the canary starts now.",
@@ -169,7 +169,7 @@ impl Orchestrator {
     }
 
     /// Approved fix PRs still waiting for their checks.
-    pub async fn approved_unmerged(&self) -> Vec<OperationId> {
+    pub(crate) async fn approved_unmerged(&self) -> Vec<OperationId> {
         self.journal
             .operations()
             .await
@@ -187,7 +187,7 @@ impl Orchestrator {
 
     /// One look at an approved fix PR's checks at `now`: merged (`true`: drive it on), still
     /// waiting, or escalated once the wait passed `required_checks_timeout_seconds`.
-    pub async fn recheck_approved(
+    pub(crate) async fn recheck_approved(
         &self,
         id: &OperationId,
         now: DateTime<Utc>,

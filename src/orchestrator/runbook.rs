@@ -12,8 +12,8 @@ use serde_json::json;
 
 /// Audit actions the runbook acts write.
 pub mod action {
-    pub const FORCE_COMPLETED: &str = "operation.force_completed";
-    pub const ROLLBACK_REQUESTED: &str = "operation.rollback_requested";
+    pub(crate) const FORCE_COMPLETED: &str = "operation.force_completed";
+    pub(crate) const ROLLBACK_REQUESTED: &str = "operation.rollback_requested";
 }
 
 /// What a runbook act did: the lines for the person, and whether the operation should now be
@@ -27,7 +27,7 @@ pub struct Acted {
 impl Orchestrator {
     /// Declares operation `id` `Completed` as `actor`, for `reason` (required): the lock is
     /// released and nothing is rolled back or forward — the Rollout manifest stays as it is.
-    pub async fn force_complete(
+    pub(crate) async fn force_complete(
         &self,
         id: &OperationId,
         actor: &str,
@@ -96,7 +96,7 @@ impl Orchestrator {
 
     /// Rolls operation `id` back to image tag `revision` instead of the stable one: the
     /// operation must have deployed (merged) and be able to roll back from where it is.
-    pub async fn roll_back_to(
+    pub(crate) async fn roll_back_to(
         &self,
         id: &OperationId,
         actor: &str,

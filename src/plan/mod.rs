@@ -84,6 +84,7 @@ impl FixPlan {
         self.decision.strategy
     }
 
+    #[cfg(test)]
     /// The plan section of the PR body: decision, reasons and the risk breakdown.
     pub fn to_markdown(&self) -> String {
         let fix = match (&self.reverted_commit, &self.template_id) {

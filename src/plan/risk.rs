@@ -139,6 +139,7 @@ pub fn level(total: f64, policy: &RiskPolicy) -> RiskLevel {
 }
 
 impl RiskScore {
+    #[cfg(test)]
     /// The breakdown as a Markdown table for the PR body.
     pub fn to_markdown_table(&self) -> String {
         let mut out = String::from(

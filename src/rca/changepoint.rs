@@ -21,7 +21,7 @@ const MAX_VOTE: f64 = 20.0;
 const MIN_VOTE: f64 = 3.0;
 
 /// The most likely change in `values` (NaN = missing) in the direction that counts.
-pub fn pettitt(values: &[f64], direction: Direction) -> Option<Change> {
+pub(crate) fn pettitt(values: &[f64], direction: Direction) -> Option<Change> {
     let present: Vec<(usize, f64)> = values
         .iter()
         .copied()

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 /// What `healbot rca --prometheus` asks for when healbot.yaml's `rca.queries` does not say:
 /// cAdvisor's container CPU, memory and network by pod, and Istio's request rate, server
 /// error rate and 90th percentile latency by workload. Rates already: no column is a counter.
-pub const DEFAULT_QUERIES: &[(&str, &str)] = &[
+pub(crate) const DEFAULT_QUERIES: &[(&str, &str)] = &[
     (
         "cpu",
         r#"sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[1m]))"#,
@@ -57,7 +57,7 @@ pub struct LabelRule {
 pub struct LabelMap(pub Vec<LabelRule>);
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum LabelMapError {
+pub(crate) enum LabelMapError {
     #[error("label_map[{index}].pattern: {message}")]
     Pattern { index: usize, message: String },
 }
@@ -87,7 +87,9 @@ impl Default for LabelMap {
 
 impl LabelMap {
     /// Rules from `(label, pattern)` pairs as healbot.yaml writes them.
-    pub fn from_rules(rules: &[(String, Option<String>)]) -> Result<LabelMap, LabelMapError> {
+    pub(crate) fn from_rules(
+        rules: &[(String, Option<String>)],
+    ) -> Result<LabelMap, LabelMapError> {
         rules
             .iter()
             .enumerate()
@@ -127,7 +129,7 @@ impl LabelMap {
 }
 
 /// The Deployment or StatefulSet behind a pod name.
-pub fn pod_owner(pod: &str) -> String {
+pub(crate) fn pod_owner(pod: &str) -> String {
     static DEPLOYMENT: OnceLock<Option<Regex>> = OnceLock::new();
     static STATEFUL: OnceLock<Option<Regex>> = OnceLock::new();
     let deployment =

@@ -168,7 +168,7 @@ pub fn restarts(series: &[Series], start: usize) -> HashMap<String, usize> {
 
 /// Scores one series: rows before `start` are normal, rows from `start` up to `end` (all
 /// the rest when `None`) are scored.
-pub fn score_series(
+pub(crate) fn score_series(
     s: &Series,
     start: usize,
     end: Option<usize>,
@@ -238,7 +238,7 @@ fn trimmed_mean(sorted: &[f64], share: f64) -> f64 {
 }
 
 /// Groups column scores by service, strongest service first.
-pub fn by_service(columns: Vec<ColumnScore>) -> Vec<ServiceMetrics> {
+pub(crate) fn by_service(columns: Vec<ColumnScore>) -> Vec<ServiceMetrics> {
     let mut services: Vec<ServiceMetrics> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for c in columns {

@@ -222,6 +222,7 @@ pub fn rank(
 }
 
 impl RcaReport {
+    #[cfg(test)]
     /// The root-cause section of the PR body: chain, confidence, evidence, and the graph with
     /// the root cause highlighted.
     pub fn to_markdown(&self, graph: &DependencyGraph) -> String {

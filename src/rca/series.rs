@@ -84,7 +84,7 @@ impl MetricKind {
     /// Whether a fault in a dependency shows up in this signal of its callers too: latency
     /// and errors travel up the calls; a container's CPU and memory stay where they are, and
     /// traffic moves everywhere at once (users wait longer, so everyone sees fewer requests).
-    pub fn propagates(self) -> bool {
+    pub(crate) fn propagates(self) -> bool {
         matches!(self, MetricKind::Latency | MetricKind::Errors)
     }
 
@@ -104,7 +104,7 @@ impl MetricKind {
 
 /// Prometheus' naming rule for cumulative counters (`_total`; `_count` and `_sum` of
 /// histograms and summaries).
-pub fn is_counter(metric: &str) -> bool {
+pub(crate) fn is_counter(metric: &str) -> bool {
     let m = metric.to_ascii_lowercase();
     m.ends_with("_total")
         || m.ends_with("_count")

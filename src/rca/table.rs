@@ -99,6 +99,7 @@ impl MetricTable {
         })
     }
 
+    #[cfg(test)]
     /// The CSV this table was read from (or would be): what `healbot rca --metrics` reads.
     pub fn to_csv(&self) -> String {
         let mut out = String::from("time");
@@ -124,7 +125,7 @@ impl MetricTable {
 /// Splits `orders-db_mem` into service and metric. Service names may hold `_`
 /// (`postgres_primary_cpu`), so a graph's service names are tried first (the longest that
 /// fits), then known metric names, then the first `_`.
-pub fn split_column(column: &str, graph: Option<&DependencyGraph>) -> (String, String) {
+pub(crate) fn split_column(column: &str, graph: Option<&DependencyGraph>) -> (String, String) {
     if let Some(graph) = graph {
         let service = graph
             .services()

@@ -19,7 +19,7 @@ const MAX_BATCH: usize = 512;
 type ClaimReply = oneshot::Sender<Result<bool, String>>;
 
 /// How long a claimed id is remembered: GitHub lets people redeliver for about a week.
-pub const CLAIM_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
+pub(crate) const CLAIM_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Redis is needed to claim and did not answer; the caller refuses the delivery (503) rather
 /// than risk processing it twice.

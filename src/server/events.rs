@@ -22,7 +22,7 @@ pub struct User {
 
 impl User {
     /// A GitHub App (healbot itself included): its comments never carry a person's override.
-    pub fn is_bot(&self) -> bool {
+    pub(crate) fn is_bot(&self) -> bool {
         self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]")
     }
 }
@@ -505,7 +505,7 @@ impl GithubEvent {
     /// Deliveries with the same key are handled one at a time, in arrival order: those about
     /// one pull request (or issue), one installation, pushes to one repository. `None`: no
     /// order to keep (a ping).
-    pub fn order_key(&self) -> Option<String> {
+    pub(crate) fn order_key(&self) -> Option<String> {
         let pr = |repo: &Repository, n: u64| Some(format!("pr:{}#{n}", repo.full_name));
         match self {
             GithubEvent::Ping(_) => None,
@@ -529,7 +529,7 @@ impl GithubEvent {
 
     /// Whether a comment carries `/heal` lines (commands, refused lines or lines past the
     /// limit): a comment without any needs no action from the app.
-    pub fn has_commands(&self) -> bool {
+    pub(crate) fn has_commands(&self) -> bool {
         let found = self.overrides();
         !found.overrides.is_empty() || !found.rejected.is_empty() || found.beyond_limit > 0
     }

@@ -86,7 +86,7 @@ pub struct InstallationRecord {
 }
 
 /// Installation id → record, as kept in `<state>/installations.json`.
-pub type Installations = BTreeMap<u64, InstallationRecord>;
+pub(crate) type Installations = BTreeMap<u64, InstallationRecord>;
 
 /// The default handler: keeps the installation map and logs the rest.
 pub struct InstallationTracker {

@@ -64,20 +64,21 @@ impl Metrics {
         self.deliveries[source_slot(source)][outcome_slot(outcome)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn handler_error(&self, source: Source) {
+    pub(crate) fn handler_error(&self, source: Source) {
         self.handler_errors[source_slot(source)].fetch_add(1, Ordering::Relaxed);
     }
 
+    #[cfg(test)]
     pub fn enqueued(&self) {
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn enqueued_many(&self, n: usize) {
+    pub(crate) fn enqueued_many(&self, n: usize) {
         self.queue_depth.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Takes a place in the queue if fewer than `limit` deliveries are waiting or running.
-    pub fn try_enqueue(&self, limit: usize) -> bool {
+    pub(crate) fn try_enqueue(&self, limit: usize) -> bool {
         self.queue_depth
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |depth| {
                 (depth < limit).then_some(depth + 1)
@@ -86,11 +87,11 @@ impl Metrics {
     }
 
     /// A delivery refused because the queue was at its high-water mark.
-    pub fn shed(&self) {
+    pub(crate) fn shed(&self) {
         self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn dequeued(&self) {
+    pub(crate) fn dequeued(&self) {
         self.queue_depth.fetch_sub(1, Ordering::Relaxed);
     }
 

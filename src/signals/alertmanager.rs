@@ -67,7 +67,7 @@ pub enum AlertStatus {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AlertmanagerError {
+pub(crate) enum AlertmanagerError {
     #[error("alertmanager webhook: {field}: {message}")]
     Invalid { field: String, message: String },
 }
@@ -93,7 +93,7 @@ fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>
 }
 
 /// Parses one delivery; the error names the field (`alerts[2].startsAt`).
-pub fn parse_webhook(body: &[u8]) -> Result<WebhookMessage, AlertmanagerError> {
+pub(crate) fn parse_webhook(body: &[u8]) -> Result<WebhookMessage, AlertmanagerError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let mut message: WebhookMessage =
         serde_path_to_error::deserialize(de).map_err(|e| AlertmanagerError::Invalid {
@@ -112,7 +112,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<WebhookMessage, AlertmanagerError> {
 }
 
 /// A stable id from the sorted labels, for senders that leave `fingerprint` out.
-pub fn label_fingerprint(labels: &Labels) -> String {
+pub(crate) fn label_fingerprint(labels: &Labels) -> String {
     let mut hash = Sha256::new();
     for (k, v) in labels {
         hash.update(k.as_bytes());
@@ -124,7 +124,7 @@ pub fn label_fingerprint(labels: &Labels) -> String {
 }
 
 /// Labels that name the service, in the order they are tried.
-pub const SERVICE_LABELS: [&str; 5] = ["service", "service_name", "app", "job", "container"];
+pub(crate) const SERVICE_LABELS: [&str; 5] = ["service", "service_name", "app", "job", "container"];
 
 impl Alert {
     /// The alert's label, else the group's common label.
@@ -157,7 +157,7 @@ impl Alert {
 }
 
 /// Severity from the `severity` label; unknown or missing is medium.
-pub fn severity_of(label: Option<&str>) -> Severity {
+pub(crate) fn severity_of(label: Option<&str>) -> Severity {
     match label.map(str::to_ascii_lowercase).as_deref() {
         Some("critical" | "page" | "p1" | "emergency" | "fatal") => Severity::Critical,
         Some("high" | "error" | "major" | "p2") => Severity::High,

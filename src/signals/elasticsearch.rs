@@ -55,7 +55,7 @@ impl ElasticsearchLogs {
     }
 
     /// The search body: the service's documents in the window, oldest first.
-    pub fn request_body(&self, service: &str) -> Value {
+    pub(crate) fn request_body(&self, service: &str) -> Value {
         json!({
             "size": self.size,
             "sort": [{ (self.timestamp_field.clone()): "asc" }],

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Spans asked for per page, and pages at most per window.
-pub const PAGE: u32 = 1000;
-pub const MAX_PAGES: u32 = 20;
+pub(crate) const PAGE: u32 = 1000;
+pub(crate) const MAX_PAGES: u32 = 20;
 
 const SPANS_QUERY: &str = r#"query Spans($between: TimeRange!, $limit: Int!, $offset: Int!) {
   spans(between: $between, limit: $limit, offset: $offset,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Traces asked for per service and window (`query.searchDepth`).
-pub const DEFAULT_SEARCH_DEPTH: u32 = 100;
+pub(crate) const DEFAULT_SEARCH_DEPTH: u32 = 100;
 
 pub struct JaegerTraces {
     http: Http,
@@ -22,11 +22,6 @@ impl JaegerTraces {
             http: Http::new("jaeger", base_url, timeout)?,
             search_depth: DEFAULT_SEARCH_DEPTH,
         })
-    }
-
-    pub fn with_search_depth(mut self, depth: u32) -> JaegerTraces {
-        self.search_depth = depth.max(1);
-        self
     }
 
     /// `GET /api/v3/services`.

@@ -94,7 +94,7 @@ fn logged_it(record: &LogRecord) -> bool {
 
 /// Joins physical lines into events. Blank lines inside a Python chain are dropped; elsewhere
 /// they end nothing and are skipped.
-pub fn join_records<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<LogRecord> {
+pub(crate) fn join_records<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<LogRecord> {
     let mut records: Vec<LogRecord> = Vec::new();
     for line in lines {
         let line = line.trim_end_matches(['\r', '\n']);
@@ -138,7 +138,7 @@ fn is_trace(record: &LogRecord) -> bool {
 }
 
 /// Whether the event is an error: logged at error level or above, or a stack trace.
-pub fn is_error(record: &LogRecord) -> bool {
+pub(crate) fn is_error(record: &LogRecord) -> bool {
     matches!(
         record.lines.first().and_then(|l| level(l)),
         Some("error" | "fatal")
@@ -146,7 +146,7 @@ pub fn is_error(record: &LogRecord) -> bool {
 }
 
 /// The message without its timestamp and level, so that repeats group together.
-pub fn message_of(record: &LogRecord) -> String {
+pub(crate) fn message_of(record: &LogRecord) -> String {
     static PREFIX: OnceLock<Option<Regex>> = OnceLock::new();
     let first = record.lines.first().map_or("", String::as_str);
     if first.starts_with("Traceback (most recent call last):") {
@@ -174,7 +174,7 @@ pub fn summarize(service: &str, records: &[LogRecord]) -> Vec<ErrorLogLine> {
 }
 
 /// As [`summarize`], for records already known to be errors (a store's level field said so).
-pub fn summarize_errors<'a>(
+pub(crate) fn summarize_errors<'a>(
     service: &str,
     records: impl IntoIterator<Item = &'a LogRecord>,
 ) -> Vec<ErrorLogLine> {
@@ -202,7 +202,7 @@ pub fn summarize_errors<'a>(
 
 /// Log files per service: `error_logs` reads the service's files each time it is asked.
 #[derive(Debug, Clone, Default)]
-pub struct LogFileSource {
+pub(crate) struct LogFileSource {
     pub files: BTreeMap<String, Vec<PathBuf>>,
     /// Only the last this many bytes of each file are read: the recent window.
     pub tail_bytes: u64,

@@ -83,7 +83,7 @@ impl LokiLogs {
 }
 
 /// `data.result[].values[] = [ns, line]` of a `streams` result, each stream sorted by time.
-pub fn decode_streams(json: &Value) -> Result<Vec<Vec<String>>, (String, String)> {
+pub(crate) fn decode_streams(json: &Value) -> Result<Vec<Vec<String>>, (String, String)> {
     let kind = json.pointer("/data/resultType").and_then(Value::as_str);
     if kind != Some("streams") {
         return Err((

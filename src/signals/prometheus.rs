@@ -222,7 +222,7 @@ impl PrometheusClient {
 }
 
 /// Decodes `data` of a query response; errors are (field, message).
-pub fn decode_result(data: &Value) -> Result<QueryResult, (String, String)> {
+pub(crate) fn decode_result(data: &Value) -> Result<QueryResult, (String, String)> {
     let kind = data
         .get("resultType")
         .and_then(Value::as_str)
@@ -445,7 +445,7 @@ impl PrometheusMetrics {
         ))
     }
 
-    pub async fn service_names(&self) -> Result<Vec<String>, PrometheusError> {
+    pub(crate) async fn service_names(&self) -> Result<Vec<String>, PrometheusError> {
         if let Some(s) = &self.services {
             return Ok(s.clone());
         }
@@ -460,7 +460,10 @@ impl PrometheusMetrics {
         Ok(names)
     }
 
-    pub async fn service_health(&self, service: &str) -> Result<ServiceHealth, PrometheusError> {
+    pub(crate) async fn service_health(
+        &self,
+        service: &str,
+    ) -> Result<ServiceHealth, PrometheusError> {
         let q = &self.queries;
         Ok(ServiceHealth {
             service: service.to_string(),

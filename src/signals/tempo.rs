@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Traces fetched per window.
-pub const DEFAULT_LIMIT: u32 = 100;
+pub(crate) const DEFAULT_LIMIT: u32 = 100;
 
 pub struct TempoTraces {
     http: Http,
@@ -26,11 +26,6 @@ impl TempoTraces {
             limit: DEFAULT_LIMIT,
             query: "{}".into(),
         })
-    }
-
-    pub fn with_limit(mut self, limit: u32) -> TempoTraces {
-        self.limit = limit.max(1);
-        self
     }
 
     /// The trace ids `GET /api/search` finds in the window, padded to 32 hex digits.

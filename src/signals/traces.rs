@@ -36,7 +36,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> TraceError {
 }
 
 /// Detects the format: an object with `resourceSpans` is OTLP, one with `data` is Jaeger.
-pub fn parse_traces(text: &str) -> Result<Vec<Span>, TraceError> {
+pub(crate) fn parse_traces(text: &str) -> Result<Vec<Span>, TraceError> {
     let value: Value = serde_json::from_str(text).map_err(|e| invalid("body", e.to_string()))?;
     if value.get("resourceSpans").is_some() {
         otlp(&value)
@@ -51,16 +51,8 @@ pub fn parse_traces(text: &str) -> Result<Vec<Span>, TraceError> {
 }
 
 /// OTLP JSON already parsed (an object with `resourceSpans`), as trace backends embed it.
-pub fn parse_otlp_value(value: &Value) -> Result<Vec<Span>, TraceError> {
+pub(crate) fn parse_otlp_value(value: &Value) -> Result<Vec<Span>, TraceError> {
     otlp(value)
-}
-
-pub fn parse_otlp_json(text: &str) -> Result<Vec<Span>, TraceError> {
-    otlp(&serde_json::from_str(text).map_err(|e| invalid("body", e.to_string()))?)
-}
-
-pub fn parse_jaeger_json(text: &str) -> Result<Vec<Span>, TraceError> {
-    jaeger(&serde_json::from_str(text).map_err(|e| invalid("body", e.to_string()))?)
 }
 
 fn array<'a>(v: &'a Value, key: &str, at: &str) -> Result<&'a [Value], TraceError> {
@@ -228,7 +220,7 @@ fn by_id(spans: &[Span]) -> HashMap<(&str, &str), &Span> {
 
 /// Where an error began: an erroring span none of whose children erred, the deepest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorOrigin {
+pub(crate) struct ErrorOrigin {
     pub service: String,
     pub span: String,
     pub trace_id: String,
@@ -237,7 +229,7 @@ pub struct ErrorOrigin {
     pub message: Option<String>,
 }
 
-pub fn deepest_error(spans: &[Span]) -> Option<ErrorOrigin> {
+pub(crate) fn deepest_error(spans: &[Span]) -> Option<ErrorOrigin> {
     let index = by_id(spans);
     let erring_parents: std::collections::HashSet<(&str, &str)> = spans
         .iter()

@@ -262,7 +262,7 @@ impl Snapshot {
 }
 
 /// The services a repository's `.github/healbot.yml` declares and what each `depends_on`.
-pub fn declared_by(repo: &RepoConfig) -> DependencyGraph {
+pub(crate) fn declared_by(repo: &RepoConfig) -> DependencyGraph {
     let mut g = DependencyGraph::new();
     for s in &repo.services {
         g.add_service(&s.name, None);

@@ -67,14 +67,14 @@ pub const DEFAULT_CRITICALITY: f64 = 0.5;
 
 /// Above this many services, the Mermaid view shows only the highlighted service's
 /// neighbourhood: a PR body has a size limit and people cannot read a thousand boxes.
-pub const MERMAID_FULL_GRAPH_LIMIT: usize = 40;
+pub(crate) const MERMAID_FULL_GRAPH_LIMIT: usize = 40;
 
 impl DependencyGraph {
     pub fn new() -> DependencyGraph {
         DependencyGraph::default()
     }
 
-    pub fn load_catalog(path: &Path) -> Result<DependencyGraph, GraphError> {
+    pub(crate) fn load_catalog(path: &Path) -> Result<DependencyGraph, GraphError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| GraphError::Read {
             file: file.clone(),
@@ -143,7 +143,7 @@ impl DependencyGraph {
     }
 
     /// Sets what a service is (`database`, `cache`, `queue`); adds it if it is new.
-    pub fn set_kind(&mut self, name: &str, kind: &str) {
+    pub(crate) fn set_kind(&mut self, name: &str, kind: &str) {
         let node = self.insert_service(name, None);
         self.graph[node].kind = Some(kind.to_string());
     }
@@ -244,18 +244,21 @@ impl DependencyGraph {
     }
 
     /// Every service `service` depends on, directly or not (not itself).
-    pub fn transitive_dependencies(&self, service: &str) -> Vec<&str> {
+    pub(crate) fn transitive_dependencies(&self, service: &str) -> Vec<&str> {
         self.reach(service, Direction::Outgoing)
     }
 
     /// Every service that depends on `service`, directly or not: those hurt when it fails.
-    pub fn transitive_dependents(&self, service: &str) -> Vec<&str> {
+    pub(crate) fn transitive_dependents(&self, service: &str) -> Vec<&str> {
         self.reach(service, Direction::Incoming)
     }
 
     /// Every service that depends, directly or not, on at least one of `services`. A service
     /// of the set is included only when it depends on another one (or on itself via a cycle).
-    pub fn dependents_of_any<'a>(&self, services: impl IntoIterator<Item = &'a str>) -> Vec<&str> {
+    pub(crate) fn dependents_of_any<'a>(
+        &self,
+        services: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&str> {
         let mut seen = vec![false; self.graph.node_count()];
         let mut queue: std::collections::VecDeque<NodeIndex> = services
             .into_iter()
@@ -285,7 +288,7 @@ impl DependencyGraph {
 
     /// The shortest chain from `from` up its callers to `to` (`[from, …, to]`), if `to`
     /// depends on `from` at all.
-    pub fn path_to_dependent(&self, from: &str, to: &str) -> Option<Vec<&str>> {
+    pub(crate) fn path_to_dependent(&self, from: &str, to: &str) -> Option<Vec<&str>> {
         let (&start, &goal) = (self.index.get(from)?, self.index.get(to)?);
         // Breadth-first up the callers, remembering how each service was reached.
         let mut previous: Vec<Option<NodeIndex>> = vec![None; self.graph.node_count()];
@@ -316,7 +319,7 @@ impl DependencyGraph {
 
     /// A Mermaid flowchart (callers → dependencies) with `highlight` styled as the root cause.
     /// Large graphs are cut down to the services that depend on `highlight` or that it depends on.
-    pub fn to_mermaid(&self, highlight: &str) -> String {
+    pub(crate) fn to_mermaid(&self, highlight: &str) -> String {
         let shown: Vec<NodeIndex> = if self.len() <= MERMAID_FULL_GRAPH_LIMIT {
             self.graph.node_indices().collect()
         } else {

@@ -57,7 +57,7 @@ impl SharedGraph {
 
     /// Replaces what the repository `repo` declares (its services' `depends_on:`); an empty
     /// graph takes its declarations out.
-    pub fn declare(&self, repo: &str, graph: DependencyGraph) {
+    pub(crate) fn declare(&self, repo: &str, graph: DependencyGraph) {
         self.edit(|l| {
             if graph.is_empty() {
                 l.declared.remove(repo);
@@ -93,7 +93,7 @@ fn now() -> f64 {
 /// whenever `snapshot` (written by `healbot graph refresh`) is newer than what `serve` last
 /// loaded. A discovery that finds no
 /// service at all keeps the graph there is.
-pub async fn keep_fresh(shared: SharedGraph, discovery: Discovery, snapshot: PathBuf) {
+pub(crate) async fn keep_fresh(shared: SharedGraph, discovery: Discovery, snapshot: PathBuf) {
     let every = discovery.config.refresh;
     // A stat of two files: cheap enough to notice an edited catalog within seconds.
     let tick = Duration::from_secs(2).min(every.unwrap_or(Duration::from_secs(2)));

@@ -31,7 +31,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// The kind a check's name (as [`fmt::Display`] writes it) stands for.
-    pub fn from_name(name: &str) -> Option<CheckKind> {
+    pub(crate) fn from_name(name: &str) -> Option<CheckKind> {
         Some(match name {
             "error rate under SLO" => CheckKind::ErrorRate,
             "latency p99" => CheckKind::LatencyP99,

@@ -22,7 +22,7 @@ pub struct Rollback<'a> {
 
 impl Rollback<'_> {
     /// The manifest commit that puts the stable image back.
-    pub fn manifest_message(&self) -> String {
+    pub(crate) fn manifest_message(&self) -> String {
         format!(
             "rollback({}): back to {} — {}",
             self.service, self.stable_tag, self.reason
@@ -41,7 +41,7 @@ impl Rollback<'_> {
         )
     }
 
-    pub fn pr_title(&self) -> String {
+    pub(crate) fn pr_title(&self) -> String {
         format!("Revert healbot fix for {}", self.incident)
     }
 
@@ -68,7 +68,7 @@ impl Rollback<'_> {
 
 /// The fix's files as they were before it: each patched file's original text, and each file it
 /// deleted with its content at the fix's base (`None` when it did not exist there either).
-pub fn restore(
+pub(crate) fn restore(
     patched: impl IntoIterator<Item = (String, String)>,
     deleted: impl IntoIterator<Item = (String, Option<String>)>,
 ) -> Vec<FileChange> {

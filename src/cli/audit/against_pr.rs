@@ -43,7 +43,7 @@ impl std::str::FromStr for PrRef {
 }
 
 /// The footers healbot wrote in `text`: `seq N · hash H`.
-pub fn footers_in(text: &str) -> Vec<ExpectedEntry> {
+pub(crate) fn footers_in(text: &str) -> Vec<ExpectedEntry> {
     const MARK: &str = "healbot audit · seq ";
     let mut found = Vec::new();
     for (at, _) in text.match_indices(MARK) {
@@ -60,7 +60,7 @@ pub fn footers_in(text: &str) -> Vec<ExpectedEntry> {
 }
 
 /// Every footer of healbot's own comments on `prs`.
-pub async fn expected_entries(
+pub(crate) async fn expected_entries(
     config: &Path,
     prs: &[PrRef],
 ) -> anyhow::Result<Vec<(PrRef, ExpectedEntry)>> {

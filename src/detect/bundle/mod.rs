@@ -173,7 +173,7 @@ impl BundleError {
     }
 
     /// The same error, naming the file it came from.
-    pub fn in_file(self, file: &str) -> BundleError {
+    pub(crate) fn in_file(self, file: &str) -> BundleError {
         match self {
             BundleError::Field { field, message, .. } => BundleError::Field {
                 file: file.to_string(),

@@ -132,7 +132,7 @@ impl ConfigPatch {
 /// Raises `target` in `text` (the contents of `file`). Refused when the same kind of fix was
 /// already applied `bounds.recurring_after` times for the service and pattern, or when the
 /// value is already at its bound.
-pub fn fix_config(
+pub(crate) fn fix_config(
     file: &str,
     text: &str,
     target: &ConfigTarget,

@@ -35,7 +35,7 @@ enum Unit {
 }
 
 /// Parses `512Mi`, `1.5Gi`, `500M`, `1e9`, `1048576`.
-pub fn parse_memory(text: &str) -> Option<Memory> {
+pub(crate) fn parse_memory(text: &str) -> Option<Memory> {
     let t = text.trim();
     let (number, unit) = if let Some(i) = BINARY.iter().position(|(s, _)| t.ends_with(s)) {
         (&t[..t.len() - 2], Unit::Binary(i))
@@ -66,7 +66,7 @@ fn unit_bytes(unit: Unit) -> u128 {
 impl Memory {
     /// `bytes` rounded up to a whole step of this quantity's family (Mi or M at most), so a
     /// raised limit stays readable.
-    pub fn round_up(&self, bytes: u128) -> u128 {
+    pub(crate) fn round_up(&self, bytes: u128) -> u128 {
         let step = match self.unit {
             Unit::Bytes => 1,
             Unit::Binary(i) => BINARY[i.min(1)].1,
@@ -92,7 +92,7 @@ impl Memory {
 }
 
 /// CPU in millicores: `500m` → 500, `1.5` → 1500, `2` → 2000.
-pub fn parse_cpu(text: &str) -> Option<u64> {
+pub(crate) fn parse_cpu(text: &str) -> Option<u64> {
     let t = text.trim();
     let (number, scale) = match t.strip_suffix('m') {
         Some(n) => (n, 1.0),
@@ -104,7 +104,7 @@ pub fn parse_cpu(text: &str) -> Option<u64> {
 }
 
 /// Millicores written like `like`: whole cores stay whole cores, anything else is `NNNm`.
-pub fn format_cpu(millis: u64, like: &str) -> String {
+pub(crate) fn format_cpu(millis: u64, like: &str) -> String {
     if !like.trim().ends_with('m') && millis % 1000 == 0 {
         (millis / 1000).to_string()
     } else {
@@ -114,7 +114,7 @@ pub fn format_cpu(millis: u64, like: &str) -> String {
 
 /// How a duration was written, so the new value is written the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DurationStyle {
+pub(crate) enum DurationStyle {
     /// A bare number in this many milliseconds per unit (1000 for seconds).
     Bare { unit_ms: u64, decimal: bool },
     /// A number with a unit suffix (`30s`, `1m30s`, `500ms`).
@@ -125,7 +125,7 @@ const SUFFIXES: &[(&str, u64)] = &[("ms", 1), ("s", 1000), ("m", 60_000), ("h", 
 
 /// A duration in milliseconds. `bare_unit_ms` says what a bare number means (from the key's
 /// name: `timeoutMs` is milliseconds, `timeout` seconds).
-pub fn parse_duration(text: &str, bare_unit_ms: u64) -> Option<(u64, DurationStyle)> {
+pub(crate) fn parse_duration(text: &str, bare_unit_ms: u64) -> Option<(u64, DurationStyle)> {
     let t = text.trim();
     if let Ok(v) = t.parse::<f64>() {
         if !v.is_finite() || v < 0.0 {
@@ -157,7 +157,7 @@ pub fn parse_duration(text: &str, bare_unit_ms: u64) -> Option<(u64, DurationSty
 }
 
 /// Milliseconds written in `style`, rounded up to whole units where the style is whole.
-pub fn format_duration(ms: u64, style: DurationStyle) -> String {
+pub(crate) fn format_duration(ms: u64, style: DurationStyle) -> String {
     match style {
         DurationStyle::Bare {
             unit_ms,
@@ -177,7 +177,7 @@ pub fn format_duration(ms: u64, style: DurationStyle) -> String {
 }
 
 /// Whole duration steps, so a raised timeout never ends in stray milliseconds.
-pub fn duration_step(style: DurationStyle, old_ms: u64) -> u64 {
+pub(crate) fn duration_step(style: DurationStyle, old_ms: u64) -> u64 {
     match style {
         DurationStyle::Bare {
             unit_ms,

@@ -34,7 +34,7 @@ impl ConfigKind {
     }
 
     /// The policy bound that caps this kind, as named in `config-bounds.yaml`.
-    pub fn bound_name(self, percent: bool) -> &'static str {
+    pub(crate) fn bound_name(self, percent: bool) -> &'static str {
         match self {
             ConfigKind::Timeout => "timeout.max_seconds",
             ConfigKind::Retries => "retries.max",

@@ -103,7 +103,11 @@ impl Sandbox {
     }
 
     /// Refuses `command` when healbot.yaml pins the commands `repo` may run and it is not one.
-    pub fn check_allowed(&self, repo: Option<&str>, command: &str) -> Result<(), CheckRefused> {
+    pub(crate) fn check_allowed(
+        &self,
+        repo: Option<&str>,
+        command: &str,
+    ) -> Result<(), CheckRefused> {
         let repo = repo.unwrap_or("*");
         match self.settings.allowed_for(repo) {
             Some(list) if !list.iter().any(|c| c.trim() == command.trim()) => {

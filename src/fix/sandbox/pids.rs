@@ -44,7 +44,7 @@ impl PidsCgroup {
     }
 
     /// Moves `cmd`'s child into the cgroup before it execs, so everything it starts is counted.
-    pub fn join_on_spawn(&self, cmd: &mut tokio::process::Command) {
+    pub(crate) fn join_on_spawn(&self, cmd: &mut tokio::process::Command) {
         let procs = self.procs.clone();
         // SAFETY: the closure runs between fork and exec; it only calls open, write and close
         // (async-signal-safe) on a path prepared before the fork, and allocates nothing.
@@ -67,7 +67,7 @@ impl PidsCgroup {
     }
 
     /// How many forks the kernel refused at `pids.max` (`pids.events`).
-    pub fn refused_forks(&self) -> u64 {
+    pub(crate) fn refused_forks(&self) -> u64 {
         std::fs::read_to_string(self.dir.join("pids.events"))
             .unwrap_or_default()
             .lines()
@@ -86,7 +86,7 @@ impl PidsCgroup {
 
     /// SIGKILLs every process in the cgroup until it is empty (at most `limit`): whatever
     /// escaped the process group or the pid namespace (an unsandboxed check's orphans) goes too.
-    pub fn kill_all(&self, limit: Duration) {
+    pub(crate) fn kill_all(&self, limit: Duration) {
         let started = Instant::now();
         loop {
             let pids = self.pids();

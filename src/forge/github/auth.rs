@@ -38,7 +38,7 @@ impl fmt::Debug for AppKey {
 
 impl AppKey {
     /// Parses a PEM private key; `source_name` says where it came from in errors.
-    pub fn from_pem(pem: &[u8], source_name: &str) -> Result<AppKey, AuthError> {
+    pub(crate) fn from_pem(pem: &[u8], source_name: &str) -> Result<AppKey, AuthError> {
         super::install_jwt_crypto();
         // jsonwebtoken's error names the problem, never the key bytes.
         let key = EncodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Key {
@@ -55,16 +55,6 @@ impl AppKey {
             reason: e.to_string(),
         })?;
         AppKey::from_pem(&pem, &source_name)
-    }
-
-    /// Reads the PEM from the environment variable `var`.
-    pub fn from_env(var: &str) -> Result<AppKey, AuthError> {
-        let source_name = format!("environment variable {var}");
-        let pem = crate::config::secrets::env_secret(var).ok_or_else(|| AuthError::Key {
-            source_name: source_name.clone(),
-            reason: "not set".to_string(),
-        })?;
-        AppKey::from_pem(pem.as_bytes(), &source_name)
     }
 }
 
@@ -84,7 +74,7 @@ pub struct AppCredentials {
 
 impl AppCredentials {
     /// A JWT for the app, valid from a minute ago for nine minutes.
-    pub fn jwt(&self, now: SystemTime) -> Result<String, AuthError> {
+    pub(crate) fn jwt(&self, now: SystemTime) -> Result<String, AuthError> {
         let now = now
             .duration_since(UNIX_EPOCH)
             .map_err(|_| AuthError::Sign("the clock is before 1970".into()))?
@@ -136,7 +126,7 @@ impl InstallationToken {
     }
 
     /// Still usable for `margin` from `now`: a call started now should not meet an expired token.
-    pub fn fresh_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
+    pub(crate) fn fresh_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
         now.checked_add_signed(margin)
             .is_some_and(|deadline| deadline < self.expires_at)

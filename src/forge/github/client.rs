@@ -160,14 +160,17 @@ impl GithubClient {
     }
 
     /// Tells the client which installation serves `repo` (webhooks carry it), saving a lookup.
-    pub fn set_installation(&self, repo: &RepoRef, installation: InstallationId) {
+    pub(crate) fn set_installation(&self, repo: &RepoRef, installation: InstallationId) {
         if let Ok(mut map) = self.installations.lock() {
             map.insert(repo.clone(), installation);
         }
     }
 
     /// The installation that serves `repo`, looked up once with the app JWT.
-    pub async fn installation_for(&self, repo: &RepoRef) -> Result<InstallationId, GithubError> {
+    pub(crate) async fn installation_for(
+        &self,
+        repo: &RepoRef,
+    ) -> Result<InstallationId, GithubError> {
         if let Some(id) = self
             .installations
             .lock()
@@ -228,7 +231,7 @@ impl GithubClient {
     /// Whether installation `id` of this app exists now, as GitHub lists them: webhook
     /// payloads are signed but not bound to a time, so an old `installation.created` can be
     /// replayed after the installation was deleted.
-    pub async fn installation_exists(&self, id: u64) -> Result<bool, GithubError> {
+    pub(crate) async fn installation_exists(&self, id: u64) -> Result<bool, GithubError> {
         const PER_PAGE: usize = 100;
         // Far beyond any real count of installations; bounds the walk.
         for page in 1..=1000 {
@@ -246,7 +249,7 @@ impl GithubClient {
 
     /// The installation that serves `repo` now, asked again (not the cached answer); `None`
     /// when the app is not installed there.
-    pub async fn current_installation(
+    pub(crate) async fn current_installation(
         &self,
         repo: &RepoRef,
     ) -> Result<Option<InstallationId>, GithubError> {

@@ -52,7 +52,7 @@ impl CloneCache {
     }
 
     /// The clone's directory: `<dir>/<owner>/<name>.git`, for a name GitHub could have given.
-    pub fn path_of(&self, repo: &RepoRef) -> Result<PathBuf, ForgeError> {
+    pub(crate) fn path_of(&self, repo: &RepoRef) -> Result<PathBuf, ForgeError> {
         let Some((owner, name)) = repo.0.split_once('/') else {
             return Err(bad_name(repo));
         };
@@ -71,7 +71,7 @@ impl CloneCache {
     /// Fetches every branch of `repo` into its clone (cloning it first if need be), then runs
     /// `then` on the clone with the commit `rev` names: `HEAD` is `default_branch`, otherwise a
     /// branch or a full sha. The repository's lock is held throughout.
-    pub async fn with_fetched<T: Send + 'static>(
+    pub(crate) async fn with_fetched<T: Send + 'static>(
         &self,
         repo: &RepoRef,
         remote: Remote,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::AppId;
 
 /// The manifest in the repository (app.yml), built into the binary.
-pub const APP_YML: &str = include_str!("../../../app.yml");
+pub(crate) const APP_YML: &str = include_str!("../../../app.yml");
 
 /// The keys GitHub documents for a manifest; anything else is a mistake in the file.
 const MANIFEST_KEYS: &[&str] = &[
@@ -32,10 +32,10 @@ const MANIFEST_KEYS: &[&str] = &[
 ];
 
 /// GitHub's limit on an App's name.
-pub const MAX_NAME_CHARS: usize = 34;
+pub(crate) const MAX_NAME_CHARS: usize = 34;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("the manifest: {field}: {reason}")]
     Manifest { field: String, reason: String },
     #[error("{0:?} is not an organization login (letters, digits and single hyphens, at most 39)")]
@@ -59,7 +59,7 @@ pub enum ManifestError {
 
 /// An organization's login, as in `github.com/ORG`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrgLogin(String);
+pub(crate) struct OrgLogin(String);
 
 impl OrgLogin {
     pub fn parse(text: &str) -> Result<OrgLogin, ManifestError> {
@@ -84,7 +84,7 @@ impl OrgLogin {
 /// The temporary code of GitHub's redirect. It goes into a URL path, so only URL-safe
 /// characters are taken.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ManifestCode(String);
+pub(crate) struct ManifestCode(String);
 
 impl ManifestCode {
     pub fn parse(text: &str) -> Result<ManifestCode, ManifestError> {
@@ -108,7 +108,7 @@ impl fmt::Debug for ManifestCode {
 
 /// A secret GitHub returned. `Debug` prints `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Sensitive(String);
+pub(crate) struct Sensitive(String);
 
 impl Sensitive {
     pub fn expose(&self) -> &str {
@@ -124,7 +124,7 @@ impl fmt::Debug for Sensitive {
 
 /// What the manifest becomes for one organization.
 #[derive(Debug, Clone)]
-pub struct ManifestSettings {
+pub(crate) struct ManifestSettings {
     /// The App's name (unique on the GitHub instance); app.yml's `name` when `None`.
     pub name: Option<String>,
     /// Where GitHub sends deliveries: `https://<host>/webhooks/github`.
@@ -150,7 +150,10 @@ fn bad(field: &str, reason: impl Into<String>) -> ManifestError {
 /// The manifest JSON GitHub's form takes: `yaml` (app.yml) with the webhook URL, the redirect
 /// and the name set. Unknown keys, a missing `url` or permissions that are not `read`/`write`
 /// are errors naming the field.
-pub fn manifest_json(yaml: &str, settings: &ManifestSettings) -> Result<Value, ManifestError> {
+pub(crate) fn manifest_json(
+    yaml: &str,
+    settings: &ManifestSettings,
+) -> Result<Value, ManifestError> {
     let parsed: Value =
         serde_norway::from_str(yaml).map_err(|e| bad("", format!("not YAML: {e}")))?;
     let Value::Object(mut manifest) = parsed else {
@@ -212,7 +215,7 @@ pub fn manifest_json(yaml: &str, settings: &ManifestSettings) -> Result<Value, M
 /// The web address and the REST API of a GitHub instance: github.com's API is
 /// `https://api.github.com`, a GitHub Enterprise Server's is `<url>/api/v3`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GithubInstance {
+pub(crate) struct GithubInstance {
     pub web_url: String,
     pub api_url: String,
 }
@@ -234,7 +237,7 @@ impl GithubInstance {
 
     /// Where the manifest form posts: the organization's "new GitHub App" page. `state` comes
     /// back on the redirect unchanged.
-    pub fn new_app_url(&self, org: &OrgLogin, state: &str) -> String {
+    pub(crate) fn new_app_url(&self, org: &OrgLogin, state: &str) -> String {
         format!(
             "{}/organizations/{}/settings/apps/new?state={state}",
             self.web_url,
@@ -245,7 +248,7 @@ impl GithubInstance {
 
 /// The App GitHub created, with its credentials.
 #[derive(Debug, Clone)]
-pub struct CreatedApp {
+pub(crate) struct CreatedApp {
     pub id: AppId,
     pub slug: Option<String>,
     pub name: String,
@@ -287,7 +290,7 @@ struct ErrorReply {
 }
 
 /// Exchanges GitHub's code for the App it created.
-pub async fn convert(
+pub(crate) async fn convert(
     instance: &GithubInstance,
     code: &ManifestCode,
 ) -> Result<CreatedApp, ManifestError> {

@@ -151,7 +151,7 @@ impl GithubForge {
     }
 
     /// Posts a comment on a PR (PR comments are issue comments on GitHub).
-    pub async fn post_comment(
+    pub(crate) async fn post_comment(
         &self,
         repo: &RepoRef,
         pr: PrNumber,

@@ -26,7 +26,7 @@ impl Default for RetryPolicy {
 
 /// The rate-limit facts of one response.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LimitHeaders {
+pub(crate) struct LimitHeaders {
     pub retry_after: Option<u64>,
     pub remaining: Option<u64>,
     /// Unix seconds when the window resets.
@@ -44,7 +44,7 @@ impl LimitHeaders {
     }
 
     /// When the primary limit is used up, the time until it resets.
-    pub fn exhausted_for(&self, now_unix: u64) -> Option<Duration> {
+    pub(crate) fn exhausted_for(&self, now_unix: u64) -> Option<Duration> {
         match (self.remaining, self.reset) {
             (Some(0), Some(reset)) => Some(Duration::from_secs(reset.saturating_sub(now_unix))),
             _ => None,
@@ -54,7 +54,7 @@ impl LimitHeaders {
 
 /// The wait before retry number `attempt` (0 for the first retry), or `None` when the
 /// response is not a rate limit and should be returned as it is.
-pub fn retry_wait(
+pub(crate) fn retry_wait(
     status: u16,
     limits: &LimitHeaders,
     body: &str,

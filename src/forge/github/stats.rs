@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds, in seconds, of the latency histogram's buckets.
-pub const LATENCY_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub(crate) const LATENCY_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// The calls of the whole process.
-pub static API_STATS: ApiStats = ApiStats::new();
+pub(crate) static API_STATS: ApiStats = ApiStats::new();
 
-pub struct ApiStats {
+pub(crate) struct ApiStats {
     /// (method, status or "error") → calls.
     calls: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// Per bucket (not cumulative); the last slot is `+Inf`.
@@ -27,7 +27,7 @@ pub struct ApiStats {
 
 /// A copy of the figures, for rendering.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiSnapshot {
+pub(crate) struct ApiSnapshot {
     pub calls: BTreeMap<(&'static str, String), u64>,
     /// Cumulative counts per bucket bound, `+Inf` last.
     pub cumulative: Vec<u64>,

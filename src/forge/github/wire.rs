@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-pub struct RepoReply {
+pub(crate) struct RepoReply {
     pub default_branch: String,
     /// `https://github.com/owner/name.git`: where git fetches from.
     #[serde(default)]
@@ -12,17 +12,17 @@ pub struct RepoReply {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RefReply {
+pub(crate) struct RefReply {
     pub object: RefObject,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RefObject {
+pub(crate) struct RefObject {
     pub sha: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ContentReply {
+pub(crate) struct ContentReply {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -32,13 +32,13 @@ pub struct ContentReply {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ShaReply {
+pub(crate) struct ShaReply {
     pub sha: String,
 }
 
 /// `GET /repos/{o}/{r}/commits/{ref}`.
 #[derive(Debug, Deserialize)]
-pub struct CommitReply {
+pub(crate) struct CommitReply {
     pub sha: String,
     pub commit: CommitDetail,
     #[serde(default)]
@@ -46,30 +46,30 @@ pub struct CommitReply {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CommitDetail {
+pub(crate) struct CommitDetail {
     pub message: String,
     pub tree: ShaReply,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct UserReply {
+pub(crate) struct UserReply {
     pub login: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct BranchReply {
+pub(crate) struct BranchReply {
     #[serde(rename = "ref")]
     pub name: String,
     pub sha: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LabelReply {
+pub(crate) struct LabelReply {
     pub name: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PullReply {
+pub(crate) struct PullReply {
     pub number: u64,
     pub title: String,
     #[serde(default)]
@@ -89,13 +89,13 @@ pub struct PullReply {
 }
 
 impl PullReply {
-    pub fn is_merged(&self) -> bool {
+    pub(crate) fn is_merged(&self) -> bool {
         self.merged.unwrap_or(false) || self.merged_at.is_some()
     }
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CommentReply {
+pub(crate) struct CommentReply {
     pub id: u64,
     #[serde(default)]
     pub user: Option<UserReply>,
@@ -105,7 +105,7 @@ pub struct CommentReply {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ReviewReply {
+pub(crate) struct ReviewReply {
     pub id: u64,
     #[serde(default)]
     pub user: Option<UserReply>,
@@ -119,17 +119,17 @@ pub struct ReviewReply {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct MergeReply {
+pub(crate) struct MergeReply {
     pub sha: String,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct IdReply {
+pub(crate) struct IdReply {
     pub id: u64,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PermissionReply {
+pub(crate) struct PermissionReply {
     pub permission: String,
     #[serde(default)]
     pub role_name: Option<String>,

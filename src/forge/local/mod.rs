@@ -105,7 +105,7 @@ impl LocalForge {
 
     /// The repository a PR belongs to: PR numbers are unique across the local forge, so a
     /// number alone finds its PR.
-    pub fn repo_of(&self, pr: PrNumber) -> Result<RepoRef, ForgeError> {
+    pub(crate) fn repo_of(&self, pr: PrNumber) -> Result<RepoRef, ForgeError> {
         self.store
             .load_pr(pr.0)?
             .map(|record| record.repo)
@@ -146,7 +146,7 @@ impl LocalForge {
     }
 
     /// Records a comment by `author` (a person, or [`BOT_AUTHOR`]).
-    pub fn add_comment_as(
+    pub(crate) fn add_comment_as(
         &self,
         repo: &RepoRef,
         pr: PrNumber,

@@ -79,7 +79,7 @@ impl Store {
         Ok(read_json::<RepoIndex>(&path)?.unwrap_or_default().repos)
     }
 
-    pub fn save_repos(
+    pub(crate) fn save_repos(
         &self,
         _lock: &WriteLock,
         repos: BTreeMap<String, PathBuf>,
@@ -110,7 +110,7 @@ impl Store {
         Ok(numbers)
     }
 
-    pub fn load_pr(&self, number: u64) -> Result<Option<PrRecord>, ForgeError> {
+    pub(crate) fn load_pr(&self, number: u64) -> Result<Option<PrRecord>, ForgeError> {
         let path = self.pr_path(number);
         let record = read_json::<PrRecord>(&path)?;
         match record {
@@ -122,7 +122,7 @@ impl Store {
         }
     }
 
-    pub fn save_pr(&self, _lock: &WriteLock, record: &PrRecord) -> Result<(), ForgeError> {
+    pub(crate) fn save_pr(&self, _lock: &WriteLock, record: &PrRecord) -> Result<(), ForgeError> {
         write_json_atomically(&self.pr_path(record.pr.number.0), record)
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Languages whose source healbot can analyse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SourceLanguage {
+pub(crate) enum SourceLanguage {
     Python,
     Rust,
     Go,
@@ -21,7 +21,7 @@ pub enum SourceLanguage {
 
 impl SourceLanguage {
     /// The language of a file, from its extension.
-    pub fn of_path(path: &Path) -> Option<Self> {
+    pub(crate) fn of_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()? {
             "py" | "pyw" => Some(SourceLanguage::Python),
             "rs" => Some(SourceLanguage::Rust),

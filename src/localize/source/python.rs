@@ -22,7 +22,7 @@ pub fn parser() -> Result<Parser, SourceError> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionInfo {
+pub(crate) struct FunctionInfo {
     /// The name after `def`.
     pub name: String,
     /// `Class.method` for methods, else the name.
@@ -44,7 +44,7 @@ pub struct Statement {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttributeAccess {
+pub(crate) struct AttributeAccess {
     /// The expression before the dot (`user` in `user.email`).
     pub object: String,
     pub attribute: String,
@@ -64,7 +64,7 @@ pub struct Argument {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallSite {
+pub(crate) struct CallSite {
     /// The called expression, `self.mailer.send`.
     pub callee: String,
     /// Its last name, `send`.
@@ -76,7 +76,7 @@ pub struct CallSite {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscript {
+pub(crate) struct Subscript {
     pub value: String,
     pub index: String,
     pub text: String,
@@ -84,7 +84,7 @@ pub struct Subscript {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Division {
+pub(crate) struct Division {
     pub dividend: String,
     pub operator: String,
     pub divisor: String,
@@ -93,7 +93,7 @@ pub struct Division {
 }
 
 /// A parsed Python file.
-pub struct PythonSource {
+pub(crate) struct PythonSource {
     text: String,
     tree: Tree,
 }
@@ -109,17 +109,13 @@ impl PythonSource {
         &self.text
     }
 
-    pub fn tree(&self) -> &Tree {
-        &self.tree
-    }
-
     /// The text of a node.
-    pub fn node_text(&self, node: Node<'_>) -> &str {
+    pub(crate) fn node_text(&self, node: Node<'_>) -> &str {
         self.text.get(node.byte_range()).unwrap_or_default()
     }
 
     /// The 1-based line's text without its newline.
-    pub fn line_text(&self, line: u32) -> Option<&str> {
+    pub(crate) fn line_text(&self, line: u32) -> Option<&str> {
         self.text
             .split('\n')
             .nth(line.checked_sub(1)? as usize)
@@ -128,7 +124,7 @@ impl PythonSource {
 
     /// The innermost statement that covers the line (a compound statement when the line is its
     /// header).
-    pub fn statement_node(&self, line: u32) -> Option<Node<'_>> {
+    pub(crate) fn statement_node(&self, line: u32) -> Option<Node<'_>> {
         let text = self.line_text(line)?;
         let column = text.len() - text.trim_start().len();
         if text.trim().is_empty() {
@@ -144,6 +140,7 @@ impl PythonSource {
         }
     }
 
+    #[cfg(test)]
     pub fn statement_at(&self, line: u32) -> Option<Statement> {
         self.statement_node(line).map(|n| Statement {
             kind: n.kind().to_string(),
@@ -154,7 +151,7 @@ impl PythonSource {
     }
 
     /// The function whose body holds the line; `None` at module level.
-    pub fn enclosing_function(&self, line: u32) -> Option<FunctionInfo> {
+    pub(crate) fn enclosing_function(&self, line: u32) -> Option<FunctionInfo> {
         let mut node = self.statement_node(line)?;
         while node.kind() != "function_definition" {
             node = node.parent()?;
@@ -185,6 +182,7 @@ impl PythonSource {
         })
     }
 
+    #[cfg(test)]
     /// Whether `name` is a parameter of the function enclosing the line.
     pub fn is_parameter(&self, line: u32, name: &str) -> bool {
         self.enclosing_function(line)
@@ -233,7 +231,7 @@ impl PythonSource {
     }
 
     /// `a.b` accesses on the line, outermost first in source order.
-    pub fn attribute_accesses(&self, line: u32) -> Vec<AttributeAccess> {
+    pub(crate) fn attribute_accesses(&self, line: u32) -> Vec<AttributeAccess> {
         self.nodes_on_line(line, "attribute")
             .into_iter()
             .filter_map(|n| {
@@ -318,7 +316,7 @@ impl PythonSource {
     }
 
     /// `/`, `//` and `%` operations on the line.
-    pub fn divisions(&self, line: u32) -> Vec<Division> {
+    pub(crate) fn divisions(&self, line: u32) -> Vec<Division> {
         self.nodes_on_line(line, "binary_operator")
             .into_iter()
             .filter_map(|n| {
@@ -347,7 +345,7 @@ fn first_identifier(node: Node<'_>) -> Option<Node<'_>> {
 }
 
 /// Statement node kinds of the Python grammar.
-pub fn is_statement(kind: &str) -> bool {
+pub(crate) fn is_statement(kind: &str) -> bool {
     kind.ends_with("_statement")
         || matches!(
             kind,

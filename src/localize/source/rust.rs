@@ -46,7 +46,7 @@ pub struct RustFn {
 
 /// The kind of expression that can panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PanicKind {
+pub(crate) enum PanicKind {
     /// `.unwrap()` (`unwrap_unchecked` is not listed: it cannot panic).
     Unwrap,
     Expect,
@@ -68,7 +68,7 @@ pub enum PanicKind {
 
 /// An expression on a line that can panic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PanicSite {
+pub(crate) struct PanicSite {
     pub kind: PanicKind,
     /// The whole expression (`user.email.unwrap()`, `items[i]`, `a / b`).
     pub text: String,
@@ -90,7 +90,7 @@ pub struct PanicSite {
 
 /// A `let name = init;` and the names its initializer uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LetBinding {
+pub(crate) struct LetBinding {
     pub name: String,
     pub line: u32,
     /// The last line of the block the binding lives in: it is not visible after it.
@@ -114,7 +114,7 @@ pub struct Guard {
 
 /// A call (`f(a, b)`, `Type::f(a)`, `x.f(a)`) and the source text of its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RustCall {
+pub(crate) struct RustCall {
     /// The fn or method name (last path segment).
     pub name: String,
     /// Argument texts in order (the receiver of a method call is not one).
@@ -193,7 +193,7 @@ impl RustSource {
     }
 
     /// The innermost function whose body covers `line`.
-    pub fn enclosing_fn(&self, line: u32) -> Option<&RustFn> {
+    pub(crate) fn enclosing_fn(&self, line: u32) -> Option<&RustFn> {
         self.fns
             .iter()
             .filter(|f| f.start_line <= line && line <= f.end_line)
@@ -201,15 +201,10 @@ impl RustSource {
     }
 
     /// The expressions on `line` that can panic, in source order.
-    pub fn panic_sites(&self, line: u32) -> Vec<&PanicSite> {
+    pub(crate) fn panic_sites(&self, line: u32) -> Vec<&PanicSite> {
         let mut out: Vec<&PanicSite> = self.sites.iter().filter(|s| s.line == line).collect();
         out.sort_by_key(|s| s.column);
         out
-    }
-
-    /// Every expression of the file that can panic.
-    pub fn all_panic_sites(&self) -> &[PanicSite] {
-        &self.sites
     }
 
     /// The functions of the file.
@@ -219,7 +214,7 @@ impl RustSource {
 
     /// The last `let name = …` of `f` before `line` (the binding a use on `line` sees, as far
     /// as line order tells).
-    pub fn binding_before(&self, f: &RustFn, name: &str, line: u32) -> Option<&LetBinding> {
+    pub(crate) fn binding_before(&self, f: &RustFn, name: &str, line: u32) -> Option<&LetBinding> {
         self.lets
             .iter()
             .filter(|l| l.name == name && f.start_line <= l.line && l.line < line)
@@ -228,7 +223,7 @@ impl RustSource {
     }
 
     /// The early-exit checks of `f` before `line`, nearest first.
-    pub fn guards_before(&self, f: &RustFn, line: u32) -> Vec<&Guard> {
+    pub(crate) fn guards_before(&self, f: &RustFn, line: u32) -> Vec<&Guard> {
         let mut out: Vec<&Guard> = self
             .guards
             .iter()
@@ -239,7 +234,7 @@ impl RustSource {
     }
 
     /// The calls whose expression covers `line`, innermost (shortest) first.
-    pub fn calls_at(&self, line: u32) -> Vec<&RustCall> {
+    pub(crate) fn calls_at(&self, line: u32) -> Vec<&RustCall> {
         let mut out: Vec<&RustCall> = self
             .calls
             .iter()

@@ -26,7 +26,7 @@ fn res() -> &'static Res {
 }
 
 /// Whether the text holds a Go panic or goroutine dump.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     let r = res();
     text.lines().any(|l| r.goroutine.is_match(l.trim_end()))
         && text.lines().any(|l| r.location.is_match(l.trim_end()))
@@ -110,7 +110,7 @@ fn strip_args(line: &str) -> String {
 }
 
 /// GOROOT and the module cache are not the service's code.
-pub fn origin_of(path: &str, function: &str) -> FrameOrigin {
+pub(crate) fn origin_of(path: &str, function: &str) -> FrameOrigin {
     let p = path.replace('\\', "/");
     if p.contains("/go/src/") && !p.contains("/go/src/github.com/")
         || p.contains("/usr/local/go/")

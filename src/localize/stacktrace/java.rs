@@ -28,7 +28,7 @@ fn res() -> &'static Res {
 }
 
 /// Whether the text holds a Java or Kotlin stack trace.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     let r = res();
     text.lines().any(|l| {
         r.frame.captures(l).is_some_and(|c| {
@@ -140,7 +140,7 @@ fn frame(func: &str, loc: &str) -> Option<Frame> {
 }
 
 /// The JDK, Kotlin's runtime and the usual frameworks are not the service's code.
-pub fn origin_of(function: &str) -> FrameOrigin {
+pub(crate) fn origin_of(function: &str) -> FrameOrigin {
     const STD: &[&str] = &[
         "java.", "javax.", "jdk.", "sun.", "com.sun.", "kotlin.", "kotlinx.",
     ];

@@ -131,13 +131,13 @@ pub struct ParsedTrace {
 
 impl ParsedTrace {
     /// The first frame in the service's own code, counting from the innermost.
-    pub fn innermost_in_app(&self) -> Option<&Frame> {
+    pub(crate) fn innermost_in_app(&self) -> Option<&Frame> {
         self.frames.iter().find(|f| f.origin == FrameOrigin::InApp)
     }
 }
 
 /// What the parsers look for, for the error that says none was found.
-pub const LOOKED_FOR: &str = "a Rust panic (`panicked at file:line:col`), a Python traceback (`File \"…\", line N`), a Go panic (`goroutine N [running]:`), a Java/Kotlin stack (`at pkg.Class.method(File.java:N)`) or a Node.js stack (`at fn (file.js:L:C)`)";
+pub(crate) const LOOKED_FOR: &str = "a Rust panic (`panicked at file:line:col`), a Python traceback (`File \"…\", line N`), a Go panic (`goroutine N [running]:`), a Java/Kotlin stack (`at pkg.Class.method(File.java:N)`) or a Node.js stack (`at fn (file.js:L:C)`)";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TraceError {

@@ -35,7 +35,7 @@ fn res() -> &'static Res {
 }
 
 /// Whether the text holds a Node.js stack.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     let r = res();
     text.lines().any(|l| {
         let file = r
@@ -124,7 +124,7 @@ fn frame(file: &str, line: &str, col: &str, func: &str) -> Frame {
 }
 
 /// Node's own modules (`node:internal/…`) and `node_modules` are not the service's code.
-pub fn origin_of(file: &str) -> FrameOrigin {
+pub(crate) fn origin_of(file: &str) -> FrameOrigin {
     if file.starts_with("node:") || file.starts_with("internal/") || !file.contains('/') {
         FrameOrigin::Std
     } else if file.contains("/node_modules/") {

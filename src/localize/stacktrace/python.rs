@@ -26,7 +26,7 @@ fn exception_re() -> &'static Regex {
 }
 
 /// Whether the text holds a Python traceback.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     text.contains(HEADER) || text.lines().any(|l| frame_re().is_match(strip_prefix(l)))
 }
 
@@ -223,7 +223,7 @@ fn highlight(code_line: &str, marker: &str) -> Option<(usize, usize)> {
 }
 
 /// Tells the standard library and installed packages apart from the service's code.
-pub fn origin_of(path: &str) -> FrameOrigin {
+pub(crate) fn origin_of(path: &str) -> FrameOrigin {
     let p = path.replace('\\', "/");
     if p.contains("/site-packages/") || p.contains("/dist-packages/") {
         return FrameOrigin::Dependency;

@@ -57,7 +57,7 @@ fn res() -> &'static Res {
 }
 
 /// Whether the text holds a Rust panic or an error with a Rust backtrace.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     let r = res();
     text.lines().any(|l| {
         l.contains("panicked at ")
@@ -342,7 +342,7 @@ fn drop_hook_frames(frames: &mut Vec<Frame>) {
 /// Tells std (`/rustc/<hash>/library/…`, a toolchain's `rust/library`) and crates.io or git
 /// dependencies (any cargo home's `registry/src/<index>/`, `git/checkouts/`, vendored crates)
 /// apart from the service.
-pub fn origin_of(path: &str, function: &str) -> FrameOrigin {
+pub(crate) fn origin_of(path: &str, function: &str) -> FrameOrigin {
     let p = path.replace('\\', "/");
     if p.starts_with("/rustc/")
         || p.contains("/rustlib/src/rust/library/")

@@ -30,13 +30,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What `serve` says when it has GitHub credentials and no dependency graph.
-pub const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
+pub(crate) const NO_CATALOG: &str = "healbot.yaml has GitHub App credentials but no `catalog:`; \
      set `catalog:` to the YAML catalog of your services (each with `name` and \
      `depends_on`): root-cause analysis, blast radius and conflicts run on it";
 
 /// The app and its orchestrator; `None` when `healbot.yaml` has no GitHub credentials. With
 /// credentials and no catalog it refuses, naming what to set.
-pub async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
+pub(crate) async fn from_config(config: &BotConfig) -> anyhow::Result<Option<AppHandler>> {
     if config.github_credentials_present() && config.sources.catalog.is_none() {
         anyhow::bail!(NO_CATALOG);
     }

@@ -8,14 +8,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Commands one person may send on one PR per [`WINDOW`].
-pub const COMMANDS_PER_WINDOW: usize = 20;
+pub(crate) const COMMANDS_PER_WINDOW: usize = 20;
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Keys kept before old ones are dropped, so the map cannot grow without bound.
 const MAX_KEYS: usize = 10_000;
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     /// Over budget; `notify` is true the first time in this window.
     Refused {
@@ -24,7 +24,7 @@ pub enum Verdict {
 }
 
 #[derive(Default)]
-pub struct CommandBudget {
+pub(crate) struct CommandBudget {
     used: Mutex<HashMap<(String, u64, String), Used>>,
 }
 

@@ -154,22 +154,6 @@ impl AppHandler {
         clock_tick(&self.orchestrator, &self.drivers, now).await
     }
 
-    /// A person's command on operation `id` from the runbook CLI (`healbot ops`), taken under
-    /// the operation's lease like a webhook's, so no replica acts on it meanwhile.
-    pub async fn act_on(
-        &self,
-        id: &OperationId,
-        actor: &str,
-        command: crate::forge::HealCommand,
-    ) -> anyhow::Result<Vec<String>> {
-        self.runbook_act(id, |orchestrator| async move {
-            orchestrator
-                .apply_operation_override(id, actor, command)
-                .await
-        })
-        .await
-    }
-
     /// A person's runbook act on operation `id` (`healbot ops`), taken under the operation's
     /// lease like a webhook's. When the act lets the operation go on, it is handed on the way
     /// a webhook's would be: with replicas, onto the shared work queue, where a running

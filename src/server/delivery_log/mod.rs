@@ -100,7 +100,7 @@ pub struct Pending {
 
 impl Pending {
     /// Reads the body back. Blocking: call it from `spawn_blocking`.
-    pub fn read_body(&self) -> Result<Vec<u8>, DeliveryLogError> {
+    pub(crate) fn read_body(&self) -> Result<Vec<u8>, DeliveryLogError> {
         segments::read_body(&self.body)
     }
 }
@@ -138,7 +138,7 @@ pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> DeliveryLogError
 
 /// A delivery id is used in log lines and was used as a file name, so only a safe alphabet
 /// passes.
-pub fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
@@ -239,7 +239,7 @@ impl DeliveryLog {
     /// Marks a delivery as handled. Not waited for and not fsync'd on its own (the next
     /// record's fsync carries it): losing it only means handling it again after a crash, and
     /// handlers are idempotent.
-    pub fn mark_done(&self, id: &str) -> Result<(), DeliveryLogError> {
+    pub(crate) fn mark_done(&self, id: &str) -> Result<(), DeliveryLogError> {
         self.send(Request::Done { id: id.to_string() })
     }
 
@@ -264,6 +264,7 @@ impl DeliveryLog {
         self.stats.syncs.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     /// How many new deliveries were recorded since the log was opened.
     pub fn record_count(&self) -> u64 {
         self.stats.records.load(Ordering::Relaxed)

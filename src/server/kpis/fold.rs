@@ -72,12 +72,12 @@ impl KpiFold {
     }
 
     /// Whether every entry folded so far chains on from the one before.
-    pub fn chain_holds(&self) -> bool {
+    pub(crate) fn chain_holds(&self) -> bool {
         self.valid
     }
 
     /// Folds the next entries, in seq order.
-    pub fn feed(&mut self, entries: &[AuditEntry]) {
+    pub(crate) fn feed(&mut self, entries: &[AuditEntry]) {
         for e in entries {
             self.valid = self.valid && self.chain.check_entry(e).is_ok();
             self.seen = e.seq;

@@ -47,11 +47,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upper bounds of `healbot_incident_resolution_seconds`' buckets (30 s to 4 h).
-pub const RESOLUTION_BUCKETS: [f64; 10] = [
+pub(crate) const RESOLUTION_BUCKETS: [f64; 10] = [
     30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
 ];
 /// Upper bounds of `healbot_lock_wait_seconds`' buckets (100 ms to 10 min).
-pub const LOCK_WAIT_BUCKETS: [f64; 10] =
+pub(crate) const LOCK_WAIT_BUCKETS: [f64; 10] =
     [0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
 /// How long the chain is followed entry by entry before all of it is read and verified again
@@ -86,7 +86,7 @@ struct Cached {
 /// Renders the KPIs of one journal and lock backend. A scrape folds only the entries appended
 /// since the last one; the whole log is read and verified again every [`REVERIFY_AFTER`], or
 /// when the head is not a continuation of what was folded.
-pub struct KpiSource {
+pub(crate) struct KpiSource {
     journal: Arc<Journal>,
     locks: Arc<dyn LockManager>,
     cache: tokio::sync::Mutex<Option<Cached>>,

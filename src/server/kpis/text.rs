@@ -114,7 +114,7 @@ impl Kpis {
 
     /// The share of judged canary steps that passed, among those judged pass, marginal or
     /// fail (an inconclusive step is neither); `None` before any.
-    pub fn canary_success_rate(&self) -> Option<f64> {
+    pub(crate) fn canary_success_rate(&self) -> Option<f64> {
         let n = |v: &str| self.canary_verdicts.get(v).copied().unwrap_or(0);
         let judged = n("pass") + n("marginal") + n("fail");
         (judged > 0).then(|| n("pass") as f64 / judged as f64)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// How long GitHub's answer is reused.
-pub const GITHUB_CACHE: Duration = Duration::from_secs(60);
+pub(crate) const GITHUB_CACHE: Duration = Duration::from_secs(60);
 
 /// What `/readyz` checks; built once from the configuration.
 pub struct Readiness {
