@@ -43,17 +43,8 @@ impl BlueGreenRollout {
     /// both Services: without a preview Service nothing but the pods could be checked before
     /// the promotion.
     pub fn parse(text: &str, source: &str) -> Result<Self, GitopsError> {
-        let mut doc = YamlDoc::parse(text, source)?;
-        let not_rollout = |reason: &str| GitopsError::NotARollout {
-            file: source.to_string(),
-            reason: reason.to_string(),
-        };
-        let index = (0..doc.document_count())
-            .find(|&i| {
-                doc.select_document(i).is_ok() && doc.get("kind").is_ok_and(|k| k == "Rollout")
-            })
-            .ok_or_else(|| not_rollout("no document has `kind: Rollout`"))?;
-        doc.select_document(index)?;
+        let doc = super::rollout::rollout_document(text, source)?;
+        let not_rollout = |reason: &str| super::rollout::not_a_rollout(source, reason);
         if doc.keys(BLUE_GREEN).is_err() {
             return Err(not_rollout("no `spec.strategy.blueGreen` mapping"));
         }

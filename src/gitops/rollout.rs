@@ -28,21 +28,30 @@ pub struct RolloutManifest {
     weight: Option<u32>,
 }
 
+/// `text` parsed, with its first `kind: Rollout` document selected; `source` names the file.
+pub(crate) fn rollout_document(text: &str, source: &str) -> Result<YamlDoc, GitopsError> {
+    let mut doc = YamlDoc::parse(text, source)?;
+    let index = (0..doc.document_count())
+        .find(|&i| doc.select_document(i).is_ok() && doc.get("kind").is_ok_and(|k| k == "Rollout"))
+        .ok_or_else(|| not_a_rollout(source, "no document has `kind: Rollout`"))?;
+    doc.select_document(index)?;
+    Ok(doc)
+}
+
+/// The error for a manifest that is not a Rollout healbot can edit, and why.
+pub(crate) fn not_a_rollout(source: &str, reason: &str) -> GitopsError {
+    GitopsError::NotARollout {
+        file: source.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
 impl RolloutManifest {
     /// Reads the Rollout in `text` (the first document of a multi-document file that has
     /// `kind: Rollout`); `source` names the file in errors.
     pub fn parse(text: &str, source: &str) -> Result<Self, GitopsError> {
-        let mut doc = YamlDoc::parse(text, source)?;
-        let not_rollout = |reason: &str| GitopsError::NotARollout {
-            file: source.to_string(),
-            reason: reason.to_string(),
-        };
-        let index = (0..doc.document_count())
-            .find(|&i| {
-                doc.select_document(i).is_ok() && doc.get("kind").is_ok_and(|k| k == "Rollout")
-            })
-            .ok_or_else(|| not_rollout("no document has `kind: Rollout`"))?;
-        doc.select_document(index)?;
+        let doc = rollout_document(text, source)?;
+        let not_rollout = |reason: &str| not_a_rollout(source, reason);
         let api = doc.get("apiVersion").unwrap_or_default();
         if api != API_VERSION {
             return Err(not_rollout(&format!(
