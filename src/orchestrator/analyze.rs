@@ -4,80 +4,25 @@
 //! service with no trace has no code to localize: it gets `high_latency` and a config fix only.
 
 use super::artifacts;
-use super::pr::ValidationReport;
+use super::artifacts::{ChosenFix, Considered, FixSelection, RevertedCommit, ValidationReport};
 use super::{OperationSpec, Orchestrator, OrchestratorError, ReproOutcome};
 use crate::detect::pattern::{classify, latency_from_signals, LATENCY_CONFIDENCE};
 use crate::detect::{ErrorPattern, PatternMatch};
 use crate::fix::config::{AppliedConfigFix, ConfigBounds};
-use crate::fix::revert_cause::RevertMode;
+
 use crate::fix::{self, CandidateInput, Candidates, ConfigInput, Fix, FixCandidate, Patch};
 use crate::localize::{self, Localization};
 use crate::notify::NotificationKind;
 use crate::operation::{Artifact, OpState, Operation};
 use crate::plan::{FixChoice, FixKind, FixPlan, RiskInput};
 use crate::rca::rank::RcaReport;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
 /// How long before the incident a commit that changed a localized line still counts as its
 /// cause: a revert is proposed only for a change this recent.
 pub(crate) const REVERT_WINDOW_SECS: i64 = 48 * 3600;
-
-/// The `fix` stage output: every candidate in SapFix's order (revert, template, config), what
-/// became of it, and the one chosen. The PR body shows all of it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct FixSelection {
-    pub chosen: Option<ChosenFix>,
-    pub considered: Vec<Considered>,
-    /// Kinds of fix not offered at all, and why (no suspect commit, no template, …).
-    pub skipped: Vec<String>,
-    /// A config fix that would repeat itself too often: a person looks instead.
-    pub escalation: Option<String>,
-    /// The check command could not run at all (no sandbox, a command healbot.yaml does not
-    /// allow): no candidate can be validated, so a person decides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-}
-
-/// One candidate and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Considered {
-    pub kind: FixKind,
-    pub description: String,
-    /// Why it is where it is in the order.
-    pub reason: String,
-    /// Chosen, failed validation (and why), or not tried.
-    pub outcome: String,
-}
-
-/// The fix that validated first, ready to commit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ChosenFix {
-    pub kind: FixKind,
-    /// Template id, `revert.full`/`revert.hunk`, or the config kind (`config.pool-size`).
-    pub id: String,
-    /// One line: the commit subject and PR title.
-    pub summary: String,
-    pub reason: String,
-    pub reverted: Option<RevertedCommit>,
-    /// Every changed file; the first is the primary one.
-    pub patches: Vec<Patch>,
-    /// Files the fix deletes.
-    pub deleted: Vec<String>,
-    /// A config fix as the recurrence check counts it.
-    pub applied: Option<AppliedConfigFix>,
-    pub validation: ValidationReport,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct RevertedCommit {
-    pub sha: String,
-    pub summary: String,
-    pub mode: RevertMode,
-    /// The message `git revert` would write.
-    pub message: String,
-}
 
 impl FixSelection {
     /// The escalation reason when nothing was chosen.

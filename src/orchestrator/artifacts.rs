@@ -2,15 +2,19 @@
 //! outputs a resumed operation reads instead of recomputing them, and the side effects that
 //! must happen once. Readers and writers name a key from here, never a string, so they agree
 //! on what a record holds; a record that no longer decodes fails the operation with the key's
-//! name (`operation::record`). The types the stages store are re-exported next to their keys.
+//! name (`operation::record`). The orchestrator's own stage outputs (the fix selection, the
+//! validation report, the rollout plan) are defined here, next to their keys, so a stage reads
+//! another's output without importing the stage; the other stored types are re-exported.
 
+use crate::fix::config::AppliedConfigFix;
+use crate::fix::revert_cause::RevertMode;
+use crate::fix::validate::CheckOutcome;
+use crate::forge::RepoRef;
 use crate::operation::{Artifact, Effect};
+use crate::plan::FixKind;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-pub(crate) use super::analyze::FixSelection;
-pub use super::canary::RolloutPlan;
-pub use super::landing::{Landing, StepPr};
-pub use super::pr::ValidationReport;
-pub use super::required_checks::Approval;
 pub use super::ReproOutcome;
 pub use crate::canary::CanaryReport;
 pub use crate::detect::PatternMatch;
@@ -151,4 +155,144 @@ pub(crate) fn in_scan<T>(read: Result<Option<T>, crate::operation::Unreadable>) 
         tracing::error!(operation = %e.operation, key = %e.key, error = %e, "unreadable record skipped");
         None
     })
+}
+
+// The orchestrator's own stage outputs. Their behaviour stays with the stage that makes them.
+
+/// The `fix` stage output: every candidate in SapFix's order (revert, template, config), what
+/// became of it, and the one chosen. The PR body shows all of it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FixSelection {
+    pub chosen: Option<ChosenFix>,
+    pub considered: Vec<Considered>,
+    /// Kinds of fix not offered at all, and why (no suspect commit, no template, …).
+    pub skipped: Vec<String>,
+    /// A config fix that would repeat itself too often: a person looks instead.
+    pub escalation: Option<String>,
+    /// The check command could not run at all (no sandbox, a command healbot.yaml does not
+    /// allow): no candidate can be validated, so a person decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// One candidate and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Considered {
+    pub kind: FixKind,
+    pub description: String,
+    /// Why it is where it is in the order.
+    pub reason: String,
+    /// Chosen, failed validation (and why), or not tried.
+    pub outcome: String,
+}
+
+/// The fix that validated first, ready to commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChosenFix {
+    pub kind: FixKind,
+    /// Template id, `revert.full`/`revert.hunk`, or the config kind (`config.pool-size`).
+    pub id: String,
+    /// One line: the commit subject and PR title.
+    pub summary: String,
+    pub reason: String,
+    pub reverted: Option<RevertedCommit>,
+    /// Every changed file; the first is the primary one.
+    pub patches: Vec<Patch>,
+    /// Files the fix deletes.
+    pub deleted: Vec<String>,
+    /// A config fix as the recurrence check counts it.
+    pub applied: Option<AppliedConfigFix>,
+    pub validation: ValidationReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertedCommit {
+    pub sha: String,
+    pub summary: String,
+    pub mode: RevertMode,
+    /// The message `git revert` would write.
+    pub message: String,
+}
+
+/// What validation found, for the PR body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    pub passed: bool,
+    pub syntax: String,
+    pub check: Option<CheckOutcome>,
+    pub summary: String,
+}
+
+/// Which manifest the canary moves and between which images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutPlan {
+    pub manifest: String,
+    pub stable_tag: String,
+    pub canary_tag: String,
+    pub service: String,
+    /// Argo Rollouts runs the steps; healbot waits for its notifications.
+    #[serde(default)]
+    pub argo_managed: bool,
+    /// The namespace the Rollout runs in: Argo's notifications must name it.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The GitOps repository holding the manifest, when it is not the service's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_repo: Option<RepoRef>,
+    /// The branch the manifest is committed to; `None`: that repository's default branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_branch: Option<String>,
+    /// The whole canary image reference, from the service's `image:` template; the registry
+    /// must have it before the first step. `None`: the manifest's repository at `canary_tag`.
+    #[serde(default)]
+    pub canary_image: Option<String>,
+    /// The whole image reference the canary replaces (what a rollback writes back), recorded
+    /// with `canary_image`.
+    #[serde(default)]
+    pub stable_image: Option<String>,
+    /// The Rollout uses Argo's `blueGreen` strategy: a preview, then a promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenServices>,
+}
+
+/// The Services of a blue-green Rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlueGreenServices {
+    pub active: String,
+    pub preview: String,
+}
+
+pub(crate) fn default_namespace() -> String {
+    "default".into()
+}
+
+/// The way a manifest commit reaches its branch, decided once per step from the branch's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "route", rename_all = "snake_case")]
+pub enum Landing {
+    /// The App may push: one commit on the branch.
+    Direct,
+    /// Through a step PR that merges once `required_checks` pass.
+    PullRequest {
+        required_checks: Vec<String>,
+        required_approvals: u32,
+        /// The rules could not be read, so the branch is treated as protected.
+        rules_unknown: bool,
+    },
+}
+
+/// A step PR healbot opened, and when: its timeout counts from there, across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepPr {
+    pub number: PrNumber,
+    pub branch: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// Who approved the fix, for which head, and since when healbot waits for its checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    pub head: CommitSha,
+    pub at: DateTime<Utc>,
 }

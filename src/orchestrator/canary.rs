@@ -3,7 +3,7 @@
 //! `rollout: argo`, Argo Rollouts runs the steps instead; healbot commits only the image and
 //! follows Argo's notifications (`argo_mode.rs`).
 
-use super::artifacts;
+use super::artifacts::{self, default_namespace, BlueGreenServices, RolloutPlan};
 use super::{Orchestrator, OrchestratorError};
 use crate::canary::progression::{self, Next};
 use crate::canary::{judge, CanaryReport};
@@ -14,47 +14,7 @@ use crate::gitops::BlueGreenRollout;
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
 use crate::rca::rank::RcaReport;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// Which manifest the canary moves and between which images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutPlan {
-    pub manifest: String,
-    pub stable_tag: String,
-    pub canary_tag: String,
-    pub service: String,
-    /// Argo Rollouts runs the steps; healbot waits for its notifications.
-    #[serde(default)]
-    pub argo_managed: bool,
-    /// The namespace the Rollout runs in: Argo's notifications must name it.
-    #[serde(default = "default_namespace")]
-    pub namespace: String,
-    /// The GitOps repository holding the manifest, when it is not the service's own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_repo: Option<RepoRef>,
-    /// The branch the manifest is committed to; `None`: that repository's default branch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_branch: Option<String>,
-    /// The whole canary image reference, from the service's `image:` template; the registry
-    /// must have it before the first step. `None`: the manifest's repository at `canary_tag`.
-    #[serde(default)]
-    pub canary_image: Option<String>,
-    /// The whole image reference the canary replaces (what a rollback writes back), recorded
-    /// with `canary_image`.
-    #[serde(default)]
-    pub stable_image: Option<String>,
-    /// The Rollout uses Argo's `blueGreen` strategy: a preview, then a promotion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blue_green: Option<BlueGreenServices>,
-}
-
-/// The Services of a blue-green Rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlueGreenServices {
-    pub active: String,
-    pub preview: String,
-}
 
 impl RolloutPlan {
     /// What a canary step writes as the image: the whole templated reference, or the tag.
@@ -66,10 +26,6 @@ impl RolloutPlan {
     pub(crate) fn stable_ref(&self) -> &str {
         self.stable_image.as_deref().unwrap_or(&self.stable_tag)
     }
-}
-
-fn default_namespace() -> String {
-    "default".into()
 }
 
 impl Orchestrator {

@@ -4,7 +4,7 @@
 //! `image_wait_seconds` (policies/escalation.yaml), then pauses for a person rather than point
 //! the Rollout at an image that is not there.
 
-use super::canary::RolloutPlan;
+use super::artifacts::RolloutPlan;
 use super::{artifacts, Orchestrator, OrchestratorError};
 use crate::gitops::image::{ImagePresence, ImageRef};
 use crate::notify::NotificationKind;

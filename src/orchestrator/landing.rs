@@ -7,39 +7,14 @@
 //! PR it opened instead of opening a second. A step PR that has not merged within
 //! `step_merge_timeout_seconds` stops the operation for a person; it never waits silently.
 
-use super::canary::RolloutPlan;
+use super::artifacts::{Landing, RolloutPlan, StepPr};
 use super::{artifacts, Orchestrator, OrchestratorError};
 use crate::forge::checks::{verdict, ChecksVerdict, SAFETY_GATES_CHECK};
-use crate::forge::{CommitSha, FileChange, ForgeError, NewPullRequest, PrNumber, PrState, RepoRef};
+use crate::forge::{CommitSha, FileChange, ForgeError, NewPullRequest, PrState, RepoRef};
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
-
-/// The way a manifest commit reaches its branch, decided once per step from the branch's rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "route", rename_all = "snake_case")]
-pub enum Landing {
-    /// The App may push: one commit on the branch.
-    Direct,
-    /// Through a step PR that merges once `required_checks` pass.
-    PullRequest {
-        required_checks: Vec<String>,
-        required_approvals: u32,
-        /// The rules could not be read, so the branch is treated as protected.
-        rules_unknown: bool,
-    },
-}
-
-/// A step PR healbot opened, and when: its timeout counts from there, across restarts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepPr {
-    pub number: PrNumber,
-    pub branch: String,
-    pub opened_at: DateTime<Utc>,
-}
 
 /// What to write: the manifest's new text from its current text.
 pub(super) type Edit<'a> = &'a (dyn Fn(&str) -> Result<String, OrchestratorError> + Sync);

@@ -2,7 +2,9 @@
 //! review request, and the merge once a person approved. Every forge write is keyed, so a
 //! replay finds what an earlier run already did.
 
-use super::artifacts::{self, BASE, COMMIT, FIX, GATES, LOCALIZATION, PATCH, PLAN, PR};
+use super::artifacts::{
+    self, ValidationReport, BASE, COMMIT, FIX, GATES, LOCALIZATION, PATCH, PLAN, PR,
+};
 use super::{OperationSpec, Orchestrator, OrchestratorError};
 use crate::config::repo::RepoConfig;
 use crate::fix::validate::{check_syntax, run_check, CheckOutcome, CheckRequest};
@@ -10,18 +12,9 @@ use crate::fix::Patch;
 use crate::forge::{CommitSha, FileChange, GateCheck, NewPullRequest, PrNumber};
 use crate::notify::NotificationKind;
 use crate::operation::{Effect, OpState, Operation};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::time::Duration;
-
-/// What validation found, for the PR body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidationReport {
-    pub passed: bool,
-    pub syntax: String,
-    pub check: Option<CheckOutcome>,
-    pub summary: String,
-}
 
 impl Orchestrator {
     /// Runs `f` once per operation and key: a recorded result is returned as it is.

@@ -517,7 +517,7 @@ mod tests {
             lines_removed: 1,
             line: 2,
         };
-        let chosen = super::super::analyze::ChosenFix {
+        let chosen = super::super::artifacts::ChosenFix {
             kind: FixKind::Config,
             id: "config.replicas".into(),
             summary: patch.summary.clone(),
@@ -532,7 +532,7 @@ mod tests {
                 file: "deploy/rollout.yaml".into(),
                 path: "spec.replicas".into(),
             }),
-            validation: super::super::pr::ValidationReport {
+            validation: super::super::artifacts::ValidationReport {
                 passed: true,
                 syntax: "re-parses without errors".into(),
                 check: None,
@@ -563,7 +563,7 @@ mod tests {
             evidence: vec!["payment-service: p99 latency 4400 ms (objective 1500 ms)".into()],
             confidence: 0.3,
         };
-        let selection = super::super::analyze::FixSelection {
+        let selection = super::super::artifacts::FixSelection {
             chosen: Some(chosen),
             ..Default::default()
         };

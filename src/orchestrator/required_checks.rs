@@ -6,22 +6,14 @@
 //! passes or a person's `/heal retry`. Waiting longer than `required_checks_timeout_seconds`
 //! escalates.
 
+use super::artifacts::Approval;
 use super::{artifacts, Orchestrator, OrchestratorError};
 use crate::forge::checks::{verdict, CheckResult, ChecksVerdict, SAFETY_GATES_CHECK};
 use crate::forge::CommitSha;
 use crate::model::OperationId;
 use crate::operation::{OpState, Operation};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// Who approved the fix, for which head, and since when healbot waits for its checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Approval {
-    pub by: String,
-    pub head: CommitSha,
-    pub at: DateTime<Utc>,
-}
 
 /// What an approval led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
