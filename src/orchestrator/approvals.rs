@@ -4,7 +4,7 @@
 //! them. Only approvals of the commit healbot validated count. The overrides call this before
 //! merging; the merge itself stays in `pr.rs`.
 
-use super::artifacts::{FIX, PATCH, PLAN};
+use super::artifacts::{approved_by, APPROVED_BY, FIX, PATCH, PLAN};
 use super::{Orchestrator, OrchestratorError};
 use crate::config::codeowners::{is_owner, CodeOwners, CODEOWNERS_PATHS};
 use crate::forge::CommitSha;
@@ -126,7 +126,7 @@ impl Orchestrator {
         who: &str,
         head: &CommitSha,
     ) -> Result<(), OrchestratorError> {
-        let key = approval(who, head);
+        let key = approved_by(who, head);
         if !op.has_effect(&key) {
             self.journal
                 .effect(&op.id, &key, &serde_json::json!({"actor": who}))
@@ -171,21 +171,9 @@ impl Orchestrator {
     }
 }
 
-/// The approval of `head` by `who`; logins compare case-insensitively.
-fn approval(who: &str, head: &CommitSha) -> crate::operation::Effect<serde_json::Value> {
-    crate::operation::Effect::named(format!(
-        "{APPROVAL}/{}/{}",
-        who.to_ascii_lowercase(),
-        head.0
-    ))
-}
-
-/// Per person and head, apart from `artifacts::APPROVAL` (the approval the merge waits on).
-const APPROVAL: &str = "approved-by";
-
 /// Everyone who approved `head`, once each.
 fn approvers_of(op: &Operation, head: &CommitSha) -> Vec<String> {
-    let prefix = format!("{}/{APPROVAL}/", op.id);
+    let prefix = format!("{}/{APPROVED_BY}/", op.id);
     let suffix = format!("/{}", head.0);
     op.effects
         .keys()
@@ -222,7 +210,7 @@ mod tests {
             last_seq: 0,
         };
         for (who, sha) in approvals {
-            let key = approval(who, &CommitSha(sha.to_string()));
+            let key = approved_by(who, &CommitSha(sha.to_string()));
             op.effects
                 .insert(key.key(&id), serde_json::json!({"actor": who}));
         }

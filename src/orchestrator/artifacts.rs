@@ -128,10 +128,19 @@ pub(crate) fn escalation_sent(since_seq: u64, after_minutes: u32) -> Effect<serd
     Effect::named(format!("escalation/{since_seq}/{after_minutes}"))
 }
 
-/// A record read while scanning every operation (which one owns a PR, deploys a Rollout, …).
-/// One that cannot be read is logged with its key and counts as absent there, so one damaged
-/// operation does not stop webhooks for all the others; that operation's own steps still
-/// fail on it.
+/// Prefix of the [`approved_by`] keys, for counting an operation's approvers.
+pub(crate) const APPROVED_BY: &str = "approved-by";
+
+/// One person's approval of one head (MANUAL_REVIEW counts them), apart from [`APPROVAL`],
+/// the approval the merge waits on; logins compare case-insensitively.
+pub(crate) fn approved_by(who: &str, head: &CommitSha) -> Effect<serde_json::Value> {
+    Effect::named(format!(
+        "{APPROVED_BY}/{}/{}",
+        who.to_ascii_lowercase(),
+        head.0
+    ))
+}
+
 /// When healbot saw the canary image `reference` in its registry.
 pub(crate) fn image_ready(reference: &str) -> Effect<serde_json::Value> {
     Effect::named(format!("image-ready/{reference}"))
@@ -150,6 +159,10 @@ pub(crate) fn lock_lost(fencing: u64) -> Effect<serde_json::Value> {
     Effect::named(format!("lock-lost/{fencing}"))
 }
 
+/// A record read while scanning every operation (which one owns a PR, deploys a Rollout, …).
+/// One that cannot be read is logged with its key and counts as absent there, so one damaged
+/// operation does not stop webhooks for all the others; that operation's own steps still
+/// fail on it.
 pub(crate) fn in_scan<T>(read: Result<Option<T>, crate::operation::Unreadable>) -> Option<T> {
     read.unwrap_or_else(|e| {
         tracing::error!(operation = %e.operation, key = %e.key, error = %e, "unreadable record skipped");

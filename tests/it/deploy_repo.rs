@@ -8,10 +8,11 @@ use healbot::operation::OpState;
 use serde_json::Value;
 use std::path::Path;
 
-const DEPLOY: &str = "acme/deploy";
-const MANIFEST: &str = "apps/payment/rollout.yaml";
+pub(crate) const DEPLOY: &str = "acme/deploy";
+pub(crate) const MANIFEST: &str = "apps/payment/rollout.yaml";
 
-fn repo_config() -> String {
+/// The sample service's config with its manifests in acme/deploy@release.
+pub(crate) fn repo_config() -> String {
     let text = std::fs::read_to_string(Path::new(SERVICE_DIR).join(".github/healbot.yml")).unwrap();
     let with = text.replace(
         "    manifests: [\"deploy/rollout.yaml\"]\n",
@@ -24,7 +25,7 @@ fn repo_config() -> String {
     with
 }
 
-fn rollout_yaml() -> String {
+pub(crate) fn rollout_yaml() -> String {
     std::fs::read_to_string(Path::new(SERVICE_DIR).join("deploy/rollout.yaml")).unwrap()
 }
 

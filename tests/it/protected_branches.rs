@@ -4,28 +4,13 @@
 //! GitHub enforces the protection (a direct ref update is refused, a merge before the checks
 //! pass is refused), so a direct commit could not pass these tests.
 
-use crate::support::app::{policies_with, App, AppOptions, SERVICE_DIR};
+use crate::deploy_repo::{repo_config, rollout_yaml, DEPLOY, MANIFEST};
+use crate::support::app::{policies_with, App, AppOptions};
 use crate::support::github_ci::{Ci, Protection};
 use healbot::operation::OpState;
-use std::path::Path;
 use std::time::Duration;
 
-const DEPLOY: &str = "acme/deploy";
-const MANIFEST: &str = "apps/payment/rollout.yaml";
 const CHECK: &str = "deploy-lint";
-
-fn repo_config() -> String {
-    let text = std::fs::read_to_string(Path::new(SERVICE_DIR).join(".github/healbot.yml")).unwrap();
-    let with = text.replace(
-        "    manifests: [\"deploy/rollout.yaml\"]\n",
-        &format!(
-            "    manifests: [\"deploy/rollout.yaml\"]\n    rollout: {{repo: {DEPLOY}, branch: \
-             release, path: {MANIFEST}}}\n"
-        ),
-    );
-    assert_ne!(with, text, "the sample config names its manifest");
-    with
-}
 
 /// The app with its manifests in acme/deploy@release, which requires `deploy-lint`.
 async fn start(step_timeout_seconds: u64, ci: Ci) -> App {
@@ -51,8 +36,7 @@ async fn start(step_timeout_seconds: u64, ci: Ci) -> App {
         .fake
         .add_repo(DEPLOY, "main", &[("README.md", "deploy\n")]);
     t.fake.create_branch(DEPLOY, "release", &seeded);
-    let rollout =
-        std::fs::read_to_string(Path::new(SERVICE_DIR).join("deploy/rollout.yaml")).unwrap();
+    let rollout = rollout_yaml();
     t.fake
         .push(DEPLOY, "release", &[(MANIFEST, &rollout)], "payment\n");
     t.fake.protect(
