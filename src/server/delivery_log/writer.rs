@@ -325,14 +325,16 @@ fn write_received(buf: &mut Vec<u8>, line: &ReceivedLine, body: Option<&[u8]>) {
         if buf.last() == Some(&b'}') && buf.len() > start {
             buf.pop();
             buf.extend_from_slice(b",\"body\":");
-            // Copied whole, then its line breaks blanked in place: a loop the compiler
-            // vectorises, where searching break by break cost a call per line of a
-            // pretty-printed body (the writer is one thread; it is the intake's bottleneck).
+            // Copied whole, then any line breaks blanked in place from the first one on, by a
+            // branch-free loop the compiler vectorises: searching break by break cost a call
+            // per line of a pretty-printed body, and the writer is one thread. A compact body
+            // has none.
             let at = buf.len();
             buf.extend_from_slice(body);
-            for b in &mut buf[at..] {
-                if *b == b'\n' || *b == b'\r' {
-                    *b = b' ';
+            if let Some(first) = memchr::memchr2(b'\n', b'\r', body) {
+                for b in &mut buf[at + first..] {
+                    let line_break = (*b == b'\n') | (*b == b'\r');
+                    *b = if line_break { b' ' } else { *b };
                 }
             }
             buf.push(b'}');
