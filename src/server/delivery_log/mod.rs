@@ -147,12 +147,14 @@ pub(crate) fn valid_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
+/// A delivery to record: its `received` line is built by the caller, on the runtime's
+/// threads, so the one writer thread only dedupes, writes and syncs.
 struct Request {
     id: String,
-    source: Source,
-    event: Option<String>,
-    action: Option<String>,
-    body: Option<Bytes>,
+    /// The whole line, newline included.
+    line: Vec<u8>,
+    /// Whether the line holds a body (the delivery is then pending until marked done).
+    with_body: bool,
     reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
 }
 
@@ -229,15 +231,14 @@ impl DeliveryLog {
         body: Option<Bytes>,
     ) -> Result<Recorded, DeliveryLogError> {
         let (reply, answer) = oneshot::channel();
+        let line = writer::received_line(id, source, event, action, body.as_deref());
         self.requests
             .as_ref()
             .ok_or(DeliveryLogError::WriterGone)?
             .send(Request {
                 id: id.to_string(),
-                source,
-                event: event.map(str::to_string),
-                action: action.map(str::to_string),
-                body,
+                line,
+                with_body: body.is_some(),
                 reply,
             })
             .map_err(|_| DeliveryLogError::WriterGone)?;

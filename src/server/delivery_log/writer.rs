@@ -1,6 +1,7 @@
 //! The one thread that writes the delivery log: group commit (every request waiting goes into
-//! one `write` and one `fdatasync`), sealing the log past its size or age, and deleting sealed
-//! segments past their retention.
+//! one `writev` and one `fdatasync`), sealing the log past its size or age, and deleting sealed
+//! segments past their retention. The lines themselves are built by the callers
+//! ([`received_line`]), in parallel: this thread only dedupes, writes, syncs and answers.
 
 use super::seen::{self, Seen};
 use super::segments::{self, Files, Sealed, LOG_FILE};
@@ -8,7 +9,7 @@ use super::{io_err, DeliveryLogError, DoneMarks, Recorded, Request, Retention, S
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -62,6 +63,7 @@ pub(super) struct Writer {
     /// Set after a failed fsync: the kernel may have dropped the pages, so later fsyncs could
     /// succeed without the data. No more records until the log is reopened.
     failed: Option<String>,
+    /// This batch's `done` lines.
     buf: Vec<u8>,
 }
 
@@ -94,7 +96,7 @@ impl Writer {
             retention,
             last_maintenance: Instant::now(),
             failed: None,
-            buf: Vec::with_capacity(256 * 1024),
+            buf: Vec::with_capacity(16 * 1024),
         }
     }
 
@@ -134,50 +136,41 @@ impl Writer {
         for id in &done {
             write_done(&mut self.buf, id);
         }
+        let mut lines = Vec::with_capacity(batch.len());
         {
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
             for request in batch.drain(..) {
-                let Request {
-                    id,
-                    source,
-                    event,
-                    action,
-                    body,
-                    reply,
-                } = request;
                 if let Some(reason) = &self.failed {
-                    let _ = reply.send(Err(io_err(&self.active_path, reason)));
+                    let _ = request.reply.send(Err(io_err(&self.active_path, reason)));
                     continue;
                 }
-                let key = seen::key(&id);
+                let key = seen::key(&request.id);
                 if !seen.insert(key, self.generation) {
-                    replies.push((reply, Recorded::Duplicate));
+                    replies.push((request.reply, Recorded::Duplicate));
                     continue;
                 }
                 inserted.push(key);
-                let line = ReceivedLine {
-                    kind: "received",
-                    id: &id,
-                    source,
-                    event: event.as_deref(),
-                    action: action.as_deref(),
-                    received_at: chrono::Utc::now().to_rfc3339(),
-                    ignored: body.is_none(),
-                };
-                write_received(&mut self.buf, &line, body.as_deref());
-                if body.is_some() {
-                    with_body.push(id);
+                lines.push(request.line);
+                if request.with_body {
+                    with_body.push(request.id);
                 }
-                replies.push((reply, Recorded::New));
+                replies.push((request.reply, Recorded::New));
             }
         }
-        if self.buf.is_empty() {
+        let len = self.buf.len() + lines.iter().map(Vec::len).sum::<usize>();
+        if len == 0 {
             for (reply, recorded) in replies {
                 let _ = reply.send(Ok(recorded));
             }
             return;
         }
-        let written = self.file.write_all(&self.buf);
+        // The lines go out as they are, gathered by one `writev`, never copied again.
+        let mut slices: Vec<IoSlice> = std::iter::once(self.buf.as_slice())
+            .chain(lines.iter().map(Vec::as_slice))
+            .filter(|l| !l.is_empty())
+            .map(IoSlice::new)
+            .collect();
+        let written = write_all_vectored(&mut self.file, &mut slices);
         let synced = written.as_ref().map_err(|e| e.to_string()).and_then(|()| {
             if inserted.is_empty() {
                 Ok(())
@@ -193,7 +186,7 @@ impl Writer {
                         .records
                         .fetch_add(inserted.len() as u64, Ordering::Relaxed);
                 }
-                self.committed_len += self.buf.len() as u64;
+                self.committed_len += len as u64;
                 for id in done {
                     if let Some(generation) = self.pending.remove(&id) {
                         if let Some(n) = self.pending_per_generation.get_mut(&generation) {
@@ -315,9 +308,44 @@ fn write_done(buf: &mut Vec<u8>, id: &str) {
     buf.push(b'\n');
 }
 
-/// The line's fields, then the body verbatim as the `body` member. The body is JSON the route
-/// parsed; its only raw line breaks are whitespace between tokens (inside strings JSON escapes
-/// them), so turning them into spaces keeps it the same JSON on one line.
+/// `write_all` for a gather list: `writev` may take part of it, so what is left goes again.
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A delivery's `received` line, stamped now: the fields, then the body (if kept) verbatim as
+/// the `body` member. The body is JSON the route parsed; its only raw line breaks are
+/// whitespace between tokens (inside strings JSON escapes them), so turning them into spaces
+/// keeps it the same JSON on one line.
+pub(super) fn received_line(
+    id: &str,
+    source: super::Source,
+    event: Option<&str>,
+    action: Option<&str>,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let line = ReceivedLine {
+        kind: "received",
+        id,
+        source,
+        event,
+        action,
+        received_at: chrono::Utc::now().to_rfc3339(),
+        ignored: body.is_none(),
+    };
+    let mut buf = Vec::with_capacity(160 + body.map_or(0, <[u8]>::len));
+    write_received(&mut buf, &line, body);
+    buf
+}
+
 fn write_received(buf: &mut Vec<u8>, line: &ReceivedLine, body: Option<&[u8]>) {
     let start = buf.len();
     let _ = serde_json::to_writer(&mut *buf, line);
@@ -326,9 +354,8 @@ fn write_received(buf: &mut Vec<u8>, line: &ReceivedLine, body: Option<&[u8]>) {
             buf.pop();
             buf.extend_from_slice(b",\"body\":");
             // Copied whole, then any line breaks blanked in place from the first one on, by a
-            // branch-free loop the compiler vectorises: searching break by break cost a call
-            // per line of a pretty-printed body, and the writer is one thread. A compact body
-            // has none.
+            // branch-free loop the compiler vectorises (searching break by break cost a call
+            // per line of a pretty-printed body). A compact body has none.
             let at = buf.len();
             buf.extend_from_slice(body);
             if let Some(first) = memchr::memchr2(b'\n', b'\r', body) {
