@@ -317,19 +317,17 @@ fn samples(run: &TrafficRun) -> MetricSamples {
     m
 }
 
-#[async_trait]
-impl MetricsSource for EmbeddedCluster {
-    async fn health(&self) -> Result<Vec<ServiceHealth>, SignalError> {
-        let status = self.reconcile()?;
-        if let Some(scrape) = self
-            .last_scrape
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|s| s.status == status && s.at.elapsed() < self.cfg.scrape_interval)
-        {
-            return Ok(scrape.health.clone());
-        }
+impl EmbeddedCluster {
+    /// One new interval of production traffic, measured whatever the scrape interval: with
+    /// `--prometheus`, a real Prometheus scrapes what it served.
+    pub(crate) async fn measure(&self) -> Result<Vec<ServiceHealth>, SignalError> {
+        self.measure_under(self.reconcile()?).await
+    }
+
+    async fn measure_under(
+        &self,
+        status: RolloutStatus,
+    ) -> Result<Vec<ServiceHealth>, SignalError> {
         let at = std::time::Instant::now();
         let (status, stable, canary) = self.interval_under(status, 0).await?;
         let runs: Vec<&TrafficRun> = std::iter::once(&stable).chain(canary.as_ref()).collect();
@@ -362,6 +360,23 @@ impl MetricsSource for EmbeddedCluster {
             health: health.clone(),
         });
         Ok(health)
+    }
+}
+
+#[async_trait]
+impl MetricsSource for EmbeddedCluster {
+    async fn health(&self) -> Result<Vec<ServiceHealth>, SignalError> {
+        let status = self.reconcile()?;
+        if let Some(scrape) = self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|s| s.status == status && s.at.elapsed() < self.cfg.scrape_interval)
+        {
+            return Ok(scrape.health.clone());
+        }
+        self.measure_under(status).await
     }
 
     async fn canary_samples(&self, service: &str) -> Result<CanaryObservation, SignalError> {

@@ -185,7 +185,7 @@ impl MetricsSource for PrometheusDemoMetrics {
         let _turn = self.turn.lock().await;
         // Prometheus holds the exporter's totals as of now: every interval waits for them.
         let start = now();
-        self.cluster.health().await?;
+        self.cluster.measure().await?;
         self.link.await_scrape(&self.service).await?;
         self.interval_metrics(start).health().await
     }
