@@ -24,6 +24,11 @@ pub struct DemoArgs {
     /// Seconds each canary step runs before it is judged.
     #[arg(long, default_value_t = 0.0)]
     pub canary_wait: f64,
+    /// Seconds one measured interval of production traffic answers health queries, as one
+    /// Prometheus scrape does: detection, RCA and the gates read the same interval. A new
+    /// rollout state (a canary step, a promotion) is always measured anew.
+    #[arg(long, default_value_t = crate::demo::SCRAPE_INTERVAL.as_secs_f64())]
+    pub scrape_interval: f64,
     /// Stop when the fix PR waits for review, so that you approve it with `healbot pr`.
     #[arg(long)]
     pub pause_for_review: bool,
@@ -52,6 +57,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !(args.canary_wait.is_finite() && args.canary_wait >= 0.0) {
         anyhow::bail!("--canary-wait must be a number of seconds >= 0");
     }
+    if !(args.scrape_interval.is_finite() && (0.0..=3600.0).contains(&args.scrape_interval)) {
+        anyhow::bail!("--scrape-interval must be a number of seconds from 0 to 3600");
+    }
     if args.requests < 100 {
         anyhow::bail!("--requests must be at least 100 for the canary judge to have samples");
     }
@@ -79,6 +87,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             requests: args.requests,
             seed: args.seed,
             canary_wait: Duration::from_secs_f64(args.canary_wait),
+            scrape_interval: Duration::from_secs_f64(args.scrape_interval),
             pause_for_review: args.pause_for_review,
             resume: args.resume,
             incident,

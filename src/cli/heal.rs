@@ -65,6 +65,7 @@ pub async fn run(args: HealArgs) -> anyhow::Result<ExitCode> {
         requests: args.requests,
         seed: 7,
         canary_wait: Duration::ZERO,
+        scrape_interval: crate::demo::SCRAPE_INTERVAL,
         pause_for_review: args.pause_for_review,
         resume: false,
         incident: Some(incident),

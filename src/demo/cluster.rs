@@ -46,6 +46,17 @@ pub struct ClusterConfig {
     pub requests_per_second: f64,
     pub cpu_request_cores: f64,
     pub memory_request_kb: f64,
+    /// How long one measured interval answers `health`, as a Prometheus scrape answers every
+    /// query until the next one: detection, RCA and the gates read the same production
+    /// traffic instead of each running its own. A new rollout state is always measured anew.
+    pub scrape_interval: std::time::Duration,
+}
+
+/// The last production interval `health` measured, and when and under which rollout state.
+struct Scrape {
+    at: std::time::Instant,
+    status: RolloutStatus,
+    health: Vec<ServiceHealth>,
 }
 
 pub struct EmbeddedCluster {
@@ -53,6 +64,7 @@ pub struct EmbeddedCluster {
     seed: AtomicU64,
     last_errors: Mutex<Vec<ErrorLogLine>>,
     served_lock: Mutex<()>,
+    last_scrape: Mutex<Option<Scrape>>,
     /// Where measured production traffic is also counted for Prometheus, when it is scraped.
     exporter: std::sync::OnceLock<std::sync::Arc<super::exporter::Exporter>>,
 }
@@ -68,6 +80,7 @@ impl EmbeddedCluster {
             seed: AtomicU64::new(seed),
             last_errors: Mutex::new(Vec::new()),
             served_lock: Mutex::new(()),
+            last_scrape: Mutex::new(None),
             exporter: std::sync::OnceLock::new(),
         }
     }
@@ -253,7 +266,15 @@ impl EmbeddedCluster {
         &self,
         min_canary: usize,
     ) -> Result<(RolloutStatus, TrafficRun, Option<TrafficRun>), SignalError> {
-        let status = self.reconcile()?;
+        self.interval_under(self.reconcile()?, min_canary).await
+    }
+
+    /// [`EmbeddedCluster::interval`] under a rollout state already reconciled.
+    async fn interval_under(
+        &self,
+        status: RolloutStatus,
+        min_canary: usize,
+    ) -> Result<(RolloutStatus, TrafficRun, Option<TrafficRun>), SignalError> {
         let stable_dir = self.revision_dir(&status.stable)?;
         match &status.canary {
             Some(tag) if status.weight > 0 => {
@@ -299,7 +320,18 @@ fn samples(run: &TrafficRun) -> MetricSamples {
 #[async_trait]
 impl MetricsSource for EmbeddedCluster {
     async fn health(&self) -> Result<Vec<ServiceHealth>, SignalError> {
-        let (_, stable, canary) = self.interval(0).await?;
+        let status = self.reconcile()?;
+        if let Some(scrape) = self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|s| s.status == status && s.at.elapsed() < self.cfg.scrape_interval)
+        {
+            return Ok(scrape.health.clone());
+        }
+        let at = std::time::Instant::now();
+        let (status, stable, canary) = self.interval_under(status, 0).await?;
         let runs: Vec<&TrafficRun> = std::iter::once(&stable).chain(canary.as_ref()).collect();
         self.remember_errors(&runs);
         self.count_served(&runs)?;
@@ -318,12 +350,18 @@ impl MetricsSource for EmbeddedCluster {
             cpu_utilization: 0.0,
             memory_utilization: 0.0,
         };
-        Ok(vec![
+        let health = vec![
             self.health_of(&self.cfg.service, &runs, None),
             self.health_of("order-service", &runs, Some("order-service")),
             self.health_of("user-service", &runs, Some("user-service")),
             db_health,
-        ])
+        ];
+        *self.last_scrape.lock().unwrap_or_else(|p| p.into_inner()) = Some(Scrape {
+            at,
+            status,
+            health: health.clone(),
+        });
+        Ok(health)
     }
 
     async fn canary_samples(&self, service: &str) -> Result<CanaryObservation, SignalError> {

@@ -15,6 +15,10 @@ pub mod traffic;
 
 pub use run::{run, run_with, DemoOptions, DemoOutcome, PrometheusOptions};
 
+/// How long one measured interval of the embedded traffic answers health queries unless
+/// `--scrape-interval` says otherwise: Prometheus' usual scrape period.
+pub const SCRAPE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
 use crate::audit::FileAuditStore;
 use crate::config::policy::PolicySet;
 use crate::detect::ErrorPattern;
@@ -64,8 +68,17 @@ pub struct DemoSession {
     pub requests: usize,
     pub seed: u64,
     pub canary_wait_ms: u64,
+    /// How long one measured interval of production traffic answers health queries.
+    #[serde(default = "default_scrape_interval_ms")]
+    pub scrape_interval_ms: u64,
     /// Whether the demo's scripted reviewer approves PRs (off with `--pause-for-review`).
     pub auto_review: bool,
+}
+
+/// A scrape period as Prometheus is often configured with; sessions written before the
+/// setting existed get it.
+fn default_scrape_interval_ms() -> u64 {
+    crate::demo::SCRAPE_INTERVAL.as_millis() as u64
 }
 
 pub struct Demo {
@@ -129,6 +142,7 @@ impl Demo {
                 requests_per_second: 60.0,
                 cpu_request_cores: 0.25,
                 memory_request_kb: 256.0 * 1024.0,
+                scrape_interval: Duration::from_millis(session.scrape_interval_ms),
             },
             session.seed,
         ));

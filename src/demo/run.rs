@@ -17,6 +17,8 @@ pub struct DemoOptions {
     pub requests: usize,
     pub seed: u64,
     pub canary_wait: Duration,
+    /// How long one measured interval answers health queries ([`super::SCRAPE_INTERVAL`]).
+    pub scrape_interval: Duration,
     /// Stop when the PR waits for review, for a person to approve with `healbot pr …`.
     pub pause_for_review: bool,
     /// Carry on an interrupted demo in `workdir` instead of starting a new one.
@@ -71,6 +73,7 @@ pub async fn run_with(
             requests: opts.requests,
             seed: opts.seed,
             canary_wait_ms: opts.canary_wait.as_millis() as u64,
+            scrape_interval_ms: opts.scrape_interval.as_millis() as u64,
             auto_review: !opts.pause_for_review,
         };
         Demo::create(&opts.workdir, session).await?

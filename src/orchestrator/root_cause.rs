@@ -1,19 +1,24 @@
 //! Which service is the root cause: evidence from its metrics (error rate against the SLO,
 //! p99 latency against the detection rule), from where the incident's error spans begin, and
-//! from a recent deploy of an already anomalous service, ranked over the dependency graph.
+//! from a recent deploy of an already anomalous service, ranked over the dependency graph by
+//! the same ranking as `healbot rca` ([`rank_evidence`]).
 
 use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::operation::OpState;
-use crate::rca::rank::{rank, RankOptions, RcaReport, ServiceEvidence};
+use crate::rca::diagnose::rank_evidence;
+use crate::rca::rank::{RcaReport, ServiceEvidence};
+use std::collections::BTreeMap;
 
 impl Orchestrator {
     /// Ranks services by their error rate against the SLO and their p99 latency against the
-    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), then by the graph:
-    /// an anomalous service with healthy dependencies is the cause, and with none anomalous the
-    /// alerted service is. Two more kinds of evidence count: the service where the incident's
-    /// error spans begin (the deepest erroring span), and a deploy of a service shortly before
-    /// the incident.
+    /// `latency_p99_ms` detection rule (a ratio of 3 or more is anomalous), read through the
+    /// graph by the same ranking as `healbot rca` ([`rank_evidence`]): a service whose
+    /// dependencies explain its symptoms passes the blame down, and with none anomalous the
+    /// alerted service is named. Two more kinds of evidence count: the service where the
+    /// incident's error spans begin (the deepest erroring span), which is anomalous and, as
+    /// trace evidence, adds its share of the erring spans, and a deploy of an already
+    /// anomalous service shortly before the incident.
     pub(super) async fn root_cause(
         &self,
         incident: &crate::detect::Incident,
@@ -45,7 +50,8 @@ impl Orchestrator {
                 std::iter::once(errors).chain(slow)
             })
             .collect();
-        evidence.extend(span_origins(incident, ANOMALOUS));
+        let origins = error_origins(incident);
+        evidence.extend(span_origins(&origins, ANOMALOUS));
         // A deploy does not make a healthy service anomalous; it makes an anomalous one the
         // likelier cause.
         for (service, age) in self.recent_deploys(op).await {
@@ -65,12 +71,15 @@ impl Orchestrator {
                 });
             }
         }
-        let options = RankOptions {
-            anomaly_threshold: ANOMALOUS,
-            symptom: Some(incident.service.clone()),
-        };
-        rank(&self.graph.current(), &evidence, &options)
-            .map_err(|e| OrchestratorError::stage_from("rca", e))
+        rank_evidence(
+            &self.graph.current(),
+            &evidence,
+            &origins,
+            Some(&incident.service),
+            ANOMALOUS,
+            incident.detected_at as f64,
+        )
+        .map_err(|e| OrchestratorError::stage_from("rca", e))
     }
 }
 
@@ -100,23 +109,28 @@ fn latency_evidence(h: &crate::signals::ServiceHealth, objective: f64) -> Servic
     }
 }
 
-/// The services the incident's error spans say the errors began in, as evidence: anomalous
-/// at least, more so the more erring spans point there.
-fn span_origins(incident: &crate::detect::Incident, anomalous: f64) -> Vec<ServiceEvidence> {
-    let mut by_origin: std::collections::BTreeMap<&str, u64> = Default::default();
+/// The erring spans of the incident by the service their errors began in.
+fn error_origins(incident: &crate::detect::Incident) -> BTreeMap<String, u64> {
+    let mut by_origin: BTreeMap<String, u64> = BTreeMap::new();
     for s in &incident.signals {
         if let crate::detect::Signal::ErrorSpan { origin, errors, .. } = s {
-            *by_origin.entry(origin.as_str()).or_default() += errors;
+            *by_origin.entry(origin.clone()).or_default() += errors;
         }
     }
     by_origin
-        .into_iter()
-        .map(|(origin, errors)| ServiceEvidence {
+}
+
+/// The services the incident's error spans say the errors began in, as evidence: anomalous
+/// at least, more so the more erring spans point there.
+fn span_origins(origins: &BTreeMap<String, u64>, anomalous: f64) -> Vec<ServiceEvidence> {
+    origins
+        .iter()
+        .map(|(origin, &errors)| ServiceEvidence {
             score: anomalous * (1.0 + (errors as f64).ln_1p() / 10.0),
             detail: Some(format!(
                 "the incident's error spans begin in {origin} ({errors} erring spans)"
             )),
-            service: origin.to_string(),
+            service: origin.clone(),
             metric: "error_span_origin".into(),
         })
         .collect()
@@ -183,7 +197,7 @@ mod tests {
             evidence[2].detail.as_deref(),
             Some("payment-service: p99 latency 4800 ms (objective 1500 ms)")
         );
-        let report = rank_on_the_demo_shop(&evidence);
+        let report = rank_on_the_demo_shop(&evidence, &BTreeMap::new());
         assert_eq!(report.root_cause, "payment-service");
         assert_eq!(report.ranking[0].metric, "latency_p99");
         // No latency rule: latency is no evidence.
@@ -213,7 +227,9 @@ mod tests {
             pattern: None,
             confidence: None,
         };
-        let evidence = span_origins(&incident, 3.0);
+        let origins = error_origins(&incident);
+        assert_eq!(origins["payment-service"], 7);
+        let evidence = span_origins(&origins, 3.0);
         assert_eq!(evidence.len(), 1);
         assert_eq!(evidence[0].service, "payment-service");
         assert!(evidence[0].score >= 3.0, "anomalous: {}", evidence[0].score);
@@ -222,21 +238,20 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("7 erring spans"));
-        let report = rank_on_the_demo_shop(&evidence);
+        let report = rank_on_the_demo_shop(&evidence, &origins);
         assert_eq!(report.root_cause, "payment-service");
     }
 
     /// Ranks `evidence` over the demo's catalog for an incident raised on the gateway.
-    fn rank_on_the_demo_shop(evidence: &[ServiceEvidence]) -> crate::rca::RcaReport {
+    fn rank_on_the_demo_shop(
+        evidence: &[ServiceEvidence],
+        origins: &BTreeMap<String, u64>,
+    ) -> crate::rca::RcaReport {
         let graph = crate::topology::graph::DependencyGraph::from_catalog_yaml(
             include_str!("../../testdata/services/payment-service/catalog.yaml"),
             "catalog.yaml",
         )
         .unwrap();
-        let options = RankOptions {
-            anomaly_threshold: 3.0,
-            symptom: Some("api-gateway".into()),
-        };
-        rank(&graph, evidence, &options).unwrap()
+        rank_evidence(&graph, evidence, origins, Some("api-gateway"), 3.0, 0.0).unwrap()
     }
 }

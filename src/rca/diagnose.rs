@@ -4,6 +4,7 @@
 //! contributed, so a person can see why a service is first.
 
 use super::changepoint::{pettitt, vote};
+use super::explain;
 use super::metrics::{
     by_service, restarts, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics,
 };
@@ -16,7 +17,7 @@ use super::walk::{settle, WalkOptions};
 use crate::signals::traces::Span;
 use crate::topology::DependencyGraph;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DiagnoseOptions {
@@ -319,12 +320,16 @@ const UNSEEN_SHARE_ONE_CALLER: f64 = 0.6;
 /// The ranking `healbot serve` makes from the readings of its live sources: each piece of
 /// evidence (an error rate over the SLO, a p99 over the latency objective, where the error
 /// spans begin, a recent deploy) is a column scored against its objective, and the columns go
-/// through the same [`combine`] as `healbot rca`'s, graph and all. With nothing anomalous
-/// (no score at `threshold`), the evidence points nowhere, and the service the incident was
-/// raised on (`symptom`) is a better guess than whichever healthy service scores highest.
+/// through the same [`combine`] as `healbot rca`'s, graph and all. `error_origins` (erring
+/// spans by the service they began in) are its trace evidence, as the spans are `healbot
+/// rca`'s: the share of the errors that began in a service adds to its score. With nothing
+/// anomalous (no score at `threshold`), the evidence points nowhere, and the service the
+/// incident was raised on (`symptom`) is a better guess than whichever healthy service scores
+/// highest.
 pub fn rank_evidence(
     graph: &DependencyGraph,
     evidence: &[ServiceEvidence],
+    error_origins: &BTreeMap<String, u64>,
     symptom: Option<&str>,
     threshold: f64,
     detected_at: f64,
@@ -349,15 +354,29 @@ pub fn rank_evidence(
     }
     let services = by_service(columns);
     let quiet = services.iter().all(|s| s.score < threshold);
+    let all_errors: u64 = error_origins.values().sum();
+    let traces: Option<HashMap<String, TraceEvidence>> = (all_errors > 0).then(|| {
+        error_origins
+            .iter()
+            .map(|(service, &errors)| {
+                let detail = TraceEvidence {
+                    score: errors as f64 / all_errors as f64,
+                    error_origins: errors,
+                    self_time_ratio: None,
+                };
+                (service.clone(), detail)
+            })
+            .collect()
+    });
     let mut ranking = combine(
         services,
         Some(graph),
-        None,
+        traces.as_ref(),
         &DiagnoseOptions::default(),
         detected_at,
     );
-    let mut fallback = None;
-    if let Some(symptom) = symptom.filter(|_| quiet) {
+    let fallback = symptom.filter(|_| quiet);
+    if let Some(symptom) = fallback {
         let at = ranking.iter().position(|c| c.service == symptom);
         let culprit = match at {
             Some(i) => ranking.remove(i),
@@ -378,32 +397,17 @@ pub fn rank_evidence(
             },
         };
         ranking.insert(0, culprit);
-        fallback = Some(symptom);
     }
-    let diagnosis = Diagnosis {
-        anomaly_start: detected_at,
-        start: StartSource::Detected,
-        ranking,
-    };
-    let mut report = diagnosis.report(Some(graph), threshold);
-    if let Some(symptom) = fallback {
-        report.causal_chain = vec![symptom.to_string()];
-        report.confidence = report.confidence.min(0.3);
-        report.evidence.push(format!(
-            "no service reaches the anomaly threshold {threshold}; {symptom} is named because \
-             the incident was raised on it"
-        ));
-    } else if quiet {
-        report.confidence = report.confidence.min(0.3);
-        report.evidence.push(format!(
-            "no service reaches the anomaly threshold {threshold}; {} only scores highest",
-            report.root_cause
-        ));
-    }
-    for e in evidence.iter().filter_map(|e| e.detail.as_deref()) {
-        report.evidence.push(e.to_string());
-    }
-    Ok(report)
+    Ok(explain::report(
+        &ranking,
+        &explain::Reading {
+            graph,
+            evidence,
+            symptom,
+            fallback: fallback.is_some(),
+            threshold,
+        },
+    ))
 }
 
 /// What kind of signal a piece of `serve`'s evidence is: errors and where they begin travel up
@@ -524,6 +528,7 @@ mod tests {
                 ev("payment-service", "latency_p99", 3.2),
                 ev("user-service", "error_rate", 0.5),
             ],
+            &BTreeMap::new(),
             Some("api-gateway"),
             3.0,
             1000.0,
@@ -543,11 +548,13 @@ mod tests {
 
     #[test]
     fn without_anomalies_the_symptom_is_named() {
+        let none = BTreeMap::new();
         let quiet = [
             ev("api-gateway", "error_rate", 2.0),
             ev("user-service", "cpu", 2.5),
         ];
-        let report = rank_evidence(&shop(), &quiet, Some("payment-service"), 3.0, 0.0).unwrap();
+        let report =
+            rank_evidence(&shop(), &quiet, &none, Some("payment-service"), 3.0, 0.0).unwrap();
         assert_eq!(report.root_cause, "payment-service");
         assert_eq!(report.ranking[0].metric, "alert");
         assert_eq!(report.causal_chain, ["payment-service"]);
@@ -561,10 +568,11 @@ mod tests {
         );
         // An anomalous service outranks the symptom.
         let loud = [ev("user-service", "error_rate", 8.0)];
-        let report = rank_evidence(&shop(), &loud, Some("payment-service"), 3.0, 0.0).unwrap();
+        let report =
+            rank_evidence(&shop(), &loud, &none, Some("payment-service"), 3.0, 0.0).unwrap();
         assert_eq!(report.root_cause, "user-service");
         assert_eq!(
-            rank_evidence(&shop(), &[], None, 3.0, 0.0),
+            rank_evidence(&shop(), &[], &none, None, 3.0, 0.0),
             Err(RcaError::NoEvidence)
         );
     }

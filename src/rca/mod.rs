@@ -6,6 +6,7 @@
 
 pub mod changepoint;
 pub mod diagnose;
+mod explain;
 pub mod labels;
 pub mod metrics;
 pub mod rank;
@@ -18,5 +19,5 @@ pub mod walk;
 pub use diagnose::{
     diagnose, rank_evidence, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource,
 };
-pub use rank::{rank, RankOptions, RankedService, RcaError, RcaReport, ServiceEvidence};
+pub use rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
 pub use table::{MetricTable, TableError};

@@ -218,8 +218,19 @@ impl Drop for Place<'_> {
     }
 }
 
+/// The body of every webhook answer: `{"status": …, "message": …}`.
+#[derive(serde::Serialize)]
+struct Reply<'a> {
+    status: &'a str,
+    message: &'a str,
+}
+
 fn reply(status: StatusCode, outcome: &str, message: &str) -> Response {
-    (status, Json(json!({"status": outcome, "message": message}))).into_response()
+    let body = Reply {
+        status: outcome,
+        message,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Which routes a listener carries.

@@ -2,7 +2,7 @@
 //! [`MAX_CONCURRENT`] at once, but deliveries with the same order key (one pull request, one
 //! installation, one alert group, one rollout) one at a time in arrival order. Each key has a
 //! lane: the first delivery for an idle key starts a task that runs the lane until it is
-//! empty; later ones queue behind it. Each call runs in its own task, so a handler that panics
+//! empty; later ones queue behind it. A handler that panics is caught at the call, so it
 //! costs that delivery, not its lane. Also re-queues the deliveries a previous run left
 //! unfinished.
 
@@ -10,6 +10,7 @@ use super::delivery_log::{DeliveryLog, Pending, Source};
 use super::events::GithubEvent;
 use super::handler::{DeliveryHandler, GithubDelivery, RawDelivery};
 use super::metrics::{Metrics, Outcome};
+use futures_util::FutureExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, Semaphore};
@@ -166,9 +167,12 @@ async fn run_one(shared: &Shared, job: Job) {
         },
         span,
     );
+    // A panic is caught where it happens (no task of its own per call: that cost a spawn and
+    // a wake-up on another thread for every delivery).
+    let call = std::panic::AssertUnwindSafe(call).catch_unwind();
     let result = match &shared.dispatch {
-        Some(d) => tokio::spawn(call.with_subscriber(d.clone())).await,
-        None => tokio::spawn(call).await,
+        Some(d) => call.with_subscriber(d.clone()).await,
+        None => call.await,
     };
     match result {
         Ok(Ok(())) => {}
@@ -176,9 +180,14 @@ async fn run_one(shared: &Shared, job: Job) {
             shared.metrics.handler_error(source);
             tracing::warn!(delivery = %id, error = %crate::model::Causes(&e), "handler failed");
         }
-        Err(e) => {
+        Err(panic) => {
             shared.metrics.handler_error(source);
-            tracing::error!(delivery = %id, error = %e, "handler panicked");
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            tracing::error!(delivery = %id, error = %message, "handler panicked");
         }
     }
     if let Err(e) = shared.log.mark_done(&id) {

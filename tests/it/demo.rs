@@ -462,6 +462,7 @@ async fn a_dropped_orchestrator_resumes_from_the_log() {
             requests: 200,
             seed: delay_ms,
             canary_wait: Duration::ZERO,
+            scrape_interval: healbot::demo::SCRAPE_INTERVAL,
             pause_for_review: false,
             resume: false,
             incident: None,
@@ -505,5 +506,42 @@ async fn a_dropped_orchestrator_resumes_from_the_log() {
             .count();
         assert_eq!(canary, 3, "after {delay_ms} ms");
         assert_chain_holds(dir.path());
+    }
+}
+
+/// One measured interval answers health queries for the scrape interval, as a Prometheus
+/// scrape does; a zero interval measures every time, and so does a new rollout state.
+#[tokio::test]
+async fn health_reads_one_interval_per_scrape() {
+    use healbot::demo::{Demo, DemoSession, Scenario};
+    use healbot::signals::MetricsSource;
+    let served = |dir: &Path| -> u64 {
+        let text = std::fs::read_to_string(dir.join("cluster/served.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["requests"]
+            .as_u64()
+            .unwrap()
+    };
+    for (scrape_ms, measured_twice) in [(60_000u64, false), (0, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let session = DemoSession {
+            scenario: Scenario::PaymentNull,
+            repo: repo(),
+            repo_path: dir.path().join("repos/payment-service"),
+            service: "payment-service".into(),
+            requests: 100,
+            seed: 7,
+            canary_wait_ms: 0,
+            scrape_interval_ms: scrape_ms,
+            auto_review: false,
+        };
+        let demo = Demo::create(dir.path(), session).await.expect("demo setup");
+        let first = demo.cluster.health().await.unwrap();
+        let after_one = served(dir.path());
+        assert_eq!(after_one, 100);
+        let second = demo.cluster.health().await.unwrap();
+        assert_eq!(served(dir.path()) == 2 * after_one, measured_twice);
+        if !measured_twice {
+            assert_eq!(first, second, "a scrape answers with the same readings");
+        }
     }
 }

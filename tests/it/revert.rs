@@ -60,6 +60,7 @@ async fn bad_deploy_is_reverted_canaried_and_completed() {
         requests: 200,
         seed: 7,
         canary_wait: Duration::ZERO,
+        scrape_interval: demo::SCRAPE_INTERVAL,
         pause_for_review: false,
         resume: false,
         incident: None,
@@ -146,6 +147,7 @@ async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
         requests: 200,
         seed: 7,
         canary_wait_ms: 0,
+        scrape_interval_ms: 15_000,
         auto_review: false,
     };
     let demo = Demo::create(dir.path(), session).await.expect("demo setup");

@@ -147,19 +147,19 @@ pub(crate) fn valid_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
-enum Request {
-    Record {
-        id: String,
-        source: Source,
-        event: Option<String>,
-        action: Option<String>,
-        body: Option<Bytes>,
-        reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
-    },
-    Done {
-        id: String,
-    },
+struct Request {
+    id: String,
+    source: Source,
+    event: Option<String>,
+    action: Option<String>,
+    body: Option<Bytes>,
+    reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
 }
+
+/// Deliveries handled since the writer last wrote: their `done` lines go out with the next
+/// batch of records, or within [`writer::DONE_FLUSH_EVERY`] when none comes. Marking one
+/// done wakes no thread; the workers mark one per delivery.
+type DoneMarks = Arc<Mutex<Vec<String>>>;
 
 /// Counters the writer keeps, for benchmarks and tests.
 #[derive(Debug, Default)]
@@ -172,6 +172,7 @@ pub struct DeliveryLog {
     /// `None` only while dropping, so the writer sees the channel close.
     requests: Option<mpsc::Sender<Request>>,
     seen: Arc<Mutex<seen::Seen>>,
+    done: DoneMarks,
     stats: Arc<Stats>,
     writer: Option<thread::JoinHandle<()>>,
 }
@@ -192,10 +193,12 @@ impl DeliveryLog {
         let opened = segments::open(state_dir, retention)?;
         let seen = Arc::new(Mutex::new(opened.seen));
         let stats = Arc::new(Stats::default());
+        let done = DoneMarks::default();
         let (requests, receiver) = mpsc::channel();
         let mut writer = writer::Writer::new(
             opened.files,
             seen.clone(),
+            done.clone(),
             stats.clone(),
             retention,
             opened.pending_generations,
@@ -208,6 +211,7 @@ impl DeliveryLog {
         let log = DeliveryLog {
             requests: Some(requests),
             seen,
+            done,
             stats,
             writer: Some(handle),
         };
@@ -225,30 +229,33 @@ impl DeliveryLog {
         body: Option<Bytes>,
     ) -> Result<Recorded, DeliveryLogError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Record {
-            id: id.to_string(),
-            source,
-            event: event.map(str::to_string),
-            action: action.map(str::to_string),
-            body,
-            reply,
-        })?;
+        self.requests
+            .as_ref()
+            .ok_or(DeliveryLogError::WriterGone)?
+            .send(Request {
+                id: id.to_string(),
+                source,
+                event: event.map(str::to_string),
+                action: action.map(str::to_string),
+                body,
+                reply,
+            })
+            .map_err(|_| DeliveryLogError::WriterGone)?;
         answer.await.map_err(|_| DeliveryLogError::WriterGone)?
     }
 
     /// Marks a delivery as handled. Not waited for and not fsync'd on its own (the next
-    /// record's fsync carries it): losing it only means handling it again after a crash, and
-    /// handlers are idempotent.
+    /// batch's fsync carries it, or the writer's next tick): losing it only means handling it
+    /// again after a crash, and handlers are idempotent.
     pub(crate) fn mark_done(&self, id: &str) -> Result<(), DeliveryLogError> {
-        self.send(Request::Done { id: id.to_string() })
-    }
-
-    fn send(&self, request: Request) -> Result<(), DeliveryLogError> {
-        self.requests
-            .as_ref()
-            .ok_or(DeliveryLogError::WriterGone)?
-            .send(request)
-            .map_err(|_| DeliveryLogError::WriterGone)
+        if self.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            return Err(DeliveryLogError::WriterGone);
+        }
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id.to_string());
+        Ok(())
     }
 
     /// Whether `id` was recorded (within the retention window).
