@@ -513,7 +513,7 @@ async fn a_dropped_orchestrator_resumes_from_the_log() {
 /// scrape does; a zero interval measures every time, and so does a new rollout state.
 #[tokio::test]
 async fn health_reads_one_interval_per_scrape() {
-    use healbot::demo::{Demo, DemoSession, Scenario};
+    use healbot::demo::Demo;
     use healbot::signals::MetricsSource;
     let served = |dir: &Path| -> u64 {
         let text = std::fs::read_to_string(dir.join("cluster/served.json")).unwrap();
@@ -523,21 +523,11 @@ async fn health_reads_one_interval_per_scrape() {
     };
     for (scrape_ms, measured_twice) in [(60_000u64, false), (0, true)] {
         let dir = tempfile::tempdir().unwrap();
-        let session = DemoSession {
-            scenario: Scenario::PaymentNull,
-            repo: repo(),
-            repo_path: dir.path().join("repos/payment-service"),
-            service: "payment-service".into(),
-            requests: 100,
-            seed: 7,
-            canary_wait_ms: 0,
-            scrape_interval_ms: scrape_ms,
-            auto_review: false,
-        };
+        let session = crate::support::demo_session(dir.path(), scrape_ms);
         let demo = Demo::create(dir.path(), session).await.expect("demo setup");
         let first = demo.cluster.health().await.unwrap();
         let after_one = served(dir.path());
-        assert_eq!(after_one, 100);
+        assert_eq!(after_one, 200);
         let second = demo.cluster.health().await.unwrap();
         assert_eq!(served(dir.path()) == 2 * after_one, measured_twice);
         if !measured_twice {

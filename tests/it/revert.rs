@@ -3,7 +3,7 @@
 //! PR that reverts exactly that commit, validated, canaried and completed; a connection-pool
 //! incident must carry a config fix to a PR.
 
-use healbot::demo::{self, Demo, DemoOptions, DemoSession, Scenario};
+use healbot::demo::{self, Demo, DemoOptions, Scenario};
 use healbot::detect::{ErrorPattern, Incident, PatternMatch, Signal};
 use healbot::forge::{Forge, LocalForge, PrState, PullRequest, RepoRef};
 use healbot::model::{IncidentId, Severity};
@@ -139,17 +139,7 @@ async fn bad_deploy_is_reverted_canaried_and_completed() {
 #[tokio::test]
 async fn a_pool_exhaustion_incident_gets_a_config_fix_pr() {
     let dir = tempfile::tempdir().unwrap();
-    let session = DemoSession {
-        scenario: Scenario::PaymentNull,
-        repo: repo(),
-        repo_path: dir.path().join("repos/payment-service"),
-        service: "payment-service".into(),
-        requests: 200,
-        seed: 7,
-        canary_wait_ms: 0,
-        scrape_interval_ms: 15_000,
-        auto_review: false,
-    };
+    let session = crate::support::demo_session(dir.path(), 15_000);
     let demo = Demo::create(dir.path(), session).await.expect("demo setup");
 
     // The service gets database settings, named in its healbot config.
