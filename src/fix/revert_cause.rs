@@ -226,12 +226,7 @@ pub fn find_suspect(
     }
     Ok(Some(SuspectCommit {
         sha: commit.id().to_string(),
-        summary: commit
-            .summary()
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .to_string(),
+        summary: crate::gitops::commit_summary(&commit),
         time: commit.time().seconds(),
         file: file.to_string(),
         line,
@@ -251,12 +246,7 @@ pub fn revert(
         .repo
         .find_commit(oid)
         .map_err(r.err(format!("read {}", suspect.sha)))?;
-    let summary = commit
-        .summary()
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_string();
+    let summary = crate::gitops::commit_summary(&commit);
     let parent = commit.parent(0).map_err(|_| RevertError::Root {
         sha: suspect.sha.clone(),
     })?;

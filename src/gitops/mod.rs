@@ -24,7 +24,7 @@ pub use generate::{
     RolloutSpec,
 };
 pub use rollout::RolloutManifest;
-pub use workspace::{export_tree, log_paths, resolve, tag, CommitInfo};
+pub use workspace::{commit_summary, export_tree, log_paths, resolve, tag, CommitInfo};
 pub use yaml_edit::{YamlDoc, YamlEditError};
 
 use std::path::PathBuf;

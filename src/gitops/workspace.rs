@@ -6,6 +6,17 @@ use super::GitopsError;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use std::path::{Component, Path, PathBuf};
 
+/// A commit's summary (its message's first paragraph), empty when it has none or it is not
+/// UTF-8.
+pub fn commit_summary(commit: &git2::Commit) -> String {
+    commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A commit as `log_paths` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -100,12 +111,7 @@ pub fn log_paths(
         if now != before {
             out.push(CommitInfo {
                 sha: oid.to_string(),
-                summary: commit
-                    .summary()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string(),
+                summary: commit_summary(&commit),
                 author: commit.author().name().unwrap_or_default().to_string(),
                 time: commit.time().seconds(),
             });

@@ -44,12 +44,7 @@ impl Blamer {
         let recent = self.head_time - commit.time().seconds() <= RECENT_SECS;
         (recent && commit.parent_count() > 0).then(|| RecentChange {
             commit: commit.id().to_string().chars().take(10).collect(),
-            summary: commit
-                .summary()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-                .to_string(),
+            summary: crate::gitops::commit_summary(&commit),
         })
     }
 }
@@ -85,12 +80,7 @@ impl Blamer {
             }
             let change = RecentChange {
                 commit: commit.id().to_string().chars().take(10).collect(),
-                summary: commit
-                    .summary()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string(),
+                summary: crate::gitops::commit_summary(&commit),
             };
             let first = hunk.final_start_line() as u32;
             out.push((time, first, change));

@@ -3,24 +3,11 @@
 //! default branch touches that file, without a restart. Driven through signed `push` webhooks
 //! against the fake GitHub.
 
-use crate::support::app::{with_repo, App, FIXTURES, REPO};
+use crate::support::app::{payment_config, with_repo, App, FIXTURES, REPO};
 use serde_json::json;
 
 fn config(depends_on: &str) -> String {
-    format!(
-        "services:
-  - name: payment-service
-    language: python
-    paths: [\".\"]
-    manifests: [\"deploy/rollout.yaml\"]
-    depends_on: [{depends_on}]
-validation:
-  command: \"python3 -m unittest discover -s tests -q\"
-  timeout_seconds: 60
-approvers:
-  permission: write
-"
-    )
+    payment_config(&format!("    depends_on: [{depends_on}]\n"), "")
 }
 
 /// GitHub's `push` webhook for `sha` on `branch`, whose one commit modified `files`.

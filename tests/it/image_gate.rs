@@ -3,25 +3,15 @@
 //! the registry has it (OCI `HEAD /v2/<name>/manifests/<tag>` through the token flow), or
 //! pauses for a person when it does not appear in time.
 
-use crate::support::app::{policies_with, App, AppOptions, REPO};
+use crate::support::app::{payment_config, policies_with, App, AppOptions, REPO};
 use crate::support::registry::{FakeRegistry, REGISTRY_PASSWORD};
 use healbot::operation::OpState;
 use std::time::Duration;
 
 fn config(registry: &str) -> String {
-    format!(
-        "services:
-  - name: payment-service
-    language: python
-    paths: [\".\"]
-    manifests: [\"deploy/rollout.yaml\"]
-    image: {registry}/acme/payment-service:{{sha}}
-validation:
-  command: \"python3 -m unittest discover -s tests -q\"
-  timeout_seconds: 60
-approvers:
-  permission: write
-"
+    payment_config(
+        &format!("    image: {registry}/acme/payment-service:{{sha}}\n"),
+        "",
     )
 }
 

@@ -430,23 +430,9 @@ async fn waiting_for_a_person_escalates_at_15_30_and_60_minutes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_can_tighten_the_policy_but_not_loosen_it() {
-    let config = |policy: &str| {
-        format!(
-            "services:
-  - name: payment-service
-    language: python
-    paths: [\".\"]
-    manifests: [\"deploy/rollout.yaml\"]
-validation:
-  command: \"python3 -m unittest discover -s tests -q\"
-  timeout_seconds: 60
-approvers:
-  permission: write
-policy:
-  {policy}
-"
-        )
-    };
+    let config =
+        |policy: &str| crate::support::app::payment_config("", &format!("policy:\n  {policy}\n"));
+
     // Stricter than the global 70%: the 92% sure None dereference is not sure enough here.
     let mut t = App::start_with(AppOptions {
         repo_config: Some(config("min_confidence: 0.95")),

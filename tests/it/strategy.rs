@@ -3,27 +3,13 @@
 //! owns a changed file), DIRECT goes to 100% in one step unless policy forbids it, and the PR
 //! says which strategy and why. Driven through signed webhooks against the fake GitHub.
 
-use crate::support::app::{comment, policies_with, App, AppOptions, REPO};
+use crate::support::app::{comment, payment_config, policies_with, App, AppOptions, REPO};
 use healbot::forge::{PrNumber, RepoRef};
 use healbot::operation::OpState;
 
 /// The payment service's config with `policy` as its `policy:` section.
 fn config(policy: &str) -> String {
-    format!(
-        "services:
-  - name: payment-service
-    language: python
-    paths: [\".\"]
-    manifests: [\"deploy/rollout.yaml\"]
-validation:
-  command: \"python3 -m unittest discover -s tests -q\"
-  timeout_seconds: 60
-approvers:
-  permission: write
-policy:
-{policy}
-"
-    )
+    payment_config("", &format!("policy:\n{policy}\n"))
 }
 
 /// The fix's risk is 0.59: a repository that sends risk over 0.5 to a person gets MANUAL_REVIEW.

@@ -635,6 +635,25 @@ pub fn person(login: &str) -> Value {
     json!({"login": login, "id": 1000 + login.len(), "type": "User"})
 }
 
+/// payment-service's `.github/healbot.yml` as most App tests want it: `service_lines` (each
+/// indented four spaces and ended by a newline) go into its service entry, `tail` after the
+/// approvers (a `policy:` section, say).
+pub fn payment_config(service_lines: &str, tail: &str) -> String {
+    format!(
+        "services:
+  - name: payment-service
+    language: python
+    paths: [\".\"]
+    manifests: [\"deploy/rollout.yaml\"]
+{service_lines}validation:
+  command: \"python3 -m unittest discover -s tests -q\"
+  timeout_seconds: 60
+approvers:
+  permission: write
+{tail}"
+    )
+}
+
 pub fn with_repo(mut body: Value) -> Value {
     body["repository"]["full_name"] = json!(REPO);
     body["repository"]["name"] = json!("payment-service");
