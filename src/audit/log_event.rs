@@ -82,6 +82,9 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Another test's thread may have cached this callsite as disabled (no subscriber
+        // there); interest is global, so it is asked again with this subscriber in place.
+        tracing::callsite::rebuild_interest_cache();
         let store = MemoryAuditStore::new();
         let entry = store
             .append(NewEntry {

@@ -123,12 +123,7 @@ async fn clones_are_shallow_fetched_again_and_never_hold_the_token() {
     let walked: Vec<String> = walk
         .map(|oid| {
             let commit = git.find_commit(oid.expect("oid")).expect("commit");
-            commit
-                .summary()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-                .to_string()
+            healbot::gitops::commit_summary(&commit)
         })
         .collect();
     assert_eq!(walked, ["x is 4", "x is 3", "x is 2"]);
