@@ -5,15 +5,14 @@
 
 use super::changepoint::{pettitt, vote};
 use super::explain;
-use super::metrics::{
-    by_service, restarts, score_series, series, ColumnScore, ScoreOptions, ServiceMetrics,
-};
+use super::metrics::{by_service, series, ColumnScore, ScoreOptions, ServiceMetrics};
 use super::rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
 use super::robust::ScaleFloor;
 use super::series::MetricKind;
 use super::table::MetricTable;
 use super::traces::{evidence as trace_evidence, TraceEvidence};
 use super::walk::{settle, WalkOptions};
+use super::windows::{score_columns, window_starts};
 use crate::signals::traces::Span;
 use crate::topology::DependencyGraph;
 use serde::Serialize;
@@ -121,6 +120,11 @@ pub enum DiagnoseError {
 /// vote may land a little after its first effects.
 const FOUND_START_GUARD: usize = 0;
 
+/// Rows a found start leaves on either side: a baseline to compare with, a window to score.
+fn vote_margin(rows: usize) -> usize {
+    (rows / 10).max(5)
+}
+
 /// Diagnoses `table`; `file` names it in errors.
 pub fn diagnose(
     table: &MetricTable,
@@ -154,32 +158,22 @@ pub fn diagnose(
                 .iter()
                 .filter_map(|s| pettitt(&s.values, s.kind.direction()))
                 .collect();
-            let row = vote(&changes, rows, (rows / 10).max(5)).ok_or(DiagnoseError::NoChange {
+            let row = vote(&changes, rows, vote_margin(rows)).ok_or(DiagnoseError::NoChange {
                 file: file.to_string(),
                 rows,
             })?;
             (row.saturating_sub(FOUND_START_GUARD), StartSource::Found)
         }
     };
-    let restarted = restarts(&all, start_row);
     // A found start may land early, and the first part of the window then holds normal
     // samples: persistence is only asked of a window known to begin with the fault.
     let mut score_options = options.score;
     if source == StartSource::Found {
         score_options.parts = 1;
     }
-    let columns: Vec<ColumnScore> = all
-        .iter()
-        .filter_map(|s| {
-            score_series(
-                s,
-                start_row,
-                restarted.get(&s.service).copied(),
-                &score_options,
-            )
-        })
-        .filter(|c| c.score.is_finite())
-        .collect();
+    let found = source == StartSource::Found;
+    let starts = window_starts(start_row, found, rows, vote_margin(rows));
+    let columns = score_columns(&all, &starts, &score_options);
     if columns.is_empty() {
         return Err(DiagnoseError::NoEvidence {
             file: file.to_string(),

@@ -15,6 +15,7 @@ pub mod series;
 pub mod table;
 pub mod traces;
 pub mod walk;
+mod windows;
 
 pub use diagnose::{
     diagnose, rank_evidence, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource,
