@@ -156,10 +156,7 @@ impl Replica {
     /// those it recorded as needing nothing (comments without a command: never claimed, so
     /// each replica that gets one records it).
     fn deliveries(&self) -> (Vec<String>, BTreeSet<String>, BTreeSet<String>) {
-        let text: String = healbot::server::delivery_log::segment_files(&self.dir.join("state"))
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-            .collect();
+        let text = healbot::server::delivery_log::log_text(&self.dir.join("state"));
         let (mut taken, mut done, mut ignored) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
         for line in text.lines() {
             match serde_json::from_str::<LogLine>(line) {
@@ -171,6 +168,12 @@ impl Replica {
                 Ok(LogLine::Received { id, .. }) => taken.push(id),
                 Ok(LogLine::Done { id }) => {
                     done.insert(id);
+                }
+                // Recorded while another replica claimed it: not taken here after all.
+                Ok(LogLine::Withdrawn { id }) => {
+                    if let Some(at) = taken.iter().rposition(|t| *t == id) {
+                        taken.remove(at);
+                    }
                 }
                 Err(e) => panic!("{}: bad delivery log line {line:?}: {e}", self.name),
             }

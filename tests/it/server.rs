@@ -231,10 +231,7 @@ async fn replayed_delivery_is_processed_once_even_after_a_restart() {
 
 /// Every line of the delivery log, sealed segments first.
 fn delivery_log_text(state: &Path) -> String {
-    healbot::server::delivery_log::segment_files(state)
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+    healbot::server::delivery_log::log_text(state)
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub(super) struct Head<'a> {
 enum Kind {
     Received,
     Done,
+    Withdrawn,
 }
 
 /// A sealed segment: its path, when it was sealed, and its generation.
@@ -107,6 +108,21 @@ pub fn segment_files(state_dir: &Path) -> Vec<PathBuf> {
         files.push(active);
     }
     files
+}
+
+/// Every line of the log under `state_dir`, oldest first, for tools and tests: the files of
+/// [`segment_files`], each up to its first zero byte (the log being written is grown ahead of
+/// its data with zeros). A file that cannot be read adds nothing.
+pub fn log_text(state_dir: &Path) -> String {
+    let mut text = String::new();
+    for path in segment_files(state_dir) {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let end = memchr::memchr(0, &bytes).unwrap_or(bytes.len());
+        text.push_str(&String::from_utf8_lossy(&bytes[..end]));
+    }
+    text
 }
 
 /// Reads every segment back, then seals the log the last run was writing, so the bodies of
@@ -189,8 +205,9 @@ struct Scan<'a> {
 
 impl Scan<'_> {
     /// Reads one segment's lines; returns the length of its whole lines. The log being
-    /// written (`truncate`) loses a last line without its newline: a crash cut it off before
-    /// its fsync, so it was never answered.
+    /// written (`truncate`) loses a last line without its newline, and everything from the
+    /// first zero byte on (the zeros the writer grew it with, and whatever a crash left
+    /// among them): both lie past its last fsync, so they were never answered.
     fn segment(
         &mut self,
         path: &Path,
@@ -210,8 +227,11 @@ impl Scan<'_> {
             if read == 0 {
                 break;
             }
-            if line.last() != Some(&b'\n') {
-                tracing::warn!(path = %path.display(), bytes = read, "dropping a torn last line of the delivery log");
+            let zeros = memchr::memchr(0, &line).is_some();
+            if zeros || line.last() != Some(&b'\n') {
+                if !zeros || line.first() != Some(&0) {
+                    tracing::warn!(path = %path.display(), bytes = read, "dropping a torn last line of the delivery log");
+                }
                 if truncate {
                     let file = OpenOptions::new()
                         .write(true)
@@ -269,6 +289,10 @@ impl Scan<'_> {
             Kind::Done => {
                 self.open.remove(&head.id);
             }
+            Kind::Withdrawn => {
+                self.open.remove(&head.id);
+                self.seen.remove(seen::key(&head.id));
+            }
         }
     }
 }
@@ -289,12 +313,14 @@ pub(super) fn seal(active: &Path, sealed: &Path, state_dir: &Path) -> Result<(),
     Ok(())
 }
 
-/// A fresh, empty log to write, its name made durable.
+/// A fresh, empty log to write, its name made durable. Not in append mode: the writer grows
+/// the file with zeros ahead of its data and writes at its own cursor.
 pub(super) fn create_active(path: &Path, state_dir: &Path) -> Result<File, DeliveryLogError> {
     let file = OpenOptions::new()
         .read(true)
-        .append(true)
+        .write(true)
         .create(true)
+        .truncate(true)
         .open(path)
         .map_err(|e| io_err(path, e))?;
     sync_dir(state_dir);

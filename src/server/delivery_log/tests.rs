@@ -7,15 +7,9 @@ fn body(text: &str) -> Option<Bytes> {
 }
 
 fn lines(state: &Path) -> Vec<LogLine> {
-    segment_files(state)
-        .iter()
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<LogLine>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
+    log_text(state)
+        .lines()
+        .map(|l| serde_json::from_str::<LogLine>(l).unwrap())
         .collect()
 }
 
@@ -74,7 +68,7 @@ async fn torn_last_line_is_dropped_and_its_id_is_not_seen() {
     let ids: Vec<String> = lines(dir.path())
         .into_iter()
         .map(|l| match l {
-            LogLine::Received { id, .. } | LogLine::Done { id } => id,
+            LogLine::Received { id, .. } | LogLine::Done { id } | LogLine::Withdrawn { id } => id,
         })
         .collect();
     assert_eq!(ids, ["a", "b"]);
@@ -173,6 +167,11 @@ async fn the_log_being_written_is_sealed_past_its_size() {
     drop(log);
     let files = segment_files(dir.path());
     assert!(files.len() >= 3, "{files:?}");
+    // Sealed segments hold their lines and none of the zeros the log was grown with.
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(!bytes.contains(&0), "{}", path.display());
+    }
     let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
     assert_eq!(pending.len(), 3);
     for p in &pending {
@@ -195,6 +194,85 @@ async fn bodies_of_old_logs_in_files_of_their_own_are_still_handed_on() {
     assert!(log.contains("old-1"));
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].read_body().unwrap(), b"{\"zen\":\"x\"}");
+}
+
+#[tokio::test]
+async fn the_log_is_grown_with_zeros_ahead_and_left_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deliveries.jsonl");
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    log.record("a", Source::Github, Some("ping"), None, body("{}"))
+        .await
+        .unwrap();
+    log.record("b", Source::Github, Some("ping"), None, None)
+        .await
+        .unwrap();
+    // Written ahead: the file is longer than its two lines, and the rest is zeros.
+    let bytes = std::fs::read(&path).unwrap();
+    let data = log_text(dir.path());
+    assert_eq!(data.lines().count(), 2, "{data}");
+    assert!(bytes.len() > data.len() && bytes.len() as u64 >= writer::PREALLOCATE);
+    assert!(bytes[data.len()..].iter().all(|b| *b == 0));
+    drop(log);
+    // A clean stop cuts the zeros off.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), data);
+}
+
+#[tokio::test]
+async fn after_a_crash_the_zeros_and_what_lies_among_them_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deliveries.jsonl");
+    let line = |id: &str| {
+        String::from_utf8(writer::received_line(
+            id,
+            Source::Github,
+            Some("ping"),
+            None,
+            Some(b"{}"),
+        ))
+        .unwrap()
+    };
+    // A crash: one durable line, then zeros, then part of a batch whose fsync never came.
+    let durable = line("durable");
+    let mut file = durable.clone().into_bytes();
+    file.extend(vec![0u8; 4096]);
+    file.extend(line("unsynced").into_bytes());
+    file.extend(vec![0u8; 4096]);
+    std::fs::write(&path, &file).unwrap();
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(log.contains("durable") && !log.contains("unsynced"));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].read_body().unwrap(), b"{}");
+    // The sealed segment holds the durable line and nothing else.
+    let sealed = &segment_files(dir.path())[0];
+    assert_eq!(std::fs::read_to_string(sealed).unwrap(), durable);
+    // The id that never became durable can be recorded now.
+    let r = log.record("unsynced", Source::Github, Some("ping"), None, body("{}"));
+    assert_eq!(r.await.unwrap(), Recorded::New);
+}
+
+#[tokio::test]
+async fn a_withdrawn_delivery_is_neither_pending_nor_seen_and_can_come_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    let record = |id: &'static str| log.record(id, Source::Github, Some("ping"), None, body("{}"));
+    assert_eq!(record("gone").await.unwrap(), Recorded::New);
+    assert_eq!(record("again").await.unwrap(), Recorded::New);
+    log.withdraw("gone").unwrap();
+    log.withdraw("again").unwrap();
+    assert!(!log.contains("gone") && !log.contains("again"));
+    // A retry of "again" is new, and its line comes after the withdrawal.
+    assert_eq!(record("again").await.unwrap(), Recorded::New);
+    drop(log);
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(!log.contains("gone") && log.contains("again"));
+    let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["again"]);
+    let kinds: Vec<LogLine> = lines(dir.path());
+    assert!(
+        kinds.contains(&LogLine::Withdrawn { id: "gone".into() }),
+        "{kinds:?}"
+    );
 }
 
 #[test]

@@ -2,14 +2,21 @@
 //! one `writev` and one `fdatasync`), sealing the log past its size or age, and deleting sealed
 //! segments past their retention. The lines themselves are built by the callers
 //! ([`received_line`]), in parallel: this thread only dedupes, writes, syncs and answers.
+//!
+//! The log being written is grown ahead of its data with zeros, [`PREALLOCATE`] bytes at a
+//! time, as databases do with their write-ahead logs: a batch then overwrites blocks the file
+//! already has, so its `fdatasync` flushes data only, with no block allocation and no journal
+//! commit for a new file size: on ext4 that cuts an fsync by about a third. The data ends at the
+//! first zero byte (no line holds one: JSON escapes control characters); a clean stop and
+//! every seal cut the zeros off, and opening the log cuts them off after a crash.
 
 use super::seen::{self, Seen};
 use super::segments::{self, Files, Sealed, LOG_FILE};
-use super::{io_err, DeliveryLogError, DoneMarks, Recorded, Request, Retention, Stats};
+use super::{io_err, DeliveryLogError, DoneMarks, Finish, Recorded, Request, Retention, Stats};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{IoSlice, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -21,6 +28,10 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
 /// How long a `done` mark waits at most for a batch of records to go out with.
 pub(super) const DONE_FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// How far past its data the log being written is grown with zeros at a time: about 64 of
+/// GitHub's larger deliveries, so one batch in many pays for a new extent.
+pub(super) const PREALLOCATE: u64 = 1 << 20;
 
 #[derive(Serialize)]
 struct ReceivedLine<'a> {
@@ -46,8 +57,10 @@ pub(super) struct Writer {
     state_dir: PathBuf,
     active_path: PathBuf,
     file: File,
-    /// Bytes of the log being written up to the last durable batch.
+    /// Bytes of the log being written up to the last durable batch; the file's cursor.
     committed_len: u64,
+    /// The file's length: its data, then zeros written ahead ([`PREALLOCATE`]).
+    allocated_len: u64,
     opened_at: Instant,
     generation: u64,
     sealed: VecDeque<Sealed>,
@@ -65,6 +78,8 @@ pub(super) struct Writer {
     failed: Option<String>,
     /// This batch's `done` lines.
     buf: Vec<u8>,
+    /// [`PREALLOCATE`] zeros, made once.
+    zeros: Vec<u8>,
 }
 
 impl Writer {
@@ -85,6 +100,7 @@ impl Writer {
             state_dir: files.state_dir,
             file: files.active,
             committed_len: 0,
+            allocated_len: 0,
             opened_at: Instant::now(),
             generation: files.generation,
             sealed: files.sealed.into(),
@@ -97,6 +113,7 @@ impl Writer {
             last_maintenance: Instant::now(),
             failed: None,
             buf: Vec::with_capacity(16 * 1024),
+            zeros: Vec::new(),
         }
     }
 
@@ -123,8 +140,35 @@ impl Writer {
                 self.maintain();
             }
         }
-        // Done lines are not synced one by one; a clean stop makes them durable.
-        let _ = self.file.sync_data();
+        // Done lines are not synced one by one; a clean stop makes them durable, and leaves
+        // the file without its zeros.
+        let _ = self.trim();
+    }
+
+    /// Cuts the zeros written ahead off the log being written and syncs it.
+    fn trim(&mut self) -> std::io::Result<()> {
+        if self.allocated_len > self.committed_len {
+            self.file.set_len(self.committed_len)?;
+            self.allocated_len = self.committed_len;
+        }
+        self.file.sync_data()
+    }
+
+    /// Grows the file with zeros so that `len` more bytes fit, and [`PREALLOCATE`] beyond
+    /// them. The zeros past the batch are written here; the batch writes its own bytes.
+    fn make_room(&mut self, len: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = self.committed_len + len;
+        if end <= self.allocated_len {
+            return Ok(());
+        }
+        let from = end.max(self.allocated_len);
+        if self.zeros.is_empty() {
+            self.zeros = vec![0u8; PREALLOCATE as usize];
+        }
+        self.file.write_all_at(&self.zeros, from)?;
+        self.allocated_len = from + PREALLOCATE;
+        Ok(())
     }
 
     fn commit(&mut self, batch: &mut Vec<Request>) {
@@ -132,13 +176,13 @@ impl Writer {
         let mut replies: Vec<(Reply, Recorded)> = Vec::new();
         let mut inserted = Vec::new();
         let mut with_body = Vec::new();
-        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
-        for id in &done {
-            write_done(&mut self.buf, id);
-        }
         let mut lines = Vec::with_capacity(batch.len());
+        let done;
         {
+            // The marks are taken under the dedupe set's lock, as `withdraw` makes them: a
+            // withdrawn id recorded again in this batch has its `withdrawn` line before it.
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
             for request in batch.drain(..) {
                 if let Some(reason) = &self.failed {
                     let _ = request.reply.send(Err(io_err(&self.active_path, reason)));
@@ -157,6 +201,9 @@ impl Writer {
                 replies.push((request.reply, Recorded::New));
             }
         }
+        for (id, finish) in &done {
+            write_done(&mut self.buf, id, *finish);
+        }
         let len = self.buf.len() + lines.iter().map(Vec::len).sum::<usize>();
         if len == 0 {
             for (reply, recorded) in replies {
@@ -164,13 +211,14 @@ impl Writer {
             }
             return;
         }
+        let room = self.make_room(len as u64);
         // The lines go out as they are, gathered by one `writev`, never copied again.
         let mut slices: Vec<IoSlice> = std::iter::once(self.buf.as_slice())
             .chain(lines.iter().map(Vec::as_slice))
             .filter(|l| !l.is_empty())
             .map(IoSlice::new)
             .collect();
-        let written = write_all_vectored(&mut self.file, &mut slices);
+        let written = room.and_then(|()| write_all_vectored(&mut self.file, &mut slices));
         let synced = written.as_ref().map_err(|e| e.to_string()).and_then(|()| {
             if inserted.is_empty() {
                 Ok(())
@@ -187,7 +235,7 @@ impl Writer {
                         .fetch_add(inserted.len() as u64, Ordering::Relaxed);
                 }
                 self.committed_len += len as u64;
-                for id in done {
+                for (id, _) in done {
                     if let Some(generation) = self.pending.remove(&id) {
                         if let Some(n) = self.pending_per_generation.get_mut(&generation) {
                             *n = n.saturating_sub(1);
@@ -212,11 +260,15 @@ impl Writer {
                         seen.remove(key);
                     }
                 }
-                // Cut back what reached the file, so the log ends on the last durable batch.
+                // Cut back what reached the file (and the zeros ahead), so the log ends on
+                // the last durable batch and the cursor is back there.
+                self.allocated_len = self.committed_len;
                 let rolled_back = self
                     .file
                     .set_len(self.committed_len)
-                    .and_then(|()| self.file.sync_data());
+                    .and_then(|()| self.file.sync_data())
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.committed_len)))
+                    .map(drop);
                 let reason = format!("writing the log failed: {reason}; nothing was recorded");
                 if written.is_err() && rolled_back.is_ok() {
                     tracing::error!(path = %self.active_path.display(), %reason, "delivery log append failed");
@@ -247,9 +299,8 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> Result<(), DeliveryLogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| io_err(&self.active_path, e))?;
+        // Sealed segments hold their lines and nothing else.
+        self.trim().map_err(|e| io_err(&self.active_path, e))?;
         let (path, sealed_at) = segments::next_sealed_path(&self.state_dir, self.sealed.back());
         segments::seal(&self.active_path, &path, &self.state_dir)?;
         self.sealed.push_back(Sealed {
@@ -260,6 +311,7 @@ impl Writer {
         self.generation += 1;
         self.file = segments::create_active(&self.active_path, &self.state_dir)?;
         self.committed_len = 0;
+        self.allocated_len = 0;
         self.opened_at = Instant::now();
         Ok(())
     }
@@ -301,8 +353,12 @@ impl Writer {
     }
 }
 
-fn write_done(buf: &mut Vec<u8>, id: &str) {
-    let line = DoneLine { kind: "done", id };
+fn write_done(buf: &mut Vec<u8>, id: &str, finish: Finish) {
+    let kind = match finish {
+        Finish::Done => "done",
+        Finish::Withdrawn => "withdrawn",
+    };
+    let line = DoneLine { kind, id };
     // Serializing a struct of strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &line);
     buf.push(b'\n');
