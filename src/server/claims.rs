@@ -1,11 +1,13 @@
 //! One delivery, one replica. Behind a load balancer a delivery can reach two replicas (a
-//! redelivery, a retried request), and each keeps its own delivery log; so before a replica
-//! records a delivery it claims the id in Redis with `SET NX` and a retention TTL. The replica
-//! that wins processes it; the other answers "duplicate".
+//! redelivery, a retried request), and each keeps its own delivery log; so a replica claims
+//! each delivery id in Redis with `SET NX` and a retention TTL, while it records the delivery
+//! (the two overlap; see `routes`). The replica that holds the claim processes it; another
+//! answers "duplicate".
 //!
 //! Claims are batched: every claim waiting while the last batch was on the wire goes out as
-//! one pipeline of `SET NX EX` commands, so a burst of deliveries costs a few round trips, not
-//! one each.
+//! one pipeline of `SET NX EX` and `GET` pairs, so a burst of deliveries costs a few round
+//! trips, not one each. The `GET` tells who holds the claim, so two requests with one id at
+//! one replica both learn that the replica holds it (its own delivery log then picks one).
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -34,7 +36,8 @@ pub struct DeliveryClaims {
     conn: ConnectionManager,
     url: String,
     prefix: String,
-    /// Written as the claim's value, so a replica releases only its own claims.
+    /// Written as the claim's value (the replica's name and a random nonce), so a replica
+    /// releases only its own claims and knows a claim it holds.
     replica: String,
     retention: Duration,
     /// The batcher task, started by the first claim (it needs the runtime).
@@ -58,11 +61,18 @@ impl DeliveryClaims {
             reason: e.to_string(),
         };
         let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(2)).map_err(err)?;
+        // A claim is this process's alone, even when two replicas were given one name (no
+        // HOSTNAME in a container, say): a claim is held when its value is ours.
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| ClaimError {
+            url: shown.clone(),
+            reason: format!("no randomness for the replica's claim value: {e}"),
+        })?;
         Ok(DeliveryClaims {
             conn,
             url: shown.clone(),
             prefix: "healbot:delivery:".to_string(),
-            replica: replica.to_string(),
+            replica: format!("{replica}:{}", hex::encode(nonce)),
             retention: CLAIM_RETENTION,
             batcher: OnceLock::new(),
         })
@@ -75,8 +85,8 @@ impl DeliveryClaims {
         }
     }
 
-    /// `true` when this replica now holds `id`; `false` when another replica (or this one,
-    /// earlier) claimed it first.
+    /// `true` when this replica holds `id` (claimed now, or earlier by this replica); `false`
+    /// when another replica claimed it first.
     pub async fn claim(&self, id: &str) -> Result<bool, ClaimError> {
         let batcher = self.batcher.get_or_init(|| self.start_batcher());
         let (reply, answer) = oneshot::channel();
@@ -110,17 +120,20 @@ impl DeliveryClaims {
                         .arg(&replica)
                         .arg("NX")
                         .arg("EX")
-                        .arg(seconds);
+                        .arg(seconds)
+                        .ignore()
+                        .cmd("GET")
+                        .arg(key);
                 }
-                let answers: Result<Vec<Option<String>>, _> = pipe.query_async(&mut conn).await;
-                match answers {
-                    Ok(answers) if answers.len() == batch.len() => {
-                        for ((_, reply), set) in batch.drain(..).zip(answers) {
-                            let _ = reply.send(Ok(set.is_some()));
+                let holders: Result<Vec<Option<String>>, _> = pipe.query_async(&mut conn).await;
+                match holders {
+                    Ok(holders) if holders.len() == batch.len() => {
+                        for ((_, reply), holder) in batch.drain(..).zip(holders) {
+                            let _ = reply.send(Ok(holder.as_deref() == Some(replica.as_str())));
                         }
                     }
-                    Ok(answers) => {
-                        let reason = format!("{} answers to {} claims", answers.len(), batch.len());
+                    Ok(holders) => {
+                        let reason = format!("{} answers to {} claims", holders.len(), batch.len());
                         for (_, reply) in batch.drain(..) {
                             let _ = reply.send(Err(reason.clone()));
                         }

@@ -477,3 +477,23 @@ async fn lose_all_data(redis: &RedisServer) {
         .await
         .unwrap();
 }
+
+/// A claim belongs to the process that made it: two replicas given one name (no `HOSTNAME`
+/// in their containers, say) never both hold a delivery, and the holder knows it holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_one_name_never_both_hold_a_claim() {
+    let redis = RedisServer::start();
+    let first = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
+    let second = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
+    assert!(first.claim("same-name").await.unwrap());
+    assert!(!second.claim("same-name").await.unwrap());
+    assert!(
+        first.claim("same-name").await.unwrap(),
+        "the holder still holds it"
+    );
+    // Given back by its holder only.
+    second.release("same-name").await.unwrap();
+    assert!(!second.claim("same-name").await.unwrap());
+    first.release("same-name").await.unwrap();
+    assert!(second.claim("same-name").await.unwrap());
+}
