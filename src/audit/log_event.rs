@@ -82,27 +82,38 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        // Another test's thread may have cached this callsite as disabled (no subscriber
-        // there); interest is global, so it is asked again with this subscriber in place.
-        tracing::callsite::rebuild_interest_cache();
         let store = MemoryAuditStore::new();
-        let entry = store
-            .append(NewEntry {
-                operation_id: "op-1".into(),
-                correlation_id: "inc-1".into(),
-                actor: "alice".into(),
-                action: "operation.paused".into(),
-                detail: serde_json::json!({"pr": 7}),
-            })
-            .await
-            .unwrap();
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        // Callsite interest and the max level are global, and other tests' threads install
+        // and drop subscribers of their own: one of them may have the event cached as
+        // disabled at the moment this test appends. So the cache is rebuilt with this
+        // subscriber in place and the append tried again, a few times at most.
+        let mut appended = Vec::new();
+        let mut text = String::new();
+        for _ in 0..20 {
+            tracing::callsite::rebuild_interest_cache();
+            let entry = store
+                .append(NewEntry {
+                    operation_id: "op-1".into(),
+                    correlation_id: "inc-1".into(),
+                    actor: "alice".into(),
+                    action: "operation.paused".into(),
+                    detail: serde_json::json!({"pr": 7}),
+                })
+                .await
+                .unwrap();
+            appended.push(entry);
+            text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            if !text.is_empty() {
+                break;
+            }
+        }
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1, "{text}");
+        let entry = appended.last().unwrap();
         let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(event["target"], TARGET);
         let fields = &event["fields"];
-        assert_eq!(fields["seq"], 1);
+        assert_eq!(fields["seq"], entry.seq);
         assert_eq!(fields["actor"], "alice");
         assert_eq!(fields["action"], "operation.paused");
         assert_eq!(fields["operation_id"], "op-1");
