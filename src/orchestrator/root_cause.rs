@@ -6,8 +6,8 @@
 use super::artifacts::{self, in_scan};
 use super::{Orchestrator, OrchestratorError};
 use crate::operation::OpState;
-use crate::rca::diagnose::rank_evidence;
 use crate::rca::rank::{RcaReport, ServiceEvidence};
+use crate::rca::rank_evidence;
 use std::collections::BTreeMap;
 
 impl Orchestrator {

@@ -1,4 +1,4 @@
-//! `healbot serve`'s root-cause report: the shared ranking ([`super::diagnose::combine`]) put
+//! `healbot serve`'s root-cause report: the shared ranking ([`super::combine::combine`]) put
 //! into what the PR says. The root cause's own readings, what each signal added to its score,
 //! how its dependencies look, which anomalous callers are its symptoms and which anomalous
 //! services it does not explain, with a causal chain that ends at the service the incident was
@@ -242,8 +242,8 @@ fn chain(
 
 #[cfg(test)]
 mod tests {
-    use super::super::diagnose::rank_evidence;
     use super::super::rank::RcaError;
+    use super::super::serve_evidence::rank_evidence;
     use super::*;
     use std::collections::BTreeMap;
 

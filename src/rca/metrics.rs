@@ -52,6 +52,10 @@ pub struct ColumnScore {
     pub before: f64,
     pub after: f64,
     pub scale_floor: ScaleFloor,
+    /// When the scored window began (unix seconds): a found start scores two windows, and
+    /// this is the one that drove the score. Absent for `serve`'s readings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<f64>,
 }
 
 /// A service's evidence from its metrics.
@@ -224,6 +228,7 @@ pub(crate) fn score_series(
         before: baseline.median,
         after: quantile(&after, 0.5),
         scale_floor: baseline.floor,
+        window_start: None,
     })
 }
 

@@ -5,20 +5,22 @@
 //! signal contributed, and knows nothing of the stages after it.
 
 pub mod changepoint;
+mod combine;
 pub mod diagnose;
 mod explain;
 pub mod labels;
 pub mod metrics;
 pub mod rank;
+mod report;
 pub mod robust;
 pub mod series;
+mod serve_evidence;
 pub mod table;
 pub mod traces;
 pub mod walk;
 mod windows;
 
-pub use diagnose::{
-    diagnose, rank_evidence, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource,
-};
+pub use diagnose::{diagnose, Culprit, DiagnoseError, DiagnoseOptions, Diagnosis, StartSource};
 pub use rank::{RankedService, RcaError, RcaReport, ServiceEvidence};
+pub use serve_evidence::rank_evidence;
 pub use table::{MetricTable, TableError};

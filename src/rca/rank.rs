@@ -2,7 +2,7 @@
 //! its live sources (an error rate over the SLO, a p99 over its objective, where error spans
 //! begin, a recent deploy), and the report the pipeline carries into the PR (root cause,
 //! ranking, causal chain, evidence in sentences). The ranking itself is
-//! [`super::diagnose::combine`], one for `healbot rca` and `serve`.
+//! [`super::combine::combine`], one for `healbot rca` and `serve`.
 
 use serde::{Deserialize, Serialize};
 

@@ -20,10 +20,12 @@ pub(crate) fn window_starts(start: usize, found: bool, rows: usize, margin: usiz
     starts
 }
 
-/// Every column scored from each of `starts`, keeping its stronger score (the window before
-/// each start is its normal one); columns without samples on both sides are left out.
+/// Every column scored from each of `starts`, keeping its stronger score and the time its
+/// window began (`times` are the rows' times; the window before each start is its normal
+/// one); columns without samples on both sides are left out.
 pub(crate) fn score_columns(
     all: &[Series],
+    times: &[f64],
     starts: &[usize],
     options: &ScoreOptions,
 ) -> Vec<ColumnScore> {
@@ -32,7 +34,11 @@ pub(crate) fn score_columns(
         let restarted = restarts(all, start);
         for (b, s) in best.iter_mut().zip(all) {
             let scored = score_series(s, start, restarted.get(&s.service).copied(), options)
-                .filter(|c| c.score.is_finite());
+                .filter(|c| c.score.is_finite())
+                .map(|c| ColumnScore {
+                    window_start: times.get(start).copied(),
+                    ..c
+                });
             if let Some(c) = scored {
                 if b.as_ref().is_none_or(|b| c.score > b.score) {
                     *b = Some(c);
@@ -80,18 +86,21 @@ mod tests {
             parts: 1,
             ..ScoreOptions::default()
         };
-        let early = score_columns(&all, &[300], &options);
+        let times = &t.times;
+        let early = score_columns(&all, times, &[300], &options);
         assert!(early[0].score < 1.0, "{early:?}");
-        let both = score_columns(&all, &window_starts(300, true, rows, 90), &options);
+        let both = score_columns(&all, times, &window_starts(300, true, rows, 90), &options);
         assert_eq!(both.len(), 2);
         assert!(both[0].score > 10.0, "{both:?}");
         assert!(both[1].score < 1.0, "{both:?}");
+        // The fault's column names the halfway window as the one that scored it.
+        assert_eq!(both[0].window_start, Some(555.0));
         // A column with no samples after the start is left out, not scored zero.
         let short = MetricTable {
             times: vec![0.0, 1.0, 2.0],
             columns: vec!["a_cpu".into()],
             values: vec![vec![1.0, 1.0, f64::NAN]],
         };
-        assert!(score_columns(&series(&short, None), &[2], &options).is_empty());
+        assert!(score_columns(&series(&short, None), &short.times, &[2], &options).is_empty());
     }
 }
