@@ -19,6 +19,7 @@ fn options() -> DiagnoseOptions {
             "q" => o.score.window_quantile = v,
             "against" => o.score.against_direction = v,
             "parts" => o.score.parts = v as usize,
+            "tail" => o.score.tail = v,
             "graph" => o.graph_weight = v,
             "backward" => o.walk.backward = v,
             "restart" => o.walk.restart = v,

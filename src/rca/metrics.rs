@@ -24,6 +24,11 @@ pub struct ScoreOptions {
     /// The window is cut into this many consecutive parts and a column scores its weakest
     /// part: a fault persists, a batch job or a burst does not.
     pub parts: usize,
+    /// The share of the window at its end that must show the shift too (0: none asked). A
+    /// fault holds until someone mends it, so it is there at the end of the readings; a
+    /// neighbour's batch job that covered most of the window, but ended, is not. This holds
+    /// for a found start too, whose window is not cut into parts (it may begin early).
+    pub tail: f64,
 }
 
 impl Default for ScoreOptions {
@@ -33,6 +38,7 @@ impl Default for ScoreOptions {
             window_quantile: 0.5,
             against_direction: 0.0,
             parts: 2,
+            tail: 0.1,
         }
     }
 }
@@ -216,6 +222,12 @@ pub(crate) fn score_series(
         .fold(None, |acc: Option<f64>, x| {
             Some(acc.map_or(x, |a| a.min(x)))
         })?;
+    let score = if options.tail > 0.0 {
+        let k = ((window.len() as f64 * options.tail).ceil() as usize).clamp(1, window.len());
+        shift(&window[window.len() - k..]).map_or(score, |t| score.min(t))
+    } else {
+        score
+    };
     let mut after: Vec<f64> = window.iter().copied().filter(|x| x.is_finite()).collect();
     after.sort_by(f64::total_cmp);
     Some(ColumnScore {
@@ -322,6 +334,36 @@ mod tests {
         let db = &services[1];
         assert!(db.score < 10.0, "{db:#?}");
         assert_eq!(db.columns[0].scale_floor, ScaleFloor::Resolution);
+    }
+
+    #[test]
+    fn a_burst_over_the_window_that_ends_before_the_readings_do_is_no_fault() {
+        // A neighbour's batch job from row 60 to 95 covers most of the window (60..100), and
+        // its median with it; the fault in `pay_cpu` holds to the end.
+        let mut job = wiggle(100, 0.2, 0.01);
+        for x in &mut job[60..95] {
+            *x += 0.6;
+        }
+        let mut fault = wiggle(100, 0.2, 0.01);
+        for x in &mut fault[60..] {
+            *x += 0.3;
+        }
+        let t = table(&[("batch_cpu", job), ("pay_cpu", fault)]);
+        let whole = ScoreOptions {
+            parts: 1,
+            ..ScoreOptions::default()
+        };
+        let score = |options: &ScoreOptions| -> Vec<f64> {
+            series(&t, None)
+                .iter()
+                .filter_map(|s| score_series(s, 60, None, options))
+                .map(|c| c.score)
+                .collect()
+        };
+        let untested = score(&ScoreOptions { tail: 0.0, ..whole });
+        assert!(untested[0] > untested[1], "{untested:?}");
+        let tested = score(&whole);
+        assert!(tested[0] < 1.0 && tested[1] > 10.0, "{tested:?}");
     }
 
     #[test]
