@@ -1,13 +1,13 @@
 //! One delivery, one replica. Behind a load balancer a delivery can reach two replicas (a
-//! redelivery, a retried request), and each keeps its own delivery log; so a replica claims
-//! each delivery id in Redis with `SET NX` and a retention TTL, while it records the delivery
-//! (the two overlap; see `routes`). The replica that holds the claim processes it; another
-//! answers "duplicate".
+//! redelivery, a retried request), and each keeps its own delivery log; so before a replica
+//! records a delivery it claims the id in Redis with `SET NX` and a retention TTL. The replica
+//! that holds the claim processes it; another answers "duplicate".
 //!
 //! Claims are batched: every claim waiting while the last batch was on the wire goes out as
 //! one pipeline of `SET NX EX` and `GET` pairs, so a burst of deliveries costs a few round
 //! trips, not one each. The `GET` tells who holds the claim, so two requests with one id at
-//! one replica both learn that the replica holds it (its own delivery log then picks one).
+//! one replica both learn that the replica holds it (its own delivery log then picks one),
+//! and a replica's claim is told from another's even when both were given one name.
 
 use redis::aio::ConnectionManager;
 use redis::Script;

@@ -164,49 +164,6 @@ impl AppState {
         }
     }
 
-    /// Puts a claim and a record made together into one outcome: the recorded delivery, or
-    /// the response. A delivery another replica holds, or whose claim failed, was recorded for
-    /// nothing: it is withdrawn, so it is never handled here and a retry is recorded anew.
-    async fn settle_claim(
-        &self,
-        id: &str,
-        event_name: &str,
-        claimed: Result<bool, super::claims::ClaimError>,
-        recorded: Result<Recorded, Response>,
-    ) -> Result<Recorded, Response> {
-        let claims = self.claims.as_ref();
-        match (claimed, recorded) {
-            (Ok(true), recorded @ Ok(_)) => recorded,
-            (Ok(true), Err(response)) => {
-                // Not recorded, so not ours to process: let a retry take it.
-                if let Some(claims) = claims {
-                    let _ = claims.release(id).await;
-                }
-                Err(response)
-            }
-            (_, Err(response)) => Err(response),
-            (_, Ok(Recorded::Duplicate)) => Ok(Recorded::Duplicate),
-            (Ok(false), Ok(Recorded::New)) => {
-                if let Err(gone) = self.log.withdraw(id) {
-                    tracing::error!(delivery = %id, error = %gone, "cannot withdraw a delivery another replica holds");
-                }
-                self.metrics.count(Source::Github, Outcome::Duplicate);
-                tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
-                Err(reply(
-                    StatusCode::OK,
-                    "duplicate",
-                    "delivery already received by another replica",
-                ))
-            }
-            (Err(e), Ok(Recorded::New)) => {
-                if let Err(gone) = self.log.withdraw(id) {
-                    tracing::error!(delivery = %id, error = %gone, "cannot withdraw a delivery whose claim failed");
-                }
-                Err(self.reject(Source::Github, StatusCode::SERVICE_UNAVAILABLE, e))
-            }
-        }
-    }
-
     /// Takes a place in the queue, or the 503 to answer at the high-water mark (boxed: the
     /// refusal is the rare path).
     fn admit(&self) -> Result<Place<'_>, Box<Response>> {
@@ -365,23 +322,41 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         None => None,
     };
     // With replicas, one of them takes a delivery healbot acts on; the others say duplicate.
-    // The claim goes to Redis while the delivery is recorded, not before it: a request waits
-    // for the slower of the two, not for both.
-    let kept_body = event.as_ref().map(|_| body.clone());
-    let record = state.record(&id, Source::Github, Some(event_name), action, kept_body);
-    let recorded = match (&state.claims, &event) {
-        // Claimed even when the log has the id: it may be withdrawn before the record runs.
-        (Some(claims), Some(_)) => {
-            let (claimed, recorded) = tokio::join!(claims.claim(&id), record);
-            match state.settle_claim(&id, event_name, claimed, recorded).await {
-                Ok(recorded) => recorded,
-                Err(response) => return response,
+    // The claim comes before the record: a replica handles every delivery its log holds when
+    // it starts again, so it records only what it holds.
+    if let (Some(claims), Some(_)) = (&state.claims, &event) {
+        if !state.log.contains(&id) {
+            match claims.claim(&id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    state.metrics.count(Source::Github, Outcome::Duplicate);
+                    tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
+                    return reply(
+                        StatusCode::OK,
+                        "duplicate",
+                        "delivery already received by another replica",
+                    );
+                }
+                Err(e) => return state.reject(Source::Github, StatusCode::SERVICE_UNAVAILABLE, e),
             }
         }
-        _ => match record.await {
-            Ok(recorded) => recorded,
-            Err(response) => return response,
-        },
+    }
+    let kept_body = event.as_ref().map(|_| body.clone());
+    let recorded = match state
+        .record(&id, Source::Github, Some(event_name), action, kept_body)
+        .await
+    {
+        Ok(r) => r,
+        Err(response) => {
+            // Not recorded, so not ours to process: let a retry take it (unless a request
+            // with the same id recorded it meanwhile, under the same claim).
+            if let (Some(claims), Some(_)) = (&state.claims, &event) {
+                if !state.log.contains(&id) {
+                    let _ = claims.release(&id).await;
+                }
+            }
+            return response;
+        }
     };
     if recorded == Recorded::Duplicate {
         state.metrics.count(Source::Github, Outcome::Duplicate);

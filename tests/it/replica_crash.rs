@@ -169,12 +169,6 @@ impl Replica {
                 Ok(LogLine::Done { id }) => {
                     done.insert(id);
                 }
-                // Recorded while another replica claimed it: not taken here after all.
-                Ok(LogLine::Withdrawn { id }) => {
-                    if let Some(at) = taken.iter().rposition(|t| *t == id) {
-                        taken.remove(at);
-                    }
-                }
                 Err(e) => panic!("{}: bad delivery log line {line:?}: {e}", self.name),
             }
         }

@@ -59,10 +59,6 @@ pub enum LogLine {
     },
     /// The worker finished with the delivery (whatever the handler's result).
     Done { id: String },
-    /// The delivery was recorded and then not taken: another replica holds its claim in
-    /// Redis, or the claim could not be made. It is not to be handled here, and the id may be
-    /// recorded again.
-    Withdrawn { id: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,17 +158,10 @@ struct Request {
     reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
 }
 
-/// How a delivery left the pending set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Finish {
-    Done,
-    Withdrawn,
-}
-
-/// Deliveries finished since the writer last wrote: their `done` (or `withdrawn`) lines go
-/// out with the next batch of records, or within [`writer::DONE_FLUSH_EVERY`] when none
-/// comes. Marking one wakes no thread; the workers mark one per delivery.
-type DoneMarks = Arc<Mutex<Vec<(String, Finish)>>>;
+/// Deliveries handled since the writer last wrote: their `done` lines go out with the next
+/// batch of records, or within [`writer::DONE_FLUSH_EVERY`] when none comes. Marking one
+/// done wakes no thread; the workers mark one per delivery.
+type DoneMarks = Arc<Mutex<Vec<String>>>;
 
 /// Counters the writer keeps, for benchmarks and tests.
 #[derive(Debug, Default)]
@@ -266,26 +255,7 @@ impl DeliveryLog {
         self.done
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((id.to_string(), Finish::Done));
-        Ok(())
-    }
-
-    /// Takes back a delivery recorded as new that is not to be handled here after all (another
-    /// replica holds its claim, or the claim failed and the caller is refused): the id is
-    /// forgotten now, so a retry is recorded (and claimed) anew, and a `withdrawn` line goes out with the next batch, so a restart neither hands
-    /// it to the workers nor counts it as seen. Before that line is durable, a crash leaves it
-    /// pending, and the restarted replica handles it (handlers are idempotent).
-    pub(crate) fn withdraw(&self, id: &str) -> Result<(), DeliveryLogError> {
-        if self.writer.as_ref().is_none_or(|w| w.is_finished()) {
-            return Err(DeliveryLogError::WriterGone);
-        }
-        // Same lock order as the writer: the dedupe set, then the marks.
-        let mut dedupe = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        dedupe.remove(seen::key(id));
-        self.done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id.to_string(), Finish::Withdrawn));
+            .push(id.to_string());
         Ok(())
     }
 

@@ -36,7 +36,6 @@ pub(super) struct Head<'a> {
 enum Kind {
     Received,
     Done,
-    Withdrawn,
 }
 
 /// A sealed segment: its path, when it was sealed, and its generation.
@@ -288,10 +287,6 @@ impl Scan<'_> {
             }
             Kind::Done => {
                 self.open.remove(&head.id);
-            }
-            Kind::Withdrawn => {
-                self.open.remove(&head.id);
-                self.seen.remove(seen::key(&head.id));
             }
         }
     }

@@ -68,7 +68,7 @@ async fn torn_last_line_is_dropped_and_its_id_is_not_seen() {
     let ids: Vec<String> = lines(dir.path())
         .into_iter()
         .map(|l| match l {
-            LogLine::Received { id, .. } | LogLine::Done { id } | LogLine::Withdrawn { id } => id,
+            LogLine::Received { id, .. } | LogLine::Done { id } => id,
         })
         .collect();
     assert_eq!(ids, ["a", "b"]);
@@ -249,30 +249,6 @@ async fn after_a_crash_the_zeros_and_what_lies_among_them_are_dropped() {
     // The id that never became durable can be recorded now.
     let r = log.record("unsynced", Source::Github, Some("ping"), None, body("{}"));
     assert_eq!(r.await.unwrap(), Recorded::New);
-}
-
-#[tokio::test]
-async fn a_withdrawn_delivery_is_neither_pending_nor_seen_and_can_come_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
-    let record = |id: &'static str| log.record(id, Source::Github, Some("ping"), None, body("{}"));
-    assert_eq!(record("gone").await.unwrap(), Recorded::New);
-    assert_eq!(record("again").await.unwrap(), Recorded::New);
-    log.withdraw("gone").unwrap();
-    log.withdraw("again").unwrap();
-    assert!(!log.contains("gone") && !log.contains("again"));
-    // A retry of "again" is new, and its line comes after the withdrawal.
-    assert_eq!(record("again").await.unwrap(), Recorded::New);
-    drop(log);
-    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
-    assert!(!log.contains("gone") && log.contains("again"));
-    let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["again"]);
-    let kinds: Vec<LogLine> = lines(dir.path());
-    assert!(
-        kinds.contains(&LogLine::Withdrawn { id: "gone".into() }),
-        "{kinds:?}"
-    );
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 use super::seen::{self, Seen};
 use super::segments::{self, Files, Sealed, LOG_FILE};
-use super::{io_err, DeliveryLogError, DoneMarks, Finish, Recorded, Request, Retention, Stats};
+use super::{io_err, DeliveryLogError, DoneMarks, Recorded, Request, Retention, Stats};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -176,13 +176,13 @@ impl Writer {
         let mut replies: Vec<(Reply, Recorded)> = Vec::new();
         let mut inserted = Vec::new();
         let mut with_body = Vec::new();
+        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
+        for id in &done {
+            write_done(&mut self.buf, id);
+        }
         let mut lines = Vec::with_capacity(batch.len());
-        let done;
         {
-            // The marks are taken under the dedupe set's lock, as `withdraw` makes them: a
-            // withdrawn id recorded again in this batch has its `withdrawn` line before it.
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
             for request in batch.drain(..) {
                 if let Some(reason) = &self.failed {
                     let _ = request.reply.send(Err(io_err(&self.active_path, reason)));
@@ -200,9 +200,6 @@ impl Writer {
                 }
                 replies.push((request.reply, Recorded::New));
             }
-        }
-        for (id, finish) in &done {
-            write_done(&mut self.buf, id, *finish);
         }
         let len = self.buf.len() + lines.iter().map(Vec::len).sum::<usize>();
         if len == 0 {
@@ -235,7 +232,7 @@ impl Writer {
                         .fetch_add(inserted.len() as u64, Ordering::Relaxed);
                 }
                 self.committed_len += len as u64;
-                for (id, _) in done {
+                for id in done {
                     if let Some(generation) = self.pending.remove(&id) {
                         if let Some(n) = self.pending_per_generation.get_mut(&generation) {
                             *n = n.saturating_sub(1);
@@ -353,12 +350,8 @@ impl Writer {
     }
 }
 
-fn write_done(buf: &mut Vec<u8>, id: &str, finish: Finish) {
-    let kind = match finish {
-        Finish::Done => "done",
-        Finish::Withdrawn => "withdrawn",
-    };
-    let line = DoneLine { kind, id };
+fn write_done(buf: &mut Vec<u8>, id: &str) {
+    let line = DoneLine { kind: "done", id };
     // Serializing a struct of strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &line);
     buf.push(b'\n');
