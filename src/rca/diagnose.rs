@@ -112,10 +112,6 @@ pub enum DiagnoseError {
     NoEvidence { file: String },
 }
 
-/// Rows before the found start that stay outside the baseline: a fault ramps up, and the
-/// vote may land a little after its first effects.
-const FOUND_START_GUARD: usize = 0;
-
 /// Rows a found start leaves on either side: a baseline to compare with, a window to score.
 fn vote_margin(rows: usize) -> usize {
     (rows / 10).max(5)
@@ -158,7 +154,7 @@ pub fn diagnose(
                 file: file.to_string(),
                 rows,
             })?;
-            (row.saturating_sub(FOUND_START_GUARD), StartSource::Found)
+            (row, StartSource::Found)
         }
     };
     // A found start may land early, and the first part of the window then holds normal

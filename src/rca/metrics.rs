@@ -25,9 +25,10 @@ pub struct ScoreOptions {
     /// part: a fault persists, a batch job or a burst does not.
     pub parts: usize,
     /// The share of the window at its end that must show the shift too (0: none asked). A
-    /// fault holds until someone mends it, so it is there at the end of the readings; a
-    /// neighbour's batch job that covered most of the window, but ended, is not. This holds
-    /// for a found start too, whose window is not cut into parts (it may begin early).
+    /// fault holds until someone mends it (or the service restarts, which ends the window),
+    /// so it is there at the window's end; a neighbour's batch job that covered most of the
+    /// window, but ended, is not. This holds for a found start too, whose window is not cut
+    /// into parts (it may begin early).
     pub tail: f64,
 }
 
