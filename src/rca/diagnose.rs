@@ -158,12 +158,12 @@ pub fn diagnose(
         }
     };
     // A found start may land early, and the first part of the window then holds normal
-    // samples: persistence is only asked of a window known to begin with the fault.
+    // samples: its window is not cut into parts (the shift must still hold at its end).
+    let found = source == StartSource::Found;
     let mut score_options = options.score;
-    if source == StartSource::Found {
+    if found {
         score_options.parts = 1;
     }
-    let found = source == StartSource::Found;
     let starts = window_starts(start_row, found, rows, vote_margin(rows));
     let columns = score_columns(&all, &table.times, &starts, &score_options);
     if columns.is_empty() {

@@ -6,8 +6,8 @@ use super::rank::{RankedService, RcaReport};
 use crate::topology::DependencyGraph;
 
 impl Diagnosis {
-    /// The report the pipeline and `healbot rca`'s text output use: the root cause, the
-    /// anomalous callers it explains, and the evidence in sentences.
+    /// The report; `threshold` is the metric score from which a caller counts as anomalous
+    /// (and so as explained by the root cause, on the causal chain).
     pub fn report(&self, graph: Option<&DependencyGraph>, threshold: f64) -> RcaReport {
         let empty = DependencyGraph::new();
         let graph = graph.unwrap_or(&empty);
