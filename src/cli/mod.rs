@@ -43,7 +43,8 @@ pub(crate) struct Cli {
         value_name = "FORMAT"
     )]
     pub log_format: Option<logging::LogFormat>,
-    /// Worker threads of the async runtime [default: the number of cores].
+    /// Worker threads of the async runtime [default: the number of cores; `serve`: one more,
+    /// as a delivery log batch blocks one thread in its fsync].
     #[arg(long, global = true, env = "HEALBOT_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<std::num::NonZeroUsize>,
     #[command(subcommand)]
@@ -116,10 +117,17 @@ pub fn main() -> ExitCode {
         "warn",
     ))
     .ok();
+    // `serve` leads each delivery log batch on a runtime thread, blocked in its write and
+    // fsync meanwhile (server::delivery_log): one thread more keeps every core busy.
+    let blocked_in_fsync = usize::from(matches!(cli.command, Command::Serve(_)));
     let threads = cli
         .worker_threads
         .map(|n| n.get())
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .or_else(|| {
+            std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() + blocked_in_fsync)
+        })
         .unwrap_or(2);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

@@ -1,5 +1,6 @@
 use super::*;
 use std::fs::OpenOptions;
+use std::future::Future;
 use std::io::Write;
 
 fn body(text: &str) -> Option<Bytes> {
@@ -257,4 +258,49 @@ fn ids_are_safe() {
     for bad in ["", "../x", "a/b", ".hidden", &"x".repeat(129)] {
         assert!(!valid_id(bad), "{bad}");
     }
+}
+
+/// Without a runtime (a tool, a test's plain thread) the caller that queues a record leads
+/// its batch there and then: the future is ready at its first poll.
+#[test]
+fn a_record_made_outside_a_runtime_is_committed_by_its_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    {
+        let mut record =
+            std::pin::pin!(log.record("a", Source::Github, Some("ping"), None, body("{}")));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match record.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(recorded) => assert_eq!(recorded.unwrap(), Recorded::New),
+            std::task::Poll::Pending => panic!("the caller did not lead its own batch"),
+        }
+    }
+    assert_eq!(log.sync_count(), 1);
+    drop(log);
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert!(log.contains("a"));
+    assert_eq!(pending.len(), 1);
+}
+
+/// A record queued while another caller holds the writer waits for that caller's next look
+/// at the queue, or for the ticker: it is never left unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Holding the writer across awaits is the point: it stands for a leader in its fsync.
+#[allow(clippy::await_holding_lock)]
+async fn a_record_queued_behind_a_held_writer_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    let log = Arc::new(log);
+    let held = log.shared.writer.lock().unwrap();
+    let waiting = tokio::spawn({
+        let log = log.clone();
+        async move { log.record("b", Source::Github, None, None, None).await }
+    });
+    while log.shared.queue.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "answered while the writer was held");
+    drop(held);
+    assert_eq!(waiting.await.unwrap().unwrap(), Recorded::New);
+    assert!(log.contains("b"));
 }

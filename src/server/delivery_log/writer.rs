@@ -1,7 +1,8 @@
-//! The one thread that writes the delivery log: group commit (every request waiting goes into
-//! one `writev` and one `fdatasync`), sealing the log past its size or age, and deleting sealed
-//! segments past their retention. The lines themselves are built by the callers
-//! ([`received_line`]), in parallel: this thread only dedupes, writes, syncs and answers.
+//! What writes the delivery log, held by one batch's leader at a time: group commit (every
+//! request waiting goes into one `writev` and one `fdatasync`), sealing the log past its size
+//! or age, and deleting sealed segments past their retention. The lines themselves are built
+//! by the callers ([`received_line`]), in parallel: the writer only dedupes, writes, syncs and
+//! answers.
 //!
 //! The log being written is grown ahead of its data with zeros, [`PREALLOCATE`] bytes at a
 //! time, as databases do with their write-ahead logs: a batch then overwrites blocks the file
@@ -19,7 +20,7 @@ use std::fs::File;
 use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
@@ -117,31 +118,19 @@ impl Writer {
         }
     }
 
-    pub(super) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let mut batch = Vec::new();
-        loop {
-            match requests.recv_timeout(DONE_FLUSH_EVERY) {
-                Ok(first) => {
-                    batch.push(first);
-                    // Everything that queued up during the last fsync goes together.
-                    batch.extend(requests.try_iter());
-                    self.commit(&mut batch);
-                }
-                // No records: the done marks go out on their own.
-                Err(mpsc::RecvTimeoutError::Timeout) => self.commit(&mut batch),
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    self.commit(&mut batch);
-                    break;
-                }
-            }
-            if self.last_maintenance.elapsed() >= MAINTENANCE_EVERY
-                || self.committed_len >= self.retention.segment_bytes
-            {
-                self.maintain();
-            }
+    /// Seals and prunes when the last check is old enough or the log large enough.
+    pub(super) fn maintain_if_due(&mut self) {
+        if self.last_maintenance.elapsed() >= MAINTENANCE_EVERY
+            || self.committed_len >= self.retention.segment_bytes
+        {
+            self.maintain();
         }
-        // Done lines are not synced one by one; a clean stop makes them durable, and leaves
-        // the file without its zeros.
+    }
+
+    /// Writes the last done marks and leaves the log synced, without its zeros. Done lines
+    /// are not synced one by one; a clean stop makes them durable.
+    pub(super) fn close(&mut self) {
+        self.commit(&mut Vec::new());
         let _ = self.trim();
     }
 
@@ -171,7 +160,8 @@ impl Writer {
         Ok(())
     }
 
-    fn commit(&mut self, batch: &mut Vec<Request>) {
+    /// Writes the done marks and `batch` with one `writev`, syncs, and answers each request.
+    pub(super) fn commit(&mut self, batch: &mut Vec<Request>) {
         self.buf.clear();
         let mut replies: Vec<(Reply, Recorded)> = Vec::new();
         let mut inserted = Vec::new();
