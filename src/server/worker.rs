@@ -190,9 +190,7 @@ async fn run_one(shared: &Shared, job: Job) {
             tracing::error!(delivery = %id, error = %message, "handler panicked");
         }
     }
-    if let Err(e) = shared.log.mark_done(&id) {
-        tracing::warn!(error = %e, "cannot mark a delivery done; it will run again after a restart");
-    }
+    shared.log.mark_done(&id);
     shared.metrics.count(source, Outcome::Processed);
     shared.metrics.dequeued();
 }
@@ -215,9 +213,7 @@ pub(crate) fn requeue(
                 Some(job) => job,
                 None => {
                     metrics.dequeued();
-                    if let Err(e) = log.mark_done(&p.id) {
-                        tracing::warn!(error = %e, "cannot mark a delivery done");
-                    }
+                    log.mark_done(&p.id);
                     continue;
                 }
             };

@@ -30,7 +30,7 @@ async fn dedupe_and_pending_survive_reopen() {
     log.record("c", Source::Github, Some("ping"), None, None)
         .await
         .unwrap();
-    log.mark_done("a").unwrap();
+    log.mark_done("a");
     drop(log);
     let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
     assert!(log.contains("a") && log.contains("b") && log.contains("c"));
@@ -111,14 +111,14 @@ async fn handled_segments_past_retention_are_deleted_and_their_ids_forgotten() {
     log.record("open", Source::Github, Some("ping"), None, body("{}"))
         .await
         .unwrap();
-    log.mark_done("done").unwrap();
+    log.mark_done("done");
     drop(log);
     // Sealed on open, kept: "open" was never handled.
     let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
     assert_eq!(pending.len(), 1);
     assert!(log.contains("done"));
     assert_eq!(segment_files(dir.path()).len(), 2);
-    log.mark_done("open").unwrap();
+    log.mark_done("open");
     drop(log);
     // Now everything in it is handled: the next open deletes it.
     let (log, pending) = DeliveryLog::open_with(dir.path(), retention).unwrap();
