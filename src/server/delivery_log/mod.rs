@@ -236,15 +236,24 @@ impl Shared {
     /// Leads one batch, if no other caller is leading, and has a new task lead the next one
     /// when requests queued meanwhile: no caller waits for more than its own batch.
     fn lead(self: &Arc<Self>) {
-        if !self.commit_queued(false) {
+        self.lead_on(false, tokio::runtime::Handle::try_current().ok());
+    }
+
+    /// Commits what is queued ([`Shared::commit_queued`]) and, when requests queued while it
+    /// held the writer, hands them to a new leader: a task on `runtime`, or this thread
+    /// outside one. Every holder of the writer but the last (`Drop`) goes through here: a
+    /// request that found the writer held is led as soon as the holder lets go, never left
+    /// for the next tick.
+    fn lead_on(self: &Arc<Self>, wait: bool, runtime: Option<tokio::runtime::Handle>) {
+        if !self.commit_queued(wait) {
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
+        match runtime {
+            Some(runtime) => {
                 let shared = self.clone();
                 runtime.spawn(async move { shared.lead() });
             }
-            Err(_) => while self.commit_queued(true) {},
+            None => while self.commit_queued(true) {},
         }
     }
 }
@@ -283,13 +292,16 @@ impl DeliveryLog {
         // and pruned on time.
         let (stop_ticker, ticks) = mpsc::channel::<()>();
         let ticking = shared.clone();
+        // What queues while a tick holds the writer is led on the runtime the log was opened
+        // on, like any leader's leftovers.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let ticker = thread::Builder::new()
             .name("delivery-log".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) =
                     ticks.recv_timeout(writer::DONE_FLUSH_EVERY)
                 {
-                    ticking.commit_queued(true);
+                    ticking.lead_on(true, runtime.clone());
                 }
             })
             .map_err(|e| io_err(state_dir, e))?;
