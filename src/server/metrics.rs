@@ -3,7 +3,7 @@
 //! webhook counters this renders the build, the process (from `/proc`), the GitHub API calls
 //! and the notification failures.
 
-use super::delivery_log::Source;
+use super::delivery_log::{CommitStats, Source};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -208,6 +208,26 @@ fn render_github_api(out: &mut String) {
     }
 }
 
+/// The delivery log's group commit: batches, deliveries, and how long each batch's write and
+/// fdatasync took. On a disk that is what bounds the intake (`docs/architecture.md`, intake).
+pub fn render_delivery_log(out: &mut String, stats: &CommitStats) {
+    let _ = writeln!(
+        out,
+        "# HELP healbot_delivery_log_commits_total Batches of deliveries the log made durable, one fdatasync each.\n\
+         # TYPE healbot_delivery_log_commits_total counter\n\
+         healbot_delivery_log_commits_total {}\n\
+         # HELP healbot_delivery_log_records_total Deliveries the log recorded (duplicates are not).\n\
+         # TYPE healbot_delivery_log_records_total counter\n\
+         healbot_delivery_log_records_total {}",
+        stats.commits, stats.records
+    );
+    stats.seconds.render(
+        out,
+        "healbot_delivery_log_commit_seconds",
+        "Time one batch of the delivery log took to write and fdatasync.",
+    );
+}
+
 fn render_notify_failures(out: &mut String) {
     let failures = crate::notify::stats::NOTIFY_FAILURES.snapshot();
     out.push_str(
@@ -244,6 +264,31 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         )));
         assert_eq!(m.get(Outcome::Duplicate), 1);
+    }
+
+    #[test]
+    fn renders_the_delivery_logs_commits() {
+        let mut seconds = crate::server::kpis::Histogram::new(&[0.001, 0.01]);
+        seconds.observe(0.0004);
+        seconds.observe(0.002);
+        let stats = CommitStats {
+            commits: 2,
+            records: 9,
+            seconds,
+        };
+        let mut text = String::new();
+        render_delivery_log(&mut text, &stats);
+        for line in [
+            "healbot_delivery_log_commits_total 2\n",
+            "healbot_delivery_log_records_total 9\n",
+            "# TYPE healbot_delivery_log_commit_seconds histogram\n",
+            "healbot_delivery_log_commit_seconds_bucket{le=\"0.001\"} 1\n",
+            "healbot_delivery_log_commit_seconds_bucket{le=\"0.01\"} 2\n",
+            "healbot_delivery_log_commit_seconds_bucket{le=\"+Inf\"} 2\n",
+            "healbot_delivery_log_commit_seconds_count 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

@@ -520,6 +520,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.render();
+    super::metrics::render_delivery_log(&mut text, &state.log.commit_stats());
     if let Some(kpis) = &state.kpis {
         text.push_str(&kpis.render().await);
     }

@@ -46,6 +46,9 @@ const KPIS: &[&str] = &[
 fn exposition() -> String {
     use healbot::server::kpis;
     let mut out = healbot::server::Metrics::default().render();
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = healbot::server::DeliveryLog::open(dir.path()).unwrap();
+    healbot::server::metrics::render_delivery_log(&mut out, &log.commit_stats());
     kpis::Kpis::from_entries(&[]).render(&mut out);
     kpis::render_locks(&mut out, Some(&[][..]));
     kpis::render_chain(&mut out, true);
@@ -91,6 +94,9 @@ fn every_rendered_series_is_prefixed_and_declared() {
         "healbot_github_api_call_duration_seconds",
         "healbot_github_rate_limit_remaining",
         "healbot_notification_failures_total",
+        "healbot_delivery_log_commits_total",
+        "healbot_delivery_log_records_total",
+        "healbot_delivery_log_commit_seconds",
         "healbot_canary_verdicts_total",
         "healbot_canary_success_rate",
     ] {

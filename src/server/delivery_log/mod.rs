@@ -28,6 +28,7 @@ mod seen;
 mod segments;
 mod writer;
 
+use super::kpis::Histogram;
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -172,11 +173,43 @@ struct Request {
 /// done wakes no thread; the workers mark one per delivery.
 type DoneMarks = Arc<Mutex<Vec<String>>>;
 
-/// Counters the writer keeps, for benchmarks and tests.
-#[derive(Debug, Default)]
+/// Upper bounds, in seconds, of [`CommitStats::seconds`]' buckets: an fdatasync takes from
+/// tens of microseconds (NVMe, tmpfs) to tens of milliseconds (a busy network disk).
+const COMMIT_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
+/// What the writer counts: for `/metrics`, benchmarks and tests.
+#[derive(Debug)]
 struct Stats {
     syncs: AtomicU64,
     records: AtomicU64,
+    /// Write and fdatasync of each batch that recorded something. One leader at a time
+    /// observes it, so the lock is never contended but by `/metrics`.
+    commit_seconds: Mutex<Histogram>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            syncs: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            commit_seconds: Mutex::new(Histogram::new(&COMMIT_BUCKETS)),
+        }
+    }
+}
+
+/// How the log's group commit is doing, for `/metrics`: on a disk, the batches' write and
+/// fdatasync bound how many deliveries a second the intake takes (`records / commits`
+/// deliveries a batch, one batch at a time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitStats {
+    /// Batches made durable, one fdatasync each.
+    pub commits: u64,
+    /// Deliveries recorded (duplicates are not).
+    pub records: u64,
+    /// Seconds each batch took to write and sync.
+    pub seconds: Histogram,
 }
 
 pub struct DeliveryLog {
@@ -363,6 +396,20 @@ impl DeliveryLog {
     /// How many fsyncs made records durable: with group commit, far fewer than records.
     pub fn sync_count(&self) -> u64 {
         self.stats.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The group commit's figures since the log was opened.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.stats.syncs.load(Ordering::Relaxed),
+            records: self.stats.records.load(Ordering::Relaxed),
+            seconds: self
+                .stats
+                .commit_seconds
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
     }
 
     #[cfg(test)]

@@ -95,6 +95,13 @@ async fn concurrent_records_share_fsyncs() {
     assert_eq!(log.record_count(), 200);
     let syncs = log.sync_count();
     assert!((1..200).contains(&syncs), "200 records took {syncs} fsyncs");
+    // `/metrics` sees the same: one commit timed per fsync, and a duplicate adds nothing.
+    let again = log.record("d-0", Source::Github, Some("ping"), None, None);
+    assert_eq!(again.await.unwrap(), Recorded::Duplicate);
+    let stats = log.commit_stats();
+    assert_eq!((stats.commits, stats.records), (syncs, 200));
+    assert_eq!(stats.seconds.count, syncs);
+    assert!(stats.seconds.sum > 0.0);
 }
 
 #[tokio::test]

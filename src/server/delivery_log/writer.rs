@@ -198,6 +198,7 @@ impl Writer {
             }
             return;
         }
+        let started = Instant::now();
         let room = self.make_room(len as u64);
         // The lines go out as they are, gathered by one `writev`, never copied again.
         let mut slices: Vec<IoSlice> = std::iter::once(self.buf.as_slice())
@@ -216,6 +217,11 @@ impl Writer {
         match synced {
             Ok(()) => {
                 if !inserted.is_empty() {
+                    self.stats
+                        .commit_seconds
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .observe(started.elapsed().as_secs_f64());
                     self.stats.syncs.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .records
