@@ -1,7 +1,7 @@
 //! Counters for `/metrics` in the Prometheus text format. A handful of atomics is all the server
 //! needs, so no metrics library is pulled in. Every series is named `healbot_…`; besides the
-//! webhook counters this renders the build, the process (from `/proc`), the GitHub API calls
-//! and the notification failures.
+//! webhook counters this renders the build, the process (from `/proc`), the GitHub API calls,
+//! the delivery log's group commit and the notification failures.
 
 use super::delivery_log::{CommitStats, Source};
 use std::fmt::Write;

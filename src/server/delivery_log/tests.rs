@@ -318,6 +318,7 @@ async fn a_record_queued_behind_a_held_writer_is_answered() {
 /// is stopped and one tick is run by hand, made long by a large delivery: a request left
 /// behind would never be answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Holding the writer across awaits is the point: it keeps the large delivery for the tick.
 #[allow(clippy::await_holding_lock)]
 async fn a_record_queued_while_a_tick_holds_the_writer_is_led_when_it_lets_go() {
     let dir = tempfile::tempdir().unwrap();
