@@ -310,6 +310,7 @@ fn alert_rules_carry_for_severity_and_runbook() {
         "HealbotLockHeldTooLong",
         "HealbotWebhookRejectionsSpike",
         "HealbotWebhookHandlerErrors",
+        "HealbotDeliveryLogSlow",
     ] {
         assert!(names.contains(&wanted), "alerts.yaml has no {wanted}");
     }
