@@ -182,21 +182,11 @@ const COMMIT_BUCKETS: [f64; 10] = [
 /// What the writer counts: for `/metrics`, benchmarks and tests.
 #[derive(Debug)]
 struct Stats {
-    syncs: AtomicU64,
     records: AtomicU64,
-    /// Write and fdatasync of each batch that recorded something. One leader at a time
-    /// observes it, so the lock is never contended but by `/metrics`.
+    /// Write and fdatasync of each batch that recorded something (its count is the number of
+    /// fsyncs). One leader at a time observes it, so the lock is never contended but by
+    /// `/metrics`.
     commit_seconds: Mutex<Histogram>,
-}
-
-impl Default for Stats {
-    fn default() -> Stats {
-        Stats {
-            syncs: AtomicU64::new(0),
-            records: AtomicU64::new(0),
-            commit_seconds: Mutex::new(Histogram::new(&COMMIT_BUCKETS)),
-        }
-    }
 }
 
 /// How the log's group commit is doing, for `/metrics`: on a disk, the batches' write and
@@ -210,6 +200,26 @@ pub struct CommitStats {
     pub records: u64,
     /// Seconds each batch took to write and sync.
     pub seconds: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            records: AtomicU64::new(0),
+            commit_seconds: Mutex::new(CommitStats::default().seconds),
+        }
+    }
+}
+
+impl Default for CommitStats {
+    /// A log that has committed nothing yet.
+    fn default() -> CommitStats {
+        CommitStats {
+            commits: 0,
+            records: 0,
+            seconds: Histogram::new(&COMMIT_BUCKETS),
+        }
+    }
 }
 
 pub struct DeliveryLog {
@@ -395,20 +405,21 @@ impl DeliveryLog {
 
     /// How many fsyncs made records durable: with group commit, far fewer than records.
     pub fn sync_count(&self) -> u64 {
-        self.stats.syncs.load(Ordering::Relaxed)
+        self.commit_stats().commits
     }
 
     /// The group commit's figures since the log was opened.
     pub fn commit_stats(&self) -> CommitStats {
+        let seconds = self
+            .stats
+            .commit_seconds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         CommitStats {
-            commits: self.stats.syncs.load(Ordering::Relaxed),
+            commits: seconds.count,
             records: self.stats.records.load(Ordering::Relaxed),
-            seconds: self
-                .stats
-                .commit_seconds
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            seconds,
         }
     }
 

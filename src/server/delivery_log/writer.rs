@@ -222,7 +222,6 @@ impl Writer {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .observe(started.elapsed().as_secs_f64());
-                    self.stats.syncs.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .records
                         .fetch_add(inserted.len() as u64, Ordering::Relaxed);
