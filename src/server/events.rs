@@ -7,10 +7,10 @@ use crate::forge::{
     parse_comment, CommandError, CommitSha, HealCommand, Override, OverrideKind, PrNumber, RepoRef,
     ReviewState,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct User {
     #[serde(default)]
     pub login: String,
@@ -27,7 +27,7 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Repository {
     #[serde(default)]
     pub id: Option<u64>,
@@ -37,12 +37,12 @@ pub struct Repository {
     pub default_branch: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct InstallationRef {
     pub id: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct GitRef {
     #[serde(rename = "ref", default)]
     pub name: String,
@@ -50,7 +50,7 @@ pub struct GitRef {
     pub sha: String,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PullRequest {
     pub number: u64,
     #[serde(default)]
@@ -66,7 +66,7 @@ pub struct PullRequest {
 }
 
 /// Actions are open-ended on GitHub's side: anything healbot does not name is `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PullRequestAction {
     Opened,
@@ -77,7 +77,7 @@ pub enum PullRequestAction {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PullRequestEvent {
     pub action: PullRequestAction,
     pub pull_request: PullRequest,
@@ -89,7 +89,7 @@ pub struct PullRequestEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewAction {
     Submitted,
@@ -99,7 +99,7 @@ pub enum ReviewAction {
 }
 
 /// Webhooks spell review states in lower case (the REST API in upper case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookReviewState {
     #[serde(alias = "APPROVED")]
@@ -114,7 +114,7 @@ pub enum WebhookReviewState {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ReviewBody {
     pub id: u64,
     pub state: WebhookReviewState,
@@ -126,7 +126,7 @@ pub struct ReviewBody {
     pub body: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ReviewEvent {
     pub action: ReviewAction,
     pub review: ReviewBody,
@@ -139,7 +139,7 @@ pub struct ReviewEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommentAction {
     Created,
@@ -149,7 +149,7 @@ pub enum CommentAction {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CommentBody {
     pub id: u64,
     #[serde(default)]
@@ -158,7 +158,7 @@ pub struct CommentBody {
     pub user: Option<User>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Issue {
     pub number: u64,
     /// Present only when the issue is a pull request.
@@ -166,7 +166,7 @@ pub struct Issue {
     pub pull_request: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct IssueCommentEvent {
     pub action: CommentAction,
     pub comment: CommentBody,
@@ -179,7 +179,7 @@ pub struct IssueCommentEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckRunAction {
     RequestedAction,
@@ -188,12 +188,12 @@ pub enum CheckRunAction {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CheckRunPr {
     pub number: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CheckRun {
     pub id: u64,
     #[serde(default)]
@@ -204,13 +204,13 @@ pub struct CheckRun {
     pub pull_requests: Vec<CheckRunPr>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct RequestedAction {
     #[serde(default)]
     pub identifier: String,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CheckRunEvent {
     pub action: CheckRunAction,
     pub check_run: CheckRun,
@@ -224,7 +224,7 @@ pub struct CheckRunEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallationAction {
     Created,
@@ -233,14 +233,14 @@ pub enum InstallationAction {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Installation {
     pub id: u64,
     #[serde(default)]
     pub account: Option<User>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct InstallationEvent {
     pub action: InstallationAction,
     pub installation: Installation,
@@ -250,7 +250,7 @@ pub struct InstallationEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallationReposAction {
     Added,
@@ -259,7 +259,7 @@ pub enum InstallationReposAction {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct InstallationReposEvent {
     pub action: InstallationReposAction,
     pub installation: Installation,
@@ -271,7 +271,7 @@ pub struct InstallationReposEvent {
     pub sender: User,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PingEvent {
     #[serde(default)]
     pub zen: Option<String>,
@@ -279,7 +279,7 @@ pub struct PingEvent {
     pub hook_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PushEvent {
     #[serde(rename = "ref", default)]
     pub git_ref: String,
@@ -296,7 +296,7 @@ pub struct PushEvent {
     pub commits: Vec<PushCommit>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct PushCommit {
     #[serde(default)]
     pub added: Vec<String>,
@@ -405,6 +405,23 @@ fn typed_slice<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Resu
 }
 
 impl GithubEvent {
+    /// What the delivery log keeps of a delivery healbot acts on: the members healbot reads,
+    /// as compact JSON that [`GithubEvent::parse_slice`] reads back to this same event. A
+    /// 15.5 KB comment payload keeps about 400 bytes: the log writes (and syncs) that, not
+    /// the whole payload.
+    pub fn kept_body(&self) -> serde_json::Result<Vec<u8>> {
+        match self {
+            GithubEvent::Ping(e) => serde_json::to_vec(e),
+            GithubEvent::Push(e) => serde_json::to_vec(e),
+            GithubEvent::PullRequest(e) => serde_json::to_vec(e),
+            GithubEvent::PullRequestReview(e) => serde_json::to_vec(e),
+            GithubEvent::IssueComment(e) => serde_json::to_vec(e),
+            GithubEvent::CheckRun(e) => serde_json::to_vec(e),
+            GithubEvent::Installation(e) => serde_json::to_vec(e),
+            GithubEvent::InstallationRepositories(e) => serde_json::to_vec(e),
+        }
+    }
+
     /// Parses `body` as the event `name`; `Ok(None)` for an event healbot does not know.
     pub fn parse(name: &str, body: &Value) -> Result<Option<GithubEvent>, EventError> {
         let event = match name {

@@ -341,7 +341,12 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             }
         }
     }
-    let kept_body = event.as_ref().map(|_| body.clone());
+    // What healbot reads of the payload, not all of it: after a restart the worker gets the
+    // same event back (a body that would not serialize keeps the payload itself).
+    let kept_body = event.as_ref().map(|e| match e.kept_body() {
+        Ok(kept) => Bytes::from(kept),
+        Err(_) => body.clone(),
+    });
     let recorded = match state
         .record(&id, Source::Github, Some(event_name), action, kept_body)
         .await
