@@ -88,7 +88,8 @@ pub struct InstallationRecord {
 /// Installation id → record, as kept in `<state>/installations.json`.
 pub(crate) type Installations = BTreeMap<u64, InstallationRecord>;
 
-/// The default handler: keeps the installation map and logs the rest.
+/// The default handler (no GitHub App credentials): keeps the installation map; every other
+/// event is recorded and ignored.
 pub struct InstallationTracker {
     path: PathBuf,
     state: Mutex<Installations>,
@@ -122,6 +123,15 @@ fn names(repos: &[super::events::Repository]) -> Vec<String> {
 
 #[async_trait]
 impl DeliveryHandler for InstallationTracker {
+    /// Installations only: without the App's credentials nothing acts on the rest, so each of
+    /// those is one line of the log, never queued.
+    fn needs(&self, event: &GithubEvent) -> bool {
+        matches!(
+            event,
+            GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_)
+        )
+    }
+
     async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError> {
         let mut state = self.state.lock().await;
         match &delivery.event {
@@ -162,6 +172,8 @@ impl DeliveryHandler for InstallationTracker {
                 tracing::info!(installation = e.installation.id, action = ?e.action, "installation repositories");
                 self.save(&state).await
             }
+            // Queued by a run with the App's credentials and handed over after a restart
+            // without them.
             event => {
                 let overrides = event.overrides();
                 tracing::info!(

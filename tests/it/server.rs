@@ -412,6 +412,44 @@ async fn installations_are_tracked_in_the_state_dir() {
     );
 }
 
+/// Without the App's credentials only installations are queued: a pull request or a `/heal`
+/// comment is one `ignored` line of the log, never handed to the worker.
+#[tokio::test]
+async fn without_credentials_only_installations_are_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), ServeOptions::default()).await;
+    let mut comment: Value = serde_json::from_slice(
+        &std::fs::read(format!("{FIXTURES}/issue_comment/created.payload.json")).unwrap(),
+    )
+    .unwrap();
+    comment["comment"]["body"] = Value::from("/heal approve");
+    comment["issue"]["pull_request"] = serde_json::json!({"url": "x"});
+    let deliveries = [
+        (
+            "pull_request",
+            std::fs::read(format!("{FIXTURES}/pull_request/opened.payload.json")).unwrap(),
+        ),
+        ("issue_comment", serde_json::to_vec(&comment).unwrap()),
+    ];
+    for (i, (event, body)) in deliveries.into_iter().enumerate() {
+        let (status, reply) = post(&h, Post::signed(event, &format!("plain-{i}"), body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{event}: {reply}");
+        assert_eq!(reply["status"], "ignored", "{event}: {reply}");
+    }
+    let body = std::fs::read(format!("{FIXTURES}/installation/created.payload.json")).unwrap();
+    let (_, reply) = post(&h, Post::signed("installation", "inst", body)).await;
+    assert_eq!(reply["status"], "queued", "{reply}");
+    processed(&h, 1).await;
+    assert_eq!(counter(&h, "ignored").await, 2);
+    h.shutdown().await.unwrap();
+    let log = delivery_log_text(dir.path());
+    let ignored = log
+        .lines()
+        .filter(|l| l.contains(r#""ignored":true"#))
+        .count();
+    assert_eq!(ignored, 2, "{log}");
+}
+
 fn healbot() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_healbot"));
     cmd.env_remove("HEALBOT_WEBHOOK_SECRET");
