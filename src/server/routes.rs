@@ -370,14 +370,14 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     }
     let (Some(event), Some(place)) = (event, place) else {
         state.metrics.count(Source::Github, Outcome::Ignored);
-        tracing::info!(delivery = %id, event = event_name, ?action, "event ignored");
+        tracing::info!(delivery = %id, event = event_name, action = action.unwrap_or(""), "event ignored");
         return reply(
             StatusCode::ACCEPTED,
             "ignored",
             "healbot does not act on this event",
         );
     };
-    tracing::info!(delivery = %id, event = event_name, ?action, "delivery queued");
+    tracing::info!(delivery = %id, event = event_name, action = action.unwrap_or(""), "delivery queued");
     state.enqueue(place, Job::Github(GithubDelivery { id, event }));
     reply(StatusCode::ACCEPTED, "queued", "delivery recorded")
 }
