@@ -88,8 +88,8 @@ pub struct InstallationRecord {
 /// Installation id → record, as kept in `<state>/installations.json`.
 pub(crate) type Installations = BTreeMap<u64, InstallationRecord>;
 
-/// The default handler (no GitHub App credentials): keeps the installation map; every other
-/// event is recorded and ignored.
+/// The default handler (no GitHub App credentials): keeps the installation map and logs pings;
+/// every other event is recorded and ignored.
 pub struct InstallationTracker {
     path: PathBuf,
     state: Mutex<Installations>,
@@ -123,12 +123,16 @@ fn names(repos: &[super::events::Repository]) -> Vec<String> {
 
 #[async_trait]
 impl DeliveryHandler for InstallationTracker {
-    /// Installations only: without the App's credentials nothing acts on the rest, so each of
-    /// those is one line of the log, never queued.
+    /// Installations, and the ping GitHub sends when a webhook is set up (its handling shows
+    /// in the log and on `/metrics`, a check that the setup works): without the App's
+    /// credentials nothing acts on the rest, so each of those is one line of the log, never
+    /// queued.
     fn needs(&self, event: &GithubEvent) -> bool {
         matches!(
             event,
-            GithubEvent::Installation(_) | GithubEvent::InstallationRepositories(_)
+            GithubEvent::Installation(_)
+                | GithubEvent::InstallationRepositories(_)
+                | GithubEvent::Ping(_)
         )
     }
 

@@ -412,8 +412,8 @@ async fn installations_are_tracked_in_the_state_dir() {
     );
 }
 
-/// Without the App's credentials only installations are queued: a pull request or a `/heal`
-/// comment is one `ignored` line of the log, never handed to the worker.
+/// Without the App's credentials only installations (and pings) are queued: a pull request or
+/// a `/heal` comment is one `ignored` line of the log, never handed to the worker.
 #[tokio::test]
 async fn without_credentials_only_installations_are_queued() {
     let dir = tempfile::tempdir().unwrap();
