@@ -176,8 +176,8 @@ impl DeliveryHandler for InstallationTracker {
                 tracing::info!(installation = e.installation.id, action = ?e.action, "installation repositories");
                 self.save(&state).await
             }
-            // Queued by a run with the App's credentials and handed over after a restart
-            // without them.
+            // Pings, and deliveries a run with the App's credentials queued and a restart
+            // without them handed over.
             event => {
                 let overrides = event.overrides();
                 tracing::info!(
