@@ -219,7 +219,7 @@ pub fn render_delivery_log(out: &mut String, stats: &CommitStats) {
          # HELP healbot_delivery_log_records_total Deliveries the log recorded (duplicates are not).\n\
          # TYPE healbot_delivery_log_records_total counter\n\
          healbot_delivery_log_records_total {}",
-        stats.commits, stats.records
+        stats.commits(), stats.records
     );
     stats.seconds.render(
         out,
@@ -272,7 +272,6 @@ mod tests {
         seconds.observe(0.0004);
         seconds.observe(0.002);
         let stats = CommitStats {
-            commits: 2,
             records: 9,
             seconds,
         };

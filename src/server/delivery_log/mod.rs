@@ -35,7 +35,7 @@ use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -141,6 +141,12 @@ impl Default for Retention {
     }
 }
 
+/// Locks `mutex`, poisoned or not: a panicking holder leaves the log's data consistent (each
+/// update is one call on it), so the next one carries on.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> DeliveryLogError {
     DeliveryLogError::Io {
         path: path.display().to_string(),
@@ -196,8 +202,6 @@ struct Stats {
 /// deliveries a batch, one batch at a time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitStats {
-    /// Batches made durable, one fdatasync each.
-    pub commits: u64,
     /// Deliveries recorded (duplicates are not).
     pub records: u64,
     /// Seconds each batch took to write and sync.
@@ -213,11 +217,17 @@ impl Default for Stats {
     }
 }
 
+impl CommitStats {
+    /// Batches made durable, one fdatasync each: one timed commit each.
+    pub fn commits(&self) -> u64 {
+        self.seconds.count
+    }
+}
+
 impl Default for CommitStats {
     /// A log that has committed nothing yet.
     fn default() -> CommitStats {
         CommitStats {
-            commits: 0,
             records: 0,
             seconds: Histogram::new(&COMMIT_BUCKETS),
         }
@@ -247,7 +257,7 @@ impl Shared {
     /// seen yet.
     fn commit_queued(&self, wait: bool) -> bool {
         let guard = if wait {
-            self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+            locked(&self.writer)
         } else {
             match self.writer.try_lock() {
                 Ok(guard) => guard,
@@ -257,8 +267,7 @@ impl Shared {
             }
         };
         let mut guard = guard;
-        let mut batch =
-            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut batch = std::mem::take(&mut *locked(&self.queue));
         match guard.as_mut() {
             Some(writer) => {
                 writer.commit(&mut batch);
@@ -271,11 +280,7 @@ impl Shared {
             }
         }
         drop(guard);
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        !locked(&self.queue).is_empty()
     }
 
     /// Leads one batch, if no other caller is leading, and has a new task lead the next one
@@ -373,16 +378,12 @@ impl DeliveryLog {
     ) -> Result<Recorded, DeliveryLogError> {
         let (reply, answer) = oneshot::channel();
         let line = writer::received_line(id, source, event, action, body.as_deref());
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Request {
-                id: id.to_string(),
-                line,
-                with_body: body.is_some(),
-                reply,
-            });
+        locked(&self.shared.queue).push(Request {
+            id: id.to_string(),
+            line,
+            with_body: body.is_some(),
+            reply,
+        });
         self.shared.lead();
         answer.await.map_err(|_| DeliveryLogError::WriterGone)?
     }
@@ -391,37 +392,24 @@ impl DeliveryLog {
     /// batch's fsync carries it, or the writer's next tick): losing it only means handling it
     /// again after a crash, and handlers are idempotent.
     pub(crate) fn mark_done(&self, id: &str) {
-        self.done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id.to_string());
+        locked(&self.done).push(id.to_string());
     }
 
     /// Whether `id` was recorded (within the retention window).
     pub fn contains(&self, id: &str) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(seen::key(id))
+        locked(&self.seen).contains(seen::key(id))
     }
 
     /// How many fsyncs made records durable: with group commit, far fewer than records.
     pub fn sync_count(&self) -> u64 {
-        self.commit_stats().commits
+        self.commit_stats().commits()
     }
 
     /// The group commit's figures since the log was opened.
     pub fn commit_stats(&self) -> CommitStats {
-        let seconds = self
-            .stats
-            .commit_seconds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         CommitStats {
-            commits: seconds.count,
             records: self.stats.records.load(Ordering::Relaxed),
-            seconds,
+            seconds: locked(&self.stats.commit_seconds).clone(),
         }
     }
 
@@ -441,12 +429,7 @@ impl Drop for DeliveryLog {
         // No caller is left (each borrows the log): what is queued is answered, the done marks
         // written, the log synced and trimmed.
         self.shared.commit_queued(true);
-        let writer = self
-            .shared
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let writer = locked(&self.shared.writer).take();
         if let Some(mut writer) = writer {
             writer.close();
         }

@@ -13,14 +13,14 @@
 
 use super::seen::{self, Seen};
 use super::segments::{self, Files, Sealed, LOG_FILE};
-use super::{io_err, DeliveryLogError, DoneMarks, Recorded, Request, Retention, Stats};
+use super::{io_err, locked, DeliveryLogError, DoneMarks, Recorded, Request, Retention, Stats};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
@@ -166,13 +166,13 @@ impl Writer {
         let mut replies: Vec<(Reply, Recorded)> = Vec::new();
         let mut inserted = Vec::new();
         let mut with_body = Vec::new();
-        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
+        let done = std::mem::take(&mut *locked(&self.done));
         for id in &done {
             write_done(&mut self.buf, id);
         }
         let mut lines = Vec::with_capacity(batch.len());
         {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut seen = locked(&self.seen);
             for request in batch.drain(..) {
                 if let Some(reason) = &self.failed {
                     let _ = request.reply.send(Err(io_err(&self.active_path, reason)));
@@ -217,11 +217,7 @@ impl Writer {
         match synced {
             Ok(()) => {
                 if !inserted.is_empty() {
-                    self.stats
-                        .commit_seconds
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .observe(started.elapsed().as_secs_f64());
+                    locked(&self.stats.commit_seconds).observe(started.elapsed().as_secs_f64());
                     self.stats
                         .records
                         .fetch_add(inserted.len() as u64, Ordering::Relaxed);
@@ -247,7 +243,7 @@ impl Writer {
             }
             Err(reason) => {
                 {
-                    let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut seen = locked(&self.seen);
                     for key in inserted {
                         seen.remove(key);
                     }
@@ -328,10 +324,7 @@ impl Writer {
                 }
             }
             tracing::info!(path = %oldest.path.display(), "deleted a delivery log segment past its retention");
-            self.seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .forget_through(oldest.generation);
+            locked(&self.seen).forget_through(oldest.generation);
             self.pending_per_generation.remove(&oldest.generation);
             self.sealed.pop_front();
         }
