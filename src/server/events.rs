@@ -692,5 +692,8 @@ pub struct Overrides {
     pub beyond_limit: usize,
 }
 
+mod raw;
 #[cfg(test)]
 mod tests;
+
+pub use raw::{leading_action, may_hold_heal_line};

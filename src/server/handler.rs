@@ -47,6 +47,14 @@ pub enum HandlerError {
 pub trait DeliveryHandler: Send + Sync + 'static {
     async fn handle(&self, delivery: GithubDelivery) -> Result<(), HandlerError>;
 
+    /// Whether this handler may have anything to do with the event `name` whose raw body is
+    /// `body`, asked before any parse. `false` must be certain: the body is then not parsed,
+    /// only recorded (for dedupe) as ignored, with the action read from its first member.
+    fn may_need(&self, name: &str, body: &[u8]) -> bool {
+        let _ = (name, body);
+        true
+    }
+
     /// Whether this handler has anything to do with `event`. `false`: the delivery is recorded
     /// (for dedupe) without its body and never queued, so it costs one line of the log.
     fn needs(&self, event: &GithubEvent) -> bool {

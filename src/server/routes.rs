@@ -4,7 +4,7 @@
 
 use super::claims::DeliveryClaims;
 use super::delivery_log::{valid_id, DeliveryLog, Recorded, Source};
-use super::events::{BodyError, GithubEvent};
+use super::events::{leading_action, BodyError, GithubEvent, Parsed};
 use super::handler::{DeliveryHandler, GithubDelivery, RawDelivery};
 use super::kpis::KpiSource;
 use super::metrics::{Metrics, Outcome};
@@ -299,7 +299,19 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             )
         }
     };
-    let parsed = match GithubEvent::parse_slice(event_name, &body) {
+    // A body the handler certainly does not need (a comment without a `/heal` line) is
+    // verified and logged, not parsed: parsing it would cost as much as the signature.
+    let unneeded = (!state.handler.may_need(event_name, &body))
+        .then(|| leading_action(&body))
+        .flatten();
+    let parsed = match unneeded {
+        Some(action) => Ok(Parsed {
+            event: None,
+            action: Some(action.to_string()),
+        }),
+        None => GithubEvent::parse_slice(event_name, &body),
+    };
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(e @ BodyError::Malformed(_)) => {
             return state.reject(Source::Github, StatusCode::BAD_REQUEST, e)

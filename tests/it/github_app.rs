@@ -301,6 +301,49 @@ async fn every_fixture_is_handled_by_the_app() {
     t.fake.assert_clean();
 }
 
+/// A `/heal` line is a command however JSON spells it; a comment without one is passed over
+/// on its bytes, before any parse (issue 18): even cut short it is ignored, not refused,
+/// while a cut comment that may hold a command is parsed and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_count_in_any_spelling_and_other_comments_are_passed_over_unparsed() {
+    let mut t = App::start().await;
+    t.alert().await;
+    t.fake.expect_comments(&["The fix is ready for review"]);
+    let written = |body: &Value| String::from_utf8(serde_json::to_vec(body).unwrap()).unwrap();
+
+    let status = written(&comment(&t.fake, 1, "mallory", "/heal status"));
+    let escaped = status.replace("/heal status", "\\u002fHEAL status");
+    assert_ne!(escaped, status);
+    let (code, reply) = t
+        .deliver_bytes("issue_comment", "e-1", escaped.into())
+        .await;
+    assert_eq!((code, reply["status"].as_str()), (202, Some("queued")));
+    t.fake.expect_comments(&["AwaitingReview"]);
+
+    let prose = written(&comment(&t.fake, 1, "alice", "looks good to me"));
+    let cut = prose.as_bytes()[..prose.len() / 2].to_vec();
+    let (code, reply) = t.deliver_bytes("issue_comment", "e-2", cut).await;
+    assert_eq!((code, reply["status"].as_str()), (202, Some("ignored")));
+    let log = healbot::server::delivery_log::log_text(&App::state_dir(t.state.path()));
+    let line = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["id"] == "e-2")
+        .expect("e-2 is in the delivery log");
+    assert_eq!(
+        (&line["action"], &line["body"]),
+        (&json!("created"), &Value::Null)
+    );
+
+    let approve = written(&comment(&t.fake, 1, "alice", "/heal approve"));
+    let cut = approve.as_bytes()[..approve.len() / 2].to_vec();
+    let (code, _) = t.deliver_bytes("issue_comment", "e-3", cut).await;
+    assert_eq!(code, 400);
+    t.fake.expect_comments(&[]);
+    assert_eq!(t.state_of_only_operation().await, OpState::AwaitingReview);
+    t.fake.assert_clean();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pr_that_edits_the_repo_config_gets_a_validation_check() {
     let mut t = App::start().await;

@@ -580,6 +580,12 @@ impl App {
     /// Sends a signed GitHub delivery; `id` repeats a delivery when reused.
     pub async fn deliver(&mut self, event: &str, id: &str, body: &Value) -> u16 {
         let bytes = serde_json::to_vec(body).unwrap();
+        self.deliver_bytes(event, id, bytes).await.0
+    }
+
+    /// [`App::deliver`] for a body as bytes (escapes or a cut a serializer never writes); the
+    /// reply's status and JSON.
+    pub async fn deliver_bytes(&mut self, event: &str, id: &str, bytes: Vec<u8>) -> (u16, Value) {
         let resp = healbot::http_client::client()
             .post(self.url("/webhooks/github"))
             .header("X-GitHub-Event", event)
@@ -596,7 +602,7 @@ impl App {
             self.deliveries += 1;
         }
         self.settle().await;
-        status
+        (status, reply)
     }
 
     pub async fn head(&self, pr: u64) -> String {

@@ -367,6 +367,12 @@ impl DeliveryHandler for AppHandler {
         self.argo(delivery).await
     }
 
+    /// Most comments carry no `/heal` line: those need nothing from the app, and most of
+    /// them can be told from their bytes.
+    fn may_need(&self, name: &str, body: &[u8]) -> bool {
+        name != "issue_comment" || crate::server::events::may_hold_heal_line(body)
+    }
+
     /// Most comments carry no `/heal` line: those need nothing from the app.
     fn needs(&self, event: &GithubEvent) -> bool {
         match event {

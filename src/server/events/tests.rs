@@ -226,3 +226,51 @@ fn the_kept_body_reads_back_to_the_same_event() {
         assert!(!kept.contains(&b'\n'), "{event}: one line");
     }
 }
+
+/// The raw-bytes triage may only say "no `/heal` line" where the parse finds none: comments
+/// with commands written every way JSON can spell them, as bytes a serializer writes and as
+/// escapes a hand-written body may use, and every fixture, are each seen.
+#[test]
+fn a_body_the_triage_passes_over_has_no_commands() {
+    let texts = [
+        "/heal approve",
+        "lgtm\r\n/HEAL pause",
+        "  /Heal rollback  ",
+        "/heal frobnicate",
+        "> /heal abort",
+        "nothing here",
+        "see https://example.com/healthz",
+    ];
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    for text in texts {
+        let plain = serde_json::to_vec(&comment(text, "alice", "User")).unwrap();
+        bodies.push(plain.clone());
+        let written = String::from_utf8(plain).unwrap();
+        for (from, to) in [
+            ("/heal", "\\/heal"),
+            ("/heal", "\\u002fheal"),
+            ("/heal", "/\\u0068eal"),
+        ] {
+            bodies.push(written.replace(from, to).into_bytes());
+        }
+    }
+    for (event, path) in every_fixture() {
+        if event == "issue_comment" {
+            bodies.push(std::fs::read(&path).unwrap());
+        }
+    }
+    let (mut passed_over, mut with_commands) = (0, 0);
+    for body in &bodies {
+        let parsed = GithubEvent::parse_slice("issue_comment", body).unwrap();
+        let commands = parsed.event.as_ref().is_some_and(GithubEvent::has_commands);
+        with_commands += usize::from(commands);
+        if !may_hold_heal_line(body) {
+            passed_over += 1;
+            assert!(!commands, "{}", String::from_utf8_lossy(body));
+        }
+    }
+    // Not vacuous: four commands in four spellings each are found, and the fixtures and the
+    // prose without a command are passed over.
+    assert_eq!(with_commands, 16);
+    assert!(passed_over >= 4, "{passed_over}");
+}
