@@ -4,10 +4,12 @@
 //! that holds the claim processes it; another answers "duplicate".
 //!
 //! Claims are batched: every claim waiting while the last batch was on the wire goes out as
-//! one pipeline of `SET NX EX` and `GET` pairs, so a burst of deliveries costs a few round
-//! trips, not one each. The `GET` tells who holds the claim, so two requests with one id at
-//! one replica both learn that the replica holds it (its own delivery log then picks one),
-//! and a replica's claim is told from another's even when both were given one name.
+//! one pipeline, so a burst of deliveries costs a few round trips, not one each. Each claim is
+//! one `SET NX GET EX` (Redis 7.0 and later: the value held before, none when this set it), or
+//! on an older Redis a `SET NX EX` and `GET` pair. Reading the holder back means two requests
+//! with one id at one replica both learn that the replica holds it (its own delivery log then
+//! picks one), and a replica's claim is told from another's even when both were given one
+//! name.
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -42,6 +44,32 @@ pub struct DeliveryClaims {
     retention: Duration,
     /// The batcher task, started by the first claim (it needs the runtime).
     batcher: OnceLock<mpsc::UnboundedSender<(String, ClaimReply)>>,
+    /// Set for tests; otherwise read from the server's version by the first batch.
+    form: Option<ClaimForm>,
+}
+
+/// How a batch asks Redis for its claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimForm {
+    /// `SET key replica NX GET EX ttl`, one command a claim (Redis 7.0 and later).
+    SetNxGet,
+    /// `SET key replica NX EX ttl` then `GET key` (before Redis 7.0, `NX` and `GET` could not
+    /// go together).
+    SetThenGet,
+}
+
+impl ClaimForm {
+    /// The form a Redis of this `INFO server` text takes.
+    fn for_server(info: &str) -> ClaimForm {
+        let major = info
+            .lines()
+            .find_map(|line| line.strip_prefix("redis_version:"))
+            .and_then(|version| version.trim().split('.').next()?.parse::<u32>().ok());
+        match major {
+            Some(major) if major >= 7 => ClaimForm::SetNxGet,
+            _ => ClaimForm::SetThenGet,
+        }
+    }
 }
 
 /// Deletes the claim only if this replica holds it.
@@ -75,7 +103,14 @@ impl DeliveryClaims {
             replica: format!("{replica}:{}", hex::encode(nonce)),
             retention: CLAIM_RETENTION,
             batcher: OnceLock::new(),
+            form: None,
         })
+    }
+
+    /// These claims in `form` whatever the server's version (to test both against one Redis).
+    pub fn with_form(mut self, form: ClaimForm) -> DeliveryClaims {
+        self.form = Some(form);
+        self
     }
 
     fn error(&self, e: redis::RedisError) -> ClaimError {
@@ -110,26 +145,24 @@ impl DeliveryClaims {
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, ClaimReply)>();
         let mut conn = self.conn.clone();
         let (replica, seconds) = (self.replica.clone(), self.retention.as_secs());
+        let mut form = self.form;
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let mut pipe = redis::pipe();
-                for (key, _) in &batch {
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(&replica)
-                        .arg("NX")
-                        .arg("EX")
-                        .arg(seconds)
-                        .ignore()
-                        .cmd("GET")
-                        .arg(key);
-                }
-                let holders: Result<Vec<Option<String>>, _> = pipe.query_async(&mut conn).await;
+                let holders = match form {
+                    Some(known) => send(&mut conn, known, &batch, &replica, seconds).await,
+                    None => match server_form(&mut conn).await {
+                        Ok(found) => {
+                            form = Some(found);
+                            send(&mut conn, found, &batch, &replica, seconds).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
                 match holders {
                     Ok(holders) if holders.len() == batch.len() => {
-                        for ((_, reply), holder) in batch.drain(..).zip(holders) {
-                            let _ = reply.send(Ok(holder.as_deref() == Some(replica.as_str())));
+                        for ((_, reply), holds) in batch.drain(..).zip(holders) {
+                            let _ = reply.send(Ok(holds));
                         }
                     }
                     Ok(holders) => {
@@ -161,5 +194,62 @@ impl DeliveryClaims {
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
+    }
+}
+
+/// The claim form of the server behind `conn`, from its version.
+async fn server_form(conn: &mut ConnectionManager) -> redis::RedisResult<ClaimForm> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    Ok(ClaimForm::for_server(&info))
+}
+
+/// Claims every key of `batch` in one pipeline: whether this replica holds each.
+async fn send(
+    conn: &mut ConnectionManager,
+    form: ClaimForm,
+    batch: &[(String, ClaimReply)],
+    replica: &str,
+    seconds: u64,
+) -> redis::RedisResult<Vec<bool>> {
+    let mut pipe = redis::pipe();
+    for (key, _) in batch {
+        let set = pipe.cmd("SET").arg(key).arg(replica).arg("NX");
+        match form {
+            ClaimForm::SetNxGet => {
+                set.arg("GET").arg("EX").arg(seconds);
+            }
+            ClaimForm::SetThenGet => {
+                set.arg("EX").arg(seconds).ignore().cmd("GET").arg(key);
+            }
+        }
+    }
+    let holders: Vec<Option<String>> = pipe.query_async(conn).await?;
+    Ok(holders
+        .into_iter()
+        .map(|holder| match (form, holder) {
+            // The value before this `SET`: none means this one set it.
+            (ClaimForm::SetNxGet, None) => true,
+            (_, holder) => holder.as_deref() == Some(replica),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClaimForm;
+
+    #[test]
+    fn the_claim_form_follows_the_server_version() {
+        let info = |v: &str| format!("# Server\r\nredis_version:{v}\r\nredis_mode:standalone\r\n");
+        assert_eq!(ClaimForm::for_server(&info("7.0.15")), ClaimForm::SetNxGet);
+        assert_eq!(ClaimForm::for_server(&info("7.2.4")), ClaimForm::SetNxGet);
+        assert_eq!(ClaimForm::for_server(&info("10.0.0")), ClaimForm::SetNxGet);
+        assert_eq!(
+            ClaimForm::for_server(&info("6.2.14")),
+            ClaimForm::SetThenGet
+        );
+        // Anything unreadable takes the form every version answers.
+        assert_eq!(ClaimForm::for_server("# Server\r\n"), ClaimForm::SetThenGet);
+        assert_eq!(ClaimForm::for_server(&info("x.y")), ClaimForm::SetThenGet);
     }
 }

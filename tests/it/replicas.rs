@@ -6,7 +6,7 @@
 use crate::locks::RedisServer;
 use async_trait::async_trait;
 use healbot::config::bot::{BotConfig, Secret};
-use healbot::server::claims::DeliveryClaims;
+use healbot::server::claims::{ClaimForm, DeliveryClaims};
 use healbot::server::signature::sign;
 use healbot::server::{
     serve_on, DeliveryHandler, GithubDelivery, HandlerError, Outcome, ServeOptions, ServerHandle,
@@ -480,20 +480,39 @@ async fn lose_all_data(redis: &RedisServer) {
 
 /// A claim belongs to the process that made it: two replicas given one name (no `HOSTNAME`
 /// in their containers, say) never both hold a delivery, and the holder knows it holds it.
+/// The same in each form a claim takes (this Redis's own, one `SET NX GET`, and the pair an
+/// older Redis gets), and with replicas of either form side by side (an upgrade under way).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_with_one_name_never_both_hold_a_claim() {
     let redis = RedisServer::start();
-    let first = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
-    let second = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
-    assert!(first.claim("same-name").await.unwrap());
-    assert!(!second.claim("same-name").await.unwrap());
-    assert!(
-        first.claim("same-name").await.unwrap(),
-        "the holder still holds it"
-    );
-    // Given back by its holder only.
-    second.release("same-name").await.unwrap();
-    assert!(!second.claim("same-name").await.unwrap());
-    first.release("same-name").await.unwrap();
-    assert!(second.claim("same-name").await.unwrap());
+    let claims = |form: Option<ClaimForm>| {
+        let claims = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
+        match form {
+            Some(form) => claims.with_form(form),
+            None => claims,
+        }
+    };
+    let (nx_get, pair) = (Some(ClaimForm::SetNxGet), Some(ClaimForm::SetThenGet));
+    for (n, (first, second)) in [
+        (None, None),
+        (nx_get, nx_get),
+        (pair, pair),
+        (nx_get, pair),
+        (pair, nx_get),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (first, second) = (claims(first), claims(second));
+        let id = format!("same-name-{n}");
+        assert!(first.claim(&id).await.unwrap());
+        assert!(!second.claim(&id).await.unwrap());
+        assert!(first.claim(&id).await.unwrap(), "the holder still holds it");
+        // Given back by its holder only.
+        second.release(&id).await.unwrap();
+        assert!(!second.claim(&id).await.unwrap());
+        first.release(&id).await.unwrap();
+        assert!(second.claim(&id).await.unwrap());
+        assert!(!first.claim(&id).await.unwrap());
+    }
 }
