@@ -1,29 +1,65 @@
-//! What can be told of a webhook body from its bytes alone, before any parse. Most deliveries
-//! are comments without a `/heal` line, which healbot does nothing with; parsing their 15 KB
-//! costs as much as verifying their signature, so the intake asks these questions first and
-//! parses only a body that may matter. Every answer errs towards "parse it".
+//! What can be told of a webhook body from its bytes alone, before the whole payload is
+//! parsed. Most deliveries are comments without a `/heal` line, which healbot does nothing
+//! with; parsing their 15 KB costs as much as verifying their signature, so the intake asks
+//! these questions first and parses only a body that may matter. Every answer errs towards
+//! "parse it".
 
+use crate::forge::parse_comment;
 use memchr::memchr_iter;
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
-/// Where `/heal` may start, in either case of its first letter: `/h` is rare in GitHub's
-/// payloads (unlike `/`, which every URL has hundreds of), so few hits need a closer look.
-static SLASH_H: LazyLock<[Finder<'static>; 2]> =
-    LazyLock::new(|| [Finder::new("/h"), Finder::new("/H")]);
+/// The key of the strings a comment's text can be in (the comment's and the issue's `body`).
+static BODY_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"body\""));
 
-/// Whether a string of the JSON `body` may decode to text holding `/heal` (in any ASCII case,
-/// as the command grammar reads it). `false` is certain: decoded text holds `/heal` only where
-/// the raw bytes do, or where a `\uXXXX` escape spells one of its characters.
+/// Whether the JSON `body` may hold a `/heal` line, as the command grammar reads it. `false`
+/// is certain: every string under a `"body"` key is read with the grammar itself (Markdown
+/// included: `&#47;heal` or `/he*al*` are commands to it), and a body that could hide such a
+/// key or text from this byte search (a `\uXXXX` escape, a `body` that is not a plain string)
+/// is left to the parser.
 pub fn may_hold_heal_line(body: &[u8]) -> bool {
-    let spelled = SLASH_H.iter().any(|finder| {
-        finder.find_iter(body).any(|at| {
-            body.get(at + 2..at + 5)
-                .is_some_and(|rest| rest.eq_ignore_ascii_case(b"eal"))
-        })
-    });
-    // `\/` needs no look: the slash it decodes to is in the bytes too.
-    spelled || memchr_iter(b'\\', body).any(|at| body.get(at + 1) == Some(&b'u'))
+    if memchr_iter(b'\\', body).any(|at| body.get(at + 1) == Some(&b'u')) {
+        return true;
+    }
+    BODY_KEY.find_iter(body).any(|at| {
+        let Some(value) = skip_space(&body[at + 6..]).strip_prefix(b":") else {
+            // `"body"` as a value, not a key.
+            return false;
+        };
+        let value = skip_space(value);
+        if value.starts_with(b"null") {
+            return false;
+        }
+        match string_at(value) {
+            Some(text) => holds_heal_line(&text),
+            None => true,
+        }
+    })
+}
+
+/// Whether `text` has a line the command grammar reads as a `/heal` command (or refuses as
+/// one). A `/` in the rendered text comes from a `/` in the source or an entity (`&sol;`,
+/// `&#47;`): text with neither is not rendered at all.
+fn holds_heal_line(text: &str) -> bool {
+    if !text.contains(['/', '&']) {
+        return false;
+    }
+    let found = parse_comment(text);
+    !found.lines.is_empty() || found.beyond_limit > 0
+}
+
+/// The JSON string that `bytes` starts with, decoded; `None` when it is not one.
+fn string_at(bytes: &[u8]) -> Option<String> {
+    let inner = bytes.strip_prefix(b"\"")?;
+    let mut at = 0;
+    loop {
+        at += memchr::memchr2(b'"', b'\\', inner.get(at..)?)?;
+        if inner[at] == b'"' {
+            break;
+        }
+        at += 2;
+    }
+    serde_json::from_slice(&bytes[..at + 2]).ok()
 }
 
 /// The `action` of a body whose first member is a plain `"action": "word"`, as GitHub writes
@@ -60,26 +96,49 @@ mod tests {
 
     #[test]
     fn a_heal_line_is_seen_in_any_case_and_any_spelling() {
-        assert!(may_hold_heal_line(br#"{"body":"/heal approve"}"#));
-        assert!(may_hold_heal_line(br#"{"body":"lgtm\r\n/HeAl pause"}"#));
-        // Escapes that decode to the command's characters.
-        assert!(may_hold_heal_line(br#"{"body":"\/heal approve"}"#));
-        assert!(may_hold_heal_line(br#"{"body":"\u002fheal approve"}"#));
-        assert!(may_hold_heal_line(br#"{"body":"/\u0068eal approve"}"#));
-        // At the very end of the bytes.
-        assert!(may_hold_heal_line(b"/heal"));
+        for body in [
+            &br#"{"body":"/heal approve"}"#[..],
+            br#"{"body":"lgtm\r\n/HeAl pause"}"#,
+            br#"{"x": 1, "body" : "  /heal rollback"}"#,
+            // JSON escapes that decode to the command's characters.
+            br#"{"body":"\/heal approve"}"#,
+            br#"{"body":"\u002fheal approve"}"#,
+            br#"{"b\u006fdy":"/heal approve"}"#,
+            // Markdown that renders to it.
+            br#"{"body":"&#47;heal approve"}"#,
+            br#"{"body":"&sol;heal approve"}"#,
+            br#"{"body":"/he*al* approve"}"#,
+            br#"{"body":"/h[](https://example.com)eal approve"}"#,
+            // A body the search cannot read.
+            br#"{"body":{"text":"/heal approve"}}"#,
+            br#"{"body":"/heal approve"#,
+            br#"{"body":"/heal approve\"#,
+        ] {
+            assert!(
+                may_hold_heal_line(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
     fn bodies_without_one_are_told_apart() {
-        assert!(!may_hold_heal_line(
-            br#"{"body":"lgtm","url":"https://x/y/hea"}"#
-        ));
-        assert!(!may_hold_heal_line(
-            br#"{"body":"line\r\n\"quoted\" \\ done"}"#
-        ));
-        assert!(!may_hold_heal_line(b"/hea"));
-        assert!(!may_hold_heal_line(b""));
+        for body in [
+            &br#"{"body":"lgtm","url":"https://x/y/heal"}"#[..],
+            br#"{"body":"line\r\n\"quoted\" \\ /heal in a \"string\""}"#,
+            br#"{"body":"```\n/heal approve\n```"}"#,
+            br#"{"body":"> /heal approve"}"#,
+            br#"{"body":null,"title":"/heal approve"}"#,
+            br#"{"text":"\"body\": is a word here"}"#,
+            b"",
+        ] {
+            assert!(
+                !may_hold_heal_line(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
         let sent =
             include_bytes!("../../../testdata/github-webhooks/issue_comment/created.payload.json");
         assert!(!may_hold_heal_line(sent));

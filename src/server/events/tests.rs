@@ -228,8 +228,9 @@ fn the_kept_body_reads_back_to_the_same_event() {
 }
 
 /// The raw-bytes triage may only say "no `/heal` line" where the parse finds none: comments
-/// with commands written every way JSON can spell them, as bytes a serializer writes and as
-/// escapes a hand-written body may use, and every fixture, are each seen.
+/// with commands written every way JSON and Markdown can spell them, as bytes a serializer
+/// writes, as escapes a hand-written body may use and as entities and emphasis the Markdown
+/// renders, and every fixture, are each seen.
 #[test]
 fn a_body_the_triage_passes_over_has_no_commands() {
     let texts = [
@@ -250,6 +251,9 @@ fn a_body_the_triage_passes_over_has_no_commands() {
             ("/heal", "\\/heal"),
             ("/heal", "\\u002fheal"),
             ("/heal", "/\\u0068eal"),
+            ("/heal", "&#47;heal"),
+            ("/heal", "/he*al*"),
+            ("/heal", "/h[](https://example.com)eal"),
         ] {
             bodies.push(written.replace(from, to).into_bytes());
         }
@@ -269,8 +273,8 @@ fn a_body_the_triage_passes_over_has_no_commands() {
             assert!(!commands, "{}", String::from_utf8_lossy(body));
         }
     }
-    // Not vacuous: four commands in four spellings each are found, and the fixtures and the
+    // Not vacuous: four commands in seven spellings each are found, and the fixtures and the
     // prose without a command are passed over.
-    assert_eq!(with_commands, 16);
+    assert_eq!(with_commands, 28);
     assert!(passed_over >= 4, "{passed_over}");
 }
