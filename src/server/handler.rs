@@ -49,7 +49,8 @@ pub trait DeliveryHandler: Send + Sync + 'static {
 
     /// Whether this handler may have anything to do with the event `name` whose raw body is
     /// `body`, asked before any parse. `false` must be certain: the body is then not parsed,
-    /// only recorded (for dedupe) as ignored, with the action read from its first member.
+    /// only recorded (for dedupe) as ignored, with the action read from its first member (a
+    /// body whose first member is not its action is parsed all the same).
     fn may_need(&self, name: &str, body: &[u8]) -> bool {
         let _ = (name, body);
         true

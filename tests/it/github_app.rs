@@ -301,9 +301,9 @@ async fn every_fixture_is_handled_by_the_app() {
     t.fake.assert_clean();
 }
 
-/// A `/heal` line is a command however JSON spells it; a comment without one is passed over
-/// on its bytes, before any parse (issue 18): even cut short it is ignored, not refused,
-/// while a cut comment that may hold a command is parsed and refused.
+/// A `/heal` line is a command however JSON or Markdown spells it; a comment without one is
+/// passed over on its bytes, before any parse (issue 18): even cut short it is ignored, not
+/// refused, while a cut comment that may hold a command is parsed and refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_count_in_any_spelling_and_other_comments_are_passed_over_unparsed() {
     let mut t = App::start().await;
@@ -318,6 +318,10 @@ async fn commands_count_in_any_spelling_and_other_comments_are_passed_over_unpar
         .deliver_bytes("issue_comment", "e-1", escaped.into())
         .await;
     assert_eq!((code, reply["status"].as_str()), (202, Some("queued")));
+    t.fake.expect_comments(&["AwaitingReview"]);
+    // What Markdown renders to a command is one too (an entity for the slash).
+    let entity = comment(&t.fake, 1, "mallory", "&#47;heal status");
+    assert_eq!(t.deliver("issue_comment", "e-1b", &entity).await, 202);
     t.fake.expect_comments(&["AwaitingReview"]);
 
     let prose = written(&comment(&t.fake, 1, "alice", "looks good to me"));

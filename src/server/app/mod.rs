@@ -367,8 +367,8 @@ impl DeliveryHandler for AppHandler {
         self.argo(delivery).await
     }
 
-    /// Most comments carry no `/heal` line: those need nothing from the app, and most of
-    /// them can be told from their bytes.
+    /// A comment is needed only with a `/heal` line, which its bytes tell before the parse
+    /// (`events::may_hold_heal_line`).
     fn may_need(&self, name: &str, body: &[u8]) -> bool {
         name != "issue_comment" || crate::server::events::may_hold_heal_line(body)
     }
