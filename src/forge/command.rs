@@ -197,6 +197,45 @@ pub struct CommentCommands {
 /// Every `/heal` line of a comment up to the limit: a command, or the error that explains why
 /// the line is not one. Pure: it reads nothing but `body`.
 pub fn parse_comment(body: &str) -> CommentCommands {
+    if !may_render_a_line_from_a_slash(body) {
+        return CommentCommands::default();
+    }
+    read_comment(body)
+}
+
+/// Whether some line of the Markdown `body` may render to text starting with `/` (past the
+/// whitespace a command may lead with), looked at without the Markdown parse, which most
+/// comments and pull request descriptions (lists and links, but no line that opens with a
+/// slash) then skip: it costs several times the parse of their whole webhook payload. A
+/// rendered line starts where a source line does (either line ending, soft or hard break),
+/// with that line's first character, unless it is one that can render to nothing or to a
+/// `/`: an emphasis or image opener, a link's bracket, a backslash escape (and, to be safe,
+/// HTML and code). An entity can render to anything, a line break included, anywhere.
+fn may_render_a_line_from_a_slash(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    if memchr::memchr(b'&', bytes).is_some() {
+        return true;
+    }
+    if memchr::memchr(b'/', bytes).is_none() {
+        return false;
+    }
+    let line_starts = memchr::memchr2_iter(b'\r', b'\n', bytes).map(|at| at + 1);
+    std::iter::once(0).chain(line_starts).any(|start| {
+        // A line ending is one byte, so `start` is on a character's boundary. The trim stops
+        // at the line's end, so a run of blank lines is not walked again from each of them.
+        let mut chars = body[start..]
+            .trim_start_matches(|c: char| c.is_whitespace() && c != '\r' && c != '\n')
+            .chars();
+        match chars.next() {
+            Some('/' | '[' | '\\' | '<' | '`') => true,
+            Some('*' | '_' | '!') => chars.next().is_some_and(|c| !c.is_whitespace()),
+            _ => false,
+        }
+    })
+}
+
+/// [`parse_comment`] past its look at the source lines: the Markdown parse.
+fn read_comment(body: &str) -> CommentCommands {
     let mut out = CommentCommands::default();
     for line in top_level_paragraph_lines(body) {
         if out.lines.len() == MAX_COMMANDS_PER_COMMENT {
@@ -300,6 +339,52 @@ mod tests {
             .into_iter()
             .map(|r| r.expect("a command"))
             .collect()
+    }
+
+    /// The look at the source lines may only skip a comment the Markdown parse finds no
+    /// `/heal` line in: every way Markdown can open a line with a slash it did not write there.
+    #[test]
+    fn a_comment_skipped_before_the_markdown_parse_has_no_command_line() {
+        let commanded = [
+            "/heal approve",
+            "  /HEAL pause",
+            "lgtm\r/heal approve",
+            "lgtm\r\n\u{a0}/heal approve",
+            "&#47;heal approve",
+            "&sol;heal approve",
+            "lgtm&#10;/heal approve",
+            "/he*al* approve",
+            "*/heal approve*",
+            "**/heal** approve",
+            "_/heal_ approve",
+            "[](https://example.com)/heal approve",
+            "[/heal](https://example.com) approve",
+            "![](https://example.com/x.png)/heal approve",
+            "\\/heal approve",
+            "lgtm  \n/heal approve",
+            "lgtm\\\n/heal approve",
+            "<span\n/heal approve>",
+            "*lgtm\n/heal approve*",
+        ];
+        for text in commanded {
+            assert!(
+                !read_comment(text).lines.is_empty(),
+                "{text:?} holds a command"
+            );
+            assert!(may_render_a_line_from_a_slash(text), "{text:?}");
+            assert_eq!(parse_comment(text), read_comment(text), "{text:?}");
+        }
+        let description = "Fixes the retry loop.\r\n\r\n- [the issue](https://github.com/o/r/issues/1)\r\n* see `src/retry.rs`\r\n\r\nLooks good: https://ci.example/run/2 /heal is run by hand.";
+        for text in [
+            description,
+            "* /heal approve",
+            "- /heal approve",
+            "no slash at all",
+            "> /heal approve",
+        ] {
+            assert!(!may_render_a_line_from_a_slash(text), "{text:?}");
+            assert_eq!(read_comment(text), CommentCommands::default(), "{text:?}");
+        }
     }
 
     #[test]

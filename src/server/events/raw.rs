@@ -38,12 +38,8 @@ pub fn may_hold_heal_line(body: &[u8]) -> bool {
 }
 
 /// Whether `text` has a line the command grammar reads as a `/heal` command (or refuses as
-/// one). A `/` in the rendered text comes from a `/` in the source or an entity (`&sol;`,
-/// `&#47;`): text with neither is not rendered at all.
+/// one); the grammar skips most texts before its Markdown parse.
 fn holds_heal_line(text: &str) -> bool {
-    if !text.contains(['/', '&']) {
-        return false;
-    }
     let found = parse_comment(text);
     !found.lines.is_empty() || found.beyond_limit > 0
 }
