@@ -43,8 +43,7 @@ pub(crate) struct Cli {
         value_name = "FORMAT"
     )]
     pub log_format: Option<logging::LogFormat>,
-    /// Worker threads of the async runtime [default: the number of cores; `serve`: one more,
-    /// as a delivery log batch blocks one thread in its fsync].
+    /// Worker threads of the async runtime [default: the number of cores].
     #[arg(long, global = true, env = "HEALBOT_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<std::num::NonZeroUsize>,
     #[command(subcommand)]
@@ -117,17 +116,12 @@ pub fn main() -> ExitCode {
         "warn",
     ))
     .ok();
-    // `serve` leads each delivery log batch on a runtime thread, blocked in its write and
-    // fsync meanwhile (server::delivery_log): one thread more keeps every core busy.
-    let blocked_in_fsync = usize::from(matches!(cli.command, Command::Serve(_)));
+    // No runtime thread waits on a disk for long: where an fsync does, the delivery log's
+    // own thread makes it (server::delivery_log).
     let threads = cli
         .worker_threads
         .map(|n| n.get())
-        .or_else(|| {
-            std::thread::available_parallelism()
-                .ok()
-                .map(|n| n.get() + blocked_in_fsync)
-        })
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(2);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

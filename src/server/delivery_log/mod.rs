@@ -2,19 +2,20 @@
 //! answered, so a crash after GitHub's 202 loses nothing. It is also the dedupe set, and it
 //! knows which deliveries were never finished, so a restart hands those to the worker again.
 //!
-//! - **Group commit, led by a caller.** A request joins a queue, then takes the [`writer`]
-//!   if no other request holds it: the leader takes everything queued, writes it with one
-//!   `writev`, makes it durable with one `fdatasync` and answers every request in the batch;
-//!   what queued meanwhile goes in the next batch, led by a task the leader spawns. A 202 is
-//!   sent only after the fsync that holds its delivery. The leader writes and syncs on the
-//!   runtime thread it runs on, so a batch costs no hand-off to a writer thread and back: on
-//!   two cores those wake-ups, and a fourth runnable thread, cost more than the writing
-//!   (`scripts/bench/webhook`, alternating pairs: +9% requests a second with the log on disk,
-//!   +12% on tmpfs, p99 down from 2.8–5.0 ms to 2.2–4.3 ms). At most one
-//!   runtime thread is ever blocked in a write or `fdatasync`, which is why `serve` runs one
-//!   runtime thread more than the machine has cores. (`block_in_place` would hand the
-//!   thread's other tasks over instead, but it starts a thread to take them: slower than
-//!   the writer thread.)
+//! - **Group commit.** A request joins a queue and asks for a leader: the leader takes the
+//!   [`writer`], takes everything queued, writes it with one `writev`, makes it durable with
+//!   one `fdatasync` and answers every request in the batch; what queued meanwhile goes in the
+//!   next batch. A 202 is sent only after the fsync that holds its delivery.
+//! - **Who leads follows the fsync.** Where an fsync is all but free (tmpfs, a disk without a
+//!   volatile cache) the caller leads on its runtime thread, when no other caller holds the
+//!   writer ([`Shared::lead`]): a wake-up of another thread would cost more than the batch.
+//!   Where it waits on a device (a moving mean of the `fdatasync` above [`HAND_OFF_ABOVE`]),
+//!   the log's own thread leads: a runtime thread woken from a 100 µs fsync waits for a core
+//!   behind the busy ones (`perf sched`: 0.135 ms on average on two cores), which doubled a
+//!   commit; the log's thread sleeps between batches and gets a core at once. No runtime
+//!   thread is then ever blocked in the log, so `serve` runs as many as there are cores
+//!   (`scripts/bench/webhook`, alternating runs: a commit from 0.23 to 0.15 ms, as sent
+//!   29,300 to 31,200–32,100 req/s, `/heal` the same).
 //! - **Bodies in the log.** A delivery healbot acts on keeps its body inline on its own line
 //!   (`"body": {...}`): for GitHub, what healbot reads of it (`GithubEvent::kept_body`, about
 //!   400 bytes of a 15.5 KB comment payload); Alertmanager and Argo bodies whole. One that needs no
@@ -177,7 +178,7 @@ struct Request {
 }
 
 /// Deliveries handled since the writer last wrote: their `done` lines go out with the next
-/// batch of records, or within [`writer::DONE_FLUSH_EVERY`] (the ticker thread). Marking one
+/// batch of records, or within [`writer::DONE_FLUSH_EVERY`] (the log's thread). Marking one
 /// done wakes no thread; the workers mark one per delivery.
 type DoneMarks = Arc<Mutex<Vec<String>>>;
 
@@ -195,7 +196,35 @@ struct Stats {
     /// fsyncs). One leader at a time observes it, so the lock is never contended but by
     /// `/metrics`.
     commit_seconds: Mutex<Histogram>,
+    /// A moving mean of the `fdatasync` alone, in nanoseconds (0 before the first): where it
+    /// is above [`HAND_OFF_ABOVE`] the log's own thread leads.
+    sync_nanos: AtomicU64,
 }
+
+impl Stats {
+    /// Takes one `fdatasync`'s time into the moving mean (weight 1/8: a few slow syncs do not
+    /// move the leader, a disk that got slower does within tens of batches).
+    fn observe_sync(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let mean = self.sync_nanos.load(Ordering::Relaxed);
+        let next = if mean == 0 {
+            took
+        } else {
+            mean - mean / 8 + took / 8
+        };
+        self.sync_nanos.store(next.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether a batch is led by the log's own thread rather than by its caller.
+    fn hands_off(&self) -> bool {
+        self.sync_nanos.load(Ordering::Relaxed) > HAND_OFF_ABOVE.as_nanos() as u64
+    }
+}
+
+/// An fsync slower than this, on the moving mean, has batches led by the log's thread: waking
+/// it costs a few microseconds, far less than a runtime thread's wait for a core after an
+/// fsync that slept on a device; tmpfs syncs in 2–4 µs, a disk's flush takes 100 µs or more.
+const HAND_OFF_ABOVE: Duration = Duration::from_micros(30);
 
 /// How the log's group commit is doing, for `/metrics`: on a disk, the batches' write and
 /// fdatasync bound how many deliveries a second the intake takes (`records / commits`
@@ -213,6 +242,7 @@ impl Default for Stats {
         Stats {
             records: AtomicU64::new(0),
             commit_seconds: Mutex::new(CommitStats::default().seconds),
+            sync_nanos: AtomicU64::new(0),
         }
     }
 }
@@ -239,16 +269,32 @@ pub struct DeliveryLog {
     seen: Arc<Mutex<seen::Seen>>,
     done: DoneMarks,
     stats: Arc<Stats>,
-    /// Dropped to stop the ticker.
-    stop_ticker: Option<mpsc::Sender<()>>,
-    ticker: Option<thread::JoinHandle<()>>,
+    /// The log's own thread: it leads batches when fsyncs are slow, and ticks.
+    thread: Option<thread::JoinHandle<()>>,
 }
 
-/// What the callers share: the requests waiting for a batch, and the writer a batch's leader
-/// takes (`None` once the log is closed; a leader task spawned before then finds it so).
+/// What the log's thread is told. Between signals it ticks every
+/// [`writer::DONE_FLUSH_EVERY`].
+enum Signal {
+    /// Requests are queued: lead them.
+    Lead,
+    /// The log is closing.
+    Stop,
+}
+
+/// What the callers share: the requests waiting for a batch, the writer a batch's leader
+/// takes (`None` once the log is closed; a leader task spawned before then finds it so), and
+/// the way to the log's thread.
 struct Shared {
     queue: Mutex<Vec<Request>>,
     writer: Mutex<Option<writer::Writer>>,
+    stats: Arc<Stats>,
+    /// One signal waits at most: a `Lead` already waiting covers every request queued
+    /// before the thread takes it.
+    signals: mpsc::SyncSender<Signal>,
+    /// `Lead` signals the log's thread took.
+    #[cfg(test)]
+    signals_led: AtomicU64,
 }
 
 impl Shared {
@@ -283,27 +329,54 @@ impl Shared {
         !locked(&self.queue).is_empty()
     }
 
-    /// Leads one batch, if no other caller is leading, and has a new task lead the next one
-    /// when requests queued meanwhile: no caller waits for more than its own batch.
+    /// Has what is queued led: by the log's thread when fsyncs are slow, else by this caller
+    /// (one batch, if no other caller holds the writer), with a new task to lead what queued
+    /// meanwhile, so no caller waits for more than its own batch. Every holder of the writer
+    /// but the last (`Drop`) hands on what queued while it held it: a request that found the
+    /// writer held is led as soon as the holder lets go, never left for the next tick.
     fn lead(self: &Arc<Self>) {
-        self.lead_on(false, tokio::runtime::Handle::try_current().ok());
-    }
-
-    /// Commits what is queued ([`Shared::commit_queued`]) and, when requests queued while it
-    /// held the writer, hands them to a new leader: a task on `runtime`, or this thread
-    /// outside one. Every holder of the writer but the last (`Drop`) goes through here: a
-    /// request that found the writer held is led as soon as the holder lets go, never left
-    /// for the next tick.
-    fn lead_on(self: &Arc<Self>, wait: bool, runtime: Option<tokio::runtime::Handle>) {
-        if !self.commit_queued(wait) {
+        if self.stats.hands_off() && self.signal_lead() {
             return;
         }
-        match runtime {
-            Some(runtime) => {
+        if !self.commit_queued(false) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
                 let shared = self.clone();
                 runtime.spawn(async move { shared.lead() });
             }
-            None => while self.commit_queued(true) {},
+            Err(_) => self.lead_all(),
+        }
+    }
+
+    /// Tells the log's thread to lead; `false` when it is gone (the caller leads).
+    fn signal_lead(&self) -> bool {
+        match self.signals.try_send(Signal::Lead) {
+            Ok(()) | Err(mpsc::TrySendError::Full(_)) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Commits batch after batch until nothing is queued: the log's thread, and a caller
+    /// outside a runtime.
+    fn lead_all(&self) {
+        while self.commit_queued(true) {}
+    }
+
+    /// The log's thread: leads when signalled, and every tick commits what no batch carried
+    /// (done marks) and seals and prunes on time.
+    fn run(&self, signals: mpsc::Receiver<Signal>) {
+        loop {
+            match signals.recv_timeout(writer::DONE_FLUSH_EVERY) {
+                Ok(Signal::Lead) => {
+                    #[cfg(test)]
+                    self.signals_led.fetch_add(1, Ordering::Relaxed);
+                    self.lead_all();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.lead_all(),
+                Ok(Signal::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
         }
     }
 }
@@ -334,34 +407,26 @@ impl DeliveryLog {
             opened.pending_generations,
         );
         writer.maintain();
+        let (signals, received) = mpsc::sync_channel(1);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Vec::new()),
             writer: Mutex::new(Some(writer)),
+            stats: stats.clone(),
+            signals,
+            #[cfg(test)]
+            signals_led: AtomicU64::new(0),
         });
-        // Done marks go out within a tick when no batch takes them; a quiet log is sealed
-        // and pruned on time.
-        let (stop_ticker, ticks) = mpsc::channel::<()>();
-        let ticking = shared.clone();
-        // What queues while a tick holds the writer is led on the runtime the log was opened
-        // on, like any leader's leftovers.
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        let ticker = thread::Builder::new()
+        let running = shared.clone();
+        let thread = thread::Builder::new()
             .name("delivery-log".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    ticks.recv_timeout(writer::DONE_FLUSH_EVERY)
-                {
-                    ticking.lead_on(true, runtime.clone());
-                }
-            })
+            .spawn(move || running.run(received))
             .map_err(|e| io_err(state_dir, e))?;
         let log = DeliveryLog {
             shared,
             seen,
             done,
             stats,
-            stop_ticker: Some(stop_ticker),
-            ticker: Some(ticker),
+            thread: Some(thread),
         };
         Ok((log, opened.pending))
     }
@@ -420,12 +485,21 @@ impl DeliveryLog {
     }
 }
 
+impl DeliveryLog {
+    /// Stops the log's thread once it has led what it was signalled for; callers lead from
+    /// then on.
+    fn stop_thread(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // Waits while a `Lead` is waiting: the thread takes it first.
+            let _ = self.shared.signals.send(Signal::Stop);
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Drop for DeliveryLog {
     fn drop(&mut self) {
-        self.stop_ticker.take();
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
+        self.stop_thread();
         // No caller is left (each borrows the log): what is queued is answered, the done marks
         // written, the log synced and trimmed.
         self.shared.commit_queued(true);

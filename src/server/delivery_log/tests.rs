@@ -314,17 +314,16 @@ async fn a_record_queued_behind_a_held_writer_is_answered() {
 
 /// A tick holds the writer like a leader does, so what queues meanwhile must be led when it
 /// lets go. Before, the ticker dropped that report: a request that found the writer held by a
-/// tick waited for the next tick, half a second (a p99 of 419 ms under `wrk`). Here the ticker
-/// is stopped and one tick is run by hand, made long by a large delivery: a request left
-/// behind would never be answered.
+/// tick waited for the next tick, half a second (a p99 of 419 ms under `wrk`). Here the log's
+/// thread is stopped and one tick is run by hand, made long by a large delivery: a request
+/// left behind would never be answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // Holding the writer across awaits is the point: it keeps the large delivery for the tick.
 #[allow(clippy::await_holding_lock)]
 async fn a_record_queued_while_a_tick_holds_the_writer_is_led_when_it_lets_go() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = DeliveryLog::open(dir.path()).unwrap();
-    log.stop_ticker.take();
-    log.ticker.take().unwrap().join().unwrap();
+    log.stop_thread();
     let log = Arc::new(log);
     // The large delivery queues behind a held writer, so the tick is what commits it.
     let held = log.shared.writer.lock().unwrap();
@@ -341,8 +340,7 @@ async fn a_record_queued_while_a_tick_holds_the_writer_is_led_when_it_lets_go() 
     }
     let tick = std::thread::spawn({
         let shared = log.shared.clone();
-        let runtime = tokio::runtime::Handle::current();
-        move || shared.lead_on(true, Some(runtime))
+        move || shared.lead_all()
     });
     drop(held);
     // Once the tick has taken the large delivery, a second one finds the writer held.
@@ -355,4 +353,68 @@ async fn a_record_queued_while_a_tick_holds_the_writer_is_led_when_it_lets_go() 
     assert_eq!(large.await.unwrap().unwrap(), Recorded::New);
     let small = small.expect("the record that queued during the tick was never led");
     assert_eq!(small.unwrap(), Recorded::New);
+}
+
+#[test]
+fn batches_go_to_the_log_thread_while_fsyncs_wait_on_a_device() {
+    let stats = Stats::default();
+    assert!(!stats.hands_off(), "nothing measured yet: the caller leads");
+    stats.observe_sync(Duration::from_micros(3));
+    assert!(!stats.hands_off(), "a tmpfs-fast fsync: the caller leads");
+    stats.observe_sync(Duration::from_micros(200));
+    assert!(
+        !stats.hands_off(),
+        "one slow fsync moves the mean by an eighth"
+    );
+    for _ in 0..8 {
+        stats.observe_sync(Duration::from_micros(120));
+    }
+    assert!(stats.hands_off(), "a disk's flush: the log's thread leads");
+    for _ in 0..40 {
+        stats.observe_sync(Duration::from_micros(3));
+    }
+    assert!(
+        !stats.hands_off(),
+        "fsyncs got fast again: the caller leads"
+    );
+}
+
+/// With slow fsyncs the callers only queue and signal; the log's thread leads every batch and
+/// answers every caller, and a record made after the thread stopped is led by its caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_slow_fsyncs_the_log_thread_leads_and_answers_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = DeliveryLog::open(dir.path()).unwrap();
+    // As if every fsync so far had taken ages; the mean stays above the threshold for
+    // hundreds of real ones, whatever the disk under the test.
+    log.stats.sync_nanos.store(u64::MAX, Ordering::Relaxed);
+    let log = Arc::new(log);
+    let records: Vec<_> = (0..200)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let id = format!("d{i}");
+                log.record(&id, Source::Github, Some("issue_comment"), None, body("{}"))
+                    .await
+            })
+        })
+        .collect();
+    for record in records {
+        assert_eq!(record.await.unwrap().unwrap(), Recorded::New);
+    }
+    assert!(log.stats.hands_off());
+    assert!(log.shared.signals_led.load(Ordering::Relaxed) > 0);
+    assert!(log.sync_count() <= 200);
+    let mut log = Arc::into_inner(log).unwrap();
+    log.stop_thread();
+    assert_eq!(
+        log.record("after", Source::Github, None, None, None)
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    drop(log);
+    let (log, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert_eq!(pending.len(), 200);
+    assert!((0..200).all(|i| log.contains(&format!("d{i}"))) && log.contains("after"));
 }

@@ -211,7 +211,10 @@ impl Writer {
             if inserted.is_empty() {
                 Ok(())
             } else {
-                self.file.sync_data().map_err(|e| e.to_string())
+                let syncing = Instant::now();
+                let synced = self.file.sync_data().map_err(|e| e.to_string());
+                self.stats.observe_sync(syncing.elapsed());
+                synced
             }
         });
         match synced {
