@@ -14,8 +14,8 @@
 //!   behind the busy ones (`perf sched`: 0.135 ms on average on two cores), which doubled a
 //!   commit; the log's thread sleeps between batches and gets a core at once. No runtime
 //!   thread is then ever blocked in the log, so `serve` runs as many as there are cores
-//!   (`scripts/bench/webhook`, alternating runs: a commit from 0.23 to 0.15 ms, as sent
-//!   29,300 to 31,200–32,100 req/s, `/heal` the same).
+//!   (`scripts/bench/webhook`'s payloads, alternating runs: a commit from 0.23 to 0.14–0.17
+//!   ms, as sent +15% requests a second, `/heal` +7% but its p99 from about 3 to 4–5 ms).
 //! - **Bodies in the log.** A delivery healbot acts on keeps its body inline on its own line
 //!   (`"body": {...}`): for GitHub, what healbot reads of it (`GithubEvent::kept_body`, about
 //!   400 bytes of a 15.5 KB comment payload); Alertmanager and Argo bodies whole. One that needs no

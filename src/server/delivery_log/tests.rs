@@ -404,7 +404,6 @@ async fn with_slow_fsyncs_the_log_thread_leads_and_answers_every_record() {
     }
     assert!(log.stats.hands_off());
     assert!(log.shared.signals_led.load(Ordering::Relaxed) > 0);
-    assert!(log.sync_count() <= 200);
     let mut log = Arc::into_inner(log).unwrap();
     log.stop_thread();
     assert_eq!(
