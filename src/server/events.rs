@@ -324,7 +324,9 @@ impl PushEvent {
 /// One event healbot knows, by its `X-GitHub-Event` name.
 // Each event is moved a couple of times per delivery; boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized as the payload it holds, which `parse_slice` reads back to the same event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum GithubEvent {
     Ping(PingEvent),
     Push(PushEvent),
@@ -410,16 +412,7 @@ impl GithubEvent {
     /// 15.5 KB comment payload keeps about 400 bytes: the log writes (and syncs) that, not
     /// the whole payload.
     pub fn kept_body(&self) -> serde_json::Result<Vec<u8>> {
-        match self {
-            GithubEvent::Ping(e) => serde_json::to_vec(e),
-            GithubEvent::Push(e) => serde_json::to_vec(e),
-            GithubEvent::PullRequest(e) => serde_json::to_vec(e),
-            GithubEvent::PullRequestReview(e) => serde_json::to_vec(e),
-            GithubEvent::IssueComment(e) => serde_json::to_vec(e),
-            GithubEvent::CheckRun(e) => serde_json::to_vec(e),
-            GithubEvent::Installation(e) => serde_json::to_vec(e),
-            GithubEvent::InstallationRepositories(e) => serde_json::to_vec(e),
-        }
+        serde_json::to_vec(self)
     }
 
     /// Parses `body` as the event `name`; `Ok(None)` for an event healbot does not know.

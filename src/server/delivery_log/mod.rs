@@ -268,7 +268,6 @@ pub struct DeliveryLog {
     shared: Arc<Shared>,
     seen: Arc<Mutex<seen::Seen>>,
     done: DoneMarks,
-    stats: Arc<Stats>,
     /// The log's own thread: it leads batches when fsyncs are slow, and ticks.
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -411,7 +410,7 @@ impl DeliveryLog {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Vec::new()),
             writer: Mutex::new(Some(writer)),
-            stats: stats.clone(),
+            stats,
             signals,
             #[cfg(test)]
             signals_led: AtomicU64::new(0),
@@ -425,7 +424,6 @@ impl DeliveryLog {
             shared,
             seen,
             done,
-            stats,
             thread: Some(thread),
         };
         Ok((log, opened.pending))
@@ -473,15 +471,15 @@ impl DeliveryLog {
     /// The group commit's figures since the log was opened.
     pub fn commit_stats(&self) -> CommitStats {
         CommitStats {
-            records: self.stats.records.load(Ordering::Relaxed),
-            seconds: locked(&self.stats.commit_seconds).clone(),
+            records: self.shared.stats.records.load(Ordering::Relaxed),
+            seconds: locked(&self.shared.stats.commit_seconds).clone(),
         }
     }
 
     #[cfg(test)]
     /// How many new deliveries were recorded since the log was opened.
     pub fn record_count(&self) -> u64 {
-        self.stats.records.load(Ordering::Relaxed)
+        self.shared.stats.records.load(Ordering::Relaxed)
     }
 }
 

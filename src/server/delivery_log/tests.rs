@@ -387,7 +387,10 @@ async fn with_slow_fsyncs_the_log_thread_leads_and_answers_every_record() {
     let (log, _) = DeliveryLog::open(dir.path()).unwrap();
     // As if every fsync so far had taken ages; the mean stays above the threshold for
     // hundreds of real ones, whatever the disk under the test.
-    log.stats.sync_nanos.store(u64::MAX, Ordering::Relaxed);
+    log.shared
+        .stats
+        .sync_nanos
+        .store(u64::MAX, Ordering::Relaxed);
     let log = Arc::new(log);
     let records: Vec<_> = (0..200)
         .map(|i| {
@@ -402,7 +405,7 @@ async fn with_slow_fsyncs_the_log_thread_leads_and_answers_every_record() {
     for record in records {
         assert_eq!(record.await.unwrap().unwrap(), Recorded::New);
     }
-    assert!(log.stats.hands_off());
+    assert!(log.shared.stats.hands_off());
     assert!(log.shared.signals_led.load(Ordering::Relaxed) > 0);
     let mut log = Arc::into_inner(log).unwrap();
     log.stop_thread();
