@@ -420,3 +420,33 @@ async fn with_slow_fsyncs_the_log_thread_leads_and_answers_every_record() {
     assert_eq!(pending.len(), 200);
     assert!((0..200).all(|i| log.contains(&format!("d{i}"))) && log.contains("after"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_thread_gathers_requests_that_queue_while_it_waits_into_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    // A window far longer than the callers' spacing, so the test holds on a loaded machine.
+    let gather = Duration::from_millis(400);
+    let (log, _) = DeliveryLog::open_gathering(dir.path(), Retention::default(), gather).unwrap();
+    log.shared
+        .stats
+        .sync_nanos
+        .store(u64::MAX, Ordering::Relaxed);
+    let log = Arc::new(log);
+    // Five callers 5 ms apart: without the gathering, five batches and five fsyncs.
+    let records: Vec<_> = (0..5u64)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5 * i)).await;
+                let id = format!("g{i}");
+                log.record(&id, Source::Github, Some("issue_comment"), None, None)
+                    .await
+            })
+        })
+        .collect();
+    for record in records {
+        assert_eq!(record.await.unwrap().unwrap(), Recorded::New);
+    }
+    assert_eq!(log.sync_count(), 1);
+    assert_eq!(log.record_count(), 5);
+}
