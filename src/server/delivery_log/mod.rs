@@ -393,9 +393,11 @@ impl Shared {
                 Ok(Signal::Lead) => {
                     #[cfg(test)]
                     self.signals_led.fetch_add(1, Ordering::Relaxed);
-                    self.gather();
-                    while self.commit_queued(true) {
+                    // A `Lead` whose requests an earlier batch took finds the queue empty:
+                    // nothing to gather for.
+                    while !locked(&self.queue).is_empty() {
                         self.gather();
+                        self.commit_queued(true);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.lead_all(),
@@ -516,9 +518,7 @@ impl DeliveryLog {
     pub fn record_count(&self) -> u64 {
         self.shared.stats.records.load(Ordering::Relaxed)
     }
-}
 
-impl DeliveryLog {
     /// Stops the log's thread once it has led what it was signalled for; callers lead from
     /// then on.
     fn stop_thread(&mut self) {
