@@ -3,24 +3,28 @@
 //! records a delivery it claims the id in Redis with `SET NX` and a retention TTL. The replica
 //! that holds the claim processes it; another answers "duplicate".
 //!
-//! Claims are batched: every claim waiting while the last batch was on the wire goes out as
-//! one pipeline, so a burst of deliveries costs a few round trips, not one each. Each claim is
-//! one `SET NX GET EX` (Redis 7.0 and later: the value held before, none when this set it), or
-//! on an older Redis a `SET NX EX` and `GET` pair. Reading the holder back means two requests
-//! with one id at one replica both learn that the replica holds it (its own delivery log then
-//! picks one), and a replica's claim is told from another's even when both were given one
-//! name.
+//! Claims are made by the delivery log's thread, for a whole batch just before it writes it
+//! ([`BatchClaims`]): one pipeline a batch, on a blocking connection of that thread's own, and
+//! no wait of its own for a request. Each claim is one `SET NX GET EX` (Redis 7.0 and later:
+//! the value held before, none when this set it), or on an older Redis a `SET NX EX` and `GET`
+//! pair. Reading the holder back means two requests with one id at one replica both learn that
+//! the replica holds it (its own delivery log then picks one), and a replica's claim is told
+//! from another's even when both were given one name.
 
+use super::delivery_log::BatchClaims;
 use redis::aio::ConnectionManager;
 use redis::Script;
-use std::sync::OnceLock;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// Claims sent in one pipeline at most.
-const MAX_BATCH: usize = 512;
+/// How long the log's thread waits for Redis to answer a batch's claims: a batch waits for
+/// them, deliveries that need no claim included, so far less than the 2 s other Redis users
+/// get; a Redis on the local network answers in well under a millisecond.
+const CLAIM_TIMEOUT: Duration = Duration::from_millis(500);
 
-type ClaimReply = oneshot::Sender<Result<bool, String>>;
+/// After Redis failed a batch's claims, how long further claims fail at once rather than wait
+/// for a Redis that is down or hung (the deliveries get a 503, and GitHub's retry comes later).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// How long a claimed id is remembered: GitHub lets people redeliver for about a week.
 pub(crate) const CLAIM_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -35,17 +39,27 @@ pub struct ClaimError {
 }
 
 pub struct DeliveryClaims {
+    /// For releases, from the runtime.
     conn: ConnectionManager,
+    /// For the log's thread: claims block it, never a runtime thread.
+    client: redis::Client,
+    blocking: Mutex<Blocking>,
     url: String,
     prefix: String,
     /// Written as the claim's value (the replica's name and a random nonce), so a replica
     /// releases only its own claims and knows a claim it holds.
     replica: String,
     retention: Duration,
-    /// The batcher task, started by the first claim (it needs the runtime).
-    batcher: OnceLock<mpsc::UnboundedSender<(String, ClaimReply)>>,
-    /// Set for tests; otherwise read from the server's version by the first batch.
+    /// Set for tests; otherwise read from the server's version on each new connection.
     form: Option<ClaimForm>,
+}
+
+/// The log thread's connection, made at its first batch and again after a failure.
+#[derive(Default)]
+struct Blocking {
+    conn: Option<(redis::Connection, ClaimForm)>,
+    /// The last failure and when it was: claims fail at once until [`RETRY_AFTER_FAILURE`].
+    failed: Option<(Instant, String)>,
 }
 
 /// How a batch asks Redis for its claims.
@@ -89,6 +103,7 @@ impl DeliveryClaims {
             reason: e.to_string(),
         };
         let conn = crate::redis_conn::lazy_connection(url, Duration::from_secs(2)).map_err(err)?;
+        let client = redis::Client::open(url).map_err(err)?;
         // A claim is this process's alone, even when two replicas were given one name (no
         // HOSTNAME in a container, say): a claim is held when its value is ours.
         let mut nonce = [0u8; 8];
@@ -98,11 +113,12 @@ impl DeliveryClaims {
         })?;
         Ok(DeliveryClaims {
             conn,
+            client,
+            blocking: Mutex::default(),
             url: shown.clone(),
             prefix: "healbot:delivery:".to_string(),
             replica: format!("{replica}:{}", hex::encode(nonce)),
             retention: CLAIM_RETENTION,
-            batcher: OnceLock::new(),
             form: None,
         })
     }
@@ -113,74 +129,85 @@ impl DeliveryClaims {
         self
     }
 
-    fn error(&self, e: redis::RedisError) -> ClaimError {
+    fn error(&self, reason: impl std::fmt::Display) -> ClaimError {
         ClaimError {
             url: self.url.clone(),
-            reason: e.to_string(),
+            reason: reason.to_string(),
         }
     }
 
-    /// `true` when this replica holds `id` (claimed now, or earlier by this replica); `false`
-    /// when another replica claimed it first.
-    pub async fn claim(&self, id: &str) -> Result<bool, ClaimError> {
-        let batcher = self.batcher.get_or_init(|| self.start_batcher());
-        let (reply, answer) = oneshot::channel();
-        let gone = || ClaimError {
-            url: self.url.clone(),
-            reason: "the claim batcher stopped".into(),
+    /// For each of `ids`, `true` when this replica holds it (claimed now, or earlier by this
+    /// replica) and `false` when another replica claimed it first. Blocking, one round trip:
+    /// the delivery log's thread calls it for a batch.
+    pub fn claim_all(&self, ids: &[&str]) -> Result<Vec<bool>, ClaimError> {
+        let mut blocking = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, reason)) = &blocking.failed {
+            if at.elapsed() < RETRY_AFTER_FAILURE {
+                return Err(self.error(reason));
+            }
+        }
+        let reused = blocking.conn.is_some();
+        let claimed = match self.claim_on(&mut blocking, ids) {
+            // A connection Redis closed since the last batch (a restart): claims go again on a
+            // new one, which is safe as a claim's holder reads its own value back.
+            Err(e)
+                if reused && !e.is_timeout() && (e.is_io_error() || e.is_connection_dropped()) =>
+            {
+                blocking.conn = None;
+                self.claim_on(&mut blocking, ids)
+            }
+            claimed => claimed,
         };
-        batcher
-            .send((format!("{}{id}", self.prefix), reply))
-            .map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .map_err(|reason| ClaimError {
-                url: self.url.clone(),
-                reason,
-            })
+        match &claimed {
+            Ok(_) => blocking.failed = None,
+            Err(e) => {
+                // The connection may hold a half-read answer: the next batch connects anew.
+                blocking.conn = None;
+                blocking.failed = Some((Instant::now(), e.to_string()));
+            }
+        }
+        claimed.map_err(|e| self.error(e))
     }
 
-    fn start_batcher(&self) -> mpsc::UnboundedSender<(String, ClaimReply)> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(String, ClaimReply)>();
-        let mut conn = self.conn.clone();
-        let (replica, seconds) = (self.replica.clone(), self.retention.as_secs());
-        let mut form = self.form;
-        tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let holders = match form {
-                    Some(known) => send(&mut conn, known, &batch, &replica, seconds).await,
-                    None => match server_form(&mut conn).await {
-                        Ok(found) => {
-                            form = Some(found);
-                            send(&mut conn, found, &batch, &replica, seconds).await
-                        }
-                        Err(e) => Err(e),
-                    },
+    fn claim_on(&self, blocking: &mut Blocking, ids: &[&str]) -> redis::RedisResult<Vec<bool>> {
+        let (conn, form) = match &mut blocking.conn {
+            Some((conn, form)) => (conn, *form),
+            None => {
+                let mut conn = self.client.get_connection_with_timeout(CLAIM_TIMEOUT)?;
+                conn.set_read_timeout(Some(CLAIM_TIMEOUT))?;
+                conn.set_write_timeout(Some(CLAIM_TIMEOUT))?;
+                let form = match self.form {
+                    Some(form) => form,
+                    None => {
+                        let info: String = redis::cmd("INFO").arg("server").query(&mut conn)?;
+                        ClaimForm::for_server(&info)
+                    }
                 };
-                match holders {
-                    Ok(holders) if holders.len() == batch.len() => {
-                        for ((_, reply), holds) in batch.drain(..).zip(holders) {
-                            let _ = reply.send(Ok(holds));
-                        }
-                    }
-                    Ok(holders) => {
-                        let reason = format!("{} answers to {} claims", holders.len(), batch.len());
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(reason.clone()));
-                        }
-                    }
-                    Err(e) => {
-                        let reason = e.to_string();
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(reason.clone()));
-                        }
-                    }
-                }
+                let (conn, form) = blocking.conn.insert((conn, form));
+                (conn, *form)
             }
-        });
-        tx
+        };
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}{id}", self.prefix))
+            .collect();
+        let holders: Vec<Option<String>> =
+            claim_pipeline(form, &keys, &self.replica, self.retention.as_secs()).query(conn)?;
+        if holders.len() != ids.len() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "claims",
+                format!("{} answers to {} claims", holders.len(), ids.len()),
+            )));
+        }
+        Ok(holders
+            .into_iter()
+            .map(|holder| match (form, holder) {
+                // The value before this `SET`: none means this one set it.
+                (ClaimForm::SetNxGet, None) => true,
+                (_, holder) => holder.as_deref() == Some(self.replica.as_str()),
+            })
+            .collect())
     }
 
     /// Gives a claim back (the delivery could not be recorded after all), if this replica
@@ -197,22 +224,22 @@ impl DeliveryClaims {
     }
 }
 
-/// The claim form of the server behind `conn`, from its version.
-async fn server_form(conn: &mut ConnectionManager) -> redis::RedisResult<ClaimForm> {
-    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
-    Ok(ClaimForm::for_server(&info))
+impl BatchClaims for DeliveryClaims {
+    fn claim(&self, ids: &[&str]) -> Result<Vec<bool>, String> {
+        self.claim_all(ids).map_err(|e| e.to_string())
+    }
 }
 
-/// Claims every key of `batch` in one pipeline: whether this replica holds each.
-async fn send(
-    conn: &mut ConnectionManager,
+/// One pipeline claiming every key: one answer per key, the holder before (or after, for the
+/// older form) the claim.
+fn claim_pipeline(
     form: ClaimForm,
-    batch: &[(String, ClaimReply)],
+    keys: &[String],
     replica: &str,
     seconds: u64,
-) -> redis::RedisResult<Vec<bool>> {
+) -> redis::Pipeline {
     let mut pipe = redis::pipe();
-    for (key, _) in batch {
+    for key in keys {
         let set = pipe.cmd("SET").arg(key).arg(replica).arg("NX");
         match form {
             ClaimForm::SetNxGet => {
@@ -223,15 +250,7 @@ async fn send(
             }
         }
     }
-    let holders: Vec<Option<String>> = pipe.query_async(conn).await?;
-    Ok(holders
-        .into_iter()
-        .map(|holder| match (form, holder) {
-            // The value before this `SET`: none means this one set it.
-            (ClaimForm::SetNxGet, None) => true,
-            (_, holder) => holder.as_deref() == Some(replica),
-        })
-        .collect())
+    pipe
 }
 
 #[cfg(test)]

@@ -124,7 +124,10 @@ pub async fn serve_on(
         keep: config.delivery_retention,
         ..delivery_log::Retention::default()
     };
-    let (log, pending) = DeliveryLog::open_with(&config.state_dir, retention)?;
+    let (log, pending) = match &options.claims {
+        Some(claims) => DeliveryLog::open_claiming(&config.state_dir, retention, claims.clone())?,
+        None => DeliveryLog::open_with(&config.state_dir, retention)?,
+    };
     let log = Arc::new(log);
     let handler: Arc<dyn DeliveryHandler> = match options.handler {
         Some(h) => h,

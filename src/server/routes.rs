@@ -3,7 +3,7 @@
 //! input can make a route panic: every failure is a status code and a one-line reason.
 
 use super::claims::DeliveryClaims;
-use super::delivery_log::{valid_id, DeliveryLog, Recorded, Source};
+use super::delivery_log::{valid_id, DeliveryLog, DeliveryLogError, Recorded, Source};
 use super::events::{leading_action, BodyError, GithubEvent, Parsed};
 use super::handler::{DeliveryHandler, GithubDelivery, RawDelivery};
 use super::kpis::KpiSource;
@@ -142,7 +142,8 @@ impl AppState {
         reply(status, "rejected", &reason.to_string())
     }
 
-    /// Records durably (group commit); `Err` is the response to send.
+    /// Records durably (group commit), claimed for this replica first when `claim`; `Err` is
+    /// the response to send.
     async fn record(
         &self,
         id: &str,
@@ -150,11 +151,32 @@ impl AppState {
         event: Option<&str>,
         action: Option<&str>,
         body: Option<Bytes>,
+        claim: bool,
     ) -> Result<Recorded, Response> {
-        match self.log.record(id, source, event, action, body).await {
+        let recorded = if claim {
+            self.log
+                .record_claimed(id, source, event, action, body)
+                .await
+        } else {
+            self.log.record(id, source, event, action, body).await
+        };
+        match recorded {
             Ok(recorded) => Ok(recorded),
+            // Redis is needed to claim and did not answer: refused rather than risk
+            // processing the delivery twice.
+            Err(e @ DeliveryLogError::Claim(_)) => {
+                Err(self.reject(source, StatusCode::SERVICE_UNAVAILABLE, e))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot record a delivery");
+                // Claimed but not recorded, so not ours to process: let a retry take it
+                // (unless a request with the same id recorded it meanwhile, under the same
+                // claim).
+                if let (true, Some(claims)) = (claim, &self.claims) {
+                    if !self.log.contains(id) {
+                        let _ = claims.release(id).await;
+                    }
+                }
                 Err(reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "error",
@@ -334,25 +356,8 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         None => None,
     };
     // With replicas, one of them takes a delivery healbot acts on; the others say duplicate.
-    // The claim comes before the record: a replica handles every delivery its log holds when
-    // it starts again, so it records only what it holds.
-    if let (Some(claims), Some(_)) = (&state.claims, &event) {
-        if !state.log.contains(&id) {
-            match claims.claim(&id).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    state.metrics.count(Source::Github, Outcome::Duplicate);
-                    tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
-                    return reply(
-                        StatusCode::OK,
-                        "duplicate",
-                        "delivery already received by another replica",
-                    );
-                }
-                Err(e) => return state.reject(Source::Github, StatusCode::SERVICE_UNAVAILABLE, e),
-            }
-        }
-    }
+    // The log claims it before it writes it (`delivery_log::claimed`).
+    let claim = state.claims.is_some() && event.is_some();
     // What healbot reads of the payload, not all of it: after a restart the worker gets the
     // same event back (a body that would not serialize keeps the payload itself).
     let kept_body = event.as_ref().map(|e| match e.kept_body() {
@@ -360,21 +365,28 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         Err(_) => body.clone(),
     });
     let recorded = match state
-        .record(&id, Source::Github, Some(event_name), action, kept_body)
+        .record(
+            &id,
+            Source::Github,
+            Some(event_name),
+            action,
+            kept_body,
+            claim,
+        )
         .await
     {
         Ok(r) => r,
-        Err(response) => {
-            // Not recorded, so not ours to process: let a retry take it (unless a request
-            // with the same id recorded it meanwhile, under the same claim).
-            if let (Some(claims), Some(_)) = (&state.claims, &event) {
-                if !state.log.contains(&id) {
-                    let _ = claims.release(&id).await;
-                }
-            }
-            return response;
-        }
+        Err(response) => return response,
     };
+    if recorded == Recorded::HeldElsewhere {
+        state.metrics.count(Source::Github, Outcome::Duplicate);
+        tracing::info!(delivery = %id, event = event_name, "delivery taken by another replica");
+        return reply(
+            StatusCode::OK,
+            "duplicate",
+            "delivery already received by another replica",
+        );
+    }
     if recorded == Recorded::Duplicate {
         state.metrics.count(Source::Github, Outcome::Duplicate);
         tracing::info!(delivery = %id, event = event_name, "duplicate delivery");
@@ -445,7 +457,10 @@ async fn raw(state: Arc<AppState>, source: Source, headers: HeaderMap, body: Bod
         Ok(place) => place,
         Err(refusal) => return *refusal,
     };
-    if let Err(response) = state.record(&id, source, None, None, Some(body)).await {
+    if let Err(response) = state
+        .record(&id, source, None, None, Some(body), false)
+        .await
+    {
         return response;
     }
     state.enqueue(

@@ -505,14 +505,50 @@ async fn replicas_with_one_name_never_both_hold_a_claim() {
     {
         let (first, second) = (claims(first), claims(second));
         let id = format!("same-name-{n}");
-        assert!(first.claim(&id).await.unwrap());
-        assert!(!second.claim(&id).await.unwrap());
-        assert!(first.claim(&id).await.unwrap(), "the holder still holds it");
+        assert!(first.claim_all(&[&id]).unwrap()[0]);
+        assert!(!second.claim_all(&[&id]).unwrap()[0]);
+        assert!(
+            first.claim_all(&[&id]).unwrap()[0],
+            "the holder still holds it"
+        );
         // Given back by its holder only.
         second.release(&id).await.unwrap();
-        assert!(!second.claim(&id).await.unwrap());
+        assert!(!second.claim_all(&[&id]).unwrap()[0]);
         first.release(&id).await.unwrap();
-        assert!(second.claim(&id).await.unwrap());
-        assert!(!first.claim(&id).await.unwrap());
+        assert!(second.claim_all(&[&id]).unwrap()[0]);
+        assert!(!first.claim_all(&[&id]).unwrap()[0]);
     }
+    // A batch's claims, in order, in one pipeline: an id twice in it is held twice (the
+    // log then records it once), whatever the form.
+    for form in [nx_get, pair] {
+        let (first, second) = (claims(form), claims(form));
+        let id = |n: &str| format!("batch-{form:?}-{n}");
+        let (b1, b2, b3) = (id("1"), id("2"), id("3"));
+        assert_eq!(first.claim_all(&[&b1, &b2]).unwrap(), [true, true]);
+        assert_eq!(
+            second.claim_all(&[&b2, &b3, &b3, &b1]).unwrap(),
+            [false, true, true, false]
+        );
+    }
+}
+
+/// Redis restarted between two batches: the next batch's claims go through on a new
+/// connection rather than being refused (GitHub does not retry a delivery by itself). A Redis
+/// that is down refuses the claims, naming it, and for a second claims fail at once instead
+/// of waiting on it again.
+#[tokio::test]
+async fn claims_carry_on_after_redis_restarts_and_fail_fast_while_it_is_down() {
+    let mut redis = RedisServer::start();
+    let claims = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
+    assert_eq!(claims.claim_all(&["before"]).unwrap(), [true]);
+    redis.restart();
+    assert_eq!(claims.claim_all(&["after", "before"]).unwrap(), [true, true]);
+    redis.stop();
+    let refused = claims.claim_all(&["down"]).unwrap_err().to_string();
+    assert!(refused.contains("redis at redis://127.0.0.1:"), "{refused}");
+    redis.restart();
+    let again = claims.claim_all(&["down"]).unwrap_err().to_string();
+    assert_eq!(again, refused, "the same failure, without another try");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(claims.claim_all(&["down"]).unwrap(), [true]);
 }

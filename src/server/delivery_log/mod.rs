@@ -30,6 +30,7 @@
 //! - **Bounded memory.** The seen ids are kept as 128-bit digests for the retention window, at
 //!   most [`Retention::max_seen`] of them.
 
+mod claimed;
 mod seen;
 mod segments;
 mod writer;
@@ -44,6 +45,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub use claimed::BatchClaims;
 pub use segments::{log_text, segment_files};
 
 /// Where a delivery came from.
@@ -83,6 +85,9 @@ pub enum DeliveryLogError {
     Io { path: String, reason: String },
     #[error("delivery log: the writer has stopped")]
     WriterGone,
+    /// The delivery could not be claimed for this replica, so it was not recorded.
+    #[error("{0}")]
+    Claim(String),
 }
 
 /// Whether [`DeliveryLog::record`] wrote a new delivery.
@@ -90,6 +95,8 @@ pub enum DeliveryLogError {
 pub enum Recorded {
     New,
     Duplicate,
+    /// Another replica claimed the delivery first; nothing written.
+    HeldElsewhere,
 }
 
 /// Where an unfinished delivery's body is.
@@ -177,6 +184,8 @@ struct Request {
     line: Vec<u8>,
     /// Whether the line holds a body (the delivery is then pending until marked done).
     with_body: bool,
+    /// Whether the delivery must be claimed for this replica before it is written.
+    claim: bool,
     reply: oneshot::Sender<Result<Recorded, DeliveryLogError>>,
 }
 
@@ -303,6 +312,9 @@ struct Shared {
     signals: mpsc::SyncSender<Signal>,
     /// How long the log's thread waits for more requests before it leads a batch ([`GATHER`]).
     gather: Duration,
+    /// Where a batch's deliveries are claimed before they are written, with replicas.
+    claims: Option<Arc<dyn BatchClaims>>,
+    seen: Arc<Mutex<seen::Seen>>,
     /// `Lead` signals the log's thread took.
     #[cfg(test)]
     signals_led: AtomicU64,
@@ -327,6 +339,9 @@ impl Shared {
         let mut batch = std::mem::take(&mut *locked(&self.queue));
         match guard.as_mut() {
             Some(writer) => {
+                if let Some(claims) = &self.claims {
+                    claimed::claim_batch(claims.as_ref(), &self.seen, &mut batch);
+                }
                 writer.commit(&mut batch);
                 writer.maintain_if_due();
             }
@@ -346,7 +361,8 @@ impl Shared {
     /// but the last (`Drop`) hands on what queued while it held it: a request that found the
     /// writer held is led as soon as the holder lets go, never left for the next tick.
     fn lead(self: &Arc<Self>) {
-        if self.stats.hands_off() && self.signal_lead() {
+        // A batch's claims wait on Redis: never on a runtime thread.
+        if (self.claims.is_some() || self.stats.hands_off()) && self.signal_lead() {
             return;
         }
         if !self.commit_queued(false) {
@@ -420,14 +436,25 @@ impl DeliveryLog {
         state_dir: &Path,
         retention: Retention,
     ) -> Result<(DeliveryLog, Vec<Pending>), DeliveryLogError> {
-        DeliveryLog::open_gathering(state_dir, retention, GATHER)
+        DeliveryLog::open_gathering(state_dir, retention, GATHER, None)
     }
 
-    /// [`DeliveryLog::open_with`], the log's thread gathering for `gather` before each batch.
+    /// [`DeliveryLog::open_with`], each batch claiming its deliveries recorded with
+    /// [`DeliveryLog::record_claimed`] from `claims` before it writes them (replicas).
+    pub fn open_claiming(
+        state_dir: &Path,
+        retention: Retention,
+        claims: Arc<dyn BatchClaims>,
+    ) -> Result<(DeliveryLog, Vec<Pending>), DeliveryLogError> {
+        DeliveryLog::open_gathering(state_dir, retention, GATHER, Some(claims))
+    }
+
+    /// Opens the log, its thread gathering for `gather` before each batch.
     fn open_gathering(
         state_dir: &Path,
         retention: Retention,
         gather: Duration,
+        claims: Option<Arc<dyn BatchClaims>>,
     ) -> Result<(DeliveryLog, Vec<Pending>), DeliveryLogError> {
         let opened = segments::open(state_dir, retention)?;
         let seen = Arc::new(Mutex::new(opened.seen));
@@ -449,6 +476,8 @@ impl DeliveryLog {
             stats,
             signals,
             gather,
+            claims,
+            seen: seen.clone(),
             #[cfg(test)]
             signals_led: AtomicU64::new(0),
         });
@@ -476,12 +505,41 @@ impl DeliveryLog {
         action: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<Recorded, DeliveryLogError> {
+        self.record_with(id, source, event, action, body, false)
+            .await
+    }
+
+    /// [`DeliveryLog::record`] once the delivery is claimed for this replica (a log opened
+    /// with [`DeliveryLog::open_claiming`]; otherwise there is nothing to claim from):
+    /// `HeldElsewhere` when another replica holds it, `Claim` when it could not be claimed.
+    pub async fn record_claimed(
+        &self,
+        id: &str,
+        source: Source,
+        event: Option<&str>,
+        action: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<Recorded, DeliveryLogError> {
+        self.record_with(id, source, event, action, body, true)
+            .await
+    }
+
+    async fn record_with(
+        &self,
+        id: &str,
+        source: Source,
+        event: Option<&str>,
+        action: Option<&str>,
+        body: Option<Bytes>,
+        claim: bool,
+    ) -> Result<Recorded, DeliveryLogError> {
         let (reply, answer) = oneshot::channel();
         let line = writer::received_line(id, source, event, action, body.as_deref());
         locked(&self.shared.queue).push(Request {
             id: id.to_string(),
             line,
             with_body: body.is_some(),
+            claim,
             reply,
         });
         self.shared.lead();

@@ -426,7 +426,8 @@ async fn the_log_thread_gathers_requests_that_queue_while_it_waits_into_one_batc
     let dir = tempfile::tempdir().unwrap();
     // A window far longer than the callers' spacing, so the test holds on a loaded machine.
     let gather = Duration::from_millis(400);
-    let (log, _) = DeliveryLog::open_gathering(dir.path(), Retention::default(), gather).unwrap();
+    let (log, _) =
+        DeliveryLog::open_gathering(dir.path(), Retention::default(), gather, None).unwrap();
     log.shared
         .stats
         .sync_nanos
@@ -449,4 +450,134 @@ async fn the_log_thread_gathers_requests_that_queue_while_it_waits_into_one_batc
     }
     assert_eq!(log.sync_count(), 1);
     assert_eq!(log.record_count(), 5);
+}
+
+/// Claims that a test scripts: every call is kept, an id in `elsewhere` is another replica's,
+/// and while `down` is set every claim fails.
+#[derive(Default)]
+struct ScriptedClaims {
+    calls: Mutex<Vec<Vec<String>>>,
+    elsewhere: Vec<&'static str>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl BatchClaims for ScriptedClaims {
+    fn claim(&self, ids: &[&str]) -> Result<Vec<bool>, String> {
+        locked(&self.calls).push(ids.iter().map(|id| id.to_string()).collect());
+        if self.down.load(Ordering::Relaxed) {
+            return Err("redis at redis://127.0.0.1:1: connection refused".into());
+        }
+        Ok(ids.iter().map(|id| !self.elsewhere.contains(id)).collect())
+    }
+}
+
+/// A batch's claims go out together from the log's thread, before it writes: what another
+/// replica holds is answered `HeldElsewhere` and never written, a delivery recorded without a
+/// claim is never claimed, and one the log already holds is not claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_claims_its_deliveries_in_one_call_and_writes_only_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = Arc::new(ScriptedClaims {
+        elsewhere: vec!["c1"],
+        ..ScriptedClaims::default()
+    });
+    // A window far longer than the callers' spacing: the four requests make one batch.
+    let gather = Duration::from_millis(400);
+    let (log, _) = DeliveryLog::open_gathering(
+        dir.path(),
+        Retention::default(),
+        gather,
+        Some(claims.clone()),
+    )
+    .unwrap();
+    let log = Arc::new(log);
+    let records: Vec<_> = ["c0", "c1", "c2", "plain"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
+                let event = Some("issue_comment");
+                match id {
+                    "plain" => log.record(id, Source::Github, event, None, None).await,
+                    _ => {
+                        log.record_claimed(id, Source::Github, event, None, body("{}"))
+                            .await
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for record in records {
+        answers.push(record.await.unwrap().unwrap());
+    }
+    use Recorded::{Duplicate, HeldElsewhere, New};
+    assert_eq!(answers, [New, HeldElsewhere, New, New]);
+    assert_eq!(*locked(&claims.calls), [vec!["c0", "c1", "c2"]]);
+    assert_eq!(log.sync_count(), 1);
+    assert!(log.contains("c0") && log.contains("c2") && log.contains("plain"));
+    assert!(
+        !log.contains("c1"),
+        "another replica's delivery is not recorded"
+    );
+    // Held already: a duplicate, with no claim made.
+    let again = log.record_claimed("c0", Source::Github, None, None, body("{}"));
+    assert_eq!(again.await.unwrap(), Duplicate);
+    assert_eq!(locked(&claims.calls).len(), 1);
+    let ids: Vec<String> = lines(dir.path())
+        .into_iter()
+        .filter_map(|line| match line {
+            LogLine::Received { id, .. } => Some(id),
+            LogLine::Done { .. } => None,
+        })
+        .collect();
+    assert_eq!(ids, ["c0", "c2", "plain"]);
+}
+
+/// When the claims fail the deliveries asking for one are refused and nothing of them is
+/// written; the others in the batch are recorded, and a retry once claims work is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_claim_refuses_its_deliveries_and_records_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = Arc::new(ScriptedClaims::default());
+    claims.down.store(true, Ordering::Relaxed);
+    let gather = Duration::from_millis(400);
+    let (log, _) = DeliveryLog::open_gathering(
+        dir.path(),
+        Retention::default(),
+        gather,
+        Some(claims.clone()),
+    )
+    .unwrap();
+    let log = Arc::new(log);
+    let claimed = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            log.record_claimed("f0", Source::Github, None, None, body("{}"))
+                .await
+        })
+    };
+    let plain = {
+        let log = log.clone();
+        tokio::spawn(async move { log.record("f1", Source::Github, None, None, None).await })
+    };
+    let refused = claimed.await.unwrap().unwrap_err();
+    assert!(matches!(refused, DeliveryLogError::Claim(_)), "{refused}");
+    assert!(
+        refused.to_string().contains("connection refused"),
+        "{refused}"
+    );
+    assert_eq!(plain.await.unwrap().unwrap(), Recorded::New);
+    assert!(!log.contains("f0") && log.contains("f1"));
+    claims.down.store(false, Ordering::Relaxed);
+    let retried = log.record_claimed("f0", Source::Github, None, None, body("{}"));
+    assert_eq!(retried.await.unwrap(), Recorded::New);
+    drop(log);
+    let (_, pending) = DeliveryLog::open(dir.path()).unwrap();
+    assert_eq!(
+        pending.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["f0"]
+    );
 }
