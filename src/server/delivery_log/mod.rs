@@ -19,6 +19,10 @@
 //!   Before each batch it leads, the thread yields for [`GATHER`] (30 µs), so the requests
 //!   the runtime threads are finishing share its fsync (as sent: 8 deliveries a batch → 13,
 //!   +20% requests a second).
+//! - **Claims in the batch.** With replicas ([`DeliveryLog::open_claiming`]), the deliveries a
+//!   batch must claim are claimed together by the log's thread before it writes them
+//!   ([`claimed`]): one round trip a batch, one wait a request. The log's thread then leads
+//!   every batch, so a claim never blocks a runtime thread.
 //! - **Bodies in the log.** A delivery healbot acts on keeps its body inline on its own line
 //!   (`"body": {...}`): for GitHub, what healbot reads of it (`GithubEvent::kept_body`, about
 //!   400 bytes of a 15.5 KB comment payload); Alertmanager and Argo bodies whole. One that needs no
