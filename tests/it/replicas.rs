@@ -542,7 +542,10 @@ async fn claims_carry_on_after_redis_restarts_and_fail_fast_while_it_is_down() {
     let claims = DeliveryClaims::connect(&redis.url(), "healbot").unwrap();
     assert_eq!(claims.claim_all(&["before"]).unwrap(), [true]);
     redis.restart();
-    assert_eq!(claims.claim_all(&["after", "before"]).unwrap(), [true, true]);
+    assert_eq!(
+        claims.claim_all(&["after", "before"]).unwrap(),
+        [true, true]
+    );
     redis.stop();
     let refused = claims.claim_all(&["down"]).unwrap_err().to_string();
     assert!(refused.contains("redis at redis://127.0.0.1:"), "{refused}");

@@ -471,6 +471,15 @@ impl BatchClaims for ScriptedClaims {
     }
 }
 
+/// A log claiming from `claims`, its thread gathering for 400 ms: far longer than a test's
+/// callers' spacing, so they make one batch on a loaded machine.
+fn open_claiming(state: &Path, claims: Arc<ScriptedClaims>) -> Arc<DeliveryLog> {
+    let gather = Duration::from_millis(400);
+    let (log, _) =
+        DeliveryLog::open_gathering(state, Retention::default(), gather, Some(claims)).unwrap();
+    Arc::new(log)
+}
+
 /// A batch's claims go out together from the log's thread, before it writes: what another
 /// replica holds is answered `HeldElsewhere` and never written, a delivery recorded without a
 /// claim is never claimed, and one the log already holds is not claimed again.
@@ -481,16 +490,8 @@ async fn a_batch_claims_its_deliveries_in_one_call_and_writes_only_what_it_holds
         elsewhere: vec!["c1"],
         ..ScriptedClaims::default()
     });
-    // A window far longer than the callers' spacing: the four requests make one batch.
-    let gather = Duration::from_millis(400);
-    let (log, _) = DeliveryLog::open_gathering(
-        dir.path(),
-        Retention::default(),
-        gather,
-        Some(claims.clone()),
-    )
-    .unwrap();
-    let log = Arc::new(log);
+    // The four requests, 5 ms apart, make one batch.
+    let log = open_claiming(dir.path(), claims.clone());
     let records: Vec<_> = ["c0", "c1", "c2", "plain"]
         .into_iter()
         .enumerate()
@@ -543,15 +544,7 @@ async fn a_failed_claim_refuses_its_deliveries_and_records_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let claims = Arc::new(ScriptedClaims::default());
     claims.down.store(true, Ordering::Relaxed);
-    let gather = Duration::from_millis(400);
-    let (log, _) = DeliveryLog::open_gathering(
-        dir.path(),
-        Retention::default(),
-        gather,
-        Some(claims.clone()),
-    )
-    .unwrap();
-    let log = Arc::new(log);
+    let log = open_claiming(dir.path(), claims.clone());
     let claimed = {
         let log = log.clone();
         tokio::spawn(async move {
