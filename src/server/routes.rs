@@ -356,7 +356,9 @@ async fn github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         None => None,
     };
     // With replicas, one of them takes a delivery healbot acts on; the others say duplicate.
-    // The log claims it before it writes it (`delivery_log::claimed`).
+    // The log's thread claims such a delivery with its batch, before writing it: a restarted
+    // replica handles every delivery its log holds, so the log holds only what it claimed
+    // (`delivery_log::claimed`).
     let claim = state.claims.is_some() && event.is_some();
     // What healbot reads of the payload, not all of it: after a restart the worker gets the
     // same event back (a body that would not serialize keeps the payload itself).
