@@ -193,13 +193,6 @@ impl DeliveryClaims {
             .collect();
         let holders: Vec<Option<String>> =
             claim_pipeline(form, &keys, &self.replica, self.retention.as_secs()).query(conn)?;
-        if holders.len() != ids.len() {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "claims",
-                format!("{} answers to {} claims", holders.len(), ids.len()),
-            )));
-        }
         Ok(holders
             .into_iter()
             .map(|holder| match (form, holder) {

@@ -153,13 +153,10 @@ impl AppState {
         body: Option<Bytes>,
         claim: bool,
     ) -> Result<Recorded, Response> {
-        let recorded = if claim {
-            self.log
-                .record_claimed(id, source, event, action, body)
-                .await
-        } else {
-            self.log.record(id, source, event, action, body).await
-        };
+        let recorded = self
+            .log
+            .record_claiming(id, source, event, action, body, claim)
+            .await;
         match recorded {
             Ok(recorded) => Ok(recorded),
             // Redis is needed to claim and did not answer: refused rather than risk

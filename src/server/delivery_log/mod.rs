@@ -444,7 +444,7 @@ impl DeliveryLog {
     }
 
     /// [`DeliveryLog::open_with`], each batch claiming its deliveries recorded with
-    /// [`DeliveryLog::record_claimed`] from `claims` before it writes them (replicas).
+    /// [`DeliveryLog::record_claiming`] from `claims` before it writes them (replicas).
     pub fn open_claiming(
         state_dir: &Path,
         retention: Retention,
@@ -509,26 +509,15 @@ impl DeliveryLog {
         action: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<Recorded, DeliveryLogError> {
-        self.record_with(id, source, event, action, body, false)
+        self.record_claiming(id, source, event, action, body, false)
             .await
     }
 
-    /// [`DeliveryLog::record`] once the delivery is claimed for this replica (a log opened
-    /// with [`DeliveryLog::open_claiming`]; otherwise there is nothing to claim from):
-    /// `HeldElsewhere` when another replica holds it, `Claim` when it could not be claimed.
-    pub async fn record_claimed(
-        &self,
-        id: &str,
-        source: Source,
-        event: Option<&str>,
-        action: Option<&str>,
-        body: Option<Bytes>,
-    ) -> Result<Recorded, DeliveryLogError> {
-        self.record_with(id, source, event, action, body, true)
-            .await
-    }
-
-    async fn record_with(
+    /// [`DeliveryLog::record`], the delivery claimed for this replica first when `claim` (in a
+    /// log opened with [`DeliveryLog::open_claiming`]; otherwise there is nothing to claim
+    /// from): `HeldElsewhere` when another replica holds it, `Claim` when it could not be
+    /// claimed.
+    pub async fn record_claiming(
         &self,
         id: &str,
         source: Source,

@@ -503,7 +503,7 @@ async fn a_batch_claims_its_deliveries_in_one_call_and_writes_only_what_it_holds
                 match id {
                     "plain" => log.record(id, Source::Github, event, None, None).await,
                     _ => {
-                        log.record_claimed(id, Source::Github, event, None, body("{}"))
+                        log.record_claiming(id, Source::Github, event, None, body("{}"), true)
                             .await
                     }
                 }
@@ -524,7 +524,7 @@ async fn a_batch_claims_its_deliveries_in_one_call_and_writes_only_what_it_holds
         "another replica's delivery is not recorded"
     );
     // Held already: a duplicate, with no claim made.
-    let again = log.record_claimed("c0", Source::Github, None, None, body("{}"));
+    let again = log.record_claiming("c0", Source::Github, None, None, body("{}"), true);
     assert_eq!(again.await.unwrap(), Duplicate);
     assert_eq!(locked(&claims.calls).len(), 1);
     let ids: Vec<String> = lines(dir.path())
@@ -548,7 +548,7 @@ async fn a_failed_claim_refuses_its_deliveries_and_records_the_rest() {
     let claimed = {
         let log = log.clone();
         tokio::spawn(async move {
-            log.record_claimed("f0", Source::Github, None, None, body("{}"))
+            log.record_claiming("f0", Source::Github, None, None, body("{}"), true)
                 .await
         })
     };
@@ -565,7 +565,7 @@ async fn a_failed_claim_refuses_its_deliveries_and_records_the_rest() {
     assert_eq!(plain.await.unwrap().unwrap(), Recorded::New);
     assert!(!log.contains("f0") && log.contains("f1"));
     claims.down.store(false, Ordering::Relaxed);
-    let retried = log.record_claimed("f0", Source::Github, None, None, body("{}"));
+    let retried = log.record_claiming("f0", Source::Github, None, None, body("{}"), true);
     assert_eq!(retried.await.unwrap(), Recorded::New);
     drop(log);
     let (_, pending) = DeliveryLog::open(dir.path()).unwrap();
